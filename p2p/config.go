@@ -1,0 +1,160 @@
+package p2p
+
+import (
+	"fmt"
+	"net"
+	"slices"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/libp2p/go-libp2p"
+)
+
+// Profile selects memberlist's timing defaults.
+type Profile int
+
+// Profiles map one to one onto memberlist's default configurations.
+const (
+	// ProfileLAN is memberlist.DefaultLANConfig: 1 s probes, failure detected in ~5 s.
+	ProfileLAN Profile = iota
+	// ProfileWAN is memberlist.DefaultWANConfig: slower, more tolerant timers.
+	ProfileWAN
+	// ProfileLocal is memberlist.DefaultLocalConfig: fast timers for one machine.
+	ProfileLocal
+)
+
+// String returns the profile's name.
+func (p Profile) String() string {
+	switch p {
+	case ProfileLAN:
+		return "lan"
+	case ProfileWAN:
+		return "wan"
+	case ProfileLocal:
+		return "local"
+	}
+	return fmt.Sprintf("profile(%d)", int(p))
+}
+
+// Defaults.
+const (
+	// DefaultMaxFrameSize bounds one frame: 8 MiB, large enough for bulk
+	// anti-entropy chunks, small enough that one frame cannot exhaust memory.
+	DefaultMaxFrameSize = 8 << 20
+	// DefaultSendQueueBytes bounds one peer's outbound queue: 8 MiB keeps a
+	// fast link busy while a slow peer costs at most this much memory.
+	DefaultSendQueueBytes = 8 << 20
+	// DefaultListenAddr is the libp2p TCP listener when none is given.
+	DefaultListenAddr = "127.0.0.1:0"
+	// DefaultGossipAddr is the memberlist listener when none is given.
+	DefaultGossipAddr = "127.0.0.1:0"
+)
+
+// Config configures a Host. Start copies it (slices included), so later edits
+// by the caller do not reach the host.
+type Config struct {
+	// Name is the node name "a@host" (long: FQDN or IP; short: one label).
+	Name string
+	// Cookie is the shared secret; required. It authenticates connections
+	// and encrypts gossip, and is never logged.
+	Cookie string
+	// ListenAddr is the libp2p TCP "host:port"; default DefaultListenAddr.
+	ListenAddr string
+	// GossipAddr is the memberlist "host:port" (UDP and TCP); default DefaultGossipAddr.
+	// Ignored for hidden nodes.
+	GossipAddr string
+	// Seeds are gossip addresses ("host:port") joined at Start; one is enough.
+	Seeds []string
+	// Profile selects memberlist timers; default ProfileLAN.
+	Profile Profile
+	// Hidden makes a node that does not join the membership and connects
+	// only to nodes it is asked to (tools, monitors).
+	Hidden bool
+	// MaxFrameSize bounds a frame in bytes; default DefaultMaxFrameSize.
+	// Sending more fails with ErrFrameTooLarge; receiving more closes the
+	// connection with that reason.
+	MaxFrameSize int
+	// SendQueueBytes bounds one peer's outbound queue in bytes; default
+	// DefaultSendQueueBytes. Send blocks and TrySend fails while it is full.
+	SendQueueBytes int
+	// Network makes the libp2p host and memberlist transport; nil means
+	// real libp2p over TCP plus memberlist's NetTransport (see TCPNetwork).
+	Network Network
+	// Libp2pOptions are appended to the default libp2p options (only used
+	// when Network is nil).
+	Libp2pOptions []libp2p.Option
+	// TuneMemberlist, when set, may adjust memberlist's config last, after
+	// the profile and nodal's own settings.
+	TuneMemberlist func(*memberlist.Config)
+}
+
+// clone returns a deep-enough copy and fills defaults.
+func (c Config) withDefaults() Config {
+	c.Seeds = slices.Clone(c.Seeds)
+	c.Libp2pOptions = slices.Clone(c.Libp2pOptions)
+	if c.ListenAddr == "" {
+		c.ListenAddr = DefaultListenAddr
+	}
+	if c.GossipAddr == "" {
+		c.GossipAddr = DefaultGossipAddr
+	}
+	if c.MaxFrameSize == 0 {
+		c.MaxFrameSize = DefaultMaxFrameSize
+	}
+	if c.SendQueueBytes == 0 {
+		c.SendQueueBytes = DefaultSendQueueBytes
+	}
+	if c.Network == nil {
+		c.Network = TCPNetwork(c.Libp2pOptions...)
+	}
+	return c
+}
+
+// Validate checks the config; errors wrap ErrInvalidConfig and name the field.
+func (c Config) Validate() error {
+	if _, err := ParseName(c.Name); err != nil {
+		return fmt.Errorf("%w: Name: %w", ErrInvalidConfig, err)
+	}
+	if c.Cookie == "" {
+		return fmt.Errorf("%w: Cookie: required", ErrInvalidConfig)
+	}
+	if c.ListenAddr != "" {
+		if _, _, err := net.SplitHostPort(c.ListenAddr); err != nil {
+			return fmt.Errorf("%w: ListenAddr: %w", ErrInvalidConfig, err)
+		}
+	}
+	if c.GossipAddr != "" && !c.Hidden {
+		if _, _, err := net.SplitHostPort(c.GossipAddr); err != nil {
+			return fmt.Errorf("%w: GossipAddr: %w", ErrInvalidConfig, err)
+		}
+	}
+	for _, s := range c.Seeds {
+		if _, _, err := net.SplitHostPort(s); err != nil {
+			return fmt.Errorf("%w: Seeds: %q: %w", ErrInvalidConfig, s, err)
+		}
+	}
+	if c.Hidden && len(c.Seeds) > 0 {
+		return fmt.Errorf("%w: Seeds: a hidden node does not join the membership", ErrInvalidConfig)
+	}
+	switch c.Profile {
+	case ProfileLAN, ProfileWAN, ProfileLocal:
+	default:
+		return fmt.Errorf("%w: Profile: unknown %d", ErrInvalidConfig, int(c.Profile))
+	}
+	if c.MaxFrameSize < 0 || c.MaxFrameSize > maxFrameLimit {
+		return fmt.Errorf("%w: MaxFrameSize: must be 0..%d", ErrInvalidConfig, maxFrameLimit)
+	}
+	if c.SendQueueBytes < 0 {
+		return fmt.Errorf("%w: SendQueueBytes: must not be negative", ErrInvalidConfig)
+	}
+	return nil
+}
+
+func (p Profile) memberlistConfig() *memberlist.Config {
+	switch p {
+	case ProfileWAN:
+		return memberlist.DefaultWANConfig()
+	case ProfileLocal:
+		return memberlist.DefaultLocalConfig()
+	}
+	return memberlist.DefaultLANConfig()
+}

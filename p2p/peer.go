@@ -1,0 +1,84 @@
+package p2p
+
+import "github.com/libp2p/go-libp2p/core/peer"
+
+// Peer describes a connected node, as seen in events and Peers.
+type Peer struct {
+	Name        string   // node name "a@host"
+	Incarnation uint64   // new per node start; tells a restarted node from its earlier self
+	Hidden      bool     // hidden nodes do not join the membership
+	ID          peer.ID  // libp2p identity the connection was authenticated with
+	Addrs       []string // its libp2p multiaddrs
+}
+
+// Handler receives membership events and frames; the layer above implements it.
+//
+// Concurrency contract: for one peer connection, NodeUp happens-before every
+// Frame of that connection, which all happen-before its NodeDown; a NodeDown
+// of an old connection to a node happens-before the NodeUp of a new one.
+// Frame is called on the peer's reader goroutine in arrival order (FIFO per
+// peer) and must not block for long (it stalls that peer's inbound stream);
+// it owns data after the call. Different peers may call concurrently. No
+// method may call Host.Stop.
+type Handler interface {
+	// NodeUp reports a new authenticated connection.
+	NodeUp(p Peer)
+	// Frame delivers one frame from p.
+	Frame(p Peer, data []byte)
+	// NodeDown reports that p's connection is gone; reason is errors.Is-able
+	// (ErrConnClosed, ErrFailureDetected, ErrLeft, ErrDisconnected, ...).
+	NodeDown(p Peer, reason error)
+}
+
+// MemberState is a memberlist view of a node's liveness.
+type MemberState int
+
+// Member states, mirroring memberlist's.
+const (
+	MemberAlive MemberState = iota
+	MemberSuspect
+	MemberDead
+	MemberLeft
+)
+
+// String returns the state in words.
+func (s MemberState) String() string {
+	switch s {
+	case MemberAlive:
+		return "alive"
+	case MemberSuspect:
+		return "suspect"
+	case MemberDead:
+		return "dead"
+	case MemberLeft:
+		return "left"
+	}
+	return "unknown"
+}
+
+// Member is one node of the memberlist view.
+type Member struct {
+	Name        string
+	Incarnation uint64
+	ID          peer.ID
+	Addrs       []string // libp2p multiaddrs from its meta
+	GossipAddr  string   // memberlist "host:port"
+	State       MemberState
+}
+
+// PeerStats are counters for one peer name (cumulative over its connections).
+type PeerStats struct {
+	Name         string
+	FramesIn     uint64
+	BytesIn      uint64
+	FramesOut    uint64
+	BytesOut     uint64
+	Dropped      uint64 // frames refused (queue full) or lost with a closing connection
+	DecodeErrors uint64 // malformed or oversized inbound frames
+}
+
+// Stats holds per-peer counters sorted by name, and their total.
+type Stats struct {
+	Total PeerStats
+	Peers []PeerStats
+}

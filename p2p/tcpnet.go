@@ -1,0 +1,113 @@
+package p2p
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/connmgr"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// TCPNetwork returns the default Network: libp2p over TCP with Noise and
+// yamux, and memberlist's NetTransport (UDP + TCP). Relay, NAT port mapping,
+// mDNS, metrics and the connection manager's trimming are off; the resource
+// manager is unlimited (our own queues bound memory). opts are appended to
+// these defaults and may override them.
+func TCPNetwork(opts ...libp2p.Option) Network {
+	return tcpNetwork{opts: opts}
+}
+
+type tcpNetwork struct {
+	opts []libp2p.Option
+}
+
+var _ Network = tcpNetwork{}
+
+// NewHost implements Network.
+func (n tcpNetwork) NewHost(ctx context.Context, name string, key crypto.PrivKey, listen string) (host.Host, error) {
+	addr, err := tcpMultiaddr(listen)
+	if err != nil {
+		return nil, err
+	}
+	opts := []libp2p.Option{
+		libp2p.Identity(key),
+		libp2p.ListenAddrs(addr),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
+		libp2p.DisableRelay(),
+		libp2p.ResourceManager(&network.NullResourceManager{}),
+		libp2p.ConnectionManager(&connmgr.NullConnMgr{}),
+		libp2p.DisableMetrics(),
+		libp2p.DisableIdentifyAddressDiscovery(),
+		libp2p.Ping(false),
+	}
+	opts = append(opts, n.opts...)
+	return libp2p.New(opts...)
+}
+
+// NewTransport implements Network.
+func (n tcpNetwork) NewTransport(name string, gossipAddr string) (memberlist.NodeAwareTransport, error) {
+	h, p, err := net.SplitHostPort(gossipAddr)
+	if err != nil {
+		return nil, fmt.Errorf("%w: GossipAddr: %w", ErrInvalidConfig, err)
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil {
+		return nil, fmt.Errorf("%w: GossipAddr: %w", ErrInvalidConfig, err)
+	}
+	if h == "" {
+		h = "0.0.0.0"
+	}
+	// With port 0 the TCP listener picks a port and UDP must get the same
+	// one; retry a few times like memberlist.Create does.
+	var lastErr error
+	for range 10 {
+		t, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
+			BindAddrs: []string{h},
+			BindPort:  port,
+			Logger:    memberlistLogger(),
+		})
+		if err == nil {
+			return t, nil
+		}
+		lastErr = err
+		if port != 0 {
+			break
+		}
+	}
+	return nil, fmt.Errorf("p2p: gossip listener on %s: %w", gossipAddr, lastErr)
+}
+
+// tcpMultiaddr turns "host:port" into /ip4|ip6|dns/host/tcp/port.
+func tcpMultiaddr(hostport string) (ma.Multiaddr, error) {
+	h, p, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return nil, fmt.Errorf("%w: address %q: %w", ErrInvalidConfig, hostport, err)
+	}
+	if _, err := strconv.ParseUint(p, 10, 16); err != nil {
+		return nil, fmt.Errorf("%w: address %q: bad port", ErrInvalidConfig, hostport)
+	}
+	var proto string
+	switch ip := net.ParseIP(h); {
+	case h == "":
+		h, proto = "0.0.0.0", "ip4"
+	case ip == nil:
+		proto = "dns"
+	case ip.To4() != nil:
+		proto = "ip4"
+	default:
+		proto = "ip6"
+	}
+	return ma.NewMultiaddr("/" + proto + "/" + h + "/tcp/" + p)
+}
