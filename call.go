@@ -1,0 +1,98 @@
+package nodal
+
+import (
+	"context"
+)
+
+// From identifies the caller of a Call: its pid and the call's Ref. Pass it
+// to Reply.
+type From struct {
+	Pid Pid
+	Ref Ref
+}
+
+// CallRequest is the message a Call puts in the target's mailbox (gen_server's
+// {'$gen_call', From, Request}). A Func process answers with Process.Reply;
+// an Actor implementing CallHandler is answered for.
+type CallRequest struct {
+	From From
+	Req  any
+}
+
+// CallReply is the reply a caller receives. It is delivered only while the
+// caller still waits for it (a late reply after a timeout is dropped, like a
+// reply to an expired alias in Erlang).
+type CallReply struct {
+	Ref   Ref
+	Reply any
+}
+
+// Reply sends reply to the caller from (gen_server:reply/2).
+func (p *Process) Reply(to From, reply any) {
+	if p.gone.Load() {
+		return
+	}
+	p.node.reply(p.pid, to, reply)
+}
+
+// Reply sends reply to the caller from, from outside any process.
+func (n *Node) Reply(to From, reply any) {
+	n.reply(Pid{}, to, reply)
+}
+
+func (n *Node) reply(from Pid, to From, reply any) {
+	n.route(signal{kind: sigReply, from: from, to: to.Pid, ref: to.Ref,
+		msg: CallReply{Ref: to.Ref, Reply: reply}})
+}
+
+// Call sends req to the process to and waits for its reply
+// (gen_server:call/3): it monitors to, sends CallRequest{From, Req}, and
+// waits for the reply or the monitor's Down, leaving other messages in the
+// mailbox. If to does not exist the error is a *CallError wrapping
+// ErrNoProc; if to exits first, a *CallError with its reason; on ctx's
+// deadline an error wrapping ErrTimeout and context.DeadlineExceeded.
+func (p *Process) Call(ctx context.Context, to Pid, req any) (any, error) {
+	if err := p.exited(); err != nil {
+		return nil, err
+	}
+	ref := p.Monitor(to)
+	p.Send(to, CallRequest{From: From{Pid: p.pid, Ref: ref}, Req: req})
+	m, err := p.ReceiveMatch(ctx, func(m any) bool {
+		switch m := m.(type) {
+		case CallReply:
+			return m.Ref == ref
+		case Down:
+			return m.Ref == ref
+		}
+		return false
+	})
+	if err != nil {
+		p.Demonitor(ref, true)
+		return nil, err
+	}
+	switch m := m.(type) {
+	case CallReply:
+		p.Demonitor(ref, true)
+		return m.Reply, nil
+	case Down:
+		return nil, &CallError{To: to, Reason: m.Reason}
+	}
+	panic("unreachable")
+}
+
+// Call sends req to the process to from outside any process and waits for
+// the reply; see Process.Call. It uses a temporary mailbox-only process (no
+// goroutine) that ends when Call returns.
+func (n *Node) Call(ctx context.Context, to Pid, req any) (any, error) {
+	if n.stopping.Load() {
+		return nil, ErrStopped
+	}
+	p := &Process{
+		node: n,
+		kind: kindBare,
+		pid:  Pid{Node: n.name, ID: n.nextID.Add(1), Incarnation: n.incarnation},
+	}
+	n.procs.put(p)
+	defer n.terminate(p, ReasonNormal)
+	return p.Call(ctx, to, req)
+}

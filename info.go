@@ -1,0 +1,98 @@
+package nodal
+
+import (
+	"fmt"
+	"slices"
+)
+
+// Status is what a process is doing, as ProcessInfo reports it.
+type Status int
+
+const (
+	// StatusRunning: a Func process executing its code, or an actor handling
+	// a message (or about to).
+	StatusRunning Status = iota + 1
+	// StatusWaiting: blocked in Receive or ReceiveMatch.
+	StatusWaiting
+	// StatusIdle: an actor with no message to handle and no goroutine.
+	StatusIdle
+	// StatusExiting: an actor running its Terminate callback.
+	StatusExiting
+)
+
+// String returns the status in lower case: "running", "waiting", "idle",
+// "exiting".
+func (s Status) String() string {
+	switch s {
+	case StatusRunning:
+		return "running"
+	case StatusWaiting:
+		return "waiting"
+	case StatusIdle:
+		return "idle"
+	case StatusExiting:
+		return "exiting"
+	}
+	return fmt.Sprintf("Status(%d)", int(s))
+}
+
+// ProcessInfo is a snapshot of a live process (erlang:process_info/1). The
+// slices are sorted.
+type ProcessInfo struct {
+	Pid             Pid
+	Status          Status
+	MessageQueueLen int
+	Links           []Pid
+	Monitors        []Ref // monitors this process holds
+	MonitoredBy     []Pid // processes monitoring this one
+	RegisteredName  string
+	TrapExit        bool
+	GroupLeader     Pid
+}
+
+// ProcessInfo returns a snapshot of the process pid. It returns an error
+// wrapping ErrNoProc if the process is not alive (or not on this node).
+func (n *Node) ProcessInfo(pid Pid) (ProcessInfo, error) {
+	var p *Process
+	if n.isLocal(pid) {
+		p = n.procs.get(pid.ID)
+	}
+	if p == nil {
+		return ProcessInfo{}, fmt.Errorf("%w: %v", ErrNoProc, pid)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.dead {
+		return ProcessInfo{}, fmt.Errorf("%w: %v", ErrNoProc, pid)
+	}
+	info := ProcessInfo{
+		Pid:             p.pid,
+		MessageQueueLen: p.queueLenLocked(),
+		RegisteredName:  p.name,
+		TrapExit:        p.trapExit,
+		GroupLeader:     p.groupLeader,
+	}
+	switch {
+	case p.exiting:
+		info.Status = StatusExiting
+	case p.parked:
+		info.Status = StatusWaiting
+	case p.kind == kindActor && !p.scheduled:
+		info.Status = StatusIdle
+	default:
+		info.Status = StatusRunning
+	}
+	for l := range p.links {
+		info.Links = append(info.Links, l)
+	}
+	slices.SortFunc(info.Links, Pid.Compare)
+	for ref := range p.monitors {
+		info.Monitors = append(info.Monitors, ref)
+	}
+	slices.SortFunc(info.Monitors, Ref.Compare)
+	for _, w := range p.monitoredBy {
+		info.MonitoredBy = append(info.MonitoredBy, w)
+	}
+	slices.SortFunc(info.MonitoredBy, Pid.Compare)
+	return info, nil
+}

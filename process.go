@@ -1,0 +1,367 @@
+package nodal
+
+import (
+	"context"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+)
+
+// Func is the body of a goroutine-style process. The process ends when Func
+// returns: nil means reason normal, an error is the exit reason. A panic
+// becomes a *PanicError reason and never crashes the node.
+type Func func(p *Process) error
+
+// Actor is a handler-style process: it keeps no goroutine while idle. The
+// runtime runs it on a short-lived goroutine only while it has messages, one
+// message at a time, so its methods never run concurrently with each other.
+//
+// Init runs once, on the spawner's goroutine, before Spawn returns. Returning
+// a non-nil error from Init or HandleMessage ends the process with that
+// reason (return ReasonNormal to stop normally). A handler may block, for
+// example in Receive or Call; the process is then busy, like a gen_server in
+// a callback.
+//
+// An Actor may also implement CallHandler (calls are then answered for it)
+// and Terminator (told when it ends by itself).
+type Actor interface {
+	Init(p *Process) error
+	HandleMessage(p *Process, msg any) error
+}
+
+// Terminator is implemented by an Actor that wants to clean up when it ends
+// by itself: Init, HandleMessage or HandleCall returned an error or panicked,
+// or it called Exit. As with gen_server's terminate, it is not called when
+// the actor is killed by an exit signal it does not trap. Terminate runs on
+// the actor's goroutine before its links and monitors fire.
+type Terminator interface {
+	Terminate(p *Process, reason error)
+}
+
+// CallHandler is implemented by an Actor that answers Calls: a CallRequest
+// is passed to HandleCall instead of HandleMessage, and the reply is sent
+// back to the caller. A non-nil error ends the process with that reason
+// instead (the caller's Call then fails with a *CallError).
+type CallHandler interface {
+	HandleCall(p *Process, from From, req any) (reply any, err error)
+}
+
+// ActorFunc adapts a function to an Actor whose Init does nothing.
+type ActorFunc func(p *Process, msg any) error
+
+// Init implements Actor.
+func (f ActorFunc) Init(*Process) error { return nil }
+
+// HandleMessage implements Actor.
+func (f ActorFunc) HandleMessage(p *Process, msg any) error { return f(p, msg) }
+
+type procKind uint8
+
+const (
+	kindFunc  procKind = iota // goroutine style
+	kindActor                 // handler style
+	kindBare                  // a mailbox driven by a caller's goroutine (Node.Call)
+)
+
+// Process is a running process as seen from its own code: the *Process handed
+// to a Func or an Actor. Its methods must be called only from the process's
+// own goroutine (the Func's goroutine, or the Actor's handler while it runs);
+// to reach a process from elsewhere, use its Pid.
+type Process struct {
+	node  *Node
+	pid   Pid
+	kind  procKind
+	fn    Func
+	actor Actor
+
+	gone atomic.Bool // set once the process is dead (lock-free check)
+
+	mu sync.Mutex
+	// Guarded by mu.
+	in          []any // messages delivered since the owner last took them
+	parked      bool  // the owner waits on wake for a message
+	scheduled   bool  // actor: an activation is running or about to run
+	dead        bool
+	exiting     bool // actor: running Terminate
+	trapExit    bool
+	reason      error
+	name        string
+	links       map[Pid]struct{}
+	monitors    map[Ref]Pid // monitors this process holds: ref -> target
+	monitoredBy map[Ref]Pid // monitors on this process: ref -> watcher
+	groupLeader Pid
+	ctx         context.Context
+	cancel      context.CancelFunc
+	wake        chan struct{} // created on first park, never replaced
+
+	// Owned by the process's goroutine.
+	local  []any // messages taken from in, not yet received: local[head:]
+	head   int
+	nlocal atomic.Int32 // len(local)-head, for ProcessInfo
+
+	pendingExit error // actor: reason given to Exit, applied when the handler returns
+}
+
+// Self returns the process's pid.
+func (p *Process) Self() Pid { return p.pid }
+
+// Node returns the node the process runs on.
+func (p *Process) Node() *Node { return p.node }
+
+// Context returns a context cancelled when the process exits or is killed
+// (and when the node stops). Long blocking work in a Func should select on
+// it.
+func (p *Process) Context() context.Context {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ctx == nil {
+		p.ctx, p.cancel = context.WithCancel(p.node.ctx)
+		if p.dead {
+			p.cancel()
+		}
+	}
+	return p.ctx
+}
+
+// Send sends msg to the process to. Sending never fails and never blocks: a
+// message to a dead pid is dropped, as in Erlang. Messages from one process
+// to another arrive in the order they were sent. Once the sender itself has
+// exited (it was killed) its sends are dropped.
+func (p *Process) Send(to Pid, msg any) {
+	if p.gone.Load() {
+		return
+	}
+	p.node.route(signal{kind: sigMessage, from: p.pid, to: to, msg: msg})
+}
+
+// SendName sends msg to the local process registered as name. It returns an
+// error wrapping ErrNotRegistered when no process has that name, and an
+// *ExitError once the sender has exited.
+func (p *Process) SendName(name string, msg any) error {
+	if err := p.exited(); err != nil {
+		return err
+	}
+	return p.node.sendName(p.pid, name, msg)
+}
+
+// exited returns an *ExitError if the process is dead.
+func (p *Process) exited() error {
+	if !p.gone.Load() {
+		return nil
+	}
+	p.mu.Lock()
+	r := p.reason
+	p.mu.Unlock()
+	return &ExitError{Pid: p.pid, Reason: r}
+}
+
+// TrapExit sets whether exit signals (other than kill) arrive as Exit
+// messages instead of ending the process, and returns the previous setting
+// (process_flag(trap_exit, On)).
+func (p *Process) TrapExit(on bool) (previous bool) {
+	p.mu.Lock()
+	previous, p.trapExit = p.trapExit, on
+	p.mu.Unlock()
+	return previous
+}
+
+// Exit ends the calling process with reason (nil means normal). In a Func it
+// does not return: it unwinds the goroutine (by panicking with an internal
+// value the runtime recovers; do not recover it yourself). In an Actor it
+// takes effect when the current handler returns.
+func (p *Process) Exit(reason error) {
+	reason = normalize(reason)
+	switch p.kind {
+	case kindFunc:
+		panic(exitPanic{reason: reason})
+	case kindActor:
+		p.pendingExit = reason
+	default:
+		p.node.terminate(p, reason)
+	}
+}
+
+// SendExit sends an exit signal with reason to the process to
+// (erlang:exit/2). ReasonKill kills unconditionally (the target's reason is
+// then killed); ReasonNormal is ignored unless the target traps exits or is
+// the caller itself; any other reason kills a non-trapping target and reaches
+// a trapping one as an Exit message.
+func (p *Process) SendExit(to Pid, reason error) {
+	if p.gone.Load() {
+		return
+	}
+	p.node.route(signal{kind: sigExit, from: p.pid, to: to, reason: normalize(reason)})
+}
+
+// GroupLeader returns the process's group leader (inherited from its
+// spawner, or set with WithGroupLeader / SetGroupLeader).
+func (p *Process) GroupLeader() Pid {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.groupLeader
+}
+
+// SetGroupLeader sets the process's group leader.
+func (p *Process) SetGroupLeader(gl Pid) {
+	p.mu.Lock()
+	p.groupLeader = gl
+	p.mu.Unlock()
+}
+
+// runFunc is the body of a Func process's goroutine.
+func (n *Node) runFunc(p *Process) {
+	if p.gone.Load() { // killed before it started (for example by its link)
+		return
+	}
+	n.terminate(p, p.callFunc())
+}
+
+func (p *Process) callFunc() (reason error) {
+	defer func() {
+		if r := recover(); r != nil {
+			reason = recoverReason(r)
+		}
+	}()
+	return normalize(p.fn(p))
+}
+
+func recoverReason(r any) error {
+	if e, ok := r.(exitPanic); ok {
+		return e.reason
+	}
+	return &PanicError{Value: r, Stack: debug.Stack()}
+}
+
+// runActor is the body of an actor activation: it handles the messages in the
+// mailbox one by one and returns when the mailbox is empty or the actor has
+// ended.
+func (n *Node) runActor(p *Process) {
+	for !p.gone.Load() {
+		m, ok := p.next()
+		if !ok {
+			return
+		}
+		if reason := p.handle(m); reason != nil {
+			p.finish(reason)
+			return
+		}
+	}
+}
+
+// handle runs the actor's handler for one message and returns the reason to
+// end with, or nil to go on.
+func (p *Process) handle(m any) (reason error) {
+	defer func() {
+		if r := recover(); r != nil {
+			reason = recoverReason(r)
+		}
+	}()
+	var err error
+	if req, ok := m.(CallRequest); ok {
+		if ch, ok := p.actor.(CallHandler); ok {
+			var reply any
+			reply, err = ch.HandleCall(p, req.From, req.Req)
+			if err == nil {
+				p.Reply(req.From, reply)
+			}
+		} else {
+			err = p.actor.HandleMessage(p, m)
+		}
+	} else {
+		err = p.actor.HandleMessage(p, m)
+	}
+	if err != nil {
+		return err
+	}
+	return p.pendingExit
+}
+
+// initActor runs Init on the caller's goroutine and returns the reason the
+// actor ended with, or nil if it is running.
+func (p *Process) initActor() (reason error) {
+	defer func() {
+		if r := recover(); r != nil {
+			reason = recoverReason(r)
+		}
+	}()
+	if err := p.actor.Init(p); err != nil {
+		return err
+	}
+	return p.pendingExit
+}
+
+// finish ends an actor that stopped by itself: Terminate, then exit.
+func (p *Process) finish(reason error) {
+	if t, ok := p.actor.(Terminator); ok && !p.gone.Load() {
+		p.mu.Lock()
+		p.exiting = true
+		p.mu.Unlock()
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					reason = recoverReason(r)
+				}
+			}()
+			t.Terminate(p, reason)
+		}()
+	}
+	p.node.terminate(p, reason)
+}
+
+// terminate makes p dead with reason, at once for everyone: it leaves the
+// process table and its name, and its links and monitors fire. It reports
+// false if p was already dead. It may run on any goroutine.
+func (n *Node) terminate(p *Process, reason error) bool {
+	var q signalQueue
+	ok := n.terminateQ(p, reason, &q)
+	n.drain(&q)
+	return ok
+}
+
+func (n *Node) terminateQ(p *Process, reason error, q *signalQueue) bool {
+	reason = normalize(reason)
+	p.mu.Lock()
+	if p.dead {
+		p.mu.Unlock()
+		return false
+	}
+	p.dead = true
+	p.gone.Store(true)
+	p.reason = reason
+	links, monitors, monitoredBy, name := p.links, p.monitors, p.monitoredBy, p.name
+	p.links, p.monitors, p.monitoredBy, p.name = nil, nil, nil, ""
+	p.in = nil
+	wake := p.parked
+	p.parked = false
+	cancel := p.cancel
+	p.mu.Unlock()
+	if wake {
+		p.signalWake()
+	}
+	if cancel != nil {
+		cancel()
+	}
+	if name != "" {
+		n.dropName(name, p)
+	}
+	left := n.procs.remove(p)
+	if _, isPanic := reason.(*PanicError); isPanic {
+		log.Warnw("process crashed", "pid", p.pid.String(), "reason", reason.Error())
+	}
+	for to := range links {
+		q.push(signal{kind: sigLinkExit, from: p.pid, to: to, reason: reason})
+	}
+	for ref, target := range monitors {
+		q.push(signal{kind: sigDemonitor, from: p.pid, to: target, ref: ref})
+	}
+	for ref, watcher := range monitoredBy {
+		q.push(signal{kind: sigDown, from: p.pid, to: watcher, ref: ref, reason: reason})
+	}
+	if left == 0 && n.stopping.Load() {
+		select {
+		case n.allGone <- struct{}{}:
+		default:
+		}
+	}
+	return true
+}

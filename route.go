@@ -1,0 +1,233 @@
+package nodal
+
+// signalKind says what a signal asks of its target.
+type signalKind uint8
+
+const (
+	sigMessage   signalKind = iota + 1 // msg into the mailbox
+	sigReply                           // CallReply msg, delivered only while the caller waits (alias)
+	sigLink                            // from links itself to to
+	sigUnlink                          // from removes its link to to
+	sigExit                            // explicit exit signal (erlang:exit/2), reason
+	sigLinkExit                        // exit signal because the linked process from died, reason
+	sigMonitor                         // from monitors to with ref
+	sigDemonitor                       // from drops its monitor ref on to
+	sigDown                            // the process from, monitored by to with ref, died with reason
+)
+
+var signalKindNames = [...]string{
+	sigMessage: "message", sigReply: "reply", sigLink: "link", sigUnlink: "unlink",
+	sigExit: "exit", sigLinkExit: "link-exit", sigMonitor: "monitor",
+	sigDemonitor: "demonitor", sigDown: "down",
+}
+
+func (k signalKind) String() string {
+	if int(k) < len(signalKindNames) && signalKindNames[k] != "" {
+		return signalKindNames[k]
+	}
+	return "unknown"
+}
+
+// signal is every interaction between two processes: a message, a link or
+// unlink, an exit signal, a monitor or demonitor, a down notice, a call
+// reply. All of them go through Node.route, the one routing point, which
+// delivers to local pids and hands other pids to n.remote. Signals from one
+// process to another are delivered in the order they were routed.
+type signal struct {
+	kind     signalKind
+	from, to Pid
+	ref      Ref
+	msg      any
+	reason   error
+}
+
+// signalQueue holds the follow-up signals a delivery produces (a death fans
+// out into exit and down signals). Draining it iteratively keeps a long chain
+// of linked processes from recursing.
+type signalQueue struct {
+	items []signal
+	head  int
+}
+
+func (q *signalQueue) push(s signal) { q.items = append(q.items, s) }
+
+func (q *signalQueue) pop() (signal, bool) {
+	if q.head == len(q.items) {
+		return signal{}, false
+	}
+	s := q.items[q.head]
+	q.items[q.head] = signal{}
+	q.head++
+	return s, true
+}
+
+// isLocal reports whether pid names a process of this very node start.
+func (n *Node) isLocal(pid Pid) bool {
+	return pid.Node == n.name && pid.Incarnation == n.incarnation
+}
+
+// route is the routing point. A pid of this node start is delivered locally;
+// a pid of this node with another incarnation is dead (noproc); any other pid
+// goes to n.remote, or, on a node without one, is on an unreachable node
+// (noconnection).
+func (n *Node) route(s signal) {
+	if s.kind == sigMessage && n.isLocal(s.to) {
+		// Fast path: a message produces no follow-up signals.
+		if p := n.procs.get(s.to.ID); p != nil {
+			p.deliver(s.msg)
+		}
+		return
+	}
+	var q signalQueue
+	n.routeQ(s, &q)
+	n.drain(&q)
+}
+
+func (n *Node) drain(q *signalQueue) {
+	for {
+		s, ok := q.pop()
+		if !ok {
+			return
+		}
+		n.routeQ(s, q)
+	}
+}
+
+func (n *Node) routeQ(s signal, q *signalQueue) {
+	switch {
+	case n.isLocal(s.to):
+		n.deliverQ(s, q)
+	case s.to.Node == n.name:
+		n.undeliverable(s, ReasonNoProc, q)
+	case n.remote != nil:
+		n.remote.route(s)
+	default:
+		n.undeliverable(s, ReasonNoConnection, q)
+	}
+}
+
+// deliverLocal delivers a signal addressed to a pid of this node; remote
+// delivery injects incoming signals here. A pid of another incarnation, or
+// of a process that is gone, is treated as dead.
+func (n *Node) deliverLocal(s signal) {
+	var q signalQueue
+	if n.isLocal(s.to) {
+		n.deliverQ(s, &q)
+	} else {
+		n.undeliverable(s, ReasonNoProc, &q)
+	}
+	n.drain(&q)
+}
+
+// undeliverable answers a signal whose target is dead or unreachable: a link
+// gets an exit signal back, a monitor a Down; everything else is dropped.
+func (n *Node) undeliverable(s signal, reason error, q *signalQueue) {
+	switch s.kind {
+	case sigLink:
+		q.push(signal{kind: sigLinkExit, from: s.to, to: s.from, reason: reason})
+	case sigMonitor:
+		q.push(signal{kind: sigDown, from: s.to, to: s.from, ref: s.ref, reason: reason})
+	}
+}
+
+// deliverQ applies a signal to a local process.
+func (n *Node) deliverQ(s signal, q *signalQueue) {
+	p := n.procs.get(s.to.ID)
+	if p == nil {
+		n.undeliverable(s, ReasonNoProc, q)
+		return
+	}
+	switch s.kind {
+	case sigMessage:
+		p.deliver(s.msg)
+	case sigReply:
+		p.mu.Lock()
+		if _, waiting := p.monitors[s.ref]; !waiting || p.dead {
+			p.mu.Unlock()
+			return
+		}
+		a := p.pushLocked(s.msg)
+		p.mu.Unlock()
+		p.act(a)
+	case sigLink:
+		p.mu.Lock()
+		if p.dead {
+			p.mu.Unlock()
+			n.undeliverable(s, ReasonNoProc, q)
+			return
+		}
+		if p.links == nil {
+			p.links = make(map[Pid]struct{})
+		}
+		p.links[s.from] = struct{}{}
+		p.mu.Unlock()
+	case sigUnlink:
+		p.mu.Lock()
+		delete(p.links, s.from)
+		p.mu.Unlock()
+	case sigMonitor:
+		p.mu.Lock()
+		if p.dead {
+			p.mu.Unlock()
+			n.undeliverable(s, ReasonNoProc, q)
+			return
+		}
+		if p.monitoredBy == nil {
+			p.monitoredBy = make(map[Ref]Pid)
+		}
+		p.monitoredBy[s.ref] = s.from
+		p.mu.Unlock()
+	case sigDemonitor:
+		p.mu.Lock()
+		delete(p.monitoredBy, s.ref)
+		p.mu.Unlock()
+	case sigDown:
+		p.mu.Lock()
+		if _, ok := p.monitors[s.ref]; !ok || p.dead {
+			p.mu.Unlock() // demonitored meanwhile: no Down
+			return
+		}
+		delete(p.monitors, s.ref)
+		a := p.pushLocked(Down{Ref: s.ref, Pid: s.from, Reason: s.reason})
+		p.mu.Unlock()
+		p.act(a)
+	case sigExit, sigLinkExit:
+		n.exitSignal(p, s, q)
+	}
+}
+
+// exitSignal applies Erlang's exit-signal rules to p.
+func (n *Node) exitSignal(p *Process, s signal, q *signalQueue) {
+	p.mu.Lock()
+	if p.dead {
+		p.mu.Unlock()
+		return
+	}
+	if s.kind == sigLinkExit {
+		if _, linked := p.links[s.from]; !linked {
+			p.mu.Unlock() // unlinked meanwhile: the signal has no effect
+			return
+		}
+		delete(p.links, s.from)
+	}
+	var die error
+	switch {
+	case s.kind == sigExit && s.reason == ReasonKill:
+		die = ReasonKilled // untrappable
+	case p.trapExit:
+		a := p.pushLocked(Exit{From: s.from, Reason: s.reason})
+		p.mu.Unlock()
+		p.act(a)
+		return
+	case isNormalExit(s.reason):
+		if s.kind != sigExit || s.from != p.pid {
+			p.mu.Unlock()
+			return
+		}
+		die = ReasonNormal // exit(self(), normal) ends the caller
+	default:
+		die = s.reason
+	}
+	p.mu.Unlock()
+	n.terminateQ(p, die, q)
+}

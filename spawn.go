@@ -1,0 +1,204 @@
+package nodal
+
+import "fmt"
+
+// SpawnOption configures one spawn. Options are checked when applied; an
+// invalid or conflicting option makes the spawn fail with ErrBadOption (or
+// ErrBadName) and no process is started.
+type SpawnOption func(*spawnConfig) error
+
+type spawnConfig struct {
+	link, monitor, trapExit bool
+	name                    string
+	groupLeader             Pid
+	hasGroupLeader          bool
+}
+
+// WithLink links the new process to the spawner atomically at spawn
+// (spawn_link): if the child dies at once, the spawner still gets the exit
+// signal. It needs a spawning process.
+func WithLink() SpawnOption {
+	return func(c *spawnConfig) error { c.link = true; return nil }
+}
+
+// WithMonitor makes the spawner monitor the new process atomically at spawn
+// (spawn_monitor). It needs a spawning process; SpawnMonitor returns the Ref.
+func WithMonitor() SpawnOption {
+	return func(c *spawnConfig) error { c.monitor = true; return nil }
+}
+
+// WithName registers the new process under name before it runs; the spawn
+// fails with ErrNameTaken if the name is held.
+func WithName(name string) SpawnOption {
+	return func(c *spawnConfig) error {
+		if err := validateName(name); err != nil {
+			return err
+		}
+		if c.name != "" && c.name != name {
+			return fmt.Errorf("%w: two names %q and %q", ErrBadOption, c.name, name)
+		}
+		c.name = name
+		return nil
+	}
+}
+
+// WithTrapExit starts the new process trapping exits.
+func WithTrapExit() SpawnOption {
+	return func(c *spawnConfig) error { c.trapExit = true; return nil }
+}
+
+// WithGroupLeader sets the new process's group leader (by default it inherits
+// the spawner's).
+func WithGroupLeader(gl Pid) SpawnOption {
+	return func(c *spawnConfig) error {
+		if c.hasGroupLeader && c.groupLeader != gl {
+			return fmt.Errorf("%w: two group leaders %v and %v", ErrBadOption, c.groupLeader, gl)
+		}
+		c.groupLeader, c.hasGroupLeader = gl, true
+		return nil
+	}
+}
+
+// Spawn starts a goroutine-style process running fn.
+func (p *Process) Spawn(fn Func, opts ...SpawnOption) (Pid, error) {
+	pid, _, err := p.node.spawn(p, fn, nil, opts)
+	return pid, err
+}
+
+// SpawnLink starts a process running fn, linked to the caller (spawn_link).
+func (p *Process) SpawnLink(fn Func, opts ...SpawnOption) (Pid, error) {
+	pid, _, err := p.node.spawn(p, fn, nil, append(opts, WithLink()))
+	return pid, err
+}
+
+// SpawnMonitor starts a process running fn, monitored by the caller
+// (spawn_monitor), and returns the monitor's Ref.
+func (p *Process) SpawnMonitor(fn Func, opts ...SpawnOption) (Pid, Ref, error) {
+	return p.node.spawn(p, fn, nil, append(opts, WithMonitor()))
+}
+
+// SpawnActor starts a handler-style process; WithLink and WithMonitor apply
+// (use SpawnActorMonitor to get the monitor's Ref). Init runs on the caller's
+// goroutine before SpawnActor returns; if it fails, the process exits with
+// that reason (links and monitors fire) and the error is an *ExitError
+// wrapping ErrInitFailed and the reason.
+func (p *Process) SpawnActor(a Actor, opts ...SpawnOption) (Pid, error) {
+	pid, _, err := p.node.spawn(p, nil, a, opts)
+	return pid, err
+}
+
+// SpawnActorMonitor is SpawnActor with WithMonitor, returning the Ref.
+func (p *Process) SpawnActorMonitor(a Actor, opts ...SpawnOption) (Pid, Ref, error) {
+	return p.node.spawn(p, nil, a, append(opts, WithMonitor()))
+}
+
+// spawn creates a process of either style; parent is nil outside a process.
+func (n *Node) spawn(parent *Process, fn Func, a Actor, opts []SpawnOption) (Pid, Ref, error) {
+	if fn == nil && a == nil {
+		return Pid{}, Ref{}, fmt.Errorf("%w: nil function or actor", ErrBadOption)
+	}
+	var cfg spawnConfig
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o(&cfg); err != nil {
+			return Pid{}, Ref{}, err
+		}
+	}
+	if parent == nil && (cfg.link || cfg.monitor) {
+		return Pid{}, Ref{}, fmt.Errorf("%w: link or monitor needs a spawning process", ErrBadOption)
+	}
+	if parent != nil {
+		if err := parent.exited(); err != nil {
+			return Pid{}, Ref{}, err
+		}
+	}
+	if n.stopping.Load() {
+		return Pid{}, Ref{}, ErrStopped
+	}
+	p := &Process{
+		node: n,
+		pid:  Pid{Node: n.name, ID: n.nextID.Add(1), Incarnation: n.incarnation},
+		fn:   fn,
+	}
+	if a != nil {
+		p.kind, p.actor = kindActor, a
+		p.scheduled = true // Init runs first; messages wait for it
+	}
+	p.trapExit = cfg.trapExit
+	switch {
+	case cfg.hasGroupLeader:
+		p.groupLeader = cfg.groupLeader
+	case parent != nil:
+		p.groupLeader = parent.GroupLeader()
+	}
+	if cfg.link {
+		p.links = map[Pid]struct{}{parent.pid: {}}
+	}
+	var ref Ref
+	if cfg.monitor {
+		ref = n.newRef()
+		p.monitoredBy = map[Ref]Pid{ref: parent.pid}
+	}
+	if cfg.name != "" {
+		if err := n.claimName(cfg.name, p); err != nil {
+			return Pid{}, Ref{}, err
+		}
+	}
+	n.procs.put(p)
+	// The child is visible; now the parent's half of the link and monitor.
+	if parent != nil && (cfg.link || cfg.monitor) {
+		parent.mu.Lock()
+		dead, preason := parent.dead, parent.reason
+		if !dead {
+			if cfg.link {
+				if parent.links == nil {
+					parent.links = make(map[Pid]struct{})
+				}
+				parent.links[p.pid] = struct{}{}
+			}
+			if cfg.monitor {
+				if parent.monitors == nil {
+					parent.monitors = make(map[Ref]Pid)
+				}
+				parent.monitors[ref] = p.pid
+			}
+		}
+		parent.mu.Unlock()
+		if dead {
+			// The parent died meanwhile: its death missed the new link.
+			if cfg.link {
+				n.route(signal{kind: sigLinkExit, from: parent.pid, to: p.pid, reason: preason})
+			}
+			if cfg.monitor {
+				n.route(signal{kind: sigDemonitor, from: parent.pid, to: p.pid, ref: ref})
+			}
+		}
+	}
+	if a == nil {
+		if !n.runWorker(p.pid.ID, func() { n.runFunc(p) }) {
+			n.terminate(p, ReasonShutdown)
+			return Pid{}, Ref{}, ErrStopped
+		}
+		return p.pid, ref, nil
+	}
+	if reason := p.initActor(); reason != nil {
+		p.finish(reason)
+		return p.pid, ref, &ExitError{Pid: p.pid, Reason: reason, init: true}
+	}
+	p.mu.Lock()
+	if p.dead {
+		p.mu.Unlock()
+		return p.pid, ref, nil
+	}
+	pending := len(p.in) > 0 || p.head < len(p.local)
+	if !pending {
+		p.scheduled = false
+	}
+	p.mu.Unlock()
+	if pending {
+		n.schedule(p)
+	}
+	return p.pid, ref, nil
+}
