@@ -1,0 +1,362 @@
+package nodal
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+)
+
+// Supervisors (OTP's supervisor behaviour).
+//
+// A supervisor is a process that traps exits, starts its children in order,
+// links to them, restarts them when they exit according to its Strategy and
+// each child's RestartType, and stops them in reverse order. A supervisor can
+// be the child of another supervisor (SupervisorChild builds the ChildSpec),
+// so supervisors nest into trees. When its children exit more often than
+// Intensity times in Period, a supervisor stops all of them and exits with
+// reason ReasonShutdown, leaving the decision to the level above.
+//
+// StartSupervisor starts one; StartChild, StartDynamicChild, TerminateChild,
+// TerminateChildPid, RestartChild, DeleteChild, WhichChildren, CountChildren
+// and StopSupervisor manage a running one by a call to its process.
+
+// Strategy is a supervisor's restart strategy.
+type Strategy int
+
+const (
+	// OneForOne restarts only the child that exited (OTP one_for_one).
+	OneForOne Strategy = iota
+	// OneForAll stops all the other children in reverse start order, then
+	// starts all of them again in start order (OTP one_for_all).
+	OneForAll
+	// RestForOne stops the children started after the one that exited in
+	// reverse start order, then starts it and them again in start order
+	// (OTP rest_for_one).
+	RestForOne
+	// SimpleOneForOne is a dynamic OneForOne supervisor of one kind of
+	// child: it starts with no children and StartDynamicChild adds
+	// children made from SupervisorSpec.Template (OTP simple_one_for_one).
+	SimpleOneForOne
+)
+
+// String returns the OTP name of the strategy, e.g. "one_for_one".
+func (s Strategy) String() string {
+	switch s {
+	case OneForOne:
+		return "one_for_one"
+	case OneForAll:
+		return "one_for_all"
+	case RestForOne:
+		return "rest_for_one"
+	case SimpleOneForOne:
+		return "simple_one_for_one"
+	default:
+		return fmt.Sprintf("Strategy(%d)", int(s))
+	}
+}
+
+// RestartType says when a supervisor restarts a child that exited.
+type RestartType int
+
+const (
+	// Permanent children are always restarted (OTP permanent).
+	Permanent RestartType = iota
+	// Transient children are restarted only when they exit abnormally, that
+	// is with a reason for which IsNormal is false: not normal, shutdown or
+	// *ShutdownError (OTP transient).
+	Transient
+	// Temporary children are never restarted and are forgotten when they
+	// exit (OTP temporary).
+	Temporary
+)
+
+// String returns the OTP name of the restart type, e.g. "permanent".
+func (r RestartType) String() string {
+	switch r {
+	case Permanent:
+		return "permanent"
+	case Transient:
+		return "transient"
+	case Temporary:
+		return "temporary"
+	default:
+		return fmt.Sprintf("RestartType(%d)", int(r))
+	}
+}
+
+// ChildType tells a worker from a supervisor child. It sets the default
+// Shutdown and is reported by WhichChildren and CountChildren.
+type ChildType int
+
+const (
+	// ChildWorker is an ordinary process (OTP worker).
+	ChildWorker ChildType = iota
+	// ChildSupervisor is a supervisor (OTP supervisor).
+	ChildSupervisor
+)
+
+// String returns the OTP name of the child type, "worker" or "supervisor".
+func (t ChildType) String() string {
+	switch t {
+	case ChildWorker:
+		return "worker"
+	case ChildSupervisor:
+		return "supervisor"
+	default:
+		return fmt.Sprintf("ChildType(%d)", int(t))
+	}
+}
+
+const (
+	// BrutalKill as a Shutdown kills the child at once with ReasonKill
+	// (OTP brutal_kill).
+	BrutalKill time.Duration = -1
+	// Infinity as a Shutdown waits for the child to stop however long it
+	// takes (OTP infinity); the default for ChildSupervisor children.
+	Infinity time.Duration = math.MaxInt64
+
+	// DefaultShutdown is the Shutdown of a worker whose ChildSpec leaves it
+	// zero: 5 s, OTP's default.
+	DefaultShutdown = 5 * time.Second
+	// DefaultIntensity and DefaultPeriod are the restart intensity used
+	// when SupervisorSpec leaves them zero: at most 1 restart in 5 s, OTP's
+	// defaults.
+	DefaultIntensity = 1
+	// DefaultPeriod: see DefaultIntensity.
+	DefaultPeriod = 5 * time.Second
+)
+
+// ChildSpec describes a static child of a supervisor (OTP child_spec()).
+type ChildSpec struct {
+	// ID names the child within its supervisor; required and unique.
+	ID string
+	// Start starts the child and returns its pid. It runs on the
+	// supervisor's process p and must start a process linked to p, usually
+	// with p.SpawnLink or p.SpawnActor(a, WithLink()); the supervisor also
+	// links to the returned pid, so a forgotten link is repaired. A non-nil
+	// error (or a panic) is a failed start. A zero Pid with a nil error
+	// means "ignore" (OTP ignore): the child is kept but not running.
+	Start func(p *Process) (Pid, error)
+	// Restart says when the child is restarted; the zero value is Permanent.
+	Restart RestartType
+	// Shutdown is how long the supervisor waits, after sending the child an
+	// exit signal ReasonShutdown, for it to stop before killing it with
+	// ReasonKill. BrutalKill kills at once; Infinity waits forever. Zero
+	// means DefaultShutdown (5 s) for a worker and Infinity for a
+	// supervisor, as in OTP.
+	Shutdown time.Duration
+	// Type is ChildWorker (the zero value) or ChildSupervisor.
+	Type ChildType
+}
+
+// ChildTemplate describes the children of a SimpleOneForOne supervisor.
+// Its fields mean what ChildSpec's do.
+type ChildTemplate struct {
+	// Start starts one child; args is the value given to
+	// StartDynamicChild. The rules of ChildSpec.Start apply.
+	Start func(p *Process, args any) (Pid, error)
+	// Restart: see ChildSpec.Restart.
+	Restart RestartType
+	// Shutdown: see ChildSpec.Shutdown. A SimpleOneForOne supervisor stops
+	// its children all at once and waits at most Shutdown for all of them.
+	Shutdown time.Duration
+	// Type: see ChildSpec.Type.
+	Type ChildType
+}
+
+// SupervisorSpec configures a supervisor (OTP sup_flags() and child specs).
+// StartSupervisor copies it; later changes to the caller's value have no
+// effect.
+type SupervisorSpec struct {
+	// Strategy is the restart strategy; the zero value is OneForOne.
+	Strategy Strategy
+	// Intensity is the most restarts allowed in Period; one more stops the
+	// supervisor (OTP intensity). Zero means DefaultIntensity (1). A
+	// negative value allows no restart at all (OTP intensity 0): the first
+	// exit that needs a restart stops the supervisor.
+	Intensity int
+	// Period is the sliding window of Intensity (OTP period). Zero means
+	// DefaultPeriod (5 s).
+	Period time.Duration
+	// Children are the static children, started in this order and stopped
+	// in the reverse order. Empty for SimpleOneForOne.
+	Children []ChildSpec
+	// Template describes the children of a SimpleOneForOne supervisor;
+	// required for it and nil for the other strategies.
+	Template *ChildTemplate
+}
+
+// Spawner is what a supervisor is started from: a *Node (a top-level
+// supervisor) or a *Process (for instance a supervisor starting a child
+// supervisor, on its own goroutine).
+type Spawner interface {
+	Spawn(fn Func, opts ...SpawnOption) (Pid, error)
+}
+
+// StartSupervisor starts a supervisor process from parent and returns once
+// its children are started, in order (OTP supervisor:start_link). opts are
+// passed to Spawn: WithLink() links the supervisor to a *Process parent (a
+// supervisor child must be linked; SupervisorChild does it), WithName
+// registers it.
+//
+// If a child fails to start, the children already started are stopped in
+// reverse order, the supervisor exits with a *ShutdownError and
+// StartSupervisor returns a *ChildError naming the child that wraps
+// ErrStartChild and the start error. The supervisor unlinks from a *Process
+// parent before that exit, so the parent learns of the failure from the
+// returned error only. An invalid spec returns an error wrapping
+// ErrInvalidSpec and starts nothing.
+//
+// When parent is a *Process, StartSupervisor must be called on that
+// process's goroutine; an exit signal from the parent (or one sent from
+// outside any process with Node.Exit) stops the supervisor: it stops its
+// children in reverse order and exits with the signal's reason.
+func StartSupervisor(parent Spawner, spec SupervisorSpec, opts ...SpawnOption) (Pid, error) {
+	spec, err := spec.normalize()
+	if err != nil {
+		return Pid{}, err
+	}
+	var parentPid Pid
+	waitCtx := context.Background()
+	var nodeDone <-chan struct{}
+	switch pp := parent.(type) {
+	case *Process:
+		parentPid = pp.Self()
+		waitCtx = pp.Context()
+		nodeDone = pp.Node().Done()
+	case *Node:
+		nodeDone = pp.Done()
+	}
+	ack := make(chan error, 1)
+	pid, err := parent.Spawn(func(p *Process) error {
+		return runSupervisor(p, spec, parentPid, ack)
+	}, opts...)
+	if err != nil {
+		return Pid{}, err
+	}
+	select {
+	case err := <-ack:
+		if err != nil {
+			return Pid{}, err
+		}
+		return pid, nil
+	case <-waitCtx.Done():
+		return Pid{}, fmt.Errorf("nodal: starting supervisor %v: %w", pid, waitCtx.Err())
+	case <-nodeDone:
+		return Pid{}, fmt.Errorf("nodal: starting supervisor %v: %w", pid, ErrStopped)
+	}
+}
+
+// SupervisorChild returns the ChildSpec of a child supervisor started with
+// spec: Type ChildSupervisor, Shutdown Infinity, Restart Permanent (change
+// the returned value's fields to taste). Its start links the child
+// supervisor to the parent supervisor.
+func SupervisorChild(id string, spec SupervisorSpec) ChildSpec {
+	return ChildSpec{
+		ID: id,
+		Start: func(p *Process) (Pid, error) {
+			return StartSupervisor(p, spec, WithLink())
+		},
+		Restart:  Permanent,
+		Shutdown: Infinity,
+		Type:     ChildSupervisor,
+	}
+}
+
+// normalize validates spec and returns a copy with defaults filled in.
+func (spec SupervisorSpec) normalize() (SupervisorSpec, error) {
+	out := spec
+	out.Children = make([]ChildSpec, len(spec.Children))
+	if spec.Template != nil {
+		t := *spec.Template
+		out.Template = &t
+	}
+	switch spec.Strategy {
+	case OneForOne, OneForAll, RestForOne:
+		if spec.Template != nil {
+			return SupervisorSpec{}, fmt.Errorf("%w: Template is only for SimpleOneForOne, strategy is %v", ErrInvalidSpec, spec.Strategy)
+		}
+	case SimpleOneForOne:
+		if spec.Template == nil {
+			return SupervisorSpec{}, fmt.Errorf("%w: Template is required for SimpleOneForOne", ErrInvalidSpec)
+		}
+		if len(spec.Children) != 0 {
+			return SupervisorSpec{}, fmt.Errorf("%w: Children must be empty for SimpleOneForOne", ErrInvalidSpec)
+		}
+		if spec.Template.Start == nil {
+			return SupervisorSpec{}, fmt.Errorf("%w: Template.Start is nil", ErrInvalidSpec)
+		}
+		sh, err := normalizeChild(spec.Template.Restart, spec.Template.Shutdown, spec.Template.Type)
+		if err != nil {
+			return SupervisorSpec{}, fmt.Errorf("%w: Template: %w", ErrInvalidSpec, err)
+		}
+		out.Template.Shutdown = sh
+	default:
+		return SupervisorSpec{}, fmt.Errorf("%w: unknown Strategy %d", ErrInvalidSpec, int(spec.Strategy))
+	}
+	switch {
+	case spec.Intensity == 0:
+		out.Intensity = DefaultIntensity
+	case spec.Intensity < 0:
+		out.Intensity = 0
+	}
+	switch {
+	case spec.Period == 0:
+		out.Period = DefaultPeriod
+	case spec.Period < 0:
+		return SupervisorSpec{}, fmt.Errorf("%w: negative Period %v", ErrInvalidSpec, spec.Period)
+	}
+	seen := make(map[string]bool, len(spec.Children))
+	for i, c := range spec.Children {
+		nc, err := c.normalize()
+		if err != nil {
+			return SupervisorSpec{}, fmt.Errorf("%w: Children[%d]: %w", ErrInvalidSpec, i, err)
+		}
+		if seen[c.ID] {
+			return SupervisorSpec{}, fmt.Errorf("%w: Children[%d]: duplicate ID %q", ErrInvalidSpec, i, c.ID)
+		}
+		seen[c.ID] = true
+		out.Children[i] = nc
+	}
+	return out, nil
+}
+
+// normalize validates a child spec and fills in the default Shutdown. The
+// error does not wrap ErrInvalidSpec; callers add it.
+func (c ChildSpec) normalize() (ChildSpec, error) {
+	if c.ID == "" {
+		return ChildSpec{}, fmt.Errorf("empty ID")
+	}
+	if c.Start == nil {
+		return ChildSpec{}, fmt.Errorf("child %q: Start is nil", c.ID)
+	}
+	sh, err := normalizeChild(c.Restart, c.Shutdown, c.Type)
+	if err != nil {
+		return ChildSpec{}, fmt.Errorf("child %q: %w", c.ID, err)
+	}
+	c.Shutdown = sh
+	return c, nil
+}
+
+func normalizeChild(r RestartType, shutdown time.Duration, t ChildType) (time.Duration, error) {
+	switch r {
+	case Permanent, Transient, Temporary:
+	default:
+		return 0, fmt.Errorf("unknown Restart %d", int(r))
+	}
+	switch t {
+	case ChildWorker, ChildSupervisor:
+	default:
+		return 0, fmt.Errorf("unknown Type %d", int(t))
+	}
+	switch {
+	case shutdown == 0 && t == ChildSupervisor:
+		return Infinity, nil
+	case shutdown == 0:
+		return DefaultShutdown, nil
+	case shutdown < 0 && shutdown != BrutalKill:
+		return 0, fmt.Errorf("negative Shutdown %v (use BrutalKill)", shutdown)
+	}
+	return shutdown, nil
+}

@@ -1,0 +1,402 @@
+package nodal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"runtime/debug"
+	"slices"
+	"time"
+)
+
+// supChild is the supervisor's record of one child.
+type supChild struct {
+	id       string // "" for a dynamic child
+	seq      uint64 // start order of dynamic children
+	start    func(p *Process) (Pid, error)
+	restart  RestartType
+	shutdown time.Duration
+	typ      ChildType
+	dynamic  bool
+
+	pid        Pid  // zero when not running
+	restarting bool // a restart failed and a retry is queued
+}
+
+// supRetry is the message a supervisor sends itself to retry a restart that
+// failed (OTP try_again_restart).
+type supRetry struct{ c *supChild }
+
+// supervisor is the state of a supervisor process. Only its own goroutine
+// touches it.
+type supervisor struct {
+	p         *Process
+	parent    Pid
+	strategy  Strategy
+	intensity int
+	period    time.Duration
+	template  *ChildTemplate
+
+	static   []*supChild          // static children in start order
+	dynamic  map[uint64]*supChild // SimpleOneForOne children by seq
+	byPid    map[Pid]*supChild    // running children
+	nextSeq  uint64
+	restarts []time.Time // restart times within period, oldest first
+}
+
+// runSupervisor is the body of a supervisor process. It reports the outcome
+// of the start phase on ack exactly once.
+func runSupervisor(p *Process, spec SupervisorSpec, parent Pid, ack chan<- error) (reason error) {
+	acked := false
+	defer func() {
+		if !acked {
+			// The process is ending before its children were all started
+			// (killed, or Exit called from deep inside); never leave
+			// StartSupervisor waiting.
+			ack <- fmt.Errorf("nodal: supervisor %v exited while starting: %w", p.Self(), ReasonKilled)
+		}
+	}()
+	p.TrapExit(true)
+	s := &supervisor{
+		p:         p,
+		parent:    parent,
+		strategy:  spec.Strategy,
+		intensity: spec.Intensity,
+		period:    spec.Period,
+		template:  spec.Template,
+		dynamic:   make(map[uint64]*supChild),
+		byPid:     make(map[Pid]*supChild),
+	}
+	for _, cs := range spec.Children {
+		c := &supChild{id: cs.ID, start: cs.Start, restart: cs.Restart, shutdown: cs.Shutdown, typ: cs.Type}
+		if err := s.startChild(c); err != nil {
+			supLog.Warnw("supervisor failed to start child", "supervisor", p.Self(), "child", c.id, "error", err)
+			s.terminateAll()
+			cerr := startError(c.id, err)
+			if !parent.IsZero() {
+				p.Unlink(parent)
+			}
+			acked = true
+			ack <- cerr
+			return &ShutdownError{Reason: cerr}
+		}
+		if c.pid.IsZero() && c.restart == Temporary {
+			continue // ignored temporary child: forgotten, as in OTP
+		}
+		s.static = append(s.static, c)
+	}
+	acked = true
+	ack <- nil
+	return s.loop()
+}
+
+// loop serves exit signals, management calls and restart retries until the
+// supervisor stops, and returns its exit reason.
+func (s *supervisor) loop() error {
+	for {
+		msg, err := s.p.Receive(s.p.Context())
+		if err != nil {
+			return err
+		}
+		switch m := msg.(type) {
+		case Exit:
+			if c, ok := s.byPid[m.From]; ok {
+				if stop := s.childExited(c, m.Reason); stop != nil {
+					return stop
+				}
+				continue
+			}
+			if m.From == s.parent || m.From.IsZero() {
+				// OTP: an exit signal from the parent stops the supervisor
+				// with the parent's reason, after its children.
+				s.terminateAll()
+				return m.Reason
+			}
+			// An exit signal of a former child (it was replaced or
+			// terminated meanwhile) or of an unrelated process: ignored,
+			// as OTP's supervisor does.
+		case CallRequest:
+			if stop := s.handleCall(m); stop != nil {
+				return stop
+			}
+		case supRetry:
+			if stop := s.retry(m.c); stop != nil {
+				return stop
+			}
+		default:
+			// Unexpected message: dropped (OTP logs it).
+			supLog.Debugw("supervisor dropped unexpected message", "supervisor", s.p.Self())
+		}
+	}
+}
+
+// startChild runs c's start function on the supervisor's process and
+// records the new pid. A panic in the start function is a failed start.
+func (s *supervisor) startChild(c *supChild) (err error) {
+	pid, err := s.callStart(c)
+	if err != nil {
+		return err
+	}
+	c.restarting = false
+	if pid.IsZero() {
+		return nil // ignore
+	}
+	// The start function must link; linking again is a no-op, and repairs
+	// a forgotten link. A pid that is already dead makes the runtime send
+	// us Exit{pid, noproc}, which is handled like any other child exit.
+	s.p.Link(pid)
+	c.pid = pid
+	s.byPid[pid] = c
+	return nil
+}
+
+func (s *supervisor) callStart(c *supChild) (pid Pid, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			if _, ok := v.(exitPanic); ok {
+				panic(v) // the start function called p.Exit on the supervisor
+			}
+			pid, err = Pid{}, &PanicError{Value: v, Stack: debug.Stack()}
+		}
+	}()
+	return c.start(s.p)
+}
+
+// childExited applies the restart rules to a child that exited. It returns
+// a non-nil reason when the supervisor must exit.
+func (s *supervisor) childExited(c *supChild, reason error) error {
+	supLog.Infow("supervisor child exited", "supervisor", s.p.Self(), "child", c.label(), "reason", reason)
+	delete(s.byPid, c.pid)
+	c.pid = Pid{}
+	if c.restart == Temporary || (c.restart == Transient && IsNormal(reason)) {
+		s.forget(c)
+		return nil
+	}
+	return s.restartWithIntensity(c)
+}
+
+// restartWithIntensity counts one restart and restarts c by the strategy,
+// or stops the supervisor if the restart intensity is exceeded.
+func (s *supervisor) restartWithIntensity(c *supChild) error {
+	if !s.addRestart() {
+		supLog.Warnw("supervisor restart intensity reached, shutting down",
+			"supervisor", s.p.Self(), "intensity", s.intensity, "period", s.period, "child", c.label())
+		s.terminateAll()
+		return ReasonShutdown
+	}
+	return s.restartGroup(c)
+}
+
+// retry handles a queued retry of a failed restart (OTP try_again_restart):
+// it counts as a restart.
+func (s *supervisor) retry(c *supChild) error {
+	if !c.restarting || !s.known(c) {
+		return nil // terminated or deleted meanwhile
+	}
+	return s.restartWithIntensity(c)
+}
+
+// forget removes a child that will not be restarted: a temporary child is
+// deleted (OTP), a dynamic child is always deleted, other static children
+// keep their spec with no pid.
+func (s *supervisor) forget(c *supChild) {
+	c.restarting = false
+	if c.dynamic {
+		delete(s.dynamic, c.seq)
+		return
+	}
+	if c.restart == Temporary {
+		s.static = slices.DeleteFunc(s.static, func(x *supChild) bool { return x == c })
+	}
+}
+
+func (s *supervisor) known(c *supChild) bool {
+	if c.dynamic {
+		return s.dynamic[c.seq] == c
+	}
+	return slices.Contains(s.static, c)
+}
+
+// addRestart records a restart now and reports whether it is within the
+// intensity (OTP add_restart: more than Intensity restarts within Period is
+// too many).
+func (s *supervisor) addRestart() bool {
+	now := time.Now()
+	s.restarts = append(s.restarts, now)
+	i := 0
+	for i < len(s.restarts) && now.Sub(s.restarts[i]) > s.period {
+		i++
+	}
+	if i > 0 {
+		s.restarts = append(s.restarts[:0], s.restarts[i:]...)
+	}
+	return len(s.restarts) <= s.intensity
+}
+
+// restartGroup restarts c and, by the strategy, its siblings: the others are
+// stopped in reverse start order, then all are started in start order. If a
+// start fails, the child is marked restarting, the ones after it stay
+// stopped, and a retry is queued (OTP try_again). It returns a non-nil
+// reason when the supervisor must exit: the node is stopping.
+func (s *supervisor) restartGroup(c *supChild) error {
+	group := []*supChild{c}
+	if !c.dynamic {
+		switch s.strategy {
+		case OneForAll:
+			group = slices.Clone(s.static)
+		case RestForOne:
+			if i := slices.Index(s.static, c); i >= 0 {
+				group = slices.Clone(s.static[i:])
+			}
+		}
+	}
+	for i := len(group) - 1; i >= 0; i-- {
+		if g := group[i]; g != c {
+			s.terminate(g)
+		}
+	}
+	for _, g := range group {
+		if g != c && g.restart == Temporary {
+			s.forget(g) // OTP: stopped temporary siblings are not restarted
+			continue
+		}
+		if err := s.startChild(g); err != nil {
+			if errors.Is(err, ErrStopped) {
+				// The node is stopping: no restart can succeed.
+				s.terminateAll()
+				return ReasonShutdown
+			}
+			supLog.Warnw("supervisor failed to restart child", "supervisor", s.p.Self(), "child", g.label(), "error", err)
+			g.restarting = true
+			s.p.Send(s.p.Self(), supRetry{c: g})
+			return nil
+		}
+		if g.pid.IsZero() && g.restart == Temporary {
+			s.forget(g)
+		}
+	}
+	return nil
+}
+
+// terminateAll stops every child: static ones one by one in reverse start
+// order, dynamic ones all at once.
+func (s *supervisor) terminateAll() {
+	s.terminateDynamic()
+	for i := len(s.static) - 1; i >= 0; i-- {
+		s.terminate(s.static[i])
+	}
+}
+
+// terminate stops one child (OTP shutdown/2): monitor and unlink it, send it
+// an exit signal shutdown (kill for BrutalKill), wait for its Down at most
+// its Shutdown, then kill it and wait for the Down.
+func (s *supervisor) terminate(c *supChild) {
+	c.restarting = false
+	if c.pid.IsZero() {
+		return
+	}
+	pid := c.pid
+	delete(s.byPid, pid)
+	c.pid = Pid{}
+	ref := s.p.Monitor(pid)
+	s.p.Unlink(pid)
+	if c.shutdown == BrutalKill {
+		s.p.SendExit(pid, ReasonKill)
+		s.awaitDown(s.p.Context(), map[Ref]bool{ref: true})
+		return
+	}
+	s.p.SendExit(pid, ReasonShutdown)
+	s.awaitShutdown(c.shutdown, map[Ref]Pid{ref: pid})
+}
+
+// terminateDynamic stops all dynamic children at once, like OTP's
+// terminate_dynamic_children: one exit signal each, one common deadline.
+func (s *supervisor) terminateDynamic() {
+	if len(s.dynamic) == 0 {
+		return
+	}
+	pending := make(map[Ref]Pid, len(s.dynamic))
+	for _, seq := range slices.Sorted(maps.Keys(s.dynamic)) {
+		c := s.dynamic[seq]
+		c.restarting = false
+		if c.pid.IsZero() {
+			continue
+		}
+		pid := c.pid
+		delete(s.byPid, pid)
+		c.pid = Pid{}
+		ref := s.p.Monitor(pid)
+		s.p.Unlink(pid)
+		if s.template.Shutdown == BrutalKill {
+			s.p.SendExit(pid, ReasonKill)
+		} else {
+			s.p.SendExit(pid, ReasonShutdown)
+		}
+		pending[ref] = pid
+	}
+	if s.template.Shutdown == BrutalKill {
+		refs := make(map[Ref]bool, len(pending))
+		for r := range pending {
+			refs[r] = true
+		}
+		s.awaitDown(s.p.Context(), refs)
+	} else {
+		s.awaitShutdown(s.template.Shutdown, pending)
+	}
+	// Stopped dynamic children are gone, as in OTP.
+	clear(s.dynamic)
+}
+
+// awaitShutdown waits for the Downs of pending up to timeout (Infinity: no
+// limit), then kills the rest and waits for their Downs.
+func (s *supervisor) awaitShutdown(timeout time.Duration, pending map[Ref]Pid) {
+	refs := make(map[Ref]bool, len(pending))
+	for r := range pending {
+		refs[r] = true
+	}
+	ctx, cancel := s.p.Context(), context.CancelFunc(func() {})
+	if timeout != Infinity {
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+	}
+	timedOut := s.awaitDown(ctx, refs)
+	cancel()
+	if !timedOut {
+		return
+	}
+	for _, r := range slices.SortedFunc(maps.Keys(refs), Ref.Compare) {
+		supLog.Warnw("supervisor child did not stop in time, killing it", "supervisor", s.p.Self(), "child", pending[r], "shutdown", timeout)
+		s.p.SendExit(pending[r], ReasonKill)
+	}
+	s.awaitDown(s.p.Context(), refs)
+}
+
+// awaitDown receives the Down of every monitor in refs, deleting each. It
+// reports true if ctx's deadline passed first. If the supervisor itself is
+// killed meanwhile it exits at once.
+func (s *supervisor) awaitDown(ctx context.Context, refs map[Ref]bool) (timedOut bool) {
+	for len(refs) > 0 {
+		msg, err := s.p.ReceiveMatch(ctx, func(m any) bool {
+			d, ok := m.(Down)
+			return ok && refs[d.Ref]
+		})
+		if err != nil {
+			if errors.Is(err, context.DeadlineExceeded) && s.p.Context().Err() == nil {
+				return true
+			}
+			// The supervisor is being killed: nothing left to wait for.
+			s.p.Exit(err)
+			return false
+		}
+		delete(refs, msg.(Down).Ref)
+	}
+	return false
+}
+
+// label names a child in logs and errors.
+func (c *supChild) label() string {
+	if c.id != "" {
+		return c.id
+	}
+	return c.pid.String()
+}

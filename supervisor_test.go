@@ -1,0 +1,965 @@
+package nodal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lni/goutils/leaktest"
+	"github.com/stretchr/testify/require"
+)
+
+// supWait bounds every wait for a condition in these tests; conditions are
+// polled, never assumed after a sleep.
+const supWait = 10 * time.Second
+
+// startSupNode starts a local node and registers its Stop (and a leak
+// check that runs after it) with the test.
+func startSupNode(t *testing.T) *Node {
+	t.Helper()
+	leakCheck := leaktest.AfterTest(t)
+	n, err := Start(context.Background(), Config{})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), supWait)
+		defer cancel()
+		require.NoError(t, n.Stop(ctx))
+		leakCheck()
+	})
+	return n
+}
+
+func callCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), supWait)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// waitFor polls cond until it holds or supWait passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(supWait)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// recorder is a log of events from children and start functions.
+type recorder struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (r *recorder) add(e string) {
+	r.mu.Lock()
+	r.events = append(r.events, e)
+	r.mu.Unlock()
+}
+
+func (r *recorder) get() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.events)
+}
+
+// since returns the events after the first k.
+func (r *recorder) since(k int) []string { return r.get()[k:] }
+
+// workerOpts tunes testWorker.
+type workerOpts struct {
+	ignoreShutdown bool // trap exits and ignore exit signal shutdown
+	noName         bool
+}
+
+// testWorker returns a ChildSpec.Start that records "start:<id>" on the
+// supervisor's goroutine (so records are in start order) and spawns a
+// linked worker registered as id. The worker traps exits; on an exit signal
+// shutdown it records "stop:<id>" and exits with shutdown (or ignores it
+// with ignoreShutdown). It exits with an error on "crash", normally on
+// "normal", with a *ShutdownError on "shutdown-term".
+func testWorker(rec *recorder, id string, o workerOpts) func(p *Process) (Pid, error) {
+	return func(p *Process) (Pid, error) {
+		rec.add("start:" + id)
+		opts := []SpawnOption{WithTrapExit()} // trapping from the first instant
+		if !o.noName {
+			opts = append(opts, WithName(id))
+		}
+		return p.SpawnLink(func(w *Process) error {
+			for {
+				msg, err := w.Receive(w.Context())
+				if err != nil {
+					return err
+				}
+				switch m := msg.(type) {
+				case Exit:
+					if errors.Is(m.Reason, ReasonShutdown) {
+						if o.ignoreShutdown {
+							rec.add("ignored:" + id)
+							continue
+						}
+						rec.add("stop:" + id)
+						return ReasonShutdown
+					}
+					return m.Reason
+				case string:
+					switch m {
+					case "crash":
+						return fmt.Errorf("%s crashed", id)
+					case "normal":
+						return nil
+					case "shutdown-term":
+						return &ShutdownError{Reason: errors.New("done")}
+					}
+				}
+			}
+		}, opts...)
+	}
+}
+
+func workerSpec(rec *recorder, id string) ChildSpec {
+	return ChildSpec{ID: id, Start: testWorker(rec, id, workerOpts{})}
+}
+
+// pidOf returns the pid registered as name, failing the test if none.
+func pidOf(t *testing.T, n *Node, name string) Pid {
+	t.Helper()
+	var pid Pid
+	waitFor(t, name+" registered", func() bool {
+		var ok bool
+		pid, ok = n.Whereis(name)
+		return ok
+	})
+	return pid
+}
+
+// waitReplaced waits until name is registered to a pid other than old.
+func waitReplaced(t *testing.T, n *Node, name string, old Pid) Pid {
+	t.Helper()
+	var pid Pid
+	waitFor(t, name+" replaced", func() bool {
+		var ok bool
+		pid, ok = n.Whereis(name)
+		return ok && pid != old
+	})
+	return pid
+}
+
+// watch monitors target from a helper process and returns a channel that
+// receives its Down.
+func watch(t *testing.T, n *Node, target Pid) <-chan Down {
+	t.Helper()
+	ch := make(chan Down, 1)
+	ready := make(chan struct{})
+	_, err := n.Spawn(func(p *Process) error {
+		ref := p.Monitor(target)
+		close(ready)
+		msg, err := p.ReceiveMatch(p.Context(), func(m any) bool {
+			d, ok := m.(Down)
+			return ok && d.Ref == ref
+		})
+		if err != nil {
+			return err
+		}
+		ch <- msg.(Down)
+		return nil
+	})
+	require.NoError(t, err)
+	<-ready
+	return ch
+}
+
+func awaitDown(t *testing.T, ch <-chan Down) Down {
+	t.Helper()
+	select {
+	case d := <-ch:
+		return d
+	case <-time.After(supWait):
+		t.Fatal("timed out waiting for Down")
+		return Down{}
+	}
+}
+
+func children(t *testing.T, n *Node, sup Pid) []ChildInfo {
+	t.Helper()
+	cs, err := WhichChildren(callCtx(t), n, sup)
+	require.NoError(t, err)
+	return cs
+}
+
+func childPid(t *testing.T, n *Node, sup Pid, id string) Pid {
+	t.Helper()
+	for _, c := range children(t, n, sup) {
+		if c.ID == id {
+			return c.Pid
+		}
+	}
+	t.Fatalf("no child %q", id)
+	return Pid{}
+}
+
+// OTP one_for_one: only the child that exited is restarted.
+func TestSupervisorOneForOneRestartsOnlyCrashedChild(t *testing.T) {
+	n := startSupNode(t)
+	rec := &recorder{}
+	sup, err := StartSupervisor(n, SupervisorSpec{
+		Strategy: OneForOne,
+		Children: []ChildSpec{workerSpec(rec, "a"), workerSpec(rec, "b"), workerSpec(rec, "c")},
+	})
+	require.NoError(t, err)
+	require.Equal(t, []string{"start:a", "start:b", "start:c"}, rec.get(), "children start in order")
+	a, b, c := pidOf(t, n, "a"), pidOf(t, n, "b"), pidOf(t, n, "c")
+
+	k := len(rec.get())
+	n.Send(b, "crash")
+	b2 := waitReplaced(t, n, "b", b)
+	require.Equal(t, []string{"start:b"}, rec.since(k), "only b restarted, nobody stopped")
+	require.Equal(t, a, pidOf(t, n, "a"))
+	require.Equal(t, c, pidOf(t, n, "c"))
+	require.Equal(t, b2, childPid(t, n, sup, "b"), "WhichChildren shows the replacement")
+}
+
+// OTP one_for_all: all children are restarted; the others are stopped in
+// reverse start order first.
+func TestSupervisorOneForAllRestartsAllInOrder(t *testing.T) {
+	n := startSupNode(t)
+	rec := &recorder{}
+	sup, err := StartSupervisor(n, SupervisorSpec{
+		Strategy:  OneForAll,
+		Intensity: 10,
+		Children:  []ChildSpec{workerSpec(rec, "a"), workerSpec(rec, "b"), workerSpec(rec, "c")},
+	})
+	require.NoError(t, err)
+	a, b, c := pidOf(t, n, "a"), pidOf(t, n, "b"), pidOf(t, n, "c")
+
+	k := len(rec.get())
+	n.Send(b, "crash")
+	waitReplaced(t, n, "a", a)
+	waitReplaced(t, n, "b", b)
+	waitReplaced(t, n, "c", c)
+	require.Equal(t, []string{"stop:c", "stop:a", "start:a", "start:b", "start:c"}, rec.since(k))
+	for _, ci := range children(t, n, sup) {
+		require.False(t, ci.Pid.IsZero(), "child %s running", ci.ID)
+	}
+}
+
+// OTP rest_for_one: the child that exited and those started after it are
+// restarted; the later ones are stopped in reverse order first.
+func TestSupervisorRestForOneRestartsRest(t *testing.T) {
+	n := startSupNode(t)
+	rec := &recorder{}
+	_, err := StartSupervisor(n, SupervisorSpec{
+		Strategy: RestForOne,
+		Children: []ChildSpec{workerSpec(rec, "a"), workerSpec(rec, "b"), workerSpec(rec, "c"), workerSpec(rec, "d")},
+	})
+	require.NoError(t, err)
+	a, b, c, d := pidOf(t, n, "a"), pidOf(t, n, "b"), pidOf(t, n, "c"), pidOf(t, n, "d")
+
+	k := len(rec.get())
+	n.Send(b, "crash")
+	waitReplaced(t, n, "b", b)
+	waitReplaced(t, n, "c", c)
+	waitReplaced(t, n, "d", d)
+	require.Equal(t, []string{"stop:d", "stop:c", "start:b", "start:c", "start:d"}, rec.since(k))
+	require.Equal(t, a, pidOf(t, n, "a"), "a, started before b, keeps running")
+}
+
+// OTP transient: restarted only on an abnormal exit; normal, shutdown and
+// {shutdown, Term} exits are not restarted and the spec is kept.
+func TestSupervisorTransientRestartedOnlyOnAbnormalExit(t *testing.T) {
+	n := startSupNode(t)
+	rec := &recorder{}
+	spec := workerSpec(rec, "t")
+	spec.Restart = Transient
+	sup, err := StartSupervisor(n, SupervisorSpec{Intensity: 10, Children: []ChildSpec{spec}})
+	require.NoError(t, err)
+
+	p1 := pidOf(t, n, "t")
+	n.Send(p1, "crash")
+	p2 := waitReplaced(t, n, "t", p1)
+
+	for _, msg := range []string{"normal", "shutdown-term"} {
+		down := watch(t, n, p2)
+		n.Send(p2, msg)
+		awaitDown(t, down)
+		// The supervisor handles the exit before this call: had it
+		// restarted the child, the pid would already be set.
+		cs := children(t, n, sup)
+		require.Len(t, cs, 1, "spec kept")
+		require.True(t, cs[0].Pid.IsZero(), "transient child not restarted after %q", msg)
+		_, ok := n.Whereis("t")
+		require.False(t, ok)
+		var err error
+		p2, err = RestartChild(callCtx(t), n, sup, "t")
+		require.NoError(t, err)
+	}
+}
+
+// OTP temporary: never restarted, and its spec is forgotten when it exits.
+func TestSupervisorTemporaryNeverRestarted(t *testing.T) {
+	n := startSupNode(t)
+	rec := &recorder{}
+	tmp := workerSpec(rec, "tmp")
+	tmp.Restart = Temporary
+	sup, err := StartSupervisor(n, SupervisorSpec{Children: []ChildSpec{workerSpec(rec, "keep"), tmp}})
+	require.NoError(t, err)
+
+	p := pidOf(t, n, "tmp")
+	down := watch(t, n, p)
+	n.Send(p, "crash")
+	awaitDown(t, down)
+	cs := children(t, n, sup)
+	require.Equal(t, []string{"keep"}, childIDs(cs), "temporary child forgotten")
+	_, ok := n.Whereis("tmp")
+	require.False(t, ok, "temporary child not restarted")
+	require.Equal(t, []string{"start:keep", "start:tmp"}, rec.get())
+}
+
+func childIDs(cs []ChildInfo) []string {
+	var ids []string
+	for _, c := range cs {
+		ids = append(ids, c.ID)
+	}
+	return ids
+}
+
+// OTP restart intensity: more than Intensity restarts within Period stop
+// the children in reverse order and the supervisor exits with shutdown.
+func TestSupervisorIntensityExceededShutsDown(t *testing.T) {
+	n := startSupNode(t)
+	rec := &recorder{}
+	sup, err := StartSupervisor(n, SupervisorSpec{
+		Intensity: 2,
+		Period:    time.Hour,
+		Children:  []ChildSpec{workerSpec(rec, "a"), workerSpec(rec, "b"), workerSpec(rec, "c")},
+	})
+	require.NoError(t, err)
+	supDown := watch(t, n, sup)
+	a, c := pidOf(t, n, "a"), pidOf(t, n, "c")
+	aDown, cDown := watch(t, n, a), watch(t, n, c)
+
+	b := pidOf(t, n, "b")
+	for range 2 { // two restarts are within the intensity
+		n.Send(b, "crash")
+		b = waitReplaced(t, n, "b", b)
+	}
+	k := len(rec.get())
+	n.Send(b, "crash") // the third is one too many
+	d := awaitDown(t, supDown)
+	require.ErrorIs(t, d.Reason, ReasonShutdown, "supervisor exits with shutdown")
+	require.ErrorIs(t, awaitDown(t, aDown).Reason, ReasonShutdown)
+	require.ErrorIs(t, awaitDown(t, cDown).Reason, ReasonShutdown)
+	require.Equal(t, []string{"stop:c", "stop:a"}, rec.since(k), "children stopped in reverse order, none restarted")
+}
+
+// OTP default intensity: 1 restart in 5 s, so a second crash in a row stops
+// the supervisor; a negative Intensity (OTP intensity 0) allows none.
+func TestSupervisorDefaultIntensity(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		intensity int
+		restarts  int
+	}{
+		{"default-1-in-5s", 0, 1},
+		{"zero-restarts", -1, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := startSupNode(t)
+			rec := &recorder{}
+			sup, err := StartSupervisor(n, SupervisorSpec{Intensity: tc.intensity, Children: []ChildSpec{workerSpec(rec, "w")}})
+			require.NoError(t, err)
+			supDown := watch(t, n, sup)
+			w := pidOf(t, n, "w")
+			for range tc.restarts {
+				n.Send(w, "crash")
+				w = waitReplaced(t, n, "w", w)
+			}
+			n.Send(w, "crash")
+			require.ErrorIs(t, awaitDown(t, supDown).Reason, ReasonShutdown)
+			require.Len(t, rec.get(), 1+tc.restarts)
+		})
+	}
+}
+
+// OTP restart intensity is a sliding window: restarts older than Period no
+// longer count.
+func TestSupervisorIntensityWindowSlides(t *testing.T) {
+	n := startSupNode(t)
+	rec := &recorder{}
+	const period = 50 * time.Millisecond
+	sup, err := StartSupervisor(n, SupervisorSpec{Intensity: 1, Period: period, Children: []ChildSpec{workerSpec(rec, "w")}})
+	require.NoError(t, err)
+	w := pidOf(t, n, "w")
+	for range 3 {
+		start := time.Now()
+		n.Send(w, "crash")
+		w = waitReplaced(t, n, "w", w)
+		// Let the window pass so the next crash is the only one in it.
+		time.Sleep(time.Until(start.Add(2 * period)))
+	}
+	_, err = CountChildren(callCtx(t), n, sup)
+	require.NoError(t, err, "supervisor survives crashes spaced more than Period apart")
+}
+
+// OTP shutdown: a child is sent exit shutdown and killed when it has not
+// stopped within its Shutdown; BrutalKill kills at once.
+func TestSupervisorShutdownTimeoutThenKill(t *testing.T) {
+	n := startSupNode(t)
+	rec := &recorder{}
+	sup, err := StartSupervisor(n, SupervisorSpec{Children: []ChildSpec{
+		{ID: "polite", Start: testWorker(rec, "polite", workerOpts{}), Shutdown: time.Minute},
+		{ID: "stubborn", Start: testWorker(rec, "stubborn", workerOpts{ignoreShutdown: true}), Shutdown: 20 * time.Millisecond},
+		{ID: "brutal", Start: testWorker(rec, "brutal", workerOpts{}), Shutdown: BrutalKill},
+	}})
+	require.NoError(t, err)
+
+	for _, tc := range []struct {
+		id     string
+		reason error
+		event  string
+	}{
+		{"polite", ReasonShutdown, "stop:polite"},
+		{"stubborn", ReasonKilled, "ignored:stubborn"},
+		{"brutal", ReasonKilled, ""},
+	} {
+		down := watch(t, n, pidOf(t, n, tc.id))
+		k := len(rec.get())
+		require.NoError(t, TerminateChild(callCtx(t), n, sup, tc.id))
+		d := awaitDown(t, down)
+		require.ErrorIs(t, d.Reason, tc.reason, tc.id)
+		if tc.event != "" {
+			require.Equal(t, []string{tc.event}, rec.since(k))
+		} else {
+			require.Empty(t, rec.since(k), "brutal_kill sends no shutdown signal")
+		}
+		require.True(t, childPid(t, n, sup, tc.id).IsZero())
+	}
+}
+
+// OTP child defaults: a worker waits 5 s, a supervisor child infinity.
+func TestSupervisorShutdownDefaults(t *testing.T) {
+	w, err := ChildSpec{ID: "w", Start: testWorker(nil, "w", workerOpts{})}.normalize()
+	require.NoError(t, err)
+	require.Equal(t, DefaultShutdown, w.Shutdown)
+	s := SupervisorChild("s", SupervisorSpec{})
+	s.Shutdown = 0
+	s, err = s.normalize()
+	require.NoError(t, err)
+	require.Equal(t, Infinity, s.Shutdown)
+	require.Equal(t, ChildSupervisor, s.Type)
+}
+
+// OTP supervision trees: a sub-supervisor that exceeds its own intensity
+// exits with shutdown and its parent restarts it by its own rules; a parent
+// that exceeds its intensity stops the whole tree.
+func TestSupervisorNestedTree(t *testing.T) {
+	n := startSupNode(t)
+	rec := &recorder{}
+	subSpec := SupervisorSpec{Intensity: 1, Period: time.Hour, Children: []ChildSpec{workerSpec(rec, "w")}}
+	root, err := StartSupervisor(n, SupervisorSpec{
+		Intensity: 1,
+		Period:    time.Hour,
+		Children:  []ChildSpec{workerSpec(rec, "first"), SupervisorChild("sub", subSpec)},
+	}, WithName("root"))
+	require.NoError(t, err)
+	rootDown := watch(t, n, root)
+	first := pidOf(t, n, "first")
+	cs := children(t, n, root)
+	require.Equal(t, []string{"first", "sub"}, childIDs(cs))
+	require.Equal(t, ChildSupervisor, cs[1].Type)
+	sub := cs[1].Pid
+	subDown := watch(t, n, sub)
+
+	// Two crashes of w: the first restart is within sub's intensity, the
+	// second exceeds it.
+	w := pidOf(t, n, "w")
+	n.Send(w, "crash")
+	w = waitReplaced(t, n, "w", w)
+	n.Send(w, "crash")
+	require.ErrorIs(t, awaitDown(t, subDown).Reason, ReasonShutdown, "sub exits shutdown")
+
+	// root restarts sub (its first restart), which starts a new w.
+	var sub2 Pid
+	waitFor(t, "sub restarted", func() bool {
+		sub2 = childPid(t, n, root, "sub")
+		return !sub2.IsZero() && sub2 != sub
+	})
+	w = waitReplaced(t, n, "w", w)
+	require.Equal(t, first, pidOf(t, n, "first"), "one_for_one at root: first untouched")
+	subCs := children(t, n, sub2)
+	require.Equal(t, w, subCs[0].Pid)
+
+	// Exceed sub's intensity again: root's second restart exceeds root's
+	// intensity, so root stops first and exits shutdown.
+	firstDown := watch(t, n, first)
+	sub2Down := watch(t, n, sub2)
+	n.Send(w, "crash")
+	w = waitReplaced(t, n, "w", w)
+	n.Send(w, "crash")
+	require.ErrorIs(t, awaitDown(t, sub2Down).Reason, ReasonShutdown)
+	require.ErrorIs(t, awaitDown(t, rootDown).Reason, ReasonShutdown, "escalation reaches root")
+	require.ErrorIs(t, awaitDown(t, firstDown).Reason, ReasonShutdown)
+	_, ok := n.Whereis("root")
+	require.False(t, ok)
+}
+
+// OTP: stopping a supervisor stops a whole tree, depth first, in reverse
+// start order at each level.
+func TestSupervisorStopTreeInReverseOrder(t *testing.T) {
+	n := startSupNode(t)
+	rec := &recorder{}
+	root, err := StartSupervisor(n, SupervisorSpec{Children: []ChildSpec{
+		workerSpec(rec, "a"),
+		SupervisorChild("sub", SupervisorSpec{Children: []ChildSpec{workerSpec(rec, "s1"), workerSpec(rec, "s2")}}),
+		workerSpec(rec, "z"),
+	}})
+	require.NoError(t, err)
+	require.Equal(t, []string{"start:a", "start:s1", "start:s2", "start:z"}, rec.get())
+	rootDown := watch(t, n, root)
+	k := len(rec.get())
+	require.NoError(t, StopSupervisor(callCtx(t), n, root))
+	require.Equal(t, []string{"stop:z", "stop:s2", "stop:s1", "stop:a"}, rec.since(k))
+	require.ErrorIs(t, awaitDown(t, rootDown).Reason, ReasonNormal)
+	require.Empty(t, n.Registered(), "every child is gone")
+}
+
+// OTP: a child that fails to start fails the supervisor start; the children
+// already started are stopped in reverse order.
+func TestSupervisorStartFailure(t *testing.T) {
+	n := startSupNode(t)
+	boom := errors.New("boom")
+	for _, tc := range []struct {
+		name  string
+		start func(p *Process) (Pid, error)
+		is    error
+	}{
+		{"error", func(*Process) (Pid, error) { return Pid{}, boom }, boom},
+		{"panic", func(*Process) (Pid, error) { panic("bad start") }, ErrStartChild},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &recorder{}
+			_, err := StartSupervisor(n, SupervisorSpec{Children: []ChildSpec{
+				workerSpec(rec, "a"), workerSpec(rec, "b"), {ID: "bad", Start: tc.start}, workerSpec(rec, "never"),
+			}})
+			require.ErrorIs(t, err, ErrStartChild)
+			require.ErrorIs(t, err, tc.is)
+			var ce *ChildError
+			require.ErrorAs(t, err, &ce)
+			require.Equal(t, "bad", ce.ID)
+			require.Equal(t, []string{"start:a", "start:b", "stop:b", "stop:a"}, rec.get())
+		})
+	}
+}
+
+// A linked caller learns of a failed start from the error only: it is not
+// killed by the failed supervisor's exit.
+func TestSupervisorStartFailureSparesLinkedCaller(t *testing.T) {
+	n := startSupNode(t)
+	result := make(chan error, 1)
+	caller, err := n.Spawn(func(p *Process) error {
+		_, err := StartSupervisor(p, SupervisorSpec{Children: []ChildSpec{
+			{ID: "bad", Start: func(*Process) (Pid, error) { return Pid{}, errors.New("no") }},
+		}}, WithLink())
+		result <- err
+		_, err = p.Receive(p.Context()) // stays alive until told
+		return err
+	})
+	require.NoError(t, err)
+	callerDown := watch(t, n, caller)
+	require.ErrorIs(t, <-result, ErrStartChild)
+	n.Send(caller, "done")
+	require.True(t, IsNormal(awaitDown(t, callerDown).Reason), "caller exits on its own terms")
+}
+
+// OTP ignore: a start function returning no pid and no error leaves the
+// child stopped but listed (a temporary one is dropped).
+func TestSupervisorIgnoreStart(t *testing.T) {
+	n := startSupNode(t)
+	ignore := func(*Process) (Pid, error) { return Pid{}, nil }
+	sup, err := StartSupervisor(n, SupervisorSpec{Children: []ChildSpec{
+		{ID: "kept", Start: ignore},
+		{ID: "dropped", Start: ignore, Restart: Temporary},
+	}})
+	require.NoError(t, err)
+	cs := children(t, n, sup)
+	require.Equal(t, []ChildInfo{{ID: "kept", Type: ChildWorker}}, cs)
+}
+
+// A failed restart is retried and each retry counts toward the intensity
+// (OTP try_again_restart).
+func TestSupervisorRestartFailureRetried(t *testing.T) {
+	n := startSupNode(t)
+	rec := &recorder{}
+	boom := errors.New("start refused")
+	// failOn makes a Start that succeeds on calls for which fail is false.
+	failOn := func(id string, fail func(call int32) bool) (func(p *Process) (Pid, error), *atomic.Int32) {
+		var calls atomic.Int32
+		inner := testWorker(rec, id, workerOpts{})
+		return func(p *Process) (Pid, error) {
+			if fail(calls.Add(1)) {
+				return Pid{}, boom
+			}
+			return inner(p)
+		}, &calls
+	}
+
+	// The first restart attempt fails, the retry succeeds.
+	flaky, calls := failOn("w", func(c int32) bool { return c == 2 })
+	sup, err := StartSupervisor(n, SupervisorSpec{Intensity: 3, Period: time.Hour, Children: []ChildSpec{{ID: "w", Start: flaky}}})
+	require.NoError(t, err)
+	w := pidOf(t, n, "w")
+	n.Send(w, "crash")
+	w2 := waitReplaced(t, n, "w", w)
+	require.Equal(t, w2, childPid(t, n, sup, "w"))
+	require.Equal(t, int32(3), calls.Load(), "start, failed restart, successful retry")
+
+	// A start that keeps failing uses up the intensity: 3 restarts are
+	// allowed, so 3 attempts, then the supervisor shuts down.
+	broken, calls2 := failOn("x", func(c int32) bool { return c > 1 })
+	sup2, err := StartSupervisor(n, SupervisorSpec{Intensity: 3, Period: time.Hour, Children: []ChildSpec{{ID: "x", Start: broken}}})
+	require.NoError(t, err)
+	sup2Down := watch(t, n, sup2)
+	n.Send(pidOf(t, n, "x"), "crash")
+	require.ErrorIs(t, awaitDown(t, sup2Down).Reason, ReasonShutdown)
+	require.Equal(t, int32(1+3), calls2.Load())
+	_, err = CountChildren(callCtx(t), n, sup)
+	require.NoError(t, err, "the other supervisor is unaffected")
+}
+
+// OTP supervisor:start_child, terminate_child, restart_child, delete_child,
+// which_children and count_children on a static supervisor.
+func TestSupervisorManagementCalls(t *testing.T) {
+	n := startSupNode(t)
+	rec := &recorder{}
+	ctx := callCtx(t)
+	sup, err := StartSupervisor(n, SupervisorSpec{Children: []ChildSpec{workerSpec(rec, "a")}})
+	require.NoError(t, err)
+
+	b, err := StartChild(ctx, n, sup, workerSpec(rec, "b"))
+	require.NoError(t, err)
+	require.Equal(t, b, pidOf(t, n, "b"))
+	sub, err := StartChild(ctx, n, sup, SupervisorChild("sub", SupervisorSpec{}))
+	require.NoError(t, err)
+
+	cs, err := WhichChildren(ctx, n, sup)
+	require.NoError(t, err)
+	require.Equal(t, []ChildInfo{
+		{ID: "a", Pid: pidOf(t, n, "a"), Type: ChildWorker},
+		{ID: "b", Pid: b, Type: ChildWorker},
+		{ID: "sub", Pid: sub, Type: ChildSupervisor},
+	}, cs)
+	cnt, err := CountChildren(ctx, n, sup)
+	require.NoError(t, err)
+	require.Equal(t, ChildCount{Specs: 3, Active: 3, Supervisors: 1, Workers: 2}, cnt)
+
+	// already_started / already_present
+	_, err = StartChild(ctx, n, sup, workerSpec(rec, "b"))
+	require.ErrorIs(t, err, ErrChildAlreadyStarted)
+	var ce *ChildError
+	require.ErrorAs(t, err, &ce)
+	require.Equal(t, ChildError{ID: "b", Pid: b, Err: ErrChildAlreadyStarted}, *ce)
+
+	// running children cannot be restarted or deleted
+	_, err = RestartChild(ctx, n, sup, "b")
+	require.ErrorIs(t, err, ErrChildRunning)
+	require.ErrorIs(t, DeleteChild(ctx, n, sup, "b"), ErrChildRunning)
+
+	bDown := watch(t, n, b)
+	require.NoError(t, TerminateChild(ctx, n, sup, "b"))
+	require.ErrorIs(t, awaitDown(t, bDown).Reason, ReasonShutdown)
+	require.NoError(t, TerminateChild(ctx, n, sup, "b"), "terminating a stopped child is fine")
+	_, err = StartChild(ctx, n, sup, workerSpec(rec, "b"))
+	require.ErrorIs(t, err, ErrChildAlreadyPresent)
+	cnt, err = CountChildren(ctx, n, sup)
+	require.NoError(t, err)
+	require.Equal(t, ChildCount{Specs: 3, Active: 2, Supervisors: 1, Workers: 2}, cnt)
+
+	b2, err := RestartChild(ctx, n, sup, "b")
+	require.NoError(t, err)
+	require.NotEqual(t, b, b2)
+	require.Equal(t, b2, pidOf(t, n, "b"))
+
+	require.NoError(t, TerminateChildPid(ctx, n, sup, b2))
+	require.NoError(t, DeleteChild(ctx, n, sup, "b"))
+	require.Equal(t, []string{"a", "sub"}, childIDs(children(t, n, sup)))
+
+	// not_found, with the id in the error
+	for name, err := range map[string]error{
+		"terminate": TerminateChild(ctx, n, sup, "nope"),
+		"delete":    DeleteChild(ctx, n, sup, "nope"),
+		"restart": func() error {
+			_, err := RestartChild(ctx, n, sup, "nope")
+			return err
+		}(),
+	} {
+		require.ErrorIs(t, err, ErrChildNotFound, name)
+		require.ErrorAs(t, err, &ce, name)
+		require.Equal(t, "nope", ce.ID)
+	}
+	require.ErrorIs(t, TerminateChildPid(ctx, n, sup, b2), ErrChildNotFound)
+
+	// a failing start_child adds nothing
+	_, err = StartChild(ctx, n, sup, ChildSpec{ID: "bad", Start: func(*Process) (Pid, error) { return Pid{}, errors.New("nope") }})
+	require.ErrorIs(t, err, ErrStartChild)
+	_, err = StartChild(ctx, n, sup, ChildSpec{ID: "", Start: testWorker(rec, "x", workerOpts{})})
+	require.ErrorIs(t, err, ErrInvalidSpec)
+	require.Equal(t, []string{"a", "sub"}, childIDs(children(t, n, sup)))
+
+	// a temporary child is forgotten by terminate_child
+	_, err = StartChild(ctx, n, sup, ChildSpec{ID: "tmp", Start: testWorker(rec, "tmp", workerOpts{}), Restart: Temporary})
+	require.NoError(t, err)
+	require.NoError(t, TerminateChild(ctx, n, sup, "tmp"))
+	require.Equal(t, []string{"a", "sub"}, childIDs(children(t, n, sup)))
+
+	// simple_one_for_one-only call on a static supervisor
+	_, err = StartDynamicChild(ctx, n, sup, 1)
+	require.ErrorIs(t, err, ErrWrongStrategy)
+
+	// calls from inside a process work the same
+	got := make(chan ChildCount, 1)
+	_, err = n.Spawn(func(p *Process) error {
+		c, err := CountChildren(p.Context(), p, sup)
+		if err != nil {
+			return err
+		}
+		got <- c
+		return nil
+	})
+	require.NoError(t, err)
+	select {
+	case c := <-got:
+		require.Equal(t, ChildCount{Specs: 2, Active: 2, Supervisors: 1, Workers: 1}, c)
+	case <-time.After(supWait):
+		t.Fatal("no answer from inside a process")
+	}
+}
+
+// Management calls to a dead supervisor fail with ErrNoProc.
+func TestSupervisorCallDeadSupervisor(t *testing.T) {
+	n := startSupNode(t)
+	sup, err := StartSupervisor(n, SupervisorSpec{})
+	require.NoError(t, err)
+	require.NoError(t, StopSupervisor(callCtx(t), n, sup))
+	down := watch(t, n, sup)
+	awaitDown(t, down)
+	_, err = WhichChildren(callCtx(t), n, sup)
+	require.ErrorIs(t, err, ErrNoProc)
+}
+
+// OTP simple_one_for_one: children made from one template with per-child
+// arguments, restarted with the same arguments, stopped all together.
+func TestSupervisorSimpleOneForOne(t *testing.T) {
+	n := startSupNode(t)
+	rec := &recorder{}
+	ctx := callCtx(t)
+	sup, err := StartSupervisor(n, SupervisorSpec{
+		Strategy:  SimpleOneForOne,
+		Intensity: 10,
+		Template: &ChildTemplate{Start: func(p *Process, args any) (Pid, error) {
+			return testWorker(rec, args.(string), workerOpts{})(p)
+		}},
+	})
+	require.NoError(t, err)
+	require.Empty(t, children(t, n, sup), "starts with no children")
+
+	var pids []Pid
+	for _, name := range []string{"d1", "d2", "d3"} {
+		pid, err := StartDynamicChild(ctx, n, sup, name)
+		require.NoError(t, err)
+		require.Equal(t, pid, pidOf(t, n, name), "child got its argument")
+		pids = append(pids, pid)
+	}
+	cs := children(t, n, sup)
+	require.Len(t, cs, 3)
+	for i, c := range cs {
+		require.Equal(t, ChildInfo{Pid: pids[i], Type: ChildWorker}, c, "listed in start order")
+	}
+
+	// A crashed child is restarted with the same argument; others untouched.
+	n.Send(pids[1], "crash")
+	d2 := waitReplaced(t, n, "d2", pids[1])
+	require.Equal(t, pids[0], pidOf(t, n, "d1"))
+	require.Equal(t, pids[2], pidOf(t, n, "d3"))
+	require.Equal(t, []Pid{pids[0], d2, pids[2]}, []Pid{children(t, n, sup)[0].Pid, children(t, n, sup)[1].Pid, children(t, n, sup)[2].Pid})
+
+	// terminate_child by pid forgets the child.
+	require.NoError(t, TerminateChildPid(ctx, n, sup, pids[0]))
+	cnt, err := CountChildren(ctx, n, sup)
+	require.NoError(t, err)
+	require.Equal(t, ChildCount{Specs: 2, Active: 2, Workers: 2}, cnt)
+
+	// Static-only calls are refused.
+	for name, err := range map[string]error{
+		"start":     func() error { _, err := StartChild(ctx, n, sup, workerSpec(rec, "x")); return err }(),
+		"restart":   func() error { _, err := RestartChild(ctx, n, sup, "x"); return err }(),
+		"delete":    DeleteChild(ctx, n, sup, "x"),
+		"terminate": TerminateChild(ctx, n, sup, "x"),
+	} {
+		require.ErrorIs(t, err, ErrWrongStrategy, name)
+	}
+
+	// A failing start adds nothing.
+	_, err = StartDynamicChild(ctx, n, sup, 42) // not a string: the template panics
+	require.ErrorIs(t, err, ErrStartChild)
+
+	// Stopping the supervisor stops every dynamic child.
+	k := len(rec.get())
+	require.NoError(t, StopSupervisor(ctx, n, sup))
+	stops := rec.since(k)
+	slices.Sort(stops)
+	require.Equal(t, []string{"stop:d2", "stop:d3"}, stops)
+}
+
+// OTP simple_one_for_one with temporary children: exits are never
+// restarted and the children are forgotten.
+func TestSupervisorSimpleOneForOneTemporary(t *testing.T) {
+	n := startSupNode(t)
+	rec := &recorder{}
+	ctx := callCtx(t)
+	sup, err := StartSupervisor(n, SupervisorSpec{
+		Strategy: SimpleOneForOne,
+		Template: &ChildTemplate{Restart: Temporary, Shutdown: BrutalKill, Start: func(p *Process, args any) (Pid, error) {
+			return testWorker(rec, args.(string), workerOpts{})(p)
+		}},
+	})
+	require.NoError(t, err)
+	p, err := StartDynamicChild(ctx, n, sup, "t1")
+	require.NoError(t, err)
+	_, err = StartDynamicChild(ctx, n, sup, "t2")
+	require.NoError(t, err)
+	down := watch(t, n, p)
+	n.Send(p, "crash")
+	awaitDown(t, down)
+	cnt, err := CountChildren(ctx, n, sup)
+	require.NoError(t, err)
+	require.Equal(t, 1, cnt.Specs)
+	_, ok := n.Whereis("t1")
+	require.False(t, ok)
+	t2Down := watch(t, n, pidOf(t, n, "t2"))
+	require.NoError(t, StopSupervisor(ctx, n, sup))
+	require.ErrorIs(t, awaitDown(t, t2Down).Reason, ReasonKilled, "template BrutalKill")
+}
+
+// OTP: an exit signal from the parent stops the supervisor with the
+// parent's reason, after its children; so does one sent from outside any
+// process (Node.Exit).
+func TestSupervisorStopsOnParentExit(t *testing.T) {
+	n := startSupNode(t)
+	t.Run("parent", func(t *testing.T) {
+		rec := &recorder{}
+		supc := make(chan Pid, 1)
+		parent, err := n.Spawn(func(p *Process) error {
+			sup, err := StartSupervisor(p, SupervisorSpec{Children: []ChildSpec{workerSpec(rec, "pa"), workerSpec(rec, "pb")}}, WithLink())
+			if err != nil {
+				return err
+			}
+			supc <- sup
+			if _, err := p.Receive(p.Context()); err != nil {
+				return err
+			}
+			return errors.New("parent gave up")
+		})
+		require.NoError(t, err)
+		sup := <-supc
+		down := watch(t, n, sup)
+		k := len(rec.get())
+		n.Send(parent, "go")
+		d := awaitDown(t, down)
+		require.EqualError(t, d.Reason, "parent gave up")
+		require.Equal(t, []string{"stop:pb", "stop:pa"}, rec.since(k))
+	})
+	t.Run("node-exit", func(t *testing.T) {
+		rec := &recorder{}
+		sup, err := StartSupervisor(n, SupervisorSpec{Children: []ChildSpec{workerSpec(rec, "na"), workerSpec(rec, "nb")}})
+		require.NoError(t, err)
+		down := watch(t, n, sup)
+		k := len(rec.get())
+		n.Exit(sup, ReasonShutdown)
+		require.ErrorIs(t, awaitDown(t, down).Reason, ReasonShutdown)
+		require.Equal(t, []string{"stop:nb", "stop:na"}, rec.since(k))
+	})
+}
+
+// one_for_all with a temporary sibling: the sibling is stopped and not
+// restarted (OTP drops temporary children in a group restart).
+func TestSupervisorOneForAllDropsTemporarySibling(t *testing.T) {
+	n := startSupNode(t)
+	rec := &recorder{}
+	tmp := workerSpec(rec, "tmp")
+	tmp.Restart = Temporary
+	sup, err := StartSupervisor(n, SupervisorSpec{Strategy: OneForAll, Children: []ChildSpec{workerSpec(rec, "a"), tmp}})
+	require.NoError(t, err)
+	a := pidOf(t, n, "a")
+	k := len(rec.get())
+	n.Send(a, "crash")
+	waitReplaced(t, n, "a", a)
+	require.Equal(t, []string{"stop:tmp", "start:a"}, rec.since(k))
+	require.Equal(t, []string{"a"}, childIDs(children(t, n, sup)))
+}
+
+// The supervisor links to what Start returns, so a child started without a
+// link is still supervised.
+func TestSupervisorLinksForgottenLink(t *testing.T) {
+	n := startSupNode(t)
+	rec := &recorder{}
+	unlinked := func(p *Process) (Pid, error) {
+		rec.add("start:u")
+		return p.Spawn(func(w *Process) error {
+			_, err := w.Receive(w.Context())
+			if err != nil {
+				return err
+			}
+			return errors.New("crash")
+		}, WithName("u"))
+	}
+	_, err := StartSupervisor(n, SupervisorSpec{Children: []ChildSpec{{ID: "u", Start: unlinked}}})
+	require.NoError(t, err)
+	u := pidOf(t, n, "u")
+	n.Send(u, "crash")
+	waitReplaced(t, n, "u", u)
+}
+
+func TestSupervisorInvalidSpec(t *testing.T) {
+	n := startSupNode(t)
+	start := func(*Process) (Pid, error) { return Pid{}, nil }
+	tmpl := &ChildTemplate{Start: func(*Process, any) (Pid, error) { return Pid{}, nil }}
+	for _, tc := range []struct {
+		name string
+		spec SupervisorSpec
+	}{
+		{"unknown-strategy", SupervisorSpec{Strategy: Strategy(9)}},
+		{"negative-period", SupervisorSpec{Period: -time.Second}},
+		{"empty-id", SupervisorSpec{Children: []ChildSpec{{Start: start}}}},
+		{"nil-start", SupervisorSpec{Children: []ChildSpec{{ID: "x"}}}},
+		{"duplicate-id", SupervisorSpec{Children: []ChildSpec{{ID: "x", Start: start}, {ID: "x", Start: start}}}},
+		{"bad-restart", SupervisorSpec{Children: []ChildSpec{{ID: "x", Start: start, Restart: RestartType(7)}}}},
+		{"bad-type", SupervisorSpec{Children: []ChildSpec{{ID: "x", Start: start, Type: ChildType(7)}}}},
+		{"bad-shutdown", SupervisorSpec{Children: []ChildSpec{{ID: "x", Start: start, Shutdown: -5}}}},
+		{"template-without-simple", SupervisorSpec{Template: tmpl}},
+		{"simple-without-template", SupervisorSpec{Strategy: SimpleOneForOne}},
+		{"simple-with-children", SupervisorSpec{Strategy: SimpleOneForOne, Template: tmpl, Children: []ChildSpec{{ID: "x", Start: start}}}},
+		{"simple-nil-start", SupervisorSpec{Strategy: SimpleOneForOne, Template: &ChildTemplate{}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := n.Processes()
+			_, err := StartSupervisor(n, tc.spec)
+			require.ErrorIs(t, err, ErrInvalidSpec)
+			require.Equal(t, before, n.Processes(), "nothing spawned")
+		})
+	}
+}
+
+func TestSupervisorEnumStrings(t *testing.T) {
+	require.Equal(t, "rest_for_one", RestForOne.String())
+	require.Equal(t, "simple_one_for_one", SimpleOneForOne.String())
+	require.Equal(t, "transient", Transient.String())
+	require.Equal(t, "supervisor", ChildSupervisor.String())
+	require.Equal(t, "Strategy(9)", Strategy(9).String())
+}
