@@ -1,0 +1,73 @@
+package p2ptest
+
+import (
+	"net"
+	"sync"
+)
+
+// stream is one memberlist stream: a net.Pipe between a dialing and a
+// listening transport. ends[0] is the dialer's end, ends[1] the listener's.
+type stream struct {
+	id       uint64
+	n        *Network
+	dialer   *Transport
+	listener *Transport
+	ends     [2]*pipeConn
+}
+
+// newStream makes the pipe pair. Callers hold n.mu.
+func newStream(n *Network, dialer, listener *Transport) *stream {
+	n.seq++
+	s := &stream{id: n.seq, n: n, dialer: dialer, listener: listener}
+	c0, c1 := net.Pipe()
+	s.ends[0] = &pipeConn{Conn: c0, s: s, local: dialer.streamAddr(), remote: listener.tcp}
+	s.ends[1] = &pipeConn{Conn: c1, s: s, local: listener.tcp, remote: dialer.streamAddr()}
+	return s
+}
+
+// untrack takes the stream off the books once either end closes.
+func (s *stream) untrack() {
+	n := s.n
+	n.mu.Lock()
+	delete(n.streams, s)
+	delete(s.dialer.streams, s)
+	delete(s.listener.streams, s)
+	n.mu.Unlock()
+}
+
+// streamAddr is the dialer's address as the listener sees it. Like a TCP
+// client's ephemeral port it is not the listening port, but the IP is the
+// transport's, so memberlist's CIDR checks see the right source.
+func (t *Transport) streamAddr() *net.TCPAddr {
+	return &net.TCPAddr{IP: t.tcp.IP, Port: 0}
+}
+
+// closeStreams closes both ends of each stream. Callers do not hold n.mu.
+func closeStreams(ss []*stream) {
+	for _, s := range ss {
+		_ = s.ends[0].Close()
+		_ = s.ends[1].Close()
+	}
+}
+
+// pipeConn is one end of a stream: a net.Pipe end with TCP addresses, that
+// leaves the network's books when closed.
+type pipeConn struct {
+	net.Conn
+	s             *stream
+	local, remote net.Addr
+	once          sync.Once
+}
+
+// LocalAddr returns this end's TCP address.
+func (c *pipeConn) LocalAddr() net.Addr { return c.local }
+
+// RemoteAddr returns the other end's TCP address.
+func (c *pipeConn) RemoteAddr() net.Addr { return c.remote }
+
+// Close closes this end; the other end then reads io.EOF and fails to
+// write. It is idempotent.
+func (c *pipeConn) Close() error {
+	c.once.Do(c.s.untrack)
+	return c.Conn.Close()
+}
