@@ -1,6 +1,11 @@
 package nodal
 
-import "fmt"
+import (
+	"fmt"
+	"io"
+
+	"github.com/nodal-go/nodal/p2p"
+)
 
 // LocalNodeName is the name of a node started with a zero Config: a
 // local-only node, as Erlang calls a non-distributed node.
@@ -13,6 +18,37 @@ type Config struct {
 	// "nonode@nohost", a node that reaches no other node: links and monitors
 	// to pids of other nodes fire at once with reason noconnection.
 	Name string
+
+	// Cookie is the shared secret of the cluster. A node with a Cookie is
+	// distributed: it listens, joins Seeds and reaches other nodes; a node
+	// without one is local-only. It is never logged or shown.
+	Cookie string
+	// ListenAddr is the libp2p TCP "host:port" processes' traffic uses;
+	// default "127.0.0.1:0" (any free port on loopback).
+	ListenAddr string
+	// GossipAddr is memberlist's "host:port" (UDP and TCP); default
+	// "127.0.0.1:0". Unused by hidden nodes.
+	GossipAddr string
+	// Seeds are gossip addresses of cluster nodes to join at Start; one is
+	// enough. None starts a new cluster.
+	Seeds []string
+	// Profile selects failure-detection timers: p2p.ProfileLAN (default),
+	// p2p.ProfileWAN or p2p.ProfileLocal (fast, for tests on one machine).
+	Profile p2p.Profile
+	// Hidden makes a hidden node (a tool or monitor): it connects with the
+	// cookie to the nodes it is asked to, never joins the membership and
+	// never appears in other nodes' Nodes().
+	Hidden bool
+	// Codec encodes messages to other nodes; default DefaultCodec.
+	Codec *Codec
+	// Stdout receives what processes print through their group leader
+	// (Process.Printf); default os.Stdout.
+	Stdout io.Writer
+	// P2P holds the transport's advanced settings: Network (tests use
+	// p2ptest), MaxFrameSize, SendQueueBytes, Libp2pOptions and
+	// TuneMemberlist. Its Name, Cookie, addresses, Seeds, Profile and Hidden
+	// must stay zero: they are set from the fields above.
+	P2P p2p.Config
 }
 
 // withDefaults returns c with zero fields filled in.
@@ -30,5 +66,5 @@ func (c Config) Validate() error {
 	if err := ValidateNodeName(c.Name); err != nil {
 		return fmt.Errorf("%w: Name: %w", ErrInvalidConfig, err)
 	}
-	return nil
+	return c.validateDist()
 }

@@ -38,7 +38,15 @@ type Node struct {
 
 	// remote delivers signals to pids of other nodes; nil on a local-only
 	// node (see route.go). Set before any process runs.
-	remote interface{ route(s signal) }
+	remote interface{ route(s signal) error }
+
+	// Distribution (dist_*.go): nil / zero on a local-only node.
+	dist         *dist
+	groupLeader  Pid // default group leader: writes IORequests to Config.Stdout
+	behavioursMu sync.RWMutex
+	behaviours   map[string]Behaviour
+	servicesMu   sync.RWMutex
+	services     map[string]Service
 
 	stoppers [stopperShards]*syncutil.Stopper
 	// gate guards RunWorker calls: they happen under gate.RLock with closed
@@ -97,6 +105,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.procs.init()
 	for i := range n.stoppers {
 		n.stoppers[i] = syncutil.NewStopper()
+	}
+	if err := n.startDist(ctx); err != nil {
+		_ = n.Stop(context.Background())
+		return nil, err
 	}
 	log.Debugw("node started", "node", n.name, "incarnation", n.incarnation)
 	return n, nil
@@ -225,6 +237,9 @@ wait:
 	// goroutine that has now ended) has no goroutine; end it too.
 	for _, p := range n.procs.all() {
 		n.terminate(p, ReasonKilled)
+	}
+	if derr := n.stopDist(ctx); derr != nil && err == nil {
+		err = fmt.Errorf("nodal: stop: %w", derr)
 	}
 	log.Debugw("node stopped", "node", n.name)
 	return err

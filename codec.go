@@ -1,0 +1,669 @@
+package nodal
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"reflect"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/fxamacker/cbor/v2"
+)
+
+// Codec encodes the values that travel between nodes. Closures, channels and
+// arbitrary Go types do not travel: a value crosses the network only if it is
+// one of the built-in kinds (nil, bool, int, int64, uint64, float64, string,
+// []byte, Pid, Ref, Down, Exit, NodeDown, and exit reasons) or its type was
+// registered with RegisterType under a name that every node agrees on.
+// Registered types are encoded as deterministic CBOR (RFC 8949 core
+// deterministic encoding).
+//
+// A Codec is safe for concurrent use. Registration is expected at start-up;
+// it may happen at any time, and a type registered on the receiver later than
+// a frame arrives makes that frame undecodable (dropped and counted).
+type Codec struct {
+	mu     sync.Mutex                  // serialises registration
+	byName atomic.Pointer[map[string]*codecType]
+	byType atomic.Pointer[map[reflect.Type]*codecType]
+	enc    cbor.EncMode
+	dec    cbor.DecMode
+}
+
+type codecType struct {
+	name string
+	typ  reflect.Type
+}
+
+// DefaultCodec is the codec a node uses when Config.Codec is nil.
+var DefaultCodec = NewCodec()
+
+// maxTypeNameLen bounds a registered type's name, on the wire and at registration.
+const maxTypeNameLen = 255
+
+// NewCodec returns a codec that knows only the built-in kinds.
+func NewCodec() *Codec {
+	enc, err := cbor.CoreDetEncOptions().EncMode()
+	if err != nil {
+		panic(err) // static options; cannot fail
+	}
+	dec, err := cbor.DecOptions{
+		MaxNestedLevels:  32,
+		MaxArrayElements: 65536,
+		MaxMapPairs:      65536,
+		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
+	}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+	c := &Codec{enc: enc, dec: dec}
+	byName := map[string]*codecType{}
+	byType := map[reflect.Type]*codecType{}
+	c.byName.Store(&byName)
+	c.byType.Store(&byType)
+	return c
+}
+
+// RegisterType registers the dynamic type of example under name in the
+// DefaultCodec. See (*Codec).Register.
+func RegisterType(name string, example any) error {
+	return DefaultCodec.Register(name, example)
+}
+
+// Register makes values of example's dynamic type encodable under name. Every
+// node that receives such values must register the same type under the same
+// name. Registering the same type under the same name again is a no-op;
+// reusing a name for another type, or a type under another name, is an error
+// wrapping ErrCodec.
+func (c *Codec) Register(name string, example any) error {
+	if name == "" || len(name) > maxTypeNameLen {
+		return fmt.Errorf("%w: type name must be 1..%d bytes", ErrCodec, maxTypeNameLen)
+	}
+	if example == nil {
+		return fmt.Errorf("%w: cannot register nil", ErrCodec)
+	}
+	t := reflect.TypeOf(example)
+	if builtinKind(example) != 0 {
+		return fmt.Errorf("%w: %v is built in and needs no registration", ErrCodec, t)
+	}
+	switch t.Kind() {
+	case reflect.Func, reflect.Chan, reflect.UnsafePointer, reflect.Interface:
+		return fmt.Errorf("%w: %v values cannot travel between nodes", ErrCodec, t)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	oldName := *c.byName.Load()
+	oldType := *c.byType.Load()
+	if ct, ok := oldName[name]; ok {
+		if ct.typ == t {
+			return nil
+		}
+		return fmt.Errorf("%w: name %q already registered for %v", ErrCodec, name, ct.typ)
+	}
+	if ct, ok := oldType[t]; ok {
+		return fmt.Errorf("%w: %v already registered as %q", ErrCodec, t, ct.name)
+	}
+	// Check that the type encodes at all (e.g. no func fields).
+	if _, err := c.enc.Marshal(example); err != nil {
+		return fmt.Errorf("%w: %v cannot be encoded: %v", ErrCodec, t, err)
+	}
+	ct := &codecType{name: name, typ: t}
+	byName := make(map[string]*codecType, len(oldName)+1)
+	byType := make(map[reflect.Type]*codecType, len(oldType)+1)
+	for k, v := range oldName {
+		byName[k] = v
+	}
+	for k, v := range oldType {
+		byType[k] = v
+	}
+	byName[name] = ct
+	byType[t] = ct
+	c.byName.Store(&byName)
+	c.byType.Store(&byType)
+	return nil
+}
+
+// Types returns the registered type names, sorted.
+func (c *Codec) Types() []string {
+	m := *c.byName.Load()
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Value tags on the wire. Their numbers are part of the protocol.
+const (
+	tagNil byte = iota + 1
+	tagBytes
+	tagString
+	tagInt
+	tagInt64
+	tagUint64
+	tagFloat64
+	tagBool
+	tagPid
+	tagRef
+	tagReason
+	tagDown
+	tagExit
+	tagNodeDown
+	tagRegistered
+	tagInt32
+	tagUint32
+	tagUint
+	tagCallRequest
+	tagIORequest
+)
+
+// maxValueDepth bounds nesting of built-in containers (a CallRequest
+// carrying a CallRequest ...) so that decoding cannot recurse without bound.
+const maxValueDepth = 16
+
+func builtinKind(v any) byte {
+	switch v.(type) {
+	case nil:
+		return tagNil
+	case []byte:
+		return tagBytes
+	case string:
+		return tagString
+	case int:
+		return tagInt
+	case int64:
+		return tagInt64
+	case int32:
+		return tagInt32
+	case uint64:
+		return tagUint64
+	case uint32:
+		return tagUint32
+	case uint:
+		return tagUint
+	case float64:
+		return tagFloat64
+	case bool:
+		return tagBool
+	case Pid:
+		return tagPid
+	case Ref:
+		return tagRef
+	case Down:
+		return tagDown
+	case Exit:
+		return tagExit
+	case NodeDown:
+		return tagNodeDown
+	case CallRequest:
+		return tagCallRequest
+	case IORequest:
+		return tagIORequest
+	}
+	return 0
+}
+
+// AppendValue appends the encoding of v to b. It fails with an error wrapping
+// ErrCodec when v's type is neither built in nor registered, or cannot be
+// encoded.
+func (c *Codec) AppendValue(b []byte, v any) ([]byte, error) {
+	return c.appendValue(b, v, 0)
+}
+
+func (c *Codec) appendValue(b []byte, v any, depth int) ([]byte, error) {
+	switch x := v.(type) {
+	case nil:
+		return append(b, tagNil), nil
+	case []byte:
+		b = append(b, tagBytes)
+		b = binary.AppendUvarint(b, uint64(len(x)))
+		return append(b, x...), nil
+	case string:
+		b = append(b, tagString)
+		b = binary.AppendUvarint(b, uint64(len(x)))
+		return append(b, x...), nil
+	case int:
+		return binary.AppendVarint(append(b, tagInt), int64(x)), nil
+	case int64:
+		return binary.AppendVarint(append(b, tagInt64), x), nil
+	case int32:
+		return binary.AppendVarint(append(b, tagInt32), int64(x)), nil
+	case uint64:
+		return binary.AppendUvarint(append(b, tagUint64), x), nil
+	case uint32:
+		return binary.AppendUvarint(append(b, tagUint32), uint64(x)), nil
+	case uint:
+		return binary.AppendUvarint(append(b, tagUint), uint64(x)), nil
+	case float64:
+		return binary.LittleEndian.AppendUint64(append(b, tagFloat64), math.Float64bits(x)), nil
+	case bool:
+		if x {
+			return append(b, tagBool, 1), nil
+		}
+		return append(b, tagBool, 0), nil
+	case Pid:
+		return appendPid(append(b, tagPid), x), nil
+	case Ref:
+		return appendRef(append(b, tagRef), x), nil
+	case Down:
+		b = appendRef(append(b, tagDown), x.Ref)
+		b = appendPid(b, x.Pid)
+		return appendReason(b, x.Reason), nil
+	case Exit:
+		b = appendPid(append(b, tagExit), x.From)
+		return appendReason(b, x.Reason), nil
+	case NodeDown:
+		b = appendString(append(b, tagNodeDown), x.Node)
+		return appendReason(b, x.Reason), nil
+	case CallRequest:
+		if depth >= maxValueDepth {
+			return b, &CodecError{Type: "nodal.CallRequest", Err: errors.New("nested too deep")}
+		}
+		b = appendPid(append(b, tagCallRequest), x.From.Pid)
+		b = appendRef(b, x.From.Ref)
+		return c.appendValue(b, x.Req, depth+1)
+	case IORequest:
+		return appendString(append(b, tagIORequest), x.Text), nil
+	}
+	if err, ok := v.(error); ok && isReasonValue(err) {
+		return appendReason(append(b, tagReason), err), nil
+	}
+	t := reflect.TypeOf(v)
+	ct, ok := (*c.byType.Load())[t]
+	if !ok {
+		return b, &CodecError{Type: t.String(), Err: ErrUnregisteredType}
+	}
+	data, err := c.enc.Marshal(v)
+	if err != nil {
+		return b, &CodecError{Type: t.String(), Err: err}
+	}
+	b = append(b, tagRegistered)
+	b = appendString(b, ct.name)
+	b = binary.AppendUvarint(b, uint64(len(data)))
+	return append(b, data...), nil
+}
+
+// DecodeValue decodes one value from the front of b and returns it with the
+// number of bytes consumed. Malformed input returns an error wrapping
+// ErrCodec; it never panics and allocates at most what b's length justifies.
+func (c *Codec) DecodeValue(b []byte) (any, int, error) {
+	d := decoder{b: b}
+	v := c.decodeValue(&d)
+	if d.err != nil {
+		return nil, 0, d.err
+	}
+	return v, d.off, nil
+}
+
+func (c *Codec) decodeValue(d *decoder) any {
+	tag := d.byte()
+	if d.err != nil {
+		return nil
+	}
+	switch tag {
+	case tagNil:
+		return nil
+	case tagBytes:
+		n := d.length()
+		raw := d.take(n)
+		if d.err != nil {
+			return nil
+		}
+		out := make([]byte, len(raw))
+		copy(out, raw)
+		return out
+	case tagString:
+		return d.string()
+	case tagInt:
+		return int(d.varint())
+	case tagInt64:
+		return d.varint()
+	case tagInt32:
+		v := d.varint()
+		if v < math.MinInt32 || v > math.MaxInt32 {
+			d.fail("int32 out of range")
+		}
+		return int32(v)
+	case tagUint64:
+		return d.uvarint()
+	case tagUint32:
+		v := d.uvarint()
+		if v > math.MaxUint32 {
+			d.fail("uint32 out of range")
+		}
+		return uint32(v)
+	case tagUint:
+		return uint(d.uvarint())
+	case tagFloat64:
+		raw := d.take(8)
+		if d.err != nil {
+			return nil
+		}
+		return math.Float64frombits(binary.LittleEndian.Uint64(raw))
+	case tagBool:
+		switch d.byte() {
+		case 0:
+			return false
+		case 1:
+			return true
+		}
+		d.fail("bad bool")
+		return nil
+	case tagPid:
+		return d.pid()
+	case tagRef:
+		return d.ref()
+	case tagReason:
+		return d.reason()
+	case tagDown:
+		r := d.ref()
+		p := d.pid()
+		return Down{Ref: r, Pid: p, Reason: d.reason()}
+	case tagExit:
+		p := d.pid()
+		return Exit{From: p, Reason: d.reason()}
+	case tagNodeDown:
+		n := d.string()
+		return NodeDown{Node: n, Reason: d.reason()}
+	case tagCallRequest:
+		if d.depth >= maxValueDepth {
+			d.fail("value nested too deep")
+			return nil
+		}
+		p := d.pid()
+		r := d.ref()
+		d.depth++
+		req := c.decodeValue(d)
+		d.depth--
+		return CallRequest{From: From{Pid: p, Ref: r}, Req: req}
+	case tagIORequest:
+		return IORequest{Text: d.string()}
+	case tagRegistered:
+		name := d.string()
+		n := d.length()
+		raw := d.take(n)
+		if d.err != nil {
+			return nil
+		}
+		ct, ok := (*c.byName.Load())[name]
+		if !ok {
+			d.err = &CodecError{Type: name, Err: ErrUnregisteredType}
+			return nil
+		}
+		ptr := reflect.New(ct.typ)
+		if err := c.dec.Unmarshal(raw, ptr.Interface()); err != nil {
+			d.err = &CodecError{Type: name, Err: fmt.Errorf("%w: %v", ErrCodec, err)}
+			return nil
+		}
+		return ptr.Elem().Interface()
+	}
+	d.fail(fmt.Sprintf("unknown value tag %d", tag))
+	return nil
+}
+
+// Marshal encodes v as a standalone byte slice.
+func (c *Codec) Marshal(v any) ([]byte, error) { return c.AppendValue(nil, v) }
+
+// Unmarshal decodes exactly one value that fills b.
+func (c *Codec) Unmarshal(b []byte) (any, error) {
+	v, n, err := c.DecodeValue(b)
+	if err != nil {
+		return nil, err
+	}
+	if n != len(b) {
+		return nil, fmt.Errorf("%w: %d trailing bytes", ErrCodec, len(b)-n)
+	}
+	return v, nil
+}
+
+// CodecError reports a value that could not be encoded or decoded.
+type CodecError struct {
+	Type string // Go type (encoding) or registered name (decoding)
+	Err  error
+}
+
+func (e *CodecError) Error() string {
+	return fmt.Sprintf("nodal: codec: %s: %v", e.Type, e.Err)
+}
+
+// Unwrap returns the cause; CodecError also matches ErrCodec.
+func (e *CodecError) Unwrap() []error { return []error{e.Err, ErrCodec} }
+
+// ErrCodec is wrapped by every encoding and decoding error.
+var ErrCodec = errors.New("nodal: codec error")
+
+// ErrUnregisteredType means a value's type was not registered with the codec.
+var ErrUnregisteredType = errors.New("type not registered with the codec (use nodal.RegisterType)")
+
+// --- primitives shared by the codec and the distribution frames ---
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendPid(b []byte, p Pid) []byte {
+	b = appendString(b, p.Node)
+	b = binary.AppendUvarint(b, p.ID)
+	return binary.AppendUvarint(b, uint64(p.Incarnation))
+}
+
+func appendRef(b []byte, r Ref) []byte {
+	b = appendString(b, r.Node)
+	b = binary.AppendUvarint(b, r.ID)
+	return binary.AppendUvarint(b, uint64(r.Incarnation))
+}
+
+// Reason codes on the wire.
+const (
+	reasonNil byte = iota
+	reasonNormal
+	reasonKill
+	reasonKilled
+	reasonShutdown
+	reasonNoProc
+	reasonNoConnection
+	reasonShutdownWith // ShutdownError{inner}
+	reasonPanic        // PanicError: text + stack
+	reasonOther        // any other error: its text
+)
+
+// maxReasonDepth bounds nested ShutdownError reasons on the wire.
+const maxReasonDepth = 8
+
+// isReasonValue reports whether err is one of the reason kinds with a code.
+func isReasonValue(err error) bool {
+	switch err {
+	case ReasonNormal, ReasonKill, ReasonKilled, ReasonShutdown, ReasonNoProc, ReasonNoConnection:
+		return true
+	}
+	switch err.(type) {
+	case *ShutdownError, *PanicError, *RemoteError:
+		return true
+	}
+	return false
+}
+
+func appendReason(b []byte, err error) []byte { return appendReasonDepth(b, err, 0) }
+
+func appendReasonDepth(b []byte, err error, depth int) []byte {
+	switch err {
+	case nil:
+		return append(b, reasonNil)
+	case ReasonNormal:
+		return append(b, reasonNormal)
+	case ReasonKill:
+		return append(b, reasonKill)
+	case ReasonKilled:
+		return append(b, reasonKilled)
+	case ReasonShutdown:
+		return append(b, reasonShutdown)
+	case ReasonNoProc:
+		return append(b, reasonNoProc)
+	case ReasonNoConnection:
+		return append(b, reasonNoConnection)
+	}
+	switch e := err.(type) {
+	case *ShutdownError:
+		if depth < maxReasonDepth {
+			return appendReasonDepth(append(b, reasonShutdownWith), e.Reason, depth+1)
+		}
+	case *PanicError:
+		b = appendString(append(b, reasonPanic), fmt.Sprint(e.Value))
+		return appendString(b, string(e.Stack))
+	}
+	return appendString(append(b, reasonOther), err.Error())
+}
+
+// RemoteError is an exit reason that arrived from another node and has no
+// local equivalent: it keeps the reason's text.
+type RemoteError struct{ Text string }
+
+func (e *RemoteError) Error() string { return e.Text }
+
+// decoder reads the wire primitives with bounds checks; the first error sticks.
+type decoder struct {
+	b     []byte
+	off   int
+	err   error
+	depth int
+}
+
+func (d *decoder) fail(msg string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: %s at byte %d", ErrCodec, msg, d.off)
+	}
+}
+
+func (d *decoder) byte() byte {
+	if d.err != nil {
+		return 0
+	}
+	if d.off >= len(d.b) {
+		d.fail("truncated")
+		return 0
+	}
+	c := d.b[d.off]
+	d.off++
+	return c
+}
+
+func (d *decoder) take(n int) []byte {
+	if d.err != nil {
+		return nil
+	}
+	if n < 0 || n > len(d.b)-d.off {
+		d.fail("length exceeds input")
+		return nil
+	}
+	s := d.b[d.off : d.off+n]
+	d.off += n
+	return s
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b[d.off:])
+	if n <= 0 {
+		d.fail("bad uvarint")
+		return 0
+	}
+	d.off += n
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b[d.off:])
+	if n <= 0 {
+		d.fail("bad varint")
+		return 0
+	}
+	d.off += n
+	return v
+}
+
+// length reads a length prefix and checks it against the remaining input, so
+// nothing is ever allocated beyond what the input holds.
+func (d *decoder) length() int {
+	v := d.uvarint()
+	if d.err != nil {
+		return 0
+	}
+	if v > uint64(len(d.b)-d.off) {
+		d.fail("length exceeds input")
+		return 0
+	}
+	return int(v)
+}
+
+func (d *decoder) string() string {
+	n := d.length()
+	return string(d.take(n))
+}
+
+func (d *decoder) pid() Pid {
+	node := d.string()
+	id := d.uvarint()
+	inc := d.uvarint()
+	if inc > math.MaxUint32 {
+		d.fail("incarnation out of range")
+	}
+	return Pid{Node: node, ID: id, Incarnation: uint32(inc)}
+}
+
+func (d *decoder) ref() Ref {
+	node := d.string()
+	id := d.uvarint()
+	inc := d.uvarint()
+	if inc > math.MaxUint32 {
+		d.fail("incarnation out of range")
+	}
+	return Ref{Node: node, ID: id, Incarnation: uint32(inc)}
+}
+
+func (d *decoder) reason() error { return d.reasonDepth(0) }
+
+func (d *decoder) reasonDepth(depth int) error {
+	code := d.byte()
+	if d.err != nil {
+		return nil
+	}
+	switch code {
+	case reasonNil:
+		return nil
+	case reasonNormal:
+		return ReasonNormal
+	case reasonKill:
+		return ReasonKill
+	case reasonKilled:
+		return ReasonKilled
+	case reasonShutdown:
+		return ReasonShutdown
+	case reasonNoProc:
+		return ReasonNoProc
+	case reasonNoConnection:
+		return ReasonNoConnection
+	case reasonShutdownWith:
+		if depth >= maxReasonDepth {
+			d.fail("reason nested too deep")
+			return nil
+		}
+		return &ShutdownError{Reason: d.reasonDepth(depth + 1)}
+	case reasonPanic:
+		v := d.string()
+		st := d.string()
+		return &PanicError{Value: v, Stack: []byte(st)}
+	case reasonOther:
+		return &RemoteError{Text: d.string()}
+	}
+	d.fail(fmt.Sprintf("unknown reason code %d", code))
+	return nil
+}

@@ -1,0 +1,110 @@
+package nodal
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/nodal-go/nodal/p2p"
+)
+
+// DefaultLANConfig returns a distributed node's config with memberlist's LAN
+// timers (failure detected in a few seconds).
+func DefaultLANConfig(name, cookie string) Config {
+	return Config{Name: name, Cookie: cookie, Profile: p2p.ProfileLAN}
+}
+
+// DefaultWANConfig returns a distributed node's config with memberlist's WAN
+// timers (tolerant of latency and loss, slower to detect failures).
+func DefaultWANConfig(name, cookie string) Config {
+	return Config{Name: name, Cookie: cookie, Profile: p2p.ProfileWAN}
+}
+
+// DefaultLocalConfig returns a distributed node's config with memberlist's
+// local timers, for clusters on one machine and tests.
+func DefaultLocalConfig(name, cookie string) Config {
+	return Config{Name: name, Cookie: cookie, Profile: p2p.ProfileLocal}
+}
+
+func (c Config) distributed() bool { return c.Cookie != "" }
+
+func (c Config) validateDist() error {
+	pc := c.P2P
+	if pc.Name != "" || pc.Cookie != "" || pc.ListenAddr != "" || pc.GossipAddr != "" ||
+		len(pc.Seeds) > 0 || pc.Profile != 0 || pc.Hidden {
+		return fmt.Errorf("%w: P2P: set Name, Cookie, addresses, Seeds, Profile and Hidden on Config itself", ErrInvalidConfig)
+	}
+	if !c.distributed() {
+		if len(c.Seeds) > 0 || c.Hidden || c.ListenAddr != "" || c.GossipAddr != "" {
+			return fmt.Errorf("%w: Cookie: required for a distributed node", ErrInvalidConfig)
+		}
+		return nil
+	}
+	if c.Name == "" || c.Name == LocalNodeName {
+		return fmt.Errorf("%w: Name: a distributed node needs a name@host", ErrInvalidConfig)
+	}
+	if err := c.p2pConfig(0).Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	return nil
+}
+
+func (c Config) p2pConfig(incarnation uint32) p2p.Config {
+	pc := c.P2P
+	pc.Name = c.Name
+	pc.Cookie = c.Cookie
+	pc.ListenAddr = c.ListenAddr
+	pc.GossipAddr = c.GossipAddr
+	pc.Seeds = c.Seeds
+	pc.Profile = c.Profile
+	pc.Hidden = c.Hidden
+	pc.Incarnation = uint64(incarnation)
+	return pc
+}
+
+// startDist starts the distribution layer of n: the default group leader,
+// then the p2p host (binding, first join), bounded by ctx.
+func (n *Node) startDist(ctx context.Context) error {
+	if !n.cfg.distributed() {
+		return nil
+	}
+	codec := n.cfg.Codec
+	if codec == nil {
+		codec = DefaultCodec
+	}
+	out := n.cfg.Stdout
+	if out == nil {
+		out = os.Stdout
+	}
+	gl, err := n.SpawnActor(ioServer{w: out})
+	if err != nil {
+		return err
+	}
+	n.groupLeader = gl
+	d := newDist(n, codec)
+	n.remote = d
+	n.dist = d
+	d.start()
+	host, err := p2p.Start(ctx, n.cfg.p2pConfig(n.incarnation), d)
+	if err != nil {
+		close(d.hostReady)
+		d.stop()
+		n.remote = nil
+		n.dist = nil
+		return err
+	}
+	d.host = host
+	close(d.hostReady)
+	return nil
+}
+
+// stopDist leaves the cluster and stops the transport; processes are gone.
+func (n *Node) stopDist(ctx context.Context) error {
+	d := n.dist
+	if d == nil {
+		return nil
+	}
+	err := d.host.Stop(ctx)
+	d.stop()
+	return err
+}

@@ -1,0 +1,353 @@
+package nodal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lni/goutils/leaktest"
+	"github.com/stretchr/testify/require"
+
+	"github.com/nodal-go/nodal/p2p"
+)
+
+const testCookie = "dist-test-cookie"
+
+// stopNodes stops every node; tests defer it after leaktest's defer so it
+// runs first.
+func stopNodes(nodes []*Node) {
+	for _, n := range nodes {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_ = n.Stop(ctx)
+		cancel()
+	}
+}
+
+// startDistCluster starts n distributed nodes on loopback that join the first
+// one, and waits until they see each other.
+func startDistCluster(t *testing.T, names ...string) []*Node {
+	t.Helper()
+	var nodes []*Node
+	var seed string
+	for _, name := range names {
+		cfg := DefaultLocalConfig(name, testCookie)
+		if seed != "" {
+			cfg.Seeds = []string{seed}
+		}
+		cfg.Stdout = &distBuffer{}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		n, err := Start(ctx, cfg)
+		cancel()
+		require.NoError(t, err, "start %s", name)
+		nodes = append(nodes, n)
+		if seed == "" {
+			seed = n.dist.host.GossipAddr()
+		}
+	}
+	distWait(t, 20*time.Second, func() bool {
+		for _, n := range nodes {
+			if len(n.Nodes()) != len(nodes)-1 {
+				return false
+			}
+		}
+		return true
+	}, "full mesh of %d nodes", len(nodes))
+	return nodes
+}
+
+func distWait(t *testing.T, d time.Duration, cond func() bool, what string, args ...any) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for "+what, args...)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+type distBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *distBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *distBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// recv receives one message within a few seconds.
+func distRecv(t *testing.T, p *Process) any {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	m, err := p.Receive(ctx)
+	require.NoError(t, err)
+	return m
+}
+
+// inProcess runs fn as a process on n and waits for it.
+func distInProcess(t *testing.T, n *Node, fn Func) {
+	t.Helper()
+	done := make(chan error, 1)
+	_, err := n.Spawn(func(p *Process) error {
+		err := fn(p)
+		done <- err
+		return err
+	})
+	require.NoError(t, err)
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("process did not finish")
+	}
+}
+
+func TestDistRemoteSendFIFO(t *testing.T) {
+	defer leaktest.AfterTest(t)()
+	nodes := startDistCluster(t, "a@127.0.0.1", "b@127.0.0.1")
+	defer stopNodes(nodes)
+	a, b := nodes[0], nodes[1]
+	got := make(chan []int, 1)
+	sink, err := b.Spawn(func(p *Process) error {
+		var seen []int
+		for len(seen) < 10000 {
+			m := distRecv(t, p)
+			seen = append(seen, m.(int))
+		}
+		got <- seen
+		return nil
+	})
+	require.NoError(t, err)
+	distInProcess(t, a, func(p *Process) error {
+		for i := 0; i < 10000; i++ {
+			p.Send(sink, i)
+		}
+		return nil
+	})
+	seen := <-got
+	for i, v := range seen {
+		require.Equal(t, i, v, "Erlang: messages between a pair of processes arrive in order")
+	}
+}
+
+func TestDistSendName(t *testing.T) {
+	defer leaktest.AfterTest(t)()
+	nodes := startDistCluster(t, "a@127.0.0.1", "b@127.0.0.1")
+	defer stopNodes(nodes)
+	a, b := nodes[0], nodes[1]
+	got := make(chan any, 1)
+	_, err := b.Spawn(func(p *Process) error {
+		got <- distRecv(t, p)
+		return nil
+	}, WithName("echo"))
+	require.NoError(t, err)
+	require.NoError(t, a.SendNode("b@127.0.0.1", "echo", "hi"))
+	require.Equal(t, "hi", <-got)
+	// Unknown remote name: dropped silently (Erlang).
+	require.NoError(t, a.SendNode("b@127.0.0.1", "nobody", "x"))
+	// Unregistered type: error at the sender.
+	type notRegistered struct{ X int }
+	require.ErrorIs(t, a.SendNode("b@127.0.0.1", "echo", notRegistered{1}), ErrUnregisteredType)
+}
+
+func TestDistRemoteMonitorAndLinkNormalExit(t *testing.T) {
+	defer leaktest.AfterTest(t)()
+	nodes := startDistCluster(t, "a@127.0.0.1", "b@127.0.0.1")
+	defer stopNodes(nodes)
+	a, b := nodes[0], nodes[1]
+	target, err := b.Spawn(func(p *Process) error {
+		m := distRecv(t, p)
+		return m.(error)
+	})
+	require.NoError(t, err)
+	distInProcess(t, a, func(p *Process) error {
+		p.TrapExit(true)
+		p.Link(target)
+		ref := p.Monitor(target)
+		// Make sure the link and monitor reached b before the exit.
+		require.Eventually(t, func() bool {
+			info, err := b.ProcessInfo(target)
+			return err == nil && len(info.Links) == 1 && len(info.MonitoredBy) == 1
+		}, 10*time.Second, 5*time.Millisecond)
+		p.Send(target, error(&ShutdownError{Reason: errors.New("bye")}))
+		var down Down
+		var exit Exit
+		for down.Pid.IsZero() || exit.From.IsZero() {
+			switch m := distRecv(t, p).(type) {
+			case Down:
+				down = m
+			case Exit:
+				exit = m
+			}
+		}
+		require.Equal(t, ref, down.Ref)
+		require.Equal(t, target, down.Pid)
+		var se *ShutdownError
+		require.ErrorAs(t, down.Reason, &se, "the real exit reason crosses the network")
+		require.Equal(t, target, exit.From)
+		require.ErrorAs(t, exit.Reason, &se)
+		return nil
+	})
+}
+
+func TestDistMonitorDeadRemotePid(t *testing.T) {
+	defer leaktest.AfterTest(t)()
+	nodes := startDistCluster(t, "a@127.0.0.1", "b@127.0.0.1")
+	defer stopNodes(nodes)
+	a, b := nodes[0], nodes[1]
+	dead, err := b.Spawn(func(p *Process) error { return nil })
+	require.NoError(t, err)
+	distWait(t, 5*time.Second, func() bool { _, err := b.ProcessInfo(dead); return err != nil }, "exit")
+	distInProcess(t, a, func(p *Process) error {
+		ref := p.Monitor(dead)
+		d := distRecv(t, p).(Down)
+		require.Equal(t, ref, d.Ref)
+		require.ErrorIs(t, d.Reason, ReasonNoProc, "Erlang: monitoring a dead remote pid gives DOWN noproc")
+		// A pid of an unknown node: noconnection at once.
+		ghost := Pid{Node: "ghost@127.0.0.1", ID: 1, Incarnation: 1}
+		ref = p.Monitor(ghost)
+		d = distRecv(t, p).(Down)
+		require.Equal(t, ref, d.Ref)
+		require.ErrorIs(t, d.Reason, ReasonNoConnection)
+		// A pid of an earlier start of a connected node is dead.
+		stale := Pid{Node: b.Name(), ID: 1, Incarnation: b.Incarnation() - 1}
+		p.Monitor(stale)
+		d = distRecv(t, p).(Down)
+		require.ErrorIs(t, d.Reason, ReasonNoProc)
+		return nil
+	})
+}
+
+func TestDistNodeDownFiresNoConnection(t *testing.T) {
+	defer leaktest.AfterTest(t)()
+	nodes := startDistCluster(t, "a@127.0.0.1", "b@127.0.0.1")
+	defer stopNodes(nodes)
+	a, b := nodes[0], nodes[1]
+	target, err := b.Spawn(func(p *Process) error {
+		<-p.Context().Done()
+		return nil
+	})
+	require.NoError(t, err)
+	ready := make(chan struct{})
+	result := make(chan []any, 1)
+	_, err = a.Spawn(func(p *Process) error {
+		p.TrapExit(true)
+		p.Link(target)
+		p.Monitor(target)
+		p.MonitorNode(b.Name())
+		p.MonitorNodes(true, NodeVisible)
+		close(ready)
+		var got []any
+		for len(got) < 4 {
+			got = append(got, distRecv(t, p))
+		}
+		result <- got
+		return nil
+	})
+	require.NoError(t, err)
+	<-ready
+	distWait(t, 10*time.Second, func() bool {
+		info, err := b.ProcessInfo(target)
+		return err == nil && len(info.Links) == 1 && len(info.MonitoredBy) == 1
+	}, "link and monitor on b")
+	// Cut the connection from a's side: b's processes are unreachable.
+	require.NoError(t, a.Disconnect(b.Name()))
+	got := <-result
+	var kinds []string
+	for _, m := range got {
+		switch m := m.(type) {
+		case Exit:
+			require.ErrorIs(t, m.Reason, ReasonNoConnection)
+			kinds = append(kinds, "exit")
+		case Down:
+			require.ErrorIs(t, m.Reason, ReasonNoConnection)
+			kinds = append(kinds, "down")
+		case NodeDown:
+			require.Equal(t, b.Name(), m.Node)
+			kinds = append(kinds, "nodedown")
+		default:
+			t.Fatalf("unexpected %#v", m)
+		}
+	}
+	require.ElementsMatch(t, []string{"exit", "down", "nodedown", "nodedown"}, kinds)
+}
+
+func TestDistRemoteSpawnAndGroupLeader(t *testing.T) {
+	defer leaktest.AfterTest(t)()
+	nodes := startDistCluster(t, "a@127.0.0.1", "b@127.0.0.1")
+	defer stopNodes(nodes)
+	a, b := nodes[0], nodes[1]
+	require.NoError(t, b.RegisterBehaviour("greeter", func(p *Process, args any) error {
+		p.Printf("hello %v from %s\n", args, p.Node().Name())
+		return fmt.Errorf("done greeting")
+	}))
+	distInProcess(t, a, func(p *Process) error {
+		pid, ref, err := p.SpawnMonitorOn(context.Background(), b.Name(), "greeter", "world")
+		require.NoError(t, err)
+		require.Equal(t, b.Name(), pid.Node)
+		d := distRecv(t, p).(Down)
+		require.Equal(t, ref, d.Ref)
+		require.Equal(t, "done greeting", d.Reason.Error())
+		_, err = p.SpawnOn(context.Background(), b.Name(), "nope", nil)
+		require.ErrorIs(t, err, ErrUnknownBehaviour)
+		return nil
+	})
+	// Output of the remote process shows on the spawner's node (a).
+	distWait(t, 5*time.Second, func() bool {
+		return strings.Contains(a.cfg.Stdout.(*distBuffer).String(), "hello world from b@127.0.0.1")
+	}, "output on a")
+	require.NotContains(t, b.cfg.Stdout.(*distBuffer).String(), "hello")
+}
+
+func TestDistCall(t *testing.T) {
+	defer leaktest.AfterTest(t)()
+	nodes := startDistCluster(t, "a@127.0.0.1", "b@127.0.0.1")
+	defer stopNodes(nodes)
+	a, b := nodes[0], nodes[1]
+	echo, err := b.SpawnActor(distEchoActor{}, WithName("echo"))
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, err := a.Call(ctx, echo, "ping")
+	require.NoError(t, err)
+	require.Equal(t, "ping", r)
+	r, err = a.CallName(ctx, b.Name(), "echo", "by name")
+	require.NoError(t, err)
+	require.Equal(t, "by name", r)
+	_, err = a.CallName(ctx, b.Name(), "missing", "x")
+	require.ErrorIs(t, err, ErrNotRegistered)
+}
+
+type distEchoActor struct{}
+
+func (distEchoActor) Init(*Process) error                                 { return nil }
+func (distEchoActor) HandleMessage(*Process, any) error                   { return nil }
+func (distEchoActor) HandleCall(_ *Process, _ From, req any) (any, error) { return req, nil }
+
+func TestDistWrongCookieRefused(t *testing.T) {
+	defer leaktest.AfterTest(t)()
+	nodes := startDistCluster(t, "a@127.0.0.1")
+	defer stopNodes(nodes)
+	cfg := DefaultLocalConfig("z@127.0.0.1", "another-cookie")
+	cfg.Seeds = []string{nodes[0].dist.host.GossipAddr()}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := Start(ctx, cfg)
+	require.Error(t, err)
+	require.NotContains(t, err.Error(), "another-cookie")
+	require.Empty(t, nodes[0].Nodes())
+	_ = p2p.ErrCookieMismatch
+}
