@@ -25,7 +25,7 @@ import (
 // it may happen at any time, and a type registered on the receiver later than
 // a frame arrives makes that frame undecodable (dropped and counted).
 type Codec struct {
-	mu     sync.Mutex                  // serialises registration
+	mu     sync.Mutex // serialises registration
 	byName atomic.Pointer[map[string]*codecType]
 	byType atomic.Pointer[map[reflect.Type]*codecType]
 	enc    cbor.EncMode

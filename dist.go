@@ -17,21 +17,21 @@ import (
 // Distribution frame kinds. Their numbers are part of the wire protocol
 // "/nodal/dist/1.0.0" carried by p2p.
 const (
-	dMsg         byte = iota + 1 // from, to, value
-	dMsgName                     // from, name, value
-	dReply                       // from, to, ref, value
-	dLink                        // from, to
-	dUnlink                      // from, to
-	dExit                        // from, to, reason (erlang:exit/2)
-	dLinkExit                    // from, to, reason (a linked process died)
-	dMonitor                     // from, to, ref
-	dDemonitor                   // from, to, ref
-	dDown                        // from, to, ref, reason
-	dSpawnReq                    // req, from, group leader, flags, ref, behaviour, args
-	dSpawnReply                  // req, pid | error text
-	dWhereisReq                  // req, name
-	dWhereisReply                // req, found, pid
-	dService                     // service name, payload (see Service)
+	dMsg          byte = iota + 1 // from, to, value
+	dMsgName                      // from, name, value
+	dReply                        // from, to, ref, value
+	dLink                         // from, to
+	dUnlink                       // from, to
+	dExit                         // from, to, reason (erlang:exit/2)
+	dLinkExit                     // from, to, reason (a linked process died)
+	dMonitor                      // from, to, ref
+	dDemonitor                    // from, to, ref
+	dDown                         // from, to, ref, reason
+	dSpawnReq                     // req, from, group leader, flags, ref, behaviour, args
+	dSpawnReply                   // req, pid | error text
+	dWhereisReq                   // req, name
+	dWhereisReply                 // req, found, pid
+	dService                      // service name, payload (see Service)
 )
 
 // spawn request flags.
