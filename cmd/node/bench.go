@@ -1,0 +1,490 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/nodal-go/nodal"
+	"github.com/nodal-go/nodal/p2p"
+)
+
+// benchOptions are the flags of nodal bench remote and nodal bench call.
+type benchOptions struct {
+	Senders  int
+	Size     int
+	Duration time.Duration
+	Calls    int
+}
+
+// maxBenchSize bounds --size (a message must fit in one frame).
+const maxBenchSize = 4 << 20
+
+// parseBenchFlags parses the flags of bench remote or bench call.
+func parseBenchFlags(kind string, args []string) (benchOptions, error) {
+	fs := newFlagSet("bench " + kind)
+	o := benchOptions{Senders: 1, Size: 32, Duration: 5 * time.Second}
+	fs.DurationVar(&o.Duration, "duration", o.Duration, "how long to measure")
+	switch kind {
+	case "remote":
+		fs.IntVar(&o.Senders, "senders", o.Senders, "sending processes")
+		fs.IntVar(&o.Size, "size", o.Size, "payload bytes")
+	case "call":
+		fs.IntVar(&o.Calls, "calls", 0, "number of measured calls (instead of --duration)")
+	default:
+		return o, usagef("bench: unknown benchmark %q (want remote or call)", kind)
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, usagef("bench %s: unexpected argument %q", kind, fs.Arg(0))
+	}
+	durationSet, callsSet := false, false
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "duration":
+			durationSet = true
+		case "calls":
+			callsSet = true
+		}
+	})
+	switch {
+	case o.Duration <= 0:
+		return o, usagef("--duration must be positive")
+	case o.Senders < 1 || o.Senders > 1024:
+		return o, usagef("--senders must be 1..1024")
+	case o.Size < 0 || o.Size > maxBenchSize:
+		return o, usagef("--size must be 0..%d", maxBenchSize)
+	case o.Calls < 0:
+		return o, usagef("--calls must be positive")
+	case durationSet && callsSet:
+		return o, usagef("give --duration or --calls, not both")
+	}
+	return o, nil
+}
+
+// cmdBench runs nodal bench remote or nodal bench call.
+func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usagef("bench: want remote or call")
+	}
+	o, err := parseBenchFlags(args[0], args[1:])
+	if err != nil {
+		return err
+	}
+	pair, err := startBenchPair(ctx, stderr)
+	if err != nil {
+		return err
+	}
+	defer pair.close()
+	var figs []figure
+	if args[0] == "remote" {
+		figs, err = pair.benchRemote(ctx, o)
+	} else {
+		figs, err = pair.benchCall(ctx, o)
+	}
+	if err != nil {
+		return err
+	}
+	for _, f := range figs {
+		fmt.Fprintln(stdout, f)
+	}
+	return nil
+}
+
+// figure is one benchmark result line: "name value unit".
+type figure struct {
+	Name  string
+	Value float64
+	Unit  string
+}
+
+func (f figure) String() string {
+	v := strconv.FormatFloat(f.Value, 'f', 1, 64)
+	if f.Value >= 1000 {
+		v = strconv.FormatFloat(f.Value, 'f', 0, 64)
+	}
+	return f.Name + " " + v + " " + f.Unit
+}
+
+// benchPair is this process's node and a node in a child OS process,
+// connected on loopback.
+type benchPair struct {
+	local *runningNode
+	child *exec.Cmd
+	peer  upInfo
+	drain sync.WaitGroup // copies the child's stdout until it exits
+}
+
+// randomCookie returns a fresh secret for a benchmark's two nodes.
+func randomCookie() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b), nil
+}
+
+// startBenchPair re-executes this binary as "start --profile local" with a
+// random cookie, reads its up line and joins it with a node in this process.
+func startBenchPair(ctx context.Context, stderr io.Writer) (*benchPair, error) {
+	cookie, err := randomCookie()
+	if err != nil {
+		return nil, err
+	}
+	child, up, stdout, err := startChild(ctx, cookie, "bench-b@127.0.0.1", nil, stderr)
+	if err != nil {
+		return nil, err
+	}
+	bp := &benchPair{child: child, peer: up}
+	bp.drain.Add(1)
+	go func() { // ends when the child exits and its stdout closes
+		defer bp.drain.Done()
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	bp.local, err = startNode(ctx, startOptions{
+		Name: "bench-a@127.0.0.1", Cookie: cookie, Listen: "127.0.0.1:0", Gossip: "127.0.0.1:0",
+		Join: []string{up.Gossip}, Profile: p2p.ProfileLocal,
+	}, io.Discard)
+	if err != nil {
+		bp.close()
+		return nil, fmt.Errorf("start local node: %w", err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := bp.local.Connect(cctx, up.Name); err != nil {
+		bp.close()
+		return nil, fmt.Errorf("connect to %s: %w", up.Name, err)
+	}
+	return bp, nil
+}
+
+// startChild starts this binary as a node in a child process (the cookie
+// travels in the environment, not on the command line) and waits for its
+// up line. The caller must drain the returned stdout and kill the child.
+func startChild(ctx context.Context, cookie, name string, join []string, stderr io.Writer) (*exec.Cmd, upInfo, io.Reader, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, upInfo{}, nil, err
+	}
+	args := []string{"start", "--profile", "local", "--name", name, "--listen", "127.0.0.1:0", "--gossip", "127.0.0.1:0"}
+	if len(join) > 0 {
+		args = append(args, "--join", strings.Join(join, ","))
+	}
+	cmd := exec.Command(exe, args...)
+	dieWithParent(cmd)
+	cmd.Env = append(os.Environ(), cookieEnv+"="+cookie, "GOLOG_LOG_LEVEL=error")
+	cmd.Stderr = stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, upInfo{}, nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, upInfo{}, nil, fmt.Errorf("start child node: %w", err)
+	}
+	type result struct {
+		up  upInfo
+		err error
+	}
+	br := bufio.NewReader(out)
+	ch := make(chan result, 1)
+	go func() { // ends at the first line or when the child's stdout closes
+		line, err := br.ReadString('\n')
+		if err != nil {
+			ch <- result{err: fmt.Errorf("child node exited before it was up: %w", err)}
+			return
+		}
+		up, err := parseUpLine(line)
+		ch <- result{up: up, err: err}
+	}()
+	kill := func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			kill()
+			return nil, upInfo{}, nil, r.err
+		}
+		return cmd, r.up, br, nil
+	case <-time.After(startTimeout):
+		kill()
+		<-ch
+		return nil, upInfo{}, nil, errors.New("child node not up within 30s")
+	case <-ctx.Done():
+		kill()
+		<-ch
+		return nil, upInfo{}, nil, ctx.Err()
+	}
+}
+
+// close stops the local node and kills the child.
+func (bp *benchPair) close() {
+	if bp.local != nil {
+		_ = stopNode(bp.local.Node)
+	}
+	if bp.child != nil {
+		_ = bp.child.Process.Kill()
+		_ = bp.child.Wait()
+	}
+	bp.drain.Wait()
+}
+
+// upInfo is what an up line tells.
+type upInfo struct {
+	Name        string
+	Listen      string
+	Gossip      string
+	Incarnation uint32
+}
+
+// parseUpLine reads "node NAME up listen=HOST:PORT gossip=HOST:PORT incarnation=N".
+func parseUpLine(line string) (upInfo, error) {
+	f := strings.Fields(line)
+	if len(f) != 6 || f[0] != "node" || f[2] != "up" {
+		return upInfo{}, fmt.Errorf("not an up line: %q", strings.TrimSpace(line))
+	}
+	u := upInfo{Name: f[1]}
+	for _, kv := range f[3:] {
+		k, v, _ := strings.Cut(kv, "=")
+		switch k {
+		case "listen":
+			u.Listen = v
+		case "gossip":
+			u.Gossip = v
+		case "incarnation":
+			n, err := strconv.ParseUint(v, 10, 32)
+			if err != nil {
+				return upInfo{}, fmt.Errorf("bad incarnation in up line: %q", v)
+			}
+			u.Incarnation = uint32(n)
+		}
+	}
+	if u.Listen == "" || u.Gossip == "" || u.Incarnation == 0 {
+		return upInfo{}, fmt.Errorf("incomplete up line: %q", strings.TrimSpace(line))
+	}
+	return u, nil
+}
+
+// cpuSample is the CPU time both processes have used so far.
+type cpuSample struct {
+	self, child time.Duration
+}
+
+// clockTicks is USER_HZ, the unit of /proc/<pid>/stat's times (100 on Linux).
+const clockTicks = 100
+
+func (bp *benchPair) cpu() (cpuSample, error) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return cpuSample{}, err
+	}
+	self := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", bp.child.Process.Pid))
+	if err != nil {
+		return cpuSample{}, err
+	}
+	// Fields after the parenthesised command name: state is field 3,
+	// utime 14 and stime 15.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return cpuSample{}, fmt.Errorf("short /proc stat for the child")
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	child := time.Duration(ut+st) * time.Second / clockTicks
+	return cpuSample{self: self, child: child}, nil
+}
+
+func (c cpuSample) since(c0 cpuSample) time.Duration {
+	return c.self - c0.self + c.child - c0.child
+}
+
+// peakRSS returns the peak resident set of this process and of the child, in MB.
+func (bp *benchPair) peakRSS() (self, child float64) {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		self = float64(ru.Maxrss) / 1024
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", bp.child.Process.Pid))
+	if err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+				kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
+				child = kb / 1024
+			}
+		}
+	}
+	return self, child
+}
+
+// inProcess runs f in a process of the local node and returns its error.
+func (bp *benchPair) inProcess(f func(p *nodal.Process) error) error {
+	errc := make(chan error, 1)
+	_, err := bp.local.Spawn(func(p *nodal.Process) error {
+		errc <- f(p)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return <-errc
+}
+
+// benchRemote measures one-way throughput to a sink on the child node:
+// senders send for the duration, then a done marker each; the sink acks
+// the total it received once every marker is in. Only acknowledged
+// messages count, over the time from the first send to the ack.
+func (bp *benchPair) benchRemote(ctx context.Context, o benchOptions) ([]figure, error) {
+	var figs []figure
+	err := bp.inProcess(func(p *nodal.Process) error {
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		sink, err := p.SpawnOn(sctx, bp.peer.Name, "bench_sink", benchSinkArgs{Reply: p.Self(), Senders: o.Senders})
+		cancel()
+		if err != nil {
+			return fmt.Errorf("spawn bench_sink on %s: %w", bp.peer.Name, err)
+		}
+		ref := p.Monitor(sink)
+		c0, err := bp.cpu()
+		if err != nil {
+			return err
+		}
+		start := time.Now()
+		end := start.Add(o.Duration)
+		for range o.Senders {
+			if _, err := p.Spawn(func(s *nodal.Process) error {
+				payload := make([]byte, o.Size)
+				for time.Now().Before(end) {
+					for range 64 {
+						s.Send(sink, payload)
+					}
+				}
+				s.Send(sink, benchDone{})
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		wctx, cancel := context.WithTimeout(ctx, o.Duration+2*time.Minute)
+		defer cancel()
+		m, err := p.ReceiveMatch(wctx, func(m any) bool {
+			switch m := m.(type) {
+			case benchAck:
+				return true
+			case nodal.Down:
+				return m.Ref == ref
+			}
+			return false
+		})
+		if err != nil {
+			return fmt.Errorf("wait for the sink's ack: %w", err)
+		}
+		elapsed := time.Since(start)
+		ack, ok := m.(benchAck)
+		if !ok {
+			return fmt.Errorf("sink exited before its ack: %v", m.(nodal.Down).Reason)
+		}
+		c1, err := bp.cpu()
+		if err != nil {
+			return err
+		}
+		secs := elapsed.Seconds()
+		selfRSS, childRSS := bp.peakRSS()
+		figs = []figure{
+			{"remote_send_msgs_per_s", float64(ack.Messages) / secs, "msg/s"},
+			{"remote_send_mb_per_s", float64(ack.Bytes) / 1e6 / secs, "MB/s"},
+			{"remote_send_cpu_us_per_msg", float64(c1.since(c0).Microseconds()) / float64(max(ack.Messages, 1)), "us"},
+			{"remote_send_messages", float64(ack.Messages), "msg"},
+			{"remote_send_elapsed_s", secs, "s"},
+			{"remote_send_sender_peak_rss_mb", selfRSS, "MB"},
+			{"remote_send_receiver_peak_rss_mb", childRSS, "MB"},
+		}
+		return nil
+	})
+	return figs, err
+}
+
+// benchCall measures sequential call latency to an echo on the child node:
+// 1,000 warm-up calls, then --calls calls or calls for --duration.
+func (bp *benchPair) benchCall(ctx context.Context, o benchOptions) ([]figure, error) {
+	var figs []figure
+	err := bp.inProcess(func(p *nodal.Process) error {
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		echo, err := p.SpawnOn(sctx, bp.peer.Name, "echo", nil)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("spawn echo on %s: %w", bp.peer.Name, err)
+		}
+		call := func() error {
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			_, err := p.Call(cctx, echo, "ping")
+			return err
+		}
+		for range 1000 {
+			if err := call(); err != nil {
+				return fmt.Errorf("warm-up call: %w", err)
+			}
+		}
+		lat := make([]time.Duration, 0, max(o.Calls, 1<<16))
+		c0, err := bp.cpu()
+		if err != nil {
+			return err
+		}
+		start := time.Now()
+		end := start.Add(o.Duration)
+		for i := 0; ; i++ {
+			if o.Calls > 0 && i == o.Calls || o.Calls == 0 && !time.Now().Before(end) {
+				break
+			}
+			t := time.Now()
+			if err := call(); err != nil {
+				return fmt.Errorf("call: %w", err)
+			}
+			lat = append(lat, time.Since(t))
+		}
+		elapsed := time.Since(start)
+		c1, err := bp.cpu()
+		if err != nil {
+			return err
+		}
+		slices.Sort(lat)
+		q := func(f float64) float64 {
+			i := min(int(f*float64(len(lat))), len(lat)-1)
+			return float64(lat[i].Nanoseconds()) / 1e3
+		}
+		var sum time.Duration
+		for _, d := range lat {
+			sum += d
+		}
+		n := float64(len(lat))
+		figs = []figure{
+			{"call_p50_us", q(0.50), "us"},
+			{"call_p99_us", q(0.99), "us"},
+			{"call_p999_us", q(0.999), "us"},
+			{"call_mean_us", float64(sum.Nanoseconds()) / 1e3 / n, "us"},
+			{"call_per_s", n / elapsed.Seconds(), "call/s"},
+			{"call_cpu_us_per_call", float64(c1.since(c0).Microseconds()) / n, "us"},
+			{"call_count", n, "call"},
+		}
+		return nil
+	})
+	return figs, err
+}

@@ -1,0 +1,48 @@
+// Command node runs, inspects and demonstrates nodal nodes. Build it as
+// "nodal" (go build -o nodal ./cmd/node), since a binary named node shadows
+// Node.js.
+//
+// # Usage
+//
+//	nodal start --name NAME --cookie COOKIE [--listen HOST:PORT] [--gossip HOST:PORT]
+//	            [--join HOST:PORT[,HOST:PORT...]] [--profile lan|wan|local]
+//	nodal ctl --to HOST:PORT --cookie COOKIE [--json] COMMAND [ARGS]
+//	nodal demo
+//	nodal bench remote [--senders N] [--size BYTES] [--duration D]
+//	nodal bench call [--duration D | --calls N]
+//
+// start runs a node until SIGINT or SIGTERM and then leaves the cluster
+// gracefully. Once it is up it prints one line:
+//
+//	node a@127.0.0.1 up listen=127.0.0.1:4370 gossip=127.0.0.1:7946 incarnation=1764045600
+//
+// The cookie comes from --cookie, else from the NODAL_COOKIE environment
+// variable, else from --cookie-file (like ~/.erlang.cookie; surrounding
+// whitespace is trimmed and a file readable by group or others is refused).
+// Every started node registers the behaviour "echo" (and "bench_sink") and
+// runs the ctl service, registered as "nodal_ctl".
+//
+// ctl connects to a running node as a hidden node, knowing only its listen
+// address and the cookie, and asks its ctl service. Commands: info, nodes,
+// ping NODE, spawn echo [--name NAME], send TARGET TEXT, call TARGET TEXT,
+// kill PID [REASON], processes. TARGET is a pid as printed (<a@host.12.3>) or
+// NAME@NODE for a registered name. With --json every command prints exactly
+// one JSON object; errors print {"error": "..."} and exit non-zero.
+//
+// demo starts a small cluster on loopback and narrates membership, remote
+// messages and calls, a remote spawn, and monitors and links firing
+// noconnection. bench measures one-way throughput and call latency between
+// two OS processes and prints one "name value unit" line per figure.
+//
+// # Concurrency
+//
+// Each subcommand owns the nodes it starts and stops them before it
+// returns; bench always kills the child process it started.
+//
+// # Guarantees
+//
+// Bad flags and unusable addresses print one line on stderr and exit with
+// status 2 (usage) or 1 (runtime failure). Logging is configured here only:
+// libp2p's slog output is bridged into go-log, whose level (default error)
+// follows GOLOG_LOG_LEVEL; the cookie is never printed.
+package main

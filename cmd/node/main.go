@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	golog "github.com/ipfs/go-log/v2"
+	"github.com/libp2p/go-libp2p/gologshim"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usageText = `usage:
+  nodal start --name NAME --cookie COOKIE [--listen HOST:PORT] [--gossip HOST:PORT] [--join HOST:PORT[,HOST:PORT...]] [--profile lan|wan|local]
+  nodal ctl --to HOST:PORT --cookie COOKIE [--json] COMMAND [ARGS]
+        commands: info | nodes | ping NODE | spawn echo [--name NAME] | send TARGET TEXT | call TARGET TEXT | kill PID [REASON] | processes
+  nodal demo
+  nodal bench remote [--senders N] [--size BYTES] [--duration D]
+  nodal bench call [--duration D | --calls N]
+`
+
+// run is main without os.Exit: it returns the exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usageText)
+		return 2
+	}
+	setupLogging(args[0])
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch args[0] {
+	case "start":
+		err = cmdStart(ctx, args[1:], os.Getenv, stdout)
+	case "ctl":
+		return cmdCtl(ctx, args[1:], os.Getenv, stdout, stderr)
+	case "demo":
+		err = cmdDemo(ctx, args[1:], stdout)
+	case "bench":
+		err = cmdBench(ctx, args[1:], stdout, stderr)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usageText)
+		return 0
+	default:
+		err = usagef("unknown command %q (want start, ctl, demo or bench)", args[0])
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "nodal %s: %s\n", args[0], oneLine(err.Error()))
+		var ue *usageError
+		if errors.As(err, &ue) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+// setupLogging bridges libp2p's slog output into go-log before anything
+// logs, so that GOLOG_LOG_LEVEL governs every subsystem. A started node
+// logs nodal's lifecycle (node up, node down) at info unless the
+// environment says otherwise.
+func setupLogging(cmd string) {
+	gologshim.SetDefaultHandler(golog.SlogHandler())
+	if cmd == "start" && os.Getenv("GOLOG_LOG_LEVEL") == "" {
+		_ = golog.SetLogLevelRegex("nodal.*", "info")
+	}
+}
+
+// usageError is a bad command line: exit status 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// oneLine folds an error message onto one line.
+func oneLine(s string) string {
+	s = strings.TrimSpace(s)
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
+}

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/nodal-go/nodal"
+)
+
+// ctlServiceName is the reserved name of the ctl service on every started node.
+const ctlServiceName = "nodal_ctl"
+
+// ctlRequest asks a node's ctl service to run one command.
+type ctlRequest struct {
+	Cmd  string
+	Args []string
+}
+
+// ctlResponse is the ctl service's answer; which fields are set depends on
+// the command. Error is set on failure.
+type ctlResponse struct {
+	Error       string
+	Node        string
+	Incarnation uint32
+	Listen      []string
+	Gossip      string
+	Nodes       []string
+	Hidden      []string
+	Registered  []string
+	Count       int
+	Pid         string
+	Reply       string
+	Reason      string
+	RTTMicros   float64
+	Processes   []ctlProcess
+}
+
+// ctlProcess is one line of the processes command.
+type ctlProcess struct {
+	Pid    string
+	Name   string
+	Status string
+	Queue  int
+}
+
+// echoReply is what an echo process answers to a call: the text and its pid.
+type echoReply struct {
+	Text string
+	Pid  nodal.Pid
+}
+
+// benchSinkArgs starts a bench_sink: whom to acknowledge and how many done
+// markers to wait for.
+type benchSinkArgs struct {
+	Reply   nodal.Pid
+	Senders int
+}
+
+// benchAck is the sink's acknowledgement: everything it received.
+type benchAck struct {
+	Messages uint64
+	Bytes    uint64
+}
+
+// benchDone is the marker each sender sends after its last message.
+type benchDone struct{}
+
+func init() {
+	for name, v := range map[string]any{
+		"nodal.ctl.request":  ctlRequest{},
+		"nodal.ctl.response": ctlResponse{},
+		"nodal.ctl.process":  ctlProcess{},
+		"nodal.echo.reply":   echoReply{},
+		"nodal.bench.sink":   benchSinkArgs{},
+		"nodal.bench.ack":    benchAck{},
+		"nodal.bench.done":   benchDone{},
+	} {
+		if err := nodal.RegisterType(name, v); err != nil {
+			panic(fmt.Sprintf("register %s: %v", name, err))
+		}
+	}
+}

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/nodal-go/nodal"
+	"github.com/nodal-go/nodal/p2p"
+)
+
+const (
+	// startTimeout bounds binding and the first join.
+	startTimeout = 30 * time.Second
+	// stopTimeout bounds the graceful part of a stop (leaving the cluster).
+	stopTimeout = 10 * time.Second
+)
+
+// runningNode is a node started by this binary, with the addresses it
+// really listens on.
+type runningNode struct {
+	*nodal.Node
+	Listen string // libp2p host:port (what ctl --to takes)
+	Gossip string // memberlist host:port (what --join takes)
+}
+
+// upLine is the line nodal start prints once the node is up.
+func (r *runningNode) upLine() string {
+	return fmt.Sprintf("node %s up listen=%s gossip=%s incarnation=%d", r.Name(), r.Listen, r.Gossip, r.Incarnation())
+}
+
+// startNode starts a node with the binary's behaviours and ctl service.
+// stdout receives what its processes print.
+func startNode(ctx context.Context, o startOptions, stdout io.Writer) (*runningNode, error) {
+	gossip, err := resolvePort(o.Gossip)
+	if err != nil {
+		return nil, fmt.Errorf("--gossip %s: %w", o.Gossip, err)
+	}
+	cfg := nodal.DefaultLANConfig(o.Name, o.Cookie)
+	cfg.Profile = o.Profile
+	cfg.ListenAddr = o.Listen
+	cfg.GossipAddr = gossip
+	cfg.Seeds = o.Join
+	cfg.Stdout = stdout
+	sctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	n, err := nodal.Start(sctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	r := &runningNode{Node: n, Gossip: gossip}
+	if err := registerBehaviours(n); err == nil {
+		err = startCtlService(n, gossip)
+	}
+	if err != nil {
+		stopNode(n)
+		return nil, err
+	}
+	r.Listen = pickListen(listenHostPorts(n.Info().Addrs), o.Listen)
+	return r, nil
+}
+
+// stopNode stops n gracefully, bounded by stopTimeout.
+func stopNode(n *nodal.Node) error {
+	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+	defer cancel()
+	return n.Stop(ctx)
+}
+
+// pickListen chooses, among the node's listen addresses, the one matching
+// the requested host (the first otherwise).
+func pickListen(have []string, requested string) string {
+	host, _, _ := net.SplitHostPort(requested)
+	for _, a := range have {
+		if h, _, _ := net.SplitHostPort(a); h == host {
+			return a
+		}
+	}
+	if len(have) > 0 {
+		return have[0]
+	}
+	return requested
+}
+
+// resolvePort turns port 0 into a free port on host, so that the gossip
+// address can be printed and given to others as a seed: the node API does
+// not report the gossip port it bound. A port that is busy for either TCP
+// or UDP (memberlist needs both) is skipped.
+func resolvePort(hostport string) (string, error) {
+	host, p, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return "", err
+	}
+	if p != "0" {
+		return hostport, nil
+	}
+	var last error
+	for range 20 {
+		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			return "", err
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp", net.JoinHostPort(host, strconv.Itoa(port)))
+		l.Close()
+		if err != nil {
+			last = err
+			continue
+		}
+		u.Close()
+		return net.JoinHostPort(host, strconv.Itoa(port)), nil
+	}
+	return "", fmt.Errorf("no free port: %w", last)
+}
+
+// cmdStart runs nodal start: a node until ctx is done (SIGINT or SIGTERM),
+// then a graceful leave.
+func cmdStart(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	o, err := parseStartFlags(args, getenv)
+	if err != nil {
+		return err
+	}
+	r, err := startNode(ctx, o, stdout)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, r.upLine())
+	<-ctx.Done()
+	if err := stopNode(r.Node); err != nil {
+		return fmt.Errorf("stop: %w", err)
+	}
+	fmt.Fprintf(stdout, "node %s down\n", r.Name())
+	return nil
+}
+
+// profileName is the --profile spelling of p.
+func profileName(p p2p.Profile) string { return p.String() }
