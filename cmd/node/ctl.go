@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -261,11 +262,14 @@ func jsonOf(cmd string, r ctlResponse) any {
 
 // writeJSON prints v as one JSON object on one line.
 func writeJSON(w io.Writer, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		b = []byte(`{"error":"cannot encode the answer"}`)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // pids print as <a@host.1.2>, not \u003c...
+	if err := enc.Encode(v); err != nil {
+		buf.Reset()
+		buf.WriteString(`{"error":"cannot encode the answer"}` + "\n")
 	}
-	fmt.Fprintf(w, "%s\n", b)
+	_, _ = w.Write(buf.Bytes())
 }
 
 // writePlain prints cmd's answer as readable lines.
