@@ -68,7 +68,7 @@ func (p *Process) Call(ctx context.Context, to Pid, req any) (any, error) {
 	})
 	if err != nil {
 		p.Demonitor(ref, true)
-		return nil, err
+		return nil, p.node.callWaitError(to, err)
 	}
 	switch m := m.(type) {
 	case CallReply:

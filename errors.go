@@ -91,6 +91,9 @@ func (e *CallError) Unwrap() []error {
 	if errors.Is(e.Reason, ReasonNoProc) {
 		return []error{e.Reason, ErrNoProc}
 	}
+	if errors.Is(e.Reason, ReasonNoConnection) {
+		return []error{e.Reason, ErrNoConnection}
+	}
 	return []error{e.Reason}
 }
 
