@@ -1,0 +1,97 @@
+// Package p2ptest is an in-process network for tests of p2p and every layer
+// above it: many named nodes in one process, with partitions, message loss
+// and counters, fast and deterministic enough for CI.
+//
+// A Network implements p2p.Network (set it as p2p.Config.Network). It hands
+// out two kinds of endpoints, both governed by one partition table keyed by
+// node name:
+//
+//   - NewHost: a libp2p host on a mocknet (go-libp2p/p2p/net/mock), linked
+//     to every other host it is not cut from.
+//   - NewTransport: a memberlist NodeAwareTransport whose packets go onto
+//     the receiver's buffered channel and whose streams are in-memory pipes.
+//     It never blocks a sender: a packet to a stopped or cut peer, or to a
+//     full channel, is dropped and counted. (memberlist's own MockTransport
+//     sends on unbuffered channels and blocks forever once a peer stops.)
+//
+// The partition API follows etcd raft's test network: Partition(a, b) and
+// Split(groupA, groupB) cut both directions, Isolate(n) cuts n from all,
+// Drop(from, to, rate) loses packets one way with a seeded RNG, Heal()
+// restores everything. Stats and PairStats count deliveries and losses.
+//
+// p2ptest sits beside p2p in the layering and imports only libp2p and
+// memberlist, so p2p's own tests may import it.
+//
+// # Usage
+//
+// Run cluster tests inside a testing/synctest bubble, so memberlist's and
+// libp2p's timers follow a fake clock, and wait for conditions with
+// Eventually, never with a fixed sleep:
+//
+//	func TestSplit(t *testing.T) {
+//		synctest.Test(t, func(t *testing.T) {
+//			net := p2ptest.New(p2ptest.WithSeed(1))
+//			defer net.Close()
+//			a := start(t, p2p.Config{Name: "a@10.0.0.1", Cookie: "c", Network: net, Profile: p2p.ProfileLocal})
+//			b := start(t, p2p.Config{Name: "b@10.0.0.2", Cookie: "c", Network: net, Profile: p2p.ProfileLocal,
+//				Seeds: []string{mustGossipAddr(net, "a@10.0.0.1")}})
+//			p2ptest.Eventually(t, 60*time.Second, func() bool { return len(a.Peers()) == 1 })
+//			net.Partition("a@10.0.0.1", "b@10.0.0.2")
+//			p2ptest.Eventually(t, 60*time.Second, func() bool { return len(a.Peers()) == 0 })
+//			net.Heal()
+//			// reconnecting is the caller's job (memberlist Join, libp2p dial)
+//		})
+//	}
+//
+// Addresses are synthetic "host:port" strings. A host that is an IP literal
+// is used as is; a host name gets an IP from 198.18.0.0/15 on first use (so
+// memberlist, which needs IPs, can advertise it); an empty or unspecified
+// host means the IP of the node name's host part ("a@10.0.0.1" ->
+// 10.0.0.1). Port 0 picks a free port from 20000 up. There is no DNS: join
+// memberlist seeds by the "ip:port" that GossipAddr returns. PeerID,
+// NodeName and HostAt map between node names, peer IDs and listen
+// addresses.
+//
+// The caller's duties:
+//
+//  1. Close what you start (memberlist Shutdown, host Close), or Close the
+//     Network, which shuts down every transport and closes every host.
+//  2. In a bubble, after memberlist's Shutdown, sleep a few fake seconds
+//     (more than two probe intervals) before the test function returns:
+//     memberlist does not wait for its probe goroutines, and the bubble's
+//     clock stops when the test function returns, so they would never end
+//     and synctest would report "blocked goroutines remain".
+//  3. After Heal, reconnect: a healed network links the hosts again but
+//     restores no connection and no membership, as after a real partition.
+//
+// # Concurrency
+//
+// All methods of Network, Transport and Host are safe for concurrent use.
+// The package starts no goroutine of its own: transports only move values
+// onto channels, so nothing of p2ptest is left running after Shutdown or
+// Close. The mocknet hosts run libp2p's goroutines, which end when the host
+// closes. Everything works inside a synctest bubble (no real sockets, no
+// wall clock) and outside one; create a Network inside the bubble that
+// uses it, since bubbled channels may not be used from outside.
+//
+// # Guarantees
+//
+//   - A cut (Partition, Split, Isolate, or a Drop rate of 1 either way)
+//     drops every memberlist packet between the two nodes, fails stream
+//     dials at once with ErrUnreachable, closes open streams between them,
+//     and unlinks and disconnects their libp2p hosts. It applies to nodes
+//     that start later under those names, until Heal.
+//   - A Drop rate below 1 loses each packet with that probability; stream
+//     dials fail with the probability that either direction loses one;
+//     open streams and libp2p connections stay reliable (as TCP over a lossy
+//     link).
+//   - Sends never block. Packets arrive in the order they were sent, or
+//     not at all. Stream writes block like net.Pipe until the peer reads,
+//     the deadline passes, or either end closes.
+//   - With the same seed and the same sequence of calls, the losses and the
+//     generated keys are the same. memberlist and libp2p have randomness of
+//     their own, so tests wait for outcomes with Eventually.
+//   - Routing is by address, as on a real network: a memberlist.Address's
+//     Name is not checked, and two live nodes may share a name (so a layer
+//     above can test that it refuses the second).
+package p2ptest
