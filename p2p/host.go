@@ -20,8 +20,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	ma "github.com/multiformats/go-multiaddr"
 	"github.com/lni/goutils/syncutil"
+	ma "github.com/multiformats/go-multiaddr"
 )
 
 const (
@@ -50,8 +50,11 @@ type Host struct {
 	handler Handler
 	lh      host.Host
 	ml      *memberlist.Memberlist
-	macKey  []byte
-	meta    []byte
+	// mlShutdown is set (before Stop, by tests simulating a crash) when
+	// memberlist was shut down without leaving.
+	mlShutdown bool
+	macKey     []byte
+	meta       []byte
 
 	ctx    context.Context // cancelled by Stop; bounds dials
 	cancel context.CancelFunc
@@ -65,17 +68,17 @@ type Host struct {
 	// table is a copy-on-write snapshot of conns for lock-free Send.
 	table atomic.Pointer[map[string]*conn]
 
-	mu        sync.Mutex
-	stopping  bool
-	conns     map[string]*conn        // current connection per name
-	last      map[string]*conn        // last connection per name (for NodeDown ordering)
-	dialing   map[peer.ID]*dialCall   // outbound handshakes in progress
-	members   map[string]*memberInfo  // memberlist view (others)
-	known     map[string]peer.AddrInfo // nodes met outside the membership
-	meshDial  map[string]bool         // mesh dialers running
-	stats     map[string]*peerCounters
-	changed   chan struct{}           // closed and replaced on every conns change
-	mergeErr  error                   // last refusal by our merge delegate
+	mu       sync.Mutex
+	stopping bool
+	conns    map[string]*conn         // current connection per name
+	last     map[string]*conn         // last connection per name (for NodeDown ordering)
+	dialing  map[peer.ID]*dialCall    // outbound handshakes in progress
+	members  map[string]*memberInfo   // memberlist view (others)
+	known    map[string]peer.AddrInfo // nodes met outside the membership
+	meshDial map[string]bool          // mesh dialers running
+	stats    map[string]*peerCounters
+	changed  chan struct{} // closed and replaced on every conns change
+	mergeErr error         // last refusal by our merge delegate
 
 	evMu    sync.Mutex
 	pending map[string]memberEvent
@@ -194,6 +197,10 @@ func (h *Host) startMemberlist() error {
 	mc.SecretKey = gossipKey(h.cfg.Cookie)
 	mc.GossipVerifyIncoming = true
 	mc.GossipVerifyOutgoing = true
+	// A node that restarts on another gossip port may take its name back
+	// as soon as its earlier self is dead (memberlist's default, never,
+	// would lock the name out until the dead entry is reaped).
+	mc.DeadNodeReclaimTime = time.Millisecond
 	d := &delegate{h: h}
 	mc.Delegate = d
 	mc.Events = d
@@ -513,7 +520,7 @@ func (h *Host) stop(ctx context.Context) error {
 			break
 		}
 	}
-	if h.ml != nil && ctxFailed == nil {
+	if h.ml != nil && !h.mlShutdown && ctxFailed == nil {
 		timeout := defaultLeaveTimeout
 		if dl, ok := ctx.Deadline(); ok {
 			timeout = time.Until(dl)
@@ -524,7 +531,7 @@ func (h *Host) stop(ctx context.Context) error {
 			}
 		}
 	}
-	if h.ml != nil {
+	if h.ml != nil && !h.mlShutdown {
 		if err := h.ml.Shutdown(); err != nil {
 			log.Debugw("memberlist shutdown", "err", err.Error())
 		}
