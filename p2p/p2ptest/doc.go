@@ -16,8 +16,8 @@
 //
 // The partition API follows etcd raft's test network: Partition(a, b) and
 // Split(groupA, groupB) cut both directions, Isolate(n) cuts n from all,
-// Drop(from, to, rate) loses packets one way with a seeded RNG, Heal()
-// restores everything. Stats and PairStats count deliveries and losses.
+// Drop(from, to, rate) loses memberlist packets one way with a seeded RNG,
+// Heal() restores everything. Stats and PairStats count deliveries and losses.
 //
 // p2ptest sits beside p2p in the layering and imports only libp2p and
 // memberlist, so p2p's own tests may import it.
@@ -76,15 +76,19 @@
 //
 // # Guarantees
 //
-//   - A cut (Partition, Split, Isolate, or a Drop rate of 1 either way)
-//     drops every memberlist packet between the two nodes, fails stream
-//     dials at once with ErrUnreachable, closes open streams between them,
-//     and unlinks and disconnects their libp2p hosts. It applies to nodes
-//     that start later under those names, until Heal.
-//   - A Drop rate below 1 loses each packet with that probability; stream
-//     dials fail with the probability that either direction loses one;
-//     open streams and libp2p connections stay reliable (as TCP over a lossy
-//     link).
+//   - A cut (Partition, Split, Isolate) drops every memberlist packet
+//     between the two nodes, fails stream dials at once with
+//     ErrUnreachable, closes open streams between them, and unlinks and
+//     disconnects their libp2p hosts. It applies to nodes that start later
+//     under those names, until Heal.
+//   - Drop acts on memberlist only. A rate below 1 loses each packet with
+//     that probability, stream dials fail with the probability that either
+//     direction loses one, and open streams stay reliable (as TCP over a
+//     lossy link). A rate of 1 either way is a memberlist cut: it also
+//     closes open streams and fails every dial. libp2p hosts stay linked
+//     and connected whatever the rate, which is how a frozen (SIGSTOPped)
+//     node looks: its connections stay open while its gossip goes
+//     unanswered, and only failure detection can tell.
 //   - Sends never block. Packets arrive in the order they were sent, or
 //     not at all. Stream writes block like net.Pipe until the peer reads,
 //     the deadline passes, or either end closes.
