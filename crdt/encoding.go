@@ -28,6 +28,11 @@ import (
 
 const encVersion = 1
 
+// MaxCounter is the largest dot counter a decoder accepts. No honest replica
+// comes near it (2^62 events), and the margin keeps counter arithmetic,
+// including a replica's next dot, free of overflow on hostile input.
+const MaxCounter = 1 << 62
+
 const (
 	kindORMap      byte = 1
 	kindAWORSet    byte = 2
@@ -256,6 +261,9 @@ func (d *decoder) context(rs []ReplicaID, allowEmpty bool) Context {
 			break
 		}
 		x := &rctx{max: d.uvarint()}
+		if x.max > MaxCounter {
+			d.fail("counter above MaxCounter")
+		}
 		ns := d.count(2)
 		prev := x.max
 		for j := 0; j < ns && d.err == nil; j++ {
@@ -267,6 +275,10 @@ func (d *decoder) context(rs []ReplicaID, allowEmpty bool) Context {
 			}
 			lo := prev + 2 + gap
 			hi := lo + l
+			if hi > MaxCounter {
+				d.fail("counter above MaxCounter")
+				break
+			}
 			x.cloud = append(x.cloud, span{lo, hi})
 			prev = hi
 		}

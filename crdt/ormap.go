@@ -1,8 +1,8 @@
 package crdt
 
 import (
-	"maps"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -487,7 +487,6 @@ func (m *ORMap[K, V]) Clone() *ORMap[K, V] {
 	c.log = m.log.clone()
 	return c
 }
-
 
 // Equal reports whether m and o are the same lattice state: same context and
 // same live dots with equal keys and values. The replica identity and the
