@@ -19,8 +19,8 @@
 // Drop(from, to, rate) loses memberlist packets one way with a seeded RNG,
 // Heal() restores everything. Stats and PairStats count deliveries and losses.
 //
-// p2ptest sits beside p2p in the layering and imports only libp2p and
-// memberlist, so p2p's own tests may import it.
+// p2ptest sits beside p2p in the layering. It imports libp2p, memberlist
+// and go-log but not p2p, so p2p's own in-package tests may import it.
 //
 // # Usage
 //
@@ -32,14 +32,18 @@
 //		synctest.Test(t, func(t *testing.T) {
 //			net := p2ptest.New(p2ptest.WithSeed(1))
 //			defer net.Close()
-//			a := start(t, p2p.Config{Name: "a@10.0.0.1", Cookie: "c", Network: net, Profile: p2p.ProfileLocal})
-//			b := start(t, p2p.Config{Name: "b@10.0.0.2", Cookie: "c", Network: net, Profile: p2p.ProfileLocal,
-//				Seeds: []string{mustGossipAddr(net, "a@10.0.0.1")}})
-//			p2ptest.Eventually(t, 60*time.Second, func() bool { return len(a.Peers()) == 1 })
+//			cfg := p2p.Config{Name: "a@10.0.0.1", Cookie: "c", Network: net}
+//			a, err := p2p.Start(ctx, cfg, handlerA)
+//			// ...
+//			cfg.Name, cfg.Seeds = "b@10.0.0.2", []string{a.GossipAddr()}
+//			b, err := p2p.Start(ctx, cfg, handlerB)
+//			// ...
+//			p2ptest.Eventually(t, 60*time.Second, func() bool { return len(a.Peers()) == 1 }, "a sees b")
 //			net.Partition("a@10.0.0.1", "b@10.0.0.2")
-//			p2ptest.Eventually(t, 60*time.Second, func() bool { return len(a.Peers()) == 0 })
+//			p2ptest.Eventually(t, 60*time.Second, func() bool { return len(a.Peers()) == 0 }, "a loses b")
 //			net.Heal()
-//			// reconnecting is the caller's job (memberlist Join, libp2p dial)
+//			require.NoError(t, b.Join(ctx, []string{a.GossipAddr()})) // healing is the caller's job
+//			// ... b.Stop, a.Stop, then time.Sleep(10 * time.Second) (see duty 2)
 //		})
 //	}
 //
@@ -95,6 +99,10 @@
 //   - With the same seed and the same sequence of calls, the losses and the
 //     generated keys are the same. memberlist and libp2p have randomness of
 //     their own, so tests wait for outcomes with Eventually.
+//   - libp2p streams are mocknet's: they carry bytes reliably and in order,
+//     but their SetDeadline, SetReadDeadline and SetWriteDeadline do
+//     nothing (go-libp2p v0.51.0), so code that relies on a deadline to end
+//     a stuck read must also Close or Reset the stream.
 //   - Routing is by address, as on a real network: a memberlist.Address's
 //     Name is not checked, and two live nodes may share a name (so a layer
 //     above can test that it refuses the second).

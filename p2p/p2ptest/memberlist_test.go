@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/lni/goutils/leaktest"
 	"github.com/stretchr/testify/require"
 
 	"github.com/nodal-go/nodal/p2p/p2ptest"
@@ -197,4 +198,18 @@ func TestMemberlistGracefulLeave(t *testing.T) {
 		require.NoError(t, c.ml[c.names[2]].Leave(time.Second))
 		c.sees(2, c.names[:2]...)
 	})
+}
+
+// Outside a bubble the transport runs on real time; after Shutdown no
+// goroutine is left once memberlist's probes time out.
+func TestMemberlistOutsideBubble(t *testing.T) {
+	defer leaktest.AfterTest(t)()
+	c := newCluster(t, 2)
+	c.join()
+	c.sees(2, c.names...)
+	for _, name := range c.names {
+		require.NoError(t, c.ml[name].Shutdown())
+	}
+	require.NoError(t, c.net.Close())
+	require.NotZero(t, c.net.Stats().StreamsOpened)
 }
