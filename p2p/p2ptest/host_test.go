@@ -113,6 +113,9 @@ func TestHostCloseAndRestart(t *testing.T) {
 		at, ok := n.HostAt("10.0.0.2:20000")
 		require.True(t, ok)
 		require.Equal(t, b.ID(), at)
+		name, ok = n.NodeAt("10.0.0.2:20000")
+		require.True(t, ok)
+		require.Equal(t, "b@10.0.0.2", name)
 
 		_, err = n.NewHost(ctx, "b2@10.0.0.2", key, "")
 		require.ErrorIs(t, err, p2ptest.ErrPeerIDInUse)
