@@ -68,6 +68,20 @@ func (d *delegate) push(n *memberlist.Node, kind memberEventKind) {
 	}
 	h := d.h
 	h.evMu.Lock()
+	// memberlist calls us with its lock held; the *Node must not be read
+	// later (memberlist mutates it), so copy what we need now.
+	if kind == evGone {
+		delete(h.view, n.Name)
+	} else {
+		h.view[n.Name] = Member{
+			Name:        n.Name,
+			Incarnation: meta.Incarnation,
+			ID:          meta.ID,
+			Addrs:       addrStrings(meta.Addrs),
+			GossipAddr:  n.Address(),
+			State:       MemberAlive,
+		}
+	}
 	h.pending[n.Name] = memberEvent{kind: kind, meta: meta, state: n.State}
 	h.evMu.Unlock()
 	select {
@@ -124,13 +138,9 @@ func (d *delegate) NotifyMerge(peers []*memberlist.Node) error {
 }
 
 func (h *Host) checkMerge(peers []*memberlist.Node) error {
-	var local map[string]*memberlist.Node
-	if h.ml != nil {
-		local = make(map[string]*memberlist.Node)
-		for _, n := range h.ml.Members() {
-			local[n.Name] = n
-		}
-	}
+	h.evMu.Lock()
+	local := maps.Clone(h.view)
+	h.evMu.Unlock()
 	for _, p := range peers {
 		if err := checkMode(h.name, p.Name); err != nil {
 			return err
@@ -149,11 +159,8 @@ func (h *Host) checkMerge(peers []*memberlist.Node) error {
 			}
 			continue
 		}
-		if l := local[p.Name]; l != nil {
-			lm, err := decodeMeta(l.Meta)
-			if err == nil && lm.Incarnation != meta.Incarnation {
-				return fmt.Errorf("%w: %s is already a live member (incarnation %d, gossip %s)", ErrNameInUse, p.Name, lm.Incarnation, l.Address())
-			}
+		if l, ok := local[p.Name]; ok && l.Incarnation != meta.Incarnation {
+			return fmt.Errorf("%w: %s is already a live member (incarnation %d, gossip %s)", ErrNameInUse, p.Name, l.Incarnation, l.GossipAddr)
 		}
 	}
 	return nil

@@ -80,7 +80,10 @@ type Host struct {
 	changed  chan struct{} // closed and replaced on every conns change
 	mergeErr error         // last refusal by our merge delegate
 
+	gossipAddr string
+
 	evMu    sync.Mutex
+	view    map[string]Member // memberlist's view of the others, copied in its callbacks
 	pending map[string]memberEvent
 	evWake  chan struct{}
 }
@@ -137,6 +140,7 @@ func Start(ctx context.Context, cfg Config, h Handler) (*Host, error) {
 		stats:       make(map[string]*peerCounters),
 		changed:     make(chan struct{}),
 		pending:     make(map[string]memberEvent),
+		view:        make(map[string]Member),
 		evWake:      make(chan struct{}, 1),
 	}
 	n.publish()
@@ -216,6 +220,7 @@ func (h *Host) startMemberlist() error {
 		return fmt.Errorf("p2p: memberlist: %w", err)
 	}
 	h.ml = ml
+	h.gossipAddr = ml.LocalNode().Address() // before any goroutine can change it
 	return nil
 }
 
@@ -229,10 +234,7 @@ func (h *Host) Self() Peer {
 // GossipAddr returns the memberlist "host:port" others can use as a seed,
 // or "" for a hidden node.
 func (h *Host) GossipAddr() string {
-	if h.ml == nil {
-		return ""
-	}
-	return h.ml.LocalNode().Address()
+	return h.gossipAddr
 }
 
 // ListenAddrs returns the libp2p listen addresses as "host:port" (for ConnectAddr).
@@ -294,7 +296,7 @@ func (h *Host) Join(ctx context.Context, seeds []string) error {
 	if r.n > 0 {
 		return nil
 	}
-	if r.err != nil && strings.Contains(r.err.Error(), "No installed keys could decrypt") {
+	if r.err != nil && strings.Contains(strings.ToLower(r.err.Error()), "no installed keys could decrypt") {
 		log.Warnw("cookie mismatch from gossip seed "+strings.Join(seeds, ","), "seeds", seeds)
 		return &PeerError{Node: strings.Join(seeds, ","), Err: fmt.Errorf("%w: gossip could not be authenticated", ErrCookieMismatch)}
 	}
@@ -419,36 +421,30 @@ func (h *Host) Peers() []Peer {
 	return out
 }
 
-// Members returns memberlist's view (alive and suspect nodes, self
-// included), sorted by name. Hidden nodes are never members.
+// Members returns the membership as memberlist reports it (alive and
+// suspect nodes, self included), sorted by name. Hidden nodes are never
+// members; a hidden node has none.
 func (h *Host) Members() []Member {
 	if h.ml == nil {
 		return nil
 	}
-	var out []Member
-	for _, n := range h.ml.Members() {
-		m := Member{Name: n.Name, GossipAddr: n.Address(), State: memberState(n.State)}
-		if meta, err := decodeMeta(n.Meta); err == nil {
-			m.Incarnation = meta.Incarnation
-			m.ID = meta.ID
-			m.Addrs = addrStrings(meta.Addrs)
-		}
+	h.evMu.Lock()
+	out := make([]Member, 0, len(h.view)+1)
+	for _, m := range h.view {
+		m.Addrs = slices.Clone(m.Addrs)
 		out = append(out, m)
 	}
+	h.evMu.Unlock()
+	out = append(out, Member{
+		Name:        h.self.Name,
+		Incarnation: h.self.Incarnation,
+		ID:          h.self.ID,
+		Addrs:       slices.Clone(h.self.Addrs),
+		GossipAddr:  h.gossipAddr,
+		State:       MemberAlive,
+	})
 	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
 	return out
-}
-
-func memberState(s memberlist.NodeStateType) MemberState {
-	switch s {
-	case memberlist.StateSuspect:
-		return MemberSuspect
-	case memberlist.StateDead:
-		return MemberDead
-	case memberlist.StateLeft:
-		return MemberLeft
-	}
-	return MemberAlive
 }
 
 // Stats returns counters per peer name (sorted) and their total.
@@ -718,6 +714,9 @@ func (h *Host) dialHandshake(s network.Stream, id peer.ID, expect string) (*conn
 	if _, err := s.Write(reply); err != nil {
 		return nil, &PeerError{Node: theirs.Name, Err: fmt.Errorf("%w: %v", ErrNoConnection, err)}
 	}
+	// Always wait for the listener's verdict, so that it has read our
+	// status (and logged a mismatch) before we hang up.
+	verdict, verr := br.ReadByte()
 	if !cookieOK {
 		log.Warnw("cookie mismatch from "+theirs.Name, "node", theirs.Name, "peer", id.String())
 		return nil, &PeerError{Node: theirs.Name, Err: ErrCookieMismatch}
@@ -726,9 +725,8 @@ func (h *Host) dialHandshake(s network.Stream, id peer.ID, expect string) (*conn
 		log.Warnw("refused connection to "+theirs.Name, "node", theirs.Name, "err", refuse.Error())
 		return nil, &PeerError{Node: theirs.Name, Err: refuse}
 	}
-	verdict, err := br.ReadByte()
-	if err != nil {
-		return nil, &PeerError{Node: theirs.Name, Err: fmt.Errorf("%w: handshake: %v", ErrNoConnection, err)}
+	if verr != nil {
+		return nil, &PeerError{Node: theirs.Name, Err: fmt.Errorf("%w: handshake: %v", ErrNoConnection, verr)}
 	}
 	if verdict != hsOK {
 		err := statusErr(verdict, theirs.Name)
@@ -767,7 +765,8 @@ func (h *Host) handleStream(s network.Stream) {
 	stop()
 	if err != nil {
 		log.Debugw("inbound handshake failed", "peer", s.Conn().RemotePeer().String(), "err", err.Error())
-		_ = s.Reset()
+		// Close, not Reset: a verdict we wrote must reach the dialer.
+		_ = s.Close()
 		return
 	}
 	h.startConn(c)
@@ -796,6 +795,7 @@ func (h *Host) acceptHandshake(s network.Stream) (*conn, error) {
 		return nil, &PeerError{Node: theirs.Name, Err: ErrCookieMismatch}
 	}
 	if reply[0] != hsOK {
+		_, _ = s.Write([]byte{reply[0]})
 		return nil, statusErr(reply[0], theirs.Name)
 	}
 	verdict := hsOK
