@@ -71,7 +71,8 @@ func readHeader(r *bufio.Reader, max int) (typ byte, n int, err error) {
 			return 0, 0, unexpectedEOF(err)
 		}
 		if c < 0x80 {
-			if i == binary.MaxVarintLen32-1 && c > 0x0f {
+			if (i == binary.MaxVarintLen32-1 && c > 0x0f) || (i > 0 && c == 0) {
+				// Too big for 32 bits, or not minimally encoded.
 				return 0, 0, fmt.Errorf("%w: %w", ErrProtocol, errBadVarint)
 			}
 			x |= uint64(c) << s
