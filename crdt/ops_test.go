@@ -188,7 +188,9 @@ func TestORMapOps(t *testing.T) {
 		{"remove dots", []step{
 			func(m *crdt.ORMap[string, uint64]) { m.Add("k", 1) },
 			func(m *crdt.ORMap[string, uint64]) { m.Add("k", 2) },
-			func(m *crdt.ORMap[string, uint64]) { m.RemoveDots(crdt.Dot{Replica: ra, Counter: 1}, crdt.Dot{Replica: rb, Counter: 9}) },
+			func(m *crdt.ORMap[string, uint64]) {
+				m.RemoveDots(crdt.Dot{Replica: ra, Counter: 1}, crdt.Dot{Replica: rb, Counter: 9})
+			},
 		}, "{k:[2@a/1:2]} ctx{a/1:1-3}"},
 		{"no-op mutations consume no dot", []step{
 			func(m *crdt.ORMap[string, uint64]) { m.Remove("k") },
@@ -409,4 +411,42 @@ func TestDecodeErrors(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, g.Equal(s.Digest()))
 	})
+}
+
+func TestAnyReplicaServesAGap(t *testing.T) {
+	a, b, c := newSet(ra), newSet(rb), newSet(rc)
+	for _, s := range []*crdt.AWORSet[string]{a, b, c} {
+		s.SetLogLimit(100)
+	}
+	for i := range 50 {
+		d := a.Add(fmt.Sprint(i))
+		b.Merge(d) // b relays: it logs a's events as it joins them
+		if i < 40 {
+			c.Merge(d)
+		}
+	}
+	b.Merge(a.Remove("3"))
+	require.Equal(t, 51, b.Map().LogLen(ra))
+	// a is gone from the conversation; b serves c's gap on a's behalf.
+	d := b.DeltaFor(c.Digest())
+	require.Len(t, d.LiveDots(), 10, "exactly the 10 missed adds")
+	ch := c.Join(d)
+	require.Len(t, ch.Added, 10)
+	require.Equal(t, []string{"3"}, ch.Removed)
+	require.True(t, b.Equal(c))
+}
+
+func TestDigestSizeFollowsReplicasNotEntries(t *testing.T) {
+	size := func(n int) int {
+		s := newSet(ra)
+		for i := range n {
+			s.Add(fmt.Sprint(i))
+		}
+		s.Merge(newSet(rb).Add("b"))
+		enc, _ := s.Digest().MarshalBinary()
+		return len(enc)
+	}
+	small, large := size(10), size(100_000)
+	require.LessOrEqual(t, large-small, 8, "only varint widths grow: %d vs %d", small, large)
+	require.Less(t, large, 50)
 }

@@ -49,15 +49,33 @@ type Gen[T crdt.Causal[T]] struct {
 //   - encoding: states, deltas and digests round-trip through their canonical
 //     encodings byte for byte.
 func CheckLaws[T crdt.Causal[T]](t *testing.T, g Gen[T]) {
-	t.Run("join-laws", func(t *testing.T) { rapid.Check(t, func(rt *rapid.T) { checkJoinLaws(rt, g) }) })
-	t.Run("delta-mutator", func(t *testing.T) { rapid.Check(t, func(rt *rapid.T) { checkDeltaMutator(rt, g) }) })
-	t.Run("delta-vs-full", func(t *testing.T) { rapid.Check(t, func(rt *rapid.T) { checkDeltaVsFull(rt, g) }) })
-	t.Run("sync-exact", func(t *testing.T) { rapid.Check(t, func(rt *rapid.T) { checkSyncExact(rt, g) }) })
-	t.Run("convergence", func(t *testing.T) { rapid.Check(t, func(rt *rapid.T) { checkConvergence(rt, g) }) })
-	t.Run("purge", func(t *testing.T) { rapid.Check(t, func(rt *rapid.T) { checkPurge(rt, g) }) })
-	if g.Decode != nil {
-		t.Run("encoding", func(t *testing.T) { rapid.Check(t, func(rt *rapid.T) { checkEncoding(rt, g) }) })
+	for _, l := range Laws(g) {
+		t.Run(l.Name, func(t *testing.T) { rapid.Check(t, l.Check) })
 	}
+}
+
+// Law is one property of the suite, runnable with rapid.Check on any
+// rapid.TB.
+type Law struct {
+	Name  string
+	Check func(t *rapid.T)
+}
+
+// Laws returns the suite's properties for T, in the order CheckLaws runs
+// them (the encoding law only when g.Decode is set).
+func Laws[T crdt.Causal[T]](g Gen[T]) []Law {
+	laws := []Law{
+		{"join-laws", func(t *rapid.T) { checkJoinLaws(t, g) }},
+		{"delta-mutator", func(t *rapid.T) { checkDeltaMutator(t, g) }},
+		{"delta-vs-full", func(t *rapid.T) { checkDeltaVsFull(t, g) }},
+		{"sync-exact", func(t *rapid.T) { checkSyncExact(t, g) }},
+		{"convergence", func(t *rapid.T) { checkConvergence(t, g) }},
+		{"purge", func(t *rapid.T) { checkPurge(t, g) }},
+	}
+	if g.Decode != nil {
+		laws = append(laws, Law{"encoding", func(t *rapid.T) { checkEncoding(t, g) }})
+	}
+	return laws
 }
 
 // Replica returns the identity the suite gives replica i at epoch e.
