@@ -18,6 +18,13 @@ type Caller interface {
 	Call(ctx context.Context, to Pid, req any) (any, error)
 }
 
+var (
+	_ Caller  = (*Node)(nil)
+	_ Caller  = (*Process)(nil)
+	_ Spawner = (*Node)(nil)
+	_ Spawner = (*Process)(nil)
+)
+
 // ChildInfo describes one child, as returned by WhichChildren (OTP
 // which_children).
 type ChildInfo struct {

@@ -58,7 +58,6 @@ func runSupervisor(p *Process, spec SupervisorSpec, parent Pid, ack chan<- error
 			ack <- fmt.Errorf("nodal: supervisor %v exited while starting: %w", p.Self(), ReasonKilled)
 		}
 	}()
-	p.TrapExit(true)
 	s := &supervisor{
 		p:         p,
 		parent:    parent,
