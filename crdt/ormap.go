@@ -71,14 +71,10 @@ func NewORMap[K comparable, V any](self ReplicaID, kc Codec[K], vc Codec[V]) *OR
 	return m
 }
 
+// newORMap returns an empty value; its maps are made on first write, so an
+// empty or small delta costs few allocations.
 func newORMap[K comparable, V any](kc Codec[K], vc Codec[V]) *ORMap[K, V] {
-	return &ORMap[K, V]{
-		kc:       kc,
-		vc:       vc,
-		origins:  make(map[ReplicaID]*originStore[K, V]),
-		keys:     make(map[K][]Dot),
-		logLimit: noLimit,
-	}
+	return &ORMap[K, V]{kc: kc, vc: vc, logLimit: noLimit}
 }
 
 // emptyLike returns an empty delta of the same types (with an unbounded log,
@@ -114,7 +110,11 @@ func (m *ORMap[K, V]) lookupLive(d Dot) (entry[K, V], bool) {
 func (m *ORMap[K, V]) addLive(d Dot, k K, v V) {
 	o := m.origins[d.Replica]
 	if o == nil {
-		o = &originStore[K, V]{seed: replicaSeed(d.Replica), live: make(map[uint64]entry[K, V])}
+		if m.origins == nil {
+			m.origins = make(map[ReplicaID]*originStore[K, V])
+			m.keys = make(map[K][]Dot)
+		}
+		o = &originStore[K, V]{seed: replicaSeed(d.Replica), live: make(map[uint64]entry[K, V], 1)}
 		m.origins[d.Replica] = o
 	}
 	o.live[d.Counter] = entry[K, V]{k, v}
@@ -175,14 +175,19 @@ func (m *ORMap[K, V]) mutate(removed []Dot, add *entry[K, V]) *ORMap[K, V] {
 	ev := m.nextDot()
 	d.ctx.Add(ev)
 	d.applied.Add(ev)
+	m.ctx.Add(ev)
+	m.applied.Add(ev)
 	for _, r := range removed {
 		d.ctx.Add(r)
+		m.ctx.Add(r) // already there: r was live here
+		m.removeLive(r)
 	}
 	if add != nil {
 		d.addLive(ev, add.key, add.val)
+		m.addLive(ev, add.key, add.val)
 	}
 	d.log.record(ev, removed, noLimit)
-	m.merge(d, nil)
+	m.log.record(ev, removed, m.logLimit)
 	return d
 }
 
@@ -352,25 +357,25 @@ func (m *ORMap[K, V]) merge(d *ORMap[K, V], rec *recorder[K, V]) {
 			_, ok := dlive.live[n]
 			return ok
 		}
-		spans := dr.spans()
-		var total uint64
-		for _, s := range spans {
-			total += s.size()
+		total := dr.max
+		for _, s := range dr.cloud {
 			if total > uint64(len(o.live)) {
 				break
 			}
+			total += s.size()
 		}
 		var gone []uint64
 		if total <= uint64(len(o.live)) {
-			for _, s := range spans {
-				for n := s.lo; ; n++ {
+			visit := func(lo, hi uint64) {
+				for n := lo; n <= hi; n++ {
 					if _, ok := o.live[n]; ok && !keep(n) {
 						gone = append(gone, n)
 					}
-					if n == s.hi {
-						break
-					}
 				}
+			}
+			visit(1, dr.max)
+			for _, s := range dr.cloud {
+				visit(s.lo, s.hi)
 			}
 		} else {
 			for n := range o.live {
@@ -478,6 +483,8 @@ func (m *ORMap[K, V]) Clone() *ORMap[K, V] {
 	c.logLimit = m.logLimit
 	c.ctx = *m.ctx.Clone()
 	c.applied = *m.applied.Clone()
+	c.origins = make(map[ReplicaID]*originStore[K, V], len(m.origins))
+	c.keys = make(map[K][]Dot, len(m.keys))
 	for r, o := range m.origins {
 		c.origins[r] = &originStore[K, V]{seed: o.seed, live: maps.Clone(o.live), hash: o.hash}
 	}
