@@ -1048,3 +1048,27 @@ func TestSupervisorActorChild(t *testing.T) {
 	require.NoError(t, TerminateChild(callCtx(t), n, sup, "actor"))
 	require.ErrorIs(t, awaitDown(t, down).Reason, ReasonShutdown)
 }
+
+// Node.Stop ends a running tree, including a child that ignores shutdown
+// (the supervisor kills it after its Shutdown), and leaves no goroutine
+// (the leak check runs after Stop).
+func TestSupervisorNodeStopEndsTree(t *testing.T) {
+	leakCheck := leaktest.AfterTest(t)
+	defer leakCheck()
+	n, err := Start(context.Background(), Config{})
+	require.NoError(t, err)
+	rec := &recorder{}
+	_, err = StartSupervisor(n, SupervisorSpec{Children: []ChildSpec{
+		workerSpec(rec, "a"),
+		SupervisorChild("sub", SupervisorSpec{Strategy: OneForAll, Children: []ChildSpec{
+			{ID: "stubborn", Start: testWorker(rec, "stubborn", workerOpts{ignoreShutdown: true}), Shutdown: 20 * time.Millisecond},
+			workerSpec(rec, "b"),
+		}}),
+	}})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), supWait)
+	defer cancel()
+	require.NoError(t, n.Stop(ctx), "graceful stop completes within the deadline")
+	require.Empty(t, n.Processes())
+	require.Contains(t, rec.get(), "ignored:stubborn")
+}
