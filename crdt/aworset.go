@@ -61,9 +61,11 @@ func (s *AWORSet[E]) All() func(yield func(E) bool) {
 }
 
 // Join merges a state or delta and reports which elements appeared or went.
-func (s *AWORSet[E]) Join(d *AWORSet[E]) SetChanges[E] {
+func (s *AWORSet[E]) Join(d *AWORSet[E]) SetChanges[E] { return setChanges(s.m.Join(d.m)) }
+
+func setChanges[E any](ch MapChanges[E, Unit]) SetChanges[E] {
 	var out SetChanges[E]
-	for _, c := range s.m.Join(d.m).Keys {
+	for _, c := range ch.Keys {
 		if c.Op == Added {
 			out.Added = append(out.Added, c.Key)
 		} else {
@@ -88,7 +90,11 @@ func (s *AWORSet[E]) Digest() Digest { return s.m.Digest() }
 // DeltaFor returns what a peer with that digest is missing (see ORMap.DeltaFor).
 func (s *AWORSet[E]) DeltaFor(peer Digest) *AWORSet[E] { return &AWORSet[E]{s.m.DeltaFor(peer)} }
 
-// PurgeReplica forgets r entirely (see ORMap.PurgeReplica).
+// Purge forgets r entirely (see ORMap.Purge) and reports the elements that
+// went.
+func (s *AWORSet[E]) Purge(r ReplicaID) SetChanges[E] { return setChanges(s.m.Purge(r)) }
+
+// PurgeReplica is Purge without the change report.
 func (s *AWORSet[E]) PurgeReplica(r ReplicaID) { s.m.PurgeReplica(r) }
 
 // Mentions reports whether anything of r remains.

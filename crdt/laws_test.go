@@ -64,7 +64,15 @@ func TestLawsORMap(t *testing.T) {
 func mutateORMap(t *rapid.T, m *crdt.ORMap[string, uint64]) *crdt.ORMap[string, uint64] {
 	k := rapid.SampledFrom(small).Draw(t, "key")
 	v := rapid.Uint64Range(0, 3).Draw(t, "value")
-	switch rapid.IntRange(0, 5).Draw(t, "op") {
+	switch rapid.IntRange(0, 6).Draw(t, "op") {
+	case 6:
+		var own []crdt.Dot
+		for _, s := range m.Get(k) {
+			if s.Dot.Replica == m.Self() {
+				own = append(own, s.Dot)
+			}
+		}
+		return m.Replace(k, v, own...)
 	case 0:
 		return m.Put(k, v)
 	case 1:

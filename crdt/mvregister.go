@@ -44,8 +44,12 @@ func (r *MVRegister[V]) Values() []Sibling[V] { return r.m.Get(Unit{}) }
 
 // Join merges a state or delta and reports which siblings appeared or went.
 func (r *MVRegister[V]) Join(d *MVRegister[V]) RegisterChanges[V] {
+	return registerChanges(r.m.Join(d.m))
+}
+
+func registerChanges[V any](ch MapChanges[Unit, V]) RegisterChanges[V] {
 	var out RegisterChanges[V]
-	for _, c := range r.m.Join(d.m).Values {
+	for _, c := range ch.Values {
 		s := Sibling[V]{c.Dot, c.Value}
 		if c.Op == Added {
 			out.Added = append(out.Added, s)
@@ -73,7 +77,13 @@ func (r *MVRegister[V]) DeltaFor(peer Digest) *MVRegister[V] {
 	return &MVRegister[V]{r.m.DeltaFor(peer)}
 }
 
-// PurgeReplica forgets rid entirely (see ORMap.PurgeReplica).
+// Purge forgets rid entirely (see ORMap.Purge) and reports the siblings
+// that went.
+func (r *MVRegister[V]) Purge(rid ReplicaID) RegisterChanges[V] {
+	return registerChanges(r.m.Purge(rid))
+}
+
+// PurgeReplica is Purge without the change report.
 func (r *MVRegister[V]) PurgeReplica(rid ReplicaID) { r.m.PurgeReplica(rid) }
 
 // Mentions reports whether anything of rid remains.

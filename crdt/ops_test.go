@@ -450,3 +450,41 @@ func TestDigestSizeFollowsReplicasNotEntries(t *testing.T) {
 	require.LessOrEqual(t, large-small, 8, "only varint widths grow: %d vs %d", small, large)
 	require.Less(t, large, 50)
 }
+
+func TestReplaceIsOneEvent(t *testing.T) {
+	a, b := newMap(ra), newMap(rb)
+	b.Merge(a.Add("name", 1))
+	b.Merge(b.Add("name", 2)) // b's concurrent sibling stays untouched
+	a.Merge(b)
+	own := a.Get("name")[0].Dot
+	d := a.Replace("name", 10, own)
+	require.Equal(t, "{a/1:2}", d.Applied().String(), "one event")
+	require.Equal(t, "{a/1:1-2}", d.Context().String(), "which removes a/1:1")
+	ch := b.Join(d)
+	require.Empty(t, ch.Keys, "the key never disappears")
+	require.Len(t, ch.Values, 2)
+	require.Equal(t, []crdt.Sibling[uint64]{
+		{Dot: crdt.Dot{Replica: ra, Counter: 2}, Value: 10},
+		{Dot: crdt.Dot{Replica: rb, Counter: 1}, Value: 2},
+	}, b.Get("name"))
+}
+
+func TestByReplicaAndPurgeChanges(t *testing.T) {
+	m := newMap(rb)
+	a := newMap(ra)
+	m.Merge(a.Add("x", 1))
+	m.Merge(a.Add("y", 2))
+	m.Add("y", 3)
+	var got []string
+	for k, s := range m.ByReplica(ra) {
+		got = append(got, fmt.Sprint(s.Dot, " ", k, "=", s.Value))
+	}
+	require.Equal(t, []string{"a/1:1 x=1", "a/1:2 y=2"}, got)
+	ch := m.Purge(ra)
+	require.Equal(t, []crdt.KeyChange[string]{{Op: crdt.Removed, Key: "x"}}, ch.Keys, "y keeps b's sibling")
+	require.Len(t, ch.Values, 2)
+	require.False(t, m.Mentions(ra))
+	s := newSet(rb)
+	s.Merge(newSet(ra).Add("e"))
+	require.Equal(t, []string{"e"}, s.Purge(ra).Removed)
+}

@@ -235,6 +235,20 @@ func (m *ORMap[K, V]) RemoveDots(dots ...Dot) *ORMap[K, V] {
 	return m.mutate(live, nil)
 }
 
+// Replace removes the given siblings (those that are live, under any key) and
+// writes v under k, as one event with one delta: an owner updating its own
+// registration or membership (Phoenix's leave_join) without a moment where
+// neither is visible.
+func (m *ORMap[K, V]) Replace(k K, v V, dots ...Dot) *ORMap[K, V] {
+	var live []Dot
+	for _, d := range dots {
+		if _, ok := m.lookupLive(d); ok {
+			live = append(live, d)
+		}
+	}
+	return m.mutate(live, &entry[K, V]{k, v})
+}
+
 func (m *ORMap[K, V]) dotsWithValue(k K, v V) []Dot {
 	var out []Dot
 	for _, d := range m.keys[k] {
@@ -316,6 +330,10 @@ func (r *recorder[K, V]) note(op Op, k K, d Dot, v V) {
 func (m *ORMap[K, V]) Join(d *ORMap[K, V]) MapChanges[K, V] {
 	rec := &recorder[K, V]{delta: make(map[K]int)}
 	m.merge(d, rec)
+	return m.changes(rec)
+}
+
+func (m *ORMap[K, V]) changes(rec *recorder[K, V]) MapChanges[K, V] {
 	var out MapChanges[K, V]
 	for k, n := range rec.delta {
 		after := len(m.keys[k])
@@ -517,22 +535,58 @@ func (m *ORMap[K, V]) Equal(o *ORMap[K, V]) bool {
 	return true
 }
 
-// PurgeReplica forgets r entirely: its live dots, its context entry and its
+// Purge forgets r entirely: its live dots, its context entries and its
 // logged events, and r's dots named by other events in the log. Use it for a
 // replica known to be gone for good (left, restarted with a newer epoch, or
 // down past the permanent-down period). Nothing of r remains; a purged
 // replica that shows up again is a fresh replica. Purging is local: callers
 // purge on every replica and stop joining deltas that carry r.
-func (m *ORMap[K, V]) PurgeReplica(r ReplicaID) {
+//
+// It reports the siblings (and keys) that went, like Join. The cost is
+// O(entries of r) plus the size of the log.
+func (m *ORMap[K, V]) Purge(r ReplicaID) MapChanges[K, V] {
+	rec := &recorder[K, V]{delta: make(map[K]int)}
 	if o := m.origins[r]; o != nil {
 		for n := range o.live {
-			m.removeLive(Dot{r, n})
+			dot := Dot{r, n}
+			if e, ok := m.removeLive(dot); ok {
+				rec.note(Removed, e.key, dot, e.val)
+			}
 		}
 	}
 	delete(m.origins, r)
 	m.ctx.Purge(r)
 	m.applied.Purge(r)
 	m.log.purge(r)
+	return m.changes(rec)
+}
+
+// PurgeReplica is Purge without the change report.
+func (m *ORMap[K, V]) PurgeReplica(r ReplicaID) { m.Purge(r) }
+
+// ByReplica iterates over the live siblings written by r, in dot order, with
+// their keys: O(entries of r), for hiding or listing one replica's entries.
+func (m *ORMap[K, V]) ByReplica(r ReplicaID) func(yield func(K, Sibling[V]) bool) {
+	return func(yield func(K, Sibling[V]) bool) {
+		o := m.origins[r]
+		if o == nil {
+			return
+		}
+		ns := make([]uint64, 0, len(o.live))
+		for n := range o.live {
+			ns = append(ns, n)
+		}
+		slices.Sort(ns)
+		for _, n := range ns {
+			e, ok := o.live[n]
+			if !ok {
+				continue // removed by the caller meanwhile
+			}
+			if !yield(e.key, Sibling[V]{Dot{r, n}, e.val}) {
+				return
+			}
+		}
+	}
 }
 
 // Mentions reports whether anything of r remains: a live dot, a context
