@@ -488,3 +488,39 @@ func TestByReplicaAndPurgeChanges(t *testing.T) {
 	s.Merge(newSet(ra).Add("e"))
 	require.Equal(t, []string{"e"}, s.Purge(ra).Removed)
 }
+
+// TestHostileRangesCostNothing: a tiny encoding may claim 2^60 dots; decoding,
+// joining and serving it must cost in proportion to the bytes and to our own
+// state, never to the claimed range.
+func TestHostileRangesCostNothing(t *testing.T) {
+	huge := []byte{1, 2, 1, 1, 'a', 1} // version, AWORSet, 1 replica "a"/1
+	huge = append(huge, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10) // C max = 2^60
+	huge = append(huge, 0)    // no cloud
+	huge = append(huge, 0, 0) // applied: empty
+	huge = append(huge, 0, 0) // no keys, no log
+	d, err := crdt.DecodeAWORSet(huge, crdt.StringCodec{})
+	require.NoError(t, err)
+	require.Equal(t, uint64(1)<<60, d.Context().Max(ra))
+
+	s := newSet(rb)
+	s.Merge(newSet(ra).Add("x"))
+	s.Add("y")
+	allocs := testing.AllocsPerRun(10, func() {
+		c := s.Clone()
+		ch := c.Join(d) // kills a/1:1, keeps b's
+		if len(ch.Removed) != 1 || !c.Contains("y") {
+			t.Fatal("wrong join")
+		}
+		c.Merge(d.DeltaFor(c.Digest()))
+		_ = c.DeltaFor(d.Digest())
+	})
+	require.Less(t, allocs, 500.0)
+	// cloud spans far above max: same
+	far := []byte{1, 2, 1, 1, 'a', 1, 0, 1, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10, 0, 0, 0, 0}
+	d, err = crdt.DecodeAWORSet(far, crdt.StringCodec{})
+	require.NoError(t, err)
+	c := s.Clone()
+	c.Merge(d)
+	require.Equal(t, uint64(1)<<60+1, c.Context().CloudLen(), "2^60+1 dots claimed, held as one range")
+	require.True(t, c.Contains("y"))
+}
