@@ -19,6 +19,37 @@ import (
 //     answers (the replacement is reachable).
 //   - one_for_all-10: ten children, the fifth crashes; all ten are stopped
 //     (shutdown signal, wait for Down) and started again.
+//
+// The Erlang/OTP 25 reference is the same loop on OTP's supervisor (erl
+// -noshell -s supbench main, module below). With this benchmark's flags
+// (intensity 2^30, period 1 s) OTP's add_restart walks every restart of the
+// last second, so the fair mechanics figure starts a fresh supervisor every
+// 100 restarts (not timed), which keeps that list short:
+//
+//	-module(supbench). -behaviour(supervisor).
+//	-export([main/0, init/1, start_worker/2, worker_init/2]).
+//	init({S, N, B}) -> {ok, {#{strategy => S, intensity => 1 bsl 30, period => 1},
+//	    [#{id => I, start => {?MODULE, start_worker, [name(I), B]}} || I <- lists:seq(0, N-1)]}}.
+//	name(I) -> list_to_atom("w" ++ integer_to_list(I)).
+//	start_worker(Name, B) -> {ok, proc_lib:spawn_link(?MODULE, worker_init, [Name, B])}.
+//	worker_init(Name, B) -> register(Name, self()), B ! started, loop().
+//	loop() -> receive crash -> exit(crash);
+//	    {'$gen_call', From, Req} -> gen:reply(From, Req), loop(); _ -> loop() end.
+//	batch(S, N, Call, Batch) ->  % returns ns for Batch restarts
+//	    {ok, Sup} = supervisor:start_link(?MODULE, {S, N, self()}),
+//	    [receive started -> ok end || _ <- lists:seq(1, N)],
+//	    V = name(N div 2), T0 = erlang:monotonic_time(nanosecond),
+//	    [begin whereis(V) ! crash, [receive started -> ok end || _ <- lists:seq(1, N)],
+//	        case Call of true -> ping = gen_server:call(V, ping); false -> ok end
+//	     end || _ <- lists:seq(1, Batch)],
+//	    T = erlang:monotonic_time(nanosecond) - T0,
+//	    exit(Sup, shutdown), receive {'EXIT', Sup, _} -> T end.
+//	main() -> process_flag(trap_exit, true), logger:set_primary_config(level, none),
+//	    [io:format("~p ~p ~p: ~.2f us/restart~n", [S, N, C,
+//	        lists:sum([batch(S, N, C, 100) || _ <- lists:seq(1, It div 100)]) / It / 1000])
+//	     || {S, N, C, It} <- [{one_for_one, 1, false, 200000}, {one_for_one, 1, true, 200000},
+//	                          {one_for_all, 10, false, 20000}]],
+//	    halt().
 func BenchmarkSupervisorRestart(b *testing.B) {
 	for _, bc := range []struct {
 		name     string
