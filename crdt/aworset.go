@@ -109,6 +109,9 @@ func (s *AWORSet[E]) LiveDots() []Dot { return s.m.LiveDots() }
 // SetLogLimit sets the per-origin event log bound (see ORMap.SetLogLimit).
 func (s *AWORSet[E]) SetLogLimit(n int) { s.m.SetLogLimit(n) }
 
+// TrimLog drops logged events of r up to upTo (see ORMap.TrimLog).
+func (s *AWORSet[E]) TrimLog(r ReplicaID, upTo uint64) { s.m.TrimLog(r, upTo) }
+
 // Self returns the replica this set mutates as.
 func (s *AWORSet[E]) Self() ReplicaID { return s.m.Self() }
 

@@ -138,3 +138,24 @@ func (l *eventLog) clone() eventLog {
 
 // LogLen returns how many events of origin r the log keeps.
 func (m *ORMap[K, V]) LogLen(r ReplicaID) int { return m.log.len(r) }
+
+// TrimLog drops the logged events of origin r with counters up to upTo: the
+// caller knows every live peer has applied them (causal stability, the
+// minimum of the peers' digests for r), so no peer will ask for them again.
+// A peer that does is served r's entries instead.
+func (m *ORMap[K, V]) TrimLog(r ReplicaID, upTo uint64) {
+	o := m.log.m[r]
+	if o == nil {
+		return
+	}
+	for n := range o.ev {
+		if n <= upTo {
+			delete(o.ev, n)
+		}
+	}
+	if len(o.ev) == 0 {
+		delete(m.log.m, r)
+		return
+	}
+	o.lo = max(o.lo, upTo+1)
+}

@@ -98,6 +98,9 @@ func (r *MVRegister[V]) LiveDots() []Dot { return r.m.LiveDots() }
 // SetLogLimit sets the per-origin event log bound.
 func (r *MVRegister[V]) SetLogLimit(n int) { r.m.SetLogLimit(n) }
 
+// TrimLog drops logged events of rid up to upTo (see ORMap.TrimLog).
+func (r *MVRegister[V]) TrimLog(rid ReplicaID, upTo uint64) { r.m.TrimLog(rid, upTo) }
+
 // Self returns the replica this register mutates as.
 func (r *MVRegister[V]) Self() ReplicaID { return r.m.Self() }
 

@@ -524,3 +524,18 @@ func TestHostileRangesCostNothing(t *testing.T) {
 	require.Equal(t, uint64(1)<<60+1, c.Context().CloudLen(), "2^60+1 dots claimed, held as one range")
 	require.True(t, c.Contains("y"))
 }
+
+func TestTrimLog(t *testing.T) {
+	a, b := newSet(ra), newSet(rb)
+	for i := range 10 {
+		b.Merge(a.Add(fmt.Sprint(i)))
+	}
+	a.TrimLog(ra, b.Digest().Applied().Max(ra)) // b has all: stable
+	require.Equal(t, 0, a.Map().LogLen(ra))
+	a.Add("new")
+	require.Equal(t, 1, a.Map().LogLen(ra))
+	d := a.DeltaFor(b.Digest())
+	require.Len(t, d.LiveDots(), 1, "the new event is still served from the log")
+	a.TrimLog(ra, 5) // below what is kept: nothing changes
+	require.Equal(t, 1, a.Map().LogLen(ra))
+}
