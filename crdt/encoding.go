@@ -391,8 +391,8 @@ func decodeORMap[K comparable, V any](b []byte, kind byte, kc Codec[K], vc Codec
 				break
 			}
 			prev = dot
-			if !m.ctx.Contains(dot) {
-				d.fail("live dot outside context")
+			if !m.applied.Contains(dot) {
+				d.fail("live dot is not an applied event")
 				break
 			}
 			if _, dup := m.lookupLive(dot); dup {

@@ -384,6 +384,9 @@ func TestDecodeErrors(t *testing.T) {
 		{"trailing", append(append([]byte{}, good...), 0), crdt.ErrMalformed},
 		{"huge count", []byte{1, 2, 0xff, 0xff, 0xff, 0xff, 0x0f}, crdt.ErrMalformed},
 		{"non-minimal varint", []byte{1, 2, 0x80, 0x00}, crdt.ErrMalformed},
+		{"live dot not applied", []byte{1, 2, 1, 1, 'a', 1, 1, 0, 0, 0, 1, 1, 'x', 1, 0, 1, 0}, crdt.ErrMalformed},
+		{"live dot outside context", []byte{1, 2, 1, 1, 'a', 1, 1, 0, 0, 0, 1, 1, 'x', 1, 0, 2, 0}, crdt.ErrMalformed},
+		{"unsorted replicas", []byte{1, 2, 2, 1, 'b', 1, 1, 'a', 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0}, crdt.ErrMalformed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -402,6 +405,13 @@ func TestDecodeErrors(t *testing.T) {
 			_, err := crdt.DecodeDigest(dg[:i])
 			require.Error(t, err, "prefix %d", i)
 		}
+	})
+	t.Run("the crafted shape is otherwise valid", func(t *testing.T) {
+		// same bytes with the dot applied (E max 1) decode fine
+		ok := []byte{1, 2, 1, 1, 'a', 1, 1, 0, 1, 0, 1, 1, 'x', 1, 0, 1, 0}
+		s, err := crdt.DecodeAWORSet(ok, crdt.StringCodec{})
+		require.NoError(t, err)
+		require.Equal(t, []string{"x"}, s.Elements())
 	})
 	t.Run("round trip", func(t *testing.T) {
 		u, err := crdt.DecodeAWORSet(good, crdt.StringCodec{})

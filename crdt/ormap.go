@@ -385,7 +385,7 @@ func (m *ORMap[K, V]) merge(d *ORMap[K, V], rec *recorder[K, V]) {
 		var gone []uint64
 		if total <= uint64(len(o.live)) {
 			visit := func(lo, hi uint64) {
-				for n := lo; n <= hi; n++ {
+				for n := lo; n >= lo && n <= hi; n++ { // n >= lo: stop on wrap
 					if _, ok := o.live[n]; ok && !keep(n) {
 						gone = append(gone, n)
 					}
