@@ -503,11 +503,11 @@ func TestByReplicaAndPurgeChanges(t *testing.T) {
 // joining and serving it must cost in proportion to the bytes and to our own
 // state, never to the claimed range.
 func TestHostileRangesCostNothing(t *testing.T) {
-	huge := []byte{1, 2, 1, 1, 'a', 1} // version, AWORSet, 1 replica "a"/1
+	huge := []byte{1, 2, 1, 1, 'a', 1}                                        // version, AWORSet, 1 replica "a"/1
 	huge = append(huge, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10) // C max = 2^60
-	huge = append(huge, 0)    // no cloud
-	huge = append(huge, 0, 0) // applied: empty
-	huge = append(huge, 0, 0) // no keys, no log
+	huge = append(huge, 0)                                                    // no cloud
+	huge = append(huge, 0, 0)                                                 // applied: empty
+	huge = append(huge, 0, 0)                                                 // no keys, no log
 	d, err := crdt.DecodeAWORSet(huge, crdt.StringCodec{})
 	require.NoError(t, err)
 	require.Equal(t, uint64(1)<<60, d.Context().Max(ra))
