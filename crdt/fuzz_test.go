@@ -153,3 +153,106 @@ func FuzzDecodeDigest(f *testing.F) {
 		_ = g.String()
 	})
 }
+
+// FuzzOps reads its input as a history on three replicas with small logs:
+// mutations, deliveries (in any order, with duplicates), drops, digest
+// exchanges, full-state joins, restarts and a purge. Afterwards a few rounds
+// of digest anti-entropy must make all replicas equal to the join of their
+// states, and the purged replica must be gone.
+func FuzzOps(f *testing.F) {
+	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12})
+	f.Add([]byte{0, 0, 0x10, 0x21, 0x32, 0x43, 0x54, 0x65, 0x76, 0x87, 0x98, 0xa9})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if len(in) > 400 {
+			return
+		}
+		ids := []crdt.ReplicaID{ra, rb, rc}
+		reps := make([]*crdt.ORMap[string, uint64], 3)
+		for i := range reps {
+			reps[i] = newMap(ids[i])
+			reps[i].SetLogLimit(2)
+		}
+		var net []*crdt.ORMap[string, uint64]
+		purged := false
+		for i := 0; i+1 < len(in); i += 2 {
+			op, arg := in[i], in[i+1]
+			at := int(arg) % len(reps)
+			k := string(rune('a' + arg>>2%4))
+			v := uint64(arg >> 4 % 3)
+			m := reps[at]
+			switch op % 12 {
+			case 0:
+				net = append(net, m.Put(k, v))
+			case 1:
+				net = append(net, m.Add(k, v))
+			case 2:
+				net = append(net, m.Insert(k, v))
+			case 3:
+				net = append(net, m.Delete(k, v))
+			case 4:
+				net = append(net, m.Remove(k))
+			case 5:
+				if live := m.LiveDots(); len(live) > 0 {
+					net = append(net, m.RemoveDots(live[int(arg)%len(live)]))
+				}
+			case 6, 7: // deliver (keep it on odd args: duplicate)
+				if len(net) > 0 {
+					j := int(arg) % len(net)
+					m.Merge(net[j])
+					if arg%2 == 0 {
+						net = append(net[:j], net[j+1:]...)
+					}
+				}
+			case 8:
+				m.Merge(reps[(at+1)%len(reps)].DeltaFor(m.Digest()))
+			case 9:
+				m.Merge(reps[(at+len(reps)-1)%len(reps)].Clone())
+			case 10: // restart replica at with a new epoch
+				if !purged && at != 2 {
+					ids[at].Epoch++
+					reps[at] = newMap(ids[at])
+					reps[at].SetLogLimit(2)
+				}
+			case 11: // replica c is gone for good: purge it everywhere
+				if !purged {
+					purged = true
+					reps = reps[:2]
+					for _, r := range reps {
+						r.PurgeReplica(rc)
+					}
+					net = nil
+				}
+			}
+		}
+		all := newMap(crdt.ReplicaID{Name: "all", Epoch: 1})
+		for _, r := range reps {
+			all.Merge(r)
+		}
+		for round := 0; ; round++ {
+			changed := false
+			for i := range reps {
+				for j := range reps {
+					if i != j {
+						before := reps[j].Digest()
+						reps[j].Merge(reps[i].DeltaFor(before))
+						changed = changed || !reps[j].Digest().Equal(before)
+					}
+				}
+			}
+			if !changed {
+				break
+			}
+			if round > 4 {
+				t.Fatal("anti-entropy does not settle")
+			}
+		}
+		for i, r := range reps {
+			if !r.Equal(all) {
+				t.Fatalf("replica %d diverged:\n %s\n all %s", i, r, all)
+			}
+			if purged && r.Mentions(rc) {
+				t.Fatalf("replica %d still mentions the purged replica", i)
+			}
+		}
+	})
+}
