@@ -12,6 +12,10 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 )
 
+// idleBufCap is the most buffer capacity an idle connection keeps for
+// each of its two outbound buffers.
+const idleBufCap = 256 << 10
+
 // peerCounters are cumulative per peer name.
 type peerCounters struct {
 	framesIn, bytesIn, framesOut, bytesOut, dropped, decodeErrors atomic.Uint64
@@ -154,8 +158,13 @@ func (c *conn) writeLoop() {
 			}
 			c.ctr.framesOut.Add(uint64(n))
 			c.ctr.bytesOut.Add(uint64(len(batch)))
-			if cap(batch) > 1<<20 {
-				batch = nil // do not keep a large buffer for an idle connection
+			// Reuse the buffer while busy; an idle connection keeps at
+			// most idleBufCap of it.
+			c.mu.Lock()
+			idle := len(c.buf) == 0
+			c.mu.Unlock()
+			if idle && cap(batch) > idleBufCap {
+				batch = nil
 			}
 			c.spare = batch[:0]
 		}

@@ -8,6 +8,9 @@ import (
 	"io"
 )
 
+// readBufSize is the inbound buffer of one connection.
+const readBufSize = 32 << 10
+
 // maxFrameLimit is the largest MaxFrameSize a config may ask for (1 GiB).
 const maxFrameLimit = 1 << 30
 
@@ -115,8 +118,8 @@ type slab struct {
 }
 
 const (
-	slabChunk    = 16 << 10
-	slabMaxFrame = 512
+	slabChunk    = 32 << 10
+	slabMaxFrame = 1 << 10
 )
 
 func (s *slab) get(n int) []byte {

@@ -682,7 +682,7 @@ func (h *Host) dialOnce(ctx context.Context, ai peer.AddrInfo, expect string) (*
 }
 
 func (h *Host) dialHandshake(s network.Stream, id peer.ID, expect string) (*conn, error) {
-	br := bufio.NewReaderSize(s, 64<<10)
+	br := bufio.NewReaderSize(s, readBufSize)
 	mine := h.myHello()
 	if _, err := s.Write(mine.append(nil)); err != nil {
 		return nil, &PeerError{Node: id.String(), Err: fmt.Errorf("%w: %v", ErrNoConnection, err)}
@@ -774,7 +774,7 @@ func (h *Host) handleStream(s network.Stream) {
 
 func (h *Host) acceptHandshake(s network.Stream) (*conn, error) {
 	id := s.Conn().RemotePeer()
-	br := bufio.NewReaderSize(s, 64<<10)
+	br := bufio.NewReaderSize(s, readBufSize)
 	theirs, err := readHello(br)
 	if err != nil {
 		return nil, err
