@@ -27,7 +27,8 @@ import (
 const (
 	// handshakeTimeout bounds one cookie handshake.
 	handshakeTimeout = 10 * time.Second
-	// defaultLeaveTimeout bounds memberlist's Leave when Stop's ctx has no deadline.
+	// defaultLeaveTimeout bounds memberlist's Leave, and the goodbye flush,
+	// when Stop's ctx has no deadline.
 	defaultLeaveTimeout = 5 * time.Second
 	// maxKnown bounds the remembered addresses of nodes met outside the membership.
 	maxKnown = 1024
@@ -506,14 +507,23 @@ func (h *Host) stop(ctx context.Context) error {
 	for _, c := range conns {
 		c.shutdown(byeLeft, ErrShutdown)
 	}
+	// A peer that does not read (frozen) must not hold Stop forever: without
+	// a deadline the flush gets defaultLeaveTimeout.
+	fctx := ctx
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		fctx, cancel = context.WithTimeout(ctx, defaultLeaveTimeout)
+		defer cancel()
+	}
+flush:
 	for _, c := range conns {
 		select {
 		case <-c.writerDone:
-		case <-ctx.Done():
-			ctxFailed = ctxErr(ctx)
-		}
-		if ctxFailed != nil {
-			break
+		case <-fctx.Done():
+			if ctx.Err() != nil {
+				ctxFailed = ctxErr(ctx)
+			}
+			break flush
 		}
 	}
 	if h.ml != nil && !h.mlShutdown && ctxFailed == nil {

@@ -6,6 +6,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/lni/goutils/leaktest"
 	"github.com/nodal-go/nodal/p2p/p2ptest"
 	"github.com/stretchr/testify/require"
 )
@@ -45,6 +46,7 @@ func TestParseName(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
+	defer leaktest.AfterTest(t)()
 	good := Config{Name: "a@127.0.0.1", Cookie: "c"}
 	require.NoError(t, good.Validate())
 	for name, mod := range map[string]func(*Config){
