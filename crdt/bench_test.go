@@ -229,3 +229,58 @@ func BenchmarkSync(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSyncFallback: 1 % of 100,000 elements differ, all made by one of
+// four origins, whose gap (1,000 events) is older than a 100-event log: the
+// delta carries that origin's entries (a quarter of the state), never the
+// whole state.
+func BenchmarkSyncFallback(b *testing.B) {
+	const n, diff = 100_000, 1_000
+	reps := []*crdt.AWORSet[string]{newSet(ra), newSet(rb), newSet(rc), newSet(ra2)}
+	for _, r := range reps {
+		r.SetLogLimit(100)
+	}
+	for i := range n {
+		d := reps[i%4].Add(member(i))
+		for j, r := range reps {
+			if j != i%4 {
+				r.Merge(d)
+			}
+		}
+	}
+	behind := reps[0].Clone()
+	for k := range diff {
+		reps[1].Add(member(n + k))
+	}
+	ahead := reps[1]
+	full := ahead.Clone()
+	full.SetLogLimit(0)
+	fb, _ := full.MarshalBinary()
+	var bytes int
+	var manual time.Duration
+	for range b.N {
+		b.StopTimer()
+		peer := behind.Clone()
+		runtime.GC()
+		b.StartTimer()
+		t0 := time.Now()
+		dg, _ := peer.Digest().MarshalBinary()
+		g, _ := crdt.DecodeDigest(dg)
+		enc, _ := ahead.DeltaFor(g).MarshalBinary()
+		d, err := crdt.DecodeAWORSet(enc, crdt.StringCodec{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		peer.Join(d)
+		bytes = len(dg) + len(enc)
+		b.StopTimer()
+		manual += time.Since(t0)
+		if !peer.Equal(ahead) {
+			b.Fatal("not in sync")
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(bytes), "bytes")
+	b.ReportMetric(100*float64(bytes)/float64(len(fb)), "%full")
+	b.ReportMetric(float64(manual.Nanoseconds())/float64(b.N), "ns/exchange")
+}

@@ -549,3 +549,12 @@ func TestTrimLog(t *testing.T) {
 	a.TrimLog(ra, 5) // below what is kept: nothing changes
 	require.Equal(t, 1, a.Map().LogLen(ra))
 }
+
+func TestPurgeSelfIsRefused(t *testing.T) {
+	s := newSet(ra)
+	s.Add("x")
+	require.True(t, s.Purge(ra).Empty())
+	require.True(t, s.Contains("x"))
+	d := s.Add("y")
+	require.Equal(t, uint64(2), d.LiveDots()[0].Counter, "no counter reused")
+}

@@ -543,8 +543,12 @@ func (m *ORMap[K, V]) Equal(o *ORMap[K, V]) bool {
 // purge on every replica and stop joining deltas that carry r.
 //
 // It reports the siblings (and keys) that went, like Join. The cost is
-// O(entries of r) plus the size of the log.
+// O(entries of r) plus the size of the log. Purging the replica's own
+// identity does nothing: its next dot would reuse a counter peers have seen.
 func (m *ORMap[K, V]) Purge(r ReplicaID) MapChanges[K, V] {
+	if r == m.self {
+		return MapChanges[K, V]{}
+	}
 	rec := &recorder[K, V]{delta: make(map[K]int)}
 	if o := m.origins[r]; o != nil {
 		for n := range o.live {
