@@ -26,7 +26,9 @@ func NewAWORSet[E comparable](self ReplicaID, c Codec[E]) *AWORSet[E] {
 // SetChanges lists the elements a Join made visible or invisible, each in
 // canonical order.
 type SetChanges[E any] struct {
-	Added   []E
+	// Added lists elements that became members.
+	Added []E
+	// Removed lists elements that stopped being members.
 	Removed []E
 }
 

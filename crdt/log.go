@@ -77,15 +77,6 @@ func (l *eventLog) merge(o *eventLog, limit int) {
 	}
 }
 
-func (l *eventLog) get(d Dot) ([]Dot, bool) {
-	o := l.m[d.Replica]
-	if o == nil {
-		return nil, false
-	}
-	rm, ok := o.ev[d.Counter]
-	return rm, ok
-}
-
 func (l *eventLog) len(r ReplicaID) int {
 	if o := l.m[r]; o != nil {
 		return len(o.ev)

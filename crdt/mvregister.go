@@ -24,7 +24,9 @@ func NewMVRegister[V any](self ReplicaID, c Codec[V]) *MVRegister[V] {
 
 // RegisterChanges lists the siblings a Join added or removed, by dot.
 type RegisterChanges[V any] struct {
-	Added   []Sibling[V]
+	// Added lists siblings that appeared.
+	Added []Sibling[V]
+	// Removed lists siblings that were superseded or cleared.
 	Removed []Sibling[V]
 }
 

@@ -11,7 +11,9 @@ import (
 // Sibling is one value held under a key, with the dot that wrote it.
 // Concurrent writes of one key survive as several siblings.
 type Sibling[V any] struct {
-	Dot   Dot
+	// Dot is the event that wrote Value; it identifies the sibling.
+	Dot Dot
+	// Value is what was written.
 	Value V
 }
 
@@ -285,15 +287,21 @@ func (o Op) String() string {
 // KeyChange reports a key that appeared (its first sibling) or disappeared
 // (its last sibling went).
 type KeyChange[K any] struct {
-	Op  Op
+	// Op is Added (first sibling appeared) or Removed (last one went).
+	Op Op
+	// Key is the key concerned.
 	Key K
 }
 
 // ValueChange reports one sibling that appeared or went.
 type ValueChange[K, V any] struct {
-	Op    Op
-	Key   K
-	Dot   Dot
+	// Op is Added or Removed.
+	Op Op
+	// Key is the key the sibling is under.
+	Key K
+	// Dot identifies the sibling.
+	Dot Dot
+	// Value is the sibling's value.
 	Value V
 }
 
@@ -301,7 +309,10 @@ type ValueChange[K, V any] struct {
 // (by key, then dot). It is computed while joining, in time proportional to
 // the delta, never by diffing states.
 type MapChanges[K, V any] struct {
-	Keys   []KeyChange[K]
+	// Keys lists keys that appeared or disappeared.
+	Keys []KeyChange[K]
+	// Values lists every sibling that appeared or went, including those
+	// under keys that stayed present.
 	Values []ValueChange[K, V]
 }
 

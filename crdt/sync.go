@@ -11,8 +11,10 @@ import (
 // live dots of an origin exactly when their summaries agree (up to hash
 // collisions).
 type Summary struct {
+	// Count is the number of live dots of the origin.
 	Count uint64
-	Hash  uint64
+	// Hash is the xor of a fixed hash of each live dot.
+	Hash uint64
 }
 
 // Digest is what a replica tells a peer in anti-entropy: its applied-event
