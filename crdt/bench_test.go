@@ -37,6 +37,17 @@ func BenchmarkMutate(b *testing.B) {
 			s.Remove(member(100_000 + i))
 		}
 	})
+	b.Run("ORMap.Add/one-key-100k-siblings", func(b *testing.B) {
+		m := newMap(ra)
+		for i := range 100_000 {
+			m.Add("group", uint64(i))
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := range b.N {
+			m.Add("group", uint64(i))
+		}
+	})
 	b.Run("ORMap.Put", func(b *testing.B) {
 		m := newMap(ra)
 		for i := range 100_000 {

@@ -79,7 +79,7 @@ func (m *ORMap[K, V]) appendTo(dst []byte, kind byte) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(keys)))
 	for _, k := range keys {
 		dst = m.kc.Append(dst, k)
-		ds := m.keys[k]
+		ds := m.keys[k].view()
 		dst = binary.AppendUvarint(dst, uint64(len(ds)))
 		for _, d := range ds {
 			e, _ := m.lookupLive(d)

@@ -61,6 +61,13 @@ func TestLawsORMap(t *testing.T) {
 	})
 }
 
+// TestLawsORMapManySiblings runs the ORMap laws with keys switching to their
+// set form beyond 2 siblings, the form a large process group lives in.
+func TestLawsORMapManySiblings(t *testing.T) {
+	defer crdt.SetBigKey(2)()
+	TestLawsORMap(t)
+}
+
 func mutateORMap(t *rapid.T, m *crdt.ORMap[string, uint64]) *crdt.ORMap[string, uint64] {
 	k := rapid.SampledFrom(small).Draw(t, "key")
 	v := rapid.Uint64Range(0, 3).Draw(t, "value")

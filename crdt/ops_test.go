@@ -558,3 +558,33 @@ func TestPurgeSelfIsRefused(t *testing.T) {
 	d := s.Add("y")
 	require.Equal(t, uint64(2), d.LiveDots()[0].Counter, "no counter reused")
 }
+
+func TestManySiblingsUnderOneKey(t *testing.T) {
+	a, b := newMap(ra), newMap(rb)
+	var mine []crdt.Dot
+	for i := range 200 {
+		d := a.Add("group", uint64(i))
+		b.Merge(d)
+		mine = append(mine, d.LiveDots()...)
+		b.Merge(b.Add("group", uint64(1000+i)))
+	}
+	require.Equal(t, 400, b.Count("group"))
+	sibs := b.Get("group")
+	require.Len(t, sibs, 400)
+	for i := 1; i < len(sibs); i++ {
+		require.Negative(t, sibs[i-1].Dot.Compare(sibs[i].Dot), "canonical order")
+	}
+	ch := b.Join(a.RemoveDots(mine[:150]...))
+	require.Len(t, ch.Values, 150)
+	require.Empty(t, ch.Keys)
+	require.Equal(t, 250, b.Count("group"))
+	enc, _ := b.MarshalBinary()
+	c, err := crdt.DecodeORMap(enc, crdt.StringCodec{}, crdt.Uint64Codec{})
+	require.NoError(t, err)
+	require.True(t, c.Equal(b))
+	enc2, _ := c.MarshalBinary()
+	require.Equal(t, enc, enc2)
+	require.True(t, b.Clone().Equal(b))
+	b.Merge(b.Remove("group"))
+	require.False(t, b.Contains("group"))
+}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sort"
 	"strings"
 )
 
@@ -54,7 +53,7 @@ type ORMap[K comparable, V any] struct {
 	ctx      Context // every dot seen, live or removed
 	applied  Context // events whose whole effect has been joined (⊆ ctx)
 	origins  map[ReplicaID]*originStore[K, V]
-	keys     map[K][]Dot // sorted, never empty
+	keys     map[K]keyDots // never empty
 	log      eventLog
 	logLimit int
 }
@@ -114,16 +113,14 @@ func (m *ORMap[K, V]) addLive(d Dot, k K, v V) {
 	if o == nil {
 		if m.origins == nil {
 			m.origins = make(map[ReplicaID]*originStore[K, V])
-			m.keys = make(map[K][]Dot)
+			m.keys = make(map[K]keyDots)
 		}
 		o = &originStore[K, V]{seed: replicaSeed(d.Replica), live: make(map[uint64]entry[K, V], 1)}
 		m.origins[d.Replica] = o
 	}
 	o.live[d.Counter] = entry[K, V]{k, v}
 	o.hash ^= dotHash(o.seed, d.Counter)
-	ds := m.keys[k]
-	i := sort.Search(len(ds), func(i int) bool { return ds[i].Compare(d) >= 0 })
-	m.keys[k] = slices.Insert(ds, i, d)
+	m.keys[k] = m.keys[k].add(d)
 }
 
 func (m *ORMap[K, V]) removeLive(d Dot) (entry[K, V], bool) {
@@ -140,11 +137,7 @@ func (m *ORMap[K, V]) removeLive(d Dot) (entry[K, V], bool) {
 	if len(o.live) == 0 {
 		delete(m.origins, d.Replica)
 	}
-	ds := m.keys[e.key]
-	if i, found := slices.BinarySearchFunc(ds, d, Dot.Compare); found {
-		ds = slices.Delete(ds, i, i+1)
-	}
-	if len(ds) == 0 {
+	if ds := m.keys[e.key].remove(d); ds.len() == 0 {
 		delete(m.keys, e.key)
 	} else {
 		m.keys[e.key] = ds
@@ -197,7 +190,7 @@ func (m *ORMap[K, V]) mutate(removed []Dot, add *entry[K, V]) *ORMap[K, V] {
 // replica has observed (a multi-value register write). Values written
 // concurrently elsewhere survive as siblings.
 func (m *ORMap[K, V]) Put(k K, v V) *ORMap[K, V] {
-	return m.mutate(slices.Clone(m.keys[k]), &entry[K, V]{k, v})
+	return m.mutate(m.keys[k].sorted(), &entry[K, V]{k, v})
 }
 
 // Add adds v under k as a new sibling, superseding nothing. Used for
@@ -221,7 +214,7 @@ func (m *ORMap[K, V]) Delete(k K, v V) *ORMap[K, V] {
 // Remove removes every observed sibling of k (observed-remove: a concurrent
 // write of k survives).
 func (m *ORMap[K, V]) Remove(k K) *ORMap[K, V] {
-	return m.mutate(slices.Clone(m.keys[k]), nil)
+	return m.mutate(m.keys[k].sorted(), nil)
 }
 
 // RemoveDots removes the given siblings, wherever they are; dots that are
@@ -253,11 +246,11 @@ func (m *ORMap[K, V]) Replace(k K, v V, dots ...Dot) *ORMap[K, V] {
 
 func (m *ORMap[K, V]) dotsWithValue(k K, v V) []Dot {
 	var out []Dot
-	for _, d := range m.keys[k] {
+	m.keys[k].each(func(d Dot) {
 		if e, _ := m.lookupLive(d); m.vc.Compare(e.val, v) == 0 {
 			out = append(out, d)
 		}
-	}
+	})
 	return out
 }
 
@@ -347,7 +340,7 @@ func (m *ORMap[K, V]) Join(d *ORMap[K, V]) MapChanges[K, V] {
 func (m *ORMap[K, V]) changes(rec *recorder[K, V]) MapChanges[K, V] {
 	var out MapChanges[K, V]
 	for k, n := range rec.delta {
-		after := len(m.keys[k])
+		after := m.keys[k].len()
 		before := after - n
 		switch {
 		case before == 0 && after > 0:
@@ -441,7 +434,7 @@ func (m *ORMap[K, V]) merge(d *ORMap[K, V], rec *recorder[K, V]) {
 
 // Get returns the siblings of k, ordered by dot. It is empty if k is absent.
 func (m *ORMap[K, V]) Get(k K) []Sibling[V] {
-	ds := m.keys[k]
+	ds := m.keys[k].view()
 	out := make([]Sibling[V], len(ds))
 	for i, d := range ds {
 		e, _ := m.lookupLive(d)
@@ -451,7 +444,10 @@ func (m *ORMap[K, V]) Get(k K) []Sibling[V] {
 }
 
 // Contains reports whether k has at least one sibling.
-func (m *ORMap[K, V]) Contains(k K) bool { return len(m.keys[k]) > 0 }
+func (m *ORMap[K, V]) Contains(k K) bool { return m.keys[k].len() > 0 }
+
+// Count returns the number of siblings of k in O(1).
+func (m *ORMap[K, V]) Count(k K) int { return m.keys[k].len() }
 
 // Len returns the number of keys present.
 func (m *ORMap[K, V]) Len() int { return len(m.keys) }
@@ -513,12 +509,12 @@ func (m *ORMap[K, V]) Clone() *ORMap[K, V] {
 	c.ctx = *m.ctx.Clone()
 	c.applied = *m.applied.Clone()
 	c.origins = make(map[ReplicaID]*originStore[K, V], len(m.origins))
-	c.keys = make(map[K][]Dot, len(m.keys))
+	c.keys = make(map[K]keyDots, len(m.keys))
 	for r, o := range m.origins {
 		c.origins[r] = &originStore[K, V]{seed: o.seed, live: maps.Clone(o.live), hash: o.hash}
 	}
 	for k, ds := range m.keys {
-		c.keys[k] = slices.Clone(ds)
+		c.keys[k] = ds.clone()
 	}
 	c.log = m.log.clone()
 	return c
