@@ -22,9 +22,14 @@
 // (Add, RemoveDots). [AWORSet] and [MVRegister] are views of the same kernel.
 //
 // The registry's shape is ORMap[Name, Registration]: each owner adds its own
-// sibling (Add) and removes its own dots (RemoveDots), resolve runs over Get.
-// The groups' shape is ORMap[Group, Membership]: Add/RemoveDots for pg's
-// multiplicity, or Insert/Delete for an add-wins set of members per group.
+// sibling (Add), updates it (Replace: one event, never a gap) and removes its
+// own dots (RemoveDots); resolve runs over Get. The groups' shape is
+// ORMap[Group, Membership]: Add/RemoveDots for pg's multiplicity, or
+// Insert/Delete for an add-wins set of members per group. A key with many
+// siblings keeps them in a set, so one member joining or leaving a group of
+// 100,000 costs the same as in a group of one. ByReplica lists one replica's
+// entries (to hide those of a down node); Purge drops a gone replica and
+// reports what went.
 //
 // Keys and values are of the caller's own types. A [Codec] gives this package
 // a total order (canonical iteration, String, encoding) and a self-delimiting
@@ -51,8 +56,10 @@
 //     exchange brings the peer up to date when the event logs cover the gap
 //     ([DefaultLogLimit] events per origin, SetLogLimit); an older gap costs
 //     that origin's live entries only. Two exchanges always converge.
-//  4. PurgeReplica a replica that is gone for good, on every replica, and stop
+//  4. Purge a replica that is gone for good, on every replica, and stop
 //     joining deltas that still carry it (drop frames from a purged epoch).
+//  5. Optionally TrimLog an origin's events once every live peer's digest
+//     shows them applied (causal stability), to free the log early.
 //
 // # Concurrency
 //
