@@ -72,7 +72,9 @@ func (d *delegate) push(n *memberlist.Node, kind memberEventKind) {
 	// later (memberlist mutates it), so copy what we need now.
 	if kind == evGone {
 		delete(h.view, n.Name)
+		delete(h.viewMeta, n.Name)
 	} else {
+		h.viewMeta[n.Name] = meta
 		h.view[n.Name] = Member{
 			Name:        n.Name,
 			Incarnation: meta.Incarnation,

@@ -83,10 +83,11 @@ type Host struct {
 
 	gossipAddr string
 
-	evMu    sync.Mutex
-	view    map[string]Member // memberlist's view of the others, copied in its callbacks
-	pending map[string]memberEvent
-	evWake  chan struct{}
+	evMu     sync.Mutex
+	view     map[string]Member    // memberlist's view of the others, copied in its callbacks
+	viewMeta map[string]*nodeMeta // their decoded meta, for dialing
+	pending  map[string]memberEvent
+	evWake   chan struct{}
 }
 
 type dialCall struct {
@@ -142,6 +143,7 @@ func Start(ctx context.Context, cfg Config, h Handler) (*Host, error) {
 		changed:     make(chan struct{}),
 		pending:     make(map[string]memberEvent),
 		view:        make(map[string]Member),
+		viewMeta:    make(map[string]*nodeMeta),
 		evWake:      make(chan struct{}, 1),
 	}
 	n.publish()
@@ -573,11 +575,14 @@ func (h *Host) myHello() *hello {
 
 // addrInfo finds how to reach node: membership meta, then nodes met before.
 func (h *Host) addrInfo(node string) (peer.AddrInfo, bool) {
+	h.evMu.Lock()
+	m := h.viewMeta[node]
+	h.evMu.Unlock()
+	if m != nil {
+		return peer.AddrInfo{ID: m.ID, Addrs: m.Addrs}, true
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if m := h.members[node]; m != nil && (m.state == memberlist.StateAlive || m.state == memberlist.StateSuspect) {
-		return peer.AddrInfo{ID: m.meta.ID, Addrs: m.meta.Addrs}, true
-	}
 	ai, ok := h.known[node]
 	return ai, ok
 }
