@@ -29,38 +29,39 @@ func (p *printer) Frame(peer p2p.Peer, data []byte) {
 func (p *printer) NodeDown(peer p2p.Peer, reason error) {}
 
 // Two nodes on the in-process network: b joins a through a's gossip
-// address, the full mesh connects them, and a frame goes from a to b.
+// address, and a frame goes from b to a.
 func Example() {
 	net := p2ptest.New()
 	defer net.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
+	ha := &printer{self: "a", got: make(chan struct{}, 1)}
 	a, err := p2p.Start(ctx, p2p.Config{
 		Name: "a@10.0.0.1", Cookie: "example-cookie", Profile: p2p.ProfileLocal, Network: net,
-	}, &printer{self: "a", got: make(chan struct{}, 1)})
+	}, ha)
 	if err != nil {
 		panic(err)
 	}
-	hb := &printer{self: "b", got: make(chan struct{}, 1)}
 	b, err := p2p.Start(ctx, p2p.Config{
 		Name: "b@10.0.0.2", Cookie: "example-cookie", Profile: p2p.ProfileLocal, Network: net,
 		Seeds: []string{a.GossipAddr()},
-	}, hb)
+	}, &printer{self: "b", got: make(chan struct{}, 1)})
 	if err != nil {
 		panic(err)
 	}
-	for _, m := range a.Members() {
+	// Start returned after the join: b knows the membership.
+	for _, m := range b.Members() {
 		fmt.Println("member:", m.Name)
 	}
-	if err := a.Send(ctx, "b@10.0.0.2", []byte("hello")); err != nil { // dials b if needed
+	if err := b.Send(ctx, "a@10.0.0.1", []byte("hello")); err != nil { // dials a if needed
 		panic(err)
 	}
-	<-hb.got
+	<-ha.got
 	_ = b.Stop(ctx)
 	_ = a.Stop(ctx)
 	// Output:
 	// member: a@10.0.0.1
 	// member: b@10.0.0.2
-	// b got "hello" from a@10.0.0.1
+	// a got "hello" from b@10.0.0.2
 }
