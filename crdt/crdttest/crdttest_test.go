@@ -93,11 +93,14 @@ func (r *recorder) Failed() bool              { return r.failed }
 
 // TestSuiteCatchesBugs runs laws against broken types: each must fail.
 func TestSuiteCatchesBugs(t *testing.T) {
-	// Expected failures must not leave fail files behind (or replay old ones).
-	if f := flag.Lookup("rapid.nofailfile"); f != nil {
-		old := f.Value.String()
-		_ = f.Value.Set("true")
-		defer func() { _ = f.Value.Set(old) }()
+	// Expected failures must not leave fail files behind (or replay old
+	// ones), and need no minimal counterexample: shrink briefly.
+	for name, v := range map[string]string{"rapid.nofailfile": "true", "rapid.shrinktime": "200ms"} {
+		if f := flag.Lookup(name); f != nil {
+			old := f.Value.String()
+			_ = f.Value.Set(v)
+			defer func() { _ = f.Value.Set(old) }()
+		}
 	}
 	tests := []struct{ bug, law string }{
 		{"merge-drops-removals", "delta-vs-full"},
