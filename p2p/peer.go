@@ -17,8 +17,10 @@ type Peer struct {
 // Frame of that connection, which all happen-before its NodeDown; a NodeDown
 // of an old connection to a node happens-before the NodeUp of a new one.
 // Frame is called on the peer's reader goroutine in arrival order (FIFO per
-// peer) and must not block for long (it stalls that peer's inbound stream);
-// it owns data after the call. Different peers may call concurrently. No
+// peer) and must not block for long (it stalls that peer's inbound stream;
+// in particular a Send from Frame can deadlock two nodes whose queues are
+// both full, so reply with TrySend or from another goroutine); it owns
+// data after the call. Different peers may call concurrently. No
 // method may call Host.Stop.
 type Handler interface {
 	// NodeUp reports a new authenticated connection.
