@@ -55,7 +55,8 @@
 //  3. Run DeltaFor on peers' digests periodically and on reconnect. Each
 //     exchange brings the peer up to date when the event logs cover the gap
 //     ([DefaultLogLimit] events per origin, SetLogLimit); an older gap costs
-//     that origin's live entries only. Two exchanges always converge.
+//     that origin's live entries only. Two rounds of exchanges (each way)
+//     always make two replicas equal.
 //  4. Purge a replica that is gone for good, on every replica, and stop
 //     joining deltas that still carry it (drop frames from a purged epoch).
 //  5. Optionally TrimLog an origin's events once every live peer's digest
