@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -205,13 +206,20 @@ func BenchmarkTwoProcessRoundTrip(b *testing.B) {
 			frame := make([]byte, size)
 			frame[0] = benchEcho
 			ctx := context.Background()
+			lat := make([]time.Duration, b.N)
 			b.ResetTimer()
-			for range b.N {
+			for i := range b.N {
+				t0 := time.Now()
 				if err := h.Send(ctx, peer, frame); err != nil {
 					b.Fatal(err)
 				}
 				<-ph.echo
+				lat[i] = time.Since(t0)
 			}
+			b.StopTimer()
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 		})
 	}
 }
