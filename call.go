@@ -87,12 +87,19 @@ func (n *Node) Call(ctx context.Context, to Pid, req any) (any, error) {
 	if n.stopping.Load() {
 		return nil, ErrStopped
 	}
+	p := n.newBare()
+	defer n.terminate(p, ReasonNormal)
+	return p.Call(ctx, to, req)
+}
+
+// newBare makes a process with a mailbox and no goroutine: the caller's
+// goroutine acts as the process until it terminates it.
+func (n *Node) newBare() *Process {
 	p := &Process{
 		node: n,
 		kind: kindBare,
 		pid:  Pid{Node: n.name, ID: n.nextID.Add(1), Incarnation: n.incarnation},
 	}
 	n.procs.put(p)
-	defer n.terminate(p, ReasonNormal)
-	return p.Call(ctx, to, req)
+	return p
 }

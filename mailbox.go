@@ -2,18 +2,29 @@ package nodal
 
 import (
 	"context"
+	"runtime"
 )
 
 // The mailbox has two parts. Senders append to p.in under p.mu; the owner
-// (the process's goroutine) takes the whole of p.in in one swap when its
-// private p.local runs out, and then receives from p.local without any lock.
-// A sender signals only when the owner is parked (p.parked) or, for an idle
-// actor, schedules an activation; otherwise a send is an append under an
+// (the process's goroutine) takes everything delivered in one move when its
+// private queue p.local runs out, and then receives from p.local without any
+// lock. A sender signals only when the owner is parked (p.parked) or, for an
+// idle actor, schedules an activation; otherwise a send is an append under an
 // uncontended lock. The queue is unbounded, as Erlang's is.
+//
+// Messages are kept in chunks (slices of at most chunkMax messages), so a
+// queue that grows by millions while its receiver is behind never copies what
+// it holds: a full chunk is set aside and a new one started. A chunk is owned
+// by one side at a time; a drained one goes back to the senders for reuse.
 
-// maxKeptBuffer is the capacity above which a drained buffer is released
-// rather than reused, so a burst does not pin memory forever.
-const maxKeptBuffer = 4096
+// chunkMax is the size of a full chunk, in messages (16 KiB of interfaces).
+const chunkMax = 1024
+
+// maxKeptBuffer is the capacity above which a drained chunk is released
+// rather than kept for reuse when the process has caught up (it parks, or an
+// actor's activation ends with an empty mailbox), so a burst does not pin
+// memory once it is over.
+const maxKeptBuffer = 64
 
 type wakeAction uint8
 
@@ -26,7 +37,16 @@ const (
 // pushLocked appends m to the mailbox; p.mu must be held and p alive. It
 // returns what the caller must do once it has released p.mu.
 func (p *Process) pushLocked(m any) wakeAction {
+	if len(p.in) == cap(p.in) && cap(p.in) >= chunkMax {
+		p.inFull = append(p.inFull, p.in)
+		if cap(p.spare) >= chunkMax {
+			p.in, p.spare = p.spare, nil
+		} else {
+			p.in = make([]any, 0, chunkMax)
+		}
+	}
 	p.in = append(p.in, m)
+	p.nin++
 	if p.parked {
 		p.parked = false
 		return actWake
@@ -36,6 +56,12 @@ func (p *Process) pushLocked(m any) wakeAction {
 		return actSchedule
 	}
 	return actNone
+}
+
+// inLenLocked returns the number of delivered messages not yet moved to
+// local; p.mu must be held.
+func (p *Process) inLenLocked() int {
+	return p.nin
 }
 
 // act performs a wakeAction returned by pushLocked, without p.mu held.
@@ -55,18 +81,20 @@ func (p *Process) signalWake() {
 	}
 }
 
-// deliver puts a message in p's mailbox (dropped if p is dead).
-func (p *Process) deliver(m any) {
+// deliver puts a message in p's mailbox. It reports false, dropping the
+// message, if p is dead.
+func (p *Process) deliver(m any) bool {
 	p.mu.Lock()
 	if p.dead {
 		p.mu.Unlock()
-		return
+		return false
 	}
 	a := p.pushLocked(m)
 	p.mu.Unlock()
 	if a != actNone {
 		p.act(a)
 	}
+	return true
 }
 
 // schedule starts an activation of an actor that has messages. After Stop
@@ -75,37 +103,116 @@ func (n *Node) schedule(p *Process) {
 	n.runWorker(p.pid.ID, func() { n.runActor(p) })
 }
 
-// refill moves the delivered messages into local; p.mu must be held. It
-// returns false if there were none.
+// refillLocked moves the delivered messages to the end of local; p.mu must be
+// held. It returns false if there were none.
 func (p *Process) refillLocked() bool {
-	if len(p.in) == 0 {
+	if len(p.in) == 0 && len(p.inFull) == 0 {
 		return false
 	}
-	if p.head == len(p.local) {
-		old := p.local[:0]
-		if cap(old) > maxKeptBuffer {
-			old = nil
-		}
-		p.local, p.head = p.in, 0
-		p.in = old
-	} else {
-		p.local = append(p.local, p.in...)
+	moved := p.nin
+	p.nin = 0
+	if n := len(p.local); n > 0 && len(p.inFull) == 0 && len(p.local[n-1])+len(p.in) <= cap(p.local[n-1]) {
+		// A few messages after a selective receive left some: copy them
+		// into the last chunk rather than adding a small chunk each time.
+		p.local[n-1] = append(p.local[n-1], p.in...)
 		clear(p.in)
-		if cap(p.in) > maxKeptBuffer {
-			p.in = nil
-		} else {
-			p.in = p.in[:0]
-		}
+		p.in = p.in[:0]
+		p.count += moved
+		p.nlocal.Store(int32(p.count))
+		return true
 	}
-	p.nlocal.Store(int32(len(p.local) - p.head))
+	p.local = append(p.local, p.inFull...)
+	clear(p.inFull)
+	p.inFull = p.inFull[:0]
+	if len(p.in) > 0 {
+		p.local = append(p.local, p.in)
+		p.in = nil
+	}
+	if p.drained != nil && cap(p.drained) >= cap(p.spare) {
+		p.in, p.drained = p.drained, nil
+	} else {
+		p.in, p.spare = p.spare, p.drained
+		p.drained = nil
+	}
+	p.count += moved
+	p.nlocal.Store(int32(p.count))
 	return true
+}
+
+// dropHead removes the exhausted chunks at the front of local, keeping one
+// drained chunk for reuse.
+func (p *Process) dropHead() {
+	for len(p.local) > 0 && p.head == len(p.local[0]) {
+		c := p.local[0][:0]
+		if cap(c) > cap(p.drained) {
+			p.drained = c
+		}
+		p.local[0] = nil
+		p.local = p.local[1:]
+		p.head = 0
+	}
+	if len(p.local) == 0 {
+		p.local = p.local[:0:0] // let the chunk list's array go
+	}
+}
+
+// trimLocked releases oversized spare buffers of a caught-up mailbox; p.mu
+// must be held and the caller must be the owner.
+func (p *Process) trimLocked() {
+	if cap(p.drained) > maxKeptBuffer {
+		p.drained = nil
+	}
+	if cap(p.spare) > maxKeptBuffer {
+		p.spare = nil
+	}
+	if len(p.in) == 0 && cap(p.in) > maxKeptBuffer {
+		p.in = nil
+	}
+}
+
+// pop removes and returns the first message of local, if any.
+func (p *Process) pop() (any, bool) {
+	p.dropHead()
+	if len(p.local) == 0 {
+		return nil, false
+	}
+	c := p.local[0]
+	m := c[p.head]
+	c[p.head] = nil
+	p.head++
+	p.count--
+	p.nlocal.Store(int32(p.count))
+	return m, true
+}
+
+// take removes and returns message j of chunk ci of local (a position a
+// scan found: ci > 0, or j >= head).
+func (p *Process) take(ci, j int) any {
+	if ci == 0 && j == p.head {
+		m, _ := p.pop()
+		return m
+	}
+	c := p.local[ci]
+	m := c[j]
+	copy(c[j:], c[j+1:])
+	c[len(c)-1] = nil
+	p.local[ci] = c[:len(c)-1]
+	if ci > 0 && len(c) == 1 {
+		// The chunk is empty now: drop it from the list.
+		copy(p.local[ci:], p.local[ci+1:])
+		p.local[len(p.local)-1] = nil
+		p.local = p.local[:len(p.local)-1]
+	}
+	p.count--
+	p.nlocal.Store(int32(p.count))
+	return m
 }
 
 // next returns the next message for an actor activation, or false when the
 // mailbox is empty (the activation then ends) or the actor is dead.
 func (p *Process) next() (any, bool) {
-	if p.head < len(p.local) {
-		return p.take(p.head), true
+	if m, ok := p.pop(); ok {
+		return m, true
 	}
 	p.mu.Lock()
 	if p.dead {
@@ -114,39 +221,25 @@ func (p *Process) next() (any, bool) {
 	}
 	if !p.refillLocked() {
 		p.scheduled = false
+		p.trimLocked()
 		p.mu.Unlock()
 		return nil, false
 	}
 	p.mu.Unlock()
-	return p.take(p.head), true
-}
-
-// take removes and returns local[i] (head <= i < len(local)).
-func (p *Process) take(i int) any {
-	m := p.local[i]
-	if i == p.head {
-		p.local[i] = nil
-		p.head++
-	} else {
-		// Shift the earlier, skipped messages up by one: they stay in order.
-		copy(p.local[p.head+1:i+1], p.local[p.head:i])
-		p.local[p.head] = nil
-		p.head++
-	}
-	if p.head == len(p.local) {
-		p.local, p.head = p.local[:0], 0
-	}
-	p.nlocal.Store(int32(len(p.local) - p.head))
-	return m
+	return p.pop()
 }
 
 // Receive returns the next message in the mailbox, waiting for one until ctx
 // is done. On a deadline the error wraps both ErrTimeout and
 // context.DeadlineExceeded; on cancellation it is ctx.Err(); if the process
 // has exited (it was killed) it is an *ExitError (ErrExited) with the reason.
+// Receive returns at once when the process is killed, so a Func that only
+// waits for messages can pass context.Background().
 func (p *Process) Receive(ctx context.Context) (any, error) {
-	if p.head < len(p.local) && !p.gone.Load() {
-		return p.take(p.head), nil
+	if !p.gone.Load() {
+		if m, ok := p.pop(); ok {
+			return m, nil
+		}
 	}
 	return p.ReceiveMatch(ctx, nil)
 }
@@ -157,25 +250,39 @@ func (p *Process) Receive(ctx context.Context) (any, error) {
 // match accepts any message. Errors are as for Receive. match runs on the
 // caller's goroutine and must not call the Process's methods.
 func (p *Process) ReceiveMatch(ctx context.Context, match func(any) bool) (any, error) {
-	scanned := p.head
+	sc, sj := 0, 0 // scan position: chunk, index; everything before is scanned
+	yielded := false
 	for {
 		if p.gone.Load() {
 			return nil, p.exited()
 		}
-		for i := max(scanned, p.head); i < len(p.local); i++ {
-			if match == nil || match(p.local[i]) {
-				return p.take(i), nil
+		for ci := sc; ci < len(p.local); ci++ {
+			c := p.local[ci]
+			j := 0
+			if ci == 0 {
+				j = p.head
+			}
+			if ci == sc {
+				j = max(j, sj)
+			}
+			for ; j < len(c); j++ {
+				if match == nil || match(c[j]) {
+					return p.take(ci, j), nil
+				}
 			}
 		}
-		scanned = len(p.local)
+		p.dropHead()
+		// Everything is scanned; a refill may append to the last chunk.
+		if sc = len(p.local) - 1; sc >= 0 {
+			sj = len(p.local[sc])
+		} else {
+			sc, sj = 0, 0
+		}
 		p.mu.Lock()
 		p.parked = false
 		if p.dead {
 			p.mu.Unlock()
 			return nil, p.exited()
-		}
-		if p.head == len(p.local) {
-			scanned = 0 // refill swaps buffers: local restarts at 0
 		}
 		if p.refillLocked() {
 			p.mu.Unlock()
@@ -185,9 +292,19 @@ func (p *Process) ReceiveMatch(ctx context.Context, match func(any) bool) (any, 
 			p.mu.Unlock()
 			return nil, ctxError(err)
 		}
+		if !yielded {
+			// Before parking, yield once: a sender running on another
+			// core often has the next message ready by then, and a
+			// parked receiver costs the sender a wake-up.
+			yielded = true
+			p.mu.Unlock()
+			runtime.Gosched()
+			continue
+		}
 		if p.wake == nil {
 			p.wake = make(chan struct{}, 1)
 		}
+		p.trimLocked()
 		p.parked = true
 		w := p.wake
 		p.mu.Unlock()
@@ -204,21 +321,28 @@ func (p *Process) flush(drop func(any) bool) {
 	p.mu.Lock()
 	p.refillLocked()
 	p.mu.Unlock()
-	kept := p.local[:p.head]
-	for _, m := range p.local[p.head:] {
-		if !drop(m) {
-			kept = append(kept, m)
+	for ci, c := range p.local {
+		start := 0
+		if ci == 0 {
+			start = p.head
 		}
+		kept := c[:start]
+		for _, m := range c[start:] {
+			if drop(m) {
+				p.count--
+			} else {
+				kept = append(kept, m)
+			}
+		}
+		clear(c[len(kept):])
+		p.local[ci] = kept
 	}
-	clear(p.local[len(kept):])
-	p.local = kept
-	if p.head == len(p.local) {
-		p.local, p.head = p.local[:0], 0
-	}
-	p.nlocal.Store(int32(len(p.local) - p.head))
+	p.dropHead()
+	p.nlocal.Store(int32(p.count))
 }
 
-// queueLen returns the number of messages in the mailbox.
+// queueLenLocked returns the number of messages in the mailbox; p.mu must be
+// held.
 func (p *Process) queueLenLocked() int {
-	return len(p.in) + int(p.nlocal.Load())
+	return p.inLenLocked() + int(p.nlocal.Load())
 }

@@ -211,7 +211,11 @@ func (n *Node) stop(ctx context.Context) error {
 	log.Debugw("node stopping", "node", n.name)
 	n.stopping.Store(true)
 	for _, p := range n.procs.all() {
-		n.route(signal{kind: sigExit, to: p.pid, reason: ReasonShutdown})
+		r := ReasonShutdown
+		if p.kind == kindBare {
+			r = ReasonKill // a caller's temporary mailbox has nothing to clean up
+		}
+		n.route(signal{kind: sigExit, to: p.pid, reason: r})
 	}
 	var err error
 wait:

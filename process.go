@@ -78,9 +78,12 @@ type Process struct {
 
 	mu sync.Mutex
 	// Guarded by mu.
-	in          []any // messages delivered since the owner last took them
-	parked      bool  // the owner waits on wake for a message
-	scheduled   bool  // actor: an activation is running or about to run
+	in          []any   // messages delivered since the owner last took them
+	inFull      [][]any // full chunks delivered before in
+	spare       []any   // a drained chunk for the senders to reuse
+	nin         int     // messages in in and inFull
+	parked      bool    // the owner waits on wake for a message
+	scheduled   bool    // actor: an activation is running or about to run
 	dead        bool
 	exiting     bool // actor: running Terminate
 	trapExit    bool
@@ -95,11 +98,20 @@ type Process struct {
 	wake        chan struct{} // created on first park, never replaced
 
 	// Owned by the process's goroutine.
-	local  []any // messages taken from in, not yet received: local[head:]
-	head   int
-	nlocal atomic.Int32 // len(local)-head, for ProcessInfo
+	local   [][]any // chunks taken from in, oldest first; local[0][head:] is next
+	head    int
+	count   int          // messages in local
+	nlocal  atomic.Int32 // count, for ProcessInfo
+	drained []any        // a drained chunk, handed back at the next refill
 
 	pendingExit error // actor: reason given to Exit, applied when the handler returns
+
+	// sendTo caches the last local process this one sent to, so a stream of
+	// sends skips the process-table lookup. Pids are never reused within an
+	// incarnation, so the cached process is the only one the pid can name;
+	// once it is dead, deliver drops the message exactly as a lookup miss
+	// would.
+	sendTo *Process
 }
 
 // Self returns the process's pid.
@@ -109,13 +121,15 @@ func (p *Process) Self() Pid { return p.pid }
 func (p *Process) Node() *Node { return p.node }
 
 // Context returns a context cancelled when the process exits or is killed
-// (and when the node stops). Long blocking work in a Func should select on
-// it.
+// (Node.Stop ends every process, so it is cancelled then too). Long blocking
+// work in a Func should select on it.
 func (p *Process) Context() context.Context {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.ctx == nil {
-		p.ctx, p.cancel = context.WithCancel(p.node.ctx)
+		// Not derived from the node's ctx: a child of Background registers
+		// with no parent, which keeps spawning cheap; terminate cancels it.
+		p.ctx, p.cancel = context.WithCancel(context.Background())
 		if p.dead {
 			p.cancel()
 		}
@@ -131,7 +145,20 @@ func (p *Process) Send(to Pid, msg any) {
 	if p.gone.Load() {
 		return
 	}
-	p.node.route(signal{kind: sigMessage, from: p.pid, to: to, msg: msg})
+	if c := p.sendTo; c != nil && c.pid == to {
+		if !c.deliver(msg) {
+			p.sendTo = nil // dead: let it be collected
+		}
+		return
+	}
+	n := p.node
+	if n.isLocal(to) {
+		if c := n.procs.get(to.ID); c != nil && c.deliver(msg) {
+			p.sendTo = c
+		}
+		return
+	}
+	n.route(signal{kind: sigMessage, from: p.pid, to: to, msg: msg})
 }
 
 // SendName sends msg to the local process registered as name. It returns an
@@ -330,7 +357,7 @@ func (n *Node) terminateQ(p *Process, reason error, q *signalQueue) bool {
 	p.reason = reason
 	links, monitors, monitoredBy, name := p.links, p.monitors, p.monitoredBy, p.name
 	p.links, p.monitors, p.monitoredBy, p.name = nil, nil, nil, ""
-	p.in = nil
+	p.in, p.inFull, p.spare, p.nin = nil, nil, nil, 0
 	wake := p.parked
 	p.parked = false
 	cancel := p.cancel
@@ -348,14 +375,8 @@ func (n *Node) terminateQ(p *Process, reason error, q *signalQueue) bool {
 	if _, isPanic := reason.(*PanicError); isPanic {
 		log.Warnw("process crashed", "pid", p.pid.String(), "reason", reason.Error())
 	}
-	for to := range links {
-		q.push(signal{kind: sigLinkExit, from: p.pid, to: to, reason: reason})
-	}
-	for ref, target := range monitors {
-		q.push(signal{kind: sigDemonitor, from: p.pid, to: target, ref: ref})
-	}
-	for ref, watcher := range monitoredBy {
-		q.push(signal{kind: sigDown, from: p.pid, to: watcher, ref: ref, reason: reason})
+	if len(links)+len(monitors)+len(monitoredBy) > 0 {
+		fanOut(p.pid, reason, links, monitors, monitoredBy, q)
 	}
 	if left == 0 && n.stopping.Load() {
 		select {
@@ -364,4 +385,20 @@ func (n *Node) terminateQ(p *Process, reason error, q *signalQueue) bool {
 		}
 	}
 	return true
+}
+
+// fanOut queues the signals a death sends: exit signals over links, the
+// removal of the monitors the dead process held, and Downs to its watchers.
+//
+//go:noinline
+func fanOut(from Pid, reason error, links map[Pid]struct{}, monitors, monitoredBy map[Ref]Pid, q *signalQueue) {
+	for to := range links {
+		q.push(signal{kind: sigLinkExit, from: from, to: to, reason: reason})
+	}
+	for ref, target := range monitors {
+		q.push(signal{kind: sigDemonitor, from: from, to: target, ref: ref})
+	}
+	for ref, watcher := range monitoredBy {
+		q.push(signal{kind: sigDown, from: from, to: watcher, ref: ref, reason: reason})
+	}
 }

@@ -51,16 +51,6 @@ type signalQueue struct {
 
 func (q *signalQueue) push(s signal) { q.items = append(q.items, s) }
 
-func (q *signalQueue) pop() (signal, bool) {
-	if q.head == len(q.items) {
-		return signal{}, false
-	}
-	s := q.items[q.head]
-	q.items[q.head] = signal{}
-	q.head++
-	return s, true
-}
-
 // isLocal reports whether pid names a process of this very node start.
 func (n *Node) isLocal(pid Pid) bool {
 	return pid.Node == n.name && pid.Incarnation == n.incarnation
@@ -78,29 +68,36 @@ func (n *Node) route(s signal) {
 		}
 		return
 	}
+	n.routeAll(&s)
+}
+
+// routeAll routes s and every signal its delivery produces. The functions on
+// this path take *signal and keep small frames: a process's goroutine runs
+// it when it exits, and a deep, wide stack there would make every short-lived
+// process grow its stack.
+func (n *Node) routeAll(s *signal) {
 	var q signalQueue
 	n.routeQ(s, &q)
 	n.drain(&q)
 }
 
 func (n *Node) drain(q *signalQueue) {
-	for {
-		s, ok := q.pop()
-		if !ok {
-			return
-		}
+	for q.head < len(q.items) {
+		s := &q.items[q.head]
 		n.routeQ(s, q)
+		q.items[q.head] = signal{}
+		q.head++
 	}
 }
 
-func (n *Node) routeQ(s signal, q *signalQueue) {
+func (n *Node) routeQ(s *signal, q *signalQueue) {
 	switch {
 	case n.isLocal(s.to):
 		n.deliverQ(s, q)
 	case s.to.Node == n.name:
 		n.undeliverable(s, ReasonNoProc, q)
 	case n.remote != nil:
-		n.remote.route(s)
+		n.remote.route(*s)
 	default:
 		n.undeliverable(s, ReasonNoConnection, q)
 	}
@@ -112,16 +109,18 @@ func (n *Node) routeQ(s signal, q *signalQueue) {
 func (n *Node) deliverLocal(s signal) {
 	var q signalQueue
 	if n.isLocal(s.to) {
-		n.deliverQ(s, &q)
+		n.deliverQ(&s, &q)
 	} else {
-		n.undeliverable(s, ReasonNoProc, &q)
+		n.undeliverable(&s, ReasonNoProc, &q)
 	}
 	n.drain(&q)
 }
 
 // undeliverable answers a signal whose target is dead or unreachable: a link
 // gets an exit signal back, a monitor a Down; everything else is dropped.
-func (n *Node) undeliverable(s signal, reason error, q *signalQueue) {
+//
+//go:noinline
+func (n *Node) undeliverable(s *signal, reason error, q *signalQueue) {
 	switch s.kind {
 	case sigLink:
 		q.push(signal{kind: sigLinkExit, from: s.to, to: s.from, reason: reason})
@@ -131,7 +130,7 @@ func (n *Node) undeliverable(s signal, reason error, q *signalQueue) {
 }
 
 // deliverQ applies a signal to a local process.
-func (n *Node) deliverQ(s signal, q *signalQueue) {
+func (n *Node) deliverQ(s *signal, q *signalQueue) {
 	p := n.procs.get(s.to.ID)
 	if p == nil {
 		n.undeliverable(s, ReasonNoProc, q)
@@ -141,72 +140,109 @@ func (n *Node) deliverQ(s signal, q *signalQueue) {
 	case sigMessage:
 		p.deliver(s.msg)
 	case sigReply:
-		p.mu.Lock()
-		if _, waiting := p.monitors[s.ref]; !waiting || p.dead {
-			p.mu.Unlock()
-			return
-		}
-		a := p.pushLocked(s.msg)
-		p.mu.Unlock()
-		p.act(a)
+		p.onReply(s)
 	case sigLink:
-		p.mu.Lock()
-		if p.dead {
-			p.mu.Unlock()
+		if !p.onLink(s) {
 			n.undeliverable(s, ReasonNoProc, q)
-			return
 		}
-		if p.links == nil {
-			p.links = make(map[Pid]struct{})
-		}
-		p.links[s.from] = struct{}{}
-		p.mu.Unlock()
 	case sigUnlink:
-		p.mu.Lock()
-		delete(p.links, s.from)
-		p.mu.Unlock()
+		p.onUnlink(s)
 	case sigMonitor:
-		p.mu.Lock()
-		if p.dead {
-			p.mu.Unlock()
+		if !p.onMonitor(s) {
 			n.undeliverable(s, ReasonNoProc, q)
-			return
 		}
-		if p.monitoredBy == nil {
-			p.monitoredBy = make(map[Ref]Pid)
-		}
-		p.monitoredBy[s.ref] = s.from
-		p.mu.Unlock()
 	case sigDemonitor:
-		p.mu.Lock()
-		delete(p.monitoredBy, s.ref)
-		p.mu.Unlock()
+		p.onDemonitor(s)
 	case sigDown:
-		p.mu.Lock()
-		if _, ok := p.monitors[s.ref]; !ok || p.dead {
-			p.mu.Unlock() // demonitored meanwhile: no Down
-			return
-		}
-		delete(p.monitors, s.ref)
-		a := p.pushLocked(Down{Ref: s.ref, Pid: s.from, Reason: s.reason})
-		p.mu.Unlock()
-		p.act(a)
+		p.onDown(s)
 	case sigExit, sigLinkExit:
-		n.exitSignal(p, s, q)
+		if die := p.onExitSignal(s); die != nil {
+			n.terminateQ(p, die, q)
+		}
 	}
 }
 
-// exitSignal applies Erlang's exit-signal rules to p.
-func (n *Node) exitSignal(p *Process, s signal, q *signalQueue) {
+//go:noinline
+func (p *Process) onReply(s *signal) {
+	p.mu.Lock()
+	if _, waiting := p.monitors[s.ref]; !waiting || p.dead {
+		p.mu.Unlock()
+		return
+	}
+	a := p.pushLocked(s.msg)
+	p.mu.Unlock()
+	p.act(a)
+}
+
+//go:noinline
+func (p *Process) onLink(s *signal) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.dead {
+		return false
+	}
+	if p.links == nil {
+		p.links = make(map[Pid]struct{})
+	}
+	p.links[s.from] = struct{}{}
+	return true
+}
+
+//go:noinline
+func (p *Process) onUnlink(s *signal) {
+	p.mu.Lock()
+	delete(p.links, s.from)
+	p.mu.Unlock()
+}
+
+//go:noinline
+func (p *Process) onMonitor(s *signal) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.dead {
+		return false
+	}
+	if p.monitoredBy == nil {
+		p.monitoredBy = make(map[Ref]Pid)
+	}
+	p.monitoredBy[s.ref] = s.from
+	return true
+}
+
+//go:noinline
+func (p *Process) onDemonitor(s *signal) {
+	p.mu.Lock()
+	delete(p.monitoredBy, s.ref)
+	p.mu.Unlock()
+}
+
+//go:noinline
+func (p *Process) onDown(s *signal) {
+	p.mu.Lock()
+	if _, ok := p.monitors[s.ref]; !ok || p.dead {
+		p.mu.Unlock() // demonitored meanwhile: no Down
+		return
+	}
+	delete(p.monitors, s.ref)
+	a := p.pushLocked(Down{Ref: s.ref, Pid: s.from, Reason: s.reason})
+	p.mu.Unlock()
+	p.act(a)
+}
+
+// onExitSignal applies Erlang's exit-signal rules to p and returns the reason
+// p must die with, or nil.
+//
+//go:noinline
+func (p *Process) onExitSignal(s *signal) error {
 	p.mu.Lock()
 	if p.dead {
 		p.mu.Unlock()
-		return
+		return nil
 	}
 	if s.kind == sigLinkExit {
 		if _, linked := p.links[s.from]; !linked {
 			p.mu.Unlock() // unlinked meanwhile: the signal has no effect
-			return
+			return nil
 		}
 		delete(p.links, s.from)
 	}
@@ -218,16 +254,16 @@ func (n *Node) exitSignal(p *Process, s signal, q *signalQueue) {
 		a := p.pushLocked(Exit{From: s.from, Reason: s.reason})
 		p.mu.Unlock()
 		p.act(a)
-		return
+		return nil
 	case isNormalExit(s.reason):
 		if s.kind != sigExit || s.from != p.pid {
 			p.mu.Unlock()
-			return
+			return nil
 		}
 		die = ReasonNormal // exit(self(), normal) ends the caller
 	default:
 		die = s.reason
 	}
 	p.mu.Unlock()
-	n.terminateQ(p, die, q)
+	return die
 }

@@ -192,7 +192,7 @@ func (n *Node) spawn(parent *Process, fn Func, a Actor, opts []SpawnOption) (Pid
 		p.mu.Unlock()
 		return p.pid, ref, nil
 	}
-	pending := len(p.in) > 0 || p.head < len(p.local)
+	pending := p.inLenLocked() > 0 || p.count > 0
 	if !pending {
 		p.scheduled = false
 	}

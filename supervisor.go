@@ -229,6 +229,9 @@ func StartSupervisor(parent Spawner, spec SupervisorSpec, opts ...SpawnOption) (
 		nodeDone = pp.Done()
 	}
 	ack := make(chan error, 1)
+	// Trap exits from the first instant: an exit signal from the parent or
+	// a child must never kill a supervisor.
+	opts = append([]SpawnOption{WithTrapExit()}, opts...)
 	pid, err := parent.Spawn(func(p *Process) error {
 		return runSupervisor(p, spec, parentPid, ack)
 	}, opts...)

@@ -18,6 +18,13 @@ type Caller interface {
 	Call(ctx context.Context, to Pid, req any) (any, error)
 }
 
+var (
+	_ Caller  = (*Node)(nil)
+	_ Caller  = (*Process)(nil)
+	_ Spawner = (*Node)(nil)
+	_ Spawner = (*Process)(nil)
+)
+
 // ChildInfo describes one child, as returned by WhichChildren (OTP
 // which_children).
 type ChildInfo struct {
@@ -34,7 +41,8 @@ type ChildInfo struct {
 
 // ChildCount is the result of CountChildren (OTP count_children).
 type ChildCount struct {
-	// Specs is the number of children, running or not.
+	// Specs is the number of child specs, of running and stopped children;
+	// 1 (the template) for a SimpleOneForOne supervisor, as in OTP.
 	Specs int
 	// Active is the number of running children.
 	Active int
@@ -334,8 +342,13 @@ func (s *supervisor) whichChildren() []ChildInfo {
 
 func (s *supervisor) countChildren() ChildCount {
 	var n ChildCount
+	if s.strategy == SimpleOneForOne {
+		n.Specs = 1
+	}
 	for _, c := range s.children() {
-		n.Specs++
+		if !c.dynamic {
+			n.Specs++
+		}
 		if !c.pid.IsZero() {
 			n.Active++
 		}

@@ -42,7 +42,8 @@ type supervisor struct {
 	dynamic  map[uint64]*supChild // SimpleOneForOne children by seq
 	byPid    map[Pid]*supChild    // running children
 	nextSeq  uint64
-	restarts []time.Time // restart times within period, oldest first
+	restarts []time.Time // restart times, oldest first; restarts[rhead:] are within period
+	rhead    int
 }
 
 // runSupervisor is the body of a supervisor process. It reports the outcome
@@ -57,7 +58,6 @@ func runSupervisor(p *Process, spec SupervisorSpec, parent Pid, ack chan<- error
 			ack <- fmt.Errorf("nodal: supervisor %v exited while starting: %w", p.Self(), ReasonKilled)
 		}
 	}()
-	p.TrapExit(true)
 	s := &supervisor{
 		p:         p,
 		parent:    parent,
@@ -220,18 +220,20 @@ func (s *supervisor) known(c *supChild) bool {
 
 // addRestart records a restart now and reports whether it is within the
 // intensity (OTP add_restart: more than Intensity restarts within Period is
-// too many).
+// too many). Amortized O(1): expired entries are skipped by rhead and the
+// slice is compacted when more than half of it has expired. It never holds
+// more than Intensity+1 live entries, since one more stops the supervisor.
 func (s *supervisor) addRestart() bool {
 	now := time.Now()
 	s.restarts = append(s.restarts, now)
-	i := 0
-	for i < len(s.restarts) && now.Sub(s.restarts[i]) > s.period {
-		i++
+	for s.rhead < len(s.restarts) && now.Sub(s.restarts[s.rhead]) > s.period {
+		s.rhead++
 	}
-	if i > 0 {
-		s.restarts = append(s.restarts[:0], s.restarts[i:]...)
+	if s.rhead > len(s.restarts)/2 {
+		n := copy(s.restarts, s.restarts[s.rhead:])
+		s.restarts, s.rhead = s.restarts[:n], 0
 	}
-	return len(s.restarts) <= s.intensity
+	return len(s.restarts)-s.rhead <= s.intensity
 }
 
 // restartGroup restarts c and, by the strategy, its siblings: the others are

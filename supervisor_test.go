@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/lni/goutils/leaktest"
@@ -17,6 +18,13 @@ import (
 // supWait bounds every wait for a condition in these tests; conditions are
 // polled, never assumed after a sleep.
 const supWait = 10 * time.Second
+
+// supTB is what the helpers need from *testing.T and *rapid.T.
+type supTB interface {
+	require.TestingT
+	Fatalf(format string, args ...any)
+	Cleanup(func())
+}
 
 // startSupNode starts a local node and registers its Stop (and a leak
 // check that runs after it) with the test.
@@ -34,15 +42,17 @@ func startSupNode(t *testing.T) *Node {
 	return n
 }
 
-func callCtx(t *testing.T) context.Context {
+func callCtx(t supTB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), supWait)
 	t.Cleanup(cancel)
 	return ctx
 }
 
 // waitFor polls cond until it holds or supWait passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
+func waitFor(t supTB, what string, cond func() bool) {
+	if h, ok := t.(interface{ Helper() }); ok {
+		h.Helper()
+	}
 	deadline := time.Now().Add(supWait)
 	for !cond() {
 		if time.Now().After(deadline) {
@@ -129,8 +139,10 @@ func workerSpec(rec *recorder, id string) ChildSpec {
 }
 
 // pidOf returns the pid registered as name, failing the test if none.
-func pidOf(t *testing.T, n *Node, name string) Pid {
-	t.Helper()
+func pidOf(t supTB, n *Node, name string) Pid {
+	if h, ok := t.(interface{ Helper() }); ok {
+		h.Helper()
+	}
 	var pid Pid
 	waitFor(t, name+" registered", func() bool {
 		var ok bool
@@ -141,8 +153,10 @@ func pidOf(t *testing.T, n *Node, name string) Pid {
 }
 
 // waitReplaced waits until name is registered to a pid other than old.
-func waitReplaced(t *testing.T, n *Node, name string, old Pid) Pid {
-	t.Helper()
+func waitReplaced(t supTB, n *Node, name string, old Pid) Pid {
+	if h, ok := t.(interface{ Helper() }); ok {
+		h.Helper()
+	}
 	var pid Pid
 	waitFor(t, name+" replaced", func() bool {
 		var ok bool
@@ -154,8 +168,10 @@ func waitReplaced(t *testing.T, n *Node, name string, old Pid) Pid {
 
 // watch monitors target from a helper process and returns a channel that
 // receives its Down.
-func watch(t *testing.T, n *Node, target Pid) <-chan Down {
-	t.Helper()
+func watch(t supTB, n *Node, target Pid) <-chan Down {
+	if h, ok := t.(interface{ Helper() }); ok {
+		h.Helper()
+	}
 	ch := make(chan Down, 1)
 	ready := make(chan struct{})
 	_, err := n.Spawn(func(p *Process) error {
@@ -176,26 +192,32 @@ func watch(t *testing.T, n *Node, target Pid) <-chan Down {
 	return ch
 }
 
-func awaitDown(t *testing.T, ch <-chan Down) Down {
-	t.Helper()
+func awaitDown(t supTB, ch <-chan Down) Down {
+	if h, ok := t.(interface{ Helper() }); ok {
+		h.Helper()
+	}
 	select {
 	case d := <-ch:
 		return d
 	case <-time.After(supWait):
-		t.Fatal("timed out waiting for Down")
+		t.Fatalf("timed out waiting for Down")
 		return Down{}
 	}
 }
 
-func children(t *testing.T, n *Node, sup Pid) []ChildInfo {
-	t.Helper()
+func children(t supTB, n *Node, sup Pid) []ChildInfo {
+	if h, ok := t.(interface{ Helper() }); ok {
+		h.Helper()
+	}
 	cs, err := WhichChildren(callCtx(t), n, sup)
 	require.NoError(t, err)
 	return cs
 }
 
-func childPid(t *testing.T, n *Node, sup Pid, id string) Pid {
-	t.Helper()
+func childPid(t supTB, n *Node, sup Pid, id string) Pid {
+	if h, ok := t.(interface{ Helper() }); ok {
+		h.Helper()
+	}
 	for _, c := range children(t, n, sup) {
 		if c.ID == id {
 			return c.Pid
@@ -389,23 +411,35 @@ func TestSupervisorDefaultIntensity(t *testing.T) {
 }
 
 // OTP restart intensity is a sliding window: restarts older than Period no
-// longer count.
+// longer count. Runs in a synctest bubble, so the periods pass on the fake
+// clock.
 func TestSupervisorIntensityWindowSlides(t *testing.T) {
-	n := startSupNode(t)
-	rec := &recorder{}
-	const period = 50 * time.Millisecond
-	sup, err := StartSupervisor(n, SupervisorSpec{Intensity: 1, Period: period, Children: []ChildSpec{workerSpec(rec, "w")}})
-	require.NoError(t, err)
-	w := pidOf(t, n, "w")
-	for range 3 {
-		start := time.Now()
+	synctest.Test(t, func(t *testing.T) {
+		n, err := Start(context.Background(), Config{})
+		require.NoError(t, err)
+		defer func() { require.NoError(t, n.Stop(context.Background())) }()
+		rec := &recorder{}
+		const period = 5 * time.Second
+		sup, err := StartSupervisor(n, SupervisorSpec{Intensity: 1, Period: period, Children: []ChildSpec{workerSpec(rec, "w")}})
+		require.NoError(t, err)
+		supDown := watch(t, n, sup)
+		w := pidOf(t, n, "w")
+		for range 3 { // one restart per window is within the intensity
+			n.Send(w, "crash")
+			synctest.Wait()
+			w = pidOf(t, n, "w")
+			time.Sleep(period + time.Second)
+		}
+		_, err = CountChildren(context.Background(), n, sup)
+		require.NoError(t, err, "supervisor survives crashes spaced more than Period apart")
+
+		// Two crashes within one window are one restart too many.
 		n.Send(w, "crash")
-		w = waitReplaced(t, n, "w", w)
-		// Let the window pass so the next crash is the only one in it.
-		time.Sleep(time.Until(start.Add(2 * period)))
-	}
-	_, err = CountChildren(callCtx(t), n, sup)
-	require.NoError(t, err, "supervisor survives crashes spaced more than Period apart")
+		synctest.Wait()
+		n.Send(pidOf(t, n, "w"), "crash")
+		require.ErrorIs(t, awaitDown(t, supDown).Reason, ReasonShutdown)
+		require.Len(t, rec.get(), 5, "initial start and four restarts")
+	})
 }
 
 // OTP shutdown: a child is sent exit shutdown and killed when it has not
@@ -793,7 +827,7 @@ func TestSupervisorSimpleOneForOne(t *testing.T) {
 	require.NoError(t, TerminateChildPid(ctx, n, sup, pids[0]))
 	cnt, err := CountChildren(ctx, n, sup)
 	require.NoError(t, err)
-	require.Equal(t, ChildCount{Specs: 2, Active: 2, Workers: 2}, cnt)
+	require.Equal(t, ChildCount{Specs: 1, Active: 2, Workers: 2}, cnt, "OTP: one spec, the template")
 
 	// Static-only calls are refused.
 	for name, err := range map[string]error{
@@ -839,7 +873,7 @@ func TestSupervisorSimpleOneForOneTemporary(t *testing.T) {
 	awaitDown(t, down)
 	cnt, err := CountChildren(ctx, n, sup)
 	require.NoError(t, err)
-	require.Equal(t, 1, cnt.Specs)
+	require.Equal(t, ChildCount{Specs: 1, Active: 1, Workers: 1}, cnt)
 	_, ok := n.Whereis("t1")
 	require.False(t, ok)
 	t2Down := watch(t, n, pidOf(t, n, "t2"))
@@ -962,4 +996,79 @@ func TestSupervisorEnumStrings(t *testing.T) {
 	require.Equal(t, "transient", Transient.String())
 	require.Equal(t, "supervisor", ChildSupervisor.String())
 	require.Equal(t, "Strategy(9)", Strategy(9).String())
+}
+
+// OTP simple_one_for_one shutdown: all children get exit shutdown at once
+// and those still alive after the template's Shutdown are killed.
+func TestSupervisorSimpleOneForOneShutdownTimeout(t *testing.T) {
+	n := startSupNode(t)
+	rec := &recorder{}
+	ctx := callCtx(t)
+	sup, err := StartSupervisor(n, SupervisorSpec{
+		Strategy: SimpleOneForOne,
+		Template: &ChildTemplate{Shutdown: 20 * time.Millisecond, Start: func(p *Process, args any) (Pid, error) {
+			id := args.(string)
+			return testWorker(rec, id, workerOpts{ignoreShutdown: id != "polite"})(p)
+		}},
+	})
+	require.NoError(t, err)
+	downs := map[string]<-chan Down{}
+	for _, id := range []string{"polite", "stubborn1", "stubborn2"} {
+		pid, err := StartDynamicChild(ctx, n, sup, id)
+		require.NoError(t, err)
+		downs[id] = watch(t, n, pid)
+	}
+	require.NoError(t, StopSupervisor(ctx, n, sup))
+	require.ErrorIs(t, awaitDown(t, downs["polite"]).Reason, ReasonShutdown)
+	require.ErrorIs(t, awaitDown(t, downs["stubborn1"]).Reason, ReasonKilled)
+	require.ErrorIs(t, awaitDown(t, downs["stubborn2"]).Reason, ReasonKilled)
+	ev := rec.get()
+	slices.Sort(ev)
+	require.Equal(t, []string{"ignored:stubborn1", "ignored:stubborn2", "start:polite", "start:stubborn1", "start:stubborn2", "stop:polite"}, ev)
+}
+
+// Actor-style children are supervised like Func ones.
+func TestSupervisorActorChild(t *testing.T) {
+	n := startSupNode(t)
+	start := func(p *Process) (Pid, error) {
+		return p.SpawnActor(ActorFunc(func(p *Process, msg any) error {
+			if msg == "crash" {
+				return errors.New("actor crashed")
+			}
+			return nil
+		}), WithLink(), WithName("actor"))
+	}
+	sup, err := StartSupervisor(n, SupervisorSpec{Children: []ChildSpec{{ID: "actor", Start: start}}})
+	require.NoError(t, err)
+	a := pidOf(t, n, "actor")
+	n.Send(a, "crash")
+	a2 := waitReplaced(t, n, "actor", a)
+	require.Equal(t, a2, childPid(t, n, sup, "actor"))
+	down := watch(t, n, a2)
+	require.NoError(t, TerminateChild(callCtx(t), n, sup, "actor"))
+	require.ErrorIs(t, awaitDown(t, down).Reason, ReasonShutdown)
+}
+
+// Node.Stop ends a running tree, including a child that ignores shutdown
+// (the supervisor kills it after its Shutdown), and leaves no goroutine
+// (the leak check runs after Stop).
+func TestSupervisorNodeStopEndsTree(t *testing.T) {
+	leakCheck := leaktest.AfterTest(t)
+	defer leakCheck()
+	n, err := Start(context.Background(), Config{})
+	require.NoError(t, err)
+	rec := &recorder{}
+	_, err = StartSupervisor(n, SupervisorSpec{Children: []ChildSpec{
+		workerSpec(rec, "a"),
+		SupervisorChild("sub", SupervisorSpec{Strategy: OneForAll, Children: []ChildSpec{
+			{ID: "stubborn", Start: testWorker(rec, "stubborn", workerOpts{ignoreShutdown: true}), Shutdown: 20 * time.Millisecond},
+			workerSpec(rec, "b"),
+		}}),
+	}})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), supWait)
+	defer cancel()
+	require.NoError(t, n.Stop(ctx), "graceful stop completes within the deadline")
+	require.Empty(t, n.Processes())
+	require.Contains(t, rec.get(), "ignored:stubborn")
 }

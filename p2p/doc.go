@@ -1,3 +1,83 @@
-// Package p2p moves bytes between named, authenticated nodes and reports who
-// is in the cluster. It knows nothing of processes.
+// Package p2p moves bytes between named, authenticated nodes and tells who
+// is in the cluster. It knows nothing of processes: the root package nodal
+// builds pids, links and monitors on top of it (see DESIGN.md's layering).
+//
+// A node is a libp2p host (TCP, Noise, yamux) carrying one framed stream
+// per pair of nodes (protocol DistProtocol), plus a hashicorp/memberlist
+// member for membership, SWIM failure detection and gossip. Each node's
+// memberlist metadata carries its libp2p peer ID, addresses and
+// incarnation, so joining one seed is enough to reach everyone: every node
+// connects to every member (Erlang's full mesh).
+//
+// # Usage
+//
+//	h, err := p2p.Start(ctx, p2p.Config{
+//		Name:   "a@10.0.0.1",
+//		Cookie: secret,
+//		Seeds:  []string{"10.0.0.2:7946"},
+//	}, handler)
+//	...
+//	err = h.Send(ctx, "b@10.0.0.2", frame)
+//	...
+//	err = h.Stop(ctx)
+//
+// The caller's duties:
+//
+//  1. Provide a Handler. Its NodeUp/Frame/NodeDown are called on the
+//     connection's reader goroutine: keep them short (a slow Frame stalls
+//     that peer's inbound stream, which is the back-pressure).
+//  2. Keep the cookie secret and the same on every node. A node with
+//     another cookie is refused on both paths: its gossip cannot be
+//     decrypted (Join fails with ErrCookieMismatch) and its libp2p
+//     handshake fails (ErrCookieMismatch; both sides log "cookie mismatch
+//     from <node>"). The cookie is never logged.
+//  3. Use one name mode (short "a@host" or long "a@host.domain"/"a@10.0.0.1")
+//     per cluster and unique names; mixing modes fails with ErrNameMode and a
+//     second live node with a used name fails with ErrNameInUse. A node
+//     restarted before the cluster declared its earlier self dead (SWIM
+//     takes ~5 s with ProfileLAN, even after a kill) is refused the same way
+//     until then: retry Start or Join.
+//  4. Call Stop. It says goodbye on every connection (peers see ErrLeft),
+//     leaves the membership, and waits for every goroutine it started.
+//  5. After a partition, rejoin: memberlist does not reconnect by itself
+//     (Join with a seed from the other side; the heal package does this).
+//
+// Hidden nodes (Config.Hidden) do not join the membership: they connect to
+// the nodes they are given (ConnectAddr with a "host:port" listener, or
+// Connect by name for nodes met before) and never appear in Members.
+//
+// Tests use p2ptest, an in-process Network with partitions, inside a
+// testing/synctest bubble.
+//
+// # Concurrency
+//
+// All Host methods are safe for concurrent use. Each connection has one
+// reader and one writer goroutine; senders append encoded frames to the
+// connection's bounded queue and the writer sends everything queued with
+// one write. memberlist's callbacks never block: they hand membership
+// changes to one membership goroutine. Every goroutine is owned by a
+// syncutil.Stopper (connection goroutines by a child one) and Stop waits
+// for all of them.
+//
+// # Guarantees
+//
+//   - Nothing from a peer is delivered before the mutual cookie handshake
+//     (HMAC-SHA256 over both nonces, peer IDs and names) succeeds.
+//   - Per connection: NodeUp happens before every Frame, which all happen
+//     before NodeDown. A NodeDown of an old connection to a node happens
+//     before the NodeUp of a new one. Frames from one node arrive in the
+//     order they were sent. NodeDown reasons are errors.Is-able:
+//     ErrConnClosed, ErrFailureDetected, ErrLeft, ErrDisconnected,
+//     ErrFrameTooLarge, ErrProtocol, ErrShutdown.
+//   - Each node start has a new incarnation, carried in the handshake and
+//     the membership, so a restarted node is told from its earlier self.
+//   - Outbound memory per peer is bounded by Config.SendQueueBytes: Send
+//     blocks (bounded by its ctx) and TrySend fails with ErrQueueFull when
+//     it is full. Frames still queued when a connection breaks are counted
+//     as dropped in Stats; nothing is lost silently.
+//   - Frames are bounded by Config.MaxFrameSize on both sides; malformed
+//     input closes the connection with a reason, never panics, and never
+//     allocates more than the limit.
+//   - If two nodes dial each other at once, exactly one connection
+//     survives (the one dialed by the lower peer ID).
 package p2p

@@ -39,8 +39,6 @@ var (
 	ErrLeft = errors.New("p2p: node left")
 	// ErrDisconnected is a node-down reason: Disconnect was called on either side.
 	ErrDisconnected = errors.New("p2p: disconnected")
-	// ErrReplaced is a node-down reason: a newer connection to the same node replaced this one.
-	ErrReplaced = errors.New("p2p: connection replaced")
 	// ErrShutdown is a node-down reason: the local host is stopping.
 	ErrShutdown = errors.New("p2p: local host shutting down")
 )

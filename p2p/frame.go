@@ -8,6 +8,9 @@ import (
 	"io"
 )
 
+// readBufSize is the inbound buffer of one connection.
+const readBufSize = 32 << 10
+
 // maxFrameLimit is the largest MaxFrameSize a config may ask for (1 GiB).
 const maxFrameLimit = 1 << 30
 
@@ -71,7 +74,8 @@ func readHeader(r *bufio.Reader, max int) (typ byte, n int, err error) {
 			return 0, 0, unexpectedEOF(err)
 		}
 		if c < 0x80 {
-			if i == binary.MaxVarintLen32-1 && c > 0x0f {
+			if (i == binary.MaxVarintLen32-1 && c > 0x0f) || (i > 0 && c == 0) {
+				// Too big for 32 bits, or not minimally encoded.
 				return 0, 0, fmt.Errorf("%w: %w", ErrProtocol, errBadVarint)
 			}
 			x |= uint64(c) << s
@@ -114,8 +118,8 @@ type slab struct {
 }
 
 const (
-	slabChunk    = 16 << 10
-	slabMaxFrame = 512
+	slabChunk    = 32 << 10
+	slabMaxFrame = 1 << 10
 )
 
 func (s *slab) get(n int) []byte {

@@ -34,6 +34,10 @@ func (mlWriter) Write(p []byte) (int, error) {
 			log.Warnw("cookie mismatch from "+m[1]+" (gossip could not be decrypted)", "from", m[1])
 			return len(p), nil
 		}
+		if strings.Contains(msg, "use of closed network connection") || strings.Contains(msg, "shut down") {
+			mlog.Debug(msg) // noise while shutting down
+			return len(p), nil
+		}
 		mlog.Error(msg)
 	case "WARN":
 		mlog.Warn(msg)

@@ -17,8 +17,10 @@ type Peer struct {
 // Frame of that connection, which all happen-before its NodeDown; a NodeDown
 // of an old connection to a node happens-before the NodeUp of a new one.
 // Frame is called on the peer's reader goroutine in arrival order (FIFO per
-// peer) and must not block for long (it stalls that peer's inbound stream);
-// it owns data after the call. Different peers may call concurrently. No
+// peer) and must not block for long (it stalls that peer's inbound stream;
+// in particular a Send from Frame can deadlock two nodes whose queues are
+// both full, so reply with TrySend or from another goroutine); it owns
+// data after the call. Different peers may call concurrently. No
 // method may call Host.Stop.
 type Handler interface {
 	// NodeUp reports a new authenticated connection.
@@ -33,25 +35,16 @@ type Handler interface {
 // MemberState is a memberlist view of a node's liveness.
 type MemberState int
 
-// Member states, mirroring memberlist's.
-const (
-	MemberAlive MemberState = iota
-	MemberSuspect
-	MemberDead
-	MemberLeft
-)
+// MemberAlive is the state of every node Members lists: memberlist v0.7
+// does not tell its delegates when a node is suspected, and nodes declared
+// dead or gone are removed from the list (their connections get a NodeDown
+// with ErrFailureDetected or ErrLeft).
+const MemberAlive MemberState = 0
 
 // String returns the state in words.
 func (s MemberState) String() string {
-	switch s {
-	case MemberAlive:
+	if s == MemberAlive {
 		return "alive"
-	case MemberSuspect:
-		return "suspect"
-	case MemberDead:
-		return "dead"
-	case MemberLeft:
-		return "left"
 	}
 	return "unknown"
 }
@@ -69,10 +62,10 @@ type Member struct {
 // PeerStats are counters for one peer name (cumulative over its connections).
 type PeerStats struct {
 	Name         string
-	FramesIn     uint64
-	BytesIn      uint64
-	FramesOut    uint64
-	BytesOut     uint64
+	FramesIn     uint64 // data frames delivered to the Handler
+	BytesIn      uint64 // their payload bytes
+	FramesOut    uint64 // data and control frames written to the stream
+	BytesOut     uint64 // bytes written to the stream, frame headers included
 	Dropped      uint64 // frames refused (queue full) or lost with a closing connection
 	DecodeErrors uint64 // malformed or oversized inbound frames
 }

@@ -20,10 +20,17 @@ func newStream(n *Network, dialer, listener *Transport) *stream {
 	n.seq++
 	s := &stream{id: n.seq, n: n, dialer: dialer, listener: listener}
 	c0, c1 := net.Pipe()
-	s.ends[0] = &pipeConn{Conn: c0, s: s, local: dialer.streamAddr(), remote: listener.tcp}
-	s.ends[1] = &pipeConn{Conn: c1, s: s, local: listener.tcp, remote: dialer.streamAddr()}
+	from := &net.TCPAddr{IP: dialer.tcp.IP, Port: ephemeralPort(s.id)}
+	s.ends[0] = &pipeConn{Conn: c0, s: s, local: from, remote: listener.tcp}
+	s.ends[1] = &pipeConn{Conn: c1, s: s, local: listener.tcp, remote: from}
 	return s
 }
+
+// ephemeralPort is the dialer's port as the listener sees it: like a TCP
+// client's, it is from the ephemeral range (49152-65535) and not the
+// listening port; the IP is the dialer's, so memberlist's CIDR checks see
+// the right source.
+func ephemeralPort(id uint64) int { return 49152 + int(id%16384) }
 
 // untrack takes the stream off the books once either end closes.
 func (s *stream) untrack() {
@@ -33,13 +40,6 @@ func (s *stream) untrack() {
 	delete(s.dialer.streams, s)
 	delete(s.listener.streams, s)
 	n.mu.Unlock()
-}
-
-// streamAddr is the dialer's address as the listener sees it. Like a TCP
-// client's ephemeral port it is not the listening port, but the IP is the
-// transport's, so memberlist's CIDR checks see the right source.
-func (t *Transport) streamAddr() *net.TCPAddr {
-	return &net.TCPAddr{IP: t.tcp.IP, Port: 0}
 }
 
 // closeStreams closes both ends of each stream. Callers do not hold n.mu.

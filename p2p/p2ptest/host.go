@@ -106,7 +106,8 @@ func (h *Host) Close() error {
 		n.opMu.Lock()
 		n.mu.Lock()
 		var unlink []peer.ID
-		for _, o := range n.sortedHostsLocked() {
+		others := n.sortedHostsLocked()
+		for _, o := range others {
 			k := idKey(id, o.ID())
 			if n.linked[k] {
 				delete(n.linked, k)
@@ -117,6 +118,14 @@ func (h *Host) Close() error {
 		n.mu.Unlock()
 		for _, o := range unlink {
 			_ = n.mn.UnlinkPeers(id, o)
+		}
+		// mocknet closes the far side of a connection in a goroutine of
+		// its own; close it from the far side first, so no peer can open
+		// a stream to the closed host over a connection not yet torn down.
+		for _, o := range others {
+			if o != h {
+				_ = o.inner.Network().ClosePeer(id)
+			}
 		}
 		n.opMu.Unlock()
 		h.closeErr = h.inner.Close()

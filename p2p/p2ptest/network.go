@@ -230,6 +230,27 @@ func (n *Network) HostAt(listen string) (peer.ID, bool) {
 	return "", false
 }
 
+// NodeAt returns the node name of the live transport or host at addr
+// ("host:port" or "ip:port"), so a memberlist address or a listen address
+// can be told by name.
+func (n *Network) NodeAt(addr string) (string, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	ap, err := n.lookupLocked(addr)
+	if err != nil {
+		return "", false
+	}
+	if t, ok := n.transports[ap]; ok {
+		return t.name, true
+	}
+	for _, h := range n.hosts {
+		if h.addr == ap && !h.closing {
+			return h.name, true
+		}
+	}
+	return "", false
+}
+
 // Nodes returns the names that have a live host or transport, sorted and
 // without duplicates.
 func (n *Network) Nodes() []string {
@@ -256,7 +277,8 @@ func (n *Network) Stats() Stats {
 }
 
 // PairStats returns the counters of traffic from node from to node to
-// (packets and stream dials in that direction) since New.
+// (packets and stream dials in that direction) since New. Traffic to an
+// address where nothing was live is counted under that "ip:port" as to.
 func (n *Network) PairStats(from, to string) Stats {
 	n.mu.Lock()
 	defer n.mu.Unlock()

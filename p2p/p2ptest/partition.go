@@ -41,15 +41,14 @@ func (n *Network) Isolate(name string) {
 	n.change("isolate "+name, func() { n.isolated[name] = struct{}{} })
 }
 
-// Drop makes each packet from node from to node to get lost with
-// probability rate, decided by the seeded RNG; rate 0 removes the rule.
-// Stream dials between the two fail with the probability that either
+// Drop makes each memberlist packet from node from to node to get lost
+// with probability rate, decided by the seeded RNG; rate 0 removes the
+// rule. Stream dials between the two fail with the probability that either
 // direction loses a packet, and open streams are reliable (like TCP over a
-// lossy link) unless rate is 1. A rate of 1 is a one-way cut: it also
-// closes open streams between the two and unlinks their libp2p hosts,
-// because no connection survives losing every packet one way. Rates below
-// 1 do not affect libp2p (mocknet cannot lose data). Drop panics if rate is
-// not in [0, 1].
+// lossy link) unless rate is 1, which closes them. Drop does not touch
+// libp2p: hosts stay linked and connected, as a frozen process's TCP
+// connections stay open while its gossip goes unanswered; use Partition to
+// cut libp2p too. Drop panics if rate is not in [0, 1].
 func (n *Network) Drop(from, to string, rate float64) {
 	if math.IsNaN(rate) || rate < 0 || rate > 1 {
 		panic(fmt.Sprintf("p2ptest: drop rate %v of %s -> %s is not in [0, 1]", rate, from, to))
@@ -64,7 +63,7 @@ func (n *Network) Drop(from, to string, rate float64) {
 }
 
 // Heal removes every cut, isolation and drop rule and relinks all libp2p
-// hosts. It does not reconnect anything: memberlist needs a new Join and
+// hosts that a cut had unlinked. It does not reconnect anything: memberlist needs a new Join and
 // libp2p a new dial, as after a real partition.
 func (n *Network) Heal() {
 	n.change("heal", func() {
@@ -74,8 +73,8 @@ func (n *Network) Heal() {
 	})
 }
 
-// Reachable reports whether a packet from node from to node to can get
-// through at all: no cut between them and a drop rate below 1.
+// Reachable reports whether a memberlist packet from node from to node to
+// can get through at all: no cut between them and a drop rate below 1.
 func (n *Network) Reachable(from, to string) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -113,9 +112,9 @@ func (n *Network) blockedLocked(from, to string) bool {
 	return ok
 }
 
-// severed reports that no connection can live between a and b: a cut, or
-// every packet lost one way. Callers hold mu.
-func (n *Network) severedLocked(a, b string) bool {
+// streamSevered reports that no memberlist stream can live between a and
+// b: a cut, or every packet lost one way. Callers hold mu.
+func (n *Network) streamSeveredLocked(a, b string) bool {
 	return n.blockedLocked(a, b) || n.drops[[2]string{a, b}] >= 1 || n.drops[[2]string{b, a}] >= 1
 }
 
@@ -133,7 +132,7 @@ func (n *Network) planLinksLocked() []linkOp {
 	for i, ha := range hs {
 		for _, hb := range hs[i+1:] {
 			k := idKey(ha.ID(), hb.ID())
-			want := !ha.closing && !hb.closing && !n.severedLocked(ha.name, hb.name)
+			want := !ha.closing && !hb.closing && !n.blockedLocked(ha.name, hb.name)
 			if want == n.linked[k] {
 				continue
 			}
@@ -168,7 +167,7 @@ func (n *Network) applyLinks(plan []linkOp) {
 func (n *Network) severedStreamsLocked() []*stream {
 	var out []*stream
 	for s := range n.streams {
-		if n.severedLocked(s.dialer.name, s.listener.name) {
+		if n.streamSeveredLocked(s.dialer.name, s.listener.name) {
 			out = append(out, s)
 		}
 	}

@@ -1,0 +1,640 @@
+package crdt
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+)
+
+// Sibling is one value held under a key, with the dot that wrote it.
+// Concurrent writes of one key survive as several siblings.
+type Sibling[V any] struct {
+	// Dot is the event that wrote Value; it identifies the sibling.
+	Dot Dot
+	// Value is what was written.
+	Value V
+}
+
+type entry[K, V any] struct {
+	key K
+	val V
+}
+
+// originStore holds the live dots of one replica, with the running count and
+// xor-hash of those dots that digests carry.
+type originStore[K, V any] struct {
+	seed uint64
+	live map[uint64]entry[K, V]
+	hash uint64
+}
+
+// ORMap is an observed-remove map whose value under each key is a causal
+// CRDT: a dot function from dots to values (DotMap[K, DotFun[V]] in Almeida,
+// Shoker and Baquero's terms). Under one key it behaves, depending on the
+// mutator used, as a multi-value register (Put), an add-wins set of values
+// (Insert, Delete) or a multiset with pg-style multiplicity (Add, RemoveDots).
+// Remove(k) removes every observed dot of k; a concurrent write wins.
+//
+// This is the one shape the registry (name -> concurrent registrations, kept
+// as siblings for a later resolve) and the groups (group -> memberships) are
+// made of; AWORSet and MVRegister are thin views of it.
+//
+// Keys and values are of the caller's types, described by a Codec (a total
+// order plus a binary encoding). A value written under a dot never changes.
+//
+// A state and a delta have the same type. Every mutator applies itself to the
+// receiver and returns the delta, so that X.Join(delta) on any other replica
+// has the same effect. An ORMap is not safe for concurrent use.
+type ORMap[K comparable, V any] struct {
+	self     ReplicaID
+	kc       Codec[K]
+	vc       Codec[V]
+	ctx      Context // every dot seen, live or removed
+	applied  Context // events whose whole effect has been joined (⊆ ctx)
+	origins  map[ReplicaID]*originStore[K, V]
+	keys     map[K]keyDots // never empty
+	log      eventLog
+	logLimit int
+}
+
+// DefaultLogLimit is how many recent events per origin a new state keeps to
+// serve peers' gaps. An older gap falls back to that origin's entries.
+const DefaultLogLimit = 4096
+
+const noLimit = int(^uint(0) >> 1)
+
+// NewORMap returns an empty map replicated by self.
+func NewORMap[K comparable, V any](self ReplicaID, kc Codec[K], vc Codec[V]) *ORMap[K, V] {
+	m := newORMap[K, V](kc, vc)
+	m.self = self
+	m.logLimit = DefaultLogLimit
+	return m
+}
+
+// newORMap returns an empty value; its maps are made on first write, so an
+// empty or small delta costs few allocations.
+func newORMap[K comparable, V any](kc Codec[K], vc Codec[V]) *ORMap[K, V] {
+	return &ORMap[K, V]{kc: kc, vc: vc, logLimit: noLimit}
+}
+
+// emptyLike returns an empty delta of the same types (with an unbounded log,
+// so a delta never drops the events it carries).
+func (m *ORMap[K, V]) emptyLike() *ORMap[K, V] {
+	d := newORMap[K, V](m.kc, m.vc)
+	d.self = m.self
+	return d
+}
+
+// Self returns the replica this state mutates as.
+func (m *ORMap[K, V]) Self() ReplicaID { return m.self }
+
+// SetLogLimit sets how many recent events per origin are kept to serve
+// peers' gaps (DefaultLogLimit for a new state; unbounded for decoded values
+// and deltas). 0 keeps none: every gap is served from origin entries.
+func (m *ORMap[K, V]) SetLogLimit(n int) {
+	m.logLimit = max(n, 0)
+	m.log.trimAll(m.logLimit)
+}
+
+// ---- store primitives ----
+
+func (m *ORMap[K, V]) lookupLive(d Dot) (entry[K, V], bool) {
+	o := m.origins[d.Replica]
+	if o == nil {
+		return entry[K, V]{}, false
+	}
+	e, ok := o.live[d.Counter]
+	return e, ok
+}
+
+func (m *ORMap[K, V]) addLive(d Dot, k K, v V) {
+	o := m.origins[d.Replica]
+	if o == nil {
+		if m.origins == nil {
+			m.origins = make(map[ReplicaID]*originStore[K, V])
+			m.keys = make(map[K]keyDots)
+		}
+		o = &originStore[K, V]{seed: replicaSeed(d.Replica), live: make(map[uint64]entry[K, V], 1)}
+		m.origins[d.Replica] = o
+	}
+	o.live[d.Counter] = entry[K, V]{k, v}
+	o.hash ^= dotHash(o.seed, d.Counter)
+	m.keys[k] = m.keys[k].add(d)
+}
+
+func (m *ORMap[K, V]) removeLive(d Dot) (entry[K, V], bool) {
+	o := m.origins[d.Replica]
+	if o == nil {
+		return entry[K, V]{}, false
+	}
+	e, ok := o.live[d.Counter]
+	if !ok {
+		return e, false
+	}
+	delete(o.live, d.Counter)
+	o.hash ^= dotHash(o.seed, d.Counter)
+	if len(o.live) == 0 {
+		delete(m.origins, d.Replica)
+	}
+	if ds := m.keys[e.key].remove(d); ds.len() == 0 {
+		delete(m.keys, e.key)
+	} else {
+		m.keys[e.key] = ds
+	}
+	return e, true
+}
+
+// ---- mutators ----
+
+// nextDot is the next unused dot of self.
+func (m *ORMap[K, V]) nextDot() Dot {
+	var top uint64
+	if x := m.ctx.get(m.self); x != nil {
+		top = x.top()
+	}
+	return Dot{m.self, top + 1}
+}
+
+// mutate makes one event: it removes the given live dots and, if add is set,
+// writes one value under a fresh dot. It applies the delta and returns it.
+// A mutation that would change nothing consumes no dot and returns an empty
+// delta.
+func (m *ORMap[K, V]) mutate(removed []Dot, add *entry[K, V]) *ORMap[K, V] {
+	d := m.emptyLike()
+	if len(removed) == 0 && add == nil {
+		return d
+	}
+	slices.SortFunc(removed, Dot.Compare)
+	removed = slices.Compact(removed)
+	ev := m.nextDot()
+	d.ctx.Add(ev)
+	d.applied.Add(ev)
+	m.ctx.Add(ev)
+	m.applied.Add(ev)
+	for _, r := range removed {
+		d.ctx.Add(r)
+		m.ctx.Add(r) // already there: r was live here
+		m.removeLive(r)
+	}
+	if add != nil {
+		d.addLive(ev, add.key, add.val)
+		m.addLive(ev, add.key, add.val)
+	}
+	d.log.record(ev, removed, noLimit)
+	m.log.record(ev, removed, m.logLimit)
+	return d
+}
+
+// Put writes v as the only value of k, superseding every value of k this
+// replica has observed (a multi-value register write). Values written
+// concurrently elsewhere survive as siblings.
+func (m *ORMap[K, V]) Put(k K, v V) *ORMap[K, V] {
+	return m.mutate(m.keys[k].sorted(), &entry[K, V]{k, v})
+}
+
+// Add adds v under k as a new sibling, superseding nothing. Used for
+// single-writer registrations and for memberships with multiplicity.
+func (m *ORMap[K, V]) Add(k K, v V) *ORMap[K, V] {
+	return m.mutate(nil, &entry[K, V]{k, v})
+}
+
+// Insert adds v to the add-wins set of values under k: it supersedes the
+// observed siblings of k whose value equals v (by the value codec's Compare)
+// and writes v under a fresh dot.
+func (m *ORMap[K, V]) Insert(k K, v V) *ORMap[K, V] {
+	return m.mutate(m.dotsWithValue(k, v), &entry[K, V]{k, v})
+}
+
+// Delete removes every observed sibling of k whose value equals v.
+func (m *ORMap[K, V]) Delete(k K, v V) *ORMap[K, V] {
+	return m.mutate(m.dotsWithValue(k, v), nil)
+}
+
+// Remove removes every observed sibling of k (observed-remove: a concurrent
+// write of k survives).
+func (m *ORMap[K, V]) Remove(k K) *ORMap[K, V] {
+	return m.mutate(m.keys[k].sorted(), nil)
+}
+
+// RemoveDots removes the given siblings, wherever they are; dots that are
+// not live are ignored. Under the single-writer rule an owner removes only
+// its own dots this way.
+func (m *ORMap[K, V]) RemoveDots(dots ...Dot) *ORMap[K, V] {
+	var live []Dot
+	for _, d := range dots {
+		if _, ok := m.lookupLive(d); ok {
+			live = append(live, d)
+		}
+	}
+	return m.mutate(live, nil)
+}
+
+// Replace removes the given siblings (those that are live, under any key) and
+// writes v under k, as one event with one delta: an owner updating its own
+// registration or membership (Phoenix's leave_join) without a moment where
+// neither is visible.
+func (m *ORMap[K, V]) Replace(k K, v V, dots ...Dot) *ORMap[K, V] {
+	var live []Dot
+	for _, d := range dots {
+		if _, ok := m.lookupLive(d); ok {
+			live = append(live, d)
+		}
+	}
+	return m.mutate(live, &entry[K, V]{k, v})
+}
+
+func (m *ORMap[K, V]) dotsWithValue(k K, v V) []Dot {
+	var out []Dot
+	m.keys[k].each(func(d Dot) {
+		if e, _ := m.lookupLive(d); m.vc.Compare(e.val, v) == 0 {
+			out = append(out, d)
+		}
+	})
+	return out
+}
+
+// ---- join ----
+
+// Op says whether something became visible or stopped being visible.
+type Op uint8
+
+const (
+	// Added means the key, element or sibling became visible.
+	Added Op = 1
+	// Removed means it stopped being visible.
+	Removed Op = 2
+)
+
+// String returns "added" or "removed".
+func (o Op) String() string {
+	switch o {
+	case Added:
+		return "added"
+	case Removed:
+		return "removed"
+	}
+	return "op(" + fmt.Sprint(uint8(o)) + ")"
+}
+
+// KeyChange reports a key that appeared (its first sibling) or disappeared
+// (its last sibling went).
+type KeyChange[K any] struct {
+	// Op is Added (first sibling appeared) or Removed (last one went).
+	Op Op
+	// Key is the key concerned.
+	Key K
+}
+
+// ValueChange reports one sibling that appeared or went.
+type ValueChange[K, V any] struct {
+	// Op is Added or Removed.
+	Op Op
+	// Key is the key the sibling is under.
+	Key K
+	// Dot identifies the sibling.
+	Dot Dot
+	// Value is the sibling's value.
+	Value V
+}
+
+// MapChanges is what a Join made visible or invisible, in canonical order
+// (by key, then dot). It is computed while joining, in time proportional to
+// the delta, never by diffing states.
+type MapChanges[K, V any] struct {
+	// Keys lists keys that appeared or disappeared.
+	Keys []KeyChange[K]
+	// Values lists every sibling that appeared or went, including those
+	// under keys that stayed present.
+	Values []ValueChange[K, V]
+}
+
+// Empty reports whether nothing visible changed.
+func (c MapChanges[K, V]) Empty() bool { return len(c.Keys) == 0 && len(c.Values) == 0 }
+
+type recorder[K comparable, V any] struct {
+	values []ValueChange[K, V]
+	delta  map[K]int // siblings added minus removed, per touched key
+}
+
+func (r *recorder[K, V]) note(op Op, k K, d Dot, v V) {
+	if r == nil {
+		return
+	}
+	r.values = append(r.values, ValueChange[K, V]{op, k, d, v})
+	if op == Added {
+		r.delta[k]++
+	} else {
+		r.delta[k]--
+	}
+}
+
+// Join merges a state or a delta into m (m becomes m ⊔ d) and reports what
+// became visible or invisible. d is not modified and may be used again.
+func (m *ORMap[K, V]) Join(d *ORMap[K, V]) MapChanges[K, V] {
+	rec := &recorder[K, V]{delta: make(map[K]int)}
+	m.merge(d, rec)
+	return m.changes(rec)
+}
+
+func (m *ORMap[K, V]) changes(rec *recorder[K, V]) MapChanges[K, V] {
+	var out MapChanges[K, V]
+	for k, n := range rec.delta {
+		after := m.keys[k].len()
+		before := after - n
+		switch {
+		case before == 0 && after > 0:
+			out.Keys = append(out.Keys, KeyChange[K]{Added, k})
+		case before > 0 && after == 0:
+			out.Keys = append(out.Keys, KeyChange[K]{Removed, k})
+		}
+	}
+	slices.SortFunc(out.Keys, func(a, b KeyChange[K]) int { return m.kc.Compare(a.Key, b.Key) })
+	out.Values = rec.values
+	slices.SortFunc(out.Values, func(a, b ValueChange[K, V]) int {
+		if c := m.kc.Compare(a.Key, b.Key); c != 0 {
+			return c
+		}
+		return a.Dot.Compare(b.Dot)
+	})
+	return out
+}
+
+// Merge is Join without the change report.
+func (m *ORMap[K, V]) Merge(d *ORMap[K, V]) { m.merge(d, nil) }
+
+func (m *ORMap[K, V]) merge(d *ORMap[K, V], rec *recorder[K, V]) {
+	// 1. Dots d has seen but does not hold are removed here. The cost is the
+	// smaller of d's covered range and our live dots of that origin.
+	for r, dr := range d.ctx.m {
+		o := m.origins[r]
+		if o == nil {
+			continue
+		}
+		dlive := d.origins[r]
+		keep := func(n uint64) bool {
+			if dlive == nil {
+				return false
+			}
+			_, ok := dlive.live[n]
+			return ok
+		}
+		total := dr.max
+		for _, s := range dr.cloud {
+			if total > uint64(len(o.live)) {
+				break
+			}
+			total += s.size()
+		}
+		var gone []uint64
+		if total <= uint64(len(o.live)) {
+			visit := func(lo, hi uint64) {
+				for n := lo; n >= lo && n <= hi; n++ { // n >= lo: stop on wrap
+					if _, ok := o.live[n]; ok && !keep(n) {
+						gone = append(gone, n)
+					}
+				}
+			}
+			visit(1, dr.max)
+			for _, s := range dr.cloud {
+				visit(s.lo, s.hi)
+			}
+		} else {
+			for n := range o.live {
+				if dr.contains(n) && !keep(n) {
+					gone = append(gone, n)
+				}
+			}
+		}
+		for _, n := range gone {
+			dot := Dot{r, n}
+			if e, ok := m.removeLive(dot); ok {
+				rec.note(Removed, e.key, dot, e.val)
+			}
+		}
+	}
+	// 2. Dots d holds that we have never seen are added.
+	for r, o := range d.origins {
+		mine := m.ctx.get(r)
+		for n, e := range o.live {
+			if mine != nil && mine.contains(n) {
+				continue
+			}
+			dot := Dot{r, n}
+			m.addLive(dot, e.key, e.val)
+			rec.note(Added, e.key, dot, e.val)
+		}
+	}
+	m.ctx.Join(&d.ctx)
+	m.applied.Join(&d.applied)
+	m.log.merge(&d.log, m.logLimit)
+}
+
+// ---- reads ----
+
+// Get returns the siblings of k, ordered by dot. It is empty if k is absent.
+func (m *ORMap[K, V]) Get(k K) []Sibling[V] {
+	ds := m.keys[k].view()
+	out := make([]Sibling[V], len(ds))
+	for i, d := range ds {
+		e, _ := m.lookupLive(d)
+		out[i] = Sibling[V]{d, e.val}
+	}
+	return out
+}
+
+// Contains reports whether k has at least one sibling.
+func (m *ORMap[K, V]) Contains(k K) bool { return m.keys[k].len() > 0 }
+
+// Count returns the number of siblings of k in O(1).
+func (m *ORMap[K, V]) Count(k K) int { return m.keys[k].len() }
+
+// Len returns the number of keys present.
+func (m *ORMap[K, V]) Len() int { return len(m.keys) }
+
+// Keys returns the keys present, in the key codec's order.
+func (m *ORMap[K, V]) Keys() []K {
+	out := make([]K, 0, len(m.keys))
+	for k := range m.keys {
+		out = append(out, k)
+	}
+	slices.SortFunc(out, m.kc.Compare)
+	return out
+}
+
+// All iterates over keys in canonical order with their siblings.
+func (m *ORMap[K, V]) All() func(yield func(K, []Sibling[V]) bool) {
+	return func(yield func(K, []Sibling[V]) bool) {
+		for _, k := range m.Keys() {
+			if !yield(k, m.Get(k)) {
+				return
+			}
+		}
+	}
+}
+
+// Lookup returns the key and value written under d, if d is live.
+func (m *ORMap[K, V]) Lookup(d Dot) (K, V, bool) {
+	e, ok := m.lookupLive(d)
+	return e.key, e.val, ok
+}
+
+// LiveDots returns every live dot, in canonical order.
+func (m *ORMap[K, V]) LiveDots() []Dot {
+	var out []Dot
+	for r, o := range m.origins {
+		for n := range o.live {
+			out = append(out, Dot{r, n})
+		}
+	}
+	slices.SortFunc(out, Dot.Compare)
+	return out
+}
+
+// Context returns a copy of the causal context: every dot seen, live or
+// removed.
+func (m *ORMap[K, V]) Context() *Context { return m.ctx.Clone() }
+
+// Applied returns a copy of the applied-event context: the events whose whole
+// effect has been joined here. It is a subset of Context: a removal names the
+// dots it removes, and a receiver learns those dots (they are dead) without
+// learning the effects of the events that made them. Digests carry Applied.
+func (m *ORMap[K, V]) Applied() *Context { return m.applied.Clone() }
+
+// Clone returns a deep copy (state, context, log and log limit).
+func (m *ORMap[K, V]) Clone() *ORMap[K, V] {
+	c := newORMap[K, V](m.kc, m.vc)
+	c.self = m.self
+	c.logLimit = m.logLimit
+	c.ctx = *m.ctx.Clone()
+	c.applied = *m.applied.Clone()
+	c.origins = make(map[ReplicaID]*originStore[K, V], len(m.origins))
+	c.keys = make(map[K]keyDots, len(m.keys))
+	for r, o := range m.origins {
+		c.origins[r] = &originStore[K, V]{seed: o.seed, live: maps.Clone(o.live), hash: o.hash}
+	}
+	for k, ds := range m.keys {
+		c.keys[k] = ds.clone()
+	}
+	c.log = m.log.clone()
+	return c
+}
+
+// Equal reports whether m and o are the same lattice state: same context and
+// same live dots with equal keys and values. The replica identity and the
+// event log are not part of the state.
+func (m *ORMap[K, V]) Equal(o *ORMap[K, V]) bool {
+	if !m.ctx.Equal(&o.ctx) || !m.applied.Equal(&o.applied) || len(m.origins) != len(o.origins) || len(m.keys) != len(o.keys) {
+		return false
+	}
+	for r, a := range m.origins {
+		b := o.origins[r]
+		if b == nil || len(a.live) != len(b.live) || a.hash != b.hash {
+			return false
+		}
+		for n, ea := range a.live {
+			eb, ok := b.live[n]
+			if !ok || m.kc.Compare(ea.key, eb.key) != 0 || m.vc.Compare(ea.val, eb.val) != 0 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// Purge forgets r entirely: its live dots, its context entries and its
+// logged events, and r's dots named by other events in the log. Use it for a
+// replica known to be gone for good (left, restarted with a newer epoch, or
+// down past the permanent-down period). Nothing of r remains; a purged
+// replica that shows up again is a fresh replica. Purging is local: callers
+// purge on every replica and stop joining deltas that carry r.
+//
+// It reports the siblings (and keys) that went, like Join. The cost is
+// O(entries of r) plus the size of the log. Purging the replica's own
+// identity does nothing: its next dot would reuse a counter peers have seen.
+func (m *ORMap[K, V]) Purge(r ReplicaID) MapChanges[K, V] {
+	if r == m.self {
+		return MapChanges[K, V]{}
+	}
+	rec := &recorder[K, V]{delta: make(map[K]int)}
+	if o := m.origins[r]; o != nil {
+		for n := range o.live {
+			dot := Dot{r, n}
+			if e, ok := m.removeLive(dot); ok {
+				rec.note(Removed, e.key, dot, e.val)
+			}
+		}
+	}
+	delete(m.origins, r)
+	m.ctx.Purge(r)
+	m.applied.Purge(r)
+	m.log.purge(r)
+	return m.changes(rec)
+}
+
+// PurgeReplica is Purge without the change report.
+func (m *ORMap[K, V]) PurgeReplica(r ReplicaID) { m.Purge(r) }
+
+// ByReplica iterates over the live siblings written by r, in dot order, with
+// their keys: O(entries of r), for hiding or listing one replica's entries.
+func (m *ORMap[K, V]) ByReplica(r ReplicaID) func(yield func(K, Sibling[V]) bool) {
+	return func(yield func(K, Sibling[V]) bool) {
+		o := m.origins[r]
+		if o == nil {
+			return
+		}
+		ns := make([]uint64, 0, len(o.live))
+		for n := range o.live {
+			ns = append(ns, n)
+		}
+		slices.Sort(ns)
+		for _, n := range ns {
+			e, ok := o.live[n]
+			if !ok {
+				continue // removed by the caller meanwhile
+			}
+			if !yield(e.key, Sibling[V]{Dot{r, n}, e.val}) {
+				return
+			}
+		}
+	}
+}
+
+// Mentions reports whether anything of r remains: a live dot, a context
+// entry, or a logged event or removed dot.
+func (m *ORMap[K, V]) Mentions(r ReplicaID) bool {
+	if _, ok := m.ctx.m[r]; ok {
+		return true
+	}
+	if _, ok := m.origins[r]; ok {
+		return true
+	}
+	return m.log.mentions(r)
+}
+
+// String prints the state in canonical order, e.g.
+// {k1:[v@a/1:3] k2:[v@a/1:1 w@b/1:2]} ctx{a/1:1-3 b/1:1-2}.
+func (m *ORMap[K, V]) String() string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, k := range m.Keys() {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%v:[", k)
+		for j, s := range m.Get(k) {
+			if j > 0 {
+				b.WriteByte(' ')
+			}
+			fmt.Fprintf(&b, "%v@%v", s.Value, s.Dot)
+		}
+		b.WriteByte(']')
+	}
+	b.WriteString("} ctx")
+	b.WriteString(m.ctx.String())
+	if !m.applied.Equal(&m.ctx) {
+		b.WriteString(" applied")
+		b.WriteString(m.applied.String())
+	}
+	return b.String()
+}

@@ -1,0 +1,346 @@
+package p2p
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/libp2p/go-libp2p/core/network"
+)
+
+// idleBufCap is the most buffer capacity an idle connection keeps for
+// each of its two outbound buffers.
+const idleBufCap = 256 << 10
+
+// peerCounters are cumulative per peer name.
+type peerCounters struct {
+	framesIn, bytesIn, framesOut, bytesOut, dropped, decodeErrors atomic.Uint64
+}
+
+// conn is one authenticated frame stream to a peer. It has one reader and
+// one writer goroutine (on the host's connection stopper). Senders append
+// encoded frames to a bounded buffer; the writer swaps it out and writes the
+// whole batch with one Write, so many small frames cost one syscall and one
+// encryption record.
+type conn struct {
+	h        *Host
+	peer     Peer
+	s        network.Stream
+	br       *bufio.Reader
+	outbound bool
+	prev     *conn // earlier connection to the same name; its NodeDown comes first
+	ctr      *peerCounters
+
+	mu       sync.Mutex
+	buf      []byte        // encoded frames waiting for the writer
+	frames   int           // frames in buf
+	waiting  chan struct{} // non-nil while senders wait for space; closed on drain
+	closed   bool
+	flushing bool // graceful close: write what is queued, then close
+	reason   error
+
+	spare []byte // writer-owned second buffer
+
+	wake       chan struct{} // cap 1: buf became non-empty or flushing was set
+	closing    chan struct{} // closed by close
+	done       chan struct{} // closed after NodeDown (or when never reported up)
+	writerDone chan struct{}
+
+	pingMu  sync.Mutex
+	pingSeq uint64
+	pings   map[uint64]chan struct{}
+}
+
+func newConn(h *Host, p Peer, s network.Stream, br *bufio.Reader, outbound bool) *conn {
+	return &conn{
+		h:          h,
+		peer:       p,
+		s:          s,
+		br:         br,
+		outbound:   outbound,
+		ctr:        h.counters(p.Name),
+		wake:       make(chan struct{}, 1),
+		closing:    make(chan struct{}),
+		done:       make(chan struct{}),
+		writerDone: make(chan struct{}),
+	}
+}
+
+func (c *conn) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// enqueue queues one frame. With block it waits (bounded by ctx) while the
+// queue is full; without, it fails with ErrQueueFull. A frame larger than
+// the whole queue is accepted when the queue is empty.
+func (c *conn) enqueue(ctx context.Context, typ byte, payload []byte, block bool) error {
+	size := frameSize(len(payload))
+	limit := c.h.cfg.SendQueueBytes
+	for {
+		c.mu.Lock()
+		if c.closed || c.flushing {
+			reason := c.reason
+			c.mu.Unlock()
+			return &PeerError{Node: c.peer.Name, Err: fmt.Errorf("%w: connection closing: %w", ErrNoConnection, reason)}
+		}
+		if len(c.buf) == 0 || len(c.buf)+size <= limit {
+			wasEmpty := len(c.buf) == 0
+			c.buf = appendFrame(c.buf, typ, payload)
+			c.frames++
+			c.mu.Unlock()
+			if wasEmpty {
+				c.signal()
+			}
+			return nil
+		}
+		if !block {
+			c.mu.Unlock()
+			c.ctr.dropped.Add(1)
+			return &PeerError{Node: c.peer.Name, Err: ErrQueueFull}
+		}
+		if c.waiting == nil {
+			c.waiting = make(chan struct{})
+		}
+		w := c.waiting
+		c.mu.Unlock()
+		select {
+		case <-w:
+		case <-c.closing:
+		case <-ctx.Done():
+			return ctxErr(ctx)
+		}
+	}
+}
+
+// writeLoop is the connection's single writer.
+func (c *conn) writeLoop() {
+	defer close(c.writerDone)
+	for {
+		select {
+		case <-c.wake:
+		case <-c.closing:
+			return
+		}
+		for {
+			c.mu.Lock()
+			if c.closed {
+				c.mu.Unlock()
+				return
+			}
+			if len(c.buf) == 0 {
+				flushing := c.flushing
+				reason := c.reason
+				c.mu.Unlock()
+				if flushing {
+					c.closeWith(reason, true)
+					return
+				}
+				break
+			}
+			batch, n := c.buf, c.frames
+			c.buf, c.frames = c.spare[:0], 0
+			if c.waiting != nil {
+				close(c.waiting)
+				c.waiting = nil
+			}
+			c.mu.Unlock()
+			if _, err := c.s.Write(batch); err != nil {
+				c.ctr.dropped.Add(uint64(n))
+				c.closeWith(fmt.Errorf("%w: write: %v", ErrConnClosed, err), false)
+				return
+			}
+			c.ctr.framesOut.Add(uint64(n))
+			c.ctr.bytesOut.Add(uint64(len(batch)))
+			// Reuse the buffer while busy; an idle connection keeps at
+			// most idleBufCap of it.
+			c.mu.Lock()
+			idle := len(c.buf) == 0
+			c.mu.Unlock()
+			if idle && cap(batch) > idleBufCap {
+				batch = nil
+			}
+			c.spare = batch[:0]
+		}
+	}
+}
+
+// shutdown queues a bye frame and closes once everything queued is written.
+func (c *conn) shutdown(code byte, reason error) {
+	c.mu.Lock()
+	if c.closed || c.flushing {
+		c.mu.Unlock()
+		return
+	}
+	c.buf = appendFrame(c.buf, frameBye, []byte{code})
+	c.flushing = true
+	c.reason = reason
+	c.mu.Unlock()
+	c.signal()
+}
+
+// close ends the connection now; the first reason given wins.
+func (c *conn) close(reason error) { c.closeWith(reason, false) }
+
+func (c *conn) closeWith(reason error, graceful bool) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	if c.reason == nil {
+		c.reason = reason
+	}
+	dropped := c.frames
+	c.buf, c.frames = nil, 0
+	if c.waiting != nil {
+		close(c.waiting)
+		c.waiting = nil
+	}
+	c.mu.Unlock()
+	if dropped > 0 {
+		c.ctr.dropped.Add(uint64(dropped))
+		log.Debugw("frames dropped with closing connection", "node", c.peer.Name, "frames", dropped)
+	}
+	close(c.closing)
+	if graceful {
+		_ = c.s.Close()
+	} else {
+		_ = c.s.Reset()
+	}
+	c.h.unregister(c)
+}
+
+func (c *conn) closeReason() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reason
+}
+
+// readLoop reports NodeUp, delivers frames in order, then reports NodeDown.
+func (c *conn) readLoop() {
+	defer close(c.done)
+	if c.prev != nil {
+		select {
+		case <-c.prev.done:
+		case <-c.h.connStopper.ShouldStop():
+			c.close(ErrShutdown)
+			return
+		}
+	}
+	hd := c.h.handler
+	hd.NodeUp(c.peer)
+	log.Infow("node up", "node", c.peer.Name, "incarnation", c.peer.Incarnation, "hidden", c.peer.Hidden)
+	fr := frameReader{r: c.br, max: c.h.cfg.MaxFrameSize}
+	var reason error
+	for {
+		typ, p, err := fr.next()
+		if err != nil {
+			reason = c.readError(err)
+			break
+		}
+		switch typ {
+		case frameData:
+			c.ctr.framesIn.Add(1)
+			c.ctr.bytesIn.Add(uint64(len(p)))
+			hd.Frame(c.peer, p)
+			continue
+		case framePing:
+			// Best effort: a full queue drops the pong and the pinger times out.
+			_ = c.enqueue(context.Background(), framePong, p, false)
+			continue
+		case framePong:
+			c.pong(binary.BigEndian.Uint64(p))
+			continue
+		case frameBye:
+			reason = byeReason(p[0])
+		}
+		break
+	}
+	c.close(reason)
+	<-c.writerDone
+	reason = c.closeReason()
+	hd.NodeDown(c.peer, reason)
+	log.Infow("node down", "node", c.peer.Name, "incarnation", c.peer.Incarnation, "reason", reason.Error())
+	if errors.Is(reason, ErrConnClosed) || errors.Is(reason, ErrProtocol) || errors.Is(reason, ErrFrameTooLarge) {
+		c.h.kickMesh(c.peer.Name) // a live member gets reconnected
+	}
+}
+
+func (c *conn) readError(err error) error {
+	if r := c.closeReason(); r != nil {
+		return r // closed locally; that reason wins
+	}
+	if errors.Is(err, ErrFrameTooLarge) || errors.Is(err, ErrProtocol) {
+		c.ctr.decodeErrors.Add(1)
+		log.Warnw("bad frame, closing connection", "node", c.peer.Name, "err", err.Error())
+		return err
+	}
+	return fmt.Errorf("%w: %v", ErrConnClosed, err)
+}
+
+func byeReason(code byte) error {
+	switch code {
+	case byeLeft:
+		return ErrLeft
+	case byeDisconnected:
+		return ErrDisconnected
+	}
+	return ErrConnClosed
+}
+
+func (c *conn) ping(ctx context.Context) error {
+	ch := make(chan struct{})
+	c.pingMu.Lock()
+	c.pingSeq++
+	seq := c.pingSeq
+	if c.pings == nil {
+		c.pings = make(map[uint64]chan struct{})
+	}
+	c.pings[seq] = ch
+	c.pingMu.Unlock()
+	defer func() {
+		c.pingMu.Lock()
+		delete(c.pings, seq)
+		c.pingMu.Unlock()
+	}()
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], seq)
+	if err := c.enqueue(ctx, framePing, b[:], true); err != nil {
+		return err
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-c.closing:
+		return &PeerError{Node: c.peer.Name, Err: fmt.Errorf("%w: %w", ErrNoConnection, c.closeReason())}
+	case <-ctx.Done():
+		return ctxErr(ctx)
+	}
+}
+
+func (c *conn) pong(seq uint64) {
+	c.pingMu.Lock()
+	ch := c.pings[seq]
+	delete(c.pings, seq)
+	c.pingMu.Unlock()
+	if ch != nil {
+		close(ch)
+	}
+}
+
+// ctxErr wraps ctx.Err(), adding ErrTimeout for deadlines.
+func ctxErr(ctx context.Context) error {
+	err := ctx.Err()
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %w", ErrTimeout, err)
+	}
+	return err
+}

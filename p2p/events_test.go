@@ -1,0 +1,138 @@
+package p2p
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/nodal-go/nodal/p2p/p2ptest"
+	"github.com/stretchr/testify/require"
+)
+
+// crash ends h like a killed process: no goodbye, no leave; peers find out
+// from the broken connection and from failure detection.
+func (h *Host) crash(t *testing.T) {
+	t.Helper()
+	if h.ml != nil {
+		require.NoError(t, h.ml.Shutdown())
+		h.mlShutdown = true
+	}
+	require.NoError(t, h.lh.Close())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = h.Stop(ctx) // reclaims our goroutines; the wire is already gone
+}
+
+func kinds(evs []event) []string {
+	var out []string
+	for _, e := range evs {
+		out = append(out, e.Kind)
+	}
+	return out
+}
+
+func TestCrashThenRestart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net := p2ptest.New()
+		defer net.Close()
+		nodes := startCluster(t, net, 3)
+		a, b := nodes[0], nodes[1]
+		bName := b.Self().Name
+		p2ptest.Eventually(t, 60*time.Second, func() bool { return meshed(nodes) })
+		oldInc := b.Self().Incarnation
+		for i := range 5 {
+			require.NoError(t, b.Send(context.Background(), a.Self().Name, []byte(fmt.Sprint(i))))
+		}
+		p2ptest.Eventually(t, 10*time.Second, func() bool { return len(a.rec.frames(bName)) == 5 })
+		b.crash(t)
+		p2ptest.Eventually(t, 10*time.Second, func() bool { return !a.rec.isUp(bName) }, "a sees b down")
+		require.ErrorIs(t, a.rec.downs(bName)[0], ErrConnClosed)
+		// memberlist declares it dead; the name is then free again.
+		p2ptest.Eventually(t, 60*time.Second, func() bool { return len(a.Members()) == 2 && len(nodes[2].Members()) == 2 }, "b dead")
+		// Let the "b is dead" gossip die out first: memberlist lets the new b
+		// take the name with a fresh (low) gossip incarnation, and a late
+		// retransmission of the old death would briefly declare it dead too.
+		time.Sleep(10 * time.Second)
+		b2 := startSim(t, simConfig(net, bName, a.GossipAddr()))
+		require.NotEqual(t, oldInc, b2.Self().Incarnation)
+		p2ptest.Eventually(t, 60*time.Second, func() bool { return a.rec.isUp(bName) && nodes[2].rec.isUp(bName) })
+		for _, n := range []*simNode{a, nodes[2]} {
+			evs := n.rec.of(bName)
+			require.Equal(t, "up", evs[len(evs)-1].Kind)
+			require.Equal(t, b2.Self().Incarnation, evs[len(evs)-1].Inc, "the new incarnation")
+			require.Equal(t, "down", evs[len(evs)-2].Kind, "old incarnation's down comes first")
+			require.Equal(t, oldInc, evs[len(evs)-2].Inc)
+		}
+		require.Equal(t, []string{"up", "frame", "frame", "frame", "frame", "frame", "down", "up"}, kinds(a.rec.of(bName)), "%v", a.rec.of(bName))
+		stopSim(t, a, nodes[2], b2)
+		settle()
+	})
+}
+
+func TestGracefulLeave(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net := p2ptest.New()
+		defer net.Close()
+		nodes := startCluster(t, net, 3)
+		p2ptest.Eventually(t, 60*time.Second, func() bool { return meshed(nodes) })
+		a, c := nodes[0], nodes[2]
+		cName := c.Self().Name
+		// Frames queued before Stop are delivered before the node-down.
+		for i := range 100 {
+			require.NoError(t, c.Send(context.Background(), a.Self().Name, []byte(fmt.Sprint(i))))
+		}
+		stopSim(t, c)
+		p2ptest.Eventually(t, 10*time.Second, func() bool { return !a.rec.isUp(cName) && !nodes[1].rec.isUp(cName) })
+		for _, n := range nodes[:2] {
+			require.Len(t, n.rec.downs(cName), 1)
+			require.ErrorIs(t, n.rec.downs(cName)[0], ErrLeft)
+			require.Contains(t, n.rec.downs(cName)[0].Error(), "left")
+		}
+		require.Len(t, a.rec.frames(cName), 100)
+		evs := a.rec.of(cName)
+		require.Equal(t, "down", evs[len(evs)-1].Kind)
+		p2ptest.Eventually(t, 30*time.Second, func() bool { return len(a.Members()) == 2 && len(nodes[1].Members()) == 2 })
+		// The stopping node saw its own connections go down with ErrShutdown.
+		for _, e := range c.rec.snapshot() {
+			if e.Kind == "down" {
+				require.ErrorIs(t, e.Reason, ErrShutdown)
+			}
+		}
+		stopSim(t, nodes[:2]...)
+		settle()
+	})
+}
+
+func TestFrozenNodeFailureDetected(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net := p2ptest.New()
+		defer net.Close()
+		nodes := startCluster(t, net, 4)
+		p2ptest.Eventually(t, 60*time.Second, func() bool { return meshed(nodes) })
+		d := nodes[3]
+		dName := d.Self().Name
+		// Gossip to and from d is lost but its streams stay open, as when a
+		// process is frozen: only failure detection can tell.
+		for _, n := range nodes[:3] {
+			net.Drop(n.Self().Name, dName, 0.9999)
+			net.Drop(dName, n.Self().Name, 0.9999)
+		}
+		p2ptest.Eventually(t, 120*time.Second, func() bool {
+			for _, n := range nodes[:3] {
+				if n.rec.isUp(dName) {
+					return false
+				}
+			}
+			return true
+		}, "failure detected")
+		for _, n := range nodes[:3] {
+			require.ErrorIs(t, n.rec.downs(dName)[0], ErrFailureDetected)
+			require.NotContains(t, memberNames(n.Members()), dName)
+		}
+		net.Heal()
+		stopSim(t, nodes...)
+		settle()
+	})
+}
