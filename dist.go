@@ -223,7 +223,7 @@ func (d *dist) route(s signal) error {
 
 func (d *dist) undeliverable(s signal, reason error) {
 	var q signalQueue
-	d.n.undeliverable(s, reason, &q)
+	d.n.undeliverable(&s, reason, &q)
 	d.n.drain(&q)
 }
 
@@ -544,17 +544,16 @@ func (d *dist) deliverIncoming(s signal) {
 	}
 	var q signalQueue
 	if n.isLocal(s.to) {
-		n.deliverQ(s, &q)
+		n.deliverQ(&s, &q)
 	} else {
-		n.undeliverable(s, ReasonNoProc, &q)
+		n.undeliverable(&s, ReasonNoProc, &q)
 	}
-	for {
-		f, ok := q.pop()
-		if !ok {
-			return
-		}
+	for q.head < len(q.items) {
+		f := q.items[q.head]
+		q.items[q.head] = signal{}
+		q.head++
 		if f.to.Node == n.name {
-			n.routeQ(f, &q)
+			n.routeQ(&f, &q)
 		} else {
 			d.enqueueAsync(asyncItem{s: f})
 		}

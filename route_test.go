@@ -31,10 +31,11 @@ type fakeRemote struct {
 	got []signal
 }
 
-func (f *fakeRemote) route(s signal) {
+func (f *fakeRemote) route(s signal) error {
 	f.mu.Lock()
 	f.got = append(f.got, s)
 	f.mu.Unlock()
+	return nil
 }
 
 // Every interaction with a pid of another node goes through the routing

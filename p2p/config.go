@@ -66,6 +66,10 @@ type Config struct {
 	Seeds []string
 	// Profile selects memberlist timers; default ProfileLAN.
 	Profile Profile
+	// Incarnation identifies this start of the node (Erlang's creation);
+	// 0 means a fresh one is chosen. The layer above passes its own so that
+	// pids and the transport agree.
+	Incarnation uint64
 	// Hidden makes a node that does not join the membership and connects
 	// only to nodes it is asked to (tools, monitors).
 	Hidden bool

@@ -147,9 +147,12 @@ func Start(ctx context.Context, cfg Config, h Handler) (*Host, error) {
 		evWake:      make(chan struct{}, 1),
 	}
 	n.publish()
+	if cfg.Incarnation == 0 {
+		cfg.Incarnation = newIncarnation()
+	}
 	n.self = Peer{
 		Name:        cfg.Name,
-		Incarnation: newIncarnation(),
+		Incarnation: cfg.Incarnation,
 		Hidden:      cfg.Hidden,
 		ID:          lh.ID(),
 		Addrs:       addrStrings(lh.Addrs()),
