@@ -166,7 +166,11 @@ func startBenchPair(ctx context.Context, stderr io.Writer) (*benchPair, error) {
 	}
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := bp.local.Connect(cctx, up.Name); err != nil {
+	err = bp.local.Connect(cctx, up.Name)
+	if err == nil {
+		err = awaitPeer(cctx, bp.local.Node, up.Name)
+	}
+	if err != nil {
 		bp.close()
 		return nil, fmt.Errorf("connect to %s: %w", up.Name, err)
 	}

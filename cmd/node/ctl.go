@@ -171,7 +171,30 @@ func ctlConnect(ctx context.Context, o ctlOptions, name string) (*nodal.Node, st
 		}
 		return nil, "", fmt.Errorf("connect to %s: %w", o.To, err)
 	}
+	if err := awaitPeer(ctx, n, target); err != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = n.Stop(sctx)
+		cancel()
+		return nil, "", fmt.Errorf("connect to %s: %w", o.To, err)
+	}
 	return n, target, nil
+}
+
+// awaitPeer waits until n's distribution layer lists node as connected.
+// ConnectAddr and Connect return once the transport's handshake is done,
+// which can be a moment before the node layer has taken the connection in;
+// a send in that moment would be dropped.
+func awaitPeer(ctx context.Context, n *nodal.Node, node string) error {
+	for {
+		if info, err := n.NodeInfo(node); err == nil && info.Alive {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s not connected: %w", node, ctx.Err())
+		case <-time.After(time.Millisecond):
+		}
+	}
 }
 
 // JSON shapes of the commands' answers.

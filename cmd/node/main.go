@@ -64,12 +64,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 // setupLogging bridges libp2p's slog output into go-log before anything
-// logs, so that GOLOG_LOG_LEVEL governs every subsystem. A started node
-// logs nodal's lifecycle (node up, node down) at info unless the
-// environment says otherwise.
+// logs, so that GOLOG_LOG_LEVEL governs every subsystem. Unless
+// GOLOG_LOG_LEVEL is set, a started node logs nodal's lifecycle (node up,
+// node down) at info.
 func setupLogging(cmd string) {
 	gologshim.SetDefaultHandler(golog.SlogHandler())
-	if cmd == "start" && os.Getenv("GOLOG_LOG_LEVEL") == "" {
+	if os.Getenv("GOLOG_LOG_LEVEL") != "" {
+		return
+	}
+	// libp2p's fx wiring logs a failed start (a busy port) three times at
+	// error level; the command reports that failure itself, in one line.
+	_ = golog.SetLogLevel("p2p-config", "fatal")
+	if cmd == "start" {
 		_ = golog.SetLogLevelRegex("nodal.*", "info")
 	}
 }

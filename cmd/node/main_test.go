@@ -1,0 +1,86 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lni/goutils/leaktest"
+	"github.com/stretchr/testify/require"
+)
+
+// runMainEnv makes the test binary behave as the nodal binary, so that
+// demo and bench can re-execute themselves (os.Executable) in tests.
+const runMainEnv = "NODAL_TEST_RUN_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(runMainEnv) == "1" {
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+func TestDemo(t *testing.T) {
+	defer leaktest.AfterTest(t)()
+	t.Setenv(runMainEnv, "1")
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	require.NoError(t, cmdDemo(ctx, nil, &out))
+	s := out.String()
+	for _, want := range []string{
+		"a@127.0.0.1 sees b@127.0.0.1 and c@127.0.0.1",
+		"b@127.0.0.1 sees a@127.0.0.1 and c@127.0.0.1",
+		"c@127.0.0.1 sees a@127.0.0.1 and b@127.0.0.1",
+		`[b@127.0.0.1] inbox got "hello from a"`,
+		`replied "are you there?"`,
+		"reason noconnection",
+		"NodeDown for c@127.0.0.1 (its connection closed)",
+		"a@127.0.0.1 now sees b@127.0.0.1",
+		"Demo done.",
+	} {
+		require.Contains(t, s, want)
+	}
+	// The echo runs on c, and its output shows on a.
+	require.Regexp(t, regexp.MustCompile(`\[a@127\.0\.0\.1\] echo <c@127\.0\.0\.1\.\d+\.\d+> got "printed by a process on c"`), s)
+	require.Equal(t, 2, strings.Count(s, ", reason noconnection"), "the monitor and the link")
+}
+
+func TestBenchSmoke(t *testing.T) {
+	defer leaktest.AfterTest(t)()
+	t.Setenv(runMainEnv, "1")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var out, errb bytes.Buffer
+	require.NoError(t, cmdBench(ctx, []string{"remote", "--senders", "2", "--size", "16", "--duration", "200ms"}, &out, &errb), errb.String())
+	figs := parseFigures(t, out.String())
+	require.Greater(t, figs["remote_send_messages"], 0.0)
+	require.Greater(t, figs["remote_send_msgs_per_s"], 0.0)
+	require.InDelta(t, figs["remote_send_msgs_per_s"]*16/1e6, figs["remote_send_mb_per_s"], 0.2)
+
+	out.Reset()
+	require.NoError(t, cmdBench(ctx, []string{"call", "--calls", "200"}, &out, &errb), errb.String())
+	figs = parseFigures(t, out.String())
+	require.Equal(t, 200.0, figs["call_count"])
+	require.LessOrEqual(t, figs["call_p50_us"], figs["call_p99_us"])
+	require.LessOrEqual(t, figs["call_p99_us"], figs["call_p999_us"])
+}
+
+// parseFigures reads "name value unit" lines.
+func parseFigures(t *testing.T, s string) map[string]float64 {
+	t.Helper()
+	figs := map[string]float64{}
+	for _, l := range strings.Split(strings.TrimSpace(s), "\n") {
+		f := strings.Fields(l)
+		require.Len(t, f, 3, "figure line %q", l)
+		v, err := strconv.ParseFloat(f[1], 64)
+		require.NoError(t, err, l)
+		figs[f[0]] = v
+	}
+	return figs
+}
