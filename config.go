@@ -44,6 +44,15 @@ type Config struct {
 	// Stdout receives what processes print through their group leader
 	// (Process.Printf); default os.Stdout.
 	Stdout io.Writer
+	// RemoteBacklog bounds, in messages, how long a mailbox may grow from
+	// messages of other nodes. Above it the node stops reading the
+	// connection that delivers to that process until the mailbox is back
+	// under half of it. That pushes back on the senders: their bounded
+	// outbound queue fills and their Send blocks, so memory stays bounded
+	// when a receiver is slower than its senders. The pause holds up every
+	// message from that node (like Erlang's busy distribution port).
+	// Default DefaultRemoteBacklog; -1 means no bound (Erlang's behaviour).
+	RemoteBacklog int
 	// P2P holds the transport's advanced settings: Network (tests use
 	// p2ptest), MaxFrameSize, SendQueueBytes, Libp2pOptions and
 	// TuneMemberlist. Its Name, Cookie, addresses, Seeds, Profile and Hidden

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/lni/goutils/syncutil"
 
@@ -76,6 +77,10 @@ type dist struct {
 	// hostReady is closed once host is set (or the start failed and host
 	// stays nil): p2p may call the handler while p2p.Start is still joining.
 	hostReady chan struct{}
+
+	backlog   int           // Config.RemoteBacklog, resolved
+	delivered atomic.Uint64 // messages delivered from other nodes (sampling clock)
+	throttled atomic.Uint64 // times a reader paused for a long mailbox
 
 	decodeErrors atomic.Uint64 // frames dropped because they could not be decoded
 	sendErrors   atomic.Uint64 // signals lost because their connection failed
@@ -537,8 +542,8 @@ func (d *dist) handleSignal(p p2p.Peer, kind byte, dec *decoder) error {
 func (d *dist) deliverIncoming(s signal) {
 	n := d.n
 	if s.kind == sigMessage && n.isLocal(s.to) {
-		if p := n.procs.get(s.to.ID); p != nil {
-			p.deliver(s.msg)
+		if p := n.procs.get(s.to.ID); p != nil && p.deliver(s.msg) {
+			d.throttle(p)
 		}
 		return
 	}
@@ -558,6 +563,39 @@ func (d *dist) deliverIncoming(s signal) {
 			d.enqueueAsync(asyncItem{s: f})
 		}
 	}
+}
+
+// throttle pauses the calling p2p reader while p's mailbox is above the
+// backlog bound, until it is under half of it (or p exits, or the node
+// stops). It samples the mailbox once every 64 deliveries per reader call
+// site, which keeps the check off the common path.
+func (d *dist) throttle(p *Process) {
+	max := d.backlog
+	if max <= 0 || d.delivered.Add(1)&63 != 0 {
+		return
+	}
+	if d.queueLen(p) <= max {
+		return
+	}
+	d.throttled.Add(1)
+	t := time.NewTicker(time.Millisecond)
+	defer t.Stop()
+	for d.queueLen(p) > max/2 {
+		select {
+		case <-t.C:
+		case <-d.ctx.Done():
+			return
+		}
+	}
+}
+
+func (d *dist) queueLen(p *Process) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.dead {
+		return 0
+	}
+	return p.queueLenLocked()
 }
 
 // sendAsyncFrame sends a raw frame without blocking the caller; frames

@@ -641,6 +641,7 @@ func (n *Node) CallName(ctx context.Context, node, name string, req any) (any, e
 type DistStats struct {
 	DecodeErrors uint64 // frames dropped because they could not be decoded
 	SendErrors   uint64 // signals lost because their connection failed
+	Throttled    uint64 // times a connection was paused for a long mailbox (RemoteBacklog)
 	P2P          p2p.Stats
 }
 
@@ -650,7 +651,7 @@ func (n *Node) DistStats() DistStats {
 	if d == nil {
 		return DistStats{}
 	}
-	return DistStats{DecodeErrors: d.decodeErrors.Load(), SendErrors: d.sendErrors.Load(), P2P: d.host.Stats()}
+	return DistStats{DecodeErrors: d.decodeErrors.Load(), SendErrors: d.sendErrors.Load(), Throttled: d.throttled.Load(), P2P: d.host.Stats()}
 }
 
 // CallTimeoutError is the error of a Call whose wait ended (deadline or
@@ -697,4 +698,13 @@ func (n *Node) callWaitError(to Pid, err error) error {
 		_, up = n.dist.peer(to.Node)
 	}
 	return &CallTimeoutError{To: to, NodeUp: up, Err: err}
+}
+
+// GossipAddr returns the memberlist address other nodes use as a seed to
+// join this node's cluster ("" on a local-only or hidden node).
+func (n *Node) GossipAddr() string {
+	if n.dist == nil || n.cfg.Hidden {
+		return ""
+	}
+	return n.dist.host.GossipAddr()
 }

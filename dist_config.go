@@ -8,6 +8,11 @@ import (
 	"github.com/nodal-go/nodal/p2p"
 )
 
+// DefaultRemoteBacklog is the default Config.RemoteBacklog: 100,000
+// messages, a few megabytes of small messages, far more than a process that
+// keeps up ever holds.
+const DefaultRemoteBacklog = 100_000
+
 // DefaultLANConfig returns a distributed node's config with memberlist's LAN
 // timers (failure detected in a few seconds).
 func DefaultLANConfig(name, cookie string) Config {
@@ -82,6 +87,10 @@ func (n *Node) startDist(ctx context.Context) error {
 	}
 	n.groupLeader = gl
 	d := newDist(n, codec)
+	d.backlog = n.cfg.RemoteBacklog
+	if d.backlog == 0 {
+		d.backlog = DefaultRemoteBacklog
+	}
 	n.remote = d
 	n.dist = d
 	d.start()

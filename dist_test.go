@@ -351,3 +351,111 @@ func TestDistWrongCookieRefused(t *testing.T) {
 	require.Empty(t, nodes[0].Nodes())
 	_ = p2p.ErrCookieMismatch
 }
+
+// A value the codec cannot encode fails at the sender; the link survives
+// and a later message arrives.
+func TestDistSendUnencodableFailsAtSender(t *testing.T) {
+	defer leaktest.AfterTest(t)()
+	nodes := startDistCluster(t, "a@127.0.0.1", "b@127.0.0.1")
+	defer stopNodes(nodes)
+	a, b := nodes[0], nodes[1]
+	got := make(chan any, 1)
+	sink, err := b.Spawn(func(p *Process) error {
+		got <- distRecv(t, p)
+		return nil
+	})
+	require.NoError(t, err)
+	type secret struct{ F func() }
+	err = a.Send(sink, secret{})
+	require.ErrorIs(t, err, ErrUnregisteredType)
+	require.ErrorIs(t, err, ErrCodec)
+	require.Contains(t, err.Error(), "secret")
+	distInProcess(t, a, func(p *Process) error {
+		require.ErrorIs(t, p.Send(sink, make(chan int)), ErrCodec)
+		return p.Send(sink, "still connected")
+	})
+	require.Equal(t, "still connected", <-got)
+	require.Equal(t, []string{b.Name()}, a.Nodes())
+}
+
+// A frame the receiver cannot decode is dropped, counted and logged, and
+// the connection survives.
+func TestDistUndecodableFrameDropped(t *testing.T) {
+	defer leaktest.AfterTest(t)()
+	nodes := startDistCluster(t, "a@127.0.0.1", "b@127.0.0.1")
+	defer stopNodes(nodes)
+	a, b := nodes[0], nodes[1]
+	type onlyOnA struct{ N int }
+	codecA := NewCodec()
+	require.NoError(t, codecA.Register("test.onlyOnA", onlyOnA{}))
+	a.dist.codec = codecA // b's codec does not know the type
+	got := make(chan any, 1)
+	sink, err := b.Spawn(func(p *Process) error {
+		got <- distRecv(t, p)
+		return nil
+	})
+	require.NoError(t, err)
+	require.NoError(t, a.Send(sink, onlyOnA{N: 1}))
+	require.NoError(t, a.dist.host.Send(context.Background(), b.Name(), []byte{0xee, 1, 2, 3}))
+	require.NoError(t, a.Send(sink, "after the bad frames"))
+	require.Equal(t, "after the bad frames", <-got)
+	require.Equal(t, uint64(2), b.DistStats().DecodeErrors)
+	require.Equal(t, []string{a.Name()}, b.Nodes())
+}
+
+// Memory stays bounded when a receiver is slower than its sender: the
+// mailbox stops growing at the backlog bound (the connection pauses), and
+// nothing is lost once the receiver catches up.
+func TestDistSlowReceiverBacklogBounded(t *testing.T) {
+	defer leaktest.AfterTest(t)()
+	var nodes []*Node
+	defer func() { stopNodes(nodes) }()
+	const backlog, total = 1000, 50_000
+	for i, name := range []string{"a@127.0.0.1", "b@127.0.0.1"} {
+		cfg := DefaultLocalConfig(name, testCookie)
+		cfg.RemoteBacklog = backlog
+		cfg.P2P.SendQueueBytes = 16 << 10
+		if i > 0 {
+			cfg.Seeds = []string{nodes[0].dist.host.GossipAddr()}
+		}
+		n, err := Start(context.Background(), cfg)
+		require.NoError(t, err)
+		nodes = append(nodes, n)
+	}
+	a, b := nodes[0], nodes[1]
+	distWait(t, 20*time.Second, func() bool { return len(a.Nodes()) == 1 && len(b.Nodes()) == 1 }, "mesh")
+	release := make(chan struct{})
+	done := make(chan int, 1)
+	sink, err := b.Spawn(func(p *Process) error {
+		<-release
+		for i := 0; i < total; i++ {
+			m := distRecv(t, p)
+			if m.(int) != i {
+				return fmt.Errorf("got %v, want %d", m, i)
+			}
+		}
+		done <- total
+		return nil
+	})
+	require.NoError(t, err)
+	_, err = a.Spawn(func(p *Process) error {
+		for i := 0; i < total; i++ {
+			if err := p.Send(sink, i); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	distWait(t, 30*time.Second, func() bool { return b.DistStats().Throttled > 0 }, "reader paused")
+	info, err := b.ProcessInfo(sink)
+	require.NoError(t, err)
+	require.LessOrEqual(t, info.MessageQueueLen, 2*backlog, "mailbox bounded by RemoteBacklog")
+	close(release)
+	select {
+	case n := <-done:
+		require.Equal(t, total, n)
+	case <-time.After(60 * time.Second):
+		t.Fatal("receiver did not get every message")
+	}
+}

@@ -156,10 +156,11 @@ func (n *Node) SpawnActor(a Actor, opts ...SpawnOption) (Pid, error) {
 	return pid, err
 }
 
-// Send sends msg to the process to from outside any process. Like Erlang's
-// send it never fails: a message to a dead pid is dropped.
-func (n *Node) Send(to Pid, msg any) {
-	n.route(signal{kind: sigMessage, to: to, msg: msg})
+// Send sends msg to the process to from outside any process. As with
+// Process.Send, a message to a dead pid is dropped; the only error is a
+// message for another node that the codec cannot encode.
+func (n *Node) Send(to Pid, msg any) error {
+	return n.send(signal{kind: sigMessage, to: to, msg: msg})
 }
 
 // SendName sends msg to the local process registered as name. It returns an

@@ -137,28 +137,44 @@ func (p *Process) Context() context.Context {
 	return p.ctx
 }
 
-// Send sends msg to the process to. Sending never fails and never blocks: a
-// message to a dead pid is dropped, as in Erlang. Messages from one process
-// to another arrive in the order they were sent. Once the sender itself has
-// exited (it was killed) its sends are dropped.
-func (p *Process) Send(to Pid, msg any) {
+// Send sends msg to the process to. A message to a dead pid, or to a pid on
+// an unreachable node, is dropped, as in Erlang; that is not an error.
+// Messages from one process to another arrive in the order they were sent.
+// Once the sender itself has exited (it was killed) its sends are dropped.
+//
+// A local send never blocks and never fails. A send to another node fails
+// at the sender, with an error wrapping ErrCodec, when the codec cannot
+// encode msg (its type is not registered, see RegisterType); it blocks only
+// while the connection's bounded outbound queue is full (back-pressure on a
+// busy link).
+func (p *Process) Send(to Pid, msg any) error {
 	if p.gone.Load() {
-		return
+		return nil
 	}
 	if c := p.sendTo; c != nil && c.pid == to {
 		if !c.deliver(msg) {
 			p.sendTo = nil // dead: let it be collected
 		}
-		return
+		return nil
 	}
 	n := p.node
 	if n.isLocal(to) {
 		if c := n.procs.get(to.ID); c != nil && c.deliver(msg) {
 			p.sendTo = c
 		}
-		return
+		return nil
 	}
-	n.route(signal{kind: sigMessage, from: p.pid, to: to, msg: msg})
+	return n.send(signal{kind: sigMessage, from: p.pid, to: to, msg: msg})
+}
+
+// send routes a message; for a pid of another node it returns the
+// encoding error, if any.
+func (n *Node) send(s signal) error {
+	if r := n.remote; r != nil && s.to.Node != n.name {
+		return r.route(s)
+	}
+	n.route(s)
+	return nil
 }
 
 // SendName sends msg to the local process registered as name. It returns an
