@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +18,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/nodal-go/nodal"
 )
 
 // binary is the nodal binary TestMain builds.
@@ -295,4 +298,22 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+func regexpContains(s, expr string) bool { return regexp.MustCompile(expr).MatchString(s) }
+
+func regexpQuote(s string) string { return regexp.QuoteMeta(s) }
+
+// echoReply mirrors the nodal binary's answer to a call to an echo
+// process; a node in the test must register it under the same name to
+// decode the reply.
+type echoReply struct {
+	Text string
+	Pid  nodal.Pid
+}
+
+func init() {
+	if err := nodal.RegisterType("nodal.echo.reply", echoReply{}); err != nil {
+		panic(err)
+	}
 }
