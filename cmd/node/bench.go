@@ -192,6 +192,9 @@ func startChild(ctx context.Context, cookie, name string, join []string, stderr 
 	cmd := exec.Command(exe, args...)
 	dieWithParent(cmd)
 	cmd.Env = append(os.Environ(), cookieEnv+"="+cookie, "GOLOG_LOG_LEVEL=error")
+	if path := os.Getenv(cpuProfileEnv); path != "" {
+		cmd.Env = append(cmd.Env, cpuProfileEnv+"="+path+".child")
+	}
 	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -237,13 +240,24 @@ func startChild(ctx context.Context, cookie, name string, join []string, stderr 
 	}
 }
 
-// close stops the local node and kills the child.
+// close stops the local node and the child: SIGTERM (so it leaves and
+// writes its profile, if any), then SIGKILL if it has not exited in time.
 func (bp *benchPair) close() {
 	if bp.local != nil {
 		_ = stopNode(bp.local.Node)
 	}
 	if bp.child != nil {
-		_ = bp.child.Process.Kill()
+		_ = bp.child.Process.Signal(syscall.SIGTERM)
+		exited := make(chan struct{})
+		go func() { // ends when the child's stdout closes
+			bp.drain.Wait()
+			close(exited)
+		}()
+		select {
+		case <-exited:
+		case <-time.After(stopTimeout):
+			_ = bp.child.Process.Kill()
+		}
 		_ = bp.child.Wait()
 	}
 	bp.drain.Wait()
@@ -366,6 +380,7 @@ func (bp *benchPair) benchRemote(ctx context.Context, o benchOptions) ([]figure,
 			return fmt.Errorf("spawn bench_sink on %s: %w", bp.peer.Name, err)
 		}
 		ref := p.Monitor(sink)
+		st0 := bp.local.DistStats().P2P.Total
 		c0, err := bp.cpu()
 		if err != nil {
 			return err
@@ -409,6 +424,7 @@ func (bp *benchPair) benchRemote(ctx context.Context, o benchOptions) ([]figure,
 		if err != nil {
 			return err
 		}
+		st1 := bp.local.DistStats().P2P.Total
 		secs := elapsed.Seconds()
 		selfRSS, childRSS := bp.peakRSS()
 		figs = []figure{
@@ -416,6 +432,7 @@ func (bp *benchPair) benchRemote(ctx context.Context, o benchOptions) ([]figure,
 			{"remote_send_mb_per_s", float64(ack.Bytes) / 1e6 / secs, "MB/s"},
 			{"remote_send_cpu_us_per_msg", float64(c1.since(c0).Microseconds()) / float64(max(ack.Messages, 1)), "us"},
 			{"remote_send_messages", float64(ack.Messages), "msg"},
+			{"remote_send_frame_bytes_per_msg", float64(st1.BytesOut-st0.BytesOut) / float64(max(ack.Messages, 1)), "B"},
 			{"remote_send_elapsed_s", secs, "s"},
 			{"remote_send_sender_peak_rss_mb", selfRSS, "MB"},
 			{"remote_send_receiver_peak_rss_mb", childRSS, "MB"},
@@ -448,6 +465,7 @@ func (bp *benchPair) benchCall(ctx context.Context, o benchOptions) ([]figure, e
 			}
 		}
 		lat := make([]time.Duration, 0, max(o.Calls, 1<<16))
+		st0 := bp.local.DistStats().P2P.Total
 		c0, err := bp.cpu()
 		if err != nil {
 			return err
@@ -469,6 +487,7 @@ func (bp *benchPair) benchCall(ctx context.Context, o benchOptions) ([]figure, e
 		if err != nil {
 			return err
 		}
+		st1 := bp.local.DistStats().P2P.Total
 		slices.Sort(lat)
 		q := func(f float64) float64 {
 			i := min(int(f*float64(len(lat))), len(lat)-1)
@@ -486,6 +505,8 @@ func (bp *benchPair) benchCall(ctx context.Context, o benchOptions) ([]figure, e
 			{"call_mean_us", float64(sum.Nanoseconds()) / 1e3 / n, "us"},
 			{"call_per_s", n / elapsed.Seconds(), "call/s"},
 			{"call_cpu_us_per_call", float64(c1.since(c0).Microseconds()) / n, "us"},
+			{"call_frames_out_per_call", float64(st1.FramesOut-st0.FramesOut) / n, "frame"},
+			{"call_frames_in_per_call", float64(st1.FramesIn-st0.FramesIn) / n, "frame"},
 			{"call_count", n, "call"},
 		}
 		return nil

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -34,6 +35,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	setupLogging(args[0])
+	if path := os.Getenv(cpuProfileEnv); path != "" {
+		stopProfile, err := startCPUProfile(path)
+		if err != nil {
+			fmt.Fprintf(stderr, "nodal: %s: %s\n", cpuProfileEnv, oneLine(err.Error()))
+			return 1
+		}
+		defer stopProfile()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var err error
@@ -78,6 +87,27 @@ func setupLogging(cmd string) {
 	if cmd == "start" {
 		_ = golog.SetLogLevelRegex("nodal.*", "info")
 	}
+}
+
+// cpuProfileEnv names a file to write a CPU profile of the whole command
+// to (go tool pprof reads it). bench gives its child node the same path
+// with ".child" appended.
+const cpuProfileEnv = "NODAL_CPUPROFILE"
+
+// startCPUProfile starts profiling into path and returns the stop function.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // usageError is a bad command line: exit status 2.
