@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"time"
 
@@ -35,10 +37,18 @@ func (r *runningNode) upLine() string {
 // startNode starts a node with the binary's behaviours and ctl service.
 // stdout receives what its processes print.
 func startNode(ctx context.Context, o startOptions, stdout io.Writer) (*runningNode, error) {
-	gossip, err := resolvePort(o.Gossip)
+	listen, err := resolveHost(ctx, o.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("--listen %s: %w", o.Listen, err)
+	}
+	gossip, err := resolveHost(ctx, o.Gossip)
+	if err == nil {
+		gossip, err = resolvePort(gossip)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("--gossip %s: %w", o.Gossip, err)
 	}
+	o.Listen = listen
 	cfg := nodal.DefaultLANConfig(o.Name, o.Cookie)
 	cfg.Profile = o.Profile
 	cfg.ListenAddr = o.Listen
@@ -83,6 +93,36 @@ func pickListen(have []string, requested string) string {
 		return have[0]
 	}
 	return requested
+}
+
+// resolveHost replaces a host name by its first IP address (IPv4 first):
+// both transports bind IP addresses only.
+func resolveHost(ctx context.Context, hostport string) (string, error) {
+	host, p, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return "", err
+	}
+	if net.ParseIP(host) != nil {
+		return hostport, nil
+	}
+	ips, err := net.DefaultResolver.LookupIP(ctx, "ip", host)
+	if err != nil {
+		return "", err
+	}
+	slices.SortStableFunc(ips, func(a, b net.IP) int {
+		return cmp.Compare(boolInt(a.To4() == nil), boolInt(b.To4() == nil))
+	})
+	if len(ips) == 0 {
+		return "", fmt.Errorf("%s has no address", host)
+	}
+	return net.JoinHostPort(ips[0].String(), p), nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // resolvePort turns port 0 into a free port on host, so that the gossip

@@ -47,3 +47,14 @@ func TestListenHostPorts(t *testing.T) {
 	require.Equal(t, "10.0.0.2:1", pickListen([]string{"127.0.0.1:5", "10.0.0.2:1"}, "10.0.0.2:0"))
 	require.Equal(t, "127.0.0.1:5", pickListen([]string{"127.0.0.1:5"}, "0.0.0.0:0"))
 }
+
+func TestResolveHost(t *testing.T) {
+	got, err := resolveHost(t.Context(), "127.0.0.1:5")
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1:5", got)
+	got, err = resolveHost(t.Context(), "localhost:6")
+	require.NoError(t, err)
+	require.Contains(t, []string{"127.0.0.1:6", "[::1]:6"}, got)
+	_, err = resolveHost(t.Context(), "no-such-host.invalid:1")
+	require.Error(t, err)
+}
