@@ -182,6 +182,10 @@ func (d *dist) enqueueAsync(it asyncItem) {
 	}
 }
 
+// hiddenConn reports whether the connection to p is hidden: either end is
+// a hidden node (Erlang: such a connection shows only in nodes(hidden)).
+func (d *dist) hiddenConn(p p2p.Peer) bool { return p.Hidden || d.n.cfg.Hidden }
+
 // waitHost waits until the p2p host is known; false if the start failed.
 func (d *dist) waitHost() bool {
 	<-d.hostReady
@@ -314,8 +318,9 @@ func (d *dist) NodeUp(p p2p.Peer) {
 	d.mu.Lock()
 	d.peers[p.Name] = p
 	d.mu.Unlock()
-	log.Infow("node up", "node", p.Name, "hidden", p.Hidden)
-	d.notifySubscribers(p.Hidden, NodeUp{Node: p.Name, Hidden: p.Hidden})
+	hidden := d.hiddenConn(p)
+	log.Infow("node up", "node", p.Name, "hidden", hidden)
+	d.notifySubscribers(hidden, NodeUp{Node: p.Name, Hidden: hidden})
 }
 
 // NodeDown implements p2p.Handler: every link and monitor towards the lost
@@ -339,7 +344,7 @@ func (d *dist) NodeDown(p p2p.Peer, reason error) {
 			d.n.route(signal{kind: sigMessage, to: w, msg: NodeDown{Node: p.Name, Reason: reason}})
 		}
 	}
-	d.notifySubscribers(p.Hidden, NodeDown{Node: p.Name, Reason: reason})
+	d.notifySubscribers(d.hiddenConn(p), NodeDown{Node: p.Name, Reason: reason})
 }
 
 func sortedPids[V any](m map[Pid]V) []Pid {

@@ -51,7 +51,7 @@ func (n *Node) nodes(t NodeType) []string {
 	d.mu.RLock()
 	out := make([]string, 0, len(d.peers))
 	for name, p := range d.peers {
-		if t == NodeAll || (t == NodeHidden) == p.Hidden {
+		if t == NodeAll || (t == NodeHidden) == d.hiddenConn(p) {
 			out = append(out, name)
 		}
 	}
@@ -81,7 +81,7 @@ func (n *Node) NodeInfo(node string) (NodeInfo, error) {
 		return NodeInfo{}, err
 	}
 	if p, ok := d.peer(node); ok {
-		return NodeInfo{Name: p.Name, Incarnation: uint32(p.Incarnation), Addrs: slices.Clone(p.Addrs), Alive: true, Hidden: p.Hidden}, nil
+		return NodeInfo{Name: p.Name, Incarnation: uint32(p.Incarnation), Addrs: slices.Clone(p.Addrs), Alive: true, Hidden: d.hiddenConn(p)}, nil
 	}
 	for _, m := range d.host.Members() {
 		if m.Name == node {

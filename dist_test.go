@@ -459,3 +459,49 @@ func TestDistSlowReceiverBacklogBounded(t *testing.T) {
 		t.Fatal("receiver did not get every message")
 	}
 }
+
+// A hidden node (a tool) reaches a node knowing only its listen address and
+// the cookie; it never shows in Nodes(), only in HiddenNodes(), and node
+// monitors for hidden nodes see it come and go.
+func TestDistHiddenNode(t *testing.T) {
+	defer leaktest.AfterTest(t)()
+	nodes := startDistCluster(t, "a@127.0.0.1", "b@127.0.0.1")
+	defer stopNodes(nodes)
+	a := nodes[0]
+	events := make(chan any, 4)
+	ready := make(chan struct{})
+	_, err := a.Spawn(func(p *Process) error {
+		p.MonitorNodes(true, NodeHidden)
+		close(ready)
+		for i := 0; i < 2; i++ {
+			events <- distRecv(t, p)
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	<-ready
+	cfg := DefaultLocalConfig("tool@127.0.0.1", testCookie)
+	cfg.Hidden = true
+	tool, err := Start(context.Background(), cfg)
+	require.NoError(t, err)
+	defer stopNodes([]*Node{tool})
+	addr := strings.TrimPrefix(a.Info().Addrs[0], "/ip4/")
+	addr = strings.Replace(addr, "/tcp/", ":", 1)
+	name, err := tool.ConnectAddr(context.Background(), addr)
+	require.NoError(t, err)
+	require.Equal(t, a.Name(), name)
+	require.Equal(t, NodeUp{Node: "tool@127.0.0.1", Hidden: true}, <-events)
+	require.Equal(t, []string{"tool@127.0.0.1"}, a.HiddenNodes())
+	require.Equal(t, []string{"b@127.0.0.1"}, a.Nodes(), "hidden nodes are not in Nodes()")
+	require.Empty(t, tool.Nodes())
+	require.Equal(t, []string{a.Name()}, tool.HiddenNodes(), "a connection with a hidden end is hidden on both sides")
+	// The tool can call processes on a.
+	echo, err := a.SpawnActor(distEchoActor{})
+	require.NoError(t, err)
+	r, err := tool.Call(context.Background(), echo, "via tool")
+	require.NoError(t, err)
+	require.Equal(t, "via tool", r)
+	stopNodes([]*Node{tool})
+	nd := (<-events).(NodeDown)
+	require.Equal(t, "tool@127.0.0.1", nd.Node)
+}
