@@ -12,6 +12,10 @@ func TestBadFlagsOneLineError(t *testing.T) {
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer busy.Close()
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	closedAddr := closed.Addr().String()
+	require.NoError(t, closed.Close())
 	env := baseEnv("NODAL_COOKIE=c")
 	for _, tc := range []struct {
 		name string
@@ -35,6 +39,7 @@ func TestBadFlagsOneLineError(t *testing.T) {
 		{"ctl unknown command", env, []string{"ctl", "--to", "127.0.0.1:1", "frob"}, "unknown command"},
 		{"ctl bad target", env, []string{"ctl", "--to", "127.0.0.1:1", "call", "nobody", "x"}, "target"},
 		{"ctl bad pid", env, []string{"ctl", "--to", "127.0.0.1:1", "kill", "<x>"}, "pid"},
+		{"ctl nothing listening", env, []string{"ctl", "--to", closedAddr, "nodes"}, "connection refused"},
 		{"bench unknown", env, []string{"bench", "fast"}, "remote or call"},
 		{"bench bad senders", env, []string{"bench", "remote", "--senders", "0"}, "senders"},
 		{"bench call both", env, []string{"bench", "call", "--calls", "5", "--duration", "1s"}, "not both"},
