@@ -34,6 +34,9 @@
 // noconnection. bench measures one-way throughput and call latency between
 // two OS processes and prints one "name value unit" line per figure.
 //
+// Setting NODAL_CPUPROFILE=FILE writes a CPU profile of the command to FILE
+// (bench's child node writes FILE.child), for go tool pprof.
+//
 // # Concurrency
 //
 // Each subcommand owns the nodes it starts and stops them before it

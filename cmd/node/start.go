@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/nodal-go/nodal"
-	"github.com/nodal-go/nodal/p2p"
 )
 
 const (
@@ -175,6 +174,3 @@ func cmdStart(ctx context.Context, args []string, getenv func(string) string, st
 	fmt.Fprintf(stdout, "node %s down\n", r.Name())
 	return nil
 }
-
-// profileName is the --profile spelling of p.
-func profileName(p p2p.Profile) string { return p.String() }
