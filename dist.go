@@ -214,11 +214,18 @@ func (d *dist) route(s signal) error {
 		d.undeliverable(s, ReasonNoProc)
 		return nil
 	}
-	frame, err := d.encodeSignal(s, peer.Name)
+	bp := framePool.Get().(*[]byte)
+	frame, err := d.encodeSignal((*bp)[:0], s, peer.Name)
 	if err != nil {
+		framePool.Put(bp)
 		return err
 	}
-	if err := d.host.Send(d.n.ctx, peer.Name, frame); err != nil {
+	err = d.host.Send(d.n.ctx, peer.Name, frame) // copies frame
+	if cap(frame) <= maxPooledFrame {
+		*bp = frame[:0]
+		framePool.Put(bp)
+	}
+	if err != nil {
 		d.sendErrors.Add(1)
 		if errors.Is(err, p2p.ErrFrameTooLarge) {
 			return fmt.Errorf("nodal: send to %v: %w", s.to, err)
@@ -261,8 +268,14 @@ func (dec *decoder) remotePid(implied string) Pid {
 	return Pid{Node: node, ID: id, Incarnation: uint32(inc)}
 }
 
-// encodeSignal encodes s for the node named peer.
-func (d *dist) encodeSignal(s signal, peer string) ([]byte, error) {
+// framePool recycles encoding buffers: p2p copies a frame when it queues it.
+var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
+
+// maxPooledFrame keeps large one-off buffers out of the pool.
+const maxPooledFrame = 64 << 10
+
+// encodeSignal appends the encoding of s, for the node named peer, to b.
+func (d *dist) encodeSignal(b []byte, s signal, peer string) ([]byte, error) {
 	self := d.n.name
 	var kind byte
 	switch s.kind {
@@ -287,7 +300,6 @@ func (d *dist) encodeSignal(s signal, peer string) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("nodal: cannot send a %v signal to another node", s.kind)
 	}
-	b := make([]byte, 0, 48)
 	b = append(b, kind)
 	b = appendRemotePid(b, s.from, self)
 	b = appendRemotePid(b, s.to, peer)
