@@ -194,8 +194,9 @@ func (n *Node) Processes() []Pid {
 // done, the remaining processes are killed and Stop waits for every
 // goroutine the node started; it returns ctx's error if the graceful part was
 // cut short. A Func process must return once its Context is cancelled or its
-// Receive reports ErrExited, or Stop waits for it. Stop is idempotent: later
-// calls wait for the first to finish and return its result.
+// Receive reports ErrExited, or Stop waits for it; for the same reason Stop
+// must not be called from a process. Stop is idempotent: later calls wait for
+// the first to finish and return its result.
 func (n *Node) Stop(ctx context.Context) error {
 	n.stopOnce.Do(func() {
 		n.stopErr = n.stop(ctx)

@@ -235,12 +235,18 @@ func (p *Process) SetGroupLeader(gl Pid) {
 	p.mu.Unlock()
 }
 
+// errGoexit is the exit reason of a Func that called runtime.Goexit (for
+// example through testing.T.FailNow).
+var errGoexit = &PanicError{Value: "runtime.Goexit called in a process"}
+
 // runFunc is the body of a Func process's goroutine.
 func (n *Node) runFunc(p *Process) {
 	if p.gone.Load() { // killed before it started (for example by its link)
 		return
 	}
-	n.terminate(p, p.callFunc())
+	reason := error(errGoexit)
+	defer func() { n.terminate(p, reason) }()
+	reason = p.callFunc()
 }
 
 func (p *Process) callFunc() (reason error) {
