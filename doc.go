@@ -44,15 +44,18 @@
 //  2. In a Func, return when Receive reports ErrExited or the process's
 //     Context is done: a killed process is dead for everyone at once, but Go
 //     cannot stop its goroutine, and Node.Stop waits for it.
-//  3. Do not recover the panic Process.Exit uses to unwind a Func, and do
-//     not call runtime.Goexit in a process.
-//  4. Call Node.Stop: it ends every process and waits for every goroutine.
+//  3. Do not recover the panic Process.Exit uses to unwind a Func.
+//     (runtime.Goexit in a Func ends the process with a *PanicError.)
+//  4. Call Node.Stop, from outside any process: it ends every process and
+//     waits for every goroutine, including the caller's if it were one.
 //
 // # Concurrency
 //
 // Node methods are safe for concurrent use. Sending never blocks on the
-// receiver: the mailbox is unbounded. Every goroutine the node starts is
-// owned by a syncutil.Stopper and awaited by Stop. No user code runs under a
+// receiver: the mailbox is unbounded. Every goroutine the node starts has an
+// owner that Stop closes and awaits: process goroutines belong to sharded
+// WaitGroup owners (a lighter Stopper, safe to start from a process while
+// Stop runs), the node's other goroutines to a syncutil.Stopper. No user code runs under a
 // runtime lock; an Actor's methods never run concurrently with each other.
 //
 // # Guarantees

@@ -53,10 +53,8 @@ func TestLinkNormalExitDoesNotKill(t *testing.T) {
 	n := startNode(t)
 	defer stopNode(t, n)
 	w := probe(t, n)
-	parent, err := n.Spawn(blockForever)
-	require.NoError(t, err)
 	done := make(chan Pid)
-	_, err = n.Spawn(func(p *Process) error {
+	parent, err := n.Spawn(func(p *Process) error {
 		child, err := p.SpawnLink(func(*Process) error { return nil })
 		if err != nil {
 			return err

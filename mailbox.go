@@ -98,7 +98,7 @@ func (p *Process) deliver(m any) bool {
 }
 
 // schedule starts an activation of an actor that has messages. After Stop
-// has closed the gate nothing runs; Stop ends the actor itself.
+// has closed the workers nothing runs; Stop ends the actor itself.
 func (n *Node) schedule(p *Process) {
 	n.runWorker(p.pid.ID, func() { n.runActor(p) })
 }
@@ -308,9 +308,13 @@ func (p *Process) ReceiveMatch(ctx context.Context, match func(any) bool) (any, 
 		p.parked = true
 		w := p.wake
 		p.mu.Unlock()
-		select {
-		case <-w:
-		case <-ctx.Done():
+		if done := ctx.Done(); done == nil {
+			<-w
+		} else {
+			select {
+			case <-w:
+			case <-done:
+			}
 		}
 	}
 }

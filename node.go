@@ -14,10 +14,21 @@ import (
 
 var log = logging.Logger("nodal")
 
-// stopperShards is the number of stoppers that own process goroutines. A
-// Stopper serialises RunWorker on a mutex; spreading processes over several
-// keeps concurrent spawners from queueing on one lock.
-const stopperShards = 8
+// workerShards is the number of owners of process goroutines. Each is a
+// lighter syncutil.Stopper: a mutex-guarded closed flag and a WaitGroup. The
+// mutex is held only to start a goroutine, never while waiting, so a process
+// may spawn while Stop runs (it gets ErrStopped) without the deadlock a
+// Stopper has when RunWorker is called from a worker during Stop; sharding
+// keeps concurrent spawners off one lock; and the goroutine's bottom frame
+// is small (an exiting process runs its exit fan-out on its initial stack).
+const workerShards = 8
+
+type workerShard struct {
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup
+	_      [40]byte // one shard per cache line
+}
 
 // Node is a running node: it owns every process spawned on it, their names
 // and the goroutines that run them. All methods are safe for concurrent use.
@@ -48,12 +59,12 @@ type Node struct {
 	servicesMu   sync.RWMutex
 	services     map[string]Service
 
-	stoppers [stopperShards]*syncutil.Stopper
-	// gate guards RunWorker calls: they happen under gate.RLock with closed
-	// false, so once Stop has set closed under gate.Lock no worker can call
-	// RunWorker while the stoppers are stopping (that would deadlock).
-	gate   sync.RWMutex
-	closed bool
+	// workers own the goroutines of processes (Func bodies and actor
+	// activations); Stop closes them and waits for every goroutine.
+	workers [workerShards]workerShard
+	// stopper owns the node's other goroutines (services, remote delivery).
+	// Stop stops it after every process has ended.
+	stopper *syncutil.Stopper
 
 	stopping atomic.Bool   // Stop has begun: no new Spawn
 	allGone  chan struct{} // signalled when the last process exits during Stop
@@ -103,9 +114,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.procs.init()
-	for i := range n.stoppers {
-		n.stoppers[i] = syncutil.NewStopper()
-	}
+	n.stopper = syncutil.NewStopper()
 	if err := n.startDist(ctx); err != nil {
 		_ = n.Stop(context.Background())
 		return nil, err
@@ -128,15 +137,16 @@ func (n *Node) newRef() Ref {
 	return Ref{Node: n.name, ID: n.nextRef.Add(1), Incarnation: n.incarnation}
 }
 
-// runWorker runs f on a goroutine owned by one of the node's stoppers. It
-// returns false (and does not run f) once Stop has closed the gate.
+// runWorker runs f on a process goroutine owned by the node. It returns
+// false (and does not run f) once Stop has closed the workers.
 func (n *Node) runWorker(shard uint64, f func()) bool {
-	n.gate.RLock()
-	defer n.gate.RUnlock()
-	if n.closed {
+	w := &n.workers[shard%workerShards]
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
 		return false
 	}
-	n.stoppers[shard%stopperShards].RunWorker(f)
+	w.wg.Go(f)
 	return true
 }
 
@@ -197,8 +207,9 @@ func (n *Node) Processes() []Pid {
 // done, the remaining processes are killed and Stop waits for every
 // goroutine the node started; it returns ctx's error if the graceful part was
 // cut short. A Func process must return once its Context is cancelled or its
-// Receive reports ErrExited, or Stop waits for it. Stop is idempotent: later
-// calls wait for the first to finish and return its result.
+// Receive reports ErrExited, or Stop waits for it; for the same reason Stop
+// must not be called from a process. Stop is idempotent: later calls wait for
+// the first to finish and return its result.
 func (n *Node) Stop(ctx context.Context) error {
 	n.stopOnce.Do(func() {
 		n.stopErr = n.stop(ctx)
@@ -228,18 +239,22 @@ wait:
 			break wait
 		}
 	}
-	n.gate.Lock()
-	n.closed = true
-	n.gate.Unlock()
+	for i := range n.workers {
+		w := &n.workers[i]
+		w.mu.Lock()
+		w.closed = true
+		w.mu.Unlock()
+	}
 	for _, p := range n.procs.all() {
 		n.terminate(p, ReasonKilled)
 	}
 	n.cancel()
-	for _, s := range n.stoppers {
-		s.Stop()
+	for i := range n.workers {
+		n.workers[i].wg.Wait()
 	}
-	// A process inserted while the gate closed (an actor whose Init ran on a
-	// goroutine that has now ended) has no goroutine; end it too.
+	n.stopper.Stop()
+	// A process inserted while the workers closed (an actor whose Init ran
+	// on a goroutine that has now ended) has no goroutine; end it too.
 	for _, p := range n.procs.all() {
 		n.terminate(p, ReasonKilled)
 	}

@@ -251,12 +251,18 @@ func (p *Process) SetGroupLeader(gl Pid) {
 	p.mu.Unlock()
 }
 
+// errGoexit is the exit reason of a Func that called runtime.Goexit (for
+// example through testing.T.FailNow).
+var errGoexit = &PanicError{Value: "runtime.Goexit called in a process"}
+
 // runFunc is the body of a Func process's goroutine.
 func (n *Node) runFunc(p *Process) {
 	if p.gone.Load() { // killed before it started (for example by its link)
 		return
 	}
-	n.terminate(p, p.callFunc())
+	reason := error(errGoexit)
+	defer func() { n.terminate(p, reason) }()
+	reason = p.callFunc()
 }
 
 func (p *Process) callFunc() (reason error) {
@@ -389,11 +395,9 @@ func (n *Node) terminateQ(p *Process, reason error, q *signalQueue) bool {
 	}
 	left := n.procs.remove(p)
 	if _, isPanic := reason.(*PanicError); isPanic {
-		log.Warnw("process crashed", "pid", p.pid.String(), "reason", reason.Error())
+		logCrash(p.pid, reason)
 	}
-	if len(links)+len(monitors)+len(monitoredBy) > 0 {
-		fanOut(p.pid, reason, links, monitors, monitoredBy, q)
-	}
+	fanOut(p.pid, reason, links, monitors, monitoredBy, q)
 	if left == 0 && n.stopping.Load() {
 		select {
 		case n.allGone <- struct{}{}:
@@ -405,16 +409,56 @@ func (n *Node) terminateQ(p *Process, reason error, q *signalQueue) bool {
 
 // fanOut queues the signals a death sends: exit signals over links, the
 // removal of the monitors the dead process held, and Downs to its watchers.
+// It runs at the bottom of every exiting process's goroutine, whose stack
+// starts small, so it fills the queue in place and keeps one map iterator per
+// (non-inlined) function: a deeper frame here would make every short-lived
+// process grow its stack.
+func fanOut(from Pid, reason error, links map[Pid]struct{}, monitors, monitoredBy map[Ref]Pid, q *signalQueue) {
+	if len(links) > 0 {
+		fanLinks(from, reason, links, q)
+	}
+	if len(monitors) > 0 {
+		fanDemonitors(from, monitors, q)
+	}
+	if len(monitoredBy) > 0 {
+		fanDowns(from, reason, monitoredBy, q)
+	}
+}
+
+//go:noinline
+func fanLinks(from Pid, reason error, links map[Pid]struct{}, q *signalQueue) {
+	for to := range links {
+		s := q.add()
+		s.kind, s.from, s.to, s.reason = sigLinkExit, from, to, reason
+	}
+}
+
+//go:noinline
+func fanDemonitors(from Pid, monitors map[Ref]Pid, q *signalQueue) {
+	for ref, target := range monitors {
+		s := q.add()
+		s.kind, s.from, s.to, s.ref = sigDemonitor, from, target, ref
+	}
+}
+
+//go:noinline
+func fanDowns(from Pid, reason error, monitoredBy map[Ref]Pid, q *signalQueue) {
+	for ref, watcher := range monitoredBy {
+		s := q.add()
+		s.kind, s.from, s.to, s.ref, s.reason = sigDown, from, watcher, ref, reason
+		s.msg = boxDown(ref, from, reason)
+	}
+}
+
+// boxDown makes the Down message as an interface value, keeping the
+// temporary out of its caller's frame.
 //
 //go:noinline
-func fanOut(from Pid, reason error, links map[Pid]struct{}, monitors, monitoredBy map[Ref]Pid, q *signalQueue) {
-	for to := range links {
-		q.push(signal{kind: sigLinkExit, from: from, to: to, reason: reason})
-	}
-	for ref, target := range monitors {
-		q.push(signal{kind: sigDemonitor, from: from, to: target, ref: ref})
-	}
-	for ref, watcher := range monitoredBy {
-		q.push(signal{kind: sigDown, from: from, to: watcher, ref: ref, reason: reason})
-	}
+func boxDown(ref Ref, pid Pid, reason error) any {
+	return Down{Ref: ref, Pid: pid, Reason: reason}
+}
+
+//go:noinline
+func logCrash(pid Pid, reason error) {
+	log.Warnw("process crashed", "pid", pid.String(), "reason", reason.Error())
 }

@@ -3,6 +3,7 @@ package nodal
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync/atomic"
 	"testing"
 
@@ -28,26 +29,6 @@ func TestFuncExitReasons(t *testing.T) {
 		{"Exit ends at once", func(p *Process) error { p.Exit(boom); return errors.New("not reached") }, boom},
 		{"Exit(nil) is normal", func(p *Process) error { p.Exit(nil); return boom }, ReasonNormal},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			pid, err := w.Spawn(c.fn, WithMonitor())
-			require.NoError(t, err)
-			_ = pid
-		})
-	}
-	// Spawn + WithMonitor from the probe gives the Downs; collect them.
-	for _, c := range cases {
-		d := recvMatch(t, w, func(m any) bool { _, ok := m.(Down); return ok }).(Down)
-		_ = c
-		found := false
-		for _, cc := range cases {
-			if errors.Is(d.Reason, cc.want) {
-				found = true
-			}
-		}
-		require.True(t, found, "%v", d.Reason)
-	}
-	// Precisely, with SpawnMonitor one by one:
 	for _, c := range cases {
 		_, ref, err := w.SpawnMonitor(c.fn)
 		require.NoError(t, err)
@@ -260,4 +241,17 @@ func TestManyProcessesRing(t *testing.T) {
 	n.Send(next, 0)
 	require.Equal(t, size, recv(t, w))
 	require.EqualValues(t, size, handled.Load())
+}
+
+// runtime.Goexit in a process (t.FailNow, for one) ends the process with a
+// reason instead of leaving it half dead; Stop still finds every goroutine.
+func TestGoexitEndsProcess(t *testing.T) {
+	defer leaktest.AfterTest(t)()
+	n := startNode(t)
+	defer stopNode(t, n)
+	w := probe(t, n)
+	_, ref, err := w.SpawnMonitor(func(*Process) error { runtime.Goexit(); return nil })
+	require.NoError(t, err)
+	var pe *PanicError
+	require.ErrorAs(t, waitDown(t, w, ref).Reason, &pe)
 }

@@ -12,7 +12,7 @@ const (
 	sigLinkExit                        // exit signal because the linked process from died, reason
 	sigMonitor                         // from monitors to with ref
 	sigDemonitor                       // from drops its monitor ref on to
-	sigDown                            // the process from, monitored by to with ref, died with reason
+	sigDown                            // the process from, monitored by to with ref, died with reason (msg: the Down, if already boxed)
 )
 
 var signalKindNames = [...]string{
@@ -50,6 +50,12 @@ type signalQueue struct {
 }
 
 func (q *signalQueue) push(s signal) { q.items = append(q.items, s) }
+
+// add appends a zero signal and returns it to be filled in.
+func (q *signalQueue) add() *signal {
+	q.items = append(q.items, signal{})
+	return &q.items[len(q.items)-1]
+}
 
 // isLocal reports whether pid names a process of this very node start.
 func (n *Node) isLocal(pid Pid) bool {
@@ -97,11 +103,17 @@ func (n *Node) routeQ(s *signal, q *signalQueue) {
 	case s.to.Node == n.name:
 		n.undeliverable(s, ReasonNoProc, q)
 	case n.remote != nil:
-		n.remote.route(*s)
+		n.toRemote(s)
 	default:
 		n.undeliverable(s, ReasonNoConnection, q)
 	}
 }
+
+// toRemote hands s to the remote router (out of routeQ so that routeQ's
+// frame holds no signal copy).
+//
+//go:noinline
+func (n *Node) toRemote(s *signal) { n.remote.route(*s) }
 
 // deliverLocal delivers a signal addressed to a pid of this node; remote
 // delivery injects incoming signals here. A pid of another incarnation, or
@@ -125,7 +137,9 @@ func (n *Node) undeliverable(s *signal, reason error, q *signalQueue) {
 	case sigLink:
 		q.push(signal{kind: sigLinkExit, from: s.to, to: s.from, reason: reason})
 	case sigMonitor:
-		q.push(signal{kind: sigDown, from: s.to, to: s.from, ref: s.ref, reason: reason})
+		d := q.add()
+		d.kind, d.from, d.to, d.ref, d.reason = sigDown, s.to, s.from, s.ref, reason
+		d.msg = boxDown(s.ref, s.to, reason)
 	}
 }
 
@@ -224,7 +238,11 @@ func (p *Process) onDown(s *signal) {
 		return
 	}
 	delete(p.monitors, s.ref)
-	a := p.pushLocked(Down{Ref: s.ref, Pid: s.from, Reason: s.reason})
+	m := s.msg // the Down, boxed by whoever made the signal
+	if _, ok := m.(Down); !ok {
+		m = boxDown(s.ref, s.from, s.reason)
+	}
+	a := p.pushLocked(m)
 	p.mu.Unlock()
 	p.act(a)
 }
