@@ -50,8 +50,9 @@ type dist struct {
 	host  *p2p.Host
 	codec *Codec
 
-	mu    sync.RWMutex
-	peers map[string]p2p.Peer // connected nodes by name (visible and hidden)
+	mu        sync.RWMutex
+	peers     map[string]p2p.Peer // connected nodes by name (visible and hidden)
+	upChanged chan struct{}       // closed and replaced at every NodeUp
 
 	watchMu     sync.Mutex
 	nodeWatches map[string]map[Pid]int // MonitorNode: node -> watcher -> count
@@ -122,6 +123,7 @@ func newDist(n *Node, codec *Codec) *dist {
 		n:           n,
 		codec:       codec,
 		peers:       make(map[string]p2p.Peer),
+		upChanged:   make(chan struct{}),
 		nodeWatches: make(map[string]map[Pid]int),
 		subscribers: make(map[Pid]NodeType),
 		pending:     make(map[uint64]*pendingReq),
@@ -190,6 +192,27 @@ func (d *dist) hiddenConn(p p2p.Peer) bool { return p.Hidden || d.n.cfg.Hidden }
 func (d *dist) waitHost() bool {
 	<-d.hostReady
 	return d.host != nil
+}
+
+// waitPeer waits until node's connection is known to this layer (its
+// NodeUp was handled), bounded by ctx.
+func (d *dist) waitPeer(ctx context.Context, node string) error {
+	for {
+		d.mu.RLock()
+		_, ok := d.peers[node]
+		ch := d.upChanged
+		d.mu.RUnlock()
+		if ok {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("nodal: connect to %s: %w", node, ctxError(ctx.Err()))
+		case <-d.ctx.Done():
+			return ErrStopped
+		}
+	}
 }
 
 // peer returns the connection to node, if any.
@@ -329,6 +352,8 @@ func (d *dist) encodeSignal(b []byte, s signal, peer string) ([]byte, error) {
 func (d *dist) NodeUp(p p2p.Peer) {
 	d.mu.Lock()
 	d.peers[p.Name] = p
+	close(d.upChanged)
+	d.upChanged = make(chan struct{})
 	d.mu.Unlock()
 	hidden := d.hiddenConn(p)
 	log.Infow("node up", "node", p.Name, "hidden", hidden)

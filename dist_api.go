@@ -91,7 +91,8 @@ func (n *Node) NodeInfo(node string) (NodeInfo, error) {
 	return NodeInfo{}, fmt.Errorf("%w: %s", ErrUnknownNode, node)
 }
 
-// Connect connects to node, a member of the cluster (net_kernel:connect_node).
+// Connect connects to node, a member of the cluster
+// (net_kernel:connect_node). On success the connection is usable at once.
 func (n *Node) Connect(ctx context.Context, node string) error {
 	d, err := n.distributed()
 	if err != nil {
@@ -100,7 +101,10 @@ func (n *Node) Connect(ctx context.Context, node string) error {
 	if node == n.name {
 		return nil
 	}
-	return d.host.Connect(ctx, node)
+	if err := d.host.Connect(ctx, node); err != nil {
+		return err
+	}
+	return d.waitPeer(ctx, node)
 }
 
 // ConnectAddr connects to the node whose libp2p listener is at addr
@@ -114,7 +118,9 @@ func (n *Node) ConnectAddr(ctx context.Context, addr string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return p.Name, nil
+	// Usable on return: the connection's NodeUp has been handled, so a Send
+	// or Call right away reaches the node.
+	return p.Name, d.waitPeer(ctx, p.Name)
 }
 
 // Disconnect drops the connection to node (erlang:disconnect_node). Links
