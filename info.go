@@ -68,9 +68,11 @@ func (n *Node) ProcessInfo(pid Pid) (ProcessInfo, error) {
 	info := ProcessInfo{
 		Pid:             p.pid,
 		MessageQueueLen: p.queueLenLocked(),
-		RegisteredName:  p.name,
+		RegisteredName:  p.nameLocked(),
 		TrapExit:        p.trapExit,
-		GroupLeader:     p.groupLeader,
+	}
+	if p.groupLeader != nil {
+		info.GroupLeader = *p.groupLeader
 	}
 	switch {
 	case p.exiting:

@@ -38,9 +38,13 @@ const (
 // returns what the caller must do once it has released p.mu.
 func (p *Process) pushLocked(m any) wakeAction {
 	if len(p.in) == cap(p.in) && cap(p.in) >= chunkMax {
-		p.inFull = append(p.inFull, p.in)
-		if cap(p.spare) >= chunkMax {
-			p.in, p.spare = p.spare, nil
+		if p.ovf == nil {
+			p.ovf = new(overflow)
+		}
+		o := p.ovf
+		o.full = append(o.full, p.in)
+		if cap(o.spare) >= chunkMax {
+			p.in, o.spare = o.spare, nil
 		} else {
 			p.in = make([]any, 0, chunkMax)
 		}
@@ -106,36 +110,46 @@ func (n *Node) schedule(p *Process) {
 // refillLocked moves the delivered messages to the end of local; p.mu must be
 // held. It returns false if there were none.
 func (p *Process) refillLocked() bool {
-	if len(p.in) == 0 && len(p.inFull) == 0 {
+	if p.nin == 0 {
 		return false
 	}
 	moved := p.nin
 	p.nin = 0
-	if n := len(p.local); n > 0 && len(p.inFull) == 0 && len(p.local[n-1])+len(p.in) <= cap(p.local[n-1]) {
+	p.count += moved
+	p.nlocal.Store(int32(p.count))
+	var full [][]any
+	if p.ovf != nil {
+		full = p.ovf.full
+	}
+	if n := len(p.local); n > 0 && len(full) == 0 && len(p.local[n-1])+len(p.in) <= cap(p.local[n-1]) {
 		// A few messages after a selective receive left some: copy them
 		// into the last chunk rather than adding a small chunk each time.
 		p.local[n-1] = append(p.local[n-1], p.in...)
 		clear(p.in)
 		p.in = p.in[:0]
-		p.count += moved
-		p.nlocal.Store(int32(p.count))
 		return true
 	}
-	p.local = append(p.local, p.inFull...)
-	clear(p.inFull)
-	p.inFull = p.inFull[:0]
+	p.local = append(p.local, full...)
+	if p.ovf != nil {
+		clear(p.ovf.full)
+		p.ovf.full = p.ovf.full[:0]
+	}
 	if len(p.in) > 0 {
 		p.local = append(p.local, p.in)
 		p.in = nil
 	}
-	if p.drained != nil && cap(p.drained) >= cap(p.spare) {
-		p.in, p.drained = p.drained, nil
-	} else {
-		p.in, p.spare = p.spare, p.drained
-		p.drained = nil
+	// Hand the drained chunk back to the senders.
+	if x := p.ext; x != nil && x.drained != nil {
+		d := x.drained
+		x.drained = nil
+		if p.ovf != nil && cap(p.ovf.spare) > cap(d) {
+			p.in, p.ovf.spare = p.ovf.spare, d
+		} else {
+			p.in = d
+		}
+	} else if p.ovf != nil {
+		p.in, p.ovf.spare = p.ovf.spare, nil
 	}
-	p.count += moved
-	p.nlocal.Store(int32(p.count))
 	return true
 }
 
@@ -144,8 +158,8 @@ func (p *Process) refillLocked() bool {
 func (p *Process) dropHead() {
 	for len(p.local) > 0 && p.head == len(p.local[0]) {
 		c := p.local[0][:0]
-		if cap(c) > cap(p.drained) {
-			p.drained = c
+		if p.ext == nil || cap(c) > cap(p.ext.drained) {
+			p.extOwner().drained = c
 		}
 		p.local[0] = nil
 		p.local = p.local[1:]
@@ -159,11 +173,11 @@ func (p *Process) dropHead() {
 // trimLocked releases oversized spare buffers of a caught-up mailbox; p.mu
 // must be held and the caller must be the owner.
 func (p *Process) trimLocked() {
-	if cap(p.drained) > maxKeptBuffer {
-		p.drained = nil
+	if x := p.ext; x != nil && cap(x.drained) > maxKeptBuffer {
+		x.drained = nil
 	}
-	if cap(p.spare) > maxKeptBuffer {
-		p.spare = nil
+	if p.ovf != nil && len(p.ovf.full) == 0 {
+		p.ovf = nil
 	}
 	if len(p.in) == 0 && cap(p.in) > maxKeptBuffer {
 		p.in = nil

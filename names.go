@@ -28,10 +28,10 @@ func (n *Node) claimName(name string, p *Process) error {
 	if p.dead {
 		return &ExitError{Pid: p.pid, Reason: p.reason}
 	}
-	if p.name != "" {
-		return fmt.Errorf("%w: %v is %q", ErrAlreadyRegistered, p.pid, p.name)
+	if old := p.nameLocked(); old != "" {
+		return fmt.Errorf("%w: %v is %q", ErrAlreadyRegistered, p.pid, old)
 	}
-	p.name = name
+	p.extLocked().name = name
 	n.names[name] = p
 	return nil
 }
@@ -80,8 +80,10 @@ func (p *Process) Unregister() error {
 	n.namesMu.Lock()
 	defer n.namesMu.Unlock()
 	p.mu.Lock()
-	name := p.name
-	p.name = ""
+	name := p.nameLocked()
+	if name != "" {
+		p.ext.name = ""
+	}
 	p.mu.Unlock()
 	if name == "" {
 		return fmt.Errorf("%w: %v has no name", ErrNotRegistered, p.pid)

@@ -70,41 +70,39 @@ const (
 type Process struct {
 	node  *Node
 	pid   Pid
-	kind  procKind
 	fn    Func
 	actor Actor
+	kind  procKind
 
-	gone atomic.Bool // set once the process is dead (lock-free check)
+	// Small fields together; guarded by mu unless noted.
+	parked    bool         // the owner waits on wake for a message
+	scheduled bool         // actor: an activation is running or about to run
+	dead      bool         //
+	exiting   bool         // actor: running Terminate
+	trapExit  bool         //
+	gone      atomic.Bool  // set once the process is dead (lock-free check)
+	nlocal    atomic.Int32 // count, for ProcessInfo (owner writes)
 
 	mu sync.Mutex
 	// Guarded by mu.
-	in          []any   // messages delivered since the owner last took them
-	inFull      [][]any // full chunks delivered before in
-	spare       []any   // a drained chunk for the senders to reuse
-	nin         int     // messages in in and inFull
-	parked      bool    // the owner waits on wake for a message
-	scheduled   bool    // actor: an activation is running or about to run
-	dead        bool
-	exiting     bool // actor: running Terminate
-	trapExit    bool
+	in          []any     // messages delivered since the owner last took them
+	nin         int       // messages in in and ovf.full
+	ovf         *overflow // set once the mailbox has held more than a chunk
 	reason      error
-	name        string
 	links       map[Pid]struct{}
-	monitors    map[Ref]Pid // monitors this process holds: ref -> target
-	monitoredBy map[Ref]Pid // monitors on this process: ref -> watcher
-	groupLeader Pid
-	ctx         context.Context
-	cancel      context.CancelFunc
+	monitors    map[Ref]Pid   // monitors this process holds: ref -> target
+	monitoredBy map[Ref]Pid   // monitors on this process: ref -> watcher
+	groupLeader *Pid          // shared with the processes that inherit it
 	wake        chan struct{} // created on first park, never replaced
+	// ext holds what most processes never use. Only the owner (or the
+	// spawner, before the process is visible) sets it, under mu; the owner
+	// may read it without mu.
+	ext *procExt
 
 	// Owned by the process's goroutine.
-	local   [][]any // chunks taken from in, oldest first; local[0][head:] is next
-	head    int
-	count   int          // messages in local
-	nlocal  atomic.Int32 // count, for ProcessInfo
-	drained []any        // a drained chunk, handed back at the next refill
-
-	pendingExit error // actor: reason given to Exit, applied when the handler returns
+	local [][]any // chunks taken from in, oldest first; local[0][head:] is next
+	head  int
+	count int // messages in local
 
 	// sendTo caches the last local process this one sent to, so a stream of
 	// sends skips the process-table lookup. Pids are never reused within an
@@ -112,6 +110,57 @@ type Process struct {
 	// once it is dead, deliver drops the message exactly as a lookup miss
 	// would.
 	sendTo *Process
+}
+
+// overflow holds the chunks of a mailbox that outgrew one chunk. Guarded by
+// Process.mu.
+type overflow struct {
+	full  [][]any // full chunks delivered before Process.in
+	spare []any   // a drained chunk for the senders to reuse
+}
+
+// procExt holds the rarely used parts of a process, so an idle process stays
+// small.
+type procExt struct {
+	name        string             // registered name; guarded by mu
+	ctx         context.Context    // guarded by mu
+	cancel      context.CancelFunc // guarded by mu
+	pendingExit error              // actor: reason given to Exit; owner only
+	drained     []any              // a drained chunk, reused at the next refill; owner only
+}
+
+// extLocked returns p.ext, creating it; p.mu must be held by the owner (or
+// the spawner before the process is visible).
+func (p *Process) extLocked() *procExt {
+	if p.ext == nil {
+		p.ext = new(procExt)
+	}
+	return p.ext
+}
+
+// extOwner returns p.ext, creating it; only the owner calls it, without p.mu.
+func (p *Process) extOwner() *procExt {
+	if p.ext == nil {
+		p.mu.Lock()
+		p.ext = new(procExt)
+		p.mu.Unlock()
+	}
+	return p.ext
+}
+
+// nameLocked returns the registered name; p.mu must be held.
+func (p *Process) nameLocked() string {
+	if p.ext == nil {
+		return ""
+	}
+	return p.ext.name
+}
+
+func (p *Process) pendingExit() error {
+	if p.ext == nil {
+		return nil
+	}
+	return p.ext.pendingExit
 }
 
 // Self returns the process's pid.
@@ -126,15 +175,16 @@ func (p *Process) Node() *Node { return p.node }
 func (p *Process) Context() context.Context {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.ctx == nil {
+	x := p.extLocked()
+	if x.ctx == nil {
 		// Not derived from the node's ctx: a child of Background registers
 		// with no parent, which keeps spawning cheap; terminate cancels it.
-		p.ctx, p.cancel = context.WithCancel(context.Background())
+		x.ctx, x.cancel = context.WithCancel(context.Background())
 		if p.dead {
-			p.cancel()
+			x.cancel()
 		}
 	}
-	return p.ctx
+	return x.ctx
 }
 
 // Send sends msg to the process to. A message to a dead pid, or to a pid on
@@ -218,7 +268,7 @@ func (p *Process) Exit(reason error) {
 	case kindFunc:
 		panic(exitPanic{reason: reason})
 	case kindActor:
-		p.pendingExit = reason
+		p.extOwner().pendingExit = reason
 	default:
 		p.node.terminate(p, reason)
 	}
@@ -241,13 +291,16 @@ func (p *Process) SendExit(to Pid, reason error) {
 func (p *Process) GroupLeader() Pid {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.groupLeader
+	if p.groupLeader == nil {
+		return Pid{}
+	}
+	return *p.groupLeader
 }
 
 // SetGroupLeader sets the process's group leader.
 func (p *Process) SetGroupLeader(gl Pid) {
 	p.mu.Lock()
-	p.groupLeader = gl
+	p.groupLeader = &gl
 	p.mu.Unlock()
 }
 
@@ -322,7 +375,7 @@ func (p *Process) handle(m any) (reason error) {
 	if err != nil {
 		return err
 	}
-	return p.pendingExit
+	return p.pendingExit()
 }
 
 // initActor runs Init on the caller's goroutine and returns the reason the
@@ -336,7 +389,7 @@ func (p *Process) initActor() (reason error) {
 	if err := p.actor.Init(p); err != nil {
 		return err
 	}
-	return p.pendingExit
+	return p.pendingExit()
 }
 
 // finish ends an actor that stopped by itself: Terminate, then exit.
@@ -377,12 +430,17 @@ func (n *Node) terminateQ(p *Process, reason error, q *signalQueue) bool {
 	p.dead = true
 	p.gone.Store(true)
 	p.reason = reason
-	links, monitors, monitoredBy, name := p.links, p.monitors, p.monitoredBy, p.name
-	p.links, p.monitors, p.monitoredBy, p.name = nil, nil, nil, ""
-	p.in, p.inFull, p.spare, p.nin = nil, nil, nil, 0
+	links, monitors, monitoredBy := p.links, p.monitors, p.monitoredBy
+	p.links, p.monitors, p.monitoredBy = nil, nil, nil
+	p.in, p.ovf, p.nin = nil, nil, 0
 	wake := p.parked
 	p.parked = false
-	cancel := p.cancel
+	var name string
+	var cancel context.CancelFunc
+	if x := p.ext; x != nil {
+		name, cancel = x.name, x.cancel
+		x.name = ""
+	}
 	p.mu.Unlock()
 	if wake {
 		p.signalWake()

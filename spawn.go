@@ -129,9 +129,12 @@ func (n *Node) spawn(parent *Process, fn Func, a Actor, opts []SpawnOption) (Pid
 	p.trapExit = cfg.trapExit
 	switch {
 	case cfg.hasGroupLeader:
-		p.groupLeader = cfg.groupLeader
+		gl := cfg.groupLeader
+		p.groupLeader = &gl
 	case parent != nil:
-		p.groupLeader = parent.GroupLeader()
+		parent.mu.Lock()
+		p.groupLeader = parent.groupLeader // immutable once set: shared
+		parent.mu.Unlock()
 	}
 	if cfg.link {
 		p.links = map[Pid]struct{}{parent.pid: {}}
