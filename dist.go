@@ -459,11 +459,14 @@ func (d *dist) fireNoConnection(node string) {
 		}
 		p.mu.Unlock()
 		slices.SortFunc(links, comparePid)
+		// Deliver as incoming signals: exits they cause towards other
+		// nodes go out through the async sender, never blocking the p2p
+		// goroutine that reports the node-down.
 		for _, l := range links {
-			d.n.deliverLocal(signal{kind: sigLinkExit, from: l, to: p.pid, reason: ReasonNoConnection})
+			d.deliverIncoming(signal{kind: sigLinkExit, from: l, to: p.pid, reason: ReasonNoConnection})
 		}
 		for i, ref := range mons {
-			d.n.deliverLocal(signal{kind: sigDown, from: targets[i], to: p.pid, ref: ref, reason: ReasonNoConnection})
+			d.deliverIncoming(signal{kind: sigDown, from: targets[i], to: p.pid, ref: ref, reason: ReasonNoConnection})
 		}
 	}
 }
