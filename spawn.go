@@ -150,6 +150,12 @@ func (n *Node) spawn(parent *Process, fn Func, a Actor, opts []SpawnOption) (Pid
 		}
 	}
 	n.procs.put(p)
+	if n.stopping.Load() {
+		// Stop began after the check above and may have sent its shutdown
+		// signals before p was in the table: p must not start.
+		n.terminate(p, ReasonShutdown)
+		return Pid{}, Ref{}, ErrStopped
+	}
 	// The child is visible; now the parent's half of the link and monitor.
 	if parent != nil && (cfg.link || cfg.monitor) {
 		parent.mu.Lock()
