@@ -12,7 +12,10 @@ package nodal
 //	BenchmarkSelectiveReceive1000     matches/s  (no Erlang figure)
 //	BenchmarkSpawnMonitorDown         trips/s    Erlang 612,481 (f)
 //
-// Run: go test -run '^$' -bench . -benchtime 100000x .
+// Run (as for the figures in the issue notes):
+//
+//	go test -run '^$' -bench 'SpawnIdle|SpawnExitAtOnce|SpawnMonitorDown|IdleProcessMemory|SelectiveReceive1000' -benchtime 100000x -count 3 .
+//	go test -run '^$' -bench 'SendReceive' -benchtime 3000000x -count 3 .
 
 import (
 	"context"

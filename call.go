@@ -89,6 +89,9 @@ func (n *Node) Call(ctx context.Context, to Pid, req any) (any, error) {
 	}
 	p := n.newBare()
 	defer n.terminate(p, ReasonNormal)
+	if n.stopping.Load() { // Stop began meanwhile and may have missed p
+		return nil, ErrStopped
+	}
 	return p.Call(ctx, to, req)
 }
 

@@ -84,17 +84,11 @@ func (n *Node) ProcessInfo(pid Pid) (ProcessInfo, error) {
 	default:
 		info.Status = StatusRunning
 	}
-	for l := range p.links {
-		info.Links = append(info.Links, l)
-	}
+	p.links.each(func(l Pid, _ struct{}) { info.Links = append(info.Links, l) })
 	slices.SortFunc(info.Links, Pid.Compare)
-	for ref := range p.monitors {
-		info.Monitors = append(info.Monitors, ref)
-	}
+	p.monitors.each(func(ref Ref, _ Pid) { info.Monitors = append(info.Monitors, ref) })
 	slices.SortFunc(info.Monitors, Ref.Compare)
-	for _, w := range p.monitoredBy {
-		info.MonitoredBy = append(info.MonitoredBy, w)
-	}
+	p.monitoredBy.each(func(_ Ref, w Pid) { info.MonitoredBy = append(info.MonitoredBy, w) })
 	slices.SortFunc(info.MonitoredBy, Pid.Compare)
 	return info, nil
 }

@@ -15,10 +15,7 @@ func (p *Process) Link(to Pid) {
 		p.mu.Unlock()
 		return
 	}
-	if p.links == nil {
-		p.links = make(map[Pid]struct{})
-	}
-	p.links[to] = struct{}{}
+	p.links.put(to, struct{}{})
 	p.mu.Unlock()
 	p.node.route(signal{kind: sigLink, from: p.pid, to: to})
 }
@@ -32,8 +29,7 @@ func (p *Process) Unlink(to Pid) {
 		return
 	}
 	p.mu.Lock()
-	_, linked := p.links[to]
-	delete(p.links, to)
+	_, linked := p.links.del(to)
 	p.mu.Unlock()
 	if linked {
 		p.node.route(signal{kind: sigUnlink, from: p.pid, to: to})

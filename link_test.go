@@ -1,6 +1,7 @@
 package nodal
 
 import (
+	"context"
 	"errors"
 	"testing"
 
@@ -52,19 +53,24 @@ func TestLinkNormalExitDoesNotKill(t *testing.T) {
 	defer leaktest.AfterTest(t)()
 	n := startNode(t)
 	defer stopNode(t, n)
-	w := probe(t, n)
-	done := make(chan Pid)
+	// The child is linked and monitored atomically at spawn, so its Down
+	// reaches the parent after its exit signal (signals from one process to
+	// another keep their order).
+	done := make(chan Down)
 	parent, err := n.Spawn(func(p *Process) error {
-		child, err := p.SpawnLink(func(*Process) error { return nil })
+		_, ref, err := p.SpawnMonitor(func(*Process) error { return nil }, WithLink())
 		if err != nil {
 			return err
 		}
-		done <- child
+		m, err := p.ReceiveMatch(context.Background(), func(m any) bool { d, ok := m.(Down); return ok && d.Ref == ref })
+		if err != nil {
+			return err
+		}
+		done <- m.(Down)
 		return blockForever(p)
 	})
 	require.NoError(t, err)
-	child := <-done
-	waitDown(t, w, w.Monitor(child)) // the exit signal was routed before the Down
+	require.Equal(t, ReasonNormal, (<-done).Reason)
 	require.True(t, alive(n, parent))
 	info, err := n.ProcessInfo(parent)
 	require.NoError(t, err)

@@ -15,10 +15,7 @@ func (p *Process) Monitor(to Pid) Ref {
 		p.mu.Unlock()
 		return ref
 	}
-	if p.monitors == nil {
-		p.monitors = make(map[Ref]Pid)
-	}
-	p.monitors[ref] = to
+	p.monitors.put(ref, to)
 	p.mu.Unlock()
 	p.node.route(signal{kind: sigMonitor, from: p.pid, to: to, ref: ref})
 	return ref
@@ -31,8 +28,7 @@ func (p *Process) Monitor(to Pid) Ref {
 // option.
 func (p *Process) Demonitor(ref Ref, flush bool) bool {
 	p.mu.Lock()
-	to, active := p.monitors[ref]
-	delete(p.monitors, ref)
+	to, active := p.monitors.del(ref)
 	p.mu.Unlock()
 	if active {
 		p.node.route(signal{kind: sigDemonitor, from: p.pid, to: to, ref: ref})

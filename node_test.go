@@ -275,3 +275,33 @@ func TestErrorsWrap(t *testing.T) {
 	require.Equal(t, "panic: inner", pe.Error())
 	require.Equal(t, "inner", errors.Unwrap(pe).Error())
 }
+
+// Stop while processes keep spawning: every process, also one spawned while
+// Stop broadcasts its shutdown, ends, and Stop returns without a deadline.
+func TestStopWhileSpawning(t *testing.T) {
+	defer leaktest.AfterTest(t)()
+	for range 20 {
+		n, err := Start(context.Background(), Config{})
+		require.NoError(t, err)
+		started := make(chan struct{})
+		for range 2 {
+			_, err := n.Spawn(func(p *Process) error {
+				once := false
+				for {
+					if _, err := p.Spawn(blockForever); err != nil {
+						return err
+					}
+					if !once {
+						once = true
+						started <- struct{}{}
+					}
+				}
+			})
+			require.NoError(t, err)
+		}
+		<-started
+		<-started
+		require.NoError(t, n.Stop(context.Background()))
+		require.Empty(t, n.Processes())
+	}
+}

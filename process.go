@@ -89,11 +89,11 @@ type Process struct {
 	nin         int       // messages in in and ovf.full
 	ovf         *overflow // set once the mailbox has held more than a chunk
 	reason      error
-	links       map[Pid]struct{}
-	monitors    map[Ref]Pid   // monitors this process holds: ref -> target
-	monitoredBy map[Ref]Pid   // monitors on this process: ref -> watcher
-	groupLeader *Pid          // shared with the processes that inherit it
-	wake        chan struct{} // created on first park, never replaced
+	links       smallMap[Pid, struct{}]
+	monitors    smallMap[Ref, Pid] // monitors this process holds: ref -> target
+	monitoredBy smallMap[Ref, Pid] // monitors on this process: ref -> watcher
+	groupLeader *Pid               // shared with the processes that inherit it
+	wake        chan struct{}      // created on first park, never replaced
 	// ext holds what most processes never use. Only the owner (or the
 	// spawner, before the process is visible) sets it, under mu; the owner
 	// may read it without mu.
@@ -431,7 +431,7 @@ func (n *Node) terminateQ(p *Process, reason error, q *signalQueue) bool {
 	p.gone.Store(true)
 	p.reason = reason
 	links, monitors, monitoredBy := p.links, p.monitors, p.monitoredBy
-	p.links, p.monitors, p.monitoredBy = nil, nil, nil
+	p.links, p.monitors, p.monitoredBy = smallMap[Pid, struct{}]{}, smallMap[Ref, Pid]{}, smallMap[Ref, Pid]{}
 	p.in, p.ovf, p.nin = nil, nil, 0
 	wake := p.parked
 	p.parked = false
@@ -471,15 +471,37 @@ func (n *Node) terminateQ(p *Process, reason error, q *signalQueue) bool {
 // starts small, so it fills the queue in place and keeps one map iterator per
 // (non-inlined) function: a deeper frame here would make every short-lived
 // process grow its stack.
-func fanOut(from Pid, reason error, links map[Pid]struct{}, monitors, monitoredBy map[Ref]Pid, q *signalQueue) {
-	if len(links) > 0 {
-		fanLinks(from, reason, links, q)
+func fanOut(from Pid, reason error, links smallMap[Pid, struct{}], monitors, monitoredBy smallMap[Ref, Pid], q *signalQueue) {
+	if d := links.d; d != nil {
+		if d.m == nil {
+			for i := range d.s {
+				s := q.add()
+				s.kind, s.from, s.to, s.reason = sigLinkExit, from, d.s[i].k, reason
+			}
+		} else {
+			fanLinks(from, reason, d.m, q)
+		}
 	}
-	if len(monitors) > 0 {
-		fanDemonitors(from, monitors, q)
+	if d := monitors.d; d != nil {
+		if d.m == nil {
+			for i := range d.s {
+				s := q.add()
+				s.kind, s.from, s.to, s.ref = sigDemonitor, from, d.s[i].v, d.s[i].k
+			}
+		} else {
+			fanDemonitors(from, d.m, q)
+		}
 	}
-	if len(monitoredBy) > 0 {
-		fanDowns(from, reason, monitoredBy, q)
+	if d := monitoredBy.d; d != nil {
+		if d.m == nil {
+			for i := range d.s {
+				s := q.add()
+				s.kind, s.from, s.to, s.ref, s.reason = sigDown, from, d.s[i].v, d.s[i].k, reason
+				s.msg = boxDown(d.s[i].k, from, reason)
+			}
+		} else {
+			fanDowns(from, reason, d.m, q)
+		}
 	}
 }
 

@@ -179,7 +179,7 @@ func (n *Node) deliverQ(s *signal, q *signalQueue) {
 //go:noinline
 func (p *Process) onReply(s *signal) {
 	p.mu.Lock()
-	if _, waiting := p.monitors[s.ref]; !waiting || p.dead {
+	if _, waiting := p.monitors.get(s.ref); !waiting || p.dead {
 		p.mu.Unlock()
 		return
 	}
@@ -195,17 +195,14 @@ func (p *Process) onLink(s *signal) bool {
 	if p.dead {
 		return false
 	}
-	if p.links == nil {
-		p.links = make(map[Pid]struct{})
-	}
-	p.links[s.from] = struct{}{}
+	p.links.put(s.from, struct{}{})
 	return true
 }
 
 //go:noinline
 func (p *Process) onUnlink(s *signal) {
 	p.mu.Lock()
-	delete(p.links, s.from)
+	p.links.del(s.from)
 	p.mu.Unlock()
 }
 
@@ -216,28 +213,28 @@ func (p *Process) onMonitor(s *signal) bool {
 	if p.dead {
 		return false
 	}
-	if p.monitoredBy == nil {
-		p.monitoredBy = make(map[Ref]Pid)
-	}
-	p.monitoredBy[s.ref] = s.from
+	p.monitoredBy.put(s.ref, s.from)
 	return true
 }
 
 //go:noinline
 func (p *Process) onDemonitor(s *signal) {
 	p.mu.Lock()
-	delete(p.monitoredBy, s.ref)
+	p.monitoredBy.del(s.ref)
 	p.mu.Unlock()
 }
 
 //go:noinline
 func (p *Process) onDown(s *signal) {
 	p.mu.Lock()
-	if _, ok := p.monitors[s.ref]; !ok || p.dead {
+	if p.dead {
+		p.mu.Unlock()
+		return
+	}
+	if _, ok := p.monitors.del(s.ref); !ok {
 		p.mu.Unlock() // demonitored meanwhile: no Down
 		return
 	}
-	delete(p.monitors, s.ref)
 	m := s.msg // the Down, boxed by whoever made the signal
 	if _, ok := m.(Down); !ok {
 		m = boxDown(s.ref, s.from, s.reason)
@@ -258,11 +255,10 @@ func (p *Process) onExitSignal(s *signal) error {
 		return nil
 	}
 	if s.kind == sigLinkExit {
-		if _, linked := p.links[s.from]; !linked {
+		if _, linked := p.links.del(s.from); !linked {
 			p.mu.Unlock() // unlinked meanwhile: the signal has no effect
 			return nil
 		}
-		delete(p.links, s.from)
 	}
 	var die error
 	switch {

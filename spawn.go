@@ -137,12 +137,12 @@ func (n *Node) spawn(parent *Process, fn Func, a Actor, opts []SpawnOption) (Pid
 		parent.mu.Unlock()
 	}
 	if cfg.link {
-		p.links = map[Pid]struct{}{parent.pid: {}}
+		p.links.put(parent.pid, struct{}{})
 	}
 	var ref Ref
 	if cfg.monitor {
 		ref = n.newRef()
-		p.monitoredBy = map[Ref]Pid{ref: parent.pid}
+		p.monitoredBy.put(ref, parent.pid)
 	}
 	if cfg.name != "" {
 		if err := n.claimName(cfg.name, p); err != nil {
@@ -150,22 +150,22 @@ func (n *Node) spawn(parent *Process, fn Func, a Actor, opts []SpawnOption) (Pid
 		}
 	}
 	n.procs.put(p)
+	if n.stopping.Load() {
+		// Stop began after the check above and may have sent its shutdown
+		// signals before p was in the table: p must not start.
+		n.terminate(p, ReasonShutdown)
+		return Pid{}, Ref{}, ErrStopped
+	}
 	// The child is visible; now the parent's half of the link and monitor.
 	if parent != nil && (cfg.link || cfg.monitor) {
 		parent.mu.Lock()
 		dead, preason := parent.dead, parent.reason
 		if !dead {
 			if cfg.link {
-				if parent.links == nil {
-					parent.links = make(map[Pid]struct{})
-				}
-				parent.links[p.pid] = struct{}{}
+				parent.links.put(p.pid, struct{}{})
 			}
 			if cfg.monitor {
-				if parent.monitors == nil {
-					parent.monitors = make(map[Ref]Pid)
-				}
-				parent.monitors[ref] = p.pid
+				parent.monitors.put(ref, p.pid)
 			}
 		}
 		parent.mu.Unlock()
