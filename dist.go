@@ -441,21 +441,25 @@ func (d *dist) fireNoConnection(node string) {
 		var mons []Ref
 		var targets []Pid
 		p.mu.Lock()
-		for l := range p.links {
+		p.links.each(func(l Pid, _ struct{}) {
 			if l.Node == node {
 				links = append(links, l)
 			}
-		}
-		for ref, t := range p.monitors {
+		})
+		p.monitors.each(func(ref Ref, t Pid) {
 			if t.Node == node {
 				mons = append(mons, ref)
 				targets = append(targets, t)
 			}
-		}
-		for ref, w := range p.monitoredBy {
+		})
+		var gone []Ref
+		p.monitoredBy.each(func(ref Ref, w Pid) {
 			if w.Node == node {
-				delete(p.monitoredBy, ref)
+				gone = append(gone, ref)
 			}
+		})
+		for _, ref := range gone {
+			p.monitoredBy.del(ref)
 		}
 		p.mu.Unlock()
 		slices.SortFunc(links, comparePid)

@@ -375,16 +375,10 @@ func (n *Node) spawnOn(ctx context.Context, parent *Process, node, behaviour str
 			parent.mu.Lock()
 			if !parent.dead {
 				if cfg.link {
-					if parent.links == nil {
-						parent.links = make(map[Pid]struct{})
-					}
-					parent.links[pid] = struct{}{}
+					parent.links.put(pid, struct{}{})
 				}
 				if cfg.monitor {
-					if parent.monitors == nil {
-						parent.monitors = make(map[Ref]Pid)
-					}
-					parent.monitors[ref] = pid
+					parent.monitors.put(ref, pid)
 				}
 			}
 			parent.mu.Unlock()
@@ -562,16 +556,10 @@ func (d *dist) handleSpawnRequest(p p2p.Peer, dec *decoder) error {
 		proc.mu.Lock()
 		if !proc.dead {
 			if flags&spawnFlagLink != 0 {
-				if proc.links == nil {
-					proc.links = make(map[Pid]struct{})
-				}
-				proc.links[from] = struct{}{}
+				proc.links.put(from, struct{}{})
 			}
 			if flags&spawnFlagMonitor != 0 {
-				if proc.monitoredBy == nil {
-					proc.monitoredBy = make(map[Ref]Pid)
-				}
-				proc.monitoredBy[ref] = from
+				proc.monitoredBy.put(ref, from)
 			}
 		}
 		proc.mu.Unlock()
