@@ -49,6 +49,46 @@
 //  4. Call Node.Stop, from outside any process: it ends every process and
 //     waits for every goroutine, including the caller's if it were one.
 //
+// # Distribution
+//
+// A node started with a Name and a Cookie is distributed: it joins the
+// cluster of its Seeds (memberlist gossip), connects to every member over
+// libp2p (package p2p), and its processes reach processes of other nodes by
+// pid exactly as they reach local ones. Start one with DefaultLANConfig,
+// DefaultWANConfig or DefaultLocalConfig:
+//
+//	cfg := nodal.DefaultLANConfig("a@10.0.0.1", cookie)
+//	cfg.Seeds = []string{"10.0.0.2:7946"}
+//	n, err := nodal.Start(ctx, cfg)
+//
+// What works across nodes, with Erlang's semantics: Send to a remote pid
+// (FIFO per sender/receiver pair) and SendNode to {Name, Node}; links and
+// monitors to remote pids; MonitorNode and MonitorNodes (NodeUp before any
+// message of the new connection, NodeDown after its last one); remote spawn
+// of a Behaviour registered by name (SpawnOn, SpawnLinkOn, SpawnMonitorOn),
+// where the new process keeps its spawner's group leader so what it prints
+// (Printf) shows on the spawner's node; Call and CallName; hidden nodes
+// (Config.Hidden) for tools, which connect with ConnectAddr and never show
+// in Nodes().
+//
+// When a node becomes unreachable (its connection closes, memberlist
+// declares it dead, or Disconnect), every link and monitor towards it fires
+// with ReasonNoConnection, node monitors get NodeDown, and calls waiting on
+// it fail with an error wrapping ErrNoConnection. A Call that times out says
+// whether the target's node was up (*CallTimeoutError).
+//
+// Values cross the network through a Codec: built-in kinds need nothing,
+// other types must be registered under the same name on every node
+// (RegisterType). Sending a value that cannot be encoded fails at the
+// sender; a frame the receiver cannot decode is dropped, counted
+// (DistStats) and logged, and the connection survives. A mailbox fed by
+// other nodes is bounded by Config.RemoteBacklog: above it the node stops
+// reading that connection until the mailbox drains, which pushes back on
+// the senders through their bounded outbound queues.
+//
+// Cluster services (registry, groups, rpc, heal) attach to a node with
+// AttachService and exchange frames with SendService.
+//
 // # Concurrency
 //
 // Node methods are safe for concurrent use. Sending never blocks on the
