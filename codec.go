@@ -445,17 +445,15 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-func appendPid(b []byte, p Pid) []byte {
-	b = appendString(b, p.Node)
-	b = binary.AppendUvarint(b, p.ID)
-	return binary.AppendUvarint(b, uint64(p.Incarnation))
+func appendIdent(b []byte, node string, id uint64, inc uint32) []byte {
+	b = appendString(b, node)
+	b = binary.AppendUvarint(b, id)
+	return binary.AppendUvarint(b, uint64(inc))
 }
 
-func appendRef(b []byte, r Ref) []byte {
-	b = appendString(b, r.Node)
-	b = binary.AppendUvarint(b, r.ID)
-	return binary.AppendUvarint(b, uint64(r.Incarnation))
-}
+func appendPid(b []byte, p Pid) []byte { return appendIdent(b, p.Node, p.ID, p.Incarnation) }
+
+func appendRef(b []byte, r Ref) []byte { return appendIdent(b, r.Node, r.ID, r.Incarnation) }
 
 // Reason codes on the wire.
 const (
@@ -609,24 +607,25 @@ func (d *decoder) string() string {
 	return string(d.take(n))
 }
 
-func (d *decoder) pid() Pid {
+// ident reads the (node, id, incarnation) triple that pids and refs share.
+func (d *decoder) ident() (string, uint64, uint32) {
 	node := d.string()
 	id := d.uvarint()
 	inc := d.uvarint()
 	if inc > math.MaxUint32 {
 		d.fail("incarnation out of range")
 	}
-	return Pid{Node: node, ID: id, Incarnation: uint32(inc)}
+	return node, id, uint32(inc)
+}
+
+func (d *decoder) pid() Pid {
+	node, id, inc := d.ident()
+	return Pid{Node: node, ID: id, Incarnation: inc}
 }
 
 func (d *decoder) ref() Ref {
-	node := d.string()
-	id := d.uvarint()
-	inc := d.uvarint()
-	if inc > math.MaxUint32 {
-		d.fail("incarnation out of range")
-	}
-	return Ref{Node: node, ID: id, Incarnation: uint32(inc)}
+	node, id, inc := d.ident()
+	return Ref{Node: node, ID: id, Incarnation: inc}
 }
 
 func (d *decoder) reason() error { return d.reasonDepth(0) }
