@@ -2,6 +2,7 @@ package nodal
 
 import (
 	"context"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -64,4 +65,88 @@ func benchDistSend(b *testing.B, size int) {
 	}
 	<-done
 	b.ReportMetric(float64(total)/time.Since(start).Seconds(), "msgs/s")
+}
+
+// BenchmarkDistSlowReceiverMemory reports the peak heap of two nodes while
+// a sender outpaces a receiver that takes 64 messages per millisecond, for
+// 5 s, with the default RemoteBacklog and with no bound (-1, Erlang's
+// unbounded mailbox). Run it with -benchtime 1x.
+func BenchmarkDistSlowReceiverMemory(b *testing.B) {
+	for _, tc := range []struct {
+		name    string
+		backlog int
+	}{{"default", 0}, {"unbounded", -1}} {
+		b.Run(tc.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				peak, queued := slowReceiverPeak(b, tc.backlog, 5*time.Second)
+				b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
+				b.ReportMetric(float64(queued), "mailbox-at-end")
+			}
+		})
+	}
+}
+
+func slowReceiverPeak(b *testing.B, backlog int, d time.Duration) (peak uint64, queued int) {
+	var nodes []*Node
+	defer func() { stopNodes(nodes) }()
+	for i, name := range []string{"a@127.0.0.1", "b@127.0.0.1"} {
+		cfg := DefaultLocalConfig(name, testCookie)
+		cfg.RemoteBacklog = backlog
+		if i > 0 {
+			cfg.Seeds = []string{nodes[0].GossipAddr()}
+		}
+		n, err := Start(context.Background(), cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		nodes = append(nodes, n)
+	}
+	a, bn := nodes[0], nodes[1]
+	for len(a.Nodes()) == 0 || len(bn.Nodes()) == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	sink, err := bn.Spawn(func(p *Process) error {
+		for {
+			for i := 0; i < 64; i++ {
+				if _, err := p.Receive(p.Context()); err != nil {
+					return nil
+				}
+			}
+			time.Sleep(time.Millisecond)
+		}
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	stop := make(chan struct{})
+	_, err = a.Spawn(func(p *Process) error {
+		payload := make([]byte, 32)
+		for {
+			select {
+			case <-stop:
+				return nil
+			case <-p.Context().Done():
+				return nil
+			default:
+			}
+			for i := 0; i < 1000; i++ {
+				if err := p.Send(sink, payload); err != nil {
+					return err
+				}
+			}
+		}
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	end := time.Now().Add(d)
+	for time.Now().Before(end) {
+		time.Sleep(100 * time.Millisecond)
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		peak = max(peak, ms.HeapInuse)
+	}
+	close(stop)
+	info, _ := bn.ProcessInfo(sink)
+	return peak, info.MessageQueueLen
 }
