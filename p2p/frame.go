@@ -118,8 +118,8 @@ type slab struct {
 }
 
 const (
-	slabChunk    = 32 << 10
-	slabMaxFrame = 1 << 10
+	slabChunk    = 64 << 10
+	slabMaxFrame = 4 << 10
 )
 
 func (s *slab) get(n int) []byte {
