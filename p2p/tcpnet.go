@@ -44,7 +44,7 @@ func (n tcpNetwork) NewHost(ctx context.Context, name string, key crypto.PrivKey
 		libp2p.ListenAddrs(addr),
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.Security(noise.ID, noise.New),
-		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
+		libp2p.Muxer(yamux.ID, yamuxTransport()),
 		libp2p.DisableRelay(),
 		libp2p.ResourceManager(&network.NullResourceManager{}),
 		libp2p.ConnectionManager(&connmgr.NullConnMgr{}),
@@ -54,6 +54,16 @@ func (n tcpNetwork) NewHost(ctx context.Context, name string, key crypto.PrivKey
 	}
 	opts = append(opts, n.opts...)
 	return libp2p.New(opts...)
+}
+
+// yamuxTransport is libp2p's default yamux configuration with messages
+// sized to one Noise transport message: yamux's default (64 KiB of body
+// plus a 12-byte header) does not fit one, so every full message cost
+// Noise a second, 29-byte record and a second write syscall.
+func yamuxTransport() *yamux.Transport {
+	cfg := *yamux.DefaultTransport.Config()
+	cfg.MaxMessageSize = noise.MaxPlaintextLength
+	return (*yamux.Transport)(&cfg)
 }
 
 // NewTransport implements Network.
