@@ -152,6 +152,13 @@ func (c *cluster) start(name string, extra ...string) *nodeProc {
 func (c *cluster) startArgs(args, env []string) (*nodeProc, error) {
 	cmd := exec.Command(binary, args...)
 	cmd.Env = env
+	return startCmd(c, cmd)
+}
+
+// startCmd starts cmd, a "nodal start" command (possibly wrapped, as in
+// "ip netns exec NS nodal start ..."), as one of c's nodes and waits for
+// its up line.
+func startCmd(c *cluster, cmd *exec.Cmd) (*nodeProc, error) {
 	n := &nodeProc{cmd: cmd, stderr: &syncBuffer{}, done: make(chan struct{})}
 	cmd.Stderr = n.stderr
 	out, err := cmd.StdoutPipe()

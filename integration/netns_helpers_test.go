@@ -1,16 +1,13 @@
 package integration
 
 import (
-	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -245,49 +242,6 @@ func (l *netLab) StartNode(c *cluster, key string, extra ...string) *nodeProc {
 		}
 	})
 	return n
-}
-
-// startCmd starts cmd, a "nodal start" command, as one of c's nodes and
-// waits for its up line (the same protocol as cluster.startArgs).
-func startCmd(c *cluster, cmd *exec.Cmd) (*nodeProc, error) {
-	n := &nodeProc{cmd: cmd, stderr: &syncBuffer{}, done: make(chan struct{})}
-	cmd.Stderr = n.stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	c.nodes = append(c.nodes, n)
-	c.mu.Unlock()
-	up := make(chan error, 1)
-	go func() { // ends when the process's stdout closes (it exited)
-		defer close(n.done)
-		sc := bufio.NewScanner(out)
-		first := true
-		for sc.Scan() {
-			line := sc.Text()
-			if first {
-				first = false
-				up <- n.parseUp(line)
-				continue
-			}
-			n.mu.Lock()
-			n.lines = append(n.lines, line)
-			n.mu.Unlock()
-		}
-		if first {
-			up <- fmt.Errorf("exited before its up line; stderr: %s", strings.TrimSpace(n.stderr.String()))
-		}
-	}()
-	select {
-	case err := <-up:
-		return n, err
-	case <-time.After(waitTimeout):
-		return nil, errors.New("no up line in time")
-	}
 }
 
 // CtlJSON runs "nodal ctl --json" inside node key's namespace against n
