@@ -279,16 +279,11 @@ func appendRemotePid(b []byte, p Pid, implied string) []byte {
 }
 
 func (dec *decoder) remotePid(implied string) Pid {
-	node := dec.string()
+	node, id, inc := dec.ident()
 	if node == "" {
 		node = implied
 	}
-	id := dec.uvarint()
-	inc := dec.uvarint()
-	if inc > 1<<32-1 {
-		dec.fail("incarnation out of range")
-	}
-	return Pid{Node: node, ID: id, Incarnation: uint32(inc)}
+	return Pid{Node: node, ID: id, Incarnation: inc}
 }
 
 // framePool recycles encoding buffers: p2p copies a frame when it queues it.
