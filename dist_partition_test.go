@@ -8,7 +8,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/nodal-go/nodal/p2p"
 	"github.com/nodal-go/nodal/p2p/p2ptest"
 )
 
@@ -178,6 +177,5 @@ func TestDistCallErrorsSayWhy(t *testing.T) {
 		var ce *CallError
 		require.ErrorAs(t, err, &ce)
 		require.ErrorIs(t, err, ReasonNoConnection)
-		_ = p2p.ErrConnClosed
 	})
 }

@@ -348,8 +348,8 @@ func TestDistWrongCookieRefused(t *testing.T) {
 	_, err := Start(ctx, cfg)
 	require.Error(t, err)
 	require.NotContains(t, err.Error(), "another-cookie")
+	require.ErrorIs(t, err, p2p.ErrCookieMismatch, "the error says why")
 	require.Empty(t, nodes[0].Nodes())
-	_ = p2p.ErrCookieMismatch
 }
 
 // A value the codec cannot encode fails at the sender; the link survives
