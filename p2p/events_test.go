@@ -15,6 +15,13 @@ import (
 // from the broken connection and from failure detection.
 func (h *Host) crash(t *testing.T) {
 	t.Helper()
+	// A dead process accepts nothing: refuse new connections before the
+	// wire goes, or a peer's reconnect could reach the dying host and get
+	// a goodbye from its Stop below.
+	h.mu.Lock()
+	h.stopping = true
+	h.mu.Unlock()
+	h.lh.RemoveStreamHandler(DistProtocol)
 	if h.ml != nil {
 		require.NoError(t, h.ml.Shutdown())
 		h.mlShutdown = true
