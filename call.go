@@ -9,6 +9,12 @@ import (
 type From struct {
 	Pid Pid
 	Ref Ref
+
+	// mon says that Ref is also a monitor the caller holds on the callee,
+	// installed together with the request (a call from another node): the
+	// callee's reply then ends that monitor on both sides without a
+	// demonitor signal.
+	mon bool
 }
 
 // CallRequest is the message a Call puts in the target's mailbox (gen_server's
@@ -25,6 +31,11 @@ type CallRequest struct {
 type CallReply struct {
 	Ref   Ref
 	Reply any
+
+	// dropped says the replier was the monitored callee and removed the
+	// call's monitor before replying; the caller then drops its side
+	// without a demonitor signal.
+	dropped bool
 }
 
 // Reply sends reply to the caller from (gen_server:reply/2).
@@ -41,22 +52,55 @@ func (n *Node) Reply(to From, reply any) {
 }
 
 func (n *Node) reply(from Pid, to From, reply any) {
-	n.route(signal{kind: sigReply, from: from, to: to.Pid, ref: to.Ref,
-		msg: CallReply{Ref: to.Ref, Reply: reply}})
+	r := CallReply{Ref: to.Ref, Reply: reply}
+	if to.mon && n.isLocal(from) {
+		// The callee replies to a call that came with its monitor: end the
+		// monitor here, so that the caller need not send a demonitor.
+		if p := n.procs.get(from.ID); p != nil {
+			p.mu.Lock()
+			if w, ok := p.monitoredBy.get(to.Ref); ok && w == to.Pid {
+				p.monitoredBy.del(to.Ref)
+				r.dropped = true
+			}
+			p.mu.Unlock()
+		}
+	}
+	n.route(signal{kind: sigReply, from: from, to: to.Pid, ref: to.Ref, msg: r})
 }
 
 // Call sends req to the process to and waits for its reply
 // (gen_server:call/3): it monitors to, sends CallRequest{From, Req}, and
 // waits for the reply or the monitor's Down, leaving other messages in the
-// mailbox. If to does not exist the error is a *CallError wrapping
+// mailbox. For a process on another node the monitor and the request travel
+// as one frame and the callee's reply ends the monitor on both sides, so a
+// successful call costs one frame each way. If to does not exist the error is a *CallError wrapping
 // ErrNoProc; if to exits first, a *CallError with its reason; on ctx's
 // deadline an error wrapping ErrTimeout and context.DeadlineExceeded.
 func (p *Process) Call(ctx context.Context, to Pid, req any) (any, error) {
 	if err := p.exited(); err != nil {
 		return nil, err
 	}
-	ref := p.Monitor(to)
-	p.Send(to, CallRequest{From: From{Pid: p.pid, Ref: ref}, Req: req})
+	var ref Ref
+	if to.Node != p.node.name && p.node.remote != nil {
+		// Another node: the monitor travels with the request in one frame
+		// and the callee's reply ends it (one frame each way, as with
+		// Erlang's alias-monitor calls, and no demonitor on success).
+		ref = p.node.newRef()
+		p.mu.Lock()
+		if !p.dead {
+			p.monitors.put(ref, to)
+		}
+		p.mu.Unlock()
+		err := p.node.remote.route(signal{kind: sigCall, from: p.pid, to: to, ref: ref,
+			msg: CallRequest{From: From{Pid: p.pid, Ref: ref, mon: true}, Req: req}})
+		if err != nil {
+			p.Demonitor(ref, true)
+			return nil, err
+		}
+	} else {
+		ref = p.Monitor(to)
+		p.Send(to, CallRequest{From: From{Pid: p.pid, Ref: ref}, Req: req})
+	}
 	m, err := p.ReceiveMatch(ctx, func(m any) bool {
 		switch m := m.(type) {
 		case CallReply:
@@ -72,7 +116,11 @@ func (p *Process) Call(ctx context.Context, to Pid, req any) (any, error) {
 	}
 	switch m := m.(type) {
 	case CallReply:
-		p.Demonitor(ref, true)
+		if m.dropped {
+			p.dropMonitor(ref)
+		} else {
+			p.Demonitor(ref, true)
+		}
 		return m.Reply, nil
 	case Down:
 		return nil, &CallError{To: to, Reason: m.Reason}
@@ -105,4 +153,19 @@ func (n *Node) newBare() *Process {
 	}
 	n.procs.put(p)
 	return p
+}
+
+// dropMonitor forgets the monitor ref without telling its target (which
+// already ended it) and flushes a Down for it that raced in (a node-down
+// noconnection).
+func (p *Process) dropMonitor(ref Ref) {
+	p.mu.Lock()
+	_, active := p.monitors.del(ref)
+	p.mu.Unlock()
+	if !active {
+		p.flush(func(m any) bool {
+			d, ok := m.(Down)
+			return ok && d.Ref == ref
+		})
+	}
 }

@@ -33,6 +33,8 @@ const (
 	dWhereisReq                   // req, name
 	dWhereisReply                 // req, found, pid
 	dService                      // service name, payload (see Service)
+	dCall                         // from, to, ref, request: monitor + CallRequest (Process.Call)
+	dReplyDemon                   // from, to, ref, value: a reply that also ended the dCall's monitor
 )
 
 // spawn request flags.
@@ -301,6 +303,11 @@ func (d *dist) encodeSignal(b []byte, s signal, peer string) ([]byte, error) {
 		kind = dMsg
 	case sigReply:
 		kind = dReply
+		if r, ok := s.msg.(CallReply); ok && r.dropped {
+			kind = dReplyDemon
+		}
+	case sigCall:
+		kind = dCall
 	case sigLink:
 		kind = dLink
 	case sigUnlink:
@@ -324,13 +331,20 @@ func (d *dist) encodeSignal(b []byte, s signal, peer string) ([]byte, error) {
 	switch kind {
 	case dMsg:
 		return d.codec.AppendValue(b, s.msg)
-	case dReply:
+	case dReply, dReplyDemon:
 		b = appendRef(b, s.ref)
 		var reply any
 		if r, ok := s.msg.(CallReply); ok {
 			reply = r.Reply
 		}
 		return d.codec.AppendValue(b, reply)
+	case dCall:
+		b = appendRef(b, s.ref)
+		var req any
+		if r, ok := s.msg.(CallRequest); ok {
+			req = r.Req
+		}
+		return d.codec.AppendValue(b, req)
 	case dExit, dLinkExit:
 		return appendReason(b, s.reason), nil
 	case dMonitor, dDemonitor:
@@ -487,7 +501,7 @@ func (d *dist) handleFrame(p p2p.Peer, data []byte) error {
 	dec := decoder{b: data}
 	kind := dec.byte()
 	switch kind {
-	case dMsg, dReply, dLink, dUnlink, dExit, dLinkExit, dMonitor, dDemonitor, dDown:
+	case dMsg, dReply, dReplyDemon, dCall, dLink, dUnlink, dExit, dLinkExit, dMonitor, dDemonitor, dDown:
 		return d.handleSignal(p, kind, &dec)
 	case dMsgName:
 		from := dec.remotePid(p.Name)
@@ -548,10 +562,14 @@ func (d *dist) handleSignal(p p2p.Peer, kind byte, dec *decoder) error {
 	case dMsg:
 		s.kind = sigMessage
 		s.msg = d.codec.decodeValue(dec)
-	case dReply:
+	case dReply, dReplyDemon:
 		s.kind = sigReply
 		s.ref = dec.ref()
-		s.msg = CallReply{Ref: s.ref, Reply: d.codec.decodeValue(dec)}
+		s.msg = CallReply{Ref: s.ref, Reply: d.codec.decodeValue(dec), dropped: kind == dReplyDemon}
+	case dCall:
+		s.kind = sigCall
+		s.ref = dec.ref()
+		s.msg = CallRequest{From: From{Pid: s.from, Ref: s.ref, mon: true}, Req: d.codec.decodeValue(dec)}
 	case dLink:
 		s.kind = sigLink
 	case dUnlink:

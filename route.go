@@ -13,12 +13,13 @@ const (
 	sigMonitor                         // from monitors to with ref
 	sigDemonitor                       // from drops its monitor ref on to
 	sigDown                            // the process from, monitored by to with ref, died with reason (msg: the Down, if already boxed)
+	sigCall                            // sigMonitor then msg (a CallRequest): a Call's monitor and request in one signal
 )
 
 var signalKindNames = [...]string{
 	sigMessage: "message", sigReply: "reply", sigLink: "link", sigUnlink: "unlink",
 	sigExit: "exit", sigLinkExit: "link-exit", sigMonitor: "monitor",
-	sigDemonitor: "demonitor", sigDown: "down",
+	sigDemonitor: "demonitor", sigDown: "down", sigCall: "call",
 }
 
 func (k signalKind) String() string {
@@ -136,7 +137,7 @@ func (n *Node) undeliverable(s *signal, reason error, q *signalQueue) {
 	switch s.kind {
 	case sigLink:
 		q.push(signal{kind: sigLinkExit, from: s.to, to: s.from, reason: reason})
-	case sigMonitor:
+	case sigMonitor, sigCall:
 		d := q.add()
 		d.kind, d.from, d.to, d.ref, d.reason = sigDown, s.to, s.from, s.ref, reason
 		d.msg = boxDown(s.ref, s.to, reason)
@@ -165,6 +166,12 @@ func (n *Node) deliverQ(s *signal, q *signalQueue) {
 		if !p.onMonitor(s) {
 			n.undeliverable(s, ReasonNoProc, q)
 		}
+	case sigCall:
+		if !p.onMonitor(s) {
+			n.undeliverable(s, ReasonNoProc, q)
+			return
+		}
+		p.deliver(s.msg)
 	case sigDemonitor:
 		p.onDemonitor(s)
 	case sigDown:

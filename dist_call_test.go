@@ -1,0 +1,168 @@
+package nodal
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/lni/goutils/leaktest"
+	"github.com/stretchr/testify/require"
+)
+
+// distFramesTo returns how many frames n has written to node so far.
+func distFramesTo(n *Node, node string) uint64 {
+	for _, ps := range n.DistStats().P2P.Peers {
+		if ps.Name == node {
+			return ps.FramesOut
+		}
+	}
+	return 0
+}
+
+// A successful call to another node costs one frame each way: the monitor
+// travels with the request and the callee's reply ends it on both sides
+// (gen_server:call's monitor, as with OTP's alias monitors), so neither
+// side keeps a monitor afterwards and no demonitor is sent.
+func TestDistCallOneFrameEachWayNoMonitorLeft(t *testing.T) {
+	defer leaktest.AfterTest(t)()
+	nodes := startDistCluster(t, "a@127.0.0.1", "b@127.0.0.1")
+	defer stopNodes(nodes)
+	a, b := nodes[0], nodes[1]
+	echo, err := b.SpawnActor(distEchoActor{}, WithName("echo"))
+	require.NoError(t, err)
+	const calls = 50
+	distInProcess(t, a, func(p *Process) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := p.Call(ctx, echo, "warm up"); err != nil { // connection settled
+			return err
+		}
+		outA, outB := distFramesTo(a, b.Name()), distFramesTo(b, a.Name())
+		for i := range calls {
+			r, err := p.Call(ctx, echo, i)
+			if err != nil {
+				return err
+			}
+			if r != i {
+				return errors.New("wrong reply")
+			}
+		}
+		if got := distFramesTo(a, b.Name()) - outA; got != calls {
+			t.Errorf("caller wrote %d frames for %d calls, want one per call", got, calls)
+		}
+		if got := distFramesTo(b, a.Name()) - outB; got != calls {
+			t.Errorf("callee wrote %d frames for %d calls, want one per call", got, calls)
+		}
+		info, err := a.ProcessInfo(p.Self())
+		require.NoError(t, err)
+		require.Empty(t, info.Monitors, "the caller keeps no monitor")
+		return nil
+	})
+	info, err := b.ProcessInfo(echo)
+	require.NoError(t, err)
+	require.Empty(t, info.MonitoredBy, "the callee keeps no monitor")
+}
+
+// distDelegator hands every call to a fresh worker on its own node, which
+// replies (gen_server:reply/2 from another process).
+type distDelegator struct{}
+
+func (distDelegator) Init(*Process) error { return nil }
+func (distDelegator) HandleMessage(p *Process, m any) error {
+	req, ok := m.(CallRequest)
+	if !ok {
+		return nil
+	}
+	_, err := p.Node().Spawn(func(w *Process) error {
+		w.Reply(req.From, req.Req)
+		return nil
+	})
+	return err
+}
+
+// When someone other than the callee replies, the callee still holds the
+// call's monitor; the caller then ends it with a demonitor, as before.
+func TestDistCallReplyFromAnotherProcess(t *testing.T) {
+	defer leaktest.AfterTest(t)()
+	nodes := startDistCluster(t, "a@127.0.0.1", "b@127.0.0.1")
+	defer stopNodes(nodes)
+	a, b := nodes[0], nodes[1]
+	srv, err := b.SpawnActor(distDelegator{})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i := range 3 {
+		r, err := a.Call(ctx, srv, i)
+		require.NoError(t, err)
+		require.Equal(t, i, r)
+	}
+	distWait(t, 10*time.Second, func() bool {
+		info, err := b.ProcessInfo(srv)
+		return err == nil && len(info.MonitoredBy) == 0
+	}, "the callee's monitors to end")
+}
+
+// A callee that exits before replying fails the call with its reason
+// (the monitor's Down), and a call to a dead pid fails with noproc.
+func TestDistCallCalleeExits(t *testing.T) {
+	defer leaktest.AfterTest(t)()
+	nodes := startDistCluster(t, "a@127.0.0.1", "b@127.0.0.1")
+	defer stopNodes(nodes)
+	a, b := nodes[0], nodes[1]
+	boom := errors.New("boom")
+	victim, err := b.Spawn(func(p *Process) error {
+		if _, err := p.Receive(context.Background()); err != nil {
+			return err
+		}
+		return boom
+	})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = a.Call(ctx, victim, "x")
+	var ce *CallError
+	require.ErrorAs(t, err, &ce)
+	require.Contains(t, ce.Error(), "boom")
+	_, err = a.Call(ctx, victim, "again")
+	require.ErrorIs(t, err, ErrNoProc)
+}
+
+// A call that times out sends the demonitor: the callee keeps nothing, and
+// its late reply never reaches the caller's mailbox.
+func TestDistCallTimeoutThenLateReply(t *testing.T) {
+	defer leaktest.AfterTest(t)()
+	nodes := startDistCluster(t, "a@127.0.0.1", "b@127.0.0.1")
+	defer stopNodes(nodes)
+	a, b := nodes[0], nodes[1]
+	release := make(chan struct{})
+	slow, err := b.Spawn(func(p *Process) error {
+		m, err := p.Receive(context.Background())
+		if err != nil {
+			return err
+		}
+		<-release
+		p.Reply(m.(CallRequest).From, "late")
+		_, err = p.Receive(context.Background()) // stay alive
+		return err
+	})
+	require.NoError(t, err)
+	distInProcess(t, a, func(p *Process) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		_, err := p.Call(ctx, slow, "x")
+		require.ErrorIs(t, err, ErrTimeout)
+		distWait(t, 10*time.Second, func() bool {
+			info, err := b.ProcessInfo(slow)
+			return err == nil && len(info.MonitoredBy) == 0
+		}, "the demonitor to reach the callee")
+		close(release)
+		lctx, lcancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer lcancel()
+		m, err := p.Receive(lctx)
+		require.ErrorIs(t, err, ErrTimeout, "got %v", m)
+		info, _ := a.ProcessInfo(p.Self())
+		require.Empty(t, info.Monitors)
+		return nil
+	})
+}
