@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -55,6 +56,9 @@ type dist struct {
 	mu        sync.RWMutex
 	peers     map[string]p2p.Peer // connected nodes by name (visible and hidden)
 	upChanged chan struct{}       // closed and replaced at every NodeUp
+	// peerSnap is a read-only copy of peers for the send path: senders on
+	// many cores read it without touching a shared lock word.
+	peerSnap atomic.Pointer[map[string]p2p.Peer]
 
 	watchMu     sync.Mutex
 	nodeWatches map[string]map[Pid]int // MonitorNode: node -> watcher -> count
@@ -219,10 +223,18 @@ func (d *dist) waitPeer(ctx context.Context, node string) error {
 
 // peer returns the connection to node, if any.
 func (d *dist) peer(node string) (p2p.Peer, bool) {
-	d.mu.RLock()
-	p, ok := d.peers[node]
-	d.mu.RUnlock()
+	m := d.peerSnap.Load()
+	if m == nil {
+		return p2p.Peer{}, false
+	}
+	p, ok := (*m)[node]
 	return p, ok
+}
+
+// publishPeersLocked refreshes peerSnap from peers; d.mu is held.
+func (d *dist) publishPeersLocked() {
+	m := maps.Clone(d.peers)
+	d.peerSnap.Store(&m)
 }
 
 // route sends a signal to a pid of another node. A node that is not
@@ -361,6 +373,7 @@ func (d *dist) encodeSignal(b []byte, s signal, peer string) ([]byte, error) {
 func (d *dist) NodeUp(p p2p.Peer) {
 	d.mu.Lock()
 	d.peers[p.Name] = p
+	d.publishPeersLocked()
 	close(d.upChanged)
 	d.upChanged = make(chan struct{})
 	d.mu.Unlock()
@@ -375,6 +388,7 @@ func (d *dist) NodeDown(p p2p.Peer, reason error) {
 	d.mu.Lock()
 	if cur, ok := d.peers[p.Name]; ok && cur.ID == p.ID && cur.Incarnation == p.Incarnation {
 		delete(d.peers, p.Name)
+		d.publishPeersLocked()
 	}
 	d.mu.Unlock()
 	log.Infow("node down", "node", p.Name, "reason", reason)
