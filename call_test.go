@@ -92,6 +92,69 @@ func TestCallActor(t *testing.T) {
 	require.False(t, alive(n, pid))
 }
 
+// parker answers "get" only once "open" has arrived: until then it keeps
+// the callers' From and returns ErrNoReply (gen_server's {noreply, State}).
+type parker struct {
+	open    bool
+	waiting []From
+}
+
+func (k *parker) Init(*Process) error { return nil }
+func (k *parker) HandleMessage(p *Process, msg any) error {
+	if msg == "open" {
+		k.open = true
+		for _, f := range k.waiting {
+			p.Reply(f, "opened")
+		}
+		k.waiting = nil
+	}
+	return nil
+}
+func (k *parker) HandleCall(p *Process, from From, req any) (any, error) {
+	if k.open {
+		return "already open", nil
+	}
+	k.waiting = append(k.waiting, from)
+	return nil, ErrNoReply
+}
+
+// A handler that returns ErrNoReply keeps running and replies later; the
+// callers wait until then.
+func TestCallActorReplyLater(t *testing.T) {
+	defer leaktest.AfterTest(t)()
+	n := startNode(t)
+	defer stopNode(t, n)
+	pid, err := n.SpawnActor(&parker{})
+	require.NoError(t, err)
+	replies := make(chan any, 2)
+	for range 2 {
+		go func() {
+			r, err := n.Call(context.Background(), pid, "get")
+			if err != nil {
+				r = err
+			}
+			replies <- r
+		}()
+	}
+	require.Eventually(t, func() bool {
+		info, err := n.ProcessInfo(pid)
+		return err == nil && len(info.MonitoredBy) == 2
+	}, 5*time.Second, time.Millisecond, "both calls parked")
+	select {
+	case r := <-replies:
+		t.Fatalf("a parked call returned early: %v", r)
+	case <-time.After(50 * time.Millisecond):
+	}
+	n.Send(pid, "open")
+	for range 2 {
+		require.Equal(t, "opened", <-replies)
+	}
+	got, err := n.Call(context.Background(), pid, "get")
+	require.NoError(t, err)
+	require.Equal(t, "already open", got)
+	require.True(t, alive(n, pid))
+}
+
 // gen_server:call to a dead process exits with noproc; to a process that
 // dies before replying, with its reason; on timeout, with timeout, and a
 // late reply is dropped (as an expired alias drops it).

@@ -68,17 +68,16 @@ func TestDistCallOneFrameEachWayNoMonitorLeft(t *testing.T) {
 // replies (gen_server:reply/2 from another process).
 type distDelegator struct{}
 
-func (distDelegator) Init(*Process) error { return nil }
-func (distDelegator) HandleMessage(p *Process, m any) error {
-	req, ok := m.(CallRequest)
-	if !ok {
+func (distDelegator) Init(*Process) error               { return nil }
+func (distDelegator) HandleMessage(*Process, any) error { return nil }
+func (distDelegator) HandleCall(p *Process, from From, req any) (any, error) {
+	if _, err := p.Node().Spawn(func(w *Process) error {
+		w.Reply(from, req)
 		return nil
+	}); err != nil {
+		return nil, err
 	}
-	_, err := p.Node().Spawn(func(w *Process) error {
-		w.Reply(req.From, req.Req)
-		return nil
-	})
-	return err
+	return nil, ErrNoReply
 }
 
 // When someone other than the callee replies, the callee still holds the

@@ -40,6 +40,11 @@ var (
 	// ErrInitFailed is wrapped by the *ExitError that SpawnActor returns when
 	// the actor's Init failed (the process has then exited with that reason).
 	ErrInitFailed = errors.New("nodal: actor init failed")
+	// ErrNoReply is returned by CallHandler.HandleCall to answer later:
+	// the actor goes on and nobody replies now; whoever holds the From
+	// replies with Process.Reply or Node.Reply (gen_server's
+	// {noreply, State}).
+	ErrNoReply = errors.New("nodal: reply later")
 )
 
 // ExitError reports that a process has exited, and why. It is returned by

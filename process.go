@@ -2,6 +2,7 @@ package nodal
 
 import (
 	"context"
+	"errors"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -40,7 +41,9 @@ type Terminator interface {
 
 // CallHandler is implemented by an Actor that answers Calls: a CallRequest
 // is passed to HandleCall instead of HandleMessage, and the reply is sent
-// back to the caller. A non-nil error ends the process with that reason
+// back to the caller. HandleCall may return ErrNoReply to reply later (from
+// another message, or from another process given the From) with
+// Process.Reply. Any other non-nil error ends the process with that reason
 // instead (the caller's Call then fails with a *CallError).
 type CallHandler interface {
 	HandleCall(p *Process, from From, req any) (reply any, err error)
@@ -365,6 +368,8 @@ func (p *Process) handle(m any) (reason error) {
 			reply, err = ch.HandleCall(p, req.From, req.Req)
 			if err == nil {
 				p.Reply(req.From, reply)
+			} else if errors.Is(err, ErrNoReply) {
+				err = nil
 			}
 		} else {
 			err = p.actor.HandleMessage(p, m)
