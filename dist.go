@@ -84,6 +84,7 @@ type dist struct {
 	// hostReady is closed once host is set (or the start failed and host
 	// stays nil): p2p may call the handler while p2p.Start is still joining.
 	hostReady chan struct{}
+	hostSet   atomic.Bool // host is set: the fast path of waitHost
 
 	backlog   int           // Config.RemoteBacklog, resolved
 	delivered atomic.Uint64 // messages delivered from other nodes (sampling clock)
@@ -196,6 +197,9 @@ func (d *dist) hiddenConn(p p2p.Peer) bool { return p.Hidden || d.n.cfg.Hidden }
 
 // waitHost waits until the p2p host is known; false if the start failed.
 func (d *dist) waitHost() bool {
+	if d.hostSet.Load() {
+		return true // no channel lock on the send path
+	}
 	<-d.hostReady
 	return d.host != nil
 }

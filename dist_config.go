@@ -103,6 +103,7 @@ func (n *Node) startDist(ctx context.Context) error {
 		return err
 	}
 	d.host = host
+	d.hostSet.Store(true)
 	close(d.hostReady)
 	return nil
 }
