@@ -515,8 +515,9 @@ func (d *dist) handleReply(p p2p.Peer, kind byte, dec *decoder) error {
 }
 
 // handleSpawnRequest spawns a registered behaviour for another node. The new
-// process starts running only after the reply is on its way, so the reply
-// reaches the spawner before any signal from the new process.
+// process starts running, and is linked to or monitored by the spawner,
+// only after the reply is on its way, so the reply reaches the spawner
+// before any signal from the new process.
 func (d *dist) handleSpawnRequest(p p2p.Peer, dec *decoder) error {
 	req := dec.uvarint()
 	from := dec.remotePid(p.Name)
@@ -552,7 +553,33 @@ func (d *dist) handleSpawnRequest(p p2p.Peer, dec *decoder) error {
 		d.replySpawn(p.Name, req, Pid{}, err.Error(), nil)
 		return nil
 	}
-	if proc := n.procs.get(pid.ID); proc != nil && flags != 0 && !from.IsZero() {
+	// The link and monitor to the spawner are installed only once the
+	// reply is queued, so that no signal of the new process can overtake
+	// the reply. A third party may kill the process before that: the
+	// spawner then gets the real reason right after the reply.
+	proc := n.procs.get(pid.ID)
+	if testHookRemoteSpawned != nil {
+		testHookRemoteSpawned(n, pid)
+	}
+	d.replySpawn(p.Name, req, pid, "", func() {
+		if flags != 0 && !from.IsZero() {
+			d.bindSpawner(proc, pid, from, flags, ref)
+		}
+		close(ready)
+	})
+	return nil
+}
+
+// testHookRemoteSpawned, set only by tests, runs between a remote spawn and
+// its reply.
+var testHookRemoteSpawned func(n *Node, pid Pid)
+
+// bindSpawner links the remotely spawned proc to from and/or makes from
+// monitor it; if proc died already, from gets the exit signal or Down
+// with the reason it died with (noproc if that is no longer known).
+func (d *dist) bindSpawner(proc *Process, pid, from Pid, flags byte, ref Ref) {
+	reason := error(ReasonNoProc)
+	if proc != nil {
 		proc.mu.Lock()
 		if !proc.dead {
 			if flags&spawnFlagLink != 0 {
@@ -561,11 +588,19 @@ func (d *dist) handleSpawnRequest(p p2p.Peer, dec *decoder) error {
 			if flags&spawnFlagMonitor != 0 {
 				proc.monitoredBy.put(ref, from)
 			}
+			proc.mu.Unlock()
+			return
 		}
+		reason = proc.reason
 		proc.mu.Unlock()
 	}
-	d.replySpawn(p.Name, req, pid, "", func() { close(ready) })
-	return nil
+	// Through the async sender: this may run on a p2p reader goroutine.
+	if flags&spawnFlagLink != 0 {
+		d.enqueueAsync(asyncItem{s: signal{kind: sigLinkExit, from: pid, to: from, reason: reason}})
+	}
+	if flags&spawnFlagMonitor != 0 {
+		d.enqueueAsync(asyncItem{s: signal{kind: sigDown, from: pid, to: from, ref: ref, reason: reason}})
+	}
 }
 
 func (d *dist) replySpawn(node string, req uint64, pid Pid, errText string, after func()) {

@@ -3,6 +3,7 @@ package nodal
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -162,6 +163,78 @@ func TestDistCallTimeoutThenLateReply(t *testing.T) {
 		require.ErrorIs(t, err, ErrTimeout, "got %v", m)
 		info, _ := a.ProcessInfo(p.Self())
 		require.Empty(t, info.Monitors)
+		return nil
+	})
+}
+
+// spawn_link and spawn_monitor on another node: when a third party kills
+// the new process before the spawn's reply leaves its node, the spawner's
+// link and monitor still fire with the real reason (not noproc), after the
+// spawn has returned the pid.
+func TestDistSpawnLinkKilledBeforeReply(t *testing.T) {
+	defer leaktest.AfterTest(t)()
+	nodes := startDistCluster(t, "a@127.0.0.1", "b@127.0.0.1")
+	defer stopNodes(nodes)
+	a, b := nodes[0], nodes[1]
+	require.NoError(t, b.RegisterBehaviour("idle", func(p *Process, _ any) error {
+		<-p.Context().Done()
+		return nil
+	}))
+	interrupted := errors.New("interrupted")
+	testHookRemoteSpawned = func(n *Node, pid Pid) {
+		if n == b {
+			n.Exit(pid, interrupted)
+		}
+	}
+	defer func() { testHookRemoteSpawned = nil }()
+	done := make(chan struct{})
+	_, err := a.Spawn(func(p *Process) error {
+		defer close(done)
+		pid, err := p.SpawnLinkOn(context.Background(), b.Name(), "idle", nil)
+		require.NoError(t, err)
+		ex := distRecv(t, p).(Exit)
+		require.Equal(t, pid, ex.From)
+		require.Equal(t, "interrupted", ex.Reason.Error())
+		pid, ref, err := p.SpawnMonitorOn(context.Background(), b.Name(), "idle", nil)
+		require.NoError(t, err)
+		d := distRecv(t, p).(Down)
+		require.Equal(t, ref, d.Ref)
+		require.Equal(t, pid, d.Pid)
+		require.Equal(t, "interrupted", d.Reason.Error())
+		return nil
+	}, WithTrapExit())
+	require.NoError(t, err)
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("spawner did not finish")
+	}
+}
+
+// A remotely spawned, linked process that dies later sends its real reason
+// over the link.
+func TestDistSpawnLinkOnRealReason(t *testing.T) {
+	defer leaktest.AfterTest(t)()
+	nodes := startDistCluster(t, "a@127.0.0.1", "b@127.0.0.1")
+	defer stopNodes(nodes)
+	a, b := nodes[0], nodes[1]
+	require.NoError(t, b.RegisterBehaviour("fail-on-message", func(p *Process, _ any) error {
+		m, err := p.Receive(context.Background())
+		if err != nil {
+			return err
+		}
+		return fmt.Errorf("failed on %v", m)
+	}))
+	distInProcess(t, a, func(p *Process) error {
+		p.TrapExit(true)
+		pid, err := p.SpawnLinkOn(context.Background(), b.Name(), "fail-on-message", nil)
+		if err != nil {
+			return err
+		}
+		require.NoError(t, p.Send(pid, "x"))
+		ex := distRecv(t, p).(Exit)
+		require.Equal(t, pid, ex.From)
+		require.Equal(t, "failed on x", ex.Reason.Error())
 		return nil
 	})
 }
