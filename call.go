@@ -73,9 +73,11 @@ func (n *Node) reply(from Pid, to From, reply any) {
 // waits for the reply or the monitor's Down, leaving other messages in the
 // mailbox. For a process on another node the monitor and the request travel
 // as one frame and the callee's reply ends the monitor on both sides, so a
-// successful call costs one frame each way. If to does not exist the error is a *CallError wrapping
-// ErrNoProc; if to exits first, a *CallError with its reason; on ctx's
-// deadline an error wrapping ErrTimeout and context.DeadlineExceeded.
+// successful call costs one frame each way. If to does not exist the error
+// is a *CallError wrapping ErrNoProc; if to exits first, a *CallError with
+// its reason; on ctx's deadline an error wrapping ErrTimeout and
+// context.DeadlineExceeded; a request that cannot be encoded for another
+// node, the codec's error.
 func (p *Process) Call(ctx context.Context, to Pid, req any) (any, error) {
 	if err := p.exited(); err != nil {
 		return nil, err
@@ -93,8 +95,8 @@ func (p *Process) Call(ctx context.Context, to Pid, req any) (any, error) {
 		p.mu.Unlock()
 		err := p.node.remote.route(signal{kind: sigCall, from: p.pid, to: to, ref: ref,
 			msg: CallRequest{From: From{Pid: p.pid, Ref: ref, mon: true}, Req: req}})
-		if err != nil {
-			p.Demonitor(ref, true)
+		if err != nil { // not encodable: nothing left this node
+			p.dropMonitor(ref)
 			return nil, err
 		}
 	} else {

@@ -372,6 +372,13 @@ func TestDistSendUnencodableFailsAtSender(t *testing.T) {
 	require.Contains(t, err.Error(), "secret")
 	distInProcess(t, a, func(p *Process) error {
 		require.ErrorIs(t, p.Send(sink, make(chan int)), ErrCodec)
+		// A call whose request cannot be encoded fails at once, and leaves
+		// no monitor behind.
+		_, err := p.Call(context.Background(), sink, secret{})
+		require.ErrorIs(t, err, ErrUnregisteredType)
+		info, ierr := a.ProcessInfo(p.Self())
+		require.NoError(t, ierr)
+		require.Empty(t, info.Monitors)
 		return p.Send(sink, "still connected")
 	})
 	require.Equal(t, "still connected", <-got)
