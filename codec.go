@@ -158,6 +158,8 @@ const (
 	tagUint
 	tagCallRequest
 	tagIORequest
+	tagSupRequest // a supervisor management request (codec_sup.go)
+	tagSupReply   // its reply
 )
 
 // maxValueDepth bounds nesting of built-in containers (a CallRequest
@@ -268,6 +270,9 @@ func (c *Codec) appendValue(b []byte, v any, depth int) ([]byte, error) {
 	case IORequest:
 		return appendString(append(b, tagIORequest), x.Text), nil
 	}
+	if b2, ok, err := c.appendSupervisor(b, v, depth); ok {
+		return b2, err
+	}
 	if err, ok := v.(error); ok && isReasonValue(err) {
 		return appendReason(append(b, tagReason), err), nil
 	}
@@ -344,14 +349,7 @@ func (c *Codec) decodeValue(d *decoder) any {
 		}
 		return math.Float64frombits(binary.LittleEndian.Uint64(raw))
 	case tagBool:
-		switch d.byte() {
-		case 0:
-			return false
-		case 1:
-			return true
-		}
-		d.fail("bad bool")
-		return nil
+		return d.bool()
 	case tagPid:
 		return d.pid()
 	case tagRef:
@@ -381,6 +379,10 @@ func (c *Codec) decodeValue(d *decoder) any {
 		return CallRequest{From: From{Pid: p, Ref: r}, Req: req}
 	case tagIORequest:
 		return IORequest{Text: d.string()}
+	case tagSupRequest:
+		return c.decodeSupRequest(d)
+	case tagSupReply:
+		return d.supReply()
 	case tagRegistered:
 		name := d.string()
 		n := d.length()

@@ -155,7 +155,9 @@ func FuzzCodecDecode(f *testing.F) {
 		f.Fatal(err)
 	}
 	for _, v := range []any{nil, "s", []byte("b"), 7, Pid{Node: "a@h", ID: 1}, Down{Reason: ReasonNoProc},
-		Exit{Reason: &ShutdownError{Reason: errors.New("x")}}, codecPoint{X: 1}} {
+		Exit{Reason: &ShutdownError{Reason: errors.New("x")}}, codecPoint{X: 1},
+		supTerminate{id: "w", pid: Pid{Node: "a@h", ID: 2}, byPid: true}, supStartDynamic{args: []byte("x")}, supWhich{},
+		supReply{err: &ChildError{ID: "w", Err: ErrChildRunning}, children: []ChildInfo{{ID: "w", Restarting: true}}, count: ChildCount{Specs: 1}}} {
 		b, err := c.Marshal(v)
 		if err != nil {
 			f.Fatal(err)

@@ -13,7 +13,10 @@ var supLog = logging.Logger("nodal/supervisor")
 
 // Caller is what the supervisor management calls talk through: a *Node
 // (from outside any process) or a *Process (from inside one, on its own
-// goroutine). Both implement it.
+// goroutine). Both implement it. The supervisor may be on another node
+// (OTP's {Sup, Node}): every management call works across nodes, with
+// errors that keep their identity for errors.Is, except StartChild, whose
+// ChildSpec holds Go functions.
 type Caller interface {
 	Call(ctx context.Context, to Pid, req any) (any, error)
 }
@@ -94,6 +97,8 @@ func supCall(ctx context.Context, c Caller, sup Pid, req any) (supReply, error) 
 // ErrChildAlreadyPresent, ErrStartChild (and the start error: the child is
 // not added) or ErrWrongStrategy on a SimpleOneForOne supervisor; and the
 // errors of Call (ErrNoProc if sup is dead, ErrTimeout on ctx's deadline).
+// sup must be on the caller's node (a spec's functions cannot travel): for
+// a supervisor on another node the error wraps ErrCodec and says so.
 func StartChild(ctx context.Context, c Caller, sup Pid, spec ChildSpec) (Pid, error) {
 	ns, err := spec.normalize()
 	if err != nil {
