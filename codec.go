@@ -427,6 +427,7 @@ type CodecError struct {
 	Err  error
 }
 
+// Error implements error.
 func (e *CodecError) Error() string {
 	return fmt.Sprintf("nodal: codec: %s: %v", e.Type, e.Err)
 }
@@ -522,6 +523,7 @@ func appendReasonDepth(b []byte, err error, depth int) []byte {
 // local equivalent: it keeps the reason's text.
 type RemoteError struct{ Text string }
 
+// Error implements error: the reason's text as it left its node.
 func (e *RemoteError) Error() string { return e.Text }
 
 // decoder reads the wire primitives with bounds checks; the first error sticks.

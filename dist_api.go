@@ -695,6 +695,7 @@ type CallTimeoutError struct {
 	selfNode bool
 }
 
+// Error implements error.
 func (e *CallTimeoutError) Error() string {
 	switch {
 	case e.selfNode:
