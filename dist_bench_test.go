@@ -3,6 +3,7 @@ package nodal
 import (
 	"context"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 )
@@ -16,7 +17,7 @@ func BenchmarkDistSend32(b *testing.B) { benchDistSend(b, 32) }
 // BenchmarkDistSend1K is BenchmarkDistSend32 with 1 KiB payloads.
 func BenchmarkDistSend1K(b *testing.B) { benchDistSend(b, 1024) }
 
-func benchDistSend(b *testing.B, size int) {
+func benchDistPair(b *testing.B) (a, bn *Node, stop func()) {
 	var nodes []*Node
 	for i, name := range []string{"a@127.0.0.1", "b@127.0.0.1"} {
 		cfg := DefaultLocalConfig(name, testCookie)
@@ -29,11 +30,55 @@ func benchDistSend(b *testing.B, size int) {
 		}
 		nodes = append(nodes, n)
 	}
-	defer stopNodes(nodes)
-	a, bn := nodes[0], nodes[1]
+	a, bn = nodes[0], nodes[1]
 	for len(a.Nodes()) == 0 || len(bn.Nodes()) == 0 {
 		time.Sleep(5 * time.Millisecond)
 	}
+	return a, bn, func() { stopNodes(nodes) }
+}
+
+// BenchmarkDistCall measures sequential remote calls (gen_server:call)
+// between two nodes in this OS process over loopback, from a process to an
+// Actor, with p50/p99 latency. `nodal bench call` measures the same across
+// two OS processes.
+func BenchmarkDistCall(b *testing.B) {
+	a, bn, stop := benchDistPair(b)
+	defer stop()
+	echo, err := bn.SpawnActor(distEchoActor{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	lat := make([]time.Duration, b.N)
+	done := make(chan error, 1)
+	b.ResetTimer()
+	_, err = a.Spawn(func(p *Process) error {
+		ctx := context.Background()
+		for i := range lat {
+			t0 := time.Now()
+			if _, err := p.Call(ctx, echo, i); err != nil {
+				done <- err
+				return err
+			}
+			lat[i] = time.Since(t0)
+		}
+		done <- nil
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+}
+
+func benchDistSend(b *testing.B, size int) {
+	a, bn, stop := benchDistPair(b)
+	defer stop()
 	total := b.N
 	done := make(chan struct{})
 	sink, err := bn.Spawn(func(p *Process) error {
