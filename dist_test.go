@@ -31,6 +31,13 @@ func stopNodes(nodes []*Node) {
 // one, and waits until they see each other.
 func startDistCluster(t *testing.T, names ...string) []*Node {
 	t.Helper()
+	return startDistClusterWith(t, nil, names...)
+}
+
+// startDistClusterWith is startDistCluster with mod applied to every
+// node's config.
+func startDistClusterWith(t *testing.T, mod func(*Config), names ...string) []*Node {
+	t.Helper()
 	var nodes []*Node
 	var seed string
 	for _, name := range names {
@@ -39,6 +46,9 @@ func startDistCluster(t *testing.T, names ...string) []*Node {
 			cfg.Seeds = []string{seed}
 		}
 		cfg.Stdout = &distBuffer{}
+		if mod != nil {
+			mod(&cfg)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		n, err := Start(ctx, cfg)
 		cancel()
@@ -382,6 +392,36 @@ func TestDistSendUnencodableFailsAtSender(t *testing.T) {
 		return p.Send(sink, "still connected")
 	})
 	require.Equal(t, "still connected", <-got)
+	require.Equal(t, []string{b.Name()}, a.Nodes())
+}
+
+// A message larger than the frame limit fails at the sender with an error
+// that says so; nothing is sent, the connection stays up and later
+// messages arrive.
+func TestDistOversizedMessageFailsAtSender(t *testing.T) {
+	defer leaktest.AfterTest(t)()
+	const limit = 64 << 10
+	nodes := startDistClusterWith(t, func(c *Config) { c.P2P.MaxFrameSize = limit }, "a@127.0.0.1", "b@127.0.0.1")
+	defer stopNodes(nodes)
+	a, b := nodes[0], nodes[1]
+	got := make(chan any, 2)
+	sink, err := b.Spawn(func(p *Process) error {
+		for {
+			m, err := p.Receive(p.Context())
+			if err != nil {
+				return nil
+			}
+			got <- m
+		}
+	})
+	require.NoError(t, err)
+	err = a.Send(sink, make([]byte, limit+1))
+	require.ErrorIs(t, err, p2p.ErrFrameTooLarge)
+	require.Contains(t, err.Error(), sink.String())
+	require.NoError(t, a.Send(sink, make([]byte, limit/2)))
+	require.NoError(t, a.Send(sink, "after"))
+	require.Len(t, (<-got).([]byte), limit/2)
+	require.Equal(t, "after", <-got)
 	require.Equal(t, []string{b.Name()}, a.Nodes())
 }
 
