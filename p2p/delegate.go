@@ -157,11 +157,20 @@ func (h *Host) checkMerge(peers []*memberlist.Node) error {
 		}
 		if p.Name == h.cfg.Name {
 			if meta.Incarnation != h.self.Incarnation {
+				if p.Address() == h.gossipAddr {
+					// Our previous start, not yet declared dead: we hold
+					// its gossip port now, so it is gone (a crash and a
+					// quick restart, as under a process supervisor).
+					log.Infow("replacing this node's previous start", "node", p.Name, "old_incarnation", meta.Incarnation)
+					continue
+				}
 				return fmt.Errorf("%w: %s is this node's name and another live node (incarnation %d, gossip %s) has it", ErrNameInUse, p.Name, meta.Incarnation, p.Address())
 			}
 			continue
 		}
-		if l, ok := local[p.Name]; ok && l.Incarnation != meta.Incarnation {
+		if l, ok := local[p.Name]; ok && l.Incarnation != meta.Incarnation && l.GossipAddr != p.Address() {
+			// (At the same gossip address it is a restart of that node:
+			// its earlier start cannot hold the port any more.)
 			return fmt.Errorf("%w: %s is already a live member (incarnation %d, gossip %s)", ErrNameInUse, p.Name, l.Incarnation, l.GossipAddr)
 		}
 	}

@@ -34,8 +34,10 @@
 //  3. Use one name mode (short "a@host" or long "a@host.domain"/"a@10.0.0.1")
 //     per cluster and unique names; mixing modes fails with ErrNameMode and a
 //     second live node with a used name fails with ErrNameInUse. A node
-//     restarted before the cluster declared its earlier self dead (SWIM
-//     takes ~5 s with ProfileLAN, even after a kill) is refused the same way
+//     restarted on the same gossip address replaces its earlier start at
+//     once (that start cannot hold the port any more); restarted on another
+//     address before the cluster declared its earlier self dead (SWIM takes
+//     ~5 s with ProfileLAN, even after a kill) it is refused the same way
 //     until then: retry Start or Join.
 //  4. Call Stop. It says goodbye on every connection (peers see ErrLeft),
 //     leaves the membership, and waits for every goroutine it started.

@@ -78,6 +78,65 @@ func TestCrashThenRestart(t *testing.T) {
 	})
 }
 
+// A node that crashes and is restarted at once on the same gossip address
+// (a process supervisor restarting it) joins at once, before the cluster
+// has declared its previous start dead: the old start cannot hold the port
+// any more. Peers see the old incarnation go down, then the new one come
+// up, and the new one stays.
+func TestCrashThenQuickRestartSameAddress(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net := p2ptest.New()
+		defer net.Close()
+		nodes := startCluster(t, net, 3)
+		a, b, c := nodes[0], nodes[1], nodes[2]
+		bName, bGossip := b.Self().Name, b.GossipAddr()
+		p2ptest.Eventually(t, 60*time.Second, func() bool { return meshed(nodes) })
+		oldInc := b.Self().Incarnation
+		b.crash(t)
+		p2ptest.Eventually(t, 10*time.Second, func() bool { return !a.rec.isUp(bName) && !c.rec.isUp(bName) }, "old b down")
+		cfg := simConfig(net, bName, a.GossipAddr())
+		cfg.GossipAddr = bGossip
+		b2 := startSim(t, cfg) // would fail with ErrNameInUse without the same-address rule
+		require.NotEqual(t, oldInc, b2.Self().Incarnation)
+		p2ptest.Eventually(t, 10*time.Second, func() bool { return a.rec.isUp(bName) && c.rec.isUp(bName) }, "new b up")
+		time.Sleep(60 * time.Second) // long past any failure detection of the old start
+		for _, n := range []*simNode{a, c} {
+			require.True(t, n.rec.isUp(bName), "new b stays up on %s", n.Self().Name)
+			evs := n.rec.of(bName)
+			require.Equal(t, "up", evs[len(evs)-1].Kind)
+			require.Equal(t, b2.Self().Incarnation, evs[len(evs)-1].Inc)
+			require.Equal(t, "down", evs[len(evs)-2].Kind)
+			require.Equal(t, oldInc, evs[len(evs)-2].Inc)
+		}
+		for _, m := range a.Members() {
+			if m.Name == bName {
+				require.Equal(t, b2.Self().Incarnation, m.Incarnation, "a's member list has the new start")
+			}
+		}
+		require.Len(t, a.Members(), 3)
+		stopSim(t, a, c, b2)
+		settle()
+	})
+}
+
+// A second live node may not take a name at another address, even if it
+// says it is a restart.
+func TestSameNameOtherAddressStillRefused(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net := p2ptest.New()
+		defer net.Close()
+		nodes := startCluster(t, net, 2)
+		a, b := nodes[0], nodes[1]
+		p2ptest.Eventually(t, 60*time.Second, func() bool { return meshed(nodes) })
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, err := Start(ctx, simConfig(net, b.Self().Name, a.GossipAddr()), newRecorder())
+		require.ErrorIs(t, err, ErrNameInUse)
+		stopSim(t, nodes...)
+		settle()
+	})
+}
+
 func TestGracefulLeave(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		net := p2ptest.New()
