@@ -2,11 +2,12 @@ package nodal
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	logging "github.com/ipfs/go-log/v2"
 	"github.com/lni/goutils/syncutil"
@@ -75,21 +76,22 @@ type Node struct {
 
 var lastIncarnation atomic.Uint32
 
-// newIncarnation returns a creation number for a node start: the current Unix
-// time in seconds, strictly increasing within this OS process, never 0.
+// newIncarnation returns a creation number for a node start: random, never
+// 0, and never the previous one of this OS process. It must differ from
+// the previous start of the same node name, which may have been another OS
+// process a moment ago (a crash and a restart by a process supervisor), so
+// a clock would not do: two starts in the same second would share pids.
+// Two starts collide with probability 2^-32.
 func newIncarnation() uint32 {
 	for {
-		last := lastIncarnation.Load()
-		next := uint32(time.Now().Unix())
-		if next <= last {
-			next = last + 1
+		var b [4]byte
+		_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+		next := binary.LittleEndian.Uint32(b[:])
+		if next == 0 || next == lastIncarnation.Load() {
+			continue
 		}
-		if next == 0 {
-			next = 1
-		}
-		if lastIncarnation.CompareAndSwap(last, next) {
-			return next
-		}
+		lastIncarnation.Store(next)
+		return next
 	}
 }
 

@@ -257,3 +257,46 @@ func TestGracefulStop(t *testing.T) {
 	}, "a to see b leave")
 	require.NoError(t, a.stop(syscall.SIGINT))
 }
+
+// A node killed with kill -9 and started again at once with the same
+// addresses (what a process supervisor such as systemd does) rejoins at
+// once with a new incarnation, LAN profile, long before failure detection
+// would have declared its previous start dead.
+func TestKill9ThenImmediateRestart(t *testing.T) {
+	defer leaktest.AfterTest(t)()
+	c := newCluster(t, "restart-cookie")
+	defer c.close()
+	a := c.start("a@127.0.0.1", "--profile", "lan")
+	b := c.start("b@127.0.0.1", "--profile", "lan", "--join", a.Gossip)
+	eventually(t, func() bool {
+		var v nodesJSON
+		ctlJSON(t, a, &v, "nodes")
+		return len(v.Nodes) == 2
+	}, "a to see b")
+	var old pidJSON
+	ctlJSON(t, b, &old, "spawn", "echo", "--name", "e")
+	b.Kill9()
+	b2 := c.start("b@127.0.0.1", "--profile", "lan", "--join", a.Gossip, "--listen", b.Listen, "--gossip", b.Gossip)
+	require.NotEqual(t, b.Inc, b2.Inc)
+	eventually(t, func() bool {
+		var v nodesJSON
+		ctlJSON(t, a, &v, "nodes")
+		if !slices.Equal(v.Nodes, []string{"a@127.0.0.1", "b@127.0.0.1"}) {
+			return false
+		}
+		var info infoJSON
+		ctlJSON(t, b2, &info, "info")
+		return slices.Equal(info.Nodes, []string{"a@127.0.0.1", "b@127.0.0.1"})
+	}, "the restarted b to be in the cluster")
+	var echo pidJSON
+	ctlJSON(t, b2, &echo, "spawn", "echo", "--name", "e")
+	var reply callJSON
+	ctlJSON(t, a, &reply, "call", "e@b@127.0.0.1", "back")
+	require.Equal(t, "back", reply.Reply)
+	require.NotEqual(t, old.Pid, echo.Pid, "a new start never reuses a pid")
+	// A pid of the killed start is dead, even though the new start has an
+	// echo process with the same local id.
+	r := ctl(t, a.Listen, a.Cookie, "--json", "call", old.Pid, "to the dead")
+	require.NotEqual(t, 0, r.Code)
+	require.Contains(t, r.Stdout, "noproc", "stderr: %s", r.Stderr)
+}
