@@ -589,6 +589,21 @@ func (d *dist) bindSpawner(proc *Process, pid, from Pid, flags byte, ref Ref) {
 				proc.monitoredBy.put(ref, from)
 			}
 			proc.mu.Unlock()
+			// The spawner's node may have gone down since the request
+			// (its node-down scan then missed this link): as in Erlang, a
+			// link to an unreachable pid fires noconnection.
+			if pr, ok := d.peer(from.Node); !ok || uint32(pr.Incarnation) != from.Incarnation {
+				gone := error(ReasonNoConnection)
+				if ok {
+					gone = ReasonNoProc
+				}
+				if flags&spawnFlagMonitor != 0 {
+					d.deliverIncoming(signal{kind: sigDemonitor, from: from, to: pid, ref: ref})
+				}
+				if flags&spawnFlagLink != 0 {
+					d.deliverIncoming(signal{kind: sigLinkExit, from: from, to: pid, reason: gone})
+				}
+			}
 			return
 		}
 		reason = proc.reason

@@ -2,6 +2,7 @@ package nodal
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"testing"
@@ -237,4 +238,37 @@ func TestDistSpawnLinkOnRealReason(t *testing.T) {
 		require.Equal(t, "failed on x", ex.Reason.Error())
 		return nil
 	})
+}
+
+// A remote spawn_link whose spawner is no longer reachable when the link is
+// installed (its node went down, or restarted, meanwhile) must not leave
+// the new process linked to nobody: the link fires at once, as a link to
+// an unreachable or dead pid does in Erlang.
+func TestDistSpawnLinkSpawnerGone(t *testing.T) {
+	defer leaktest.AfterTest(t)()
+	nodes := startDistCluster(t, "a@127.0.0.1", "b@127.0.0.1")
+	defer stopNodes(nodes)
+	a, b := nodes[0], nodes[1]
+	require.NoError(t, b.RegisterBehaviour("idle", func(p *Process, _ any) error {
+		<-p.Context().Done()
+		return nil
+	}))
+	started := make(chan Pid, 1)
+	testHookRemoteSpawned = func(n *Node, pid Pid) { started <- pid }
+	defer func() { testHookRemoteSpawned = nil }()
+	peer, ok := b.dist.peer(a.Name())
+	require.True(t, ok)
+	// A spawn_link request from a pid of an earlier start of a.
+	stale := Pid{Node: a.Name(), ID: 5, Incarnation: a.Incarnation() + 1}
+	frame := binary.AppendUvarint([]byte{dSpawnReq}, 1)
+	frame = appendRemotePid(frame, stale, a.Name())
+	frame = appendPid(frame, Pid{})
+	frame = append(frame, spawnFlagLink)
+	frame = appendRef(frame, Ref{})
+	frame = appendString(frame, "idle")
+	frame, err := b.dist.codec.AppendValue(frame, nil)
+	require.NoError(t, err)
+	require.NoError(t, b.dist.handleFrame(peer, frame))
+	pid := <-started // handleFrame spawned it
+	distWait(t, 10*time.Second, func() bool { return !alive(b, pid) }, "the process linked to a dead spawner to exit")
 }
