@@ -60,6 +60,13 @@ type dist struct {
 	// many cores read it without touching a shared lock word.
 	peerSnap atomic.Pointer[map[string]p2p.Peer]
 
+	// Auto-connect queues (dist_connect.go): signals for members that are
+	// not connected yet.
+	connMu      sync.Mutex
+	connWaits   map[string]*connWait
+	connWaiting atomic.Int32 // len(connWaits), read without connMu
+	connGen     uint64
+
 	watchMu     sync.Mutex
 	nodeWatches map[string]map[Pid]int // MonitorNode: node -> watcher -> count
 	subscribers map[Pid]NodeType       // MonitorNodes
@@ -120,6 +127,7 @@ type asyncItem struct {
 	node  string
 	frame []byte
 	after func() // run once the frame is handed to p2p (or failed)
+	run   func() // if set, the whole item: run it on the async sender
 }
 
 func newDist(n *Node, codec *Codec) *dist {
@@ -134,6 +142,7 @@ func newDist(n *Node, codec *Codec) *dist {
 		nodeWatches: make(map[string]map[Pid]int),
 		subscribers: make(map[Pid]NodeType),
 		pending:     make(map[uint64]*pendingReq),
+		connWaits:   make(map[string]*connWait),
 		asyncSig:    make(chan struct{}, 1),
 		hostReady:   make(chan struct{}),
 		stopper:     syncutil.NewStopper(),
@@ -148,6 +157,7 @@ func (d *dist) start() {
 func (d *dist) stop() {
 	d.cancel()
 	d.stopper.Stop()
+	d.dropConnWaits()
 }
 
 func (d *dist) asyncLoop() {
@@ -166,6 +176,10 @@ func (d *dist) asyncLoop() {
 				break
 			}
 			for _, it := range q {
+				if it.run != nil {
+					it.run()
+					continue
+				}
 				if it.frame == nil {
 					d.n.route(it.s)
 					continue
@@ -246,10 +260,13 @@ func (d *dist) publishPeersLocked() {
 // pid of an earlier start of a connected node is dead (noproc). It returns an
 // error only when the message cannot be encoded.
 func (d *dist) route(s signal) error {
-	peer, ok := d.peer(s.to.Node)
-	if !ok || !d.waitHost() {
+	if !d.waitHost() {
 		d.undeliverable(s, ReasonNoConnection)
 		return nil
+	}
+	peer, ok := d.peer(s.to.Node)
+	if !ok || d.waitingFor(s.to.Node) {
+		return d.routeNotConnected(s)
 	}
 	if uint32(peer.Incarnation) != s.to.Incarnation {
 		d.undeliverable(s, ReasonNoProc)
@@ -384,6 +401,14 @@ func (d *dist) NodeUp(p p2p.Peer) {
 	hidden := d.hiddenConn(p)
 	log.Infow("node up", "node", p.Name, "hidden", hidden)
 	d.notifySubscribers(hidden, NodeUp{Node: p.Name, Hidden: hidden})
+	// Signals that waited for this connection go out first (after peers
+	// is published, so a queue made from now on sees the node up).
+	d.connMu.Lock() // not waitingFor's lock-free look: a queue may be in the making
+	_, waited := d.connWaits[p.Name]
+	d.connMu.Unlock()
+	if waited {
+		d.enqueueAsync(asyncItem{run: func() { d.flushConnWait(p.Name) }})
+	}
 }
 
 // NodeDown implements p2p.Handler: every link and monitor towards the lost

@@ -226,11 +226,8 @@ func (n *Node) sendNode(from Pid, node, name string, msg any) error {
 		return n.sendName(from, name, msg)
 	}
 	d, err := n.distributed()
-	if err != nil {
+	if err != nil || !d.waitHost() {
 		return nil // unreachable node: dropped
-	}
-	if _, ok := d.peer(node); !ok {
-		return nil
 	}
 	b := []byte{dMsgName}
 	b = appendRemotePid(b, from, n.name)
@@ -238,6 +235,15 @@ func (n *Node) sendNode(from Pid, node, name string, msg any) error {
 	b, err = d.codec.AppendValue(b, msg)
 	if err != nil {
 		return err
+	}
+	if _, ok := d.peer(node); !ok || d.waitingFor(node) {
+		// Not connected (yet): wait for the connection, if node is a live
+		// member; dropped otherwise, as for any unreachable node.
+		if err := d.checkFrameSize(b, name+" on "+node); err != nil {
+			return err
+		}
+		d.enqueueForConnect(node, connWaitItem{frame: b})
+		return nil
 	}
 	if err := d.host.Send(n.ctx, node, b); err != nil {
 		d.sendErrors.Add(1)
@@ -337,8 +343,8 @@ func (n *Node) spawnOn(ctx context.Context, parent *Process, node, behaviour str
 	if err != nil {
 		return Pid{}, Ref{}, fmt.Errorf("%w: %s", ErrNoConnection, node)
 	}
-	if _, ok := d.peer(node); !ok {
-		return Pid{}, Ref{}, fmt.Errorf("%w: %s", ErrNoConnection, node)
+	if err := d.ensureConnected(ctx, node); err != nil {
+		return Pid{}, Ref{}, err
 	}
 	gl := cfg.groupLeader
 	if !cfg.hasGroupLeader {
@@ -645,8 +651,8 @@ func (n *Node) WhereisOn(ctx context.Context, node, name string) (Pid, error) {
 	if err != nil {
 		return Pid{}, fmt.Errorf("%w: %s", ErrNoConnection, node)
 	}
-	if _, ok := d.peer(node); !ok {
-		return Pid{}, fmt.Errorf("%w: %s", ErrNoConnection, node)
+	if err := d.ensureConnected(ctx, node); err != nil {
+		return Pid{}, err
 	}
 	req, wait := d.newPending(node, nil)
 	b := binary.AppendUvarint([]byte{dWhereisReq}, req)

@@ -71,6 +71,15 @@
 // (Config.Hidden) for tools, which connect with ConnectAddr and never show
 // in Nodes().
 //
+// Nodes connect on demand, like Erlang's auto-connect: a signal for a live
+// member of the cluster that is not connected yet (right after Start, or
+// while a broken connection is re-established) waits, in order and in a
+// bounded queue, for the connection, and is sent first when it comes up;
+// remote spawn and whereis connect before asking. If the attempt fails or
+// takes longer than AutoConnectTimeout (7 s, Erlang's net_setuptime), the
+// waiting signals are undeliverable as below. A node that is not a live
+// member is unreachable at once.
+//
 // When a node becomes unreachable (its connection closes, memberlist
 // declares it dead, or Disconnect), every link and monitor towards it fires
 // with ReasonNoConnection, node monitors get NodeDown, and calls waiting on

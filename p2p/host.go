@@ -243,6 +243,36 @@ func (h *Host) GossipAddr() string {
 	return h.gossipAddr
 }
 
+// MaxFrameSize returns the largest frame Send accepts (Config.MaxFrameSize).
+func (h *Host) MaxFrameSize() int { return h.cfg.MaxFrameSize }
+
+// Reach starts connecting to node in the background, if it is a live
+// member of the cluster, and then calls done with the outcome (nil once
+// connected; the connection's NodeUp comes before). It reports false, and
+// never calls done, when node is not a live member or the host is
+// stopping (if Stop begins meanwhile, done may never be called). done runs
+// on a host goroutine and must not block.
+func (h *Host) Reach(node string, done func(error)) bool {
+	h.evMu.Lock()
+	m := h.viewMeta[node]
+	h.evMu.Unlock()
+	if m == nil || node == h.cfg.Name {
+		return false
+	}
+	ai := peer.AddrInfo{ID: m.ID, Addrs: m.Addrs}
+	h.mu.Lock()
+	stopping := h.stopping
+	h.mu.Unlock()
+	if stopping {
+		return false
+	}
+	h.connStopper.RunWorker(func() {
+		_, err := h.dial(h.ctx, ai, node)
+		done(err)
+	})
+	return true
+}
+
 // ListenAddrs returns the libp2p listen addresses as "host:port" (for ConnectAddr).
 func (h *Host) ListenAddrs() []string {
 	var out []string

@@ -1,0 +1,231 @@
+package nodal
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nodal-go/nodal/p2p"
+)
+
+// Auto-connect (Erlang's dist_auto_connect): a signal for a live member of
+// the cluster that is not connected yet (just joined, or reconnecting after
+// a broken connection) is not lost. It waits, encoded, in a bounded queue
+// per node while the connection is set up, and is sent, in order, when the
+// node's NodeUp arrives; signals routed meanwhile join the queue, so FIFO
+// per pair holds. If the connection attempt fails (a killed node refuses at
+// once), no connection comes within AutoConnectTimeout, or the queue is
+// full, the signals are undeliverable: links and monitors fire
+// noconnection, messages are dropped, as for any unreachable node. A node
+// that is not a live member is unreachable at once.
+
+// AutoConnectTimeout bounds how long signals for a member that is not
+// connected wait for its connection (Erlang's net_setuptime is 7 s).
+const AutoConnectTimeout = 7 * time.Second
+
+// maxPendingConnBytes bounds the signals waiting for one node's connection.
+const maxPendingConnBytes = 16 << 20
+
+// connWait is the queue of one node waiting for its connection.
+type connWait struct {
+	items []connWaitItem
+	bytes int
+	timer *time.Timer
+	gen   uint64
+}
+
+type connWaitItem struct {
+	frame  []byte
+	s      signal // for undeliverable; msg dropped
+	signal bool   // false for a {name, node} message (no effect when lost)
+}
+
+// ensureConnected connects to node if it is not connected (a request that
+// waits for an answer anyway: remote spawn, whereis), bounded by ctx and
+// AutoConnectTimeout. The error wraps ErrNoConnection.
+func (d *dist) ensureConnected(ctx context.Context, node string) error {
+	if _, ok := d.peer(node); ok {
+		return nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, AutoConnectTimeout)
+	defer cancel()
+	if err := d.host.Connect(cctx, node); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrNoConnection, node, err)
+	}
+	if err := d.waitPeer(cctx, node); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrNoConnection, node, err)
+	}
+	return nil
+}
+
+// waitingFor reports whether signals for node are queued, cheaply when no
+// node has a queue.
+func (d *dist) waitingFor(node string) bool {
+	if d.connWaiting.Load() == 0 {
+		return false
+	}
+	d.connMu.Lock()
+	_, ok := d.connWaits[node]
+	d.connMu.Unlock()
+	return ok
+}
+
+// routeNotConnected handles a signal for a node that has no connection, or
+// whose connection is still being set up with signals queued for it.
+func (d *dist) routeNotConnected(s signal) error {
+	frame, err := d.encodeSignal(nil, s, s.to.Node)
+	if err != nil {
+		return err
+	}
+	if err := d.checkFrameSize(frame, s.to.String()); err != nil {
+		return err
+	}
+	s.msg = nil // only kind, pids, ref and reason matter if it is lost
+	if !d.enqueueForConnect(s.to.Node, connWaitItem{frame: frame, s: s, signal: true}) {
+		d.undeliverable(s, ReasonNoConnection)
+	}
+	return nil
+}
+
+func (d *dist) checkFrameSize(frame []byte, to string) error {
+	if max := d.host.MaxFrameSize(); len(frame) > max {
+		return fmt.Errorf("nodal: send to %s: %w: %d bytes, limit %d", to, p2p.ErrFrameTooLarge, len(frame), max)
+	}
+	return nil
+}
+
+// enqueueForConnect queues it for node and makes sure a connection is on its
+// way. It reports false when node cannot be waited for (not a live member,
+// node stopping, queue full); it may also send it right away when the
+// connection came up meanwhile with nothing queued.
+func (d *dist) enqueueForConnect(node string, it connWaitItem) bool {
+	d.connMu.Lock()
+	w := d.connWaits[node]
+	if w == nil {
+		if _, up := d.peer(node); up {
+			d.connMu.Unlock()
+			d.sendWaited(node, it)
+			return true
+		}
+		d.connGen++
+		gen := d.connGen
+		if d.ctx.Err() != nil || !d.host.Reach(node, func(err error) {
+			if err != nil { // the attempt failed: do not wait for the timeout
+				d.enqueueAsync(asyncItem{run: func() { d.connectFailed(node, gen, err) }})
+			}
+		}) {
+			d.connMu.Unlock()
+			return false
+		}
+		w = &connWait{gen: gen}
+		w.timer = time.AfterFunc(AutoConnectTimeout, func() {
+			d.enqueueAsync(asyncItem{run: func() { d.connectTimedOut(node, gen) }})
+		})
+		d.connWaits[node] = w
+		d.connWaiting.Add(1)
+	}
+	if w.bytes+len(it.frame) > maxPendingConnBytes {
+		d.connMu.Unlock()
+		log.Warnw("auto-connect queue full, signal undeliverable", "node", node, "queued_bytes", w.bytes)
+		return false
+	}
+	w.items = append(w.items, it)
+	w.bytes += len(it.frame)
+	d.connMu.Unlock()
+	return true
+}
+
+// flushConnWait sends what waited for node, in order, once its connection
+// is up (run by the async sender after NodeUp). Signals routed while it
+// runs join the queue and go out in the same loop; the queue is removed
+// only when empty, so later signals go straight to the connection after
+// everything that waited.
+func (d *dist) flushConnWait(node string) {
+	for {
+		d.connMu.Lock()
+		w := d.connWaits[node]
+		if w == nil {
+			d.connMu.Unlock()
+			return
+		}
+		items := w.items
+		w.items, w.bytes = nil, 0
+		if len(items) == 0 {
+			w.timer.Stop()
+			delete(d.connWaits, node)
+			d.connWaiting.Add(-1)
+			d.connMu.Unlock()
+			return
+		}
+		d.connMu.Unlock()
+		for _, it := range items {
+			d.sendWaited(node, it)
+		}
+	}
+}
+
+// sendWaited sends one waited-for item on node's connection, or makes it
+// undeliverable.
+func (d *dist) sendWaited(node string, it connWaitItem) {
+	peer, ok := d.peer(node)
+	switch {
+	case !ok:
+		d.loseWaited(it, ReasonNoConnection)
+	case it.signal && uint32(peer.Incarnation) != it.s.to.Incarnation:
+		d.loseWaited(it, ReasonNoProc) // a pid of another start of that node
+	default:
+		if err := d.host.Send(d.ctx, node, it.frame); err != nil {
+			d.sendErrors.Add(1)
+			d.loseWaited(it, ReasonNoConnection)
+		}
+	}
+}
+
+func (d *dist) loseWaited(it connWaitItem, reason error) {
+	if it.signal {
+		d.undeliverable(it.s, reason)
+	}
+}
+
+// connectTimedOut fails what still waits for node's connection after
+// AutoConnectTimeout (run by the async sender).
+func (d *dist) connectTimedOut(node string, gen uint64) {
+	d.connectFailed(node, gen, fmt.Errorf("no connection within %v", AutoConnectTimeout))
+}
+
+// connectFailed fails what waits for node's connection attempt gen (run by
+// the async sender), unless the node is connected by now.
+func (d *dist) connectFailed(node string, gen uint64, cause error) {
+	d.connMu.Lock()
+	w := d.connWaits[node]
+	if w == nil || w.gen != gen {
+		d.connMu.Unlock()
+		return
+	}
+	if _, up := d.peer(node); up {
+		d.connMu.Unlock()
+		d.flushConnWait(node) // connected meanwhile
+		return
+	}
+	delete(d.connWaits, node)
+	d.connWaiting.Add(-1)
+	d.connMu.Unlock()
+	w.timer.Stop()
+	log.Infow("auto-connect failed; signals waiting for the node are undeliverable",
+		"node", node, "signals", len(w.items), "err", cause)
+	for _, it := range w.items {
+		d.loseWaited(it, ReasonNoConnection)
+	}
+}
+
+// dropConnWaits stops the timers of every queue (the node is stopping; its
+// processes are gone, so nothing waits for these signals).
+func (d *dist) dropConnWaits() {
+	d.connMu.Lock()
+	defer d.connMu.Unlock()
+	for node, w := range d.connWaits {
+		w.timer.Stop()
+		delete(d.connWaits, node)
+	}
+	d.connWaiting.Store(0)
+}
