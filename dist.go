@@ -424,16 +424,27 @@ func (d *dist) NodeDown(p p2p.Peer, reason error) {
 	d.failPending(p.Name, reason)
 	d.fireNoConnection(p.Name)
 
+	d.fireNodeWatches(p.Name, reason, false)
+	d.notifySubscribers(d.hiddenConn(p), NodeDown{Node: p.Name, Reason: reason})
+}
+
+// fireNodeWatches delivers NodeDown to every MonitorNode watcher of node
+// and ends those watches; with ifDown only if node is not connected (a
+// connection attempt for them failed).
+func (d *dist) fireNodeWatches(node string, reason error, ifDown bool) {
 	d.watchMu.Lock()
-	watchers := d.nodeWatches[p.Name]
-	delete(d.nodeWatches, p.Name)
+	if _, up := d.peer(node); ifDown && up {
+		d.watchMu.Unlock()
+		return
+	}
+	watchers := d.nodeWatches[node]
+	delete(d.nodeWatches, node)
 	d.watchMu.Unlock()
 	for _, w := range sortedPids(watchers) {
 		for i := 0; i < watchers[w]; i++ {
-			d.n.route(signal{kind: sigMessage, to: w, msg: NodeDown{Node: p.Name, Reason: reason}})
+			d.n.route(signal{kind: sigMessage, to: w, msg: NodeDown{Node: node, Reason: reason}})
 		}
 	}
-	d.notifySubscribers(d.hiddenConn(p), NodeDown{Node: p.Name, Reason: reason})
 }
 
 func sortedPids[V any](m map[Pid]V) []Pid {

@@ -148,8 +148,9 @@ func (n *Node) Ping(ctx context.Context, node string) (time.Duration, error) {
 
 // MonitorNode asks for one NodeDown{Node, Reason} message when the
 // connection to node goes down (erlang:monitor_node(Node, true)). Each call
-// adds one; if node is not connected the NodeDown comes at once with reason
-// noconnection.
+// adds one. If node is not connected but is a live member, a connection is
+// attempted, as in Erlang, and the NodeDown (reason noconnection) comes if
+// it fails; if node is not a member the NodeDown comes at once.
 func (p *Process) MonitorNode(node string) {
 	d := p.node.dist
 	if node == p.node.name {
@@ -159,8 +160,16 @@ func (p *Process) MonitorNode(node string) {
 		p.node.route(signal{kind: sigMessage, to: p.pid, msg: NodeDown{Node: node, Reason: ReasonNoConnection}})
 		return
 	}
+	if !d.waitHost() {
+		p.node.route(signal{kind: sigMessage, to: p.pid, msg: NodeDown{Node: node, Reason: ReasonNoConnection}})
+		return
+	}
 	d.watchMu.Lock()
-	if _, ok := d.peer(node); !ok {
+	if _, ok := d.peer(node); !ok && !d.host.Reach(node, func(err error) {
+		if err != nil {
+			d.enqueueAsync(asyncItem{run: func() { d.fireNodeWatches(node, ReasonNoConnection, true) }})
+		}
+	}) {
 		d.watchMu.Unlock()
 		p.node.route(signal{kind: sigMessage, to: p.pid, msg: NodeDown{Node: node, Reason: ReasonNoConnection}})
 		return

@@ -132,3 +132,42 @@ func TestDistSpawnOnRightAfterStart(t *testing.T) {
 	_, err = b.WhereisOn(ctx, a.Name(), "known")
 	require.NoError(t, err)
 }
+
+// monitor_node right after Start connects instead of reporting the node
+// down; the NodeDown comes when the node really goes.
+func TestDistMonitorNodeRightAfterStart(t *testing.T) {
+	defer leaktest.AfterTest(t)()
+	a, err := Start(context.Background(), DefaultLocalConfig("a@127.0.0.1", testCookie))
+	require.NoError(t, err)
+	defer stopNodes([]*Node{a})
+	cfg := DefaultLocalConfig("b@127.0.0.1", testCookie)
+	cfg.Seeds = []string{a.GossipAddr()}
+	b, err := Start(context.Background(), cfg)
+	require.NoError(t, err)
+	defer stopNodes([]*Node{b})
+	got := make(chan any, 2)
+	_, err = b.Spawn(func(p *Process) error {
+		p.MonitorNode(a.Name())
+		for {
+			m, err := p.Receive(p.Context())
+			if err != nil {
+				return nil
+			}
+			got <- m
+		}
+	})
+	require.NoError(t, err)
+	distWait(t, 10*time.Second, func() bool { return len(b.Nodes()) == 1 }, "b connected to a")
+	select {
+	case m := <-got:
+		t.Fatalf("a NodeDown for a live member: %v", m)
+	case <-time.After(200 * time.Millisecond):
+	}
+	stopNodes([]*Node{a})
+	select {
+	case m := <-got:
+		require.Equal(t, a.Name(), m.(NodeDown).Node)
+	case <-time.After(20 * time.Second):
+		t.Fatal("no NodeDown after a stopped")
+	}
+}
