@@ -317,6 +317,9 @@ func (c *Codec) decodeValue(d *decoder) any {
 		if d.err != nil {
 			return nil
 		}
+		if d.owned {
+			return raw[:len(raw):len(raw)] // capacity clipped: appends copy
+		}
 		out := make([]byte, len(raw))
 		copy(out, raw)
 		return out
@@ -532,6 +535,9 @@ type decoder struct {
 	off   int
 	err   error
 	depth int
+	// owned says b is ours to keep (a frame p2p handed over): decoded
+	// []byte values then point into it instead of being copied.
+	owned bool
 }
 
 func (d *decoder) fail(msg string) {

@@ -208,3 +208,27 @@ func BenchmarkCodecRegistered(b *testing.B) {
 		}
 	}
 }
+
+// A []byte decoded from a frame the decoder owns points into the frame
+// (no copy), with its capacity clipped: appending to it never overwrites
+// what follows in the frame.
+func TestCodecOwnedBytesAliasClipped(t *testing.T) {
+	c := NewCodec()
+	frame, err := c.AppendValue(nil, []byte("first"))
+	require.NoError(t, err)
+	frame, err = c.AppendValue(frame, []byte("second"))
+	require.NoError(t, err)
+	d := decoder{b: frame, owned: true}
+	first := c.decodeValue(&d).([]byte)
+	require.Equal(t, len(first), cap(first))
+	_ = append(first, "XXXXXXXX"...)
+	second := c.decodeValue(&d).([]byte)
+	require.NoError(t, d.err)
+	require.Equal(t, "first", string(first))
+	require.Equal(t, "second", string(second))
+	require.Same(t, &frame[2], &first[0], "no copy")
+	// Without ownership (Codec.DecodeValue) the value is a copy.
+	v, _, err := c.DecodeValue(frame)
+	require.NoError(t, err)
+	require.NotSame(t, &frame[2], &v.([]byte)[0])
+}

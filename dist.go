@@ -552,7 +552,7 @@ func (d *dist) Frame(p p2p.Peer, data []byte) {
 }
 
 func (d *dist) handleFrame(p p2p.Peer, data []byte) error {
-	dec := decoder{b: data}
+	dec := decoder{b: data, owned: true} // p2p gives us the frame
 	kind := dec.byte()
 	switch kind {
 	case dMsg, dReply, dReplyDemon, dCall, dLink, dUnlink, dExit, dLinkExit, dMonitor, dDemonitor, dDown:
