@@ -250,8 +250,7 @@ func (h *Host) MaxFrameSize() int { return h.cfg.MaxFrameSize }
 // member of the cluster, and then calls done with the outcome (nil once
 // connected; the connection's NodeUp comes before). It reports false, and
 // never calls done, when node is not a live member or the host is
-// stopping (if Stop begins meanwhile, done may never be called). done runs
-// on a host goroutine and must not block.
+// stopping. done runs on a host goroutine and must not block.
 func (h *Host) Reach(node string, done func(error)) bool {
 	h.evMu.Lock()
 	m := h.viewMeta[node]
@@ -260,10 +259,12 @@ func (h *Host) Reach(node string, done func(error)) bool {
 		return false
 	}
 	ai := peer.AddrInfo{ID: m.ID, Addrs: m.Addrs}
+	// Start the worker under h.mu: Stop sets stopping under it before it
+	// stops connStopper, so the worker is never started into a stopping
+	// stopper (whose Stop holds the stopper's lock while it waits).
 	h.mu.Lock()
-	stopping := h.stopping
-	h.mu.Unlock()
-	if stopping {
+	defer h.mu.Unlock()
+	if h.stopping {
 		return false
 	}
 	h.connStopper.RunWorker(func() {
