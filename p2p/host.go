@@ -248,7 +248,8 @@ func (h *Host) MaxFrameSize() int { return h.cfg.MaxFrameSize }
 
 // Reach starts connecting to node in the background, if it is a live
 // member of the cluster, and then calls done with the outcome (nil once
-// connected; the connection's NodeUp comes before). It reports false, and
+// connected; the handler's NodeUp for the connection may come just before
+// or just after). It reports false, and
 // never calls done, when node is not a live member or the host is
 // stopping. done runs on a host goroutine and must not block.
 func (h *Host) Reach(node string, done func(error)) bool {
