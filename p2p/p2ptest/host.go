@@ -8,7 +8,9 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
@@ -96,6 +98,47 @@ func (n *Network) NewHost(ctx context.Context, name string, key crypto.PrivKey, 
 
 // NodeName returns the node name the host was made for.
 func (h *Host) NodeName() string { return h.name }
+
+// cutFrom reports whether the partition table cuts h from the host with
+// peer ID p. Unlinking the mocknet stops new connections, but mocknet
+// tears a connection down one side at a time; checking the table on every
+// stream and connection keeps a cut watertight meanwhile.
+func (h *Host) cutFrom(p peer.ID) bool {
+	n := h.net
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	o, ok := n.hosts[p]
+	return ok && n.blockedLocked(h.name, o.name)
+}
+
+// Connect implements host.Host, refusing a node h is cut from.
+func (h *Host) Connect(ctx context.Context, ai peer.AddrInfo) error {
+	if h.cutFrom(ai.ID) {
+		return fmt.Errorf("connect %s: %w", ai.ID, ErrUnreachable)
+	}
+	return h.inner.Connect(ctx, ai)
+}
+
+// NewStream implements host.Host, refusing a node h is cut from even over
+// a connection the cut has not torn down yet.
+func (h *Host) NewStream(ctx context.Context, p peer.ID, pids ...protocol.ID) (network.Stream, error) {
+	if h.cutFrom(p) {
+		return nil, fmt.Errorf("new stream to %s: %w", p, ErrUnreachable)
+	}
+	return h.inner.NewStream(ctx, p, pids...)
+}
+
+// SetStreamHandler implements host.Host: streams from a node h is cut
+// from are reset instead of handled.
+func (h *Host) SetStreamHandler(pid protocol.ID, handler network.StreamHandler) {
+	h.inner.SetStreamHandler(pid, func(s network.Stream) {
+		if h.cutFrom(s.Conn().RemotePeer()) {
+			_ = s.Reset()
+			return
+		}
+		handler(s)
+	})
+}
 
 // Close unlinks the host from every other host, closes its connections and
 // then the host itself, and frees its address. It is idempotent.

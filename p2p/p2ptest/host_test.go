@@ -67,8 +67,9 @@ func TestHostPartitionAndHeal(t *testing.T) {
 		// through; other pairs are untouched.
 		n.Partition("a@10.0.0.1", "b@10.0.0.2")
 		require.Equal(t, network.NotConnected, a.Network().Connectedness(b.ID()))
-		require.Error(t, echo(ctx, a, b))
-		require.Error(t, echo(ctx, b, a))
+		require.ErrorIs(t, echo(ctx, a, b), p2ptest.ErrUnreachable)
+		require.ErrorIs(t, echo(ctx, b, a), p2ptest.ErrUnreachable)
+		require.ErrorIs(t, a.Connect(ctx, peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}), p2ptest.ErrUnreachable)
 		require.NoError(t, echo(ctx, a, c))
 		require.NoError(t, echo(ctx, c, b))
 
