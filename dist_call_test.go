@@ -22,6 +22,21 @@ func distFramesTo(n *Node, node string) uint64 {
 	return 0
 }
 
+// distSettledFramesTo is distFramesTo once the count has stopped moving: a
+// writer counts a frame after its write returns, which may be after the
+// frame's answer has arrived.
+func distSettledFramesTo(n *Node, node string) uint64 {
+	last := distFramesTo(n, node)
+	for {
+		time.Sleep(50 * time.Millisecond)
+		now := distFramesTo(n, node)
+		if now == last {
+			return now
+		}
+		last = now
+	}
+}
+
 // A successful call to another node costs one frame each way: the monitor
 // travels with the request and the callee's reply ends it on both sides
 // (gen_server:call's monitor, as with OTP's alias monitors), so neither
@@ -40,7 +55,7 @@ func TestDistCallOneFrameEachWayNoMonitorLeft(t *testing.T) {
 		if _, err := p.Call(ctx, echo, "warm up"); err != nil { // connection settled
 			return err
 		}
-		outA, outB := distFramesTo(a, b.Name()), distFramesTo(b, a.Name())
+		outA, outB := distSettledFramesTo(a, b.Name()), distSettledFramesTo(b, a.Name())
 		for i := range calls {
 			r, err := p.Call(ctx, echo, i)
 			if err != nil {
@@ -50,10 +65,10 @@ func TestDistCallOneFrameEachWayNoMonitorLeft(t *testing.T) {
 				return errors.New("wrong reply")
 			}
 		}
-		if got := distFramesTo(a, b.Name()) - outA; got != calls {
+		if got := distSettledFramesTo(a, b.Name()) - outA; got != calls {
 			t.Errorf("caller wrote %d frames for %d calls, want one per call", got, calls)
 		}
-		if got := distFramesTo(b, a.Name()) - outB; got != calls {
+		if got := distSettledFramesTo(b, a.Name()) - outB; got != calls {
 			t.Errorf("callee wrote %d frames for %d calls, want one per call", got, calls)
 		}
 		info, err := a.ProcessInfo(p.Self())
