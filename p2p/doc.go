@@ -44,6 +44,12 @@
 //  5. After a partition, rejoin: memberlist does not reconnect by itself
 //     (Join with a seed from the other side; the heal package does this).
 //
+// Members connect to each other by themselves (a full mesh, redialed with
+// backoff after a broken connection). Connect dials a node by name and
+// waits; Reach starts a dial to a live member in the background and reports
+// its outcome, for a layer that queues traffic meanwhile (the node layer's
+// auto-connect).
+//
 // Hidden nodes (Config.Hidden) do not join the membership: they connect to
 // the nodes they are given (ConnectAddr with a "host:port" listener, or
 // Connect by name for nodes met before) and never appear in Members.
