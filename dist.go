@@ -54,11 +54,11 @@ type dist struct {
 	codec *Codec
 
 	mu        sync.RWMutex
-	peers     map[string]p2p.Peer // connected nodes by name (visible and hidden)
-	upChanged chan struct{}       // closed and replaced at every NodeUp
-	// peerSnap is a read-only copy of peers for the send path: senders on
-	// many cores read it without touching a shared lock word.
-	peerSnap atomic.Pointer[map[string]p2p.Peer]
+	upChanged chan struct{} // closed and replaced at every NodeUp
+	// peers holds the connected nodes by name (visible and hidden). The map
+	// is never modified once stored: NodeUp and NodeDown store a new one
+	// under mu, so senders on many cores read it without a shared lock word.
+	peers atomic.Pointer[map[string]p2p.Peer]
 
 	// Auto-connect queues (dist_connect.go): signals for members that are
 	// not connected yet.
@@ -137,7 +137,6 @@ func newDist(n *Node, codec *Codec) *dist {
 		cancel:      cancel,
 		n:           n,
 		codec:       codec,
-		peers:       make(map[string]p2p.Peer),
 		upChanged:   make(chan struct{}),
 		nodeWatches: make(map[string]map[Pid]int),
 		subscribers: make(map[Pid]NodeType),
@@ -157,7 +156,6 @@ func (d *dist) start() {
 func (d *dist) stop() {
 	d.cancel()
 	d.stopper.Stop()
-	d.dropConnWaits()
 }
 
 func (d *dist) asyncLoop() {
@@ -223,7 +221,7 @@ func (d *dist) waitHost() bool {
 func (d *dist) waitPeer(ctx context.Context, node string) error {
 	for {
 		d.mu.RLock()
-		_, ok := d.peers[node]
+		_, ok := d.peer(node)
 		ch := d.upChanged
 		d.mu.RUnlock()
 		if ok {
@@ -241,18 +239,26 @@ func (d *dist) waitPeer(ctx context.Context, node string) error {
 
 // peer returns the connection to node, if any.
 func (d *dist) peer(node string) (p2p.Peer, bool) {
-	m := d.peerSnap.Load()
-	if m == nil {
-		return p2p.Peer{}, false
-	}
-	p, ok := (*m)[node]
+	p, ok := d.peerMap()[node]
 	return p, ok
 }
 
-// publishPeersLocked refreshes peerSnap from peers; d.mu is held.
-func (d *dist) publishPeersLocked() {
-	m := maps.Clone(d.peers)
-	d.peerSnap.Store(&m)
+// peerMap returns the current table of connected nodes; read only.
+func (d *dist) peerMap() map[string]p2p.Peer {
+	if m := d.peers.Load(); m != nil {
+		return *m
+	}
+	return nil
+}
+
+// updatePeersLocked stores a modified copy of the peer table; d.mu is held.
+func (d *dist) updatePeersLocked(edit func(map[string]p2p.Peer)) {
+	m := maps.Clone(d.peerMap())
+	if m == nil {
+		m = make(map[string]p2p.Peer)
+	}
+	edit(m)
+	d.peers.Store(&m)
 }
 
 // route sends a signal to a pid of another node. A node that is not
@@ -393,8 +399,7 @@ func (d *dist) encodeSignal(b []byte, s signal, peer string) ([]byte, error) {
 // frames is delivered.
 func (d *dist) NodeUp(p p2p.Peer) {
 	d.mu.Lock()
-	d.peers[p.Name] = p
-	d.publishPeersLocked()
+	d.updatePeersLocked(func(m map[string]p2p.Peer) { m[p.Name] = p })
 	close(d.upChanged)
 	d.upChanged = make(chan struct{})
 	d.mu.Unlock()
@@ -415,9 +420,8 @@ func (d *dist) NodeUp(p p2p.Peer) {
 // node fires with reason noconnection, and node monitors get NodeDown.
 func (d *dist) NodeDown(p p2p.Peer, reason error) {
 	d.mu.Lock()
-	if cur, ok := d.peers[p.Name]; ok && cur.ID == p.ID && cur.Incarnation == p.Incarnation {
-		delete(d.peers, p.Name)
-		d.publishPeersLocked()
+	if cur, ok := d.peer(p.Name); ok && cur.ID == p.ID && cur.Incarnation == p.Incarnation {
+		d.updatePeersLocked(func(m map[string]p2p.Peer) { delete(m, p.Name) })
 	}
 	d.mu.Unlock()
 	log.Infow("node down", "node", p.Name, "reason", reason)

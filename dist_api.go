@@ -48,14 +48,13 @@ func (n *Node) nodes(t NodeType) []string {
 	if d == nil {
 		return nil
 	}
-	d.mu.RLock()
-	out := make([]string, 0, len(d.peers))
-	for name, p := range d.peers {
+	peers := d.peerMap()
+	out := make([]string, 0, len(peers))
+	for name, p := range peers {
 		if t == NodeAll || (t == NodeHidden) == d.hiddenConn(p) {
 			out = append(out, name)
 		}
 	}
-	d.mu.RUnlock()
 	sort.Strings(out)
 	return out
 }
@@ -165,7 +164,7 @@ func (p *Process) MonitorNode(node string) {
 		return
 	}
 	d.watchMu.Lock()
-	if _, ok := d.peer(node); !ok && !d.host.Reach(node, func(err error) {
+	if _, ok := d.peer(node); !ok && !d.host.Reach(node, AutoConnectTimeout, func(err error) {
 		if err != nil {
 			d.enqueueAsync(asyncItem{run: func() { d.fireNodeWatches(node, ReasonNoConnection, true) }})
 		}

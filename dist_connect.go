@@ -30,8 +30,7 @@ const maxPendingConnBytes = 16 << 20
 type connWait struct {
 	items []connWaitItem
 	bytes int
-	timer *time.Timer
-	gen   uint64
+	gen   uint64 // the connection attempt it waits for
 }
 
 type connWaitItem struct {
@@ -109,8 +108,10 @@ func (d *dist) enqueueForConnect(node string, it connWaitItem) bool {
 		}
 		d.connGen++
 		gen := d.connGen
-		if d.ctx.Err() != nil || !d.host.Reach(node, func(err error) {
-			if err != nil { // the attempt failed: do not wait for the timeout
+		// The attempt ends within AutoConnectTimeout; a success shows as
+		// the connection's NodeUp, which flushes the queue.
+		if d.ctx.Err() != nil || !d.host.Reach(node, AutoConnectTimeout, func(err error) {
+			if err != nil {
 				d.enqueueAsync(asyncItem{run: func() { d.connectFailed(node, gen, err) }})
 			}
 		}) {
@@ -118,9 +119,6 @@ func (d *dist) enqueueForConnect(node string, it connWaitItem) bool {
 			return false
 		}
 		w = &connWait{gen: gen}
-		w.timer = time.AfterFunc(AutoConnectTimeout, func() {
-			d.enqueueAsync(asyncItem{run: func() { d.connectTimedOut(node, gen) }})
-		})
 		d.connWaits[node] = w
 		d.connWaiting.Add(1)
 	}
@@ -151,7 +149,6 @@ func (d *dist) flushConnWait(node string) {
 		items := w.items
 		w.items, w.bytes = nil, 0
 		if len(items) == 0 {
-			w.timer.Stop()
 			delete(d.connWaits, node)
 			d.connWaiting.Add(-1)
 			d.connMu.Unlock()
@@ -187,12 +184,6 @@ func (d *dist) loseWaited(it connWaitItem, reason error) {
 	}
 }
 
-// connectTimedOut fails what still waits for node's connection after
-// AutoConnectTimeout (run by the async sender).
-func (d *dist) connectTimedOut(node string, gen uint64) {
-	d.connectFailed(node, gen, fmt.Errorf("no connection within %v", AutoConnectTimeout))
-}
-
 // connectFailed fails what waits for node's connection attempt gen (run by
 // the async sender), unless the node is connected by now.
 func (d *dist) connectFailed(node string, gen uint64, cause error) {
@@ -210,22 +201,9 @@ func (d *dist) connectFailed(node string, gen uint64, cause error) {
 	delete(d.connWaits, node)
 	d.connWaiting.Add(-1)
 	d.connMu.Unlock()
-	w.timer.Stop()
 	log.Infow("auto-connect failed; signals waiting for the node are undeliverable",
 		"node", node, "signals", len(w.items), "err", cause)
 	for _, it := range w.items {
 		d.loseWaited(it, ReasonNoConnection)
 	}
-}
-
-// dropConnWaits stops the timers of every queue (the node is stopping; its
-// processes are gone, so nothing waits for these signals).
-func (d *dist) dropConnWaits() {
-	d.connMu.Lock()
-	defer d.connMu.Unlock()
-	for node, w := range d.connWaits {
-		w.timer.Stop()
-		delete(d.connWaits, node)
-	}
-	d.connWaiting.Store(0)
 }

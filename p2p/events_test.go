@@ -212,17 +212,17 @@ func TestReach(t *testing.T) {
 		nodes := startCluster(t, net, 2)
 		a, b := nodes[0], nodes[1]
 		p2ptest.Eventually(t, 60*time.Second, func() bool { return meshed(nodes) })
-		require.False(t, a.Reach("ghost@127.0.0.1", func(error) { t.Error("done called for a non-member") }))
+		require.False(t, a.Reach("ghost@127.0.0.1", time.Second, func(error) { t.Error("done called for a non-member") }))
 		require.NoError(t, a.Disconnect(b.Self().Name))
 		p2ptest.Eventually(t, 10*time.Second, func() bool { return !a.rec.isUp(b.Self().Name) })
 		done := make(chan error, 1)
-		require.True(t, a.Reach(b.Self().Name, func(err error) { done <- err }))
+		require.True(t, a.Reach(b.Self().Name, 10*time.Second, func(err error) { done <- err }))
 		require.NoError(t, <-done)
 		p2ptest.Eventually(t, 10*time.Second, func() bool { return a.rec.isUp(b.Self().Name) })
 		// A partitioned member: the attempt fails and says so.
 		net.Partition(a.Self().Name, b.Self().Name)
 		p2ptest.Eventually(t, 60*time.Second, func() bool { return !a.rec.isUp(b.Self().Name) })
-		if a.Reach(b.Self().Name, func(err error) { done <- err }) {
+		if a.Reach(b.Self().Name, 10*time.Second, func(err error) { done <- err }) {
 			require.Error(t, <-done)
 		}
 		net.Heal()

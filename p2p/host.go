@@ -247,12 +247,12 @@ func (h *Host) GossipAddr() string {
 func (h *Host) MaxFrameSize() int { return h.cfg.MaxFrameSize }
 
 // Reach starts connecting to node in the background, if it is a live
-// member of the cluster, and then calls done with the outcome (nil once
-// connected; the handler's NodeUp for the connection may come just before
-// or just after). It reports false, and
+// member of the cluster, and then calls done with the outcome, within
+// timeout: nil once connected (the handler's NodeUp for the connection may
+// come just before or just after), else why not. It reports false, and
 // never calls done, when node is not a live member or the host is
 // stopping. done runs on a host goroutine and must not block.
-func (h *Host) Reach(node string, done func(error)) bool {
+func (h *Host) Reach(node string, timeout time.Duration, done func(error)) bool {
 	h.evMu.Lock()
 	m := h.viewMeta[node]
 	h.evMu.Unlock()
@@ -269,7 +269,9 @@ func (h *Host) Reach(node string, done func(error)) bool {
 		return false
 	}
 	h.connStopper.RunWorker(func() {
-		_, err := h.dial(h.ctx, ai, node)
+		ctx, cancel := context.WithTimeout(h.ctx, timeout)
+		defer cancel()
+		_, err := h.dial(ctx, ai, node)
 		done(err)
 	})
 	return true
