@@ -87,16 +87,11 @@ func (p *Process) Call(ctx context.Context, to Pid, req any) (any, error) {
 		// Another node: the monitor travels with the request in one frame
 		// and the callee's reply ends it (one frame each way, as with
 		// Erlang's alias-monitor calls, and no demonitor on success).
-		ref = p.node.newRef()
-		p.mu.Lock()
-		if !p.dead {
-			p.monitors.put(ref, to)
-		}
-		p.mu.Unlock()
+		ref, _ = p.addMonitor(to)
 		err := p.node.remote.route(signal{kind: sigCall, from: p.pid, to: to, ref: ref,
 			msg: CallRequest{From: From{Pid: p.pid, Ref: ref, mon: true}, Req: req}})
 		if err != nil { // not encodable: nothing left this node
-			p.dropMonitor(ref)
+			p.demonitor(ref, true, false)
 			return nil, err
 		}
 	} else {
@@ -118,11 +113,9 @@ func (p *Process) Call(ctx context.Context, to Pid, req any) (any, error) {
 	}
 	switch m := m.(type) {
 	case CallReply:
-		if m.dropped {
-			p.dropMonitor(ref)
-		} else {
-			p.Demonitor(ref, true)
-		}
+		// The callee ended the call's monitor itself when it replied
+		// (dropped); otherwise tell it.
+		p.demonitor(ref, true, !m.dropped)
 		return m.Reply, nil
 	case Down:
 		return nil, &CallError{To: to, Reason: m.Reason}
@@ -155,19 +148,4 @@ func (n *Node) newBare() *Process {
 	}
 	n.procs.put(p)
 	return p
-}
-
-// dropMonitor forgets the monitor ref without telling its target (which
-// already ended it) and flushes a Down for it that raced in (a node-down
-// noconnection).
-func (p *Process) dropMonitor(ref Ref) {
-	p.mu.Lock()
-	_, active := p.monitors.del(ref)
-	p.mu.Unlock()
-	if !active {
-		p.flush(func(m any) bool {
-			d, ok := m.(Down)
-			return ok && d.Ref == ref
-		})
-	}
 }

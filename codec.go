@@ -242,10 +242,7 @@ func (c *Codec) appendValue(b []byte, v any, depth int) ([]byte, error) {
 	case float64:
 		return binary.LittleEndian.AppendUint64(append(b, tagFloat64), math.Float64bits(x)), nil
 	case bool:
-		if x {
-			return append(b, tagBool, 1), nil
-		}
-		return append(b, tagBool, 0), nil
+		return appendBool(append(b, tagBool), x), nil
 	case Pid:
 		return appendPid(append(b, tagPid), x), nil
 	case Ref:
