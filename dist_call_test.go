@@ -12,6 +12,12 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// distIdle is a Behaviour that waits until it is killed.
+func distIdle(p *Process, _ any) error {
+	<-p.Context().Done()
+	return nil
+}
+
 // distFramesTo returns how many frames n has written to node so far.
 func distFramesTo(n *Node, node string) uint64 {
 	for _, ps := range n.DistStats().P2P.Peers {
@@ -192,10 +198,7 @@ func TestDistSpawnLinkKilledBeforeReply(t *testing.T) {
 	nodes := startDistCluster(t, "a@127.0.0.1", "b@127.0.0.1")
 	defer stopNodes(nodes)
 	a, b := nodes[0], nodes[1]
-	require.NoError(t, b.RegisterBehaviour("idle", func(p *Process, _ any) error {
-		<-p.Context().Done()
-		return nil
-	}))
+	require.NoError(t, b.RegisterBehaviour("idle", distIdle))
 	interrupted := errors.New("interrupted")
 	testHookRemoteSpawned = func(n *Node, pid Pid) {
 		if n == b {
@@ -264,10 +267,7 @@ func TestDistSpawnLinkSpawnerGone(t *testing.T) {
 	nodes := startDistCluster(t, "a@127.0.0.1", "b@127.0.0.1")
 	defer stopNodes(nodes)
 	a, b := nodes[0], nodes[1]
-	require.NoError(t, b.RegisterBehaviour("idle", func(p *Process, _ any) error {
-		<-p.Context().Done()
-		return nil
-	}))
+	require.NoError(t, b.RegisterBehaviour("idle", distIdle))
 	started := make(chan Pid, 1)
 	testHookRemoteSpawned = func(n *Node, pid Pid) { started <- pid }
 	defer func() { testHookRemoteSpawned = nil }()

@@ -113,10 +113,7 @@ func TestDistSpawnOnRightAfterStart(t *testing.T) {
 	a, err := Start(context.Background(), DefaultLocalConfig("a@127.0.0.1", testCookie))
 	require.NoError(t, err)
 	defer stopNodes([]*Node{a})
-	require.NoError(t, a.RegisterBehaviour("idle", func(p *Process, _ any) error {
-		<-p.Context().Done()
-		return nil
-	}))
+	require.NoError(t, a.RegisterBehaviour("idle", distIdle))
 	_, err = a.Spawn(func(p *Process) error { <-p.Context().Done(); return nil }, WithName("known"))
 	require.NoError(t, err)
 	cfg := DefaultLocalConfig("b@127.0.0.1", testCookie)

@@ -40,6 +40,18 @@ func kinds(evs []event) []string {
 	return out
 }
 
+// requireReplaced checks that n's last events for node are the old
+// incarnation's down followed by the new incarnation's up.
+func requireReplaced(t *testing.T, n *simNode, node string, oldInc, newInc uint64) {
+	t.Helper()
+	evs := n.rec.of(node)
+	require.GreaterOrEqual(t, len(evs), 2, "%v", evs)
+	require.Equal(t, "up", evs[len(evs)-1].Kind)
+	require.Equal(t, newInc, evs[len(evs)-1].Inc, "the new incarnation")
+	require.Equal(t, "down", evs[len(evs)-2].Kind, "old incarnation's down comes first")
+	require.Equal(t, oldInc, evs[len(evs)-2].Inc)
+}
+
 func TestCrashThenRestart(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		net := p2ptest.New()
@@ -66,11 +78,7 @@ func TestCrashThenRestart(t *testing.T) {
 		require.NotEqual(t, oldInc, b2.Self().Incarnation)
 		p2ptest.Eventually(t, 60*time.Second, func() bool { return a.rec.isUp(bName) && nodes[2].rec.isUp(bName) })
 		for _, n := range []*simNode{a, nodes[2]} {
-			evs := n.rec.of(bName)
-			require.Equal(t, "up", evs[len(evs)-1].Kind)
-			require.Equal(t, b2.Self().Incarnation, evs[len(evs)-1].Inc, "the new incarnation")
-			require.Equal(t, "down", evs[len(evs)-2].Kind, "old incarnation's down comes first")
-			require.Equal(t, oldInc, evs[len(evs)-2].Inc)
+			requireReplaced(t, n, bName, oldInc, b2.Self().Incarnation)
 		}
 		require.Equal(t, []string{"up", "frame", "frame", "frame", "frame", "frame", "down", "up"}, kinds(a.rec.of(bName)), "%v", a.rec.of(bName))
 		stopSim(t, a, nodes[2], b2)
@@ -102,11 +110,7 @@ func TestCrashThenQuickRestartSameAddress(t *testing.T) {
 		time.Sleep(60 * time.Second) // long past any failure detection of the old start
 		for _, n := range []*simNode{a, c} {
 			require.True(t, n.rec.isUp(bName), "new b stays up on %s", n.Self().Name)
-			evs := n.rec.of(bName)
-			require.Equal(t, "up", evs[len(evs)-1].Kind)
-			require.Equal(t, b2.Self().Incarnation, evs[len(evs)-1].Inc)
-			require.Equal(t, "down", evs[len(evs)-2].Kind)
-			require.Equal(t, oldInc, evs[len(evs)-2].Inc)
+			requireReplaced(t, n, bName, oldInc, b2.Self().Incarnation)
 		}
 		for _, m := range a.Members() {
 			if m.Name == bName {
