@@ -1,6 +1,9 @@
 package integration
 
 import (
+	"fmt"
+	"math/rand/v2"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -267,7 +270,10 @@ func TestKill9ThenImmediateRestart(t *testing.T) {
 	c := newCluster(t, "restart-cookie")
 	defer c.close()
 	a := c.start("a@127.0.0.1", "--profile", "lan")
-	b := c.start("b@127.0.0.1", "--profile", "lan", "--join", a.Gossip)
+	// b's ports come from below the ephemeral range, so that no process
+	// binding port 0 takes them between the kill and the restart.
+	listen, gossip := lowFreePort(t), lowFreePort(t)
+	b := c.start("b@127.0.0.1", "--profile", "lan", "--join", a.Gossip, "--listen", listen, "--gossip", gossip)
 	eventually(t, func() bool {
 		var v nodesJSON
 		ctlJSON(t, a, &v, "nodes")
@@ -276,7 +282,7 @@ func TestKill9ThenImmediateRestart(t *testing.T) {
 	var old pidJSON
 	ctlJSON(t, b, &old, "spawn", "echo", "--name", "e")
 	b.Kill9()
-	b2 := c.start("b@127.0.0.1", "--profile", "lan", "--join", a.Gossip, "--listen", b.Listen, "--gossip", b.Gossip)
+	b2 := c.start("b@127.0.0.1", "--profile", "lan", "--join", a.Gossip, "--listen", listen, "--gossip", gossip)
 	require.NotEqual(t, b.Inc, b2.Inc)
 	eventually(t, func() bool {
 		var v nodesJSON
@@ -299,4 +305,26 @@ func TestKill9ThenImmediateRestart(t *testing.T) {
 	r := ctl(t, a.Listen, a.Cookie, "--json", "call", old.Pid, "to the dead")
 	require.NotEqual(t, 0, r.Code)
 	require.Contains(t, r.Stdout, "noproc", "stderr: %s", r.Stderr)
+}
+
+// lowFreePort returns "127.0.0.1:PORT" for a port below Linux's ephemeral
+// range (32768 and up) that is free for TCP and UDP right now.
+func lowFreePort(t *testing.T) string {
+	t.Helper()
+	for range 200 {
+		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000))
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		u, err := net.ListenPacket("udp", addr)
+		l.Close()
+		if err != nil {
+			continue
+		}
+		u.Close()
+		return addr
+	}
+	t.Fatal("no free port below the ephemeral range")
+	return ""
 }
