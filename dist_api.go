@@ -288,53 +288,38 @@ func (n *Node) behaviour(name string) (Behaviour, bool) {
 }
 
 // SpawnOn starts the behaviour registered as behaviour on node with args and
-// returns its pid (erlang:spawn(Node, ...)). WithLink and WithMonitor link
-// the new process to p or make p monitor it (use SpawnMonitorOn for the
-// Ref). The new process has p's group leader, so what it prints with Printf
+// returns its pid (erlang:spawn(Node, ...)). WithLink links the new process
+// to p (spawn_link); SpawnMonitorOn makes p monitor it. The new process has p's group leader, so what it prints with Printf
 // shows on p's node. An unknown behaviour gives an error wrapping
 // ErrUnknownBehaviour; an unreachable node one wrapping ErrNoConnection.
 func (p *Process) SpawnOn(ctx context.Context, node, behaviour string, args any, opts ...SpawnOption) (Pid, error) {
-	pid, _, err := p.spawnOn(ctx, node, behaviour, args, opts)
+	pid, _, err := p.spawnOn(ctx, node, behaviour, args, false, opts)
 	return pid, err
 }
 
-// SpawnLinkOn is SpawnOn with WithLink (erlang:spawn_link(Node, ...)).
-func (p *Process) SpawnLinkOn(ctx context.Context, node, behaviour string, args any, opts ...SpawnOption) (Pid, error) {
-	pid, _, err := p.spawnOn(ctx, node, behaviour, args, append(opts, WithLink()))
-	return pid, err
-}
-
-// SpawnMonitorOn is SpawnOn with WithMonitor (erlang:spawn_monitor(Node, ...)).
+// SpawnMonitorOn is SpawnOn with a monitor from the caller (erlang:spawn_monitor(Node, ...)); it returns the monitor's Ref. WithLink combines with it.
 func (p *Process) SpawnMonitorOn(ctx context.Context, node, behaviour string, args any, opts ...SpawnOption) (Pid, Ref, error) {
-	return p.spawnOn(ctx, node, behaviour, args, append(opts, WithMonitor()))
+	return p.spawnOn(ctx, node, behaviour, args, true, opts)
 }
 
 // SpawnOn is Process.SpawnOn from outside any process; the new process gets
-// this node's default group leader. WithLink and WithMonitor are refused.
+// this node's default group leader. WithLink is refused.
 func (n *Node) SpawnOn(ctx context.Context, node, behaviour string, args any, opts ...SpawnOption) (Pid, error) {
-	pid, _, err := n.spawnOn(ctx, nil, node, behaviour, args, opts)
+	pid, _, err := n.spawnOn(ctx, nil, node, behaviour, args, false, opts)
 	return pid, err
 }
 
-func (p *Process) spawnOn(ctx context.Context, node, behaviour string, args any, opts []SpawnOption) (Pid, Ref, error) {
+func (p *Process) spawnOn(ctx context.Context, node, behaviour string, args any, monitor bool, opts []SpawnOption) (Pid, Ref, error) {
 	if err := p.exited(); err != nil {
 		return Pid{}, Ref{}, err
 	}
-	return p.node.spawnOn(ctx, p, node, behaviour, args, opts)
+	return p.node.spawnOn(ctx, p, node, behaviour, args, monitor, opts)
 }
 
-func (n *Node) spawnOn(ctx context.Context, parent *Process, node, behaviour string, args any, opts []SpawnOption) (Pid, Ref, error) {
-	var cfg spawnConfig
-	for _, o := range opts {
-		if o == nil {
-			continue
-		}
-		if err := o(&cfg); err != nil {
-			return Pid{}, Ref{}, err
-		}
-	}
-	if parent == nil && (cfg.link || cfg.monitor) {
-		return Pid{}, Ref{}, fmt.Errorf("%w: link or monitor needs a spawning process", ErrBadOption)
+func (n *Node) spawnOn(ctx context.Context, parent *Process, node, behaviour string, args any, monitor bool, opts []SpawnOption) (Pid, Ref, error) {
+	cfg, err := newSpawnConfig(parent, monitor, opts)
+	if err != nil {
+		return Pid{}, Ref{}, err
 	}
 	if cfg.name != "" || cfg.trapExit {
 		return Pid{}, Ref{}, fmt.Errorf("%w: WithName and WithTrapExit do not apply to a remote spawn; let the behaviour do it", ErrBadOption)
@@ -345,7 +330,7 @@ func (n *Node) spawnOn(ctx context.Context, parent *Process, node, behaviour str
 			return Pid{}, Ref{}, fmt.Errorf("%w: %q on %s", ErrUnknownBehaviour, behaviour, node)
 		}
 		fn := func(p *Process) error { return b(p, args) }
-		return n.spawn(parent, fn, nil, opts)
+		return n.spawn(parent, fn, nil, monitor, opts)
 	}
 	d, err := n.distributed()
 	if err != nil {
@@ -382,20 +367,9 @@ func (n *Node) spawnOn(ctx context.Context, parent *Process, node, behaviour str
 	var install func(any)
 	if parent != nil && (cfg.link || cfg.monitor) {
 		install = func(v any) {
-			pid, ok := v.(Pid)
-			if !ok {
-				return
+			if pid, ok := v.(Pid); ok {
+				cfg.adopt(parent, pid, ref)
 			}
-			parent.mu.Lock()
-			if !parent.dead {
-				if cfg.link {
-					parent.links.put(pid, struct{}{})
-				}
-				if cfg.monitor {
-					parent.monitors.put(ref, pid)
-				}
-			}
-			parent.mu.Unlock()
 		}
 	}
 	req, wait := d.newPending(node, install)
@@ -562,7 +536,7 @@ func (d *dist) handleSpawnRequest(p p2p.Peer, dec *decoder) error {
 		}
 		return b(proc, args)
 	}
-	pid, _, err := n.spawn(nil, fn, nil, []SpawnOption{WithGroupLeader(gl)})
+	pid, _, err := n.spawn(nil, fn, nil, false, []SpawnOption{WithGroupLeader(gl)})
 	if err != nil {
 		d.replySpawn(p.Name, req, Pid{}, err.Error(), nil)
 		return nil

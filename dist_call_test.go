@@ -209,7 +209,7 @@ func TestDistSpawnLinkKilledBeforeReply(t *testing.T) {
 	done := make(chan struct{})
 	_, err := a.Spawn(func(p *Process) error {
 		defer close(done)
-		pid, err := p.SpawnLinkOn(context.Background(), b.Name(), "idle", nil)
+		pid, err := p.SpawnOn(context.Background(), b.Name(), "idle", nil, WithLink())
 		require.NoError(t, err)
 		ex := distRecv(t, p).(Exit)
 		require.Equal(t, pid, ex.From)
@@ -246,7 +246,7 @@ func TestDistSpawnLinkOnRealReason(t *testing.T) {
 	}))
 	distInProcess(t, a, func(p *Process) error {
 		p.TrapExit(true)
-		pid, err := p.SpawnLinkOn(context.Background(), b.Name(), "fail-on-message", nil)
+		pid, err := p.SpawnOn(context.Background(), b.Name(), "fail-on-message", nil, WithLink())
 		if err != nil {
 			return err
 		}

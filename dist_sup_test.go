@@ -10,10 +10,10 @@ import (
 )
 
 func distSupWorker(p *Process) (Pid, error) {
-	return p.SpawnLink(func(w *Process) error {
+	return p.Spawn(func(w *Process) error {
 		<-w.Context().Done()
 		return nil
-	})
+	}, WithLink())
 }
 
 // Supervisor management from another node (OTP's supervisor calls on

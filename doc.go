@@ -65,7 +65,7 @@
 // (FIFO per sender/receiver pair) and SendNode to {Name, Node}; links and
 // monitors to remote pids; MonitorNode and MonitorNodes (NodeUp before any
 // message of the new connection, NodeDown after its last one); remote spawn
-// of a Behaviour registered by name (SpawnOn, SpawnLinkOn, SpawnMonitorOn),
+// of a Behaviour registered by name (SpawnOn, SpawnMonitorOn; WithLink links),
 // where the new process keeps its spawner's group leader so what it prints
 // (Printf) shows on the spawner's node; Call and CallName; hidden nodes
 // (Config.Hidden) for tools, which connect with ConnectAddr and never show

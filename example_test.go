@@ -87,9 +87,9 @@ func ExampleProcess_Link() {
 	out := make(chan string)
 	_, _ = n.Spawn(func(p *nodal.Process) error {
 		p.TrapExit(true)
-		child, _ := p.SpawnLink(func(p *nodal.Process) error {
+		child, _ := p.Spawn(func(p *nodal.Process) error {
 			return crash // exits with reason "crash"
-		})
+		}, nodal.WithLink())
 		msg, err := p.Receive(p.Context())
 		if err != nil {
 			return err

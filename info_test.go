@@ -21,13 +21,13 @@ func TestProcessInfo(t *testing.T) {
 	other, err := n.Spawn(blockForever)
 	require.NoError(t, err)
 	var ref Ref
-	pid, err := w.SpawnLink(func(p *Process) error {
+	pid, err := w.Spawn(func(p *Process) error {
 		ref = p.Monitor(other)
 		close(waiting)
 		<-proceed // running, not in Receive
 		_, err := p.ReceiveMatch(context.Background(), func(m any) bool { return m == "wake" })
 		return err
-	}, WithName("worker"), WithTrapExit())
+	}, WithName("worker"), WithTrapExit(), WithLink())
 	require.NoError(t, err)
 	<-waiting
 	wref := w.Monitor(pid)

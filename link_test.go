@@ -87,10 +87,10 @@ func TestTrapExitTurnsSignalsIntoMessages(t *testing.T) {
 	w.TrapExit(true)
 	require.True(t, w.TrapExit(true))
 	boom := errors.New("boom")
-	c1, err := w.SpawnLink(func(*Process) error { return nil })
+	c1, err := w.Spawn(func(*Process) error { return nil }, WithLink())
 	require.NoError(t, err)
 	require.Equal(t, Exit{From: c1, Reason: ReasonNormal}, recv(t, w))
-	c2, err := w.SpawnLink(func(*Process) error { return boom })
+	c2, err := w.Spawn(func(*Process) error { return boom }, WithLink())
 	require.NoError(t, err)
 	require.Equal(t, Exit{From: c2, Reason: boom}, recv(t, w))
 	// An explicit exit signal from another process, trapped.
@@ -111,7 +111,7 @@ func TestKillUntrappableArrivesAsKilled(t *testing.T) {
 	defer stopNode(t, n)
 	w := probe(t, n)
 	w.TrapExit(true)
-	victim, err := w.SpawnLink(blockForever, WithTrapExit())
+	victim, err := w.Spawn(blockForever, WithTrapExit(), WithLink())
 	require.NoError(t, err)
 	ref := w.Monitor(victim)
 	n.Exit(victim, ReasonKill)
@@ -218,7 +218,7 @@ func TestSpawnLinkAtomic(t *testing.T) {
 	boom := errors.New("boom")
 	_, ref, err := w.SpawnMonitor(func(p *Process) error {
 		for {
-			if _, err := p.SpawnLink(func(*Process) error { return boom }); err != nil {
+			if _, err := p.Spawn(func(*Process) error { return boom }, WithLink()); err != nil {
 				return err
 			}
 			if _, err := p.Receive(p.Context()); err != nil {

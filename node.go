@@ -153,10 +153,10 @@ func (n *Node) runWorker(shard uint64, f func()) bool {
 }
 
 // Spawn starts a goroutine-style process running fn. Options WithName,
-// WithTrapExit and WithGroupLeader apply; WithLink and WithMonitor need a
-// spawning process (use Process.Spawn) and are refused with ErrBadOption.
+// WithTrapExit and WithGroupLeader apply; WithLink needs a spawning process
+// (use Process.Spawn) and is refused with ErrBadOption.
 func (n *Node) Spawn(fn Func, opts ...SpawnOption) (Pid, error) {
-	pid, _, err := n.spawn(nil, fn, nil, opts)
+	pid, _, err := n.spawn(nil, fn, nil, false, opts)
 	return pid, err
 }
 
@@ -164,7 +164,7 @@ func (n *Node) Spawn(fn Func, opts ...SpawnOption) (Pid, error) {
 // caller's goroutine before SpawnActor returns; if it fails the process exits
 // with that reason and the error is an *ExitError wrapping ErrInitFailed.
 func (n *Node) SpawnActor(a Actor, opts ...SpawnOption) (Pid, error) {
-	pid, _, err := n.spawn(nil, nil, a, opts)
+	pid, _, err := n.spawn(nil, nil, a, false, opts)
 	return pid, err
 }
 

@@ -213,8 +213,6 @@ func TestSpawnOptionsValidated(t *testing.T) {
 	defer stopNode(t, n)
 	_, err := n.Spawn(blockForever, WithLink())
 	require.ErrorIs(t, err, ErrBadOption)
-	_, err = n.Spawn(blockForever, WithMonitor())
-	require.ErrorIs(t, err, ErrBadOption)
 	_, err = n.Spawn(blockForever, WithName(""))
 	require.ErrorIs(t, err, ErrBadName)
 	_, err = n.Spawn(blockForever, WithName("a"), WithName("b"))

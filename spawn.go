@@ -15,16 +15,50 @@ type spawnConfig struct {
 }
 
 // WithLink links the new process to the spawner atomically at spawn
-// (spawn_link): if the child dies at once, the spawner still gets the exit
-// signal. It needs a spawning process.
+// (Erlang's spawn_link): if the child dies at once, the spawner still gets
+// the exit signal. It needs a spawning process. A monitor is set up by the
+// SpawnMonitor calls instead, which return its Ref; WithLink combines with
+// them (spawn_opt [link, monitor]).
 func WithLink() SpawnOption {
 	return func(c *spawnConfig) error { c.link = true; return nil }
 }
 
-// WithMonitor makes the spawner monitor the new process atomically at spawn
-// (spawn_monitor). It needs a spawning process; SpawnMonitor returns the Ref.
-func WithMonitor() SpawnOption {
-	return func(c *spawnConfig) error { c.monitor = true; return nil }
+// newSpawnConfig applies opts; monitor says whether the call sets up a
+// monitor (the SpawnMonitor family). Link and monitor need a spawner.
+func newSpawnConfig(parent *Process, monitor bool, opts []SpawnOption) (spawnConfig, error) {
+	cfg := spawnConfig{monitor: monitor}
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o(&cfg); err != nil {
+			return spawnConfig{}, err
+		}
+	}
+	if parent == nil && (cfg.link || cfg.monitor) {
+		return spawnConfig{}, fmt.Errorf("%w: link or monitor needs a spawning process", ErrBadOption)
+	}
+	return cfg, nil
+}
+
+// adopt installs the spawner's half of the link and monitor to child, unless
+// the spawner is already dead; it then returns dead and its exit reason.
+func (cfg *spawnConfig) adopt(parent *Process, child Pid, ref Ref) (dead bool, reason error) {
+	if parent == nil || !(cfg.link || cfg.monitor) {
+		return false, nil
+	}
+	parent.mu.Lock()
+	defer parent.mu.Unlock()
+	if parent.dead {
+		return true, parent.reason
+	}
+	if cfg.link {
+		parent.links.put(child, struct{}{})
+	}
+	if cfg.monitor {
+		parent.monitors.put(ref, child)
+	}
+	return false, nil
 }
 
 // WithName registers the new process under name before it runs; the spawn
@@ -59,55 +93,44 @@ func WithGroupLeader(gl Pid) SpawnOption {
 	}
 }
 
-// Spawn starts a goroutine-style process running fn.
+// Spawn starts a goroutine-style process running fn (with WithLink, linked
+// to the caller: spawn_link).
 func (p *Process) Spawn(fn Func, opts ...SpawnOption) (Pid, error) {
-	pid, _, err := p.node.spawn(p, fn, nil, opts)
-	return pid, err
-}
-
-// SpawnLink starts a process running fn, linked to the caller (spawn_link).
-func (p *Process) SpawnLink(fn Func, opts ...SpawnOption) (Pid, error) {
-	pid, _, err := p.node.spawn(p, fn, nil, append(opts, WithLink()))
+	pid, _, err := p.node.spawn(p, fn, nil, false, opts)
 	return pid, err
 }
 
 // SpawnMonitor starts a process running fn, monitored by the caller
 // (spawn_monitor), and returns the monitor's Ref.
 func (p *Process) SpawnMonitor(fn Func, opts ...SpawnOption) (Pid, Ref, error) {
-	return p.node.spawn(p, fn, nil, append(opts, WithMonitor()))
+	return p.node.spawn(p, fn, nil, true, opts)
 }
 
-// SpawnActor starts a handler-style process; WithLink and WithMonitor apply
-// (use SpawnActorMonitor to get the monitor's Ref). Init runs on the caller's
-// goroutine before SpawnActor returns; if it fails, the process exits with
-// that reason (links and monitors fire) and the error is an *ExitError
-// wrapping ErrInitFailed and the reason.
+// SpawnActor starts a handler-style process; WithLink applies (use
+// SpawnActorMonitor for a monitor). Init runs on the caller's goroutine
+// before SpawnActor returns; if it fails, the process exits with that reason
+// (links and monitors fire) and the error is an *ExitError wrapping
+// ErrInitFailed and the reason.
 func (p *Process) SpawnActor(a Actor, opts ...SpawnOption) (Pid, error) {
-	pid, _, err := p.node.spawn(p, nil, a, opts)
+	pid, _, err := p.node.spawn(p, nil, a, false, opts)
 	return pid, err
 }
 
-// SpawnActorMonitor is SpawnActor with WithMonitor, returning the Ref.
+// SpawnActorMonitor is SpawnActor with a monitor from the caller; it returns
+// the monitor's Ref.
 func (p *Process) SpawnActorMonitor(a Actor, opts ...SpawnOption) (Pid, Ref, error) {
-	return p.node.spawn(p, nil, a, append(opts, WithMonitor()))
+	return p.node.spawn(p, nil, a, true, opts)
 }
 
 // spawn creates a process of either style; parent is nil outside a process.
-func (n *Node) spawn(parent *Process, fn Func, a Actor, opts []SpawnOption) (Pid, Ref, error) {
+// monitor says whether the spawner monitors the new process.
+func (n *Node) spawn(parent *Process, fn Func, a Actor, monitor bool, opts []SpawnOption) (Pid, Ref, error) {
 	if fn == nil && a == nil {
 		return Pid{}, Ref{}, fmt.Errorf("%w: nil function or actor", ErrBadOption)
 	}
-	var cfg spawnConfig
-	for _, o := range opts {
-		if o == nil {
-			continue
-		}
-		if err := o(&cfg); err != nil {
-			return Pid{}, Ref{}, err
-		}
-	}
-	if parent == nil && (cfg.link || cfg.monitor) {
-		return Pid{}, Ref{}, fmt.Errorf("%w: link or monitor needs a spawning process", ErrBadOption)
+	cfg, err := newSpawnConfig(parent, monitor, opts)
+	if err != nil {
+		return Pid{}, Ref{}, err
 	}
 	if parent != nil {
 		if err := parent.exited(); err != nil {
@@ -157,26 +180,13 @@ func (n *Node) spawn(parent *Process, fn Func, a Actor, opts []SpawnOption) (Pid
 		return Pid{}, Ref{}, ErrStopped
 	}
 	// The child is visible; now the parent's half of the link and monitor.
-	if parent != nil && (cfg.link || cfg.monitor) {
-		parent.mu.Lock()
-		dead, preason := parent.dead, parent.reason
-		if !dead {
-			if cfg.link {
-				parent.links.put(p.pid, struct{}{})
-			}
-			if cfg.monitor {
-				parent.monitors.put(ref, p.pid)
-			}
+	if dead, preason := cfg.adopt(parent, p.pid, ref); dead {
+		// The parent died meanwhile: its death missed the new link.
+		if cfg.link {
+			n.route(signal{kind: sigLinkExit, from: parent.pid, to: p.pid, reason: preason})
 		}
-		parent.mu.Unlock()
-		if dead {
-			// The parent died meanwhile: its death missed the new link.
-			if cfg.link {
-				n.route(signal{kind: sigLinkExit, from: parent.pid, to: p.pid, reason: preason})
-			}
-			if cfg.monitor {
-				n.route(signal{kind: sigDemonitor, from: parent.pid, to: p.pid, ref: ref})
-			}
+		if cfg.monitor {
+			n.route(signal{kind: sigDemonitor, from: parent.pid, to: p.pid, ref: ref})
 		}
 	}
 	if a == nil {

@@ -133,7 +133,7 @@ type ChildSpec struct {
 	ID string
 	// Start starts the child and returns its pid. It runs on the
 	// supervisor's process p and must start a process linked to p, usually
-	// with p.SpawnLink or p.SpawnActor(a, WithLink()); the supervisor also
+	// with p.Spawn(fn, WithLink()) or p.SpawnActor(a, WithLink()); the supervisor also
 	// links to the returned pid, so a forgotten link is repaired. A non-nil
 	// error (or a panic) is a failed start. A zero Pid with a nil error
 	// means "ignore" (OTP ignore): the child is kept but not running.

@@ -87,7 +87,7 @@ func BenchmarkSupervisorRestart(b *testing.B) {
 			for i := range bc.children {
 				name := fmt.Sprintf("w%d", i)
 				specs = append(specs, ChildSpec{ID: name, Start: func(p *Process) (Pid, error) {
-					return p.SpawnLink(worker, WithName(name))
+					return p.Spawn(worker, WithName(name), WithLink())
 				}})
 			}
 			_, err = StartSupervisor(n, SupervisorSpec{

@@ -52,7 +52,7 @@ func ExampleStartSupervisor() {
 		Children: []nodal.ChildSpec{{
 			ID: "pinger",
 			Start: func(p *nodal.Process) (nodal.Pid, error) {
-				return p.SpawnLink(pinger, nodal.WithName("pinger"))
+				return p.Spawn(pinger, nodal.WithName("pinger"), nodal.WithLink())
 			},
 		}},
 	})
@@ -93,7 +93,7 @@ func ExampleStartDynamicChild() {
 		Template: &nodal.ChildTemplate{
 			Restart: nodal.Transient,
 			Start: func(p *nodal.Process, args any) (nodal.Pid, error) {
-				return p.SpawnLink(pinger, nodal.WithName("session-"+args.(string)))
+				return p.Spawn(pinger, nodal.WithName("session-"+args.(string)), nodal.WithLink())
 			},
 		},
 	})

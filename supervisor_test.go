@@ -98,11 +98,11 @@ type workerOpts struct {
 func testWorker(rec *recorder, id string, o workerOpts) func(p *Process) (Pid, error) {
 	return func(p *Process) (Pid, error) {
 		rec.add("start:" + id)
-		opts := []SpawnOption{WithTrapExit()} // trapping from the first instant
+		opts := []SpawnOption{WithLink(), WithTrapExit()} // trapping from the first instant
 		if !o.noName {
 			opts = append(opts, WithName(id))
 		}
-		return p.SpawnLink(func(w *Process) error {
+		return p.Spawn(func(w *Process) error {
 			for {
 				msg, err := w.Receive(w.Context())
 				if err != nil {
