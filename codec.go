@@ -448,10 +448,10 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-func appendIdent(b []byte, node string, id uint64, inc uint32) []byte {
+func appendIdent(b []byte, node string, id uint64, inc uint64) []byte {
 	b = appendString(b, node)
 	b = binary.AppendUvarint(b, id)
-	return binary.AppendUvarint(b, uint64(inc))
+	return binary.AppendUvarint(b, inc)
 }
 
 func appendPid(b []byte, p Pid) []byte { return appendIdent(b, p.Node, p.ID, p.Incarnation) }
@@ -615,14 +615,10 @@ func (d *decoder) string() string {
 }
 
 // ident reads the (node, id, incarnation) triple that pids and refs share.
-func (d *decoder) ident() (string, uint64, uint32) {
+func (d *decoder) ident() (string, uint64, uint64) {
 	node := d.string()
 	id := d.uvarint()
-	inc := d.uvarint()
-	if inc > math.MaxUint32 {
-		d.fail("incarnation out of range")
-	}
-	return node, id, uint32(inc)
+	return node, id, d.uvarint()
 }
 
 func (d *decoder) pid() Pid {

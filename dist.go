@@ -274,7 +274,7 @@ func (d *dist) route(s signal) error {
 	if !ok || d.waitingFor(s.to.Node) {
 		return d.routeNotConnected(s)
 	}
-	if uint32(peer.Incarnation) != s.to.Incarnation {
+	if peer.Incarnation != s.to.Incarnation {
 		d.undeliverable(s, ReasonNoProc)
 		return nil
 	}
@@ -316,7 +316,7 @@ func appendRemotePid(b []byte, p Pid, implied string) []byte {
 		b = appendString(b, p.Node)
 	}
 	b = binary.AppendUvarint(b, p.ID)
-	return binary.AppendUvarint(b, uint64(p.Incarnation))
+	return binary.AppendUvarint(b, p.Incarnation)
 }
 
 func (dec *decoder) remotePid(implied string) Pid {
@@ -456,28 +456,8 @@ func sortedPids[V any](m map[Pid]V) []Pid {
 	for p := range m {
 		out = append(out, p)
 	}
-	slices.SortFunc(out, comparePid)
+	slices.SortFunc(out, Pid.Compare)
 	return out
-}
-
-func comparePid(a, b Pid) int {
-	switch {
-	case a.Node != b.Node:
-		if a.Node < b.Node {
-			return -1
-		}
-		return 1
-	case a.Incarnation != b.Incarnation:
-		if a.Incarnation < b.Incarnation {
-			return -1
-		}
-		return 1
-	case a.ID < b.ID:
-		return -1
-	case a.ID > b.ID:
-		return 1
-	}
-	return 0
 }
 
 func (d *dist) notifySubscribers(hidden bool, msg any) {
@@ -493,7 +473,7 @@ func (d *dist) notifySubscribers(hidden bool, msg any) {
 		}
 	}
 	d.watchMu.Unlock()
-	slices.SortFunc(to, comparePid)
+	slices.SortFunc(to, Pid.Compare)
 	for _, pid := range to {
 		d.n.route(signal{kind: sigMessage, to: pid, msg: msg})
 	}
@@ -529,7 +509,7 @@ func (d *dist) fireNoConnection(node string) {
 			p.monitoredBy.del(ref)
 		}
 		p.mu.Unlock()
-		slices.SortFunc(links, comparePid)
+		slices.SortFunc(links, Pid.Compare)
 		// Deliver as incoming signals: exits they cause towards other
 		// nodes go out through the async sender, never blocking the p2p
 		// goroutine that reports the node-down.

@@ -16,7 +16,7 @@ import (
 // cookie.
 type NodeInfo struct {
 	Name        string   // "a@host"
-	Incarnation uint32   // creation of the node start; pids of other starts are dead
+	Incarnation uint64   // creation of the node start; pids of other starts are dead
 	Addrs       []string // libp2p multiaddrs it listens on
 	Alive       bool     // connected to this node now (always true for self)
 	Hidden      bool     // a hidden node: not in Nodes()
@@ -80,11 +80,11 @@ func (n *Node) NodeInfo(node string) (NodeInfo, error) {
 		return NodeInfo{}, err
 	}
 	if p, ok := d.peer(node); ok {
-		return NodeInfo{Name: p.Name, Incarnation: uint32(p.Incarnation), Addrs: slices.Clone(p.Addrs), Alive: true, Hidden: d.hiddenConn(p)}, nil
+		return NodeInfo{Name: p.Name, Incarnation: p.Incarnation, Addrs: slices.Clone(p.Addrs), Alive: true, Hidden: d.hiddenConn(p)}, nil
 	}
 	for _, m := range d.host.Members() {
 		if m.Name == node {
-			return NodeInfo{Name: m.Name, Incarnation: uint32(m.Incarnation), Addrs: slices.Clone(m.Addrs)}, nil
+			return NodeInfo{Name: m.Name, Incarnation: m.Incarnation, Addrs: slices.Clone(m.Addrs)}, nil
 		}
 	}
 	return NodeInfo{}, fmt.Errorf("%w: %s", ErrUnknownNode, node)
@@ -580,7 +580,7 @@ func (d *dist) bindSpawner(proc *Process, pid, from Pid, flags byte, ref Ref) {
 			// The spawner's node may have gone down since the request
 			// (its node-down scan then missed this link): as in Erlang, a
 			// link to an unreachable pid fires noconnection.
-			if pr, ok := d.peer(from.Node); !ok || uint32(pr.Incarnation) != from.Incarnation {
+			if pr, ok := d.peer(from.Node); !ok || pr.Incarnation != from.Incarnation {
 				gone := error(ReasonNoConnection)
 				if ok {
 					gone = ReasonNoProc

@@ -54,7 +54,7 @@ func (c Config) validateDist() error {
 	return nil
 }
 
-func (c Config) p2pConfig(incarnation uint32) p2p.Config {
+func (c Config) p2pConfig(incarnation uint64) p2p.Config {
 	pc := c.P2P
 	pc.Name = c.Name
 	pc.Cookie = c.Cookie
@@ -63,7 +63,7 @@ func (c Config) p2pConfig(incarnation uint32) p2p.Config {
 	pc.Seeds = c.Seeds
 	pc.Profile = c.Profile
 	pc.Hidden = c.Hidden
-	pc.Incarnation = uint64(incarnation)
+	pc.Incarnation = incarnation
 	return pc
 }
 

@@ -168,7 +168,7 @@ func (d *dist) sendWaited(node string, it connWaitItem) {
 	switch {
 	case !ok:
 		d.loseWaited(it, ReasonNoConnection)
-	case it.signal && uint32(peer.Incarnation) != it.s.to.Incarnation:
+	case it.signal && peer.Incarnation != it.s.to.Incarnation:
 		d.loseWaited(it, ReasonNoProc) // a pid of another start of that node
 	default:
 		if err := d.host.Send(d.ctx, node, it.frame); err != nil {

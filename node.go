@@ -36,7 +36,7 @@ type workerShard struct {
 type Node struct {
 	cfg         Config
 	name        string
-	incarnation uint32
+	incarnation uint64
 
 	ctx    context.Context // root ctx: parent of every process Context; cancelled by Stop
 	cancel context.CancelFunc
@@ -82,7 +82,7 @@ var lastIncarnation atomic.Uint32
 // process a moment ago (a crash and a restart by a process supervisor), so
 // a clock would not do: two starts in the same second would share pids.
 // Two starts collide with probability 2^-32.
-func newIncarnation() uint32 {
+func newIncarnation() uint64 {
 	for {
 		var b [4]byte
 		_, _ = rand.Read(b[:]) // never fails (crypto/rand)
@@ -91,7 +91,7 @@ func newIncarnation() uint32 {
 			continue
 		}
 		lastIncarnation.Store(next)
-		return next
+		return uint64(next)
 	}
 }
 
@@ -130,7 +130,7 @@ func (n *Node) Name() string { return n.name }
 
 // Incarnation returns this start's creation number (never 0). Pids and refs
 // made by this node carry it.
-func (n *Node) Incarnation() uint32 { return n.incarnation }
+func (n *Node) Incarnation() uint64 { return n.incarnation }
 
 // Done returns a channel closed once Stop has finished.
 func (n *Node) Done() <-chan struct{} { return n.done }

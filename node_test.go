@@ -111,7 +111,7 @@ func TestStartNamedNodeAndBadNames(t *testing.T) {
 // are recognisably dead.
 func TestIncarnationIsNewPerStart(t *testing.T) {
 	defer leaktest.AfterTest(t)()
-	seen := map[uint32]bool{}
+	seen := map[uint64]bool{}
 	for range 5 {
 		n, err := Start(context.Background(), Config{})
 		require.NoError(t, err)

@@ -16,7 +16,7 @@ import (
 type Pid struct {
 	Node        string
 	ID          uint64
-	Incarnation uint32
+	Incarnation uint64
 }
 
 // String returns "<node.id.incarnation>", for example "<a@host.42.3>".
@@ -64,7 +64,7 @@ func ParsePid(s string) (Pid, error) {
 type Ref struct {
 	Node        string
 	ID          uint64
-	Incarnation uint32
+	Incarnation uint64
 }
 
 // String returns "#Ref<node.id.incarnation>".
@@ -97,24 +97,24 @@ func ParseRef(s string) (Ref, error) {
 	return Ref{Node: node, ID: id, Incarnation: inc}, nil
 }
 
-func tripleString(node string, id uint64, inc uint32) string {
+func tripleString(node string, id uint64, inc uint64) string {
 	b := make([]byte, 0, len(node)+24)
 	b = append(b, node...)
 	b = append(b, '.')
 	b = strconv.AppendUint(b, id, 10)
 	b = append(b, '.')
-	b = strconv.AppendUint(b, uint64(inc), 10)
+	b = strconv.AppendUint(b, inc, 10)
 	return string(b)
 }
 
 // parseTriple splits "node.id.incarnation"; the node name may itself contain
 // dots (long names), so the numbers are taken from the right.
-func parseTriple(body string) (node string, id uint64, inc uint32, err error) {
+func parseTriple(body string) (node string, id uint64, inc uint64, err error) {
 	i := strings.LastIndexByte(body, '.')
 	if i < 0 {
 		return "", 0, 0, fmt.Errorf("missing incarnation")
 	}
-	inc64, err := strconv.ParseUint(body[i+1:], 10, 32)
+	inc64, err := strconv.ParseUint(body[i+1:], 10, 64)
 	if err != nil {
 		return "", 0, 0, fmt.Errorf("bad incarnation: %w", err)
 	}
@@ -131,7 +131,7 @@ func parseTriple(body string) (node string, id uint64, inc uint32, err error) {
 	if err := ValidateNodeName(node); err != nil {
 		return "", 0, 0, err
 	}
-	return node, id, uint32(inc64), nil
+	return node, id, inc64, nil
 }
 
 // maxNodeNameLen bounds a node name (Erlang atoms are at most 255 characters).

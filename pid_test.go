@@ -22,7 +22,7 @@ func TestPidStringParseRoundTrip(t *testing.T) {
 		p := Pid{
 			Node:        nodeNameGen().Draw(t, "node"),
 			ID:          rapid.Uint64().Draw(t, "id"),
-			Incarnation: rapid.Uint32().Draw(t, "inc"),
+			Incarnation: rapid.Uint64().Draw(t, "inc"),
 		}
 		got, err := ParsePid(p.String())
 		if err != nil || got != p {

@@ -22,7 +22,7 @@ type nodesJSON struct {
 
 type infoJSON struct {
 	Name        string   `json:"name"`
-	Incarnation uint32   `json:"incarnation"`
+	Incarnation uint64   `json:"incarnation"`
 	Listen      []string `json:"listen"`
 	Gossip      string   `json:"gossip"`
 	Nodes       []string `json:"nodes"`

@@ -268,7 +268,7 @@ type upInfo struct {
 	Name        string
 	Listen      string
 	Gossip      string
-	Incarnation uint32
+	Incarnation uint64
 }
 
 // parseUpLine reads "node NAME up listen=HOST:PORT gossip=HOST:PORT incarnation=N".
@@ -286,11 +286,11 @@ func parseUpLine(line string) (upInfo, error) {
 		case "gossip":
 			u.Gossip = v
 		case "incarnation":
-			n, err := strconv.ParseUint(v, 10, 32)
+			n, err := strconv.ParseUint(v, 10, 64)
 			if err != nil {
 				return upInfo{}, fmt.Errorf("bad incarnation in up line: %q", v)
 			}
-			u.Incarnation = uint32(n)
+			u.Incarnation = n
 		}
 	}
 	if u.Listen == "" || u.Gossip == "" || u.Incarnation == 0 {

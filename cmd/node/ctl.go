@@ -201,7 +201,7 @@ func awaitPeer(ctx context.Context, n *nodal.Node, node string) error {
 type (
 	jsonInfo struct {
 		Name        string   `json:"name"`
-		Incarnation uint32   `json:"incarnation"`
+		Incarnation uint64   `json:"incarnation"`
 		Listen      []string `json:"listen"`
 		Gossip      string   `json:"gossip"`
 		Nodes       []string `json:"nodes"`

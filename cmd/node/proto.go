@@ -20,7 +20,7 @@ type ctlRequest struct {
 type ctlResponse struct {
 	Error       string
 	Node        string
-	Incarnation uint32
+	Incarnation uint64
 	Listen      []string
 	Gossip      string
 	Nodes       []string
