@@ -48,7 +48,7 @@ func TestPidFormat(t *testing.T) {
 func TestParsePidRejectsMalformed(t *testing.T) {
 	for _, s := range []string{
 		"", "<>", "a@host.1.2", "<a@host.1.2", "<a@host.1>", "<a@host..1.2>", "<a@host.x.2>",
-		"<a@host.1.4294967296>", "<host.1.2>", "<a@host.-1.2>", "<@host.1.2>",
+		"<a@host.1.18446744073709551616>", "<host.1.2>", "<a@host.-1.2>", "<@host.1.2>",
 	} {
 		_, err := ParsePid(s)
 		require.ErrorIs(t, err, ErrBadPid, s)
