@@ -2,6 +2,8 @@ package nodal
 
 import (
 	"context"
+	"errors"
+	"fmt"
 )
 
 // From identifies the caller of a Call: its pid and the call's Ref. Pass it
@@ -148,4 +150,51 @@ func (n *Node) newBare() *Process {
 	}
 	n.procs.put(p)
 	return p
+}
+
+// CallTimeoutError is the error of a Call whose wait ended (deadline or
+// cancel) before a reply came. It says whether the target's node was
+// connected at that moment (the process was merely slow, or the request or
+// reply is still on its way) or not (the node is down or unreachable; the
+// request may or may not have been handled, as with erpc).
+type CallTimeoutError struct {
+	To       Pid
+	NodeUp   bool  // the target's node was connected when the wait ended
+	Err      error // the wait's error: wraps ErrTimeout and ctx.Err()
+	selfNode bool
+}
+
+// Error implements error.
+func (e *CallTimeoutError) Error() string {
+	switch {
+	case e.selfNode:
+		return fmt.Sprintf("nodal: call to %v: %v (local process did not reply)", e.To, e.Err)
+	case e.NodeUp:
+		return fmt.Sprintf("nodal: call to %v: %v (node %s is up; the process did not reply in time)", e.To, e.Err, e.To.Node)
+	}
+	return fmt.Sprintf("nodal: call to %v: %v (node %s is down or unreachable)", e.To, e.Err, e.To.Node)
+}
+
+// Unwrap returns the wait's error, and ErrNoConnection when the node was
+// not connected.
+func (e *CallTimeoutError) Unwrap() []error {
+	if e.NodeUp || e.selfNode {
+		return []error{e.Err}
+	}
+	return []error{e.Err, ErrNoConnection}
+}
+
+// callWaitError classifies an error that ended a Call's wait.
+func (n *Node) callWaitError(to Pid, err error) error {
+	if !errors.Is(err, ErrTimeout) && !errors.Is(err, context.Canceled) {
+		return err // the caller itself exited, for example
+	}
+	if to.Node == n.name {
+		return &CallTimeoutError{To: to, Err: err, selfNode: true}
+	}
+	up := false
+	if n.dist != nil {
+		_, up = n.dist.peer(to.Node)
+	}
+	return &CallTimeoutError{To: to, NodeUp: up, Err: err}
 }

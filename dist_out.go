@@ -2,11 +2,177 @@ package nodal
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nodal-go/nodal/p2p"
 )
+
+// SendNode sends msg to the process registered as name on node
+// ({Name, Node} ! Msg). On this node an unregistered name is an error
+// wrapping ErrNotRegistered; on another node the message is dropped silently
+// when the name is not registered there, as in Erlang. A value the codec
+// cannot encode fails here, at the sender.
+func (p *Process) SendNode(node, name string, msg any) error {
+	if err := p.exited(); err != nil {
+		return err
+	}
+	return p.node.sendNode(p.pid, node, name, msg)
+}
+
+// SendNode is Process.SendNode from outside any process.
+func (n *Node) SendNode(node, name string, msg any) error {
+	return n.sendNode(Pid{}, node, name, msg)
+}
+
+func (n *Node) sendNode(from Pid, node, name string, msg any) error {
+	if err := ValidateNodeName(node); err != nil {
+		return err
+	}
+	if node == n.name {
+		return n.sendName(from, name, msg)
+	}
+	if err := validateName(name); err != nil {
+		return err
+	}
+	d, err := n.distributed()
+	if err != nil {
+		return nil // unreachable node: dropped
+	}
+	b := []byte{dMsgName}
+	b = appendRemotePid(b, from, n.name)
+	b = appendString(b, name)
+	b, err = d.codec.AppendValue(b, msg)
+	if err != nil {
+		return err
+	}
+	// An unreachable node drops the message silently, as in Erlang.
+	if err := d.sendFrame(n.ctx, node, b, true); err != nil && !errors.Is(err, ErrNoConnection) {
+		return fmt.Errorf("nodal: send to %s on %s: %w", name, node, err)
+	}
+	return nil
+}
+
+// sendFrame sends a frame that is not a pid signal (a {name, node} message,
+// a service frame) on node's ordered path, the one pid signals take: onto
+// its connection when it is up and nothing waits for it, else into its
+// auto-connect queue, so it never overtakes a signal routed before it. With
+// block it waits (bounded by ctx) while the connection's outbound queue is
+// full; without, a full queue is an error wrapping ErrQueueFull. A node that
+// is neither connected nor a live member gives ErrNoConnection. frame is not
+// kept after sendFrame returns unless it is queued for a connection.
+func (d *dist) sendFrame(ctx context.Context, node string, frame []byte, block bool) error {
+	if !d.waitHost() {
+		return fmt.Errorf("%w: %s", ErrNoConnection, node)
+	}
+	if _, ok := d.peer(node); !ok || d.waitingFor(node) {
+		if err := d.checkFrameSize(frame, node); err != nil {
+			return err
+		}
+		if !d.enqueueForConnect(node, connWaitItem{frame: frame}) {
+			return fmt.Errorf("%w: %s", ErrNoConnection, node)
+		}
+		return nil
+	}
+	var err error
+	if block {
+		err = d.host.Send(ctx, node, frame)
+	} else {
+		err = d.host.TrySend(node, frame)
+	}
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, p2p.ErrFrameTooLarge), errors.Is(err, p2p.ErrQueueFull):
+		return err
+	case ctx.Err() != nil:
+		return ctxError(ctx.Err())
+	}
+	d.sendErrors.Add(1)
+	return fmt.Errorf("%w: %s: %v", ErrNoConnection, node, err)
+}
+
+// route sends a signal to a pid of another node. A node that is not
+// connected is unreachable (links and monitors fire noconnection at once); a
+// pid of an earlier start of a connected node is dead (noproc). It returns an
+// error only when the message cannot be encoded.
+func (d *dist) route(s signal) error {
+	if !d.waitHost() {
+		d.undeliverable(s, ReasonNoConnection)
+		return nil
+	}
+	peer, ok := d.peer(s.to.Node)
+	if !ok || d.waitingFor(s.to.Node) {
+		return d.routeNotConnected(s)
+	}
+	if peer.Incarnation != s.to.Incarnation {
+		d.undeliverable(s, ReasonNoProc)
+		return nil
+	}
+	bp := framePool.Get().(*[]byte)
+	frame, err := d.encodeSignal((*bp)[:0], s, peer.Name)
+	if err != nil {
+		framePool.Put(bp)
+		return err
+	}
+	err = d.host.Send(d.n.ctx, peer.Name, frame) // copies frame
+	if cap(frame) <= maxPooledFrame {
+		*bp = frame[:0]
+		framePool.Put(bp)
+	}
+	if err != nil {
+		d.sendErrors.Add(1)
+		if errors.Is(err, p2p.ErrFrameTooLarge) {
+			return fmt.Errorf("nodal: send to %v: %w", s.to, err)
+		}
+		// The connection went away: the node-down scan (or this) fires
+		// links and monitors; messages are lost, as in Erlang.
+		d.undeliverable(s, ReasonNoConnection)
+	}
+	return nil
+}
+
+func (d *dist) undeliverable(s signal, reason error) {
+	var q signalQueue
+	d.n.undeliverable(&s, reason, &q)
+	d.n.drain(&q)
+}
+
+// appendRemotePid encodes a pid whose node is usually implied (the sender's
+// or the receiver's name): the node name is left out when it equals implied.
+func appendRemotePid(b []byte, p Pid, implied string) []byte {
+	if p.Node == implied {
+		b = append(b, 0)
+	} else {
+		b = appendString(b, p.Node)
+	}
+	b = binary.AppendUvarint(b, p.ID)
+	return binary.AppendUvarint(b, p.Incarnation)
+}
+
+// framePool recycles encoding buffers: p2p copies a frame when it queues it.
+var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
+
+// maxPooledFrame keeps large one-off buffers out of the pool.
+const maxPooledFrame = 64 << 10
+
+// sendAsyncFrame sends a raw frame without blocking the caller; frames
+// queued this way keep their order.
+func (d *dist) sendAsyncFrame(node string, frame []byte, after func()) {
+	d.asyncMu.Lock()
+	empty := len(d.asyncq) == 0
+	d.asyncMu.Unlock()
+	if empty && d.host.TrySend(node, frame) == nil {
+		if after != nil {
+			after()
+		}
+		return
+	}
+	d.enqueueAsync(asyncItem{node: node, frame: frame, after: after})
+}
 
 // Auto-connect (Erlang's dist_auto_connect): a signal for a live member of
 // the cluster that is not connected yet (just joined, or reconnecting after
@@ -72,6 +238,10 @@ func (d *dist) waitingFor(node string) bool {
 // routeNotConnected handles a signal for a node that has no connection, or
 // whose connection is still being set up with signals queued for it.
 func (d *dist) routeNotConnected(s signal) error {
+	if err := ValidateNodeName(s.to.Node); err != nil {
+		d.undeliverable(s, ReasonNoConnection) // a pid of no node: links and monitors fire
+		return fmt.Errorf("nodal: send to %v: %w", s.to, err)
+	}
 	frame, err := d.encodeSignal(nil, s, s.to.Node)
 	if err != nil {
 		return err
