@@ -243,14 +243,23 @@ type DistStats struct {
 	DecodeErrors uint64 // frames dropped because they could not be decoded
 	SendErrors   uint64 // signals lost because their connection failed
 	Throttled    uint64 // times a connection was paused for a long mailbox (RemoteBacklog)
-	P2P          p2p.Stats
+	// UnknownService counts, by service name, frames that arrived for a
+	// service not attached here (dropped; each node and service is logged once).
+	UnknownService map[string]uint64
+	P2P            p2p.Stats
 }
 
 // DistStats returns the distribution counters (zero on a local-only node).
 func (n *Node) DistStats() DistStats {
 	d := n.dist
-	if d == nil {
-		return DistStats{}
+	if d == nil || !d.waitHost() {
+		return DistStats{UnknownService: n.svc.unknownServiceFrames()}
 	}
-	return DistStats{DecodeErrors: d.decodeErrors.Load(), SendErrors: d.sendErrors.Load(), Throttled: d.throttled.Load(), P2P: d.host.Stats()}
+	return DistStats{
+		DecodeErrors:   d.decodeErrors.Load(),
+		SendErrors:     d.sendErrors.Load(),
+		Throttled:      d.throttled.Load(),
+		UnknownService: n.svc.unknownServiceFrames(),
+		P2P:            d.host.Stats(),
+	}
 }

@@ -1,6 +1,10 @@
 package nodal
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/nodal-go/nodal/p2p"
+)
 
 // Errors of the distribution layer.
 var (
@@ -16,3 +20,7 @@ var (
 	// target node has not registered.
 	ErrUnknownBehaviour = errors.New("nodal: unknown behaviour")
 )
+
+// ErrQueueFull means a non-blocking send (TrySendService) found the outbound
+// queue full. It is p2p's sentinel, so errors.Is works for both.
+var ErrQueueFull = p2p.ErrQueueFull

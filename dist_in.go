@@ -19,11 +19,16 @@ func (dec *decoder) remotePid(implied string) Pid {
 // NodeUp implements p2p.Handler: the connection is up before any of its
 // frames is delivered.
 func (d *dist) NodeUp(p p2p.Peer) {
+	// Under the services' lock: a service attaching now sees the node
+	// either in its catch-up or in this NodeUp, never both or neither.
+	d.n.svc.mu.Lock()
 	d.mu.Lock()
 	d.updatePeersLocked(func(m map[string]p2p.Peer) { m[p.Name] = p })
 	close(d.upChanged)
 	d.upChanged = make(chan struct{})
 	d.mu.Unlock()
+	d.n.serviceNodeUp(d.nodeRef(p))
+	d.n.svc.mu.Unlock()
 	hidden := d.hiddenConn(p)
 	log.Infow("node up", "node", p.Name, "hidden", hidden)
 	d.notifySubscribers(hidden, NodeUp{Node: p.Name, Hidden: hidden})
@@ -51,6 +56,9 @@ func (d *dist) NodeDown(p p2p.Peer, reason error) {
 
 	d.fireNodeWatches(p.Name, reason, false)
 	d.notifySubscribers(d.hiddenConn(p), NodeDown{Node: p.Name, Reason: reason})
+	d.n.svc.mu.Lock()
+	d.n.serviceNodeDown(d.nodeRef(p), reason)
+	d.n.svc.mu.Unlock()
 }
 
 // fireNoConnection delivers noconnection for every link and monitor that a
@@ -139,7 +147,7 @@ func (d *dist) handleFrame(p p2p.Peer, data []byte) error {
 	case dWhereisReq:
 		return d.handleWhereisRequest(p, &dec)
 	case dService:
-		return d.n.handleServiceFrame(p.Name, &dec)
+		return d.handleServiceFrame(p, &dec)
 	}
 	return fmt.Errorf("%w: unknown frame kind %d", ErrCodec, kind)
 }

@@ -295,3 +295,27 @@ func (d *dist) notifySubscribers(hidden bool, msg any) {
 		d.n.route(signal{kind: sigMessage, to: pid, msg: msg})
 	}
 }
+
+// Join joins the cluster through the gossip addresses seeds ("host:port";
+// one reachable seed is enough), as Config.Seeds does at Start. It is how a
+// node reaches members it lost (heal uses it after a partition). A hidden or
+// local-only node cannot join.
+func (n *Node) Join(ctx context.Context, seeds ...string) error {
+	d, err := n.distributed()
+	if err != nil {
+		return err
+	}
+	if n.cfg.Hidden {
+		return fmt.Errorf("%w: a hidden node does not join the membership", ErrBadOption)
+	}
+	if len(seeds) == 0 {
+		return fmt.Errorf("%w: Join needs at least one seed", ErrBadOption)
+	}
+	if !d.waitHost() {
+		return ErrStopped
+	}
+	if err := d.host.Join(ctx, seeds); err != nil {
+		return fmt.Errorf("nodal: join %v: %w", seeds, err)
+	}
+	return nil
+}

@@ -15,6 +15,12 @@ import (
 // bubble) and waits for the full mesh.
 func startSimCluster(t *testing.T, net *p2ptest.Network, names ...string) []*Node {
 	t.Helper()
+	return startSimClusterWith(t, net, nil, names...)
+}
+
+// startSimClusterWith is startSimCluster with mod applied to every config.
+func startSimClusterWith(t *testing.T, net *p2ptest.Network, mod func(*Config), names ...string) []*Node {
+	t.Helper()
 	var nodes []*Node
 	var seed string
 	for _, name := range names {
@@ -23,6 +29,9 @@ func startSimCluster(t *testing.T, net *p2ptest.Network, names ...string) []*Nod
 		cfg.Stdout = &distBuffer{}
 		if seed != "" {
 			cfg.Seeds = []string{seed}
+		}
+		if mod != nil {
+			mod(&cfg)
 		}
 		n, err := Start(context.Background(), cfg)
 		require.NoError(t, err, "start %s", name)

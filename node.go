@@ -57,8 +57,7 @@ type Node struct {
 	groupLeader  Pid // default group leader: writes IORequests to Config.Stdout
 	behavioursMu sync.RWMutex
 	behaviours   map[string]Behaviour
-	servicesMu   sync.RWMutex
-	services     map[string]Service
+	svc          services // attached services (service.go)
 
 	// workers own the goroutines of processes (Func bodies and actor
 	// activations); Stop closes them and waits for every goroutine.
@@ -117,6 +116,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.procs.init()
 	n.stopper = syncutil.NewStopper()
+	n.svc.init()
+	n.stopper.RunWorker(n.selfLoop)
 	if err := n.startDist(ctx); err != nil {
 		_ = n.Stop(context.Background())
 		return nil, err
@@ -201,8 +202,11 @@ func (n *Node) Processes() []Pid {
 	return pids
 }
 
-// Stop ends the node. It sends an exit signal with reason shutdown (from the
-// zero Pid) to every process and waits, bounded by ctx, for them to exit:
+// Stop ends the node, in the reverse order of start: first the attached
+// services (each ServiceStopper's Stop, in the reverse order of attachment,
+// while processes and the network still run), then the processes, then the
+// network (leave the cluster, close connections). It sends an exit signal
+// with reason shutdown (from the zero Pid) to every process and waits, bounded by ctx, for them to exit:
 // non-trapping processes end at once, trapping ones (supervisors) receive
 // Exit{From: Pid{}, Reason: ReasonShutdown} and should end. No process can
 // be spawned once Stop has begun. When every process has exited, or ctx is
@@ -224,6 +228,8 @@ func (n *Node) Stop(ctx context.Context) error {
 func (n *Node) stop(ctx context.Context) error {
 	log.Debugw("node stopping", "node", n.name)
 	n.stopping.Store(true)
+	// Services first, while processes and the network still run.
+	serr := n.stopServices(ctx)
 	for _, p := range n.procs.all() {
 		r := ReasonShutdown
 		if p.kind == kindBare {
@@ -262,6 +268,9 @@ wait:
 	}
 	if derr := n.stopDist(ctx); derr != nil && err == nil {
 		err = fmt.Errorf("nodal: stop: %w", derr)
+	}
+	if err == nil {
+		err = serr
 	}
 	log.Debugw("node stopped", "node", n.name)
 	return err
