@@ -56,7 +56,7 @@ func TestConfigValidate(t *testing.T) {
 		"GossipAddr":   func(c *Config) { c.GossipAddr = "x" },
 		"Seeds":        func(c *Config) { c.Seeds = []string{"noport"} },
 		"Profile":      func(c *Config) { c.Profile = 9 },
-		"MaxFrameSize": func(c *Config) { c.MaxFrameSize = -1 },
+		"Advanced.MaxFrameSize": func(c *Config) { c.Advanced.MaxFrameSize = -1 },
 		"Hidden":       func(c *Config) { c.Hidden = true; c.Seeds = []string{"127.0.0.1:1"} },
 	} {
 		t.Run(name, func(t *testing.T) {

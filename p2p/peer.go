@@ -32,32 +32,6 @@ type Handler interface {
 	NodeDown(p Peer, reason error)
 }
 
-// MemberState is a memberlist view of a node's liveness.
-type MemberState int
-
-// MemberAlive is the state of every node Members lists: memberlist v0.7
-// does not tell its delegates when a node is suspected, and nodes declared
-// dead or gone are removed from the list (their connections get a NodeDown
-// with ErrFailureDetected or ErrLeft).
-const MemberAlive MemberState = 0
-
-// String returns the state in words.
-func (s MemberState) String() string {
-	if s == MemberAlive {
-		return "alive"
-	}
-	return "unknown"
-}
-
-// Member is one node of the memberlist view.
-type Member struct {
-	Name        string
-	Incarnation uint64
-	ID          peer.ID
-	Addrs       []string // libp2p multiaddrs from its meta
-	GossipAddr  string   // memberlist "host:port"
-	State       MemberState
-}
 
 // PeerStats are counters for one peer name (cumulative over its connections).
 type PeerStats struct {
