@@ -20,7 +20,7 @@ var (
 	ErrCookieMismatch = errors.New("p2p: cookie mismatch")
 	// ErrNoConnection is returned when a node is unknown or cannot be reached.
 	ErrNoConnection = errors.New("p2p: no connection to node")
-	// ErrFrameTooLarge is returned for a frame above Config.MaxFrameSize.
+	// ErrFrameTooLarge is returned for a frame above Config.Advanced.MaxFrameSize.
 	ErrFrameTooLarge = errors.New("p2p: frame too large")
 	// ErrQueueFull is returned by TrySend when the peer's outbound queue is full.
 	ErrQueueFull = errors.New("p2p: outbound queue full")

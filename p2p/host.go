@@ -134,7 +134,7 @@ func (h *Host) GossipAddr() string {
 	return h.gossipAddr
 }
 
-// MaxFrameSize returns the largest frame Send accepts (Config.MaxFrameSize).
+// MaxFrameSize returns the largest frame Send accepts (Config.Advanced.MaxFrameSize).
 func (h *Host) MaxFrameSize() int { return h.cfg.Advanced.MaxFrameSize }
 
 // ListenAddrs returns the libp2p listen addresses as "host:port" (for ConnectAddr).

@@ -22,24 +22,24 @@ type MemberState int
 // hands out is never filled in), so there is no suspect state: a member is
 // alive from its join until its failure or leave is known.
 const (
-	// MemberAlive is the state of every node Members lists.
-	MemberAlive MemberState = iota
-	// MemberFailed is a member memberlist declared dead (it stopped
+	// StateAlive is the state of every node Members lists.
+	StateAlive MemberState = iota
+	// StateFailed is a member memberlist declared dead (it stopped
 	// answering probes, or it crashed). Only MemberEvent carries it.
-	MemberFailed
-	// MemberLeft is a member that left gracefully (Stop). Only MemberEvent
+	StateFailed
+	// StateLeft is a member that left gracefully (Stop). Only MemberEvent
 	// carries it.
-	MemberLeft
+	StateLeft
 )
 
 // String returns the state in words.
 func (s MemberState) String() string {
 	switch s {
-	case MemberAlive:
+	case StateAlive:
 		return "alive"
-	case MemberFailed:
+	case StateFailed:
 		return "failed"
-	case MemberLeft:
+	case StateLeft:
 		return "left"
 	}
 	return fmt.Sprintf("state(%d)", int(s))
@@ -74,9 +74,9 @@ const (
 	MemberUpdated
 	// MemberFailed: memberlist declared the member dead. Reason wraps
 	// ErrFailureDetected.
-	MemberEventFailed
-	// MemberEventLeft: the member left gracefully. Reason wraps ErrLeft.
-	MemberEventLeft
+	MemberFailed
+	// MemberLeft: the member left gracefully. Reason wraps ErrLeft.
+	MemberLeft
 	// MemberReplaced: the name is now held by a new start of the node (a
 	// new incarnation) before its earlier start was reported failed, as
 	// after a crash and a quick restart on the same gossip address.
@@ -91,9 +91,9 @@ func (k MemberEventKind) String() string {
 		return "joined"
 	case MemberUpdated:
 		return "updated"
-	case MemberEventFailed:
+	case MemberFailed:
 		return "failed"
-	case MemberEventLeft:
+	case MemberLeft:
 		return "left"
 	case MemberReplaced:
 		return "replaced"
@@ -104,9 +104,9 @@ func (k MemberEventKind) String() string {
 // MemberEvent is one change of the membership, as seen by this node.
 type MemberEvent struct {
 	Kind MemberEventKind
-	// Member is the member after the change: for MemberEventFailed and
-	// MemberEventLeft its last known view, with State MemberFailed or
-	// MemberLeft.
+	// Member is the member after the change: for MemberFailed and
+	// MemberLeft its last known view, with State StateFailed or
+	// StateLeft.
 	Member Member
 	// Reason says why, for the kinds that end a member's start:
 	// ErrFailureDetected, ErrLeft, ErrReplaced; nil otherwise.
@@ -234,7 +234,7 @@ func (h *Host) observe(n *memberlist.Node, gone bool) {
 		ID:          meta.ID,
 		Addrs:       addrStrings(meta.Addrs),
 		GossipAddr:  n.Address(),
-		State:       MemberAlive,
+		State:       StateAlive,
 		Tags:        meta.Tags,
 	}, meta: meta}
 	ms := &h.members
@@ -250,9 +250,9 @@ func (h *Host) observe(n *memberlist.Node, gone bool) {
 			return
 		}
 		delete(next, n.Name)
-		rec.State, ch.ev.Kind, ch.ev.Reason = MemberFailed, MemberEventFailed, ErrFailureDetected
+		rec.State, ch.ev.Kind, ch.ev.Reason = StateFailed, MemberFailed, ErrFailureDetected
 		if meta.Leaving {
-			rec.State, ch.ev.Kind, ch.ev.Reason = MemberLeft, MemberEventLeft, ErrLeft
+			rec.State, ch.ev.Kind, ch.ev.Reason = StateLeft, MemberLeft, ErrLeft
 		}
 	case prev == nil:
 		next[n.Name] = rec
@@ -322,7 +322,7 @@ func (h *Host) membershipLoop() {
 func (h *Host) applyChange(ch memberChange) {
 	name := ch.ev.Member.Name
 	switch ch.ev.Kind {
-	case MemberEventFailed, MemberEventLeft:
+	case MemberFailed, MemberLeft:
 		h.mu.Lock()
 		c := h.conns[name]
 		h.mu.Unlock()
@@ -386,7 +386,7 @@ func (h *Host) Join(ctx context.Context, seeds []string) error {
 }
 
 // Members returns the membership (self included), sorted by name: every
-// node memberlist counts as a member, with State MemberAlive. Members that
+// node memberlist counts as a member, with State StateAlive. Members that
 // failed or left are gone from it (MemberHandler hears of them). Hidden
 // nodes are never members; a hidden node has none.
 func (h *Host) Members() []Member {
@@ -407,7 +407,7 @@ func (h *Host) Members() []Member {
 		ID:          h.self.ID,
 		Addrs:       slices.Clone(h.self.Addrs),
 		GossipAddr:  h.gossipAddr,
-		State:       MemberAlive,
+		State:       StateAlive,
 		Tags:        tags,
 	})
 	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })

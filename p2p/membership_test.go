@@ -184,7 +184,7 @@ func TestMemberEventsJoinedLeftFailed(t *testing.T) {
 				require.Equal(t, o.Self().Incarnation, ev.Member.Incarnation)
 				require.Equal(t, o.Self().ID, ev.Member.ID)
 				require.Equal(t, o.GossipAddr(), ev.Member.GossipAddr)
-				require.Equal(t, MemberAlive, ev.Member.State)
+				require.Equal(t, StateAlive, ev.Member.State)
 				require.NoError(t, ev.Reason)
 			}
 		}
@@ -198,9 +198,9 @@ func TestMemberEventsJoinedLeftFailed(t *testing.T) {
 				return ok && e.Kind != MemberJoined
 			}, "%s hears of c's leave", n.Self().Name)
 			e, _ := n.full.lastEvent(cName)
-			require.Equal(t, MemberEventLeft, e.Kind, "%v", e)
+			require.Equal(t, MemberLeft, e.Kind, "%v", e)
 			require.ErrorIs(t, e.Reason, ErrLeft)
-			require.Equal(t, MemberLeft, e.Member.State)
+			require.Equal(t, StateLeft, e.Member.State)
 			require.Equal(t, "left", e.Kind.String())
 			require.NotContains(t, memberNames(n.Members()), cName)
 		}
@@ -212,9 +212,9 @@ func TestMemberEventsJoinedLeftFailed(t *testing.T) {
 				return ok && e.Kind != MemberJoined
 			}, "%s hears of d's failure", n.Self().Name)
 			e, _ := n.full.lastEvent(dName)
-			require.Equal(t, MemberEventFailed, e.Kind, "%v", e)
+			require.Equal(t, MemberFailed, e.Kind, "%v", e)
 			require.ErrorIs(t, e.Reason, ErrFailureDetected)
-			require.Equal(t, MemberFailed, e.Member.State)
+			require.Equal(t, StateFailed, e.Member.State)
 			require.Equal(t, d.Self().Incarnation, e.Member.Incarnation)
 			require.Len(t, n.full.eventsOf(dName), 2, "joined, failed")
 		}
@@ -236,7 +236,7 @@ func TestMemberFailsWithoutConnection(t *testing.T) {
 		net.Isolate(cName)
 		p2ptest.Eventually(t, 10*time.Second, func() bool { return !a.rec.isUp(cName) }, "connection down")
 		require.ErrorIs(t, a.rec.downs(cName)[0], ErrConnClosed, "the connection broke before any failure was known")
-		p2ptest.Eventually(t, 60*time.Second, func() bool { return a.full.hasEvent(cName, MemberEventFailed) }, "failure reported")
+		p2ptest.Eventually(t, 60*time.Second, func() bool { return a.full.hasEvent(cName, MemberFailed) }, "failure reported")
 		e, _ := a.full.lastEvent(cName)
 		require.False(t, e.connUp, "no connection was open when the failure was reported")
 		require.ErrorIs(t, e.Reason, ErrFailureDetected)

@@ -11,7 +11,10 @@ type Peer struct {
 	Addrs       []string // its libp2p multiaddrs
 }
 
-// Handler receives membership events and frames; the layer above implements it.
+// Handler receives connection events and frames; the layer above
+// implements it. A Handler may also implement MemberHandler (membership
+// changes) and GossipHandler (push/pull state and broadcasts); Start finds
+// them by type assertion.
 //
 // Concurrency contract: for one peer connection, NodeUp happens-before every
 // Frame of that connection, which all happen-before its NodeDown; a NodeDown
