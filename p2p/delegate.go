@@ -127,4 +127,3 @@ func (h *Host) checkMerge(peers []*memberlist.Node) error {
 	}
 	return nil
 }
-

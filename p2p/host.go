@@ -194,4 +194,3 @@ func (h *Host) unregister(c *conn) {
 		h.publish()
 	}
 }
-

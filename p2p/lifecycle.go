@@ -214,4 +214,3 @@ flush:
 	log.Infow("node stopped", "node", h.cfg.Name)
 	return ctxFailed
 }
-

@@ -35,7 +35,6 @@ type Handler interface {
 	NodeDown(p Peer, reason error)
 }
 
-
 // PeerStats are counters for one peer name (cumulative over its connections).
 type PeerStats struct {
 	Name         string

@@ -6,8 +6,7 @@ import (
 	"maps"
 	"slices"
 	"time"
-
-	)
+)
 
 // Send queues frame for node, connecting first if needed (auto-connect).
 // It blocks only while node's bounded queue is full, bounded by ctx. The
@@ -151,4 +150,3 @@ func (h *Host) Stats() Stats {
 	}
 	return s
 }
-
