@@ -55,9 +55,9 @@ type Config struct {
 	RemoteBacklog int
 	// P2P holds the transport's advanced settings: Network (tests use
 	// p2ptest), MaxFrameSize, SendQueueBytes, Libp2pOptions and
-	// TuneMemberlist. Its Name, Cookie, addresses, Seeds, Profile and Hidden
-	// must stay zero: they are set from the fields above.
-	P2P p2p.Config
+	// TuneMemberlist. The rest of the transport's config is set from the
+	// fields above.
+	P2P p2p.Advanced
 }
 
 // withDefaults returns c with zero fields filled in.

@@ -34,11 +34,6 @@ func DefaultLocalConfig(name, cookie string) Config {
 func (c Config) distributed() bool { return c.Cookie != "" }
 
 func (c Config) validateDist() error {
-	pc := c.P2P
-	if pc.Name != "" || pc.Cookie != "" || pc.ListenAddr != "" || pc.GossipAddr != "" ||
-		len(pc.Seeds) > 0 || pc.Profile != 0 || pc.Hidden {
-		return fmt.Errorf("%w: P2P: set Name, Cookie, addresses, Seeds, Profile and Hidden on Config itself", ErrInvalidConfig)
-	}
 	if !c.distributed() {
 		if len(c.Seeds) > 0 || c.Hidden || c.ListenAddr != "" || c.GossipAddr != "" {
 			return fmt.Errorf("%w: Cookie: required for a distributed node", ErrInvalidConfig)
@@ -55,16 +50,17 @@ func (c Config) validateDist() error {
 }
 
 func (c Config) p2pConfig(incarnation uint64) p2p.Config {
-	pc := c.P2P
-	pc.Name = c.Name
-	pc.Cookie = c.Cookie
-	pc.ListenAddr = c.ListenAddr
-	pc.GossipAddr = c.GossipAddr
-	pc.Seeds = c.Seeds
-	pc.Profile = c.Profile
-	pc.Hidden = c.Hidden
-	pc.Incarnation = incarnation
-	return pc
+	return p2p.Config{
+		Name:        c.Name,
+		Cookie:      c.Cookie,
+		ListenAddr:  c.ListenAddr,
+		GossipAddr:  c.GossipAddr,
+		Seeds:       c.Seeds,
+		Profile:     c.Profile,
+		Hidden:      c.Hidden,
+		Incarnation: incarnation,
+		Advanced:    c.P2P,
+	}
 }
 
 // startDist starts the distribution layer of n: the default group leader,

@@ -171,14 +171,19 @@ func (p *Process) MonitorNode(node string) error {
 		return nil
 	}
 	d.watchMu.Lock()
-	if _, ok := d.peer(node); !ok && !d.host.Reach(node, AutoConnectTimeout, func(err error) {
-		if err != nil {
-			d.enqueueAsync(asyncItem{run: func() { d.fireNodeWatches(node, ReasonNoConnection, true) }})
+	if _, ok := d.peer(node); !ok {
+		rctx, cancel := context.WithTimeout(d.ctx, AutoConnectTimeout)
+		if !d.host.Reach(rctx, node, func(err error) {
+			cancel()
+			if err != nil {
+				d.enqueueAsync(asyncItem{run: func() { d.fireNodeWatches(node, ReasonNoConnection, true) }})
+			}
+		}) {
+			cancel()
+			d.watchMu.Unlock()
+			p.node.route(signal{kind: sigMessage, to: p.pid, msg: NodeDown{Node: node, Reason: ReasonNoConnection}})
+			return nil
 		}
-	}) {
-		d.watchMu.Unlock()
-		p.node.route(signal{kind: sigMessage, to: p.pid, msg: NodeDown{Node: node, Reason: ReasonNoConnection}})
-		return nil
 	}
 	w := d.nodeWatches[node]
 	if w == nil {

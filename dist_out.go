@@ -280,11 +280,14 @@ func (d *dist) enqueueForConnect(node string, it connWaitItem) bool {
 		gen := d.connGen
 		// The attempt ends within AutoConnectTimeout; a success shows as
 		// the connection's NodeUp, which flushes the queue.
-		if d.ctx.Err() != nil || !d.host.Reach(node, AutoConnectTimeout, func(err error) {
+		rctx, cancel := context.WithTimeout(d.ctx, AutoConnectTimeout)
+		if d.ctx.Err() != nil || !d.host.Reach(rctx, node, func(err error) {
+			cancel()
 			if err != nil {
 				d.enqueueAsync(asyncItem{run: func() { d.connectFailed(node, gen, err) }})
 			}
 		}) {
+			cancel()
 			d.connMu.Unlock()
 			return false
 		}

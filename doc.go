@@ -95,8 +95,45 @@
 // reading that connection until the mailbox drains, which pushes back on
 // the senders through their bounded outbound queues.
 //
-// Cluster services (registry, groups, rpc, heal) attach to a node with
-// AttachService and exchange frames with SendService.
+// # Writing a service
+//
+// Cluster services (registry, groups, rpc, heal) are packages built on a
+// *Node through a small hook; anyone can write one the same way (see
+// Example_service). A service implements Service and attaches under a name
+// with AttachService; the same name on every node makes the service's peers.
+//
+//   - Frames: SendService(ctx, node, name, data) reaches the service on node
+//     (this node included) on the path actor signals take, auto-connect queue
+//     included, so a service frame never overtakes a signal or frame sent to
+//     the same node before it; TrySendService never blocks and is the send to
+//     use inside callbacks. HandleFrame gets each frame with the sender's
+//     NodeRef {Name, Incarnation, Hidden}.
+//   - Connections: NodeUp comes before a connection's first frame, NodeDown
+//     after its last, and the NodeDown of an old connection before the NodeUp
+//     of a new one (net_kernel's order). A service attached late gets a NodeUp
+//     for every connected node first. A newer Incarnation of a node means the
+//     older start is gone: drop what it owned.
+//   - Membership: a MemberWatcher also gets MemberEvent (joined, updated,
+//     failed, left, replaced) whether or not a connection is open; reasons
+//     are errors.Is-able: ErrNodeLeft, ErrNodeFailed, ErrNodeReplaced.
+//     Members lists the members with their addresses and services.
+//   - Gossip: a GossipService contributes LocalState to memberlist's periodic
+//     push/pull and gets every other member's state (MergeRemoteState, with
+//     its sender), and may spread small notices with BroadcastService; for
+//     digests and notices only (MaxGossipState, MaxServiceBroadcast): bulk
+//     data goes with SendService.
+//   - Local exits: a service learns that a local process exited the way
+//     Erlang's global does, from an owner process of its own that monitors
+//     the pids it cares about (BenchmarkServiceWatchExit measures the cost).
+//   - Lifecycle: a ServiceStopper's Stop runs first in Node.Stop, in the
+//     reverse order of attachment, while processes and the network still run;
+//     it must return once the service's goroutines have ended. Join reaches
+//     lost members again through their gossip addresses.
+//
+// Callbacks must not block and must not call AttachService, DetachService or
+// Stop. Nodes advertise the services they run in their metadata
+// (Member.Services); a frame for a service that is not attached is dropped,
+// counted (DistStats.UnknownService) and logged once per node and service.
 //
 // # Concurrency
 //

@@ -37,9 +37,9 @@ type MemberState int
 // memberlist keeps its suspicion to itself, so a member is alive from its
 // join until its failure or leave is known.
 const (
-	MemberStateAlive  MemberState = MemberState(p2p.MemberAlive)
-	MemberStateFailed MemberState = MemberState(p2p.MemberFailed)
-	MemberStateLeft   MemberState = MemberState(p2p.MemberLeft)
+	MemberStateAlive  MemberState = MemberState(p2p.StateAlive)
+	MemberStateFailed MemberState = MemberState(p2p.StateFailed)
+	MemberStateLeft   MemberState = MemberState(p2p.StateLeft)
 )
 
 // String returns the state in words.
@@ -69,9 +69,9 @@ const (
 	MemberUpdated MemberEventKind = MemberEventKind(p2p.MemberUpdated)
 	// MemberFailed: failure detection declared the member dead; Reason
 	// wraps ErrNodeFailed.
-	MemberFailed MemberEventKind = MemberEventKind(p2p.MemberEventFailed)
+	MemberFailed MemberEventKind = MemberEventKind(p2p.MemberFailed)
 	// MemberLeft: the member left gracefully; Reason wraps ErrNodeLeft.
-	MemberLeft MemberEventKind = MemberEventKind(p2p.MemberEventLeft)
+	MemberLeft MemberEventKind = MemberEventKind(p2p.MemberLeft)
 	// MemberReplaced: a new start of the node holds the name (a restart
 	// faster than failure detection); Reason wraps ErrNodeReplaced and
 	// OldIncarnation names the start that is gone.

@@ -163,7 +163,8 @@ func TestServiceFrameNeverOvertakesSignal(t *testing.T) {
 		nodes := startSimCluster(t, net, "a@10.0.0.1", "b@10.0.0.2")
 		defer stopSimNodes(nodes)
 		a, b := nodes[0], nodes[1]
-		target, err := b.Spawn(blockForever)
+		// The target never receives: its mailbox length counts what arrived.
+		target, err := b.Spawn(func(p *Process) error { <-p.Context().Done(); return nil })
 		require.NoError(t, err)
 		seen := make(chan int, 100)
 		rec := newRecService()
@@ -176,14 +177,17 @@ func TestServiceFrameNeverOvertakesSignal(t *testing.T) {
 			seen <- info.MessageQueueLen
 		}
 		require.NoError(t, b.AttachService("rec", rec))
+		const perRound = 100
 		for round := 1; round <= 5; round++ {
 			require.NoError(t, a.Disconnect(b.Name()))
 			p2ptest.Eventually(t, 10*time.Second, func() bool { return !slices.Contains(a.Nodes(), b.Name()) }, "disconnected")
-			require.NoError(t, a.Send(target, round))
+			for i := range perRound {
+				require.NoError(t, a.Send(target, i))
+			}
 			require.NoError(t, a.SendService(context.Background(), b.Name(), "rec", []byte("after")))
 			select {
 			case got := <-seen:
-				require.Equal(t, round, got, "round %d: the service frame arrived before the message", round)
+				require.Equal(t, round*perRound, got, "round %d: the service frame overtook messages sent before it", round)
 			case <-time.After(30 * time.Second):
 				t.Fatal("service frame never arrived")
 			}

@@ -66,7 +66,7 @@ type nodeProc struct {
 	Name   string
 	Listen string
 	Gossip string
-	Inc    uint32
+	Inc    uint64
 	Cookie string
 
 	cmd    *exec.Cmd
@@ -217,11 +217,11 @@ func (n *nodeProc) parseUp(line string) error {
 		case "gossip":
 			n.Gossip = v
 		case "incarnation":
-			i, err := strconv.ParseUint(v, 10, 32)
+			i, err := strconv.ParseUint(v, 10, 64)
 			if err != nil {
 				return fmt.Errorf("bad incarnation in %q", line)
 			}
-			n.Inc = uint32(i)
+			n.Inc = i
 		}
 	}
 	if n.Listen == "" || n.Gossip == "" || n.Inc == 0 {

@@ -28,7 +28,7 @@ func simConfig(net *p2ptest.Network, name string, seeds ...string) Config {
 		GossipAddr: "127.0.0.1:0",
 		Seeds:      seeds,
 		Profile:    ProfileLAN,
-		Network:    net,
+		Advanced:   Advanced{Network: net},
 	}
 }
 

@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"slices"
 
@@ -73,6 +74,21 @@ type Config struct {
 	// Hidden makes a node that does not join the membership and connects
 	// only to nodes it is asked to (tools, monitors).
 	Hidden bool
+	// Tags are small key/value pairs this node advertises in its
+	// memberlist meta (serf-style), e.g. the services it runs; other
+	// members see them in Member.Tags. Their encoded size (each tag costs
+	// 2 + len(key) + len(value) bytes; keys non-empty) is at most
+	// MaxTagsSize, because memberlist's meta limit (512 bytes) is shared
+	// with the libp2p addresses. Change them with Host.SetTags. Hidden
+	// nodes have no meta: Tags must be empty.
+	Tags map[string]string
+	// Advanced holds knobs most callers leave zero.
+	Advanced Advanced
+}
+
+// Advanced holds a Config's advanced settings: test seams, limits and
+// escape hatches into libp2p and memberlist. The zero value is the default.
+type Advanced struct {
 	// MaxFrameSize bounds a frame in bytes; default DefaultMaxFrameSize.
 	// Sending more fails with ErrFrameTooLarge; receiving more closes the
 	// connection with that reason.
@@ -91,16 +107,22 @@ type Config struct {
 	TuneMemberlist func(*memberlist.Config)
 }
 
-// clone returns a deep-enough copy and fills defaults.
+// withDefaults returns a deep-enough copy with defaults filled in.
 func (c Config) withDefaults() Config {
 	c.Seeds = slices.Clone(c.Seeds)
-	c.Libp2pOptions = slices.Clone(c.Libp2pOptions)
+	c.Tags = maps.Clone(c.Tags)
+	c.Advanced = c.Advanced.withDefaults()
 	if c.ListenAddr == "" {
 		c.ListenAddr = DefaultListenAddr
 	}
 	if c.GossipAddr == "" {
 		c.GossipAddr = DefaultGossipAddr
 	}
+	return c
+}
+
+func (c Advanced) withDefaults() Advanced {
+	c.Libp2pOptions = slices.Clone(c.Libp2pOptions)
 	if c.MaxFrameSize == 0 {
 		c.MaxFrameSize = DefaultMaxFrameSize
 	}
@@ -144,11 +166,17 @@ func (c Config) Validate() error {
 	default:
 		return fmt.Errorf("%w: Profile: unknown %d", ErrInvalidConfig, int(c.Profile))
 	}
-	if c.MaxFrameSize < 0 || c.MaxFrameSize > maxFrameLimit {
-		return fmt.Errorf("%w: MaxFrameSize: must be 0..%d", ErrInvalidConfig, maxFrameLimit)
+	if err := checkTags(c.Tags); err != nil {
+		return fmt.Errorf("%w: Tags: %w", ErrInvalidConfig, err)
 	}
-	if c.SendQueueBytes < 0 {
-		return fmt.Errorf("%w: SendQueueBytes: must not be negative", ErrInvalidConfig)
+	if c.Hidden && len(c.Tags) > 0 {
+		return fmt.Errorf("%w: Tags: a hidden node has no membership meta", ErrInvalidConfig)
+	}
+	if c.Advanced.MaxFrameSize < 0 || c.Advanced.MaxFrameSize > maxFrameLimit {
+		return fmt.Errorf("%w: Advanced.MaxFrameSize: must be 0..%d", ErrInvalidConfig, maxFrameLimit)
+	}
+	if c.Advanced.SendQueueBytes < 0 {
+		return fmt.Errorf("%w: Advanced.SendQueueBytes: must not be negative", ErrInvalidConfig)
 	}
 	return nil
 }

@@ -82,7 +82,7 @@ func (c *conn) signal() {
 // the whole queue is accepted when the queue is empty.
 func (c *conn) enqueue(ctx context.Context, typ byte, payload []byte, block bool) error {
 	size := frameSize(len(payload))
-	limit := c.h.cfg.SendQueueBytes
+	limit := c.h.cfg.Advanced.SendQueueBytes
 	for {
 		c.mu.Lock()
 		if c.closed || c.flushing {
@@ -238,7 +238,7 @@ func (c *conn) readLoop() {
 	hd := c.h.handler
 	hd.NodeUp(c.peer)
 	log.Infow("node up", "node", c.peer.Name, "incarnation", c.peer.Incarnation, "hidden", c.peer.Hidden)
-	fr := frameReader{r: c.br, max: c.h.cfg.MaxFrameSize}
+	fr := frameReader{r: c.br, max: c.h.cfg.Advanced.MaxFrameSize}
 	var reason error
 	for {
 		typ, p, err := fr.next()

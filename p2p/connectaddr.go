@@ -22,7 +22,7 @@ func (h *Host) ConnectAddr(ctx context.Context, listenAddr string) (Peer, error)
 		return Peer{}, err
 	}
 	var id peer.ID
-	if r, ok := h.cfg.Network.(ListenResolver); ok {
+	if r, ok := h.cfg.Advanced.Network.(ListenResolver); ok {
 		var found bool
 		if id, found = r.HostAt(listenAddr); !found {
 			return Peer{}, &PeerError{Node: listenAddr, Err: fmt.Errorf("%w: nothing listens there", ErrNoConnection)}

@@ -23,7 +23,8 @@
 //
 // The caller's duties:
 //
-//  1. Provide a Handler. Its NodeUp/Frame/NodeDown are called on the
+//  1. Provide a Handler (optionally also a MemberHandler and a
+//     GossipHandler, below). Its NodeUp/Frame/NodeDown are called on the
 //     connection's reader goroutine: keep them short (a slow Frame stalls
 //     that peer's inbound stream, which is the back-pressure).
 //  2. Keep the cookie secret and the same on every node. A node with
@@ -44,11 +45,36 @@
 //  5. After a partition, rejoin: memberlist does not reconnect by itself
 //     (Join with a seed from the other side; the heal package does this).
 //
+// Optional Handler interfaces, found by type assertion:
+//
+//   - MemberHandler gets membership changes (MemberEvent: joined, updated,
+//     failed, left, replaced), independent of connections: a member that
+//     fails while nobody is connected to it is reported too. memberlist
+//     v0.7 does not expose suspicion (its delegates are never told, and
+//     the Node.State it hands out is never filled in), so there is no
+//     suspect event or state: a member is alive until it is declared
+//     failed (about 5 s after it stops answering, with ProfileLAN) or
+//     leaves. A node that stops marks its meta "leaving" before its leave,
+//     so members tell Left from Failed without a connection.
+//   - GossipHandler takes part in memberlist's gossip: LocalState and
+//     MergeRemoteState ride on push/pull (every member's state reaches
+//     every member eventually), NotifyMsg gets other members' Broadcast
+//     (piggy-backed, best effort, a newer broadcast with the same key
+//     replaces a queued older one, at most MaxBroadcastSize bytes). p2p
+//     frames both with the sender's name and incarnation.
+//
+// Nodes advertise small key/value tags in their memberlist meta
+// (Config.Tags, Host.SetTags; at most MaxTagsSize bytes, since the meta's
+// 512 bytes also carry the libp2p addresses); others read them in
+// Member.Tags.
+//
 // Members connect to each other by themselves (a full mesh, redialed with
 // backoff after a broken connection). Connect dials a node by name and
-// waits; Reach starts a dial to a live member in the background and reports
-// its outcome, for a layer that queues traffic meanwhile (the node layer's
-// auto-connect).
+// waits; Reach(ctx, node, done) starts a dial to a live member in the
+// background, bounded by ctx, and reports its outcome to done exactly once
+// (it returns false, and never calls done, for a node that is not a live
+// member or when the host is stopping), for a layer that queues traffic
+// meanwhile (the node layer's auto-connect).
 //
 // Hidden nodes (Config.Hidden) do not join the membership: they connect to
 // the nodes they are given (ConnectAddr with a "host:port" listener, or
@@ -62,8 +88,11 @@
 // All Host methods are safe for concurrent use. Each connection has one
 // reader and one writer goroutine; senders append encoded frames to the
 // connection's bounded queue and the writer sends everything queued with
-// one write. memberlist's callbacks never block: they hand membership
-// changes to one membership goroutine. Every goroutine is owned by a
+// one write. memberlist's callbacks never block: they update the one
+// member view (a copy-on-write snapshot that every reader loads without a
+// lock) and queue the change for one membership goroutine, which reports
+// member events in order and keeps the mesh. GossipHandler methods run on
+// memberlist's goroutines and must not block. Every goroutine is owned by a
 // syncutil.Stopper (connection goroutines by a child one) and Stop waits
 // for all of them.
 //
@@ -77,13 +106,16 @@
 //     order they were sent. NodeDown reasons are errors.Is-able:
 //     ErrConnClosed, ErrFailureDetected, ErrLeft, ErrDisconnected,
 //     ErrFrameTooLarge, ErrProtocol, ErrShutdown.
+//   - Member events for one member come in the order this node saw them,
+//     from one goroutine, never concurrently. Hidden nodes produce none.
+//     A crash is never reported as MemberLeft.
 //   - Each node start has a new incarnation, carried in the handshake and
 //     the membership, so a restarted node is told from its earlier self.
-//   - Outbound memory per peer is bounded by Config.SendQueueBytes: Send
+//   - Outbound memory per peer is bounded by Config.Advanced.SendQueueBytes: Send
 //     blocks (bounded by its ctx) and TrySend fails with ErrQueueFull when
 //     it is full. Frames still queued when a connection breaks are counted
 //     as dropped in Stats; nothing is lost silently.
-//   - Frames are bounded by Config.MaxFrameSize on both sides; malformed
+//   - Frames are bounded by Config.Advanced.MaxFrameSize on both sides; malformed
 //     input closes the connection with a reason, never panics, and never
 //     allocates more than the limit.
 //   - If two nodes dial each other at once, exactly one connection

@@ -20,7 +20,7 @@ var (
 	ErrCookieMismatch = errors.New("p2p: cookie mismatch")
 	// ErrNoConnection is returned when a node is unknown or cannot be reached.
 	ErrNoConnection = errors.New("p2p: no connection to node")
-	// ErrFrameTooLarge is returned for a frame above Config.MaxFrameSize.
+	// ErrFrameTooLarge is returned for a frame above Config.Advanced.MaxFrameSize.
 	ErrFrameTooLarge = errors.New("p2p: frame too large")
 	// ErrQueueFull is returned by TrySend when the peer's outbound queue is full.
 	ErrQueueFull = errors.New("p2p: outbound queue full")
@@ -30,13 +30,27 @@ var (
 	ErrTimeout = errors.New("p2p: timeout")
 	// ErrProtocol is returned for malformed input from the network.
 	ErrProtocol = errors.New("p2p: protocol error")
+	// ErrTagsTooLarge is returned by SetTags (and wrapped by Validate) for
+	// tags above MaxTagsSize.
+	ErrTagsTooLarge = errors.New("p2p: node tags too large")
+	// ErrInvalidTags is returned by SetTags (and wrapped by Validate) for a
+	// tag with an empty key.
+	ErrInvalidTags = errors.New("p2p: invalid node tags")
+	// ErrBroadcastTooLarge is returned by Broadcast for a message above
+	// MaxBroadcastSize (or what the tuned memberlist packet size leaves).
+	ErrBroadcastTooLarge = errors.New("p2p: broadcast too large")
 
 	// ErrConnClosed is a node-down reason: the connection was closed or reset.
 	ErrConnClosed = errors.New("p2p: connection closed")
-	// ErrFailureDetected is a node-down reason: memberlist declared the node dead.
+	// ErrFailureDetected is a node-down and member-event reason: memberlist
+	// declared the node dead.
 	ErrFailureDetected = errors.New("p2p: failure detected")
-	// ErrLeft is a node-down reason: the node left the cluster gracefully.
+	// ErrLeft is a node-down and member-event reason: the node left the
+	// cluster gracefully.
 	ErrLeft = errors.New("p2p: node left")
+	// ErrReplaced is a member-event reason (MemberReplaced): a new start of
+	// the node took its name before its earlier start was declared dead.
+	ErrReplaced = errors.New("p2p: node replaced by a new start")
 	// ErrDisconnected is a node-down reason: Disconnect was called on either side.
 	ErrDisconnected = errors.New("p2p: disconnected")
 	// ErrShutdown is a node-down reason: the local host is stopping.

@@ -3,6 +3,7 @@ package p2p
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -216,20 +217,41 @@ func TestReach(t *testing.T) {
 		nodes := startCluster(t, net, 2)
 		a, b := nodes[0], nodes[1]
 		p2ptest.Eventually(t, 60*time.Second, func() bool { return meshed(nodes) })
-		require.False(t, a.Reach("ghost@127.0.0.1", time.Second, func(error) { t.Error("done called for a non-member") }))
+		require.False(t, a.Reach(context.Background(), "ghost@127.0.0.1", func(error) { t.Error("done called for a non-member") }))
 		require.NoError(t, a.Disconnect(b.Self().Name))
 		p2ptest.Eventually(t, 10*time.Second, func() bool { return !a.rec.isUp(b.Self().Name) })
 		done := make(chan error, 1)
-		require.True(t, a.Reach(b.Self().Name, 10*time.Second, func(err error) { done <- err }))
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		require.True(t, a.Reach(ctx, b.Self().Name, func(err error) { done <- err }))
 		require.NoError(t, <-done)
 		p2ptest.Eventually(t, 10*time.Second, func() bool { return a.rec.isUp(b.Self().Name) })
 		// A partitioned member: the attempt fails and says so.
 		net.Partition(a.Self().Name, b.Self().Name)
 		p2ptest.Eventually(t, 60*time.Second, func() bool { return !a.rec.isUp(b.Self().Name) })
-		if a.Reach(b.Self().Name, 10*time.Second, func(err error) { done <- err }) {
+		pctx, pcancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer pcancel()
+		if a.Reach(pctx, b.Self().Name, func(err error) { done <- err }) {
 			require.Error(t, <-done)
 		}
 		net.Heal()
+		jctx, jcancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer jcancel()
+		require.NoError(t, b.Join(jctx, []string{a.GossipAddr()}))
+		// ctx bounds the attempt: a cancelled ctx ends it with its error,
+		// and done is called once.
+		p2ptest.Eventually(t, 60*time.Second, func() bool { return a.member(b.Self().Name) != nil }, "b a member")
+		if a.rec.isUp(b.Self().Name) {
+			require.NoError(t, a.Disconnect(b.Self().Name))
+			p2ptest.Eventually(t, 10*time.Second, func() bool { return !a.rec.isUp(b.Self().Name) })
+		}
+		cctx, ccancel := context.WithCancel(context.Background())
+		ccancel()
+		var calls atomic.Int32
+		require.True(t, a.Reach(cctx, b.Self().Name, func(err error) { calls.Add(1); done <- err }))
+		require.ErrorIs(t, <-done, context.Canceled)
+		time.Sleep(30 * time.Second)
+		require.Equal(t, int32(1), calls.Load(), "done is called exactly once")
 		stopSim(t, a, b)
 		settle()
 	})

@@ -38,13 +38,13 @@ func Example() {
 
 	ha := &printer{self: "a", got: make(chan struct{}, 1)}
 	a, err := p2p.Start(ctx, p2p.Config{
-		Name: "a@10.0.0.1", Cookie: "example-cookie", Profile: p2p.ProfileLocal, Network: net,
+		Name: "a@10.0.0.1", Cookie: "example-cookie", Profile: p2p.ProfileLocal, Advanced: p2p.Advanced{Network: net},
 	}, ha)
 	if err != nil {
 		panic(err)
 	}
 	b, err := p2p.Start(ctx, p2p.Config{
-		Name: "b@10.0.0.2", Cookie: "example-cookie", Profile: p2p.ProfileLocal, Network: net,
+		Name: "b@10.0.0.2", Cookie: "example-cookie", Profile: p2p.ProfileLocal, Advanced: p2p.Advanced{Network: net},
 		Seeds: []string{a.GossipAddr()},
 	}, &printer{self: "b", got: make(chan struct{}, 1)})
 	if err != nil {

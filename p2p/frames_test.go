@@ -17,10 +17,10 @@ func TestOversizedFrames(t *testing.T) {
 		net := p2ptest.New()
 		defer net.Close()
 		cfgA := simConfig(net, "a@127.0.0.1")
-		cfgA.MaxFrameSize = 1024
+		cfgA.Advanced.MaxFrameSize = 1024
 		a := startSim(t, cfgA)
 		cfgB := simConfig(net, "b@127.0.0.1", a.GossipAddr())
-		cfgB.MaxFrameSize = 4096
+		cfgB.Advanced.MaxFrameSize = 4096
 		b := startSim(t, cfgB)
 		nodes := []*simNode{a, b}
 		p2ptest.Eventually(t, 60*time.Second, func() bool { return meshed(nodes) })
@@ -61,7 +61,7 @@ func TestBackPressure(t *testing.T) {
 		net := p2ptest.New()
 		defer net.Close()
 		cfgA := simConfig(net, "a@127.0.0.1")
-		cfgA.SendQueueBytes = 4096
+		cfgA.Advanced.SendQueueBytes = 4096
 		a := startSim(t, cfgA)
 		slow := &blockingHandler{recorder: newRecorder(), release: make(chan struct{})}
 		defer slow.free()

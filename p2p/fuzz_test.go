@@ -75,15 +75,23 @@ func FuzzMeta(f *testing.F) {
 	_, pub, _ := crypto.GenerateEd25519Key(rand.Reader)
 	id, _ := peer.IDFromPublicKey(pub)
 	f.Add((&nodeMeta{Incarnation: 1, ID: id, Addrs: []ma.Multiaddr{ma.StringCast("/ip4/10.0.0.1/tcp/4001")}}).encode(512))
+	f.Add((&nodeMeta{Incarnation: 2, Leaving: true, ID: id, Tags: map[string]string{"svc": "registry", "z": ""}}).encode(512))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		m, err := decodeMeta(in)
 		if err != nil {
+			require.ErrorIs(t, err, ErrProtocol)
 			return
+		}
+		if checkTags(m.Tags) != nil {
+			return // decodable but more than this node would send
 		}
 		again, err := decodeMeta(m.encode(512))
 		require.NoError(t, err)
 		require.Equal(t, m.Incarnation, again.Incarnation)
 		require.Equal(t, m.ID, again.ID)
+		require.Equal(t, m.Hidden, again.Hidden)
+		require.Equal(t, m.Leaving, again.Leaving)
+		require.Equal(t, m.Tags, again.Tags)
 	})
 }
 
@@ -104,4 +112,43 @@ func TestMetaFitsLimit(t *testing.T) {
 	require.Equal(t, uint64(7), got.Incarnation)
 	require.NotEmpty(t, got.Addrs)
 	require.Equal(t, m.Addrs[:len(got.Addrs)], got.Addrs, "a prefix of the addresses, in order")
+
+	// The largest tags still leave room for addresses.
+	m.Tags = map[string]string{"k": string(make([]byte, MaxTagsSize-3))}
+	require.NoError(t, checkTags(m.Tags))
+	b = m.encode(memberlist.MetaMaxSize)
+	require.LessOrEqual(t, len(b), memberlist.MetaMaxSize)
+	got, err = decodeMeta(b)
+	require.NoError(t, err)
+	require.Equal(t, m.Tags, got.Tags)
+	require.GreaterOrEqual(t, len(got.Addrs), 5)
+
+	// A version 1 meta (no tags) is still read.
+	v1 := (&nodeMeta{Incarnation: 9, ID: id}).encode(memberlist.MetaMaxSize)
+	v1[0] = metaVersion1
+	v1 = v1[:len(v1)-1] // no tag count
+	got, err = decodeMeta(v1)
+	require.NoError(t, err)
+	require.Equal(t, uint64(9), got.Incarnation)
+	require.Nil(t, got.Tags)
+}
+
+// FuzzGossipFrame checks the gossip frame decoder (push/pull state and
+// broadcasts) on arbitrary input: no panic, and what it decodes encodes
+// back to the input.
+func FuzzGossipFrame(f *testing.F) {
+	f.Add(appendGossip(nil, gossipBroadcast, "a@127.0.0.1", 42, []byte("hello")))
+	f.Add(appendGossip(nil, gossipState, "b@host", 1, nil))
+	f.Add([]byte{gossipVersion, gossipBroadcast, 255})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		for _, kind := range []byte{gossipState, gossipBroadcast} {
+			from, inc, payload, err := decodeGossip(in, kind)
+			if err != nil {
+				require.ErrorIs(t, err, ErrProtocol)
+				continue
+			}
+			require.LessOrEqual(t, len(from), maxNameLen)
+			require.Equal(t, in, appendGossip(nil, kind, from, inc, payload))
+		}
+	})
 }

@@ -50,14 +50,14 @@ func TestConfigValidate(t *testing.T) {
 	good := Config{Name: "a@127.0.0.1", Cookie: "c"}
 	require.NoError(t, good.Validate())
 	for name, mod := range map[string]func(*Config){
-		"Cookie":       func(c *Config) { c.Cookie = "" },
-		"Name":         func(c *Config) { c.Name = "nope" },
-		"ListenAddr":   func(c *Config) { c.ListenAddr = "127.0.0.1" },
-		"GossipAddr":   func(c *Config) { c.GossipAddr = "x" },
-		"Seeds":        func(c *Config) { c.Seeds = []string{"noport"} },
-		"Profile":      func(c *Config) { c.Profile = 9 },
-		"MaxFrameSize": func(c *Config) { c.MaxFrameSize = -1 },
-		"Hidden":       func(c *Config) { c.Hidden = true; c.Seeds = []string{"127.0.0.1:1"} },
+		"Cookie":                func(c *Config) { c.Cookie = "" },
+		"Name":                  func(c *Config) { c.Name = "nope" },
+		"ListenAddr":            func(c *Config) { c.ListenAddr = "127.0.0.1" },
+		"GossipAddr":            func(c *Config) { c.GossipAddr = "x" },
+		"Seeds":                 func(c *Config) { c.Seeds = []string{"noport"} },
+		"Profile":               func(c *Config) { c.Profile = 9 },
+		"Advanced.MaxFrameSize": func(c *Config) { c.Advanced.MaxFrameSize = -1 },
+		"Hidden":                func(c *Config) { c.Hidden = true; c.Seeds = []string{"127.0.0.1:1"} },
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := good

@@ -11,7 +11,7 @@ import (
 // Network is the seam between a Host and the wire: it makes the libp2p host
 // that carries frames and the memberlist transport that carries gossip.
 //
-// The default (Config.Network == nil) is real libp2p over TCP and
+// The default (Config.Advanced.Network == nil) is real libp2p over TCP and
 // memberlist's UDP/TCP NetTransport; p2ptest provides an in-process one with
 // partitions. Names are node names ("a@host"); listen and gossipAddr are the
 // "host:port" strings of Config.ListenAddr and Config.GossipAddr.

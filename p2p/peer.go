@@ -11,7 +11,10 @@ type Peer struct {
 	Addrs       []string // its libp2p multiaddrs
 }
 
-// Handler receives membership events and frames; the layer above implements it.
+// Handler receives connection events and frames; the layer above
+// implements it. A Handler may also implement MemberHandler (membership
+// changes) and GossipHandler (push/pull state and broadcasts); Start finds
+// them by type assertion.
 //
 // Concurrency contract: for one peer connection, NodeUp happens-before every
 // Frame of that connection, which all happen-before its NodeDown; a NodeDown
@@ -30,33 +33,6 @@ type Handler interface {
 	// NodeDown reports that p's connection is gone; reason is errors.Is-able
 	// (ErrConnClosed, ErrFailureDetected, ErrLeft, ErrDisconnected, ...).
 	NodeDown(p Peer, reason error)
-}
-
-// MemberState is a memberlist view of a node's liveness.
-type MemberState int
-
-// MemberAlive is the state of every node Members lists: memberlist v0.7
-// does not tell its delegates when a node is suspected, and nodes declared
-// dead or gone are removed from the list (their connections get a NodeDown
-// with ErrFailureDetected or ErrLeft).
-const MemberAlive MemberState = 0
-
-// String returns the state in words.
-func (s MemberState) String() string {
-	if s == MemberAlive {
-		return "alive"
-	}
-	return "unknown"
-}
-
-// Member is one node of the memberlist view.
-type Member struct {
-	Name        string
-	Incarnation uint64
-	ID          peer.ID
-	Addrs       []string // libp2p multiaddrs from its meta
-	GossipAddr  string   // memberlist "host:port"
-	State       MemberState
 }
 
 // PeerStats are counters for one peer name (cumulative over its connections).

@@ -368,7 +368,7 @@ func nodeDownCause(reason error) string {
 		return "its connection closed"
 	case errors.Is(reason, p2p.ErrFailureDetected):
 		return "failure detection declared it dead"
-	case errors.Is(reason, p2p.ErrLeft):
+	case errors.Is(reason, nodal.ErrNodeLeft):
 		return "it left the cluster"
 	case errors.Is(reason, p2p.ErrDisconnected):
 		return "it was disconnected"

@@ -2,7 +2,7 @@
 // above it: many named nodes in one process, with partitions, message loss
 // and counters, fast and deterministic enough for CI.
 //
-// A Network implements p2p.Network (set it as p2p.Config.Network). It hands
+// A Network implements p2p.Network (set it as p2p.Config.Advanced.Network). It hands
 // out two kinds of endpoints, both governed by one partition table keyed by
 // node name:
 //
@@ -32,7 +32,7 @@
 //		synctest.Test(t, func(t *testing.T) {
 //			net := p2ptest.New(p2ptest.WithSeed(1))
 //			defer net.Close()
-//			cfg := p2p.Config{Name: "a@10.0.0.1", Cookie: "c", Network: net}
+//			cfg := p2p.Config{Name: "a@10.0.0.1", Cookie: "c", Advanced: p2p.Advanced{Network: net}}
 //			a, err := p2p.Start(ctx, cfg, handlerA)
 //			// ...
 //			cfg.Name, cfg.Seeds = "b@10.0.0.2", []string{a.GossipAddr()}

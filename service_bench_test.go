@@ -1,0 +1,101 @@
+package nodal
+
+import (
+	"runtime"
+	"testing"
+)
+
+// BenchmarkServiceWatchExit measures how a service learns that a local
+// process exited, by the documented pattern: an owner process of the
+// service monitors each watched pid and gets its Down. The subbenchmarks
+// give the cost of one watch (Monitor + exit + Down handled by the owner)
+// and the memory each watched, still running process costs the owner.
+//
+//	go test -run '^$' -bench ServiceWatchExit -benchtime 100000x -count 3 .
+func BenchmarkServiceWatchExit(b *testing.B) {
+	b.Run("monitor-exit-down", func(b *testing.B) {
+		n := benchNode(b)
+		defer benchStop(b, n)
+		downs := make(chan struct{}, 1)
+		owner, err := n.Spawn(func(p *Process) error {
+			for {
+				m, err := p.Receive(p.Context())
+				if err != nil {
+					return err
+				}
+				switch m := m.(type) {
+				case Pid:
+					p.Monitor(m)
+				case Down:
+					downs <- struct{}{}
+				}
+			}
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for range b.N {
+			pid, err := n.Spawn(waitIdle)
+			if err != nil {
+				b.Fatal(err)
+			}
+			_ = n.Send(owner, pid)
+			_ = n.Send(pid, "stop")
+			<-downs
+		}
+		b.StopTimer()
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "watches/s")
+	})
+	b.Run("watched-memory", func(b *testing.B) {
+		const watched = 10_000
+		var perWatch float64
+		for range b.N {
+			perWatch = watchedMemory(b, watched)
+		}
+		b.ReportMetric(perWatch, "B/watched")
+	})
+}
+
+// watchedMemory returns the heap one monitor from an owner process costs,
+// measured over watched running processes.
+func watchedMemory(b *testing.B, watched int) float64 {
+	n := benchNode(b)
+	defer benchStop(b, n)
+	ready := make(chan struct{})
+	owner, err := n.Spawn(func(p *Process) error {
+		for {
+			m, err := p.Receive(p.Context())
+			if err != nil {
+				return err
+			}
+			switch m := m.(type) {
+			case Pid:
+				p.Monitor(m)
+			case string:
+				ready <- struct{}{}
+			}
+		}
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	pids := make([]Pid, watched)
+	for i := range pids {
+		if pids[i], err = n.Spawn(waitIdle); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for _, pid := range pids {
+		_ = n.Send(owner, pid)
+	}
+	_ = n.Send(owner, "sync")
+	<-ready
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	return float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(watched)
+}
