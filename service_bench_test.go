@@ -11,7 +11,12 @@ import (
 // give the cost of one watch (Monitor + exit + Down handled by the owner)
 // and the memory each watched, still running process costs the owner.
 //
-//	go test -run '^$' -bench ServiceWatchExit -benchtime 100000x -count 3 .
+//	go test -run '^$' -bench 'ServiceWatchExit/monitor|SpawnExitAtOnce' -benchtime 100000x -count 3 .
+//	go test -run '^$' -bench 'ServiceWatchExit/watched' -benchtime 1x -count 3 .
+//
+// Measured on the 2-vCPU VM (2026-12-01): one watch 4.3-5.0 µs against
+// 1.6 µs for the spawn and exit alone (so ~3 µs for the monitor, the exit
+// signal and the Down the owner handles), and 181 B per watched process.
 func BenchmarkServiceWatchExit(b *testing.B) {
 	b.Run("monitor-exit-down", func(b *testing.B) {
 		n := benchNode(b)
