@@ -1,4 +1,4 @@
-package nodal_test
+package supervisor_test
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nodal-go/nodal"
+	"github.com/nodal-go/nodal/supervisor"
 )
 
 // pinger is a worker that answers calls with "pong" and crashes on "crash".
@@ -39,7 +40,7 @@ func whereisOther(n *nodal.Node, name string, old nodal.Pid) nodal.Pid {
 
 // A one_for_one supervisor restarts a crashed worker; the replacement is
 // registered under the same name and answers at once.
-func ExampleStartSupervisor() {
+func ExampleStart() {
 	ctx := context.Background()
 	n, err := nodal.Start(ctx, nodal.Config{})
 	if err != nil {
@@ -47,9 +48,9 @@ func ExampleStartSupervisor() {
 	}
 	defer n.Stop(ctx)
 
-	sup, err := nodal.StartSupervisor(n, nodal.SupervisorSpec{
-		Strategy: nodal.OneForOne,
-		Children: []nodal.ChildSpec{{
+	sup, err := supervisor.Start(ctx, n, supervisor.Spec{
+		Strategy: supervisor.OneForOne,
+		Children: []supervisor.Child{{
 			ID: "pinger",
 			Start: func(p *nodal.Process) (nodal.Pid, error) {
 				return p.Spawn(pinger, nodal.WithName("pinger"), nodal.WithLink())
@@ -66,7 +67,7 @@ func ExampleStartSupervisor() {
 	reply, err := n.Call(ctx, second, "ping")
 	fmt.Println(reply, err)
 
-	children, err := nodal.WhichChildren(ctx, n, sup)
+	children, err := supervisor.WhichChildren(ctx, n, sup)
 	if err != nil {
 		panic(err)
 	}
@@ -88,30 +89,30 @@ func ExampleStartDynamicChild() {
 	}
 	defer n.Stop(ctx)
 
-	sessions := nodal.SupervisorChild("sessions", nodal.SupervisorSpec{
-		Strategy: nodal.SimpleOneForOne,
-		Template: &nodal.ChildTemplate{
-			Restart: nodal.Transient,
+	sessions := supervisor.Nested("sessions", supervisor.Spec{
+		Strategy: supervisor.SimpleOneForOne,
+		Template: &supervisor.ChildTemplate{
+			Restart: supervisor.Transient,
 			Start: func(p *nodal.Process, args any) (nodal.Pid, error) {
 				return p.Spawn(pinger, nodal.WithName("session-"+args.(string)), nodal.WithLink())
 			},
 		},
 	})
-	root, err := nodal.StartSupervisor(n, nodal.SupervisorSpec{
-		Strategy: nodal.RestForOne,
-		Children: []nodal.ChildSpec{sessions},
+	root, err := supervisor.Start(ctx, n, supervisor.Spec{
+		Strategy: supervisor.RestForOne,
+		Children: []supervisor.Child{sessions},
 	})
 	if err != nil {
 		panic(err)
 	}
-	tree, _ := nodal.WhichChildren(ctx, n, root)
+	tree, _ := supervisor.WhichChildren(ctx, n, root)
 	sessionsSup := tree[0].Pid
 	for _, user := range []string{"ann", "bob"} {
-		if _, err := nodal.StartDynamicChild(ctx, n, sessionsSup, user); err != nil {
+		if _, err := supervisor.StartDynamicChild(ctx, n, sessionsSup, user); err != nil {
 			panic(err)
 		}
 	}
-	count, _ := nodal.CountChildren(ctx, n, sessionsSup)
+	count, _ := supervisor.CountChildren(ctx, n, sessionsSup)
 	fmt.Printf("%s: %d sessions, %d active\n", tree[0].ID, count.Workers, count.Active)
 	fmt.Println(n.Registered())
 	// Output:

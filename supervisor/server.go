@@ -1,4 +1,4 @@
-package nodal
+package supervisor
 
 import (
 	"context"
@@ -8,39 +8,41 @@ import (
 	"runtime/debug"
 	"slices"
 	"time"
+
+	"github.com/nodal-go/nodal"
 )
 
-// supChild is the supervisor's record of one child.
-type supChild struct {
+// child is the supervisor's record of one child.
+type child struct {
 	id       string // "" for a dynamic child
 	seq      uint64 // start order of dynamic children
-	start    func(p *Process) (Pid, error)
+	start    func(p *nodal.Process) (nodal.Pid, error)
 	restart  RestartType
 	shutdown time.Duration
 	typ      ChildType
 	dynamic  bool
 
-	pid        Pid  // zero when not running
+	pid        nodal.Pid  // zero when not running
 	restarting bool // a restart failed and a retry is queued
 }
 
-// supRetry is the message a supervisor sends itself to retry a restart that
+// retryMsg is the message a supervisor sends itself to retry a restart that
 // failed (OTP try_again_restart).
-type supRetry struct{ c *supChild }
+type retryMsg struct{ c *child }
 
 // supervisor is the state of a supervisor process. Only its own goroutine
 // touches it.
 type supervisor struct {
-	p         *Process
-	parent    Pid
+	p         *nodal.Process
+	parent    nodal.Pid
 	strategy  Strategy
 	intensity int
 	period    time.Duration
 	template  *ChildTemplate
 
-	static   []*supChild          // static children in start order
-	dynamic  map[uint64]*supChild // SimpleOneForOne children by seq
-	byPid    map[Pid]*supChild    // running children
+	static   []*child          // static children in start order
+	dynamic  map[uint64]*child // SimpleOneForOne children by seq
+	byPid    map[nodal.Pid]*child    // running children
 	nextSeq  uint64
 	restarts []time.Time // restart times, oldest first; restarts[rhead:] are within period
 	rhead    int
@@ -48,14 +50,14 @@ type supervisor struct {
 
 // runSupervisor is the body of a supervisor process. It reports the outcome
 // of the start phase on ack exactly once.
-func runSupervisor(p *Process, spec SupervisorSpec, parent Pid, ack chan<- error) (reason error) {
+func runSupervisor(p *nodal.Process, spec Spec, parent nodal.Pid, ack chan<- error) (reason error) {
 	acked := false
 	defer func() {
 		if !acked {
 			// The process is ending before its children were all started
-			// (killed, or Exit called from deep inside); never leave
-			// StartSupervisor waiting.
-			ack <- fmt.Errorf("nodal: supervisor %v exited while starting: %w", p.Self(), ReasonKilled)
+			// (killed, or nodal.Exit called from deep inside); never leave
+			// Start waiting.
+			ack <- fmt.Errorf("supervisor: %v exited while starting: %w", p.Self(), nodal.ReasonKilled)
 		}
 	}()
 	s := &supervisor{
@@ -65,13 +67,13 @@ func runSupervisor(p *Process, spec SupervisorSpec, parent Pid, ack chan<- error
 		intensity: spec.Intensity,
 		period:    spec.Period,
 		template:  spec.Template,
-		dynamic:   make(map[uint64]*supChild),
-		byPid:     make(map[Pid]*supChild),
+		dynamic:   make(map[uint64]*child),
+		byPid:     make(map[nodal.Pid]*child),
 	}
 	for _, cs := range spec.Children {
-		c := &supChild{id: cs.ID, start: cs.Start, restart: cs.Restart, shutdown: cs.Shutdown, typ: cs.Type}
+		c := &child{id: cs.ID, start: cs.Start, restart: cs.Restart, shutdown: cs.Shutdown, typ: cs.Type}
 		if err := s.startChild(c); err != nil {
-			supLog.Warnw("supervisor failed to start child", "supervisor", p.Self(), "child", c.id, "error", err)
+			log.Warnw("supervisor failed to start child", "supervisor", p.Self(), "child", c.id, "error", err)
 			s.terminateAll()
 			cerr := startError(c.id, err)
 			if !parent.IsZero() {
@@ -79,7 +81,7 @@ func runSupervisor(p *Process, spec SupervisorSpec, parent Pid, ack chan<- error
 			}
 			acked = true
 			ack <- cerr
-			return &ShutdownError{Reason: cerr}
+			return &nodal.ShutdownError{Reason: cerr}
 		}
 		if c.pid.IsZero() && c.restart == Temporary {
 			continue // ignored temporary child: forgotten, as in OTP
@@ -100,7 +102,7 @@ func (s *supervisor) loop() error {
 			return err
 		}
 		switch m := msg.(type) {
-		case Exit:
+		case nodal.Exit:
 			if c, ok := s.byPid[m.From]; ok {
 				if stop := s.childExited(c, m.Reason); stop != nil {
 					return stop
@@ -116,24 +118,24 @@ func (s *supervisor) loop() error {
 			// An exit signal of a former child (it was replaced or
 			// terminated meanwhile) or of an unrelated process: ignored,
 			// as OTP's supervisor does.
-		case CallRequest:
+		case nodal.CallRequest:
 			if stop := s.handleCall(m); stop != nil {
 				return stop
 			}
-		case supRetry:
+		case retryMsg:
 			if stop := s.retry(m.c); stop != nil {
 				return stop
 			}
 		default:
 			// Unexpected message: dropped (OTP logs it).
-			supLog.Debugw("supervisor dropped unexpected message", "supervisor", s.p.Self())
+			log.Debugw("supervisor dropped unexpected message", "supervisor", s.p.Self())
 		}
 	}
 }
 
 // startChild runs c's start function on the supervisor's process and
 // records the new pid. A panic in the start function is a failed start.
-func (s *supervisor) startChild(c *supChild) (err error) {
+func (s *supervisor) startChild(c *child) (err error) {
 	pid, err := s.callStart(c)
 	if err != nil {
 		return err
@@ -144,20 +146,20 @@ func (s *supervisor) startChild(c *supChild) (err error) {
 	}
 	// The start function must link; linking again is a no-op, and repairs
 	// a forgotten link. A pid that is already dead makes the runtime send
-	// us Exit{pid, noproc}, which is handled like any other child exit.
+	// us nodal.Exit{pid, noproc}, which is handled like any other child exit.
 	s.p.Link(pid)
 	c.pid = pid
 	s.byPid[pid] = c
 	return nil
 }
 
-func (s *supervisor) callStart(c *supChild) (pid Pid, err error) {
+func (s *supervisor) callStart(c *child) (pid nodal.Pid, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			if _, ok := v.(exitPanic); ok {
+			if nodal.IsExitPanic(v) {
 				panic(v) // the start function called p.Exit on the supervisor
 			}
-			pid, err = Pid{}, &PanicError{Value: v, Stack: debug.Stack()}
+			pid, err = nodal.Pid{}, &nodal.PanicError{Value: v, Stack: debug.Stack()}
 		}
 	}()
 	return c.start(s.p)
@@ -165,11 +167,11 @@ func (s *supervisor) callStart(c *supChild) (pid Pid, err error) {
 
 // childExited applies the restart rules to a child that exited. It returns
 // a non-nil reason when the supervisor must exit.
-func (s *supervisor) childExited(c *supChild, reason error) error {
-	supLog.Infow("supervisor child exited", "supervisor", s.p.Self(), "child", c.label(), "reason", reason)
+func (s *supervisor) childExited(c *child, reason error) error {
+	log.Infow("supervisor child exited", "supervisor", s.p.Self(), "child", c.label(), "reason", reason)
 	delete(s.byPid, c.pid)
-	c.pid = Pid{}
-	if c.restart == Temporary || (c.restart == Transient && IsNormal(reason)) {
+	c.pid = nodal.Pid{}
+	if c.restart == Temporary || (c.restart == Transient && nodal.IsNormal(reason)) {
 		s.forget(c)
 		return nil
 	}
@@ -178,19 +180,19 @@ func (s *supervisor) childExited(c *supChild, reason error) error {
 
 // restartWithIntensity counts one restart and restarts c by the strategy,
 // or stops the supervisor if the restart intensity is exceeded.
-func (s *supervisor) restartWithIntensity(c *supChild) error {
+func (s *supervisor) restartWithIntensity(c *child) error {
 	if !s.addRestart() {
-		supLog.Warnw("supervisor restart intensity reached, shutting down",
+		log.Warnw("supervisor restart intensity reached, shutting down",
 			"supervisor", s.p.Self(), "intensity", s.intensity, "period", s.period, "child", c.label())
 		s.terminateAll()
-		return ReasonShutdown
+		return nodal.ReasonShutdown
 	}
 	return s.restartGroup(c)
 }
 
 // retry handles a queued retry of a failed restart (OTP try_again_restart):
 // it counts as a restart.
-func (s *supervisor) retry(c *supChild) error {
+func (s *supervisor) retry(c *child) error {
 	if !c.restarting || !s.known(c) {
 		return nil // terminated or deleted meanwhile
 	}
@@ -200,18 +202,18 @@ func (s *supervisor) retry(c *supChild) error {
 // forget removes a child that will not be restarted: a temporary child is
 // deleted (OTP), a dynamic child is always deleted, other static children
 // keep their spec with no pid.
-func (s *supervisor) forget(c *supChild) {
+func (s *supervisor) forget(c *child) {
 	c.restarting = false
 	if c.dynamic {
 		delete(s.dynamic, c.seq)
 		return
 	}
 	if c.restart == Temporary {
-		s.static = slices.DeleteFunc(s.static, func(x *supChild) bool { return x == c })
+		s.static = slices.DeleteFunc(s.static, func(x *child) bool { return x == c })
 	}
 }
 
-func (s *supervisor) known(c *supChild) bool {
+func (s *supervisor) known(c *child) bool {
 	if c.dynamic {
 		return s.dynamic[c.seq] == c
 	}
@@ -241,8 +243,8 @@ func (s *supervisor) addRestart() bool {
 // start fails, the child is marked restarting, the ones after it stay
 // stopped, and a retry is queued (OTP try_again). It returns a non-nil
 // reason when the supervisor must exit: the node is stopping.
-func (s *supervisor) restartGroup(c *supChild) error {
-	group := []*supChild{c}
+func (s *supervisor) restartGroup(c *child) error {
+	group := []*child{c}
 	if !c.dynamic {
 		switch s.strategy {
 		case OneForAll:
@@ -264,14 +266,14 @@ func (s *supervisor) restartGroup(c *supChild) error {
 			continue
 		}
 		if err := s.startChild(g); err != nil {
-			if errors.Is(err, ErrStopped) {
+			if errors.Is(err, nodal.ErrStopped) {
 				// The node is stopping: no restart can succeed.
 				s.terminateAll()
-				return ReasonShutdown
+				return nodal.ReasonShutdown
 			}
-			supLog.Warnw("supervisor failed to restart child", "supervisor", s.p.Self(), "child", g.label(), "error", err)
+			log.Warnw("supervisor failed to restart child", "supervisor", s.p.Self(), "child", g.label(), "error", err)
 			g.restarting = true
-			s.p.Send(s.p.Self(), supRetry{c: g})
+			s.p.Send(s.p.Self(), retryMsg{c: g})
 			return nil
 		}
 		if g.pid.IsZero() && g.restart == Temporary {
@@ -291,25 +293,25 @@ func (s *supervisor) terminateAll() {
 }
 
 // terminate stops one child (OTP shutdown/2): monitor and unlink it, send it
-// an exit signal shutdown (kill for BrutalKill), wait for its Down at most
-// its Shutdown, then kill it and wait for the Down.
-func (s *supervisor) terminate(c *supChild) {
+// an exit signal shutdown (kill for BrutalKill), wait for its nodal.Down at most
+// its Shutdown, then kill it and wait for the nodal.Down.
+func (s *supervisor) terminate(c *child) {
 	c.restarting = false
 	if c.pid.IsZero() {
 		return
 	}
 	pid := c.pid
 	delete(s.byPid, pid)
-	c.pid = Pid{}
+	c.pid = nodal.Pid{}
 	ref := s.p.Monitor(pid)
 	s.p.Unlink(pid)
 	if c.shutdown == BrutalKill {
-		s.p.SendExit(pid, ReasonKill)
-		s.awaitDown(s.p.Context(), map[Ref]bool{ref: true})
+		s.p.SendExit(pid, nodal.ReasonKill)
+		s.awaitDown(s.p.Context(), map[nodal.Ref]bool{ref: true})
 		return
 	}
-	s.p.SendExit(pid, ReasonShutdown)
-	s.awaitShutdown(c.shutdown, map[Ref]Pid{ref: pid})
+	s.p.SendExit(pid, nodal.ReasonShutdown)
+	s.awaitShutdown(c.shutdown, map[nodal.Ref]nodal.Pid{ref: pid})
 }
 
 // terminateDynamic stops all dynamic children at once, like OTP's
@@ -318,7 +320,7 @@ func (s *supervisor) terminateDynamic() {
 	if len(s.dynamic) == 0 {
 		return
 	}
-	pending := make(map[Ref]Pid, len(s.dynamic))
+	pending := make(map[nodal.Ref]nodal.Pid, len(s.dynamic))
 	for _, seq := range slices.Sorted(maps.Keys(s.dynamic)) {
 		c := s.dynamic[seq]
 		c.restarting = false
@@ -327,18 +329,18 @@ func (s *supervisor) terminateDynamic() {
 		}
 		pid := c.pid
 		delete(s.byPid, pid)
-		c.pid = Pid{}
+		c.pid = nodal.Pid{}
 		ref := s.p.Monitor(pid)
 		s.p.Unlink(pid)
 		if s.template.Shutdown == BrutalKill {
-			s.p.SendExit(pid, ReasonKill)
+			s.p.SendExit(pid, nodal.ReasonKill)
 		} else {
-			s.p.SendExit(pid, ReasonShutdown)
+			s.p.SendExit(pid, nodal.ReasonShutdown)
 		}
 		pending[ref] = pid
 	}
 	if s.template.Shutdown == BrutalKill {
-		refs := make(map[Ref]bool, len(pending))
+		refs := make(map[nodal.Ref]bool, len(pending))
 		for r := range pending {
 			refs[r] = true
 		}
@@ -352,8 +354,8 @@ func (s *supervisor) terminateDynamic() {
 
 // awaitShutdown waits for the Downs of pending up to timeout (Infinity: no
 // limit), then kills the rest and waits for their Downs.
-func (s *supervisor) awaitShutdown(timeout time.Duration, pending map[Ref]Pid) {
-	refs := make(map[Ref]bool, len(pending))
+func (s *supervisor) awaitShutdown(timeout time.Duration, pending map[nodal.Ref]nodal.Pid) {
+	refs := make(map[nodal.Ref]bool, len(pending))
 	for r := range pending {
 		refs[r] = true
 	}
@@ -366,20 +368,20 @@ func (s *supervisor) awaitShutdown(timeout time.Duration, pending map[Ref]Pid) {
 	if !timedOut {
 		return
 	}
-	for _, r := range slices.SortedFunc(maps.Keys(refs), Ref.Compare) {
-		supLog.Warnw("supervisor child did not stop in time, killing it", "supervisor", s.p.Self(), "child", pending[r], "shutdown", timeout)
-		s.p.SendExit(pending[r], ReasonKill)
+	for _, r := range slices.SortedFunc(maps.Keys(refs), nodal.Ref.Compare) {
+		log.Warnw("supervisor child did not stop in time, killing it", "supervisor", s.p.Self(), "child", pending[r], "shutdown", timeout)
+		s.p.SendExit(pending[r], nodal.ReasonKill)
 	}
 	s.awaitDown(s.p.Context(), refs)
 }
 
-// awaitDown receives the Down of every monitor in refs, deleting each. It
+// awaitDown receives the nodal.Down of every monitor in refs, deleting each. It
 // reports true if ctx's deadline passed first. If the supervisor itself is
 // killed meanwhile it exits at once.
-func (s *supervisor) awaitDown(ctx context.Context, refs map[Ref]bool) (timedOut bool) {
+func (s *supervisor) awaitDown(ctx context.Context, refs map[nodal.Ref]bool) (timedOut bool) {
 	for len(refs) > 0 {
 		msg, err := s.p.ReceiveMatch(ctx, func(m any) bool {
-			d, ok := m.(Down)
+			d, ok := m.(nodal.Down)
 			return ok && refs[d.Ref]
 		})
 		if err != nil {
@@ -390,13 +392,13 @@ func (s *supervisor) awaitDown(ctx context.Context, refs map[Ref]bool) (timedOut
 			s.p.Exit(err)
 			return false
 		}
-		delete(refs, msg.(Down).Ref)
+		delete(refs, msg.(nodal.Down).Ref)
 	}
 	return false
 }
 
 // label names a child in logs and errors.
-func (c *supChild) label() string {
+func (c *child) label() string {
 	if c.id != "" {
 		return c.id
 	}

@@ -1,23 +1,85 @@
-package nodal
+package supervisor
 
 import (
 	"context"
+	"io"
 	"testing"
 	"time"
 
 	"github.com/lni/goutils/leaktest"
 	"github.com/stretchr/testify/require"
+
+	"github.com/nodal-go/nodal"
 )
 
-func distSupWorker(p *Process) (Pid, error) {
-	return p.Spawn(func(w *Process) error {
+const testCookie = "supervisor-test-cookie"
+
+// startDistCluster starts distributed nodes on loopback that join the
+// first one, and waits until they see each other.
+func startDistCluster(t *testing.T, names ...string) []*nodal.Node {
+	t.Helper()
+	var nodes []*nodal.Node
+	var seed string
+	for _, name := range names {
+		cfg := nodal.DefaultLocalConfig(name, testCookie)
+		if seed != "" {
+			cfg.Seeds = []string{seed}
+		}
+		cfg.Stdout = io.Discard
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		n, err := nodal.Start(ctx, cfg)
+		cancel()
+		require.NoError(t, err, "start %s", name)
+		nodes = append(nodes, n)
+		if seed == "" {
+			seed = n.GossipAddr()
+		}
+	}
+	distWait(t, 20*time.Second, func() bool {
+		for _, n := range nodes {
+			if len(n.Nodes()) != len(nodes)-1 {
+				return false
+			}
+		}
+		return true
+	}, "the nodes to see each other")
+	return nodes
+}
+
+func stopNodes(nodes []*nodal.Node) {
+	for _, n := range nodes {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_ = n.Stop(ctx)
+		cancel()
+	}
+}
+
+// distWait polls cond until it holds or d passes.
+func distWait(t *testing.T, d time.Duration, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func alive(n *nodal.Node, pid nodal.Pid) bool {
+	_, err := n.ProcessInfo(pid)
+	return err == nil
+}
+
+func distSupWorker(p *nodal.Process) (nodal.Pid, error) {
+	return p.Spawn(func(w *nodal.Process) error {
 		<-w.Context().Done()
 		return nil
-	}, WithLink())
+	}, nodal.WithLink())
 }
 
 // Supervisor management from another node (OTP's supervisor calls on
-// {Sup, Node}): which_children, count_children, terminate_child,
+// {Sup, nodal.Node}): which_children, count_children, terminate_child,
 // restart_child, delete_child, start_child with extra args on a
 // simple_one_for_one supervisor, and stopping it. Errors keep their
 // identity across the wire; a child spec (Go functions) cannot travel and
@@ -30,7 +92,7 @@ func TestDistSupervisorManagement(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 
-	sup, err := StartSupervisor(b, SupervisorSpec{Children: []ChildSpec{
+	sup, err := startSup(b, Spec{Children: []Child{
 		{ID: "w1", Start: distSupWorker},
 		{ID: "w2", Start: distSupWorker, Restart: Transient},
 	}})
@@ -66,15 +128,15 @@ func TestDistSupervisorManagement(t *testing.T) {
 	_, err = RestartChild(ctx, a, sup, "w1")
 	require.ErrorIs(t, err, ErrChildRunning)
 
-	_, err = StartChild(ctx, a, sup, ChildSpec{ID: "w3", Start: distSupWorker})
-	require.ErrorIs(t, err, ErrCodec)
+	_, err = StartChild(ctx, a, sup, Child{ID: "w3", Start: distSupWorker})
+	require.ErrorIs(t, err, nodal.ErrCodec)
 	require.Contains(t, err.Error(), "StartChild on the supervisor's node")
 	require.NoError(t, TerminateChildPid(ctx, a, sup, pid))
 
 	// simple_one_for_one: the args travel through the codec.
 	got := make(chan any, 1)
-	dyn, err := StartSupervisor(b, SupervisorSpec{Strategy: SimpleOneForOne, Template: &ChildTemplate{
-		Start: func(p *Process, args any) (Pid, error) {
+	dyn, err := startSup(b, Spec{Strategy: SimpleOneForOne, Template: &ChildTemplate{
+		Start: func(p *nodal.Process, args any) (nodal.Pid, error) {
 			got <- args
 			return distSupWorker(p)
 		},
@@ -87,8 +149,8 @@ func TestDistSupervisorManagement(t *testing.T) {
 	_, err = RestartChild(ctx, a, dyn, "x")
 	require.ErrorIs(t, err, ErrWrongStrategy)
 
-	require.NoError(t, StopSupervisor(ctx, a, dyn))
-	require.False(t, alive(b, child), "children have exited when StopSupervisor returns")
-	require.NoError(t, StopSupervisor(ctx, a, sup))
+	require.NoError(t, Stop(ctx, a, dyn))
+	require.False(t, alive(b, child), "children have exited when Stop returns")
+	require.NoError(t, Stop(ctx, a, sup))
 	distWait(t, 10*time.Second, func() bool { return !alive(b, dyn) && !alive(b, sup) }, "the supervisors to exit")
 }
