@@ -46,6 +46,14 @@ type supervisor struct {
 	nextSeq  uint64
 	restarts []time.Time // restart times, oldest first; restarts[rhead:] are within period
 	rhead    int
+
+	// watchingNodes is set once the supervisor has had a child on another
+	// node: it then gets nodal.NodeUp and nodal.NodeDown messages.
+	watchingNodes bool
+	// orphans are former children on other nodes that exited with reason
+	// noconnection, by node: a child that traps exits may still run
+	// there, and is killed when its node connects again.
+	orphans map[string][]nodal.Pid
 }
 
 // runSupervisor is the body of a supervisor process. It reports the outcome
@@ -126,6 +134,10 @@ func (s *supervisor) loop() error {
 			if stop := s.retry(m.c); stop != nil {
 				return stop
 			}
+		case nodal.NodeUp:
+			s.killOrphans(m.Node)
+		case nodal.NodeDown:
+			// The children there exit with noconnection: handled above.
 		default:
 			// Unexpected message: dropped (OTP logs it).
 			log.Debugw("supervisor dropped unexpected message", "supervisor", s.p.Self())
@@ -150,6 +162,12 @@ func (s *supervisor) startChild(c *child) (err error) {
 	s.p.Link(pid)
 	c.pid = pid
 	s.byPid[pid] = c
+	if pid.Node != s.p.Node().Name() && !s.watchingNodes {
+		// Subscribe before the child can be lost, so that no reconnection
+		// after its loss goes unseen (the mailbox keeps the order).
+		s.watchingNodes = true
+		s.p.MonitorNodes(true, nodal.NodeVisible)
+	}
 	return nil
 }
 
@@ -169,13 +187,38 @@ func (s *supervisor) callStart(c *child) (pid nodal.Pid, err error) {
 // a non-nil reason when the supervisor must exit.
 func (s *supervisor) childExited(c *child, reason error) error {
 	log.Infow("supervisor child exited", "supervisor", s.p.Self(), "child", c.label(), "reason", reason)
+	lost := c.pid
 	delete(s.byPid, c.pid)
 	c.pid = nodal.Pid{}
 	if c.restart == Temporary || (c.restart == Transient && nodal.IsNormal(reason)) {
 		s.forget(c)
 		return nil
 	}
+	if lost.Node != s.p.Node().Name() && errors.Is(reason, nodal.ReasonNoConnection) {
+		s.addOrphan(lost) // it is about to be replaced
+	}
 	return s.restartWithIntensity(c)
+}
+
+// addOrphan remembers a child lost with its node's connection. A child
+// that does not trap exits is already dead (its link broke with
+// noconnection on its side too); one that traps may live on, cut off.
+func (s *supervisor) addOrphan(pid nodal.Pid) {
+	if s.orphans == nil {
+		s.orphans = make(map[string][]nodal.Pid)
+	}
+	s.orphans[pid.Node] = append(s.orphans[pid.Node], pid)
+}
+
+// killOrphans kills the children lost on node, which has just connected
+// again: a restart may have replaced them, and no process may run twice.
+// Kill cannot be trapped; for a child that already died it is a no-op.
+func (s *supervisor) killOrphans(node string) {
+	for _, pid := range s.orphans[node] {
+		log.Infow("supervisor killing child cut off by a lost connection", "supervisor", s.p.Self(), "child", pid)
+		s.p.SendExit(pid, nodal.ReasonKill)
+	}
+	delete(s.orphans, node)
 }
 
 // restartWithIntensity counts one restart and restarts c by the strategy,
@@ -293,25 +336,12 @@ func (s *supervisor) terminateAll() {
 }
 
 // terminate stops one child (OTP shutdown/2): monitor and unlink it, send it
-// an exit signal shutdown (kill for BrutalKill), wait for its nodal.Down at most
-// its Shutdown, then kill it and wait for the nodal.Down.
+// an exit signal shutdown (kill for BrutalKill), wait for its Down at most
+// its Shutdown, then kill it and wait for the Down.
 func (s *supervisor) terminate(c *child) {
-	c.restarting = false
-	if c.pid.IsZero() {
-		return
+	if ref, pid, ok := s.signalStop(c, c.shutdown); ok {
+		s.awaitStopped(c.shutdown, map[nodal.Ref]nodal.Pid{ref: pid})
 	}
-	pid := c.pid
-	delete(s.byPid, pid)
-	c.pid = nodal.Pid{}
-	ref := s.p.Monitor(pid)
-	s.p.Unlink(pid)
-	if c.shutdown == BrutalKill {
-		s.p.SendExit(pid, nodal.ReasonKill)
-		s.awaitDown(s.p.Context(), map[nodal.Ref]bool{ref: true})
-		return
-	}
-	s.p.SendExit(pid, nodal.ReasonShutdown)
-	s.awaitShutdown(c.shutdown, map[nodal.Ref]nodal.Pid{ref: pid})
 }
 
 // terminateDynamic stops all dynamic children at once, like OTP's
@@ -322,54 +352,56 @@ func (s *supervisor) terminateDynamic() {
 	}
 	pending := make(map[nodal.Ref]nodal.Pid, len(s.dynamic))
 	for _, seq := range slices.Sorted(maps.Keys(s.dynamic)) {
-		c := s.dynamic[seq]
-		c.restarting = false
-		if c.pid.IsZero() {
-			continue
+		if ref, pid, ok := s.signalStop(s.dynamic[seq], s.template.Shutdown); ok {
+			pending[ref] = pid
 		}
-		pid := c.pid
-		delete(s.byPid, pid)
-		c.pid = nodal.Pid{}
-		ref := s.p.Monitor(pid)
-		s.p.Unlink(pid)
-		if s.template.Shutdown == BrutalKill {
-			s.p.SendExit(pid, nodal.ReasonKill)
-		} else {
-			s.p.SendExit(pid, nodal.ReasonShutdown)
-		}
-		pending[ref] = pid
 	}
-	if s.template.Shutdown == BrutalKill {
-		refs := make(map[nodal.Ref]bool, len(pending))
-		for r := range pending {
-			refs[r] = true
-		}
-		s.awaitDown(s.p.Context(), refs)
-	} else {
-		s.awaitShutdown(s.template.Shutdown, pending)
-	}
+	s.awaitStopped(s.template.Shutdown, pending)
 	// Stopped dynamic children are gone, as in OTP.
 	clear(s.dynamic)
 }
 
-// awaitShutdown waits for the Downs of pending up to timeout (Infinity: no
-// limit), then kills the rest and waits for their Downs.
-func (s *supervisor) awaitShutdown(timeout time.Duration, pending map[nodal.Ref]nodal.Pid) {
+// signalStop is the first half of stopping c: it forgets c's pid, monitors
+// and unlinks it, and sends it the exit signal shutdown (kill for
+// BrutalKill). ok is false when c is not running.
+func (s *supervisor) signalStop(c *child, shutdown time.Duration) (ref nodal.Ref, pid nodal.Pid, ok bool) {
+	c.restarting = false
+	if c.pid.IsZero() {
+		return nodal.Ref{}, nodal.Pid{}, false
+	}
+	pid = c.pid
+	delete(s.byPid, pid)
+	c.pid = nodal.Pid{}
+	ref = s.p.Monitor(pid)
+	s.p.Unlink(pid)
+	if shutdown == BrutalKill {
+		s.p.SendExit(pid, nodal.ReasonKill)
+	} else {
+		s.p.SendExit(pid, nodal.ReasonShutdown)
+	}
+	return ref, pid, true
+}
+
+// awaitStopped is the second half: it waits for the Downs of pending up to
+// shutdown (Infinity: no limit; BrutalKill: they were killed already), then
+// kills the rest and waits for their Downs.
+func (s *supervisor) awaitStopped(shutdown time.Duration, pending map[nodal.Ref]nodal.Pid) {
 	refs := make(map[nodal.Ref]bool, len(pending))
 	for r := range pending {
 		refs[r] = true
 	}
-	ctx, cancel := s.p.Context(), context.CancelFunc(func() {})
-	if timeout != Infinity {
-		ctx, cancel = context.WithTimeout(ctx, timeout)
+	if shutdown == BrutalKill || shutdown == Infinity {
+		s.awaitDown(s.p.Context(), refs)
+		return
 	}
+	ctx, cancel := context.WithTimeout(s.p.Context(), shutdown)
 	timedOut := s.awaitDown(ctx, refs)
 	cancel()
 	if !timedOut {
 		return
 	}
 	for _, r := range slices.SortedFunc(maps.Keys(refs), nodal.Ref.Compare) {
-		log.Warnw("supervisor child did not stop in time, killing it", "supervisor", s.p.Self(), "child", pending[r], "shutdown", timeout)
+		log.Warnw("supervisor child did not stop in time, killing it", "supervisor", s.p.Self(), "child", pending[r], "shutdown", shutdown)
 		s.p.SendExit(pending[r], nodal.ReasonKill)
 	}
 	s.awaitDown(s.p.Context(), refs)
