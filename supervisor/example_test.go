@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nodal-go/nodal"
+	"github.com/nodal-go/nodal/p2p/p2ptest"
 	"github.com/nodal-go/nodal/supervisor"
 )
 
@@ -118,4 +119,68 @@ func ExampleStartDynamicChild() {
 	// Output:
 	// sessions: 2 sessions, 2 active
 	// [session-ann session-bob]
+}
+
+// A supervisor on a keeps a worker running on b (OTP's start_worker(Node)),
+// with c as its failover. When b is cut off from a, the worker's link
+// breaks with reason noconnection on both sides: the worker on b dies, and
+// the supervisor restarts it on c, the first connected node of its list.
+func ExampleRemote() {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	net := p2ptest.New(p2ptest.WithSeed(1)) // an in-process network
+	defer net.Close()
+	var nodes []*nodal.Node
+	for _, name := range []string{"a@10.0.0.1", "b@10.0.0.2", "c@10.0.0.3"} {
+		cfg := nodal.DefaultLocalConfig(name, "example-cookie")
+		cfg.P2P.Network = net
+		if len(nodes) > 0 {
+			cfg.Seeds = []string{nodes[0].GossipAddr()}
+		}
+		n, err := nodal.Start(ctx, cfg)
+		if err != nil {
+			panic(err)
+		}
+		defer n.Stop(context.Background())
+		// The behaviour the supervisor starts, on every node that may run it.
+		err = n.RegisterBehaviour("worker", func(p *nodal.Process, _ any) error {
+			_, err := p.Receive(p.Context())
+			return err
+		})
+		if err != nil {
+			panic(err)
+		}
+		nodes = append(nodes, n)
+	}
+	a := nodes[0]
+	for len(a.Nodes()) < 2 || len(nodes[1].Nodes()) < 2 || len(nodes[2].Nodes()) < 2 {
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	sup, err := supervisor.Start(ctx, a, supervisor.Spec{
+		Intensity: 5,
+		Children: []supervisor.Child{
+			supervisor.Remote("worker", "b@10.0.0.2", "worker", nil, supervisor.Failover("c@10.0.0.3")),
+		},
+	})
+	if err != nil {
+		panic(err)
+	}
+	where := func() string {
+		kids, err := supervisor.WhichChildren(ctx, a, sup)
+		if err != nil {
+			panic(err)
+		}
+		return kids[0].Pid.Node
+	}
+	fmt.Println("worker runs on", where())
+
+	net.Partition("a@10.0.0.1", "b@10.0.0.2")
+	for where() != "c@10.0.0.3" {
+		time.Sleep(10 * time.Millisecond)
+	}
+	fmt.Println("b lost: worker runs on", where())
+	// Output:
+	// worker runs on b@10.0.0.2
+	// b lost: worker runs on c@10.0.0.3
 }
