@@ -22,7 +22,8 @@ import (
 // []byte, Pid, Ref, Down, Exit, NodeDown, and exit reasons) or its type was
 // registered with RegisterType under a name that every node agrees on.
 // Registered types are encoded as deterministic CBOR (RFC 8949 core
-// deterministic encoding).
+// deterministic encoding), except types that encode themselves
+// (encoding.BinaryAppender and encoding.BinaryUnmarshaler; see Register).
 //
 // A Codec is safe for concurrent use. Registration is expected at start-up;
 // it may happen at any time, and a type registered on the receiver later than
@@ -202,8 +203,8 @@ const (
 	tagUint
 	tagCallRequest
 	tagIORequest
-	_ // 21: reserved, was tagSupRequest (supervisor requests are now registered types); never reuse
-	_ // 22: reserved, was tagSupReply; never reuse
+	_         // 21: reserved, was tagSupRequest (supervisor requests are now registered types); never reuse
+	_         // 22: reserved, was tagSupReply; never reuse
 	tagBinary // a registered type that encodes itself (encoding.BinaryAppender)
 )
 

@@ -195,4 +195,3 @@ func Stop(ctx context.Context, c Caller, sup nodal.Pid) error {
 	_, err := call(ctx, c, sup, request{op: opStop})
 	return err
 }
-

@@ -13,7 +13,18 @@ import (
 func (s *supervisor) handleCall(req nodal.CallRequest) error {
 	var rep reply
 	var stop error
-	r, _ := req.Req.(request) // the caller checked: only requests come here
+	if r, ok := req.Req.(request); ok {
+		rep, stop = s.serve(r)
+	} else {
+		rep.err = fmt.Errorf("%w: unknown supervisor request %T", ErrNotSupervisor, req.Req)
+	}
+	s.p.Reply(req.From, rep)
+	return stop
+}
+
+// serve runs one management request and returns its reply, and a non-nil
+// reason when the supervisor must exit.
+func (s *supervisor) serve(r request) (rep reply, stop error) {
 	switch r.op {
 	case opStartChild:
 		rep = s.callStartChild(r.spec)
@@ -35,8 +46,7 @@ func (s *supervisor) handleCall(req nodal.CallRequest) error {
 	default:
 		rep.err = fmt.Errorf("%w: unknown supervisor request %d", ErrNotSupervisor, r.op)
 	}
-	s.p.Reply(req.From, rep)
-	return stop
+	return rep, stop
 }
 
 func (s *supervisor) findStatic(id string) *child {

@@ -79,7 +79,7 @@ func distSupWorker(p *nodal.Process) (nodal.Pid, error) {
 }
 
 // Supervisor management from another node (OTP's supervisor calls on
-// {Sup, nodal.Node}): which_children, count_children, terminate_child,
+// {Sup, Node}): which_children, count_children, terminate_child,
 // restart_child, delete_child, start_child with extra args on a
 // simple_one_for_one supervisor, and stopping it. Errors keep their
 // identity across the wire; a child spec (Go functions) cannot travel and

@@ -18,8 +18,8 @@ import (
 type modelChild struct {
 	id      string
 	restart RestartType
-	pid     nodal.Pid  // last pid seen; zero when stopped
-	fresh   bool // the next observation must show a new pid
+	pid     nodal.Pid // last pid seen; zero when stopped
+	fresh   bool      // the next observation must show a new pid
 }
 
 // TestSupervisorModel drives a static supervisor (random strategy, random

@@ -22,8 +22,8 @@ type child struct {
 	typ      ChildType
 	dynamic  bool
 
-	pid        nodal.Pid  // zero when not running
-	restarting bool // a restart failed and a retry is queued
+	pid        nodal.Pid // zero when not running
+	restarting bool      // a restart failed and a retry is queued
 }
 
 // retryMsg is the message a supervisor sends itself to retry a restart that
@@ -40,9 +40,9 @@ type supervisor struct {
 	period    time.Duration
 	template  *ChildTemplate
 
-	static   []*child          // static children in start order
-	dynamic  map[uint64]*child // SimpleOneForOne children by seq
-	byPid    map[nodal.Pid]*child    // running children
+	static   []*child             // static children in start order
+	dynamic  map[uint64]*child    // SimpleOneForOne children by seq
+	byPid    map[nodal.Pid]*child // running children
 	nextSeq  uint64
 	restarts []time.Time // restart times, oldest first; restarts[rhead:] are within period
 	rhead    int
@@ -63,7 +63,7 @@ func runSupervisor(p *nodal.Process, spec Spec, parent nodal.Pid, ack chan<- err
 	defer func() {
 		if !acked {
 			// The process is ending before its children were all started
-			// (killed, or nodal.Exit called from deep inside); never leave
+			// (killed, or Exit called from deep inside); never leave
 			// Start waiting.
 			ack <- fmt.Errorf("supervisor: %v exited while starting: %w", p.Self(), nodal.ReasonKilled)
 		}
@@ -158,7 +158,7 @@ func (s *supervisor) startChild(c *child) (err error) {
 	}
 	// The start function must link; linking again is a no-op, and repairs
 	// a forgotten link. A pid that is already dead makes the runtime send
-	// us nodal.Exit{pid, noproc}, which is handled like any other child exit.
+	// us Exit{pid, noproc}, which is handled like any other child exit.
 	s.p.Link(pid)
 	c.pid = pid
 	s.byPid[pid] = c

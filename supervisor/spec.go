@@ -117,14 +117,18 @@ const (
 )
 
 // Child describes a static child of a supervisor (OTP child_spec()).
+// Nested builds the Child of a child supervisor and Remote the Child of a
+// worker on another node; any other child sets Start itself.
 type Child struct {
 	// ID names the child within its supervisor; required and unique.
 	ID string
 	// Start starts the child and returns its pid. It runs on the
 	// supervisor's process p and must start a process linked to p, usually
-	// with p.Spawn(fn, nodal.WithLink()) or p.SpawnActor(a, nodal.WithLink()); the supervisor also
-	// links to the returned pid, so a forgotten link is repaired. A non-nil
-	// error (or a panic) is a failed start. A zero nodal.Pid with a nil error
+	// with p.Spawn(fn, nodal.WithLink()), p.SpawnActor(a, nodal.WithLink())
+	// or p.SpawnOn(ctx, node, behaviour, args, nodal.WithLink()); the
+	// supervisor also links to the returned pid, so a forgotten link is
+	// repaired. A non-nil
+	// error (or a panic) is a failed start. A zero Pid with a nil error
 	// means "ignore" (OTP ignore): the child is kept but not running.
 	Start func(p *nodal.Process) (nodal.Pid, error)
 	// Restart says when the child is restarted; the zero value is Permanent.

@@ -86,9 +86,9 @@ func TestWireMalformed(t *testing.T) {
 	pid := appendPid(nil, nodal.Pid{})
 	for _, in := range [][]byte{
 		nil,
-		append(append([]byte{}, pid...), errNil, 0xff, 0xff, 0xff, 0xff, 0x0f),    // 4G children
-		append(append([]byte{}, pid...), errSentinel),                             // truncated
-		append(append([]byte{}, pid...), 9),                                       // bad form
+		append(append([]byte{}, pid...), errNil, 0xff, 0xff, 0xff, 0xff, 0x0f), // 4G children
+		append(append([]byte{}, pid...), errSentinel),                          // truncated
+		append(append([]byte{}, pid...), 9),                                    // bad form
 		append(append([]byte{}, pid...), errChild, 0, 0, 0, 0, errChild, 0, 0, 0, 0, // too deep
 			errChild, 0, 0, 0, 0, errChild, 0, 0, 0, 0, errChild, 0, 0, 0, 0, errNil, 0, 0, 0, 0, 0),
 	} {
