@@ -115,3 +115,35 @@ func TestStartDynamicChildArgsThroughNodeCodecs(t *testing.T) {
 		require.Equal(t, 2, count.Active)
 	})
 }
+
+// A management call to a process that is not a supervisor fails with
+// ErrNotSupervisor, and a supervisor answers a call it does not know the
+// same way, staying up.
+func TestNotSupervisor(t *testing.T) {
+	n := startSupNode(t)
+	ctx := callCtx(t)
+	pong, err := n.Spawn(func(p *nodal.Process) error {
+		for {
+			m, err := p.Receive(p.Context())
+			if err != nil {
+				return err
+			}
+			if c, ok := m.(nodal.CallRequest); ok {
+				p.Reply(c.From, "pong")
+			}
+		}
+	})
+	require.NoError(t, err)
+	_, err = WhichChildren(ctx, n, pong)
+	require.ErrorIs(t, err, ErrNotSupervisor)
+
+	sup, err := startSup(n, Spec{})
+	require.NoError(t, err)
+	r, err := n.Call(ctx, sup, "hello")
+	require.NoError(t, err)
+	require.ErrorIs(t, r.(reply).err, ErrNotSupervisor)
+	require.Contains(t, r.(reply).err.Error(), "string")
+	count, err := CountChildren(ctx, n, sup)
+	require.NoError(t, err)
+	require.Equal(t, ChildCount{}, count)
+}
