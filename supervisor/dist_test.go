@@ -2,7 +2,6 @@ package supervisor
 
 import (
 	"context"
-	"io"
 	"testing"
 	"time"
 
@@ -13,38 +12,6 @@ import (
 )
 
 const testCookie = "supervisor-test-cookie"
-
-// startDistCluster starts distributed nodes on loopback that join the
-// first one, and waits until they see each other.
-func startDistCluster(t *testing.T, names ...string) []*nodal.Node {
-	t.Helper()
-	var nodes []*nodal.Node
-	var seed string
-	for _, name := range names {
-		cfg := nodal.DefaultLocalConfig(name, testCookie)
-		if seed != "" {
-			cfg.Seeds = []string{seed}
-		}
-		cfg.Stdout = io.Discard
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		n, err := nodal.Start(ctx, cfg)
-		cancel()
-		require.NoError(t, err, "start %s", name)
-		nodes = append(nodes, n)
-		if seed == "" {
-			seed = n.GossipAddr()
-		}
-	}
-	distWait(t, 20*time.Second, func() bool {
-		for _, n := range nodes {
-			if len(n.Nodes()) != len(nodes)-1 {
-				return false
-			}
-		}
-		return true
-	}, "the nodes to see each other")
-	return nodes
-}
 
 func stopNodes(nodes []*nodal.Node) {
 	for _, n := range nodes {
@@ -86,7 +53,7 @@ func distSupWorker(p *nodal.Process) (nodal.Pid, error) {
 // says so.
 func TestDistSupervisorManagement(t *testing.T) {
 	defer leaktest.AfterTest(t)()
-	nodes := startDistCluster(t, "a@127.0.0.1", "b@127.0.0.1")
+	nodes := startSimCluster(t, nil, "a@127.0.0.1", "b@127.0.0.1")
 	defer stopNodes(nodes)
 	a, b := nodes[0], nodes[1]
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

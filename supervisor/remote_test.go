@@ -17,14 +17,16 @@ import (
 )
 
 // startSimCluster starts nodes on a p2ptest network (inside a synctest
-// bubble) and waits for the full mesh.
+// bubble), or on loopback when net is nil, and waits for the full mesh.
 func startSimCluster(t *testing.T, net *p2ptest.Network, names ...string) []*nodal.Node {
 	t.Helper()
 	var nodes []*nodal.Node
 	var seed string
 	for _, name := range names {
 		cfg := nodal.DefaultLocalConfig(name, testCookie)
-		cfg.P2P.Network = net
+		if net != nil {
+			cfg.P2P.Network = net
+		}
 		cfg.Stdout = io.Discard
 		if seed != "" {
 			cfg.Seeds = []string{seed}
@@ -133,6 +135,22 @@ func registerEverywhere(t *testing.T, nodes []*nodal.Node, name string, b nodal.
 	}
 }
 
+// startTrio starts a, b and c on a p2ptest network with seed and
+// registers the census behaviour as name on each.
+func startTrio(t *testing.T, seed int64, name string, trap bool) (*p2ptest.Network, []*nodal.Node, *census) {
+	t.Helper()
+	net := p2ptest.New(p2ptest.WithSeed(seed))
+	nodes := startSimCluster(t, net, "a@10.0.0.1", "b@10.0.0.2", "c@10.0.0.3")
+	cs := newCensus()
+	registerEverywhere(t, nodes, name, cs.behaviour(trap))
+	return net, nodes, cs
+}
+
+func stopTrio(net *p2ptest.Network, nodes []*nodal.Node) {
+	stopSimNodes(nodes)
+	_ = net.Close()
+}
+
 func childOn(t *testing.T, n *nodal.Node, sup nodal.Pid, id string) nodal.Pid {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -223,13 +241,9 @@ func TestRemoteChildRestartedByRestartType(t *testing.T) {
 // moment once the loss is seen.
 func TestRemoteChildNodeLostFailsOver(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		net := p2ptest.New(p2ptest.WithSeed(12))
-		defer net.Close()
-		nodes := startSimCluster(t, net, "a@10.0.0.1", "b@10.0.0.2", "c@10.0.0.3")
-		defer stopSimNodes(nodes)
+		net, nodes, cs := startTrio(t, 12, "worker", false)
+		defer stopTrio(net, nodes)
 		a, b, c := nodes[0], nodes[1], nodes[2]
-		cs := newCensus()
-		registerEverywhere(t, nodes, "worker", cs.behaviour(false))
 
 		temporary := Remote("temporary", b.Name(), "worker", "temporary")
 		temporary.Restart = Temporary
@@ -262,13 +276,9 @@ func TestRemoteChildNodeLostFailsOver(t *testing.T) {
 // instance.
 func TestRemoteTrappingOrphanKilledOnReconnect(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		net := p2ptest.New(p2ptest.WithSeed(13))
-		defer net.Close()
-		nodes := startSimCluster(t, net, "a@10.0.0.1", "b@10.0.0.2", "c@10.0.0.3")
-		defer stopSimNodes(nodes)
+		net, nodes, cs := startTrio(t, 13, "trapper", true)
+		defer stopTrio(net, nodes)
 		a, b, c := nodes[0], nodes[1], nodes[2]
-		cs := newCensus()
-		registerEverywhere(t, nodes, "trapper", cs.behaviour(true))
 
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()

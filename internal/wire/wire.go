@@ -201,31 +201,22 @@ func (d *Decoder) Varint() int64 {
 
 // Length reads a uvarint length prefix and checks it against what is left
 // of the input, so that nothing is ever allocated beyond the input's size.
-func (d *Decoder) Length() int {
-	v := d.Uvarint()
-	if d.err != nil {
-		return 0
-	}
-	if v > uint64(len(d.b)-d.off) {
-		d.Fail("length exceeds input")
-		return 0
-	}
-	return int(v)
-}
+func (d *Decoder) Length() int { return d.bounded(1, "length exceeds input") }
 
 // Count reads a uvarint count of items that each take at least minSize
 // bytes (minSize >= 1) and checks it against what is left of the input, so
 // a caller may allocate count items.
-func (d *Decoder) Count(minSize int) int {
+func (d *Decoder) Count(minSize int) int { return d.bounded(max(minSize, 1), "count exceeds input") }
+
+// bounded reads a uvarint n and checks that n items of size bytes fit in
+// what is left of the input.
+func (d *Decoder) bounded(size int, what string) int {
 	v := d.Uvarint()
 	if d.err != nil {
 		return 0
 	}
-	if minSize < 1 {
-		minSize = 1
-	}
-	if v > uint64(len(d.b)-d.off)/uint64(minSize) {
-		d.Fail("count exceeds input")
+	if v > uint64(len(d.b)-d.off)/uint64(size) {
+		d.Fail(what)
 		return 0
 	}
 	return int(v)
