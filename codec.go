@@ -1,6 +1,7 @@
 package nodal
 
 import (
+	"encoding"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 	"sync/atomic"
 
 	"github.com/fxamacker/cbor/v2"
+
+	"github.com/nodal-go/nodal/internal/wire"
 )
 
 // Codec encodes the values that travel between nodes. Closures, channels and
@@ -19,7 +22,8 @@ import (
 // []byte, Pid, Ref, Down, Exit, NodeDown, and exit reasons) or its type was
 // registered with RegisterType under a name that every node agrees on.
 // Registered types are encoded as deterministic CBOR (RFC 8949 core
-// deterministic encoding).
+// deterministic encoding), except types that encode themselves
+// (encoding.BinaryAppender and encoding.BinaryUnmarshaler; see Register).
 //
 // A Codec is safe for concurrent use. Registration is expected at start-up;
 // it may happen at any time, and a type registered on the receiver later than
@@ -33,12 +37,29 @@ type Codec struct {
 }
 
 type codecType struct {
-	name string
-	typ  reflect.Type
+	name   string
+	typ    reflect.Type
+	binary bool // encodes itself: AppendBinary and UnmarshalBinary, not CBOR
 }
+
+var (
+	binaryAppenderType    = reflect.TypeFor[encoding.BinaryAppender]()
+	binaryUnmarshalerType = reflect.TypeFor[encoding.BinaryUnmarshaler]()
+)
 
 // DefaultCodec is the codec a node uses when Config.Codec is nil.
 var DefaultCodec = NewCodec()
+
+// Codec returns the codec n encodes and decodes remote values with:
+// Config.Codec, or DefaultCodec when that is nil. Packages built on a node
+// use it to register their wire types and to encode values they carry as
+// bytes (as the supervisor does with StartDynamicChild's args).
+func (n *Node) Codec() *Codec {
+	if n.cfg.Codec != nil {
+		return n.cfg.Codec
+	}
+	return DefaultCodec
+}
 
 // maxTypeNameLen bounds a registered type's name, on the wire and at registration.
 const maxTypeNameLen = 255
@@ -77,6 +98,21 @@ func RegisterType(name string, example any) error {
 // name. Registering the same type under the same name again is a no-op;
 // reusing a name for another type, or a type under another name, is an error
 // wrapping ErrCodec.
+//
+// A type T whose value implements encoding.BinaryAppender and whose pointer
+// *T implements encoding.BinaryUnmarshaler encodes itself: the codec writes
+// its name and the length-prefixed bytes AppendBinary appends, and the
+// receiver hands UnmarshalBinary exactly those bytes (a slice of that
+// length, with its capacity clipped; it must copy what it keeps, as
+// encoding.BinaryUnmarshaler says) and nothing else. The length is checked
+// against the frame before anything is read, so a decoder never reads or
+// allocates past its input for such a value; UnmarshalBinary itself must
+// bound what it allocates by the bytes it is given (internal/wire's Decoder
+// does). An error or a panic in either method is a *CodecError, never a
+// crash. This is the extension point for the services' own wire types
+// (supervisor, registry, groups, rpc). A type that implements only one of
+// the two halves is refused, since it could travel one way only; every
+// other type is encoded as CBOR.
 func (c *Codec) Register(name string, example any) error {
 	if name == "" || len(name) > maxTypeNameLen {
 		return fmt.Errorf("%w: type name must be 1..%d bytes", ErrCodec, maxTypeNameLen)
@@ -105,11 +141,20 @@ func (c *Codec) Register(name string, example any) error {
 	if ct, ok := oldType[t]; ok {
 		return fmt.Errorf("%w: %v already registered as %q", ErrCodec, t, ct.name)
 	}
-	// Check that the type encodes at all (e.g. no func fields).
-	if _, err := c.enc.Marshal(example); err != nil {
-		return fmt.Errorf("%w: %v cannot be encoded: %v", ErrCodec, t, err)
+	appends := t.Implements(binaryAppenderType)
+	unmarshals := reflect.PointerTo(t).Implements(binaryUnmarshalerType)
+	switch {
+	case appends && !unmarshals:
+		return fmt.Errorf("%w: %v implements encoding.BinaryAppender but %v does not implement encoding.BinaryUnmarshaler", ErrCodec, t, reflect.PointerTo(t))
+	case unmarshals && !appends:
+		return fmt.Errorf("%w: %v implements encoding.BinaryUnmarshaler but %v does not implement encoding.BinaryAppender", ErrCodec, reflect.PointerTo(t), t)
+	case !appends:
+		// Check that the type encodes at all (e.g. no func fields).
+		if _, err := c.enc.Marshal(example); err != nil {
+			return fmt.Errorf("%w: %v cannot be encoded: %v", ErrCodec, t, err)
+		}
 	}
-	ct := &codecType{name: name, typ: t}
+	ct := &codecType{name: name, typ: t, binary: appends}
 	byName := make(map[string]*codecType, len(oldName)+1)
 	byType := make(map[reflect.Type]*codecType, len(oldType)+1)
 	for k, v := range oldName {
@@ -158,8 +203,9 @@ const (
 	tagUint
 	tagCallRequest
 	tagIORequest
-	tagSupRequest // a supervisor management request (codec_sup.go)
-	tagSupReply   // its reply
+	_         // 21: reserved, was tagSupRequest (supervisor requests are now registered types); never reuse
+	_         // 22: reserved, was tagSupReply; never reuse
+	tagBinary // a registered type that encodes itself (encoding.BinaryAppender)
 )
 
 // maxValueDepth bounds nesting of built-in containers (a CallRequest
@@ -267,9 +313,6 @@ func (c *Codec) appendValue(b []byte, v any, depth int) ([]byte, error) {
 	case IORequest:
 		return appendString(append(b, tagIORequest), x.Text), nil
 	}
-	if b2, ok, err := c.appendSupervisor(b, v, depth); ok {
-		return b2, err
-	}
 	if err, ok := v.(error); ok && isReasonValue(err) {
 		return appendReason(append(b, tagReason), err), nil
 	}
@@ -277,6 +320,9 @@ func (c *Codec) appendValue(b []byte, v any, depth int) ([]byte, error) {
 	ct, ok := (*c.byType.Load())[t]
 	if !ok {
 		return b, &CodecError{Type: t.String(), Err: ErrUnregisteredType}
+	}
+	if ct.binary {
+		return appendBinary(b, ct, v.(encoding.BinaryAppender))
 	}
 	data, err := c.enc.Marshal(v)
 	if err != nil {
@@ -379,10 +425,8 @@ func (c *Codec) decodeValue(d *decoder) any {
 		return CallRequest{From: From{Pid: p, Ref: r}, Req: req}
 	case tagIORequest:
 		return IORequest{Text: d.string()}
-	case tagSupRequest:
-		return c.decodeSupRequest(d)
-	case tagSupReply:
-		return d.supReply()
+	case tagBinary:
+		return c.decodeBinary(d)
 	case tagRegistered:
 		name := d.string()
 		n := d.length()
@@ -395,6 +439,10 @@ func (c *Codec) decodeValue(d *decoder) any {
 			d.err = &CodecError{Type: name, Err: ErrUnregisteredType}
 			return nil
 		}
+		if ct.binary {
+			d.err = &CodecError{Type: name, Err: errors.New("sent as CBOR but registered here as a type that encodes itself")}
+			return nil
+		}
 		ptr := reflect.New(ct.typ)
 		if err := c.dec.Unmarshal(raw, ptr.Interface()); err != nil {
 			d.err = &CodecError{Type: name, Err: fmt.Errorf("%w: %v", ErrCodec, err)}
@@ -404,6 +452,65 @@ func (c *Codec) decodeValue(d *decoder) any {
 	}
 	d.fail(fmt.Sprintf("unknown value tag %d", tag))
 	return nil
+}
+
+// appendBinary appends a value of a type that encodes itself: tagBinary, its
+// name, and the length-prefixed bytes of its AppendBinary. The method
+// appends after the header and the length is slid in front of its bytes,
+// so nothing is copied twice in the common case.
+func appendBinary(b []byte, ct *codecType, v encoding.BinaryAppender) (out []byte, err error) {
+	orig := len(b)
+	b = appendString(append(b, tagBinary), ct.name)
+	start := len(b)
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = b[:orig], &CodecError{Type: ct.typ.String(), Err: fmt.Errorf("AppendBinary panicked: %v", r)}
+		}
+	}()
+	data, err := v.AppendBinary(b)
+	if err != nil {
+		return b[:orig], &CodecError{Type: ct.typ.String(), Err: err}
+	}
+	if len(data) < start {
+		return b[:orig], &CodecError{Type: ct.typ.String(), Err: errors.New("AppendBinary did not append to its argument")}
+	}
+	n := len(data) - start
+	var hdr [binary.MaxVarintLen64]byte
+	h := binary.PutUvarint(hdr[:], uint64(n))
+	data = append(data, hdr[:h]...)
+	copy(data[start+h:], data[start:start+n])
+	copy(data[start:], hdr[:h])
+	return data, nil
+}
+
+// decodeBinary decodes a value of a type that encodes itself: its
+// UnmarshalBinary gets exactly the bytes its AppendBinary wrote.
+func (c *Codec) decodeBinary(d *decoder) (v any) {
+	name := d.string()
+	raw := d.take(d.length())
+	if d.err != nil {
+		return nil
+	}
+	ct, ok := (*c.byName.Load())[name]
+	if !ok {
+		d.err = &CodecError{Type: name, Err: ErrUnregisteredType}
+		return nil
+	}
+	if !ct.binary {
+		d.err = &CodecError{Type: name, Err: errors.New("sent as a type that encodes itself but registered here for CBOR")}
+		return nil
+	}
+	ptr := reflect.New(ct.typ)
+	defer func() {
+		if r := recover(); r != nil {
+			v, d.err = nil, &CodecError{Type: name, Err: fmt.Errorf("UnmarshalBinary panicked: %v", r)}
+		}
+	}()
+	if err := ptr.Interface().(encoding.BinaryUnmarshaler).UnmarshalBinary(raw); err != nil {
+		d.err = &CodecError{Type: name, Err: err}
+		return nil
+	}
+	return ptr.Elem().Interface()
 }
 
 // Marshal encodes v as a standalone byte slice.
@@ -442,16 +549,18 @@ var ErrCodec = errors.New("nodal: codec error")
 var ErrUnregisteredType = errors.New("type not registered with the codec (use nodal.RegisterType)")
 
 // --- primitives shared by the codec and the distribution frames ---
+//
+// They are thin names for the internal/wire toolkit, kept so that the
+// distribution frames (dist*.go, service.go) read as before.
 
-func appendString(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
-}
+func appendString(b []byte, s string) []byte { return wire.AppendString(b, s) }
 
+func appendBool(b []byte, v bool) []byte { return wire.AppendBool(b, v) }
+
+// appendIdent appends a pid's or ref's (node, id, incarnation). The
+// incarnation is a uvarint on the wire, so widening it changes nothing there.
 func appendIdent(b []byte, node string, id uint64, inc uint64) []byte {
-	b = appendString(b, node)
-	b = binary.AppendUvarint(b, id)
-	return binary.AppendUvarint(b, inc)
+	return wire.AppendIdent(b, node, id, inc)
 }
 
 func appendPid(b []byte, p Pid) []byte { return appendIdent(b, p.Node, p.ID, p.Incarnation) }
@@ -526,7 +635,10 @@ type RemoteError struct{ Text string }
 // Error implements error: the reason's text as it left its node.
 func (e *RemoteError) Error() string { return e.Text }
 
-// decoder reads the wire primitives with bounds checks; the first error sticks.
+// decoder reads the codec's and the distribution frames' primitives: it
+// keeps the root's field and method names over a wire.Decoder, and adds the
+// root's own types (pids, refs, reasons, values). The first error sticks and
+// wraps ErrCodec.
 type decoder struct {
 	b     []byte
 	off   int
@@ -535,6 +647,17 @@ type decoder struct {
 	// owned says b is ours to keep (a frame p2p handed over): decoded
 	// []byte values then point into it instead of being copied.
 	owned bool
+}
+
+// view returns a wire.Decoder positioned where d is; sync takes its
+// position and error back.
+func (d *decoder) view() wire.Decoder { return wire.NewDecoderAt(d.b, d.off) }
+
+func (d *decoder) sync(w *wire.Decoder) {
+	d.off = w.Offset()
+	if err := w.Err(); err != nil && d.err == nil {
+		d.err = fmt.Errorf("%w: %w", ErrCodec, err)
+	}
 }
 
 func (d *decoder) fail(msg string) {
@@ -547,38 +670,29 @@ func (d *decoder) byte() byte {
 	if d.err != nil {
 		return 0
 	}
-	if d.off >= len(d.b) {
-		d.fail("truncated")
-		return 0
-	}
-	c := d.b[d.off]
-	d.off++
-	return c
+	w := d.view()
+	v := w.Byte()
+	d.sync(&w)
+	return v
 }
 
 func (d *decoder) take(n int) []byte {
 	if d.err != nil {
 		return nil
 	}
-	if n < 0 || n > len(d.b)-d.off {
-		d.fail("length exceeds input")
-		return nil
-	}
-	s := d.b[d.off : d.off+n]
-	d.off += n
-	return s
+	w := d.view()
+	v := w.Take(n)
+	d.sync(&w)
+	return v
 }
 
 func (d *decoder) uvarint() uint64 {
 	if d.err != nil {
 		return 0
 	}
-	v, n := binary.Uvarint(d.b[d.off:])
-	if n <= 0 {
-		d.fail("bad uvarint")
-		return 0
-	}
-	d.off += n
+	w := d.view()
+	v := w.Uvarint()
+	d.sync(&w)
 	return v
 }
 
@@ -586,39 +700,53 @@ func (d *decoder) varint() int64 {
 	if d.err != nil {
 		return 0
 	}
-	v, n := binary.Varint(d.b[d.off:])
-	if n <= 0 {
-		d.fail("bad varint")
-		return 0
-	}
-	d.off += n
+	w := d.view()
+	v := w.Varint()
+	d.sync(&w)
 	return v
 }
 
 // length reads a length prefix and checks it against the remaining input, so
 // nothing is ever allocated beyond what the input holds.
 func (d *decoder) length() int {
-	v := d.uvarint()
 	if d.err != nil {
 		return 0
 	}
-	if v > uint64(len(d.b)-d.off) {
-		d.fail("length exceeds input")
-		return 0
-	}
-	return int(v)
+	w := d.view()
+	v := w.Length()
+	d.sync(&w)
+	return v
 }
 
 func (d *decoder) string() string {
-	n := d.length()
-	return string(d.take(n))
+	if d.err != nil {
+		return ""
+	}
+	w := d.view()
+	v := w.Str()
+	d.sync(&w)
+	return v
+}
+
+func (d *decoder) bool() bool {
+	if d.err != nil {
+		return false
+	}
+	w := d.view()
+	v := w.Bool()
+	d.sync(&w)
+	return v
 }
 
 // ident reads the (node, id, incarnation) triple that pids and refs share.
 func (d *decoder) ident() (string, uint64, uint64) {
-	node := d.string()
-	id := d.uvarint()
-	return node, id, d.uvarint()
+	if d.err != nil {
+		return "", 0, 0
+	}
+	w := d.view()
+	node, id, inc := w.Ident()
+	d.sync(&w)
+	return node, id, inc
 }
 
 func (d *decoder) pid() Pid {

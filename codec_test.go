@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/nodal-go/nodal/internal/wire"
 )
 
 type codecPoint struct {
@@ -154,10 +156,13 @@ func FuzzCodecDecode(f *testing.F) {
 	if err := c.Register("test.point", codecPoint{}); err != nil {
 		f.Fatal(err)
 	}
+	if err := c.Register("test.blob", codecBlob{}); err != nil {
+		f.Fatal(err)
+	}
 	for _, v := range []any{nil, "s", []byte("b"), 7, Pid{Node: "a@h", ID: 1}, Down{Reason: ReasonNoProc},
 		Exit{Reason: &ShutdownError{Reason: errors.New("x")}}, codecPoint{X: 1},
-		supTerminate{id: "w", pid: Pid{Node: "a@h", ID: 2}, byPid: true}, supStartDynamic{args: []byte("x")}, supWhich{},
-		supReply{err: &ChildError{ID: "w", Err: ErrChildRunning}, children: []ChildInfo{{ID: "w", Restarting: true}}, count: ChildCount{Specs: 1}}} {
+		codecBlob{Name: "w", Who: Pid{Node: "a@h", ID: 2}, Data: []byte("x"), Flag: true},
+		CallRequest{Req: codecBlob{Name: "nested"}}} {
 		b, err := c.Marshal(v)
 		if err != nil {
 			f.Fatal(err)
@@ -231,4 +236,197 @@ func TestCodecOwnedBytesAliasClipped(t *testing.T) {
 	v, _, err := c.DecodeValue(frame)
 	require.NoError(t, err)
 	require.NotSame(t, &frame[2], &v.([]byte)[0])
+}
+
+// codecBlob encodes itself (the codec's extension point) with internal/wire.
+type codecBlob struct {
+	Name string
+	Who  Pid
+	Data []byte
+	Flag bool
+}
+
+func (v codecBlob) AppendBinary(b []byte) ([]byte, error) {
+	b = wire.AppendString(b, v.Name)
+	b = appendPid(b, v.Who)
+	b = wire.AppendBytes(b, v.Data)
+	return wire.AppendBool(b, v.Flag), nil
+}
+
+func (v *codecBlob) UnmarshalBinary(data []byte) error {
+	d := wire.NewDecoder(data)
+	v.Name = d.Str()
+	node, id, inc := d.Ident()
+	v.Who = Pid{Node: node, ID: id, Incarnation: inc}
+	v.Data = append([]byte(nil), d.Bytes()...)
+	v.Flag = d.Bool()
+	return d.Done()
+}
+
+// codecSpy records the bytes its UnmarshalBinary was handed.
+type codecSpy struct{ N int }
+
+var codecSpyGot [][]byte
+
+func (v codecSpy) AppendBinary(b []byte) ([]byte, error) {
+	for range v.N {
+		b = append(b, 0xAB)
+	}
+	return b, nil
+}
+
+func (v *codecSpy) UnmarshalBinary(data []byte) error {
+	codecSpyGot = append(codecSpyGot, data)
+	v.N = len(data)
+	return nil
+}
+
+// codecFaulty fails or panics in its methods, as its fields say.
+type codecFaulty struct{ FailEnc, PanicEnc, FailDec, PanicDec bool }
+
+func (v codecFaulty) AppendBinary(b []byte) ([]byte, error) {
+	switch {
+	case v.FailEnc:
+		return b, errors.New("no encoding today")
+	case v.PanicEnc:
+		panic("encoder bug")
+	}
+	return wire.AppendBool(wire.AppendBool(b, v.FailDec), v.PanicDec), nil
+}
+
+func (v *codecFaulty) UnmarshalBinary(data []byte) error {
+	d := wire.NewDecoder(data)
+	v.FailDec, v.PanicDec = d.Bool(), d.Bool()
+	switch {
+	case v.FailDec:
+		return errors.New("no decoding today")
+	case v.PanicDec:
+		var m map[string]int
+		m["x"] = 1 // a nil-map write: a runtime panic
+	}
+	return d.Done()
+}
+
+// codecHalfAppender has AppendBinary but no UnmarshalBinary.
+type codecHalfAppender struct{}
+
+func (codecHalfAppender) AppendBinary(b []byte) ([]byte, error) { return b, nil }
+
+// codecHalfUnmarshaler has UnmarshalBinary but no AppendBinary.
+type codecHalfUnmarshaler struct{}
+
+func (*codecHalfUnmarshaler) UnmarshalBinary([]byte) error { return nil }
+
+// A registered type that encodes itself travels by its own methods, also
+// nested in a built-in container, and round-trips exactly.
+func TestCodecBinaryTypeRoundTrip(t *testing.T) {
+	c := NewCodec()
+	require.NoError(t, c.Register("test.blob", codecBlob{}))
+	require.NoError(t, c.Register("test.blob", codecBlob{}), "registering again is a no-op")
+	v := codecBlob{Name: "n", Who: Pid{Node: "a@h", ID: 9, Incarnation: 2}, Data: []byte{1, 2, 3}, Flag: true}
+	for _, in := range []any{v, CallRequest{From: From{Pid: v.Who}, Req: v}} {
+		b, err := c.Marshal(in)
+		require.NoError(t, err)
+		out, err := c.Unmarshal(b)
+		require.NoError(t, err)
+		require.Equal(t, in, out)
+	}
+	b, err := c.Marshal(v)
+	require.NoError(t, err)
+	require.Equal(t, tagBinary, b[0], "its own tag, not CBOR's")
+}
+
+// UnmarshalBinary gets exactly the bytes AppendBinary wrote: not the rest
+// of the frame, with its capacity clipped so an append cannot reach it.
+func TestCodecBinaryGetsExactlyItsBytes(t *testing.T) {
+	c := NewCodec()
+	require.NoError(t, c.Register("test.spy", codecSpy{}))
+	codecSpyGot = nil
+	frame, err := c.AppendValue(nil, codecSpy{N: 3})
+	require.NoError(t, err)
+	frame, err = c.AppendValue(frame, codecSpy{N: 200}) // a two-byte length
+	require.NoError(t, err)
+	frame, err = c.AppendValue(frame, "after")
+	require.NoError(t, err)
+	d := decoder{b: frame}
+	require.Equal(t, codecSpy{N: 3}, c.decodeValue(&d))
+	require.Equal(t, codecSpy{N: 200}, c.decodeValue(&d))
+	require.Equal(t, "after", c.decodeValue(&d))
+	require.NoError(t, d.done())
+	require.Len(t, codecSpyGot, 2)
+	for i, n := range []int{3, 200} {
+		require.Len(t, codecSpyGot[i], n)
+		require.Equal(t, n, cap(codecSpyGot[i]), "capacity clipped")
+		for _, x := range codecSpyGot[i] {
+			require.Equal(t, byte(0xAB), x)
+		}
+	}
+}
+
+// Errors and panics in either method are codec errors, at the sender or
+// at the receiver, never crashes.
+func TestCodecBinaryFaults(t *testing.T) {
+	c := NewCodec()
+	require.NoError(t, c.Register("test.faulty", codecFaulty{}))
+	for _, v := range []codecFaulty{{FailEnc: true}, {PanicEnc: true}} {
+		b, err := c.AppendValue([]byte("keep"), v)
+		var ce *CodecError
+		require.ErrorAs(t, err, &ce)
+		require.ErrorIs(t, err, ErrCodec)
+		require.Equal(t, "keep", string(b), "nothing appended on failure")
+	}
+	for _, v := range []codecFaulty{{FailDec: true}, {PanicDec: true}} {
+		b, err := c.Marshal(v)
+		require.NoError(t, err)
+		_, err = c.Unmarshal(b)
+		require.ErrorIs(t, err, ErrCodec)
+		require.Contains(t, err.Error(), "test.faulty")
+	}
+}
+
+// Register refuses a type that could travel one way only, and tells a
+// type that encodes itself from a CBOR type on the wire.
+func TestCodecRegisterBinaryChecks(t *testing.T) {
+	c := NewCodec()
+	err := c.Register("test.half1", codecHalfAppender{})
+	require.ErrorIs(t, err, ErrCodec)
+	require.Contains(t, err.Error(), "BinaryUnmarshaler")
+	err = c.Register("test.half2", codecHalfUnmarshaler{})
+	require.ErrorIs(t, err, ErrCodec)
+	require.Contains(t, err.Error(), "BinaryAppender")
+
+	// The same name as CBOR on one node and self-encoding on the other is
+	// a decode error, not garbage.
+	bin, cb := NewCodec(), NewCodec()
+	require.NoError(t, bin.Register("test.x", codecBlob{}))
+	require.NoError(t, cb.Register("test.x", codecPoint{}))
+	b, err := bin.Marshal(codecBlob{Name: "a"})
+	require.NoError(t, err)
+	_, err = cb.Unmarshal(b)
+	require.ErrorIs(t, err, ErrCodec)
+	b, err = cb.Marshal(codecPoint{X: 1})
+	require.NoError(t, err)
+	_, err = bin.Unmarshal(b)
+	require.ErrorIs(t, err, ErrCodec)
+	// Unknown at the receiver.
+	b, err = bin.Marshal(codecBlob{})
+	require.NoError(t, err)
+	_, err = NewCodec().Unmarshal(b)
+	require.ErrorIs(t, err, ErrUnregisteredType)
+}
+
+// A self-encoding value's length is bounded by the input: a huge length
+// or a truncated body is an error before anything is read or allocated.
+func TestCodecBinaryBoundedByInput(t *testing.T) {
+	c := NewCodec()
+	require.NoError(t, c.Register("test.blob", codecBlob{}))
+	good, err := c.Marshal(codecBlob{Name: "abc", Data: []byte("0123456789")})
+	require.NoError(t, err)
+	for i := range len(good) {
+		_, err := c.Unmarshal(good[:i])
+		require.ErrorIs(t, err, ErrCodec, "truncated at %d", i)
+	}
+	huge := wire.AppendUvarint(wire.AppendString([]byte{tagBinary}, "test.blob"), 1<<62)
+	_, err = c.Unmarshal(huge)
+	require.ErrorIs(t, err, ErrCodec)
 }

@@ -95,6 +95,14 @@
 // reading that connection until the mailbox drains, which pushes back on
 // the senders through their bounded outbound queues.
 //
+// A registered type whose value implements encoding.BinaryAppender and
+// whose pointer implements encoding.BinaryUnmarshaler encodes itself
+// instead of going through CBOR (Codec.Register): that is how packages
+// built on a node give their messages a wire format of their own.
+//
+// Behaviours built on processes live in their own packages: OTP's
+// supervisor is package supervisor (github.com/nodal-go/nodal/supervisor).
+//
 // # Writing a service
 //
 // Cluster services (registry, groups, rpc, heal) are packages built on a

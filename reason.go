@@ -100,3 +100,13 @@ func normalize(r error) error {
 
 // exitPanic unwinds a Func process's stack when it calls Process.Exit.
 type exitPanic struct{ reason error }
+
+// IsExitPanic reports whether v, a value recovered from a panic in a Func
+// process, is the unwinding Process.Exit uses to end the process. Code that
+// recovers panics on a process's goroutine (a supervisor running a child's
+// start function) must panic again with v when it is, or the process would
+// not end.
+func IsExitPanic(v any) bool {
+	_, ok := v.(exitPanic)
+	return ok
+}

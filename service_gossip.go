@@ -1,9 +1,9 @@
 package nodal
 
 import (
-	"encoding/binary"
 	"fmt"
 
+	"github.com/nodal-go/nodal/internal/wire"
 	"github.com/nodal-go/nodal/p2p"
 )
 
@@ -86,7 +86,7 @@ func (d *dist) LocalState(join bool) []byte {
 			continue
 		}
 		b = appendString(b, name)
-		b = appendBytes(b, st)
+		b = wire.AppendBytes(b, st)
 	}
 	return b
 }
@@ -136,10 +136,6 @@ func decodeGossipState(b []byte, f func(name string, state []byte)) error {
 		}
 	}
 	return dec.err
-}
-
-func appendBytes(b, p []byte) []byte {
-	return append(binary.AppendUvarint(b, uint64(len(p))), p...)
 }
 
 var _ p2p.GossipHandler = (*dist)(nil)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/nodal-go/nodal/internal/wire"
 	"github.com/nodal-go/nodal/p2p/p2ptest"
 )
 
@@ -194,7 +195,7 @@ func TestServiceGossipStateAndBroadcast(t *testing.T) {
 
 // A malformed push/pull state is dropped and counted; it never panics.
 func FuzzServiceGossipState(f *testing.F) {
-	f.Add(appendBytes(appendString(nil, "svc"), []byte("state")))
+	f.Add(wire.AppendBytes(appendString(nil, "svc"), []byte("state")))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		total := 0

@@ -1,4 +1,4 @@
-package nodal
+package supervisor
 
 import (
 	"context"
@@ -7,13 +7,42 @@ import (
 
 	"github.com/lni/goutils/leaktest"
 	"github.com/stretchr/testify/require"
+
+	"github.com/nodal-go/nodal"
 )
 
-func distSupWorker(p *Process) (Pid, error) {
-	return p.Spawn(func(w *Process) error {
+const testCookie = "supervisor-test-cookie"
+
+func stopNodes(nodes []*nodal.Node) {
+	for _, n := range nodes {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_ = n.Stop(ctx)
+		cancel()
+	}
+}
+
+// distWait polls cond until it holds or d passes.
+func distWait(t *testing.T, d time.Duration, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func alive(n *nodal.Node, pid nodal.Pid) bool {
+	_, err := n.ProcessInfo(pid)
+	return err == nil
+}
+
+func distSupWorker(p *nodal.Process) (nodal.Pid, error) {
+	return p.Spawn(func(w *nodal.Process) error {
 		<-w.Context().Done()
 		return nil
-	}, WithLink())
+	}, nodal.WithLink())
 }
 
 // Supervisor management from another node (OTP's supervisor calls on
@@ -24,13 +53,13 @@ func distSupWorker(p *Process) (Pid, error) {
 // says so.
 func TestDistSupervisorManagement(t *testing.T) {
 	defer leaktest.AfterTest(t)()
-	nodes := startDistCluster(t, "a@127.0.0.1", "b@127.0.0.1")
+	nodes := startSimCluster(t, nil, "a@127.0.0.1", "b@127.0.0.1")
 	defer stopNodes(nodes)
 	a, b := nodes[0], nodes[1]
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 
-	sup, err := StartSupervisor(b, SupervisorSpec{Children: []ChildSpec{
+	sup, err := startSup(b, Spec{Children: []Child{
 		{ID: "w1", Start: distSupWorker},
 		{ID: "w2", Start: distSupWorker, Restart: Transient},
 	}})
@@ -66,15 +95,15 @@ func TestDistSupervisorManagement(t *testing.T) {
 	_, err = RestartChild(ctx, a, sup, "w1")
 	require.ErrorIs(t, err, ErrChildRunning)
 
-	_, err = StartChild(ctx, a, sup, ChildSpec{ID: "w3", Start: distSupWorker})
-	require.ErrorIs(t, err, ErrCodec)
+	_, err = StartChild(ctx, a, sup, Child{ID: "w3", Start: distSupWorker})
+	require.ErrorIs(t, err, nodal.ErrCodec)
 	require.Contains(t, err.Error(), "StartChild on the supervisor's node")
 	require.NoError(t, TerminateChildPid(ctx, a, sup, pid))
 
 	// simple_one_for_one: the args travel through the codec.
 	got := make(chan any, 1)
-	dyn, err := StartSupervisor(b, SupervisorSpec{Strategy: SimpleOneForOne, Template: &ChildTemplate{
-		Start: func(p *Process, args any) (Pid, error) {
+	dyn, err := startSup(b, Spec{Strategy: SimpleOneForOne, Template: &ChildTemplate{
+		Start: func(p *nodal.Process, args any) (nodal.Pid, error) {
 			got <- args
 			return distSupWorker(p)
 		},
@@ -87,8 +116,8 @@ func TestDistSupervisorManagement(t *testing.T) {
 	_, err = RestartChild(ctx, a, dyn, "x")
 	require.ErrorIs(t, err, ErrWrongStrategy)
 
-	require.NoError(t, StopSupervisor(ctx, a, dyn))
-	require.False(t, alive(b, child), "children have exited when StopSupervisor returns")
-	require.NoError(t, StopSupervisor(ctx, a, sup))
+	require.NoError(t, Stop(ctx, a, dyn))
+	require.False(t, alive(b, child), "children have exited when Stop returns")
+	require.NoError(t, Stop(ctx, a, sup))
 	distWait(t, 10*time.Second, func() bool { return !alive(b, dyn) && !alive(b, sup) }, "the supervisors to exit")
 }

@@ -1,25 +1,14 @@
-package nodal
+package supervisor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"time"
-)
 
-// Supervisors (OTP's supervisor behaviour).
-//
-// A supervisor is a process that traps exits, starts its children in order,
-// links to them, restarts them when they exit according to its Strategy and
-// each child's RestartType, and stops them in reverse order. A supervisor can
-// be the child of another supervisor (SupervisorChild builds the ChildSpec),
-// so supervisors nest into trees. When its children exit more often than
-// Intensity times in Period, a supervisor stops all of them and exits with
-// reason ReasonShutdown, leaving the decision to the level above.
-//
-// StartSupervisor starts one; StartChild, StartDynamicChild, TerminateChild,
-// TerminateChildPid, RestartChild, DeleteChild, WhichChildren, CountChildren
-// and StopSupervisor manage a running one by a call to its process.
+	"github.com/nodal-go/nodal"
+)
 
 // Strategy is a supervisor's restart strategy.
 type Strategy int
@@ -36,7 +25,7 @@ const (
 	RestForOne
 	// SimpleOneForOne is a dynamic OneForOne supervisor of one kind of
 	// child: it starts with no children and StartDynamicChild adds
-	// children made from SupervisorSpec.Template (OTP simple_one_for_one).
+	// children made from Spec.Template (OTP simple_one_for_one).
 	SimpleOneForOne
 )
 
@@ -63,8 +52,8 @@ const (
 	// Permanent children are always restarted (OTP permanent).
 	Permanent RestartType = iota
 	// Transient children are restarted only when they exit abnormally, that
-	// is with a reason for which IsNormal is false: not normal, shutdown or
-	// *ShutdownError (OTP transient).
+	// is with a reason for which nodal.IsNormal is false: not normal, shutdown or
+	// *nodal.ShutdownError (OTP transient).
 	Transient
 	// Temporary children are never restarted and are forgotten when they
 	// exit (OTP temporary).
@@ -109,40 +98,44 @@ func (t ChildType) String() string {
 }
 
 const (
-	// BrutalKill as a Shutdown kills the child at once with ReasonKill
+	// BrutalKill as a Shutdown kills the child at once with nodal.ReasonKill
 	// (OTP brutal_kill).
 	BrutalKill time.Duration = -1
 	// Infinity as a Shutdown waits for the child to stop however long it
 	// takes (OTP infinity); the default for ChildSupervisor children.
 	Infinity time.Duration = math.MaxInt64
 
-	// DefaultShutdown is the Shutdown of a worker whose ChildSpec leaves it
+	// DefaultShutdown is the Shutdown of a worker whose Child leaves it
 	// zero: 5 s, OTP's default.
 	DefaultShutdown = 5 * time.Second
 	// DefaultIntensity and DefaultPeriod are the restart intensity used
-	// when SupervisorSpec leaves them zero: at most 1 restart in 5 s, OTP's
+	// when Spec leaves them zero: at most 1 restart in 5 s, OTP's
 	// defaults.
 	DefaultIntensity = 1
 	// DefaultPeriod: see DefaultIntensity.
 	DefaultPeriod = 5 * time.Second
 )
 
-// ChildSpec describes a static child of a supervisor (OTP child_spec()).
-type ChildSpec struct {
+// Child describes a static child of a supervisor (OTP child_spec()).
+// Nested builds the Child of a child supervisor and Remote the Child of a
+// worker on another node; any other child sets Start itself.
+type Child struct {
 	// ID names the child within its supervisor; required and unique.
 	ID string
 	// Start starts the child and returns its pid. It runs on the
 	// supervisor's process p and must start a process linked to p, usually
-	// with p.Spawn(fn, WithLink()) or p.SpawnActor(a, WithLink()); the supervisor also
-	// links to the returned pid, so a forgotten link is repaired. A non-nil
+	// with p.Spawn(fn, nodal.WithLink()), p.SpawnActor(a, nodal.WithLink())
+	// or p.SpawnOn(ctx, node, behaviour, args, nodal.WithLink()); the
+	// supervisor also links to the returned pid, so a forgotten link is
+	// repaired. A non-nil
 	// error (or a panic) is a failed start. A zero Pid with a nil error
 	// means "ignore" (OTP ignore): the child is kept but not running.
-	Start func(p *Process) (Pid, error)
+	Start func(p *nodal.Process) (nodal.Pid, error)
 	// Restart says when the child is restarted; the zero value is Permanent.
 	Restart RestartType
 	// Shutdown is how long the supervisor waits, after sending the child an
-	// exit signal ReasonShutdown, for it to stop before killing it with
-	// ReasonKill. BrutalKill kills at once; Infinity waits forever. Zero
+	// exit signal nodal.ReasonShutdown, for it to stop before killing it with
+	// nodal.ReasonKill. BrutalKill kills at once; Infinity waits forever. Zero
 	// means DefaultShutdown (5 s) for a worker and Infinity for a
 	// supervisor, as in OTP.
 	Shutdown time.Duration
@@ -151,24 +144,24 @@ type ChildSpec struct {
 }
 
 // ChildTemplate describes the children of a SimpleOneForOne supervisor.
-// Its fields mean what ChildSpec's do.
+// Its fields mean what Child's do.
 type ChildTemplate struct {
 	// Start starts one child; args is the value given to
-	// StartDynamicChild. The rules of ChildSpec.Start apply.
-	Start func(p *Process, args any) (Pid, error)
-	// Restart: see ChildSpec.Restart.
+	// StartDynamicChild. The rules of Child.Start apply.
+	Start func(p *nodal.Process, args any) (nodal.Pid, error)
+	// Restart: see Child.Restart.
 	Restart RestartType
-	// Shutdown: see ChildSpec.Shutdown. A SimpleOneForOne supervisor stops
+	// Shutdown: see Child.Shutdown. A SimpleOneForOne supervisor stops
 	// its children all at once and waits at most Shutdown for all of them.
 	Shutdown time.Duration
-	// Type: see ChildSpec.Type.
+	// Type: see Child.Type.
 	Type ChildType
 }
 
-// SupervisorSpec configures a supervisor (OTP sup_flags() and child specs).
-// StartSupervisor copies it; later changes to the caller's value have no
+// Spec configures a supervisor (OTP sup_flags() and child specs).
+// Start copies it; later changes to the caller's value have no
 // effect.
-type SupervisorSpec struct {
+type Spec struct {
 	// Strategy is the restart strategy; the zero value is OneForOne.
 	Strategy Strategy
 	// Intensity is the most restarts allowed in Period; one more stops the
@@ -181,85 +174,108 @@ type SupervisorSpec struct {
 	Period time.Duration
 	// Children are the static children, started in this order and stopped
 	// in the reverse order. Empty for SimpleOneForOne.
-	Children []ChildSpec
+	Children []Child
 	// Template describes the children of a SimpleOneForOne supervisor;
 	// required for it and nil for the other strategies.
 	Template *ChildTemplate
 }
 
-// Spawner is what a supervisor is started from: a *Node (a top-level
-// supervisor) or a *Process (for instance a supervisor starting a child
-// supervisor, on its own goroutine).
+// Spawner is what a supervisor is started from: a *nodal.Node (a top-level
+// supervisor) or a *nodal.Process (for instance a supervisor starting a
+// child supervisor, on its own goroutine). Both implement it.
 type Spawner interface {
-	Spawn(fn Func, opts ...SpawnOption) (Pid, error)
+	Spawn(fn nodal.Func, opts ...nodal.SpawnOption) (nodal.Pid, error)
 }
 
-// StartSupervisor starts a supervisor process from parent and returns once
-// its children are started, in order (OTP supervisor:start_link). opts are
-// passed to Spawn: WithLink() links the supervisor to a *Process parent (a
-// supervisor child must be linked; SupervisorChild does it), WithName
-// registers it.
+var (
+	_ Spawner = (*nodal.Node)(nil)
+	_ Spawner = (*nodal.Process)(nil)
+)
+
+// Start starts a supervisor process from parent and returns once its
+// children are started, in order (OTP supervisor:start_link). opts are
+// passed to Spawn: nodal.WithLink() links the supervisor to a
+// *nodal.Process parent (a supervisor child must be linked; Nested does
+// it), nodal.WithName registers it.
+//
+// ctx bounds the start only, not the supervisor's life. If ctx ends before
+// the children are all started (or, for a *nodal.Process parent, that
+// process is killed, or the node stops), the supervisor is killed, its
+// linked children with it, and Start returns an error wrapping ctx.Err()
+// (and nodal.ErrTimeout on a deadline), or nodal.ErrStopped.
 //
 // If a child fails to start, the children already started are stopped in
-// reverse order, the supervisor exits with a *ShutdownError and
-// StartSupervisor returns a *ChildError naming the child that wraps
-// ErrStartChild and the start error. The supervisor unlinks from a *Process
-// parent before that exit, so the parent learns of the failure from the
-// returned error only. An invalid spec returns an error wrapping
-// ErrInvalidSpec and starts nothing.
+// reverse order, the supervisor exits with a *nodal.ShutdownError and
+// Start returns a *ChildError naming the child that wraps ErrStartChild
+// and the start error. The supervisor unlinks from a *nodal.Process parent
+// before that exit, so the parent learns of the failure from the returned
+// error only. An invalid spec returns an error wrapping ErrInvalidSpec and
+// starts nothing.
 //
-// When parent is a *Process, StartSupervisor must be called on that
-// process's goroutine; an exit signal from the parent (or one sent from
-// outside any process with Node.Exit) stops the supervisor: it stops its
+// When parent is a *nodal.Process, Start must be called on that process's
+// goroutine; an exit signal from the parent (or one sent from outside any
+// process with nodal.Node.Exit) stops the supervisor: it stops its
 // children in reverse order and exits with the signal's reason.
-func StartSupervisor(parent Spawner, spec SupervisorSpec, opts ...SpawnOption) (Pid, error) {
+func Start(ctx context.Context, parent Spawner, spec Spec, opts ...nodal.SpawnOption) (nodal.Pid, error) {
 	spec, err := spec.normalize()
 	if err != nil {
-		return Pid{}, err
+		return nodal.Pid{}, err
 	}
-	var parentPid Pid
-	waitCtx := context.Background()
+	var parentPid nodal.Pid
+	parentCtx := context.Background()
 	var nodeDone <-chan struct{}
+	kill := func(nodal.Pid) {}
 	switch pp := parent.(type) {
-	case *Process:
+	case *nodal.Process:
 		parentPid = pp.Self()
-		waitCtx = pp.Context()
+		parentCtx = pp.Context()
 		nodeDone = pp.Node().Done()
-	case *Node:
+		registerTypes(pp.Node().Codec())
+		kill = func(pid nodal.Pid) { pp.SendExit(pid, nodal.ReasonKill) }
+	case *nodal.Node:
 		nodeDone = pp.Done()
+		registerTypes(pp.Codec())
+		kill = func(pid nodal.Pid) { pp.Exit(pid, nodal.ReasonKill) }
 	}
 	ack := make(chan error, 1)
 	// Trap exits from the first instant: an exit signal from the parent or
 	// a child must never kill a supervisor.
-	opts = append([]SpawnOption{WithTrapExit()}, opts...)
-	pid, err := parent.Spawn(func(p *Process) error {
+	opts = append([]nodal.SpawnOption{nodal.WithTrapExit()}, opts...)
+	pid, err := parent.Spawn(func(p *nodal.Process) error {
 		return runSupervisor(p, spec, parentPid, ack)
 	}, opts...)
 	if err != nil {
-		return Pid{}, err
+		return nodal.Pid{}, err
 	}
 	select {
 	case err := <-ack:
 		if err != nil {
-			return Pid{}, err
+			return nodal.Pid{}, err
 		}
 		return pid, nil
-	case <-waitCtx.Done():
-		return Pid{}, fmt.Errorf("nodal: starting supervisor %v: %w", pid, waitCtx.Err())
+	case <-ctx.Done():
+		kill(pid) // ack is buffered: the supervisor never blocks on it
+		err := ctx.Err()
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("%w: %w", nodal.ErrTimeout, err)
+		}
+		return nodal.Pid{}, fmt.Errorf("supervisor: starting %v: %w", pid, err)
+	case <-parentCtx.Done():
+		return nodal.Pid{}, fmt.Errorf("supervisor: starting %v: %w", pid, parentCtx.Err())
 	case <-nodeDone:
-		return Pid{}, fmt.Errorf("nodal: starting supervisor %v: %w", pid, ErrStopped)
+		return nodal.Pid{}, fmt.Errorf("supervisor: starting %v: %w", pid, nodal.ErrStopped)
 	}
 }
 
-// SupervisorChild returns the ChildSpec of a child supervisor started with
+// Nested returns the Child of a child supervisor started with
 // spec: Type ChildSupervisor, Shutdown Infinity, Restart Permanent (change
 // the returned value's fields to taste). Its start links the child
 // supervisor to the parent supervisor.
-func SupervisorChild(id string, spec SupervisorSpec) ChildSpec {
-	return ChildSpec{
+func Nested(id string, spec Spec) Child {
+	return Child{
 		ID: id,
-		Start: func(p *Process) (Pid, error) {
-			return StartSupervisor(p, spec, WithLink())
+		Start: func(p *nodal.Process) (nodal.Pid, error) {
+			return Start(p.Context(), p, spec, nodal.WithLink())
 		},
 		Restart:  Permanent,
 		Shutdown: Infinity,
@@ -268,9 +284,9 @@ func SupervisorChild(id string, spec SupervisorSpec) ChildSpec {
 }
 
 // normalize validates spec and returns a copy with defaults filled in.
-func (spec SupervisorSpec) normalize() (SupervisorSpec, error) {
+func (spec Spec) normalize() (Spec, error) {
 	out := spec
-	out.Children = make([]ChildSpec, len(spec.Children))
+	out.Children = make([]Child, len(spec.Children))
 	if spec.Template != nil {
 		t := *spec.Template
 		out.Template = &t
@@ -278,25 +294,25 @@ func (spec SupervisorSpec) normalize() (SupervisorSpec, error) {
 	switch spec.Strategy {
 	case OneForOne, OneForAll, RestForOne:
 		if spec.Template != nil {
-			return SupervisorSpec{}, fmt.Errorf("%w: Template is only for SimpleOneForOne, strategy is %v", ErrInvalidSpec, spec.Strategy)
+			return Spec{}, fmt.Errorf("%w: Template is only for SimpleOneForOne, strategy is %v", ErrInvalidSpec, spec.Strategy)
 		}
 	case SimpleOneForOne:
 		if spec.Template == nil {
-			return SupervisorSpec{}, fmt.Errorf("%w: Template is required for SimpleOneForOne", ErrInvalidSpec)
+			return Spec{}, fmt.Errorf("%w: Template is required for SimpleOneForOne", ErrInvalidSpec)
 		}
 		if len(spec.Children) != 0 {
-			return SupervisorSpec{}, fmt.Errorf("%w: Children must be empty for SimpleOneForOne", ErrInvalidSpec)
+			return Spec{}, fmt.Errorf("%w: Children must be empty for SimpleOneForOne", ErrInvalidSpec)
 		}
 		if spec.Template.Start == nil {
-			return SupervisorSpec{}, fmt.Errorf("%w: Template.Start is nil", ErrInvalidSpec)
+			return Spec{}, fmt.Errorf("%w: Template.Start is nil", ErrInvalidSpec)
 		}
 		sh, err := normalizeChild(spec.Template.Restart, spec.Template.Shutdown, spec.Template.Type)
 		if err != nil {
-			return SupervisorSpec{}, fmt.Errorf("%w: Template: %w", ErrInvalidSpec, err)
+			return Spec{}, fmt.Errorf("%w: Template: %w", ErrInvalidSpec, err)
 		}
 		out.Template.Shutdown = sh
 	default:
-		return SupervisorSpec{}, fmt.Errorf("%w: unknown Strategy %d", ErrInvalidSpec, int(spec.Strategy))
+		return Spec{}, fmt.Errorf("%w: unknown Strategy %d", ErrInvalidSpec, int(spec.Strategy))
 	}
 	switch {
 	case spec.Intensity == 0:
@@ -308,16 +324,16 @@ func (spec SupervisorSpec) normalize() (SupervisorSpec, error) {
 	case spec.Period == 0:
 		out.Period = DefaultPeriod
 	case spec.Period < 0:
-		return SupervisorSpec{}, fmt.Errorf("%w: negative Period %v", ErrInvalidSpec, spec.Period)
+		return Spec{}, fmt.Errorf("%w: negative Period %v", ErrInvalidSpec, spec.Period)
 	}
 	seen := make(map[string]bool, len(spec.Children))
 	for i, c := range spec.Children {
 		nc, err := c.normalize()
 		if err != nil {
-			return SupervisorSpec{}, fmt.Errorf("%w: Children[%d]: %w", ErrInvalidSpec, i, err)
+			return Spec{}, fmt.Errorf("%w: Children[%d]: %w", ErrInvalidSpec, i, err)
 		}
 		if seen[c.ID] {
-			return SupervisorSpec{}, fmt.Errorf("%w: Children[%d]: duplicate ID %q", ErrInvalidSpec, i, c.ID)
+			return Spec{}, fmt.Errorf("%w: Children[%d]: duplicate ID %q", ErrInvalidSpec, i, c.ID)
 		}
 		seen[c.ID] = true
 		out.Children[i] = nc
@@ -327,16 +343,16 @@ func (spec SupervisorSpec) normalize() (SupervisorSpec, error) {
 
 // normalize validates a child spec and fills in the default Shutdown. The
 // error does not wrap ErrInvalidSpec; callers add it.
-func (c ChildSpec) normalize() (ChildSpec, error) {
+func (c Child) normalize() (Child, error) {
 	if c.ID == "" {
-		return ChildSpec{}, fmt.Errorf("empty ID")
+		return Child{}, fmt.Errorf("empty ID")
 	}
 	if c.Start == nil {
-		return ChildSpec{}, fmt.Errorf("child %q: Start is nil", c.ID)
+		return Child{}, fmt.Errorf("child %q: Start is nil", c.ID)
 	}
 	sh, err := normalizeChild(c.Restart, c.Shutdown, c.Type)
 	if err != nil {
-		return ChildSpec{}, fmt.Errorf("child %q: %w", c.ID, err)
+		return Child{}, fmt.Errorf("child %q: %w", c.ID, err)
 	}
 	c.Shutdown = sh
 	return c, nil

@@ -1,4 +1,4 @@
-package nodal
+package supervisor
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 
 	"github.com/lni/goutils/leaktest"
 	"github.com/stretchr/testify/require"
+
+	"github.com/nodal-go/nodal"
 )
 
 // supWait bounds every wait for a condition in these tests; conditions are
@@ -28,10 +30,10 @@ type supTB interface {
 
 // startSupNode starts a local node and registers its Stop (and a leak
 // check that runs after it) with the test.
-func startSupNode(t *testing.T) *Node {
+func startSupNode(t *testing.T) *nodal.Node {
 	t.Helper()
 	leakCheck := leaktest.AfterTest(t)
-	n, err := Start(context.Background(), Config{})
+	n, err := nodal.Start(context.Background(), nodal.Config{})
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), supWait)
@@ -40,6 +42,13 @@ func startSupNode(t *testing.T) *Node {
 		leakCheck()
 	})
 	return n
+}
+
+// startSup starts a supervisor, its start bounded by supWait.
+func startSup(parent Spawner, spec Spec, opts ...nodal.SpawnOption) (nodal.Pid, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), supWait)
+	defer cancel()
+	return Start(ctx, parent, spec, opts...)
 }
 
 func callCtx(t supTB) context.Context {
@@ -89,34 +98,34 @@ type workerOpts struct {
 	noName         bool
 }
 
-// testWorker returns a ChildSpec.Start that records "start:<id>" on the
+// testWorker returns a Child.Start that records "start:<id>" on the
 // supervisor's goroutine (so records are in start order) and spawns a
 // linked worker registered as id. The worker traps exits; on an exit signal
 // shutdown it records "stop:<id>" and exits with shutdown (or ignores it
 // with ignoreShutdown). It exits with an error on "crash", normally on
-// "normal", with a *ShutdownError on "shutdown-term".
-func testWorker(rec *recorder, id string, o workerOpts) func(p *Process) (Pid, error) {
-	return func(p *Process) (Pid, error) {
+// "normal", with a *nodal.ShutdownError on "shutdown-term".
+func testWorker(rec *recorder, id string, o workerOpts) func(p *nodal.Process) (nodal.Pid, error) {
+	return func(p *nodal.Process) (nodal.Pid, error) {
 		rec.add("start:" + id)
-		opts := []SpawnOption{WithLink(), WithTrapExit()} // trapping from the first instant
+		opts := []nodal.SpawnOption{nodal.WithLink(), nodal.WithTrapExit()} // trapping from the first instant
 		if !o.noName {
-			opts = append(opts, WithName(id))
+			opts = append(opts, nodal.WithName(id))
 		}
-		return p.Spawn(func(w *Process) error {
+		return p.Spawn(func(w *nodal.Process) error {
 			for {
 				msg, err := w.Receive(w.Context())
 				if err != nil {
 					return err
 				}
 				switch m := msg.(type) {
-				case Exit:
-					if errors.Is(m.Reason, ReasonShutdown) {
+				case nodal.Exit:
+					if errors.Is(m.Reason, nodal.ReasonShutdown) {
 						if o.ignoreShutdown {
 							rec.add("ignored:" + id)
 							continue
 						}
 						rec.add("stop:" + id)
-						return ReasonShutdown
+						return nodal.ReasonShutdown
 					}
 					return m.Reason
 				case string:
@@ -126,7 +135,7 @@ func testWorker(rec *recorder, id string, o workerOpts) func(p *Process) (Pid, e
 					case "normal":
 						return nil
 					case "shutdown-term":
-						return &ShutdownError{Reason: errors.New("done")}
+						return &nodal.ShutdownError{Reason: errors.New("done")}
 					}
 				}
 			}
@@ -134,16 +143,16 @@ func testWorker(rec *recorder, id string, o workerOpts) func(p *Process) (Pid, e
 	}
 }
 
-func workerSpec(rec *recorder, id string) ChildSpec {
-	return ChildSpec{ID: id, Start: testWorker(rec, id, workerOpts{})}
+func workerSpec(rec *recorder, id string) Child {
+	return Child{ID: id, Start: testWorker(rec, id, workerOpts{})}
 }
 
 // pidOf returns the pid registered as name, failing the test if none.
-func pidOf(t supTB, n *Node, name string) Pid {
+func pidOf(t supTB, n *nodal.Node, name string) nodal.Pid {
 	if h, ok := t.(interface{ Helper() }); ok {
 		h.Helper()
 	}
-	var pid Pid
+	var pid nodal.Pid
 	waitFor(t, name+" registered", func() bool {
 		var ok bool
 		pid, ok = n.Whereis(name)
@@ -153,11 +162,11 @@ func pidOf(t supTB, n *Node, name string) Pid {
 }
 
 // waitReplaced waits until name is registered to a pid other than old.
-func waitReplaced(t supTB, n *Node, name string, old Pid) Pid {
+func waitReplaced(t supTB, n *nodal.Node, name string, old nodal.Pid) nodal.Pid {
 	if h, ok := t.(interface{ Helper() }); ok {
 		h.Helper()
 	}
-	var pid Pid
+	var pid nodal.Pid
 	waitFor(t, name+" replaced", func() bool {
 		var ok bool
 		pid, ok = n.Whereis(name)
@@ -167,24 +176,24 @@ func waitReplaced(t supTB, n *Node, name string, old Pid) Pid {
 }
 
 // watch monitors target from a helper process and returns a channel that
-// receives its Down.
-func watch(t supTB, n *Node, target Pid) <-chan Down {
+// receives its nodal.Down.
+func watch(t supTB, n *nodal.Node, target nodal.Pid) <-chan nodal.Down {
 	if h, ok := t.(interface{ Helper() }); ok {
 		h.Helper()
 	}
-	ch := make(chan Down, 1)
+	ch := make(chan nodal.Down, 1)
 	ready := make(chan struct{})
-	_, err := n.Spawn(func(p *Process) error {
+	_, err := n.Spawn(func(p *nodal.Process) error {
 		ref := p.Monitor(target)
 		close(ready)
 		msg, err := p.ReceiveMatch(p.Context(), func(m any) bool {
-			d, ok := m.(Down)
+			d, ok := m.(nodal.Down)
 			return ok && d.Ref == ref
 		})
 		if err != nil {
 			return err
 		}
-		ch <- msg.(Down)
+		ch <- msg.(nodal.Down)
 		return nil
 	})
 	require.NoError(t, err)
@@ -192,7 +201,7 @@ func watch(t supTB, n *Node, target Pid) <-chan Down {
 	return ch
 }
 
-func awaitDown(t supTB, ch <-chan Down) Down {
+func awaitDown(t supTB, ch <-chan nodal.Down) nodal.Down {
 	if h, ok := t.(interface{ Helper() }); ok {
 		h.Helper()
 	}
@@ -200,12 +209,12 @@ func awaitDown(t supTB, ch <-chan Down) Down {
 	case d := <-ch:
 		return d
 	case <-time.After(supWait):
-		t.Fatalf("timed out waiting for Down")
-		return Down{}
+		t.Fatalf("timed out waiting for nodal.Down")
+		return nodal.Down{}
 	}
 }
 
-func children(t supTB, n *Node, sup Pid) []ChildInfo {
+func children(t supTB, n *nodal.Node, sup nodal.Pid) []ChildInfo {
 	if h, ok := t.(interface{ Helper() }); ok {
 		h.Helper()
 	}
@@ -214,7 +223,7 @@ func children(t supTB, n *Node, sup Pid) []ChildInfo {
 	return cs
 }
 
-func childPid(t supTB, n *Node, sup Pid, id string) Pid {
+func childPid(t supTB, n *nodal.Node, sup nodal.Pid, id string) nodal.Pid {
 	if h, ok := t.(interface{ Helper() }); ok {
 		h.Helper()
 	}
@@ -224,16 +233,16 @@ func childPid(t supTB, n *Node, sup Pid, id string) Pid {
 		}
 	}
 	t.Fatalf("no child %q", id)
-	return Pid{}
+	return nodal.Pid{}
 }
 
 // OTP one_for_one: only the child that exited is restarted.
 func TestSupervisorOneForOneRestartsOnlyCrashedChild(t *testing.T) {
 	n := startSupNode(t)
 	rec := &recorder{}
-	sup, err := StartSupervisor(n, SupervisorSpec{
+	sup, err := startSup(n, Spec{
 		Strategy: OneForOne,
-		Children: []ChildSpec{workerSpec(rec, "a"), workerSpec(rec, "b"), workerSpec(rec, "c")},
+		Children: []Child{workerSpec(rec, "a"), workerSpec(rec, "b"), workerSpec(rec, "c")},
 	})
 	require.NoError(t, err)
 	require.Equal(t, []string{"start:a", "start:b", "start:c"}, rec.get(), "children start in order")
@@ -253,10 +262,10 @@ func TestSupervisorOneForOneRestartsOnlyCrashedChild(t *testing.T) {
 func TestSupervisorOneForAllRestartsAllInOrder(t *testing.T) {
 	n := startSupNode(t)
 	rec := &recorder{}
-	sup, err := StartSupervisor(n, SupervisorSpec{
+	sup, err := startSup(n, Spec{
 		Strategy:  OneForAll,
 		Intensity: 10,
-		Children:  []ChildSpec{workerSpec(rec, "a"), workerSpec(rec, "b"), workerSpec(rec, "c")},
+		Children:  []Child{workerSpec(rec, "a"), workerSpec(rec, "b"), workerSpec(rec, "c")},
 	})
 	require.NoError(t, err)
 	a, b, c := pidOf(t, n, "a"), pidOf(t, n, "b"), pidOf(t, n, "c")
@@ -277,9 +286,9 @@ func TestSupervisorOneForAllRestartsAllInOrder(t *testing.T) {
 func TestSupervisorRestForOneRestartsRest(t *testing.T) {
 	n := startSupNode(t)
 	rec := &recorder{}
-	_, err := StartSupervisor(n, SupervisorSpec{
+	_, err := startSup(n, Spec{
 		Strategy: RestForOne,
-		Children: []ChildSpec{workerSpec(rec, "a"), workerSpec(rec, "b"), workerSpec(rec, "c"), workerSpec(rec, "d")},
+		Children: []Child{workerSpec(rec, "a"), workerSpec(rec, "b"), workerSpec(rec, "c"), workerSpec(rec, "d")},
 	})
 	require.NoError(t, err)
 	a, b, c, d := pidOf(t, n, "a"), pidOf(t, n, "b"), pidOf(t, n, "c"), pidOf(t, n, "d")
@@ -300,7 +309,7 @@ func TestSupervisorTransientRestartedOnlyOnAbnormalExit(t *testing.T) {
 	rec := &recorder{}
 	spec := workerSpec(rec, "t")
 	spec.Restart = Transient
-	sup, err := StartSupervisor(n, SupervisorSpec{Intensity: 10, Children: []ChildSpec{spec}})
+	sup, err := startSup(n, Spec{Intensity: 10, Children: []Child{spec}})
 	require.NoError(t, err)
 
 	p1 := pidOf(t, n, "t")
@@ -330,7 +339,7 @@ func TestSupervisorTemporaryNeverRestarted(t *testing.T) {
 	rec := &recorder{}
 	tmp := workerSpec(rec, "tmp")
 	tmp.Restart = Temporary
-	sup, err := StartSupervisor(n, SupervisorSpec{Children: []ChildSpec{workerSpec(rec, "keep"), tmp}})
+	sup, err := startSup(n, Spec{Children: []Child{workerSpec(rec, "keep"), tmp}})
 	require.NoError(t, err)
 
 	p := pidOf(t, n, "tmp")
@@ -357,10 +366,10 @@ func childIDs(cs []ChildInfo) []string {
 func TestSupervisorIntensityExceededShutsDown(t *testing.T) {
 	n := startSupNode(t)
 	rec := &recorder{}
-	sup, err := StartSupervisor(n, SupervisorSpec{
+	sup, err := startSup(n, Spec{
 		Intensity: 2,
 		Period:    time.Hour,
-		Children:  []ChildSpec{workerSpec(rec, "a"), workerSpec(rec, "b"), workerSpec(rec, "c")},
+		Children:  []Child{workerSpec(rec, "a"), workerSpec(rec, "b"), workerSpec(rec, "c")},
 	})
 	require.NoError(t, err)
 	supDown := watch(t, n, sup)
@@ -375,9 +384,9 @@ func TestSupervisorIntensityExceededShutsDown(t *testing.T) {
 	k := len(rec.get())
 	n.Send(b, "crash") // the third is one too many
 	d := awaitDown(t, supDown)
-	require.ErrorIs(t, d.Reason, ReasonShutdown, "supervisor exits with shutdown")
-	require.ErrorIs(t, awaitDown(t, aDown).Reason, ReasonShutdown)
-	require.ErrorIs(t, awaitDown(t, cDown).Reason, ReasonShutdown)
+	require.ErrorIs(t, d.Reason, nodal.ReasonShutdown, "supervisor exits with shutdown")
+	require.ErrorIs(t, awaitDown(t, aDown).Reason, nodal.ReasonShutdown)
+	require.ErrorIs(t, awaitDown(t, cDown).Reason, nodal.ReasonShutdown)
 	require.Equal(t, []string{"stop:c", "stop:a"}, rec.since(k), "children stopped in reverse order, none restarted")
 }
 
@@ -395,7 +404,7 @@ func TestSupervisorDefaultIntensity(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			n := startSupNode(t)
 			rec := &recorder{}
-			sup, err := StartSupervisor(n, SupervisorSpec{Intensity: tc.intensity, Children: []ChildSpec{workerSpec(rec, "w")}})
+			sup, err := startSup(n, Spec{Intensity: tc.intensity, Children: []Child{workerSpec(rec, "w")}})
 			require.NoError(t, err)
 			supDown := watch(t, n, sup)
 			w := pidOf(t, n, "w")
@@ -404,7 +413,7 @@ func TestSupervisorDefaultIntensity(t *testing.T) {
 				w = waitReplaced(t, n, "w", w)
 			}
 			n.Send(w, "crash")
-			require.ErrorIs(t, awaitDown(t, supDown).Reason, ReasonShutdown)
+			require.ErrorIs(t, awaitDown(t, supDown).Reason, nodal.ReasonShutdown)
 			require.Len(t, rec.get(), 1+tc.restarts)
 		})
 	}
@@ -415,12 +424,12 @@ func TestSupervisorDefaultIntensity(t *testing.T) {
 // clock.
 func TestSupervisorIntensityWindowSlides(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		n, err := Start(context.Background(), Config{})
+		n, err := nodal.Start(context.Background(), nodal.Config{})
 		require.NoError(t, err)
 		defer func() { require.NoError(t, n.Stop(context.Background())) }()
 		rec := &recorder{}
 		const period = 5 * time.Second
-		sup, err := StartSupervisor(n, SupervisorSpec{Intensity: 1, Period: period, Children: []ChildSpec{workerSpec(rec, "w")}})
+		sup, err := startSup(n, Spec{Intensity: 1, Period: period, Children: []Child{workerSpec(rec, "w")}})
 		require.NoError(t, err)
 		supDown := watch(t, n, sup)
 		w := pidOf(t, n, "w")
@@ -437,7 +446,7 @@ func TestSupervisorIntensityWindowSlides(t *testing.T) {
 		n.Send(w, "crash")
 		synctest.Wait()
 		n.Send(pidOf(t, n, "w"), "crash")
-		require.ErrorIs(t, awaitDown(t, supDown).Reason, ReasonShutdown)
+		require.ErrorIs(t, awaitDown(t, supDown).Reason, nodal.ReasonShutdown)
 		require.Len(t, rec.get(), 5, "initial start and four restarts")
 	})
 }
@@ -447,7 +456,7 @@ func TestSupervisorIntensityWindowSlides(t *testing.T) {
 func TestSupervisorShutdownTimeoutThenKill(t *testing.T) {
 	n := startSupNode(t)
 	rec := &recorder{}
-	sup, err := StartSupervisor(n, SupervisorSpec{Children: []ChildSpec{
+	sup, err := startSup(n, Spec{Children: []Child{
 		{ID: "polite", Start: testWorker(rec, "polite", workerOpts{}), Shutdown: time.Minute},
 		{ID: "stubborn", Start: testWorker(rec, "stubborn", workerOpts{ignoreShutdown: true}), Shutdown: 20 * time.Millisecond},
 		{ID: "brutal", Start: testWorker(rec, "brutal", workerOpts{}), Shutdown: BrutalKill},
@@ -459,9 +468,9 @@ func TestSupervisorShutdownTimeoutThenKill(t *testing.T) {
 		reason error
 		event  string
 	}{
-		{"polite", ReasonShutdown, "stop:polite"},
-		{"stubborn", ReasonKilled, "ignored:stubborn"},
-		{"brutal", ReasonKilled, ""},
+		{"polite", nodal.ReasonShutdown, "stop:polite"},
+		{"stubborn", nodal.ReasonKilled, "ignored:stubborn"},
+		{"brutal", nodal.ReasonKilled, ""},
 	} {
 		down := watch(t, n, pidOf(t, n, tc.id))
 		k := len(rec.get())
@@ -479,10 +488,10 @@ func TestSupervisorShutdownTimeoutThenKill(t *testing.T) {
 
 // OTP child defaults: a worker waits 5 s, a supervisor child infinity.
 func TestSupervisorShutdownDefaults(t *testing.T) {
-	w, err := ChildSpec{ID: "w", Start: testWorker(nil, "w", workerOpts{})}.normalize()
+	w, err := Child{ID: "w", Start: testWorker(nil, "w", workerOpts{})}.normalize()
 	require.NoError(t, err)
 	require.Equal(t, DefaultShutdown, w.Shutdown)
-	s := SupervisorChild("s", SupervisorSpec{})
+	s := Nested("s", Spec{})
 	s.Shutdown = 0
 	s, err = s.normalize()
 	require.NoError(t, err)
@@ -496,12 +505,12 @@ func TestSupervisorShutdownDefaults(t *testing.T) {
 func TestSupervisorNestedTree(t *testing.T) {
 	n := startSupNode(t)
 	rec := &recorder{}
-	subSpec := SupervisorSpec{Intensity: 1, Period: time.Hour, Children: []ChildSpec{workerSpec(rec, "w")}}
-	root, err := StartSupervisor(n, SupervisorSpec{
+	subSpec := Spec{Intensity: 1, Period: time.Hour, Children: []Child{workerSpec(rec, "w")}}
+	root, err := startSup(n, Spec{
 		Intensity: 1,
 		Period:    time.Hour,
-		Children:  []ChildSpec{workerSpec(rec, "first"), SupervisorChild("sub", subSpec)},
-	}, WithName("root"))
+		Children:  []Child{workerSpec(rec, "first"), Nested("sub", subSpec)},
+	}, nodal.WithName("root"))
 	require.NoError(t, err)
 	rootDown := watch(t, n, root)
 	first := pidOf(t, n, "first")
@@ -517,10 +526,10 @@ func TestSupervisorNestedTree(t *testing.T) {
 	n.Send(w, "crash")
 	w = waitReplaced(t, n, "w", w)
 	n.Send(w, "crash")
-	require.ErrorIs(t, awaitDown(t, subDown).Reason, ReasonShutdown, "sub exits shutdown")
+	require.ErrorIs(t, awaitDown(t, subDown).Reason, nodal.ReasonShutdown, "sub exits shutdown")
 
 	// root restarts sub (its first restart), which starts a new w.
-	var sub2 Pid
+	var sub2 nodal.Pid
 	waitFor(t, "sub restarted", func() bool {
 		sub2 = childPid(t, n, root, "sub")
 		return !sub2.IsZero() && sub2 != sub
@@ -537,9 +546,9 @@ func TestSupervisorNestedTree(t *testing.T) {
 	n.Send(w, "crash")
 	w = waitReplaced(t, n, "w", w)
 	n.Send(w, "crash")
-	require.ErrorIs(t, awaitDown(t, sub2Down).Reason, ReasonShutdown)
-	require.ErrorIs(t, awaitDown(t, rootDown).Reason, ReasonShutdown, "escalation reaches root")
-	require.ErrorIs(t, awaitDown(t, firstDown).Reason, ReasonShutdown)
+	require.ErrorIs(t, awaitDown(t, sub2Down).Reason, nodal.ReasonShutdown)
+	require.ErrorIs(t, awaitDown(t, rootDown).Reason, nodal.ReasonShutdown, "escalation reaches root")
+	require.ErrorIs(t, awaitDown(t, firstDown).Reason, nodal.ReasonShutdown)
 	_, ok := n.Whereis("root")
 	require.False(t, ok)
 }
@@ -549,18 +558,18 @@ func TestSupervisorNestedTree(t *testing.T) {
 func TestSupervisorStopTreeInReverseOrder(t *testing.T) {
 	n := startSupNode(t)
 	rec := &recorder{}
-	root, err := StartSupervisor(n, SupervisorSpec{Children: []ChildSpec{
+	root, err := startSup(n, Spec{Children: []Child{
 		workerSpec(rec, "a"),
-		SupervisorChild("sub", SupervisorSpec{Children: []ChildSpec{workerSpec(rec, "s1"), workerSpec(rec, "s2")}}),
+		Nested("sub", Spec{Children: []Child{workerSpec(rec, "s1"), workerSpec(rec, "s2")}}),
 		workerSpec(rec, "z"),
 	}})
 	require.NoError(t, err)
 	require.Equal(t, []string{"start:a", "start:s1", "start:s2", "start:z"}, rec.get())
 	rootDown := watch(t, n, root)
 	k := len(rec.get())
-	require.NoError(t, StopSupervisor(callCtx(t), n, root))
+	require.NoError(t, Stop(callCtx(t), n, root))
 	require.Equal(t, []string{"stop:z", "stop:s2", "stop:s1", "stop:a"}, rec.since(k))
-	require.ErrorIs(t, awaitDown(t, rootDown).Reason, ReasonNormal)
+	require.ErrorIs(t, awaitDown(t, rootDown).Reason, nodal.ReasonNormal)
 	require.Empty(t, n.Registered(), "every child is gone")
 }
 
@@ -571,15 +580,15 @@ func TestSupervisorStartFailure(t *testing.T) {
 	boom := errors.New("boom")
 	for _, tc := range []struct {
 		name  string
-		start func(p *Process) (Pid, error)
+		start func(p *nodal.Process) (nodal.Pid, error)
 		is    error
 	}{
-		{"error", func(*Process) (Pid, error) { return Pid{}, boom }, boom},
-		{"panic", func(*Process) (Pid, error) { panic("bad start") }, ErrStartChild},
+		{"error", func(*nodal.Process) (nodal.Pid, error) { return nodal.Pid{}, boom }, boom},
+		{"panic", func(*nodal.Process) (nodal.Pid, error) { panic("bad start") }, ErrStartChild},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := &recorder{}
-			_, err := StartSupervisor(n, SupervisorSpec{Children: []ChildSpec{
+			_, err := startSup(n, Spec{Children: []Child{
 				workerSpec(rec, "a"), workerSpec(rec, "b"), {ID: "bad", Start: tc.start}, workerSpec(rec, "never"),
 			}})
 			require.ErrorIs(t, err, ErrStartChild)
@@ -597,10 +606,10 @@ func TestSupervisorStartFailure(t *testing.T) {
 func TestSupervisorStartFailureSparesLinkedCaller(t *testing.T) {
 	n := startSupNode(t)
 	result := make(chan error, 1)
-	caller, err := n.Spawn(func(p *Process) error {
-		_, err := StartSupervisor(p, SupervisorSpec{Children: []ChildSpec{
-			{ID: "bad", Start: func(*Process) (Pid, error) { return Pid{}, errors.New("no") }},
-		}}, WithLink())
+	caller, err := n.Spawn(func(p *nodal.Process) error {
+		_, err := startSup(p, Spec{Children: []Child{
+			{ID: "bad", Start: func(*nodal.Process) (nodal.Pid, error) { return nodal.Pid{}, errors.New("no") }},
+		}}, nodal.WithLink())
 		result <- err
 		_, err = p.Receive(p.Context()) // stays alive until told
 		return err
@@ -609,15 +618,15 @@ func TestSupervisorStartFailureSparesLinkedCaller(t *testing.T) {
 	callerDown := watch(t, n, caller)
 	require.ErrorIs(t, <-result, ErrStartChild)
 	n.Send(caller, "done")
-	require.True(t, IsNormal(awaitDown(t, callerDown).Reason), "caller exits on its own terms")
+	require.True(t, nodal.IsNormal(awaitDown(t, callerDown).Reason), "caller exits on its own terms")
 }
 
 // OTP ignore: a start function returning no pid and no error leaves the
 // child stopped but listed (a temporary one is dropped).
 func TestSupervisorIgnoreStart(t *testing.T) {
 	n := startSupNode(t)
-	ignore := func(*Process) (Pid, error) { return Pid{}, nil }
-	sup, err := StartSupervisor(n, SupervisorSpec{Children: []ChildSpec{
+	ignore := func(*nodal.Process) (nodal.Pid, error) { return nodal.Pid{}, nil }
+	sup, err := startSup(n, Spec{Children: []Child{
 		{ID: "kept", Start: ignore},
 		{ID: "dropped", Start: ignore, Restart: Temporary},
 	}})
@@ -632,13 +641,13 @@ func TestSupervisorRestartFailureRetried(t *testing.T) {
 	n := startSupNode(t)
 	rec := &recorder{}
 	boom := errors.New("start refused")
-	// failOn makes a Start that succeeds on calls for which fail is false.
-	failOn := func(id string, fail func(call int32) bool) (func(p *Process) (Pid, error), *atomic.Int32) {
+	// failOn makes a nodal.Start that succeeds on calls for which fail is false.
+	failOn := func(id string, fail func(call int32) bool) (func(p *nodal.Process) (nodal.Pid, error), *atomic.Int32) {
 		var calls atomic.Int32
 		inner := testWorker(rec, id, workerOpts{})
-		return func(p *Process) (Pid, error) {
+		return func(p *nodal.Process) (nodal.Pid, error) {
 			if fail(calls.Add(1)) {
-				return Pid{}, boom
+				return nodal.Pid{}, boom
 			}
 			return inner(p)
 		}, &calls
@@ -646,7 +655,7 @@ func TestSupervisorRestartFailureRetried(t *testing.T) {
 
 	// The first restart attempt fails, the retry succeeds.
 	flaky, calls := failOn("w", func(c int32) bool { return c == 2 })
-	sup, err := StartSupervisor(n, SupervisorSpec{Intensity: 3, Period: time.Hour, Children: []ChildSpec{{ID: "w", Start: flaky}}})
+	sup, err := startSup(n, Spec{Intensity: 3, Period: time.Hour, Children: []Child{{ID: "w", Start: flaky}}})
 	require.NoError(t, err)
 	w := pidOf(t, n, "w")
 	n.Send(w, "crash")
@@ -657,11 +666,11 @@ func TestSupervisorRestartFailureRetried(t *testing.T) {
 	// A start that keeps failing uses up the intensity: 3 restarts are
 	// allowed, so 3 attempts, then the supervisor shuts down.
 	broken, calls2 := failOn("x", func(c int32) bool { return c > 1 })
-	sup2, err := StartSupervisor(n, SupervisorSpec{Intensity: 3, Period: time.Hour, Children: []ChildSpec{{ID: "x", Start: broken}}})
+	sup2, err := startSup(n, Spec{Intensity: 3, Period: time.Hour, Children: []Child{{ID: "x", Start: broken}}})
 	require.NoError(t, err)
 	sup2Down := watch(t, n, sup2)
 	n.Send(pidOf(t, n, "x"), "crash")
-	require.ErrorIs(t, awaitDown(t, sup2Down).Reason, ReasonShutdown)
+	require.ErrorIs(t, awaitDown(t, sup2Down).Reason, nodal.ReasonShutdown)
 	require.Equal(t, int32(1+3), calls2.Load())
 	_, err = CountChildren(callCtx(t), n, sup)
 	require.NoError(t, err, "the other supervisor is unaffected")
@@ -673,13 +682,13 @@ func TestSupervisorManagementCalls(t *testing.T) {
 	n := startSupNode(t)
 	rec := &recorder{}
 	ctx := callCtx(t)
-	sup, err := StartSupervisor(n, SupervisorSpec{Children: []ChildSpec{workerSpec(rec, "a")}})
+	sup, err := startSup(n, Spec{Children: []Child{workerSpec(rec, "a")}})
 	require.NoError(t, err)
 
 	b, err := StartChild(ctx, n, sup, workerSpec(rec, "b"))
 	require.NoError(t, err)
 	require.Equal(t, b, pidOf(t, n, "b"))
-	sub, err := StartChild(ctx, n, sup, SupervisorChild("sub", SupervisorSpec{}))
+	sub, err := StartChild(ctx, n, sup, Nested("sub", Spec{}))
 	require.NoError(t, err)
 
 	cs, err := WhichChildren(ctx, n, sup)
@@ -707,7 +716,7 @@ func TestSupervisorManagementCalls(t *testing.T) {
 
 	bDown := watch(t, n, b)
 	require.NoError(t, TerminateChild(ctx, n, sup, "b"))
-	require.ErrorIs(t, awaitDown(t, bDown).Reason, ReasonShutdown)
+	require.ErrorIs(t, awaitDown(t, bDown).Reason, nodal.ReasonShutdown)
 	require.NoError(t, TerminateChild(ctx, n, sup, "b"), "terminating a stopped child is fine")
 	_, err = StartChild(ctx, n, sup, workerSpec(rec, "b"))
 	require.ErrorIs(t, err, ErrChildAlreadyPresent)
@@ -740,14 +749,14 @@ func TestSupervisorManagementCalls(t *testing.T) {
 	require.ErrorIs(t, TerminateChildPid(ctx, n, sup, b2), ErrChildNotFound)
 
 	// a failing start_child adds nothing
-	_, err = StartChild(ctx, n, sup, ChildSpec{ID: "bad", Start: func(*Process) (Pid, error) { return Pid{}, errors.New("nope") }})
+	_, err = StartChild(ctx, n, sup, Child{ID: "bad", Start: func(*nodal.Process) (nodal.Pid, error) { return nodal.Pid{}, errors.New("nope") }})
 	require.ErrorIs(t, err, ErrStartChild)
-	_, err = StartChild(ctx, n, sup, ChildSpec{ID: "", Start: testWorker(rec, "x", workerOpts{})})
+	_, err = StartChild(ctx, n, sup, Child{ID: "", Start: testWorker(rec, "x", workerOpts{})})
 	require.ErrorIs(t, err, ErrInvalidSpec)
 	require.Equal(t, []string{"a", "sub"}, childIDs(children(t, n, sup)))
 
 	// a temporary child is forgotten by terminate_child
-	_, err = StartChild(ctx, n, sup, ChildSpec{ID: "tmp", Start: testWorker(rec, "tmp", workerOpts{}), Restart: Temporary})
+	_, err = StartChild(ctx, n, sup, Child{ID: "tmp", Start: testWorker(rec, "tmp", workerOpts{}), Restart: Temporary})
 	require.NoError(t, err)
 	require.NoError(t, TerminateChild(ctx, n, sup, "tmp"))
 	require.Equal(t, []string{"a", "sub"}, childIDs(children(t, n, sup)))
@@ -758,7 +767,7 @@ func TestSupervisorManagementCalls(t *testing.T) {
 
 	// calls from inside a process work the same
 	got := make(chan ChildCount, 1)
-	_, err = n.Spawn(func(p *Process) error {
+	_, err = n.Spawn(func(p *nodal.Process) error {
 		c, err := CountChildren(p.Context(), p, sup)
 		if err != nil {
 			return err
@@ -775,16 +784,16 @@ func TestSupervisorManagementCalls(t *testing.T) {
 	}
 }
 
-// Management calls to a dead supervisor fail with ErrNoProc.
+// Management calls to a dead supervisor fail with nodal.ErrNoProc.
 func TestSupervisorCallDeadSupervisor(t *testing.T) {
 	n := startSupNode(t)
-	sup, err := StartSupervisor(n, SupervisorSpec{})
+	sup, err := startSup(n, Spec{})
 	require.NoError(t, err)
-	require.NoError(t, StopSupervisor(callCtx(t), n, sup))
+	require.NoError(t, Stop(callCtx(t), n, sup))
 	down := watch(t, n, sup)
 	awaitDown(t, down)
 	_, err = WhichChildren(callCtx(t), n, sup)
-	require.ErrorIs(t, err, ErrNoProc)
+	require.ErrorIs(t, err, nodal.ErrNoProc)
 }
 
 // OTP simple_one_for_one: children made from one template with per-child
@@ -793,17 +802,17 @@ func TestSupervisorSimpleOneForOne(t *testing.T) {
 	n := startSupNode(t)
 	rec := &recorder{}
 	ctx := callCtx(t)
-	sup, err := StartSupervisor(n, SupervisorSpec{
+	sup, err := startSup(n, Spec{
 		Strategy:  SimpleOneForOne,
 		Intensity: 10,
-		Template: &ChildTemplate{Start: func(p *Process, args any) (Pid, error) {
+		Template: &ChildTemplate{Start: func(p *nodal.Process, args any) (nodal.Pid, error) {
 			return testWorker(rec, args.(string), workerOpts{})(p)
 		}},
 	})
 	require.NoError(t, err)
 	require.Empty(t, children(t, n, sup), "starts with no children")
 
-	var pids []Pid
+	var pids []nodal.Pid
 	for _, name := range []string{"d1", "d2", "d3"} {
 		pid, err := StartDynamicChild(ctx, n, sup, name)
 		require.NoError(t, err)
@@ -821,7 +830,7 @@ func TestSupervisorSimpleOneForOne(t *testing.T) {
 	d2 := waitReplaced(t, n, "d2", pids[1])
 	require.Equal(t, pids[0], pidOf(t, n, "d1"))
 	require.Equal(t, pids[2], pidOf(t, n, "d3"))
-	require.Equal(t, []Pid{pids[0], d2, pids[2]}, []Pid{children(t, n, sup)[0].Pid, children(t, n, sup)[1].Pid, children(t, n, sup)[2].Pid})
+	require.Equal(t, []nodal.Pid{pids[0], d2, pids[2]}, []nodal.Pid{children(t, n, sup)[0].Pid, children(t, n, sup)[1].Pid, children(t, n, sup)[2].Pid})
 
 	// terminate_child by pid forgets the child.
 	require.NoError(t, TerminateChildPid(ctx, n, sup, pids[0]))
@@ -845,7 +854,7 @@ func TestSupervisorSimpleOneForOne(t *testing.T) {
 
 	// Stopping the supervisor stops every dynamic child.
 	k := len(rec.get())
-	require.NoError(t, StopSupervisor(ctx, n, sup))
+	require.NoError(t, Stop(ctx, n, sup))
 	stops := rec.since(k)
 	slices.Sort(stops)
 	require.Equal(t, []string{"stop:d2", "stop:d3"}, stops)
@@ -857,9 +866,9 @@ func TestSupervisorSimpleOneForOneTemporary(t *testing.T) {
 	n := startSupNode(t)
 	rec := &recorder{}
 	ctx := callCtx(t)
-	sup, err := StartSupervisor(n, SupervisorSpec{
+	sup, err := startSup(n, Spec{
 		Strategy: SimpleOneForOne,
-		Template: &ChildTemplate{Restart: Temporary, Shutdown: BrutalKill, Start: func(p *Process, args any) (Pid, error) {
+		Template: &ChildTemplate{Restart: Temporary, Shutdown: BrutalKill, Start: func(p *nodal.Process, args any) (nodal.Pid, error) {
 			return testWorker(rec, args.(string), workerOpts{})(p)
 		}},
 	})
@@ -877,20 +886,20 @@ func TestSupervisorSimpleOneForOneTemporary(t *testing.T) {
 	_, ok := n.Whereis("t1")
 	require.False(t, ok)
 	t2Down := watch(t, n, pidOf(t, n, "t2"))
-	require.NoError(t, StopSupervisor(ctx, n, sup))
-	require.ErrorIs(t, awaitDown(t, t2Down).Reason, ReasonKilled, "template BrutalKill")
+	require.NoError(t, Stop(ctx, n, sup))
+	require.ErrorIs(t, awaitDown(t, t2Down).Reason, nodal.ReasonKilled, "template BrutalKill")
 }
 
 // OTP: an exit signal from the parent stops the supervisor with the
 // parent's reason, after its children; so does one sent from outside any
-// process (Node.Exit).
+// process (nodal.Node.Exit).
 func TestSupervisorStopsOnParentExit(t *testing.T) {
 	n := startSupNode(t)
 	t.Run("parent", func(t *testing.T) {
 		rec := &recorder{}
-		supc := make(chan Pid, 1)
-		parent, err := n.Spawn(func(p *Process) error {
-			sup, err := StartSupervisor(p, SupervisorSpec{Children: []ChildSpec{workerSpec(rec, "pa"), workerSpec(rec, "pb")}}, WithLink())
+		supc := make(chan nodal.Pid, 1)
+		parent, err := n.Spawn(func(p *nodal.Process) error {
+			sup, err := startSup(p, Spec{Children: []Child{workerSpec(rec, "pa"), workerSpec(rec, "pb")}}, nodal.WithLink())
 			if err != nil {
 				return err
 			}
@@ -911,12 +920,12 @@ func TestSupervisorStopsOnParentExit(t *testing.T) {
 	})
 	t.Run("node-exit", func(t *testing.T) {
 		rec := &recorder{}
-		sup, err := StartSupervisor(n, SupervisorSpec{Children: []ChildSpec{workerSpec(rec, "na"), workerSpec(rec, "nb")}})
+		sup, err := startSup(n, Spec{Children: []Child{workerSpec(rec, "na"), workerSpec(rec, "nb")}})
 		require.NoError(t, err)
 		down := watch(t, n, sup)
 		k := len(rec.get())
-		n.Exit(sup, ReasonShutdown)
-		require.ErrorIs(t, awaitDown(t, down).Reason, ReasonShutdown)
+		n.Exit(sup, nodal.ReasonShutdown)
+		require.ErrorIs(t, awaitDown(t, down).Reason, nodal.ReasonShutdown)
 		require.Equal(t, []string{"stop:nb", "stop:na"}, rec.since(k))
 	})
 }
@@ -928,7 +937,7 @@ func TestSupervisorOneForAllDropsTemporarySibling(t *testing.T) {
 	rec := &recorder{}
 	tmp := workerSpec(rec, "tmp")
 	tmp.Restart = Temporary
-	sup, err := StartSupervisor(n, SupervisorSpec{Strategy: OneForAll, Children: []ChildSpec{workerSpec(rec, "a"), tmp}})
+	sup, err := startSup(n, Spec{Strategy: OneForAll, Children: []Child{workerSpec(rec, "a"), tmp}})
 	require.NoError(t, err)
 	a := pidOf(t, n, "a")
 	k := len(rec.get())
@@ -938,22 +947,22 @@ func TestSupervisorOneForAllDropsTemporarySibling(t *testing.T) {
 	require.Equal(t, []string{"a"}, childIDs(children(t, n, sup)))
 }
 
-// The supervisor links to what Start returns, so a child started without a
+// The supervisor links to what nodal.Start returns, so a child started without a
 // link is still supervised.
 func TestSupervisorLinksForgottenLink(t *testing.T) {
 	n := startSupNode(t)
 	rec := &recorder{}
-	unlinked := func(p *Process) (Pid, error) {
+	unlinked := func(p *nodal.Process) (nodal.Pid, error) {
 		rec.add("start:u")
-		return p.Spawn(func(w *Process) error {
+		return p.Spawn(func(w *nodal.Process) error {
 			_, err := w.Receive(w.Context())
 			if err != nil {
 				return err
 			}
 			return errors.New("crash")
-		}, WithName("u"))
+		}, nodal.WithName("u"))
 	}
-	_, err := StartSupervisor(n, SupervisorSpec{Children: []ChildSpec{{ID: "u", Start: unlinked}}})
+	_, err := startSup(n, Spec{Children: []Child{{ID: "u", Start: unlinked}}})
 	require.NoError(t, err)
 	u := pidOf(t, n, "u")
 	n.Send(u, "crash")
@@ -962,28 +971,28 @@ func TestSupervisorLinksForgottenLink(t *testing.T) {
 
 func TestSupervisorInvalidSpec(t *testing.T) {
 	n := startSupNode(t)
-	start := func(*Process) (Pid, error) { return Pid{}, nil }
-	tmpl := &ChildTemplate{Start: func(*Process, any) (Pid, error) { return Pid{}, nil }}
+	start := func(*nodal.Process) (nodal.Pid, error) { return nodal.Pid{}, nil }
+	tmpl := &ChildTemplate{Start: func(*nodal.Process, any) (nodal.Pid, error) { return nodal.Pid{}, nil }}
 	for _, tc := range []struct {
 		name string
-		spec SupervisorSpec
+		spec Spec
 	}{
-		{"unknown-strategy", SupervisorSpec{Strategy: Strategy(9)}},
-		{"negative-period", SupervisorSpec{Period: -time.Second}},
-		{"empty-id", SupervisorSpec{Children: []ChildSpec{{Start: start}}}},
-		{"nil-start", SupervisorSpec{Children: []ChildSpec{{ID: "x"}}}},
-		{"duplicate-id", SupervisorSpec{Children: []ChildSpec{{ID: "x", Start: start}, {ID: "x", Start: start}}}},
-		{"bad-restart", SupervisorSpec{Children: []ChildSpec{{ID: "x", Start: start, Restart: RestartType(7)}}}},
-		{"bad-type", SupervisorSpec{Children: []ChildSpec{{ID: "x", Start: start, Type: ChildType(7)}}}},
-		{"bad-shutdown", SupervisorSpec{Children: []ChildSpec{{ID: "x", Start: start, Shutdown: -5}}}},
-		{"template-without-simple", SupervisorSpec{Template: tmpl}},
-		{"simple-without-template", SupervisorSpec{Strategy: SimpleOneForOne}},
-		{"simple-with-children", SupervisorSpec{Strategy: SimpleOneForOne, Template: tmpl, Children: []ChildSpec{{ID: "x", Start: start}}}},
-		{"simple-nil-start", SupervisorSpec{Strategy: SimpleOneForOne, Template: &ChildTemplate{}}},
+		{"unknown-strategy", Spec{Strategy: Strategy(9)}},
+		{"negative-period", Spec{Period: -time.Second}},
+		{"empty-id", Spec{Children: []Child{{Start: start}}}},
+		{"nil-start", Spec{Children: []Child{{ID: "x"}}}},
+		{"duplicate-id", Spec{Children: []Child{{ID: "x", Start: start}, {ID: "x", Start: start}}}},
+		{"bad-restart", Spec{Children: []Child{{ID: "x", Start: start, Restart: RestartType(7)}}}},
+		{"bad-type", Spec{Children: []Child{{ID: "x", Start: start, Type: ChildType(7)}}}},
+		{"bad-shutdown", Spec{Children: []Child{{ID: "x", Start: start, Shutdown: -5}}}},
+		{"template-without-simple", Spec{Template: tmpl}},
+		{"simple-without-template", Spec{Strategy: SimpleOneForOne}},
+		{"simple-with-children", Spec{Strategy: SimpleOneForOne, Template: tmpl, Children: []Child{{ID: "x", Start: start}}}},
+		{"simple-nil-start", Spec{Strategy: SimpleOneForOne, Template: &ChildTemplate{}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := n.Processes()
-			_, err := StartSupervisor(n, tc.spec)
+			_, err := startSup(n, tc.spec)
 			require.ErrorIs(t, err, ErrInvalidSpec)
 			require.Equal(t, before, n.Processes(), "nothing spawned")
 		})
@@ -1004,41 +1013,41 @@ func TestSupervisorSimpleOneForOneShutdownTimeout(t *testing.T) {
 	n := startSupNode(t)
 	rec := &recorder{}
 	ctx := callCtx(t)
-	sup, err := StartSupervisor(n, SupervisorSpec{
+	sup, err := startSup(n, Spec{
 		Strategy: SimpleOneForOne,
-		Template: &ChildTemplate{Shutdown: 20 * time.Millisecond, Start: func(p *Process, args any) (Pid, error) {
+		Template: &ChildTemplate{Shutdown: 20 * time.Millisecond, Start: func(p *nodal.Process, args any) (nodal.Pid, error) {
 			id := args.(string)
 			return testWorker(rec, id, workerOpts{ignoreShutdown: id != "polite"})(p)
 		}},
 	})
 	require.NoError(t, err)
-	downs := map[string]<-chan Down{}
+	downs := map[string]<-chan nodal.Down{}
 	for _, id := range []string{"polite", "stubborn1", "stubborn2"} {
 		pid, err := StartDynamicChild(ctx, n, sup, id)
 		require.NoError(t, err)
 		downs[id] = watch(t, n, pid)
 	}
-	require.NoError(t, StopSupervisor(ctx, n, sup))
-	require.ErrorIs(t, awaitDown(t, downs["polite"]).Reason, ReasonShutdown)
-	require.ErrorIs(t, awaitDown(t, downs["stubborn1"]).Reason, ReasonKilled)
-	require.ErrorIs(t, awaitDown(t, downs["stubborn2"]).Reason, ReasonKilled)
+	require.NoError(t, Stop(ctx, n, sup))
+	require.ErrorIs(t, awaitDown(t, downs["polite"]).Reason, nodal.ReasonShutdown)
+	require.ErrorIs(t, awaitDown(t, downs["stubborn1"]).Reason, nodal.ReasonKilled)
+	require.ErrorIs(t, awaitDown(t, downs["stubborn2"]).Reason, nodal.ReasonKilled)
 	ev := rec.get()
 	slices.Sort(ev)
 	require.Equal(t, []string{"ignored:stubborn1", "ignored:stubborn2", "start:polite", "start:stubborn1", "start:stubborn2", "stop:polite"}, ev)
 }
 
-// Actor-style children are supervised like Func ones.
+// nodal.Actor-style children are supervised like nodal.Func ones.
 func TestSupervisorActorChild(t *testing.T) {
 	n := startSupNode(t)
-	start := func(p *Process) (Pid, error) {
-		return p.SpawnActor(ActorFunc(func(p *Process, msg any) error {
+	start := func(p *nodal.Process) (nodal.Pid, error) {
+		return p.SpawnActor(nodal.ActorFunc(func(p *nodal.Process, msg any) error {
 			if msg == "crash" {
 				return errors.New("actor crashed")
 			}
 			return nil
-		}), WithLink(), WithName("actor"))
+		}), nodal.WithLink(), nodal.WithName("actor"))
 	}
-	sup, err := StartSupervisor(n, SupervisorSpec{Children: []ChildSpec{{ID: "actor", Start: start}}})
+	sup, err := startSup(n, Spec{Children: []Child{{ID: "actor", Start: start}}})
 	require.NoError(t, err)
 	a := pidOf(t, n, "actor")
 	n.Send(a, "crash")
@@ -1046,21 +1055,21 @@ func TestSupervisorActorChild(t *testing.T) {
 	require.Equal(t, a2, childPid(t, n, sup, "actor"))
 	down := watch(t, n, a2)
 	require.NoError(t, TerminateChild(callCtx(t), n, sup, "actor"))
-	require.ErrorIs(t, awaitDown(t, down).Reason, ReasonShutdown)
+	require.ErrorIs(t, awaitDown(t, down).Reason, nodal.ReasonShutdown)
 }
 
-// Node.Stop ends a running tree, including a child that ignores shutdown
+// nodal.Node.Stop ends a running tree, including a child that ignores shutdown
 // (the supervisor kills it after its Shutdown), and leaves no goroutine
 // (the leak check runs after Stop).
 func TestSupervisorNodeStopEndsTree(t *testing.T) {
 	leakCheck := leaktest.AfterTest(t)
 	defer leakCheck()
-	n, err := Start(context.Background(), Config{})
+	n, err := nodal.Start(context.Background(), nodal.Config{})
 	require.NoError(t, err)
 	rec := &recorder{}
-	_, err = StartSupervisor(n, SupervisorSpec{Children: []ChildSpec{
+	_, err = startSup(n, Spec{Children: []Child{
 		workerSpec(rec, "a"),
-		SupervisorChild("sub", SupervisorSpec{Strategy: OneForAll, Children: []ChildSpec{
+		Nested("sub", Spec{Strategy: OneForAll, Children: []Child{
 			{ID: "stubborn", Start: testWorker(rec, "stubborn", workerOpts{ignoreShutdown: true}), Shutdown: 20 * time.Millisecond},
 			workerSpec(rec, "b"),
 		}}),

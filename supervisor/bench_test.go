@@ -1,4 +1,4 @@
-package nodal
+package supervisor
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/nodal-go/nodal"
 )
 
 // BenchmarkSupervisorRestart measures supervisor restart latency: from the
@@ -18,7 +20,7 @@ import (
 //   - one_for_one+call: the same, then a Call to the name's new owner
 //     answers (the replacement is reachable).
 //   - one_for_all-10: ten children, the fifth crashes; all ten are stopped
-//     (shutdown signal, wait for Down) and started again.
+//     (shutdown signal, wait for nodal.Down) and started again.
 //
 // The Erlang/OTP 25 reference is the same loop on OTP's supervisor (erl
 // -noshell -s supbench main, module below). With this benchmark's flags
@@ -34,7 +36,7 @@ import (
 //	start_worker(Name, B) -> {ok, proc_lib:spawn_link(?MODULE, worker_init, [Name, B])}.
 //	worker_init(Name, B) -> register(Name, self()), B ! started, loop().
 //	loop() -> receive crash -> exit(crash);
-//	    {'$gen_call', From, Req} -> gen:reply(From, Req), loop(); _ -> loop() end.
+//	    {'$gen_call', nodal.From, Req} -> gen:reply(nodal.From, Req), loop(); _ -> loop() end.
 //	batch(S, N, Call, Batch) ->  % returns ns for Batch restarts
 //	    {ok, Sup} = supervisor:start_link(?MODULE, {S, N, self()}),
 //	    [receive started -> ok end || _ <- lists:seq(1, N)],
@@ -63,12 +65,12 @@ func BenchmarkSupervisorRestart(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			ctx := context.Background()
-			n, err := Start(ctx, Config{})
+			n, err := nodal.Start(ctx, nodal.Config{})
 			require.NoError(b, err)
 			defer func() { require.NoError(b, n.Stop(ctx)) }()
 
-			started := make(chan Pid, bc.children)
-			worker := func(w *Process) error {
+			started := make(chan nodal.Pid, bc.children)
+			worker := func(w *nodal.Process) error {
 				started <- w.Self()
 				for {
 					msg, err := w.Receive(w.Context())
@@ -76,21 +78,21 @@ func BenchmarkSupervisorRestart(b *testing.B) {
 						return err
 					}
 					switch m := msg.(type) {
-					case CallRequest:
+					case nodal.CallRequest:
 						w.Reply(m.From, m.Req)
 					case string:
 						return errors.New("crash")
 					}
 				}
 			}
-			var specs []ChildSpec
+			var specs []Child
 			for i := range bc.children {
 				name := fmt.Sprintf("w%d", i)
-				specs = append(specs, ChildSpec{ID: name, Start: func(p *Process) (Pid, error) {
-					return p.Spawn(worker, WithName(name), WithLink())
+				specs = append(specs, Child{ID: name, Start: func(p *nodal.Process) (nodal.Pid, error) {
+					return p.Spawn(worker, nodal.WithName(name), nodal.WithLink())
 				}})
 			}
-			_, err = StartSupervisor(n, SupervisorSpec{
+			_, err = startSup(n, Spec{
 				Strategy:  bc.strategy,
 				Intensity: 1 << 30, // never reached: every crash is restarted
 				Period:    time.Second,

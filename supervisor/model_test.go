@@ -1,4 +1,4 @@
-package nodal
+package supervisor
 
 import (
 	"context"
@@ -10,14 +10,16 @@ import (
 	"github.com/lni/goutils/leaktest"
 	"github.com/stretchr/testify/require"
 	"pgregory.net/rapid"
+
+	"github.com/nodal-go/nodal"
 )
 
 // modelChild is the reference model's view of one static child.
 type modelChild struct {
 	id      string
 	restart RestartType
-	pid     Pid  // last pid seen; zero when stopped
-	fresh   bool // the next observation must show a new pid
+	pid     nodal.Pid // last pid seen; zero when stopped
+	fresh   bool      // the next observation must show a new pid
 }
 
 // TestSupervisorModel drives a static supervisor (random strategy, random
@@ -31,7 +33,7 @@ func TestSupervisorModel(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), supWait)
 		defer cancel()
-		n, err := Start(ctx, Config{})
+		n, err := nodal.Start(ctx, nodal.Config{})
 		require.NoError(rt, err)
 		defer func() { require.NoError(rt, n.Stop(ctx)) }()
 
@@ -39,7 +41,7 @@ func TestSupervisorModel(t *testing.T) {
 		k := rapid.IntRange(1, 5).Draw(rt, "children")
 		rec := &recorder{}
 		var model []*modelChild
-		var specs []ChildSpec
+		var specs []Child
 		for i := range k {
 			c := &modelChild{
 				id:      fmt.Sprintf("c%d", i),
@@ -47,9 +49,9 @@ func TestSupervisorModel(t *testing.T) {
 				fresh:   true,
 			}
 			model = append(model, c)
-			specs = append(specs, ChildSpec{ID: c.id, Start: testWorker(rec, c.id, workerOpts{}), Restart: c.restart, Shutdown: time.Minute})
+			specs = append(specs, Child{ID: c.id, Start: testWorker(rec, c.id, workerOpts{}), Restart: c.restart, Shutdown: time.Minute})
 		}
-		sup, err := StartSupervisor(n, SupervisorSpec{Strategy: strategy, Intensity: 1 << 20, Period: time.Hour, Children: specs})
+		sup, err := startSup(n, Spec{Strategy: strategy, Intensity: 1 << 20, Period: time.Hour, Children: specs})
 		require.NoError(rt, err)
 
 		check := func(step string) {
@@ -98,7 +100,7 @@ func TestSupervisorModel(t *testing.T) {
 				g.fresh = true
 			}
 		}
-		// exitAndWait makes child c exit with msg and waits until its Down,
+		// exitAndWait makes child c exit with msg and waits until its nodal.Down,
 		// after which the supervisor has handled its exit signal.
 		exitAndWait := func(c *modelChild, msg string) {
 			down := watch(rt, n, c.pid)
@@ -120,7 +122,7 @@ func TestSupervisorModel(t *testing.T) {
 					continue
 				}
 				exitAndWait(c, op)
-				c.pid = Pid{}
+				c.pid = nodal.Pid{}
 				switch {
 				case c.restart == Temporary:
 					remove(c)
@@ -131,7 +133,7 @@ func TestSupervisorModel(t *testing.T) {
 				}
 			case "terminate":
 				require.NoError(rt, TerminateChild(ctx, n, sup, c.id), step)
-				c.pid = Pid{}
+				c.pid = nodal.Pid{}
 				if c.restart == Temporary {
 					remove(c)
 				}
