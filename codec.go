@@ -338,26 +338,26 @@ func (c *Codec) appendValue(b []byte, v any, depth int) ([]byte, error) {
 // number of bytes consumed. Malformed input returns an error wrapping
 // ErrCodec; it never panics and allocates at most what b's length justifies.
 func (c *Codec) DecodeValue(b []byte) (any, int, error) {
-	d := decoder{b: b}
+	d := newDecoder(b, false)
 	v := c.decodeValue(&d)
-	if d.err != nil {
-		return nil, 0, d.err
+	if d.Err() != nil {
+		return nil, 0, d.err()
 	}
-	return v, d.off, nil
+	return v, d.Offset(), nil
 }
 
 func (c *Codec) decodeValue(d *decoder) any {
-	tag := d.byte()
-	if d.err != nil {
+	tag := d.Byte()
+	if d.Err() != nil {
 		return nil
 	}
 	switch tag {
 	case tagNil:
 		return nil
 	case tagBytes:
-		n := d.length()
-		raw := d.take(n)
-		if d.err != nil {
+		n := d.Length()
+		raw := d.Take(n)
+		if d.Err() != nil {
 			return nil
 		}
 		if d.owned {
@@ -367,35 +367,35 @@ func (c *Codec) decodeValue(d *decoder) any {
 		copy(out, raw)
 		return out
 	case tagString:
-		return d.string()
+		return d.Str()
 	case tagInt:
-		return int(d.varint())
+		return int(d.Varint())
 	case tagInt64:
-		return d.varint()
+		return d.Varint()
 	case tagInt32:
-		v := d.varint()
+		v := d.Varint()
 		if v < math.MinInt32 || v > math.MaxInt32 {
-			d.fail("int32 out of range")
+			d.Fail("int32 out of range")
 		}
 		return int32(v)
 	case tagUint64:
-		return d.uvarint()
+		return d.Uvarint()
 	case tagUint32:
-		v := d.uvarint()
+		v := d.Uvarint()
 		if v > math.MaxUint32 {
-			d.fail("uint32 out of range")
+			d.Fail("uint32 out of range")
 		}
 		return uint32(v)
 	case tagUint:
-		return uint(d.uvarint())
+		return uint(d.Uvarint())
 	case tagFloat64:
-		raw := d.take(8)
-		if d.err != nil {
+		raw := d.Take(8)
+		if d.Err() != nil {
 			return nil
 		}
 		return math.Float64frombits(binary.LittleEndian.Uint64(raw))
 	case tagBool:
-		return d.bool()
+		return d.Bool()
 	case tagPid:
 		return d.pid()
 	case tagRef:
@@ -410,11 +410,11 @@ func (c *Codec) decodeValue(d *decoder) any {
 		p := d.pid()
 		return Exit{From: p, Reason: d.reason()}
 	case tagNodeDown:
-		n := d.string()
+		n := d.Str()
 		return NodeDown{Node: n, Reason: d.reason()}
 	case tagCallRequest:
 		if d.depth >= maxValueDepth {
-			d.fail("value nested too deep")
+			d.Fail("value nested too deep")
 			return nil
 		}
 		p := d.pid()
@@ -424,33 +424,33 @@ func (c *Codec) decodeValue(d *decoder) any {
 		d.depth--
 		return CallRequest{From: From{Pid: p, Ref: r}, Req: req}
 	case tagIORequest:
-		return IORequest{Text: d.string()}
+		return IORequest{Text: d.Str()}
 	case tagBinary:
 		return c.decodeBinary(d)
 	case tagRegistered:
-		name := d.string()
-		n := d.length()
-		raw := d.take(n)
-		if d.err != nil {
+		name := d.Str()
+		n := d.Length()
+		raw := d.Take(n)
+		if d.Err() != nil {
 			return nil
 		}
 		ct, ok := (*c.byName.Load())[name]
 		if !ok {
-			d.err = &CodecError{Type: name, Err: ErrUnregisteredType}
+			d.SetErr(&CodecError{Type: name, Err: ErrUnregisteredType})
 			return nil
 		}
 		if ct.binary {
-			d.err = &CodecError{Type: name, Err: errors.New("sent as CBOR but registered here as a type that encodes itself")}
+			d.SetErr(&CodecError{Type: name, Err: errors.New("sent as CBOR but registered here as a type that encodes itself")})
 			return nil
 		}
 		ptr := reflect.New(ct.typ)
 		if err := c.dec.Unmarshal(raw, ptr.Interface()); err != nil {
-			d.err = &CodecError{Type: name, Err: fmt.Errorf("%w: %v", ErrCodec, err)}
+			d.SetErr(&CodecError{Type: name, Err: fmt.Errorf("%w: %v", ErrCodec, err)})
 			return nil
 		}
 		return ptr.Elem().Interface()
 	}
-	d.fail(fmt.Sprintf("unknown value tag %d", tag))
+	d.Fail(fmt.Sprintf("unknown value tag %d", tag))
 	return nil
 }
 
@@ -486,28 +486,29 @@ func appendBinary(b []byte, ct *codecType, v encoding.BinaryAppender) (out []byt
 // decodeBinary decodes a value of a type that encodes itself: its
 // UnmarshalBinary gets exactly the bytes its AppendBinary wrote.
 func (c *Codec) decodeBinary(d *decoder) (v any) {
-	name := d.string()
-	raw := d.take(d.length())
-	if d.err != nil {
+	name := d.Str()
+	raw := d.Take(d.Length())
+	if d.Err() != nil {
 		return nil
 	}
 	ct, ok := (*c.byName.Load())[name]
 	if !ok {
-		d.err = &CodecError{Type: name, Err: ErrUnregisteredType}
+		d.SetErr(&CodecError{Type: name, Err: ErrUnregisteredType})
 		return nil
 	}
 	if !ct.binary {
-		d.err = &CodecError{Type: name, Err: errors.New("sent as a type that encodes itself but registered here for CBOR")}
+		d.SetErr(&CodecError{Type: name, Err: errors.New("sent as a type that encodes itself but registered here for CBOR")})
 		return nil
 	}
 	ptr := reflect.New(ct.typ)
 	defer func() {
 		if r := recover(); r != nil {
-			v, d.err = nil, &CodecError{Type: name, Err: fmt.Errorf("UnmarshalBinary panicked: %v", r)}
+			v = nil
+			d.SetErr(&CodecError{Type: name, Err: fmt.Errorf("UnmarshalBinary panicked: %v", r)})
 		}
 	}()
 	if err := ptr.Interface().(encoding.BinaryUnmarshaler).UnmarshalBinary(raw); err != nil {
-		d.err = &CodecError{Type: name, Err: err}
+		d.SetErr(&CodecError{Type: name, Err: err})
 		return nil
 	}
 	return ptr.Elem().Interface()
@@ -635,135 +636,49 @@ type RemoteError struct{ Text string }
 // Error implements error: the reason's text as it left its node.
 func (e *RemoteError) Error() string { return e.Text }
 
-// decoder reads the codec's and the distribution frames' primitives: it
-// keeps the root's field and method names over a wire.Decoder, and adds the
-// root's own types (pids, refs, reasons, values). The first error sticks and
-// wraps ErrCodec.
+// decoder is the wire.Decoder of the codec and the distribution frames, with
+// the root's own types on top (pids, refs, reasons, values). The first
+// error sticks; err returns it wrapped in ErrCodec.
 type decoder struct {
-	b     []byte
-	off   int
-	err   error
+	wire.Decoder
 	depth int
-	// owned says b is ours to keep (a frame p2p handed over): decoded
-	// []byte values then point into it instead of being copied.
+	// owned says the input is ours to keep (a frame p2p handed over):
+	// decoded []byte values then point into it instead of being copied.
 	owned bool
 }
 
-// view returns a wire.Decoder positioned where d is; sync takes its
-// position and error back.
-func (d *decoder) view() wire.Decoder { return wire.NewDecoderAt(d.b, d.off) }
-
-func (d *decoder) sync(w *wire.Decoder) {
-	d.off = w.Offset()
-	if err := w.Err(); err != nil && d.err == nil {
-		d.err = fmt.Errorf("%w: %w", ErrCodec, err)
-	}
+func newDecoder(b []byte, owned bool) decoder {
+	return decoder{Decoder: wire.NewDecoder(b), owned: owned}
 }
 
-func (d *decoder) fail(msg string) {
-	if d.err == nil {
-		d.err = fmt.Errorf("%w: %s at byte %d", ErrCodec, msg, d.off)
-	}
-}
+// err returns the first error, as an error wrapping ErrCodec.
+func (d *decoder) err() error { return codecErr(d.Err()) }
 
-func (d *decoder) byte() byte {
-	if d.err != nil {
-		return 0
-	}
-	w := d.view()
-	v := w.Byte()
-	d.sync(&w)
-	return v
-}
+// done returns err, or an error if input is left unread.
+func (d *decoder) done() error { return codecErr(d.Done()) }
 
-func (d *decoder) take(n int) []byte {
-	if d.err != nil {
-		return nil
+func codecErr(err error) error {
+	if err == nil || errors.Is(err, ErrCodec) {
+		return err
 	}
-	w := d.view()
-	v := w.Take(n)
-	d.sync(&w)
-	return v
-}
-
-func (d *decoder) uvarint() uint64 {
-	if d.err != nil {
-		return 0
-	}
-	w := d.view()
-	v := w.Uvarint()
-	d.sync(&w)
-	return v
-}
-
-func (d *decoder) varint() int64 {
-	if d.err != nil {
-		return 0
-	}
-	w := d.view()
-	v := w.Varint()
-	d.sync(&w)
-	return v
-}
-
-// length reads a length prefix and checks it against the remaining input, so
-// nothing is ever allocated beyond what the input holds.
-func (d *decoder) length() int {
-	if d.err != nil {
-		return 0
-	}
-	w := d.view()
-	v := w.Length()
-	d.sync(&w)
-	return v
-}
-
-func (d *decoder) string() string {
-	if d.err != nil {
-		return ""
-	}
-	w := d.view()
-	v := w.Str()
-	d.sync(&w)
-	return v
-}
-
-func (d *decoder) bool() bool {
-	if d.err != nil {
-		return false
-	}
-	w := d.view()
-	v := w.Bool()
-	d.sync(&w)
-	return v
-}
-
-// ident reads the (node, id, incarnation) triple that pids and refs share.
-func (d *decoder) ident() (string, uint64, uint64) {
-	if d.err != nil {
-		return "", 0, 0
-	}
-	w := d.view()
-	node, id, inc := w.Ident()
-	d.sync(&w)
-	return node, id, inc
+	return fmt.Errorf("%w: %w", ErrCodec, err)
 }
 
 func (d *decoder) pid() Pid {
-	node, id, inc := d.ident()
+	node, id, inc := d.Ident()
 	return Pid{Node: node, ID: id, Incarnation: inc}
 }
 
 func (d *decoder) ref() Ref {
-	node, id, inc := d.ident()
+	node, id, inc := d.Ident()
 	return Ref{Node: node, ID: id, Incarnation: inc}
 }
 
 func (d *decoder) reason() error { return d.reasonDepth(0) }
 
 func (d *decoder) reasonDepth(depth int) error {
-	code := d.byte()
-	if d.err != nil {
+	code := d.Byte()
+	if d.Err() != nil {
 		return nil
 	}
 	switch code {
@@ -783,17 +698,17 @@ func (d *decoder) reasonDepth(depth int) error {
 		return ReasonNoConnection
 	case reasonShutdownWith:
 		if depth >= maxReasonDepth {
-			d.fail("reason nested too deep")
+			d.Fail("reason nested too deep")
 			return nil
 		}
 		return &ShutdownError{Reason: d.reasonDepth(depth + 1)}
 	case reasonPanic:
-		v := d.string()
-		st := d.string()
+		v := d.Str()
+		st := d.Str()
 		return &PanicError{Value: v, Stack: []byte(st)}
 	case reasonOther:
-		return &RemoteError{Text: d.string()}
+		return &RemoteError{Text: d.Str()}
 	}
-	d.fail(fmt.Sprintf("unknown reason code %d", code))
+	d.Fail(fmt.Sprintf("unknown reason code %d", code))
 	return nil
 }

@@ -223,12 +223,12 @@ func TestCodecOwnedBytesAliasClipped(t *testing.T) {
 	require.NoError(t, err)
 	frame, err = c.AppendValue(frame, []byte("second"))
 	require.NoError(t, err)
-	d := decoder{b: frame, owned: true}
+	d := newDecoder(frame, true)
 	first := c.decodeValue(&d).([]byte)
 	require.Equal(t, len(first), cap(first))
 	_ = append(first, "XXXXXXXX"...)
 	second := c.decodeValue(&d).([]byte)
-	require.NoError(t, d.err)
+	require.NoError(t, d.err())
 	require.Equal(t, "first", string(first))
 	require.Equal(t, "second", string(second))
 	require.Same(t, &frame[2], &first[0], "no copy")
@@ -348,7 +348,7 @@ func TestCodecBinaryGetsExactlyItsBytes(t *testing.T) {
 	require.NoError(t, err)
 	frame, err = c.AppendValue(frame, "after")
 	require.NoError(t, err)
-	d := decoder{b: frame}
+	d := newDecoder(frame, false)
 	require.Equal(t, codecSpy{N: 3}, c.decodeValue(&d))
 	require.Equal(t, codecSpy{N: 200}, c.decodeValue(&d))
 	require.Equal(t, "after", c.decodeValue(&d))

@@ -9,7 +9,7 @@ import (
 )
 
 func (dec *decoder) remotePid(implied string) Pid {
-	node, id, inc := dec.ident()
+	node, id, inc := dec.Ident()
 	if node == "" {
 		node = implied
 	}
@@ -118,8 +118,8 @@ func (d *dist) Frame(p p2p.Peer, data []byte) {
 }
 
 func (d *dist) handleFrame(p p2p.Peer, data []byte) error {
-	dec := decoder{b: data, owned: true} // p2p gives us the frame
-	kind := dec.byte()
+	dec := newDecoder(data, true) // p2p gives us the frame
+	kind := dec.Byte()
 	if f, ok := signalFrame(kind); ok {
 		s, err := d.decodeSignal(p, kind, f, &dec)
 		if err != nil {
@@ -131,7 +131,7 @@ func (d *dist) handleFrame(p p2p.Peer, data []byte) error {
 	switch kind {
 	case dMsgName:
 		from := dec.remotePid(p.Name)
-		name := dec.string()
+		name := dec.Str()
 		v := d.codec.decodeValue(&dec)
 		if err := dec.done(); err != nil {
 			return err
@@ -150,16 +150,6 @@ func (d *dist) handleFrame(p p2p.Peer, data []byte) error {
 		return d.handleServiceFrame(p, &dec)
 	}
 	return fmt.Errorf("%w: unknown frame kind %d", ErrCodec, kind)
-}
-
-func (dec *decoder) done() error {
-	if dec.err != nil {
-		return dec.err
-	}
-	if dec.off != len(dec.b) {
-		return fmt.Errorf("%w: %d trailing bytes", ErrCodec, len(dec.b)-dec.off)
-	}
-	return nil
 }
 
 // deliverIncoming delivers a signal from another node. Signals it causes

@@ -76,17 +76,17 @@ func (d *dist) failPending(node string, reason error) {
 }
 
 func (d *dist) handleReply(p p2p.Peer, kind byte, dec *decoder) error {
-	req := dec.uvarint()
+	req := dec.Uvarint()
 	var v any
 	switch kind {
 	case dSpawnReply:
-		if dec.byte() == 1 {
+		if dec.Byte() == 1 {
 			v = dec.pid()
 		} else {
-			v = &RemoteError{Text: dec.string()}
+			v = &RemoteError{Text: dec.Str()}
 		}
 	case dWhereisReply:
-		if dec.byte() == 1 {
+		if dec.Byte() == 1 {
 			v = dec.pid()
 		} else {
 			v = fmt.Errorf("%w: on %s", ErrNotRegistered, p.Name)
@@ -170,8 +170,8 @@ func (n *Node) CallName(ctx context.Context, node, name string, req any) (any, e
 
 // handleWhereisRequest answers another node's WhereisOn.
 func (d *dist) handleWhereisRequest(p p2p.Peer, dec *decoder) error {
-	req := dec.uvarint()
-	name := dec.string()
+	req := dec.Uvarint()
+	name := dec.Str()
 	if err := dec.done(); err != nil {
 		return err
 	}

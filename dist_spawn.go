@@ -155,16 +155,16 @@ func (n *Node) spawnOn(ctx context.Context, parent *Process, node, behaviour str
 // only after the reply is on its way, so the reply reaches the spawner
 // before any signal from the new process.
 func (d *dist) handleSpawnRequest(p p2p.Peer, dec *decoder) error {
-	req := dec.uvarint()
+	req := dec.Uvarint()
 	from := dec.remotePid(p.Name)
 	gl := dec.pid()
-	flags := dec.byte()
+	flags := dec.Byte()
 	ref := dec.ref()
-	name := dec.string()
+	name := dec.Str()
 	args := d.codec.decodeValue(dec)
 	if err := dec.done(); err != nil {
 		// Still answer, so the spawner does not wait for its timeout.
-		if dec.off > 0 && req != 0 {
+		if dec.Offset() > 0 && req != 0 {
 			d.replySpawn(p.Name, req, Pid{}, "cannot decode spawn request: "+err.Error(), nil)
 		}
 		return err

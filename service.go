@@ -319,13 +319,11 @@ func (ss *services) unknownServiceFrames() map[string]uint64 {
 // handleServiceFrame decodes a service frame from p; the payload is the rest
 // of the frame, which p2p handed over (no copy).
 func (d *dist) handleServiceFrame(p p2p.Peer, dec *decoder) error {
-	name := dec.string()
-	if dec.err != nil {
-		return dec.err
+	name := dec.Str()
+	if dec.Err() != nil {
+		return dec.err()
 	}
-	rest := dec.b[dec.off:len(dec.b):len(dec.b)]
-	dec.off = len(dec.b)
-	d.n.deliverService(d.nodeRef(p), name, rest)
+	d.n.deliverService(d.nodeRef(p), name, dec.Take(dec.Len()))
 	return nil
 }
 

@@ -110,15 +110,15 @@ func (d *dist) MergeRemoteState(from string, incarnation uint64, state []byte, j
 // NotifyMsg implements p2p.GossipHandler: a BroadcastService message.
 func (d *dist) NotifyMsg(from string, incarnation uint64, msg []byte) {
 	ref := NodeRef{Name: from, Incarnation: incarnation}
-	dec := decoder{b: msg, owned: true}
-	name := dec.string()
-	if dec.err != nil {
+	dec := newDecoder(msg, true)
+	name := dec.Str()
+	if dec.Err() != nil {
 		d.decodeErrors.Add(1)
-		log.Warnw("dropped undecodable broadcast", "from", from, "bytes", len(msg), "error", dec.err)
+		log.Warnw("dropped undecodable broadcast", "from", from, "bytes", len(msg), "error", dec.err())
 		return
 	}
 	if g, ok := d.n.svc.get(name).(GossipService); ok {
-		g.HandleBroadcast(ref, msg[dec.off:len(msg):len(msg)])
+		g.HandleBroadcast(ref, msg[dec.Offset():len(msg):len(msg)])
 		return
 	}
 	d.n.svc.countUnknown(ref, name)
@@ -127,15 +127,15 @@ func (d *dist) NotifyMsg(from string, incarnation uint64, msg []byte) {
 // decodeGossipState calls f for each (service name, state) of a LocalState.
 // It never panics and allocates nothing beyond the names.
 func decodeGossipState(b []byte, f func(name string, state []byte)) error {
-	dec := decoder{b: b, owned: true}
-	for dec.err == nil && dec.off < len(dec.b) {
-		name := dec.string()
-		st := dec.take(dec.length())
-		if dec.err == nil {
+	dec := newDecoder(b, true)
+	for dec.Err() == nil && dec.Len() > 0 {
+		name := dec.Str()
+		st := dec.Take(dec.Length())
+		if dec.Err() == nil {
 			f(name, st[:len(st):len(st)])
 		}
 	}
-	return dec.err
+	return dec.err()
 }
 
 var _ p2p.GossipHandler = (*dist)(nil)

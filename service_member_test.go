@@ -106,7 +106,8 @@ func TestServiceMemberEvents(t *testing.T) {
 
 		// d fails while a has no connection to it.
 		require.NoError(t, a.Disconnect(d.Name()))
-		p2ptest.Eventually(t, 10*time.Second, func() bool { return !slices.Contains(a.Nodes(), d.Name()) }, "a not connected to d")
+		synctest.Wait()
+		require.NotContains(t, a.Nodes(), d.Name(), "a not connected to d")
 		net.Isolate(d.Name())
 		p2ptest.Eventually(t, 60*time.Second, func() bool { return w.has(d.Name(), MemberFailed) }, "d failed")
 		require.ErrorIs(t, w.last(d.Name()).Reason, ErrNodeFailed)

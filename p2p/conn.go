@@ -261,6 +261,9 @@ func (c *conn) readLoop() {
 			continue
 		case frameBye:
 			reason = byeReason(p[0])
+			if errors.Is(reason, ErrLeft) {
+				c.h.noteBye(c.peer.Name, c.peer.Incarnation)
+			}
 		}
 		break
 	}

@@ -189,7 +189,12 @@ type membership struct {
 	mu      sync.Mutex
 	changes []memberChange      // in the order memberlist reported them
 	kicks   map[string]struct{} // members whose connection broke: reconnect if still members
-	wake    chan struct{}       // cap 1
+	// saidBye holds, by name, the incarnation of members that said a
+	// graceful goodbye on a connection: their coming leave is Left even if
+	// their leave announcement in meta never reached this node (memberlist
+	// invalidates a queued alive message by the dead one that follows).
+	saidBye map[string]uint64
+	wake    chan struct{} // cap 1
 	dropped uint64
 }
 
@@ -197,6 +202,7 @@ func (m *membership) init() {
 	v := map[string]*memberRec{}
 	m.view.Store(&v)
 	m.kicks = map[string]struct{}{}
+	m.saidBye = map[string]uint64{}
 	m.wake = make(chan struct{}, 1)
 }
 
@@ -251,7 +257,9 @@ func (h *Host) observe(n *memberlist.Node, gone bool) {
 		}
 		delete(next, n.Name)
 		rec.State, ch.ev.Kind, ch.ev.Reason = StateFailed, MemberFailed, ErrFailureDetected
-		if meta.Leaving {
+		bye, ok := ms.saidBye[n.Name]
+		delete(ms.saidBye, n.Name)
+		if meta.Leaving || (ok && bye == meta.Incarnation) {
 			rec.State, ch.ev.Kind, ch.ev.Reason = StateLeft, MemberLeft, ErrLeft
 		}
 	case prev == nil:
@@ -280,6 +288,19 @@ func (h *Host) observe(n *memberlist.Node, gone bool) {
 		ms.changes = append(ms.changes, ch)
 	}
 	ms.signal()
+}
+
+// noteBye records that the start inc of name said a graceful goodbye on
+// a connection (its leave is then Left, whatever memberlist's gossip
+// brought). Only members are recorded, so the table stays bounded.
+func (h *Host) noteBye(name string, inc uint64) {
+	ms := &h.members
+	if _, member := (*ms.view.Load())[name]; !member {
+		return
+	}
+	ms.mu.Lock()
+	ms.saidBye[name] = inc
+	ms.mu.Unlock()
 }
 
 // kickMesh asks the membership worker to reconnect name if it is still a
