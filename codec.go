@@ -5,9 +5,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
-	"sort"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -155,14 +156,8 @@ func (c *Codec) Register(name string, example any) error {
 		}
 	}
 	ct := &codecType{name: name, typ: t, binary: appends}
-	byName := make(map[string]*codecType, len(oldName)+1)
-	byType := make(map[reflect.Type]*codecType, len(oldType)+1)
-	for k, v := range oldName {
-		byName[k] = v
-	}
-	for k, v := range oldType {
-		byType[k] = v
-	}
+	byName := maps.Clone(oldName)
+	byType := maps.Clone(oldType)
 	byName[name] = ct
 	byType[t] = ct
 	c.byName.Store(&byName)
@@ -172,13 +167,7 @@ func (c *Codec) Register(name string, example any) error {
 
 // Types returns the registered type names, sorted.
 func (c *Codec) Types() []string {
-	m := *c.byName.Load()
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(*c.byName.Load()))
 }
 
 // Value tags on the wire. Their numbers are part of the protocol.

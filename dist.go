@@ -230,12 +230,7 @@ func (d *dist) updatePeersLocked(edit func(map[string]p2p.Peer)) {
 }
 
 func sortedPids[V any](m map[Pid]V) []Pid {
-	out := make([]Pid, 0, len(m))
-	for p := range m {
-		out = append(out, p)
-	}
-	slices.SortFunc(out, Pid.Compare)
-	return out
+	return slices.SortedFunc(maps.Keys(m), Pid.Compare)
 }
 
 // DistStats are counters of the distribution layer.

@@ -4,7 +4,7 @@
 // each has a Pid and an unbounded mailbox; processes send each other any Go
 // value, link and monitor each other, register local names, and answer
 // gen_server-style calls. Services (registry, groups, rpc, heal) and remote
-// nodes build on it; see DESIGN.md for the layering.
+// nodes build on it; ARCHITECTURE.md in the repository has the layering.
 //
 // # Usage
 //

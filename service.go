@@ -153,10 +153,7 @@ func (n *Node) AttachService(name string, s Service) error {
 			}
 		}
 	}
-	t := &serviceTable{byName: make(map[string]Service, len(old.byName)+1), order: append(slices.Clone(old.order), name)}
-	for k, v := range old.byName {
-		t.byName[k] = v
-	}
+	t := &serviceTable{byName: maps.Clone(old.byName), order: append(slices.Clone(old.order), name)}
 	t.byName[name] = s
 	ss.table.Store(t)
 	n.advertiseServices()
@@ -174,12 +171,8 @@ func (n *Node) DetachService(name string) {
 	if _, ok := old.byName[name]; !ok {
 		return
 	}
-	t := &serviceTable{byName: make(map[string]Service, len(old.byName)), order: slices.DeleteFunc(slices.Clone(old.order), func(s string) bool { return s == name })}
-	for k, v := range old.byName {
-		if k != name {
-			t.byName[k] = v
-		}
-	}
+	t := &serviceTable{byName: maps.Clone(old.byName), order: slices.DeleteFunc(slices.Clone(old.order), func(s string) bool { return s == name })}
+	delete(t.byName, name)
 	ss.table.Store(t)
 	n.advertiseServices()
 }

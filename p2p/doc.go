@@ -1,6 +1,6 @@
 // Package p2p moves bytes between named, authenticated nodes and tells who
 // is in the cluster. It knows nothing of processes: the root package nodal
-// builds pids, links and monitors on top of it (see DESIGN.md's layering).
+// builds pids, links and monitors on top of it (see ARCHITECTURE.md's layering).
 //
 // A node is a libp2p host (TCP, Noise, yamux) carrying one framed stream
 // per pair of nodes (protocol DistProtocol), plus a hashicorp/memberlist
