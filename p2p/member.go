@@ -366,22 +366,25 @@ func (h *Host) Join(ctx context.Context, seeds []string) error {
 	if h.ml == nil {
 		return fmt.Errorf("%w: a hidden node does not join the membership", ErrInvalidConfig)
 	}
-	if h.isStopping() {
-		return ErrStopped
-	}
 	seeds = slices.Clone(seeds)
 	type result struct {
 		n   int
 		err error
 	}
 	res := make(chan result, 1)
+	// The worker starts under the host lock, never into a stopping stopper
+	// (Stop sets stopping under the lock before it stops the stopper).
 	h.mu.Lock()
+	if h.stopping {
+		h.mu.Unlock()
+		return ErrStopped
+	}
 	h.mergeErr = nil
-	h.mu.Unlock()
 	h.stopper.RunWorker(func() {
 		n, err := h.ml.Join(seeds)
 		res <- result{n, err}
 	})
+	h.mu.Unlock()
 	var r result
 	select {
 	case r = <-res:
