@@ -72,10 +72,13 @@ func (d *dist) sendFrame(ctx context.Context, node string, frame []byte, block b
 		if err := d.checkFrameSize(frame, node); err != nil {
 			return err
 		}
-		if !d.enqueueForConnect(node, connWaitItem{frame: frame}) {
+		switch d.enqueueForConnect(node, connWaitItem{frame: frame}) {
+		case queued:
+			return nil
+		case refused:
 			return fmt.Errorf("%w: %s", ErrNoConnection, node)
 		}
-		return nil
+		// upNow: the connection came up meanwhile; send on it.
 	}
 	var err error
 	if block {
@@ -250,7 +253,11 @@ func (d *dist) routeNotConnected(s signal) error {
 		return err
 	}
 	s.msg = nil // only kind, pids, ref and reason matter if it is lost
-	if !d.enqueueForConnect(s.to.Node, connWaitItem{frame: frame, s: s, signal: true}) {
+	it := connWaitItem{frame: frame, s: s, signal: true}
+	switch d.enqueueForConnect(s.to.Node, it) {
+	case upNow:
+		d.sendWaited(s.to.Node, it)
+	case refused:
 		d.undeliverable(s, ReasonNoConnection)
 	}
 	return nil
@@ -263,18 +270,24 @@ func (d *dist) checkFrameSize(frame []byte, to string) error {
 	return nil
 }
 
+// What enqueueForConnect did.
+type queueResult int
+
+const (
+	queued  queueResult = iota // it waits for node's connection
+	upNow                      // node connected meanwhile with nothing queued: send it directly
+	refused                    // node cannot be waited for: not a live member, node stopping, queue full
+)
+
 // enqueueForConnect queues it for node and makes sure a connection is on its
-// way. It reports false when node cannot be waited for (not a live member,
-// node stopping, queue full); it may also send it right away when the
-// connection came up meanwhile with nothing queued.
-func (d *dist) enqueueForConnect(node string, it connWaitItem) bool {
+// way.
+func (d *dist) enqueueForConnect(node string, it connWaitItem) queueResult {
 	d.connMu.Lock()
 	w := d.connWaits[node]
 	if w == nil {
 		if _, up := d.peer(node); up {
 			d.connMu.Unlock()
-			d.sendWaited(node, it)
-			return true
+			return upNow
 		}
 		d.connGen++
 		gen := d.connGen
@@ -289,7 +302,7 @@ func (d *dist) enqueueForConnect(node string, it connWaitItem) bool {
 		}) {
 			cancel()
 			d.connMu.Unlock()
-			return false
+			return refused
 		}
 		w = &connWait{gen: gen}
 		d.connWaits[node] = w
@@ -298,12 +311,12 @@ func (d *dist) enqueueForConnect(node string, it connWaitItem) bool {
 	if w.bytes+len(it.frame) > maxPendingConnBytes {
 		d.connMu.Unlock()
 		log.Warnw("auto-connect queue full, signal undeliverable", "node", node, "queued_bytes", w.bytes)
-		return false
+		return refused
 	}
 	w.items = append(w.items, it)
 	w.bytes += len(it.frame)
 	d.connMu.Unlock()
-	return true
+	return queued
 }
 
 // flushConnWait sends what waited for node, in order, once its connection
