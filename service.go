@@ -87,6 +87,16 @@ func splitServiceNames(tag string) []string {
 	return strings.Split(tag, ",")
 }
 
+// Bounds on what frames for unknown services can make this node remember.
+const (
+	maxUnknownServices = 256
+	maxUnknownLogged   = 4096
+)
+
+// UnknownServiceOther is the DistStats.UnknownService key that counts frames
+// for unknown services once 256 different names have been counted.
+const UnknownServiceOther = "(other)"
+
 // selfQueueLen bounds the frames a node's services have sent to the node
 // itself and that are not handled yet.
 const selfQueueLen = 1024
@@ -284,13 +294,22 @@ func (n *Node) deliverService(from NodeRef, name string, data []byte) {
 
 // countUnknown counts a frame for a service not attached here, and logs
 // the first from each node.
+// Both tables are bounded: names that arrive when they are full are counted
+// under UnknownServiceOther, and logged no more.
 func (ss *services) countUnknown(from NodeRef, name string) {
 	ss.unknownMu.Lock()
+	if _, ok := ss.unknown[name]; !ok && len(ss.unknown) >= maxUnknownServices {
+		name = UnknownServiceOther
+	}
 	ss.unknown[name]++
 	key := [2]string{from.Name, name}
 	_, logged := ss.unknownLogged[key]
-	if !logged && len(ss.unknownLogged) < 4096 {
-		ss.unknownLogged[key] = struct{}{}
+	if !logged {
+		if len(ss.unknownLogged) < maxUnknownLogged {
+			ss.unknownLogged[key] = struct{}{}
+		} else {
+			logged = true // the table is full: log no more
+		}
 	}
 	ss.unknownMu.Unlock()
 	if !logged {

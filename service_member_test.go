@@ -206,3 +206,35 @@ func FuzzServiceGossipState(f *testing.F) {
 		}
 	})
 }
+
+// Join reaches members lost to a partition once the network is back
+// (memberlist alone never reconnects two sides that declared each other
+// dead); a hidden or local-only node cannot join.
+func TestNodeJoinReconnectsLostMembers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net := p2ptest.New(p2ptest.WithSeed(1))
+		defer net.Close()
+		nodes := startSimCluster(t, net, "a@10.0.0.1", "b@10.0.0.2")
+		defer stopSimNodes(nodes)
+		a, b := nodes[0], nodes[1]
+		net.Partition(a.Name(), b.Name())
+		p2ptest.Eventually(t, 60*time.Second, func() bool { return len(a.Members()) == 0 && len(b.Members()) == 0 }, "each side declared the other dead")
+		// Past memberlist's gossip to the dead, nothing rejoins by itself.
+		time.Sleep(5 * time.Minute)
+		net.Heal()
+		time.Sleep(2 * time.Minute)
+		require.Empty(t, a.Members(), "rejoined without Join")
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		require.NoError(t, a.Join(ctx, b.GossipAddr()))
+		p2ptest.Eventually(t, 60*time.Second, func() bool {
+			return len(a.Members()) == 1 && len(b.Members()) == 1
+		}, "members again")
+
+		local, err := Start(context.Background(), Config{})
+		require.NoError(t, err)
+		defer stopSimNode(local)
+		require.ErrorIs(t, local.Join(ctx, b.GossipAddr()), ErrNotDistributed)
+		require.ErrorIs(t, a.Join(ctx), ErrBadOption)
+	})
+}

@@ -318,3 +318,18 @@ func TestServicesStoppedByNodeStop(t *testing.T) {
 		time.Sleep(10 * time.Second) // memberlist's probes end after Shutdown
 	})
 }
+
+// Frames naming ever new services (a hostile or broken peer) cannot make a
+// node remember without bound: past 256 names they count as one.
+func TestServiceUnknownBounded(t *testing.T) {
+	n, err := Start(context.Background(), Config{})
+	require.NoError(t, err)
+	defer stopSimNode(n)
+	from := NodeRef{Name: "x@host", Incarnation: 1}
+	for i := range 1000 {
+		n.svc.countUnknown(from, fmt.Sprint("svc-", i))
+	}
+	got := n.DistStats().UnknownService
+	require.Len(t, got, maxUnknownServices+1)
+	require.Equal(t, uint64(1000-maxUnknownServices), got[UnknownServiceOther])
+}
