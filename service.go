@@ -138,7 +138,7 @@ func (ss *services) get(name string) Service { return ss.table.Load().byName[nam
 // Other nodes learn from this node's metadata which services it runs.
 func (n *Node) AttachService(name string, s Service) error {
 	if err := validateServiceName(name); err != nil || s == nil {
-		return fmt.Errorf("%w: service needs a name of 1..%d bytes without ',' and a handler", ErrBadOption, maxServiceName)
+		return fmt.Errorf("%w: service needs a name of 1..%d bytes without ',' or ' ', and a handler", ErrBadOption, maxServiceName)
 	}
 	if n.stopping.Load() {
 		return ErrStopped
