@@ -36,6 +36,18 @@ var _ Network = tcpNetwork{}
 
 // NewHost implements Network.
 func (n tcpNetwork) NewHost(ctx context.Context, name string, key crypto.PrivKey, listen string) (host.Host, error) {
+	return n.newGatedHost(ctx, name, key, listen, nil)
+}
+
+// gatedNetwork is implemented by the TCP network: Start gives it the
+// host's connection gater (guard.go), which bounds pending connections.
+type gatedNetwork interface {
+	newGatedHost(ctx context.Context, name string, key crypto.PrivKey, listen string, g connmgr.ConnectionGater) (host.Host, error)
+}
+
+var _ gatedNetwork = tcpNetwork{}
+
+func (n tcpNetwork) newGatedHost(_ context.Context, _ string, key crypto.PrivKey, listen string, g connmgr.ConnectionGater) (host.Host, error) {
 	addr, err := tcpMultiaddr(listen)
 	if err != nil {
 		return nil, err
@@ -52,6 +64,9 @@ func (n tcpNetwork) NewHost(ctx context.Context, name string, key crypto.PrivKey
 		libp2p.DisableMetrics(),
 		libp2p.DisableIdentifyAddressDiscovery(),
 		libp2p.Ping(false),
+	}
+	if g != nil {
+		opts = append(opts, libp2p.ConnectionGater(g))
 	}
 	opts = append(opts, n.opts...)
 	return libp2p.New(opts...)
