@@ -242,16 +242,19 @@ func (h *Host) handleStream(s network.Stream) {
 			h.gctr.handshakeFailures.Add(1)
 		}
 		log.Debugw("inbound handshake failed", "peer", id.String(), "err", err.Error())
-		// Close, not Reset: a verdict we wrote must reach the dialer.
-		_ = s.Close()
 		if errors.Is(err, ErrCookieMismatch) || errors.Is(err, ErrProtocol) || ctx.Err() != nil {
 			// An impostor or a broken peer keeps no connection. Give the
 			// verdict a moment to reach the dialer (it hangs up after
 			// reading it), then close the connection.
+			_ = s.CloseWrite()
 			_ = s.SetReadDeadline(time.Now().Add(time.Second))
 			_, _ = io.Copy(io.Discard, io.LimitReader(s, 64<<10))
+			_ = s.Reset()
 			_ = s.Conn().Close()
+			return
 		}
+		// Close, not Reset: a verdict we wrote must reach the dialer.
+		_ = s.Close()
 		return
 	}
 	h.startConn(c)
