@@ -69,7 +69,9 @@ func TestImpostorDialerRefused(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	ra := newRecorder()
-	a := startHost(t, ctx, loopbackConfig("a@127.0.0.1"), ra)
+	// A long handshake deadline: the connection must go because of the
+	// refusal, not because it stayed pending.
+	a := startHost(t, ctx, hostileConfig("a@127.0.0.1", time.Minute), ra)
 	defer stopAll(t, a)
 	rp := newRawPeer(t, "impostor@127.0.0.1", "")
 	defer rp.close()
@@ -97,7 +99,9 @@ func TestImpostorListenerRefused(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	ra := newRecorder()
-	a := startHost(t, ctx, loopbackConfig("a@127.0.0.1"), ra)
+	// A long handshake deadline: the connection must go because of the
+	// refusal, not because it stayed pending.
+	a := startHost(t, ctx, hostileConfig("a@127.0.0.1", time.Minute), ra)
 	defer stopAll(t, a)
 	rp := newRawPeer(t, "impostor@127.0.0.1", "")
 	defer rp.close()
