@@ -147,7 +147,7 @@ func TestCallActorReplyLater(t *testing.T) {
 	}
 	n.Send(pid, "open")
 	for range 2 {
-		require.Equal(t, "opened", <-replies)
+		require.Equal(t, "opened", waitFor(t, nil, replies, "replies"))
 	}
 	got, err := n.Call(context.Background(), pid, "get")
 	require.NoError(t, err)
@@ -211,7 +211,7 @@ func TestCallLateReplyDropped(t *testing.T) {
 	defer cancel()
 	_, err = w.Call(ctx, srv, "q")
 	require.ErrorIs(t, err, ErrTimeout)
-	req := <-reqs
+	req := waitFor(t, nil, reqs, "reqs")
 	n.Reply(req.From, "late")
 	require.Equal(t, 0, queueLen(t, w))
 }

@@ -33,7 +33,7 @@ const refusalLogEvery = time.Second
 // guardCounters are the host-wide counters behind GuardStats.
 type guardCounters struct {
 	refusedPerSource, refusedTotal, timeouts, handshakeFailures, streamFloods atomic.Uint64
-	gossipRefusedPerSource, gossipRefusedTotal                              atomic.Uint64
+	gossipRefusedPerSource, gossipRefusedTotal                                atomic.Uint64
 }
 
 // rateLog logs one Warn line per kind at most every refusalLogEvery, and

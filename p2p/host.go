@@ -85,8 +85,8 @@ type Host struct {
 	meshDial map[string]bool          // mesh dialers running
 	stats    map[string]*peerCounters
 	accepts  map[peer.ID]int // dist handshakes being accepted, per libp2p peer
-	changed  chan struct{} // closed and replaced on every conns change
-	mergeErr error         // last refusal by our merge delegate
+	changed  chan struct{}   // closed and replaced on every conns change
+	mergeErr error           // last refusal by our merge delegate
 
 	gossipAddr string
 
