@@ -557,7 +557,7 @@ func TestDistHiddenNode(t *testing.T) {
 	defer stopNodes([]*Node{tool})
 	addr := strings.TrimPrefix(a.Info().Addrs[0], "/ip4/")
 	addr = strings.Replace(addr, "/tcp/", ":", 1)
-	name, err := tool.ConnectAddr(context.Background(), addr)
+	name, err := tool.ConnectAddr(testCtx(t), addr)
 	require.NoError(t, err)
 	require.Equal(t, a.Name(), name)
 	require.Equal(t, NodeUp{Node: "tool@127.0.0.1", Hidden: true}, waitFor(t, pt, events, "the tool's node up"))
@@ -568,7 +568,7 @@ func TestDistHiddenNode(t *testing.T) {
 	// The tool can call processes on a.
 	echo, err := a.SpawnActor(distEchoActor{})
 	require.NoError(t, err)
-	r, err := tool.Call(context.Background(), echo, "via tool")
+	r, err := tool.Call(testCtx(t), echo, "via tool")
 	require.NoError(t, err)
 	require.Equal(t, "via tool", r)
 	stopNodes([]*Node{tool})

@@ -1,6 +1,7 @@
 package nodal
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync"
@@ -125,4 +126,11 @@ func hold(ch <-chan struct{}) {
 	case <-ch:
 	case <-time.After(waitBound):
 	}
+}
+
+// testCtx bounds a call made from the test goroutine by waitBound.
+func testCtx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), waitBound)
+	t.Cleanup(cancel)
+	return ctx
 }
