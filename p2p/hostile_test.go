@@ -198,6 +198,17 @@ func TestMisbehavingPeerLosesConnection(t *testing.T) {
 	}
 }
 
+// requireLoopbackSources skips unless 127.0.0.2 and up can be bound (Linux
+// routes all of 127/8 to lo; macOS needs aliases).
+func requireLoopbackSources(t testing.TB) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Skipf("needs 127.0.0.x loopback addresses: %v", err)
+	}
+	_ = l.Close()
+}
+
 // dialFrom opens a TCP connection to addr from the loopback address src.
 func dialFrom(t *testing.T, src, addr string) net.Conn {
 	t.Helper()
@@ -272,11 +283,7 @@ func TestHalfOpenConnectionsDropped(t *testing.T) {
 // is refused is counted and logged, and other sources still connect.
 func TestPendingConnectionCaps(t *testing.T) {
 	defer leaktest.AfterTest(t)()
-	if c, err := net.Dial("tcp", "127.0.0.2:1"); err == nil {
-		_ = c.Close()
-	} else if ne := (&net.OpError{}); errors.As(err, &ne) && ne.Addr == nil {
-		t.Skip("no 127.0.0.2 on this machine")
-	}
+	requireLoopbackSources(t)
 	t.Run("per source", func(t *testing.T) {
 		lc, stopLogs := captureLogs(t)
 		defer stopLogs()
