@@ -49,8 +49,11 @@ type PeerStats struct {
 // Stats holds per-peer counters sorted by name, and their total, and what
 // the host refused from peers that are not (or not yet) authenticated.
 type Stats struct {
+	// Total sums Peers.
 	Total PeerStats
+	// Peers has one entry per peer name ever connected, sorted by name.
 	Peers []PeerStats
+	// Guard counts what was refused before (or outside) authentication.
 	Guard GuardStats
 }
 

@@ -22,8 +22,10 @@ import (
 // TCPNetwork returns the default Network: libp2p over TCP with Noise and
 // yamux, and memberlist's NetTransport (UDP + TCP). Relay, NAT port mapping,
 // mDNS, metrics and the connection manager's trimming are off; the resource
-// manager is unlimited (our own queues bound memory). opts are appended to
-// these defaults and may override them.
+// manager is unlimited (our own queues bound memory), and Start installs a
+// connection gater that bounds connections not yet past the cookie
+// handshake (doc.go, "Hostile peers"). opts are appended to these defaults
+// and may override them; they must not set a ConnectionGater.
 func TCPNetwork(opts ...libp2p.Option) Network {
 	return tcpNetwork{opts: opts}
 }
