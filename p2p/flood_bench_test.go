@@ -251,7 +251,7 @@ func floodOnce(b *testing.B, n int, srcs []string) {
 	var opened, dialFailed int
 	_, err = fmt.Sscanf(line, "OPENED %d %d", &opened, &dialFailed)
 	require.NoError(b, err, line)
-	flood := <-during
+	flood := recvWithin(b, during, time.Minute, "the calls during the flood")
 	flood = append(flood, pings(b, peer, "a@127.0.0.1", samples)...) // while the pending ones are held
 
 	// ctl: a new hidden node connects and calls during the flood.
