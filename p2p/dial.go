@@ -284,6 +284,12 @@ func (h *Host) endAccept(id peer.ID) {
 // streams at once than any honest peer does; an authenticated connection
 // of that peer goes with it (NodeDown reason ErrProtocol).
 func (h *Host) streamFlood(lc network.Conn) {
+	// Streams of one flood arrive together: count and close it once.
+	h.floodMu.Lock()
+	defer h.floodMu.Unlock()
+	if lc.IsClosed() {
+		return
+	}
 	id := lc.RemotePeer()
 	h.gctr.streamFloods.Add(1)
 	h.mu.Lock()

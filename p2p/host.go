@@ -63,6 +63,8 @@ type Host struct {
 	sguard *streamGuard
 	gctr   *guardCounters
 	rl     *rateLog
+	// floodMu serialises closing the connection of a stream flood.
+	floodMu sync.Mutex
 
 	ctx    context.Context // cancelled by Stop; bounds dials
 	cancel context.CancelFunc
