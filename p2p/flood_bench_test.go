@@ -134,17 +134,26 @@ func procRSSMB() float64 {
 	return -1
 }
 
-// pings measures n round trips from b to a over their dist stream, paced.
-func pings(tb testing.TB, from *Host, to string, n int) []time.Duration {
+// calls measures n remote calls from one host to a node: a request frame
+// that the node's Handler answers with a frame of its own (childHandler's
+// echo), the round trip nodal's Call makes at this layer. Paced, so it is
+// a call load and not a flood of its own.
+func calls(tb testing.TB, from *Host, ph *parentHandler, to string, n int) []time.Duration {
 	tb.Helper()
 	out := make([]time.Duration, 0, n)
+	req := []byte{benchEcho}
 	for range n {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		d, err := from.Ping(ctx, to)
+		t0 := time.Now()
+		require.NoError(tb, from.Send(ctx, to, req), "a remote call must keep answering")
+		select {
+		case <-ph.echo:
+		case <-ctx.Done():
+			tb.Fatal("a remote call got no answer within 10 s")
+		}
+		out = append(out, time.Since(t0))
 		cancel()
-		require.NoError(tb, err, "a remote call must keep answering")
-		out = append(out, d)
-		time.Sleep(time.Millisecond) // pace: a call load, not a ping flood
+		time.Sleep(time.Millisecond)
 	}
 	return out
 }
@@ -158,8 +167,9 @@ func quantile(ds []time.Duration, q float64) time.Duration {
 // BenchmarkHalfOpenFlood floods a node's libp2p port with TCP connections
 // that never start a handshake, from one source address or from several,
 // with the default limits (HandshakeTimeout 7 s, 64 pending per source,
-// 1024 in total). It reports the p50/p99 of a remote call (a Ping over an
-// established connection) during the flood as ratios to the same figures
+// 1024 in total). It reports the p50/p99 of a remote call (a request
+// answered by the node's Handler, over an established connection) during
+// the flood as ratios to the same figures
 // measured just before in the same run; whether a new hidden ctl node can
 // connect and call during the flood; the node's process file descriptors
 // and RSS before, during and after; and how long the flooder's
@@ -193,16 +203,19 @@ func BenchmarkHalfOpenFlood(b *testing.B) {
 func floodOnce(b *testing.B, n int, srcs []string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	a, err := Start(ctx, Config{Name: "a@127.0.0.1", Cookie: "bench-cookie", Profile: ProfileLAN}, newParentHandler())
+	ah := &childHandler{}
+	a, err := Start(ctx, Config{Name: "a@127.0.0.1", Cookie: "bench-cookie", Profile: ProfileLAN}, ah)
 	require.NoError(b, err)
+	ah.h.Store(a)
 	defer func() { _ = a.Stop(context.Background()) }()
-	peer, err := Start(ctx, Config{Name: "b@127.0.0.1", Cookie: "bench-cookie", Profile: ProfileLAN, Seeds: []string{a.GossipAddr()}}, newParentHandler())
+	ph := newParentHandler()
+	peer, err := Start(ctx, Config{Name: "b@127.0.0.1", Cookie: "bench-cookie", Profile: ProfileLAN, Seeds: []string{a.GossipAddr()}}, ph)
 	require.NoError(b, err)
 	defer func() { _ = peer.Stop(context.Background()) }()
 	require.NoError(b, peer.Connect(ctx, "a@127.0.0.1"))
 	const samples = 400
-	pings(b, peer, "a@127.0.0.1", 50) // warm up
-	base := pings(b, peer, "a@127.0.0.1", samples)
+	calls(b, peer, ph, "a@127.0.0.1", 50) // warm up
+	base := calls(b, peer, ph, "a@127.0.0.1", samples)
 	fdBase, rssBase := procFDs(), procRSSMB()
 
 	// Peak sampler for the flood's duration.
@@ -244,7 +257,7 @@ func floodOnce(b *testing.B, n int, srcs []string) {
 
 	// Calls while the flood is dialing and held.
 	during := make(chan []time.Duration, 1)
-	go func() { during <- pings(b, peer, "a@127.0.0.1", samples) }()
+	go func() { during <- calls(b, peer, ph, "a@127.0.0.1", samples) }()
 	line, err := out.ReadString('\n')
 	require.NoError(b, err)
 	openedAt := time.Since(t0)
@@ -252,7 +265,7 @@ func floodOnce(b *testing.B, n int, srcs []string) {
 	_, err = fmt.Sscanf(line, "OPENED %d %d", &opened, &dialFailed)
 	require.NoError(b, err, line)
 	flood := recvWithin(b, during, time.Minute, "the calls during the flood")
-	flood = append(flood, pings(b, peer, "a@127.0.0.1", samples)...) // while the pending ones are held
+	flood = append(flood, calls(b, peer, ph, "a@127.0.0.1", samples)...) // while the pending ones are held
 
 	// ctl: a new hidden node connects and calls during the flood.
 	ctlOK := 0
@@ -289,7 +302,7 @@ func floodOnce(b *testing.B, n int, srcs []string) {
 	_, err = fmt.Sscanf(line, "DROPS %d %d %d %f %f %f", &quick, &slow, &stillOpen, &slowP50, &slowMax, &quickP50)
 	require.NoError(b, err, line)
 	time.Sleep(200 * time.Millisecond) // let closed sockets leave the fd table (not a timing assertion)
-	after := pings(b, peer, "a@127.0.0.1", samples)
+	after := calls(b, peer, ph, "a@127.0.0.1", samples)
 	fdAfter, rssAfter := procFDs(), procRSSMB()
 	g := a.Stats().Guard
 
