@@ -3,11 +3,13 @@ package p2p
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/memberlist"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/lni/goutils/leaktest"
 	"github.com/stretchr/testify/require"
@@ -373,4 +375,41 @@ func TestHandshakeLimitsValidate(t *testing.T) {
 	require.Equal(t, 7*time.Second, a.HandshakeTimeout, "Erlang's net_setuptime")
 	require.Equal(t, DefaultMaxPendingConns, a.MaxPendingConns)
 	require.Equal(t, DefaultMaxPendingPerSource, a.MaxPendingPerSource)
+}
+
+// An outbound dial to a listener that never answers the handshake fails
+// by HandshakeTimeout, well inside the caller's ctx.
+func TestDialHandshakeTimeout(t *testing.T) {
+	defer leaktest.AfterTest(t)()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ra := newRecorder()
+	a := startHost(t, ctx, hostileConfig("a@127.0.0.1", time.Second), ra)
+	defer stopAll(t, a)
+	rp := newRawPeer(t, "mute@127.0.0.1", "secret-cookie")
+	defer rp.close()
+	rp.h.SetStreamHandler(rawProto, func(s network.Stream) {
+		_, _ = io.Copy(io.Discard, s) // reads the hello, never answers
+	})
+	_, err := a.ConnectAddr(ctx, rp.listenAddr(t))
+	require.ErrorIs(t, err, ErrNoConnection)
+	require.ErrorIs(t, err, ErrTimeout)
+	require.NoError(t, ctx.Err(), "the handshake deadline ended the dial, not the caller's ctx")
+	require.Empty(t, a.Peers())
+	require.Empty(t, ra.snapshot())
+}
+
+// memberlist's stream deadline (TCPTimeout) is capped by HandshakeTimeout,
+// so a silent gossip stream holds its slot no longer than that.
+func TestGossipStreamDeadlineCapped(t *testing.T) {
+	defer leaktest.AfterTest(t)()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var seen time.Duration
+	cfg := hostileConfig("a@127.0.0.1", 3*time.Second)
+	cfg.Profile = ProfileLAN // TCPTimeout 10 s
+	cfg.Advanced.TuneMemberlist = func(mc *memberlist.Config) { seen = mc.TCPTimeout }
+	a := startHost(t, ctx, cfg, newRecorder())
+	defer stopAll(t, a)
+	require.Equal(t, 3*time.Second, seen)
 }
