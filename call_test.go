@@ -43,7 +43,7 @@ func TestCallReply(t *testing.T) {
 	srv, err := n.Spawn(echoServer)
 	require.NoError(t, err)
 	n.Send(w.Self(), "unrelated")
-	got, err := w.Call(context.Background(), srv, 42)
+	got, err := w.Call(testCtx(t), srv, 42)
 	require.NoError(t, err)
 	require.Equal(t, 42, got)
 	require.Equal(t, "unrelated", recv(t, w))
@@ -52,7 +52,7 @@ func TestCallReply(t *testing.T) {
 	require.Empty(t, info.Monitors)
 	require.Equal(t, 0, info.MessageQueueLen)
 
-	got, err = n.Call(context.Background(), srv, "from outside")
+	got, err = n.Call(testCtx(t), srv, "from outside")
 	require.NoError(t, err)
 	require.Equal(t, "from outside", got)
 }
@@ -82,10 +82,10 @@ func TestCallActor(t *testing.T) {
 	pid, err := n.SpawnActor(&kv{})
 	require.NoError(t, err)
 	n.Send(pid, [2]any{"a", 1})
-	got, err := n.Call(context.Background(), pid, "a")
+	got, err := n.Call(testCtx(t), pid, "a")
 	require.NoError(t, err)
 	require.Equal(t, 1, got)
-	_, err = n.Call(context.Background(), pid, "crash")
+	_, err = n.Call(testCtx(t), pid, "crash")
 	var ce *CallError
 	require.ErrorAs(t, err, &ce)
 	require.Equal(t, "crashed", ce.Reason.Error())
@@ -129,7 +129,7 @@ func TestCallActorReplyLater(t *testing.T) {
 	replies := make(chan any, 2)
 	for range 2 {
 		go func() {
-			r, err := n.Call(context.Background(), pid, "get")
+			r, err := n.Call(testCtx(t), pid, "get")
 			if err != nil {
 				r = err
 			}
@@ -147,9 +147,9 @@ func TestCallActorReplyLater(t *testing.T) {
 	}
 	n.Send(pid, "open")
 	for range 2 {
-		require.Equal(t, "opened", <-replies)
+		require.Equal(t, "opened", waitFor(t, nil, replies, "replies"))
 	}
-	got, err := n.Call(context.Background(), pid, "get")
+	got, err := n.Call(testCtx(t), pid, "get")
 	require.NoError(t, err)
 	require.Equal(t, "already open", got)
 	require.True(t, alive(n, pid))
@@ -166,13 +166,13 @@ func TestCallFailures(t *testing.T) {
 	srv, err := n.Spawn(echoServer)
 	require.NoError(t, err)
 
-	_, err = w.Call(context.Background(), srv, "stop")
+	_, err = w.Call(testCtx(t), srv, "stop")
 	require.ErrorContains(t, err, "stopped")
 	var ce *CallError
 	require.ErrorAs(t, err, &ce)
 	require.Equal(t, srv, ce.To)
 
-	_, err = w.Call(context.Background(), srv, "x")
+	_, err = w.Call(testCtx(t), srv, "x")
 	require.ErrorIs(t, err, ErrNoProc)
 	require.ErrorIs(t, err, ReasonNoProc)
 
@@ -211,7 +211,7 @@ func TestCallLateReplyDropped(t *testing.T) {
 	defer cancel()
 	_, err = w.Call(ctx, srv, "q")
 	require.ErrorIs(t, err, ErrTimeout)
-	req := <-reqs
+	req := waitFor(t, nil, reqs, "reqs")
 	n.Reply(req.From, "late")
 	require.Equal(t, 0, queueLen(t, w))
 }

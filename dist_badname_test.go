@@ -41,7 +41,7 @@ func TestDistBadNodeNameFailsLoudly(t *testing.T) {
 		require.ErrorIs(t, err, ErrBadNodeName)
 		require.ErrorIs(t, a.SendNode(b.Name(), "", "hi"), ErrBadName)
 
-		distInProcess(t, a, func(p *Process) error {
+		distInProcess(t, a, func(t *procT, p *Process) error {
 			require.ErrorIs(t, p.MonitorNode(bad), ErrBadNodeName)
 			require.ErrorIs(t, p.SendNode(bad, "x", "hi"), ErrBadNodeName)
 			// A link to a pid of no node still fires, as for any unreachable pid.

@@ -55,7 +55,7 @@ func TestDistCallOneFrameEachWayNoMonitorLeft(t *testing.T) {
 	echo, err := b.SpawnActor(distEchoActor{}, WithName("echo"))
 	require.NoError(t, err)
 	const calls = 50
-	distInProcess(t, a, func(p *Process) error {
+	distInProcess(t, a, func(t *procT, p *Process) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if _, err := p.Call(ctx, echo, "warm up"); err != nil { // connection settled
@@ -163,13 +163,13 @@ func TestDistCallTimeoutThenLateReply(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		<-release
+		hold(release)
 		p.Reply(m.(CallRequest).From, "late")
 		_, err = p.Receive(context.Background()) // stay alive
 		return err
 	})
 	require.NoError(t, err)
-	distInProcess(t, a, func(p *Process) error {
+	distInProcess(t, a, func(t *procT, p *Process) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancel()
 		_, err := p.Call(ctx, slow, "x")
@@ -207,27 +207,29 @@ func TestDistSpawnLinkKilledBeforeReply(t *testing.T) {
 	}
 	defer func() { testHookRemoteSpawned = nil }()
 	done := make(chan struct{})
+	pt := newProcT()
 	_, err := a.Spawn(func(p *Process) error {
 		defer close(done)
 		pid, err := p.SpawnOn(context.Background(), b.Name(), "idle", nil, WithLink())
-		require.NoError(t, err)
-		ex := distRecv(t, p).(Exit)
-		require.Equal(t, pid, ex.From)
-		require.Equal(t, "interrupted", ex.Reason.Error())
+		require.NoError(pt, err)
+		m := distRecv(pt, p)
+		require.IsType(pt, Exit{}, m)
+		ex := m.(Exit)
+		require.Equal(pt, pid, ex.From)
+		require.Equal(pt, "interrupted", ex.Reason.Error())
 		pid, ref, err := p.SpawnMonitorOn(context.Background(), b.Name(), "idle", nil)
-		require.NoError(t, err)
-		d := distRecv(t, p).(Down)
-		require.Equal(t, ref, d.Ref)
-		require.Equal(t, pid, d.Pid)
-		require.Equal(t, "interrupted", d.Reason.Error())
+		require.NoError(pt, err)
+		m = distRecv(pt, p)
+		require.IsType(pt, Down{}, m)
+		d := m.(Down)
+		require.Equal(pt, ref, d.Ref)
+		require.Equal(pt, pid, d.Pid)
+		require.Equal(pt, "interrupted", d.Reason.Error())
 		return nil
 	}, WithTrapExit())
 	require.NoError(t, err)
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("spawner did not finish")
-	}
+	waitForWithin(t, pt, done, 30*time.Second, "the spawner to finish")
+	pt.check(t)
 }
 
 // A remotely spawned, linked process that dies later sends its real reason
@@ -244,7 +246,7 @@ func TestDistSpawnLinkOnRealReason(t *testing.T) {
 		}
 		return fmt.Errorf("failed on %v", m)
 	}))
-	distInProcess(t, a, func(p *Process) error {
+	distInProcess(t, a, func(t *procT, p *Process) error {
 		p.TrapExit(true)
 		pid, err := p.SpawnOn(context.Background(), b.Name(), "fail-on-message", nil, WithLink())
 		if err != nil {
@@ -284,6 +286,6 @@ func TestDistSpawnLinkSpawnerGone(t *testing.T) {
 	frame, err := b.dist.codec.AppendValue(frame, nil)
 	require.NoError(t, err)
 	require.NoError(t, b.dist.handleFrame(peer, frame))
-	pid := <-started // handleFrame spawned it
+	pid := waitFor(t, nil, started, "started") // handleFrame spawned it
 	distWait(t, 10*time.Second, func() bool { return !alive(b, pid) }, "the process linked to a dead spawner to exit")
 }

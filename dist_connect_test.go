@@ -91,7 +91,7 @@ func TestDistNotAMemberIsUnreachableAtOnce(t *testing.T) {
 	nodes := startDistCluster(t, "a@127.0.0.1")
 	defer stopNodes(nodes)
 	a := nodes[0]
-	distInProcess(t, a, func(p *Process) error {
+	distInProcess(t, a, func(t *procT, p *Process) error {
 		ghost := Pid{Node: "ghost@127.0.0.1", ID: 1, Incarnation: 1}
 		ref := p.Monitor(ghost)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)

@@ -38,7 +38,7 @@ func TestDistExitSignalRules(t *testing.T) {
 		return pid
 	}
 	watch := func(p *Process, pid Pid) Ref { return p.Monitor(pid) }
-	distInProcess(t, a, func(p *Process) error {
+	distInProcess(t, a, func(t *procT, p *Process) error {
 		trapped := make(chan any, 4)
 		plain := spawnOnB(false, make(chan any, 4))
 		trapper := spawnOnB(true, trapped)

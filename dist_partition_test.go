@@ -91,7 +91,7 @@ func TestDistPartitionFiresNoConnectionBothSides(t *testing.T) {
 				return nil
 			})
 			require.NoError(t, err)
-			<-ready
+			waitFor(t, nil, ready, "ready")
 			return out
 		}
 		idle := func(p *Process) error { <-p.Context().Done(); return nil }
@@ -140,15 +140,19 @@ func TestDistPartitionFiresNoConnectionBothSides(t *testing.T) {
 		require.Contains(t, c.Nodes(), a.Name())
 
 		// During the split a new monitor towards b fires at once.
+		pt := newProcT()
+		monitored := make(chan struct{})
 		_, err = a.Spawn(func(p *Process) error {
+			defer close(monitored)
 			ref := p.Monitor(onB)
 			m, err := p.Receive(context.Background())
-			require.NoError(t, err)
-			require.Equal(t, Down{Ref: ref, Pid: onB, Reason: ReasonNoConnection}, m)
+			require.NoError(pt, err)
+			require.Equal(pt, Down{Ref: ref, Pid: onB, Reason: ReasonNoConnection}, m)
 			return nil
 		})
 		require.NoError(t, err)
-		synctest.Wait()
+		waitFor(t, pt, monitored, "the new monitor's Down")
+		pt.check(t)
 
 		// Heal and rejoin (heal/ will do this by itself): the mesh is back.
 		net.Heal()

@@ -69,7 +69,7 @@ func startDistClusterWith(t *testing.T, mod func(*Config), names ...string) []*N
 	return nodes
 }
 
-func distWait(t *testing.T, d time.Duration, cond func() bool, what string, args ...any) {
+func distWait(t tb, d time.Duration, cond func() bool, what string, args ...any) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
@@ -98,7 +98,7 @@ func (s *distBuffer) String() string {
 }
 
 // recv receives one message within a few seconds.
-func distRecv(t *testing.T, p *Process) any {
+func distRecv(t tb, p *Process) any {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -107,18 +107,30 @@ func distRecv(t *testing.T, p *Process) any {
 	return m
 }
 
-// inProcess runs fn as a process on n and waits for it.
-func distInProcess(t *testing.T, n *Node, fn Func) {
+// distInProcess runs fn as a process on n and waits for it. fn's
+// assertions go to its procT (not the test's t, whose FailNow must run on
+// the test goroutine); a failed one ends the process and fails the test.
+func distInProcess(t *testing.T, n *Node, fn func(t *procT, p *Process) error) {
 	t.Helper()
+	pt := newProcT()
 	done := make(chan error, 1)
-	_, err := n.Spawn(func(p *Process) error {
-		err := fn(p)
-		done <- err
-		return err
+	_, err := n.Spawn(func(p *Process) (err error) {
+		defer func() { done <- err }()
+		defer func() {
+			if r := recover(); r != nil {
+				if e, ok := r.(errProcAssert); ok {
+					err = e
+					return
+				}
+				panic(r)
+			}
+		}()
+		return fn(pt, p)
 	})
 	require.NoError(t, err)
 	select {
 	case err := <-done:
+		pt.check(t)
 		require.NoError(t, err)
 	case <-time.After(60 * time.Second):
 		t.Fatal("process did not finish")
@@ -131,23 +143,24 @@ func TestDistRemoteSendFIFO(t *testing.T) {
 	defer stopNodes(nodes)
 	a, b := nodes[0], nodes[1]
 	got := make(chan []int, 1)
+	pt := newProcT()
 	sink, err := b.Spawn(func(p *Process) error {
 		var seen []int
 		for len(seen) < 10000 {
-			m := distRecv(t, p)
+			m := distRecv(pt, p)
 			seen = append(seen, m.(int))
 		}
 		got <- seen
 		return nil
 	})
 	require.NoError(t, err)
-	distInProcess(t, a, func(p *Process) error {
+	distInProcess(t, a, func(t *procT, p *Process) error {
 		for i := 0; i < 10000; i++ {
 			p.Send(sink, i)
 		}
 		return nil
 	})
-	seen := <-got
+	seen := waitForWithin(t, pt, got, 60*time.Second, "10000 messages")
 	for i, v := range seen {
 		require.Equal(t, i, v, "Erlang: messages between a pair of processes arrive in order")
 	}
@@ -159,13 +172,14 @@ func TestDistSendName(t *testing.T) {
 	defer stopNodes(nodes)
 	a, b := nodes[0], nodes[1]
 	got := make(chan any, 1)
+	pt := newProcT()
 	_, err := b.Spawn(func(p *Process) error {
-		got <- distRecv(t, p)
+		got <- distRecv(pt, p)
 		return nil
 	}, WithName("echo"))
 	require.NoError(t, err)
 	require.NoError(t, a.SendNode("b@127.0.0.1", "echo", "hi"))
-	require.Equal(t, "hi", <-got)
+	require.Equal(t, "hi", waitFor(t, pt, got, "the message"))
 	// Unknown remote name: dropped silently (Erlang).
 	require.NoError(t, a.SendNode("b@127.0.0.1", "nobody", "x"))
 	// Unregistered type: error at the sender.
@@ -179,11 +193,14 @@ func TestDistRemoteMonitorAndLinkNormalExit(t *testing.T) {
 	defer stopNodes(nodes)
 	a, b := nodes[0], nodes[1]
 	target, err := b.Spawn(func(p *Process) error {
-		m := distRecv(t, p)
+		m, err := p.Receive(p.Context())
+		if err != nil {
+			return err
+		}
 		return m.(error)
 	})
 	require.NoError(t, err)
-	distInProcess(t, a, func(p *Process) error {
+	distInProcess(t, a, func(t *procT, p *Process) error {
 		p.TrapExit(true)
 		p.Link(target)
 		ref := p.Monitor(target)
@@ -221,7 +238,7 @@ func TestDistMonitorDeadRemotePid(t *testing.T) {
 	dead, err := b.Spawn(func(p *Process) error { return nil })
 	require.NoError(t, err)
 	distWait(t, 5*time.Second, func() bool { _, err := b.ProcessInfo(dead); return err != nil }, "exit")
-	distInProcess(t, a, func(p *Process) error {
+	distInProcess(t, a, func(t *procT, p *Process) error {
 		ref := p.Monitor(dead)
 		d := distRecv(t, p).(Down)
 		require.Equal(t, ref, d.Ref)
@@ -253,6 +270,7 @@ func TestDistNodeDownFiresNoConnection(t *testing.T) {
 	require.NoError(t, err)
 	ready := make(chan struct{})
 	result := make(chan []any, 1)
+	pt := newProcT()
 	_, err = a.Spawn(func(p *Process) error {
 		p.TrapExit(true)
 		p.Link(target)
@@ -262,20 +280,20 @@ func TestDistNodeDownFiresNoConnection(t *testing.T) {
 		close(ready)
 		var got []any
 		for len(got) < 4 {
-			got = append(got, distRecv(t, p))
+			got = append(got, distRecv(pt, p))
 		}
 		result <- got
 		return nil
 	})
 	require.NoError(t, err)
-	<-ready
+	waitFor(t, pt, ready, "the watcher to link and monitor")
 	distWait(t, 10*time.Second, func() bool {
 		info, err := b.ProcessInfo(target)
 		return err == nil && len(info.Links) == 1 && len(info.MonitoredBy) == 1
 	}, "link and monitor on b")
 	// Cut the connection from a's side: b's processes are unreachable.
 	require.NoError(t, a.Disconnect(b.Name()))
-	got := <-result
+	got := waitFor(t, pt, result, "exit, down and two node downs")
 	var kinds []string
 	for _, m := range got {
 		switch m := m.(type) {
@@ -304,7 +322,7 @@ func TestDistRemoteSpawnAndGroupLeader(t *testing.T) {
 		p.Printf("hello %v from %s\n", args, p.Node().Name())
 		return fmt.Errorf("done greeting")
 	}))
-	distInProcess(t, a, func(p *Process) error {
+	distInProcess(t, a, func(t *procT, p *Process) error {
 		pid, ref, err := p.SpawnMonitorOn(context.Background(), b.Name(), "greeter", "world")
 		require.NoError(t, err)
 		require.Equal(t, b.Name(), pid.Node)
@@ -370,8 +388,9 @@ func TestDistSendUnencodableFailsAtSender(t *testing.T) {
 	defer stopNodes(nodes)
 	a, b := nodes[0], nodes[1]
 	got := make(chan any, 1)
+	pt := newProcT()
 	sink, err := b.Spawn(func(p *Process) error {
-		got <- distRecv(t, p)
+		got <- distRecv(pt, p)
 		return nil
 	})
 	require.NoError(t, err)
@@ -380,7 +399,7 @@ func TestDistSendUnencodableFailsAtSender(t *testing.T) {
 	require.ErrorIs(t, err, ErrUnregisteredType)
 	require.ErrorIs(t, err, ErrCodec)
 	require.Contains(t, err.Error(), "secret")
-	distInProcess(t, a, func(p *Process) error {
+	distInProcess(t, a, func(t *procT, p *Process) error {
 		require.ErrorIs(t, p.Send(sink, make(chan int)), ErrCodec)
 		// A call whose request cannot be encoded fails at once, and leaves
 		// no monitor behind.
@@ -391,7 +410,7 @@ func TestDistSendUnencodableFailsAtSender(t *testing.T) {
 		require.Empty(t, info.Monitors)
 		return p.Send(sink, "still connected")
 	})
-	require.Equal(t, "still connected", <-got)
+	require.Equal(t, "still connected", waitFor(t, pt, got, "the later message"))
 	require.Equal(t, []string{b.Name()}, a.Nodes())
 }
 
@@ -420,8 +439,10 @@ func TestDistOversizedMessageFailsAtSender(t *testing.T) {
 	require.Contains(t, err.Error(), sink.String())
 	require.NoError(t, a.Send(sink, make([]byte, limit/2)))
 	require.NoError(t, a.Send(sink, "after"))
-	require.Len(t, (<-got).([]byte), limit/2)
-	require.Equal(t, "after", <-got)
+	first := waitFor(t, nil, got, "the half-limit message")
+	require.IsType(t, []byte(nil), first)
+	require.Len(t, first.([]byte), limit/2)
+	require.Equal(t, "after", waitFor(t, nil, got, "the later message"))
 	require.Equal(t, []string{b.Name()}, a.Nodes())
 }
 
@@ -437,15 +458,16 @@ func TestDistUndecodableFrameDropped(t *testing.T) {
 	require.NoError(t, codecA.Register("test.onlyOnA", onlyOnA{}))
 	a.dist.codec = codecA // b's codec does not know the type
 	got := make(chan any, 1)
+	pt := newProcT()
 	sink, err := b.Spawn(func(p *Process) error {
-		got <- distRecv(t, p)
+		got <- distRecv(pt, p)
 		return nil
 	})
 	require.NoError(t, err)
 	require.NoError(t, a.Send(sink, onlyOnA{N: 1}))
 	require.NoError(t, a.dist.host.Send(context.Background(), b.Name(), []byte{0xee, 1, 2, 3}))
 	require.NoError(t, a.Send(sink, "after the bad frames"))
-	require.Equal(t, "after the bad frames", <-got)
+	require.Equal(t, "after the bad frames", waitFor(t, pt, got, "the message after the bad frames"))
 	require.Equal(t, uint64(2), b.DistStats().DecodeErrors)
 	require.Equal(t, []string{a.Name()}, b.Nodes())
 }
@@ -473,10 +495,15 @@ func TestDistSlowReceiverBacklogBounded(t *testing.T) {
 	distWait(t, 20*time.Second, func() bool { return len(a.Nodes()) == 1 && len(b.Nodes()) == 1 }, "mesh")
 	release := make(chan struct{})
 	done := make(chan int, 1)
+	pt := newProcT()
 	sink, err := b.Spawn(func(p *Process) error {
-		<-release
+		select {
+		case <-release:
+		case <-p.Context().Done():
+			return nil
+		}
 		for i := 0; i < total; i++ {
-			m := distRecv(t, p)
+			m := distRecv(pt, p)
 			if m.(int) != i {
 				return fmt.Errorf("got %v, want %d", m, i)
 			}
@@ -499,12 +526,7 @@ func TestDistSlowReceiverBacklogBounded(t *testing.T) {
 	require.NoError(t, err)
 	require.LessOrEqual(t, info.MessageQueueLen, 2*backlog, "mailbox bounded by RemoteBacklog")
 	close(release)
-	select {
-	case n := <-done:
-		require.Equal(t, total, n)
-	case <-time.After(60 * time.Second):
-		t.Fatal("receiver did not get every message")
-	}
+	require.Equal(t, total, waitForWithin(t, pt, done, 60*time.Second, "the receiver to get every message"))
 }
 
 // A hidden node (a tool) reaches a node knowing only its listen address and
@@ -517,16 +539,17 @@ func TestDistHiddenNode(t *testing.T) {
 	a := nodes[0]
 	events := make(chan any, 4)
 	ready := make(chan struct{})
+	pt := newProcT()
 	_, err := a.Spawn(func(p *Process) error {
 		p.MonitorNodes(true, NodeHidden)
 		close(ready)
 		for i := 0; i < 2; i++ {
-			events <- distRecv(t, p)
+			events <- distRecv(pt, p)
 		}
 		return nil
 	})
 	require.NoError(t, err)
-	<-ready
+	waitFor(t, pt, ready, "the node monitor")
 	cfg := DefaultLocalConfig("tool@127.0.0.1", testCookie)
 	cfg.Hidden = true
 	tool, err := Start(context.Background(), cfg)
@@ -534,10 +557,10 @@ func TestDistHiddenNode(t *testing.T) {
 	defer stopNodes([]*Node{tool})
 	addr := strings.TrimPrefix(a.Info().Addrs[0], "/ip4/")
 	addr = strings.Replace(addr, "/tcp/", ":", 1)
-	name, err := tool.ConnectAddr(context.Background(), addr)
+	name, err := tool.ConnectAddr(testCtx(t), addr)
 	require.NoError(t, err)
 	require.Equal(t, a.Name(), name)
-	require.Equal(t, NodeUp{Node: "tool@127.0.0.1", Hidden: true}, <-events)
+	require.Equal(t, NodeUp{Node: "tool@127.0.0.1", Hidden: true}, waitFor(t, pt, events, "the tool's node up"))
 	require.Equal(t, []string{"tool@127.0.0.1"}, a.HiddenNodes())
 	require.Equal(t, []string{"b@127.0.0.1"}, a.Nodes(), "hidden nodes are not in Nodes()")
 	require.Empty(t, tool.Nodes())
@@ -545,10 +568,11 @@ func TestDistHiddenNode(t *testing.T) {
 	// The tool can call processes on a.
 	echo, err := a.SpawnActor(distEchoActor{})
 	require.NoError(t, err)
-	r, err := tool.Call(context.Background(), echo, "via tool")
+	r, err := tool.Call(testCtx(t), echo, "via tool")
 	require.NoError(t, err)
 	require.Equal(t, "via tool", r)
 	stopNodes([]*Node{tool})
-	nd := (<-events).(NodeDown)
-	require.Equal(t, "tool@127.0.0.1", nd.Node)
+	nd := waitFor(t, pt, events, "the tool's node down")
+	require.IsType(t, NodeDown{}, nd)
+	require.Equal(t, "tool@127.0.0.1", nd.(NodeDown).Node)
 }

@@ -24,12 +24,12 @@ func TestProcessInfo(t *testing.T) {
 	pid, err := w.Spawn(func(p *Process) error {
 		ref = p.Monitor(other)
 		close(waiting)
-		<-proceed // running, not in Receive
+		hold(proceed) // running, not in Receive
 		_, err := p.ReceiveMatch(context.Background(), func(m any) bool { return m == "wake" })
 		return err
 	}, WithName("worker"), WithTrapExit(), WithLink())
 	require.NoError(t, err)
-	<-waiting
+	waitFor(t, nil, waiting, "waiting")
 	wref := w.Monitor(pid)
 	n.Send(pid, 1)
 	n.Send(pid, 2)
@@ -73,7 +73,7 @@ type terminateProbe struct {
 
 func (a terminateProbe) Init(*Process) error               { return nil }
 func (a terminateProbe) HandleMessage(*Process, any) error { return ReasonNormal }
-func (a terminateProbe) Terminate(*Process, error)         { close(a.in); <-a.out }
+func (a terminateProbe) Terminate(*Process, error)         { close(a.in); hold(a.out) }
 
 // An actor running Terminate reports StatusExiting; idle actors report
 // StatusIdle.
@@ -88,7 +88,7 @@ func TestProcessInfoActorStatuses(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, StatusIdle, info.Status)
 	n.Send(pid, "stop")
-	<-a.in
+	waitFor(t, nil, a.in, "a.in")
 	info, err = n.ProcessInfo(pid)
 	require.NoError(t, err)
 	require.Equal(t, StatusExiting, info.Status)

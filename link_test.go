@@ -23,7 +23,7 @@ func linkedPair(t *testing.T, n *Node, w *Process, bOpts ...SpawnOption) (a, b P
 		return blockForever(p)
 	})
 	require.NoError(t, err)
-	<-linked
+	waitFor(t, nil, linked, "the link")
 	return a, b, w.Monitor(a), w.Monitor(b)
 }
 
@@ -56,7 +56,7 @@ func TestLinkNormalExitDoesNotKill(t *testing.T) {
 	// The child is linked and monitored atomically at spawn, so its Down
 	// reaches the parent after its exit signal (signals from one process to
 	// another keep their order).
-	done := make(chan Down)
+	done := make(chan Down, 1)
 	parent, err := n.Spawn(func(p *Process) error {
 		_, ref, err := p.SpawnMonitor(func(*Process) error { return nil }, WithLink())
 		if err != nil {
@@ -70,7 +70,7 @@ func TestLinkNormalExitDoesNotKill(t *testing.T) {
 		return blockForever(p)
 	})
 	require.NoError(t, err)
-	require.Equal(t, ReasonNormal, (<-done).Reason)
+	require.Equal(t, ReasonNormal, waitFor(t, nil, done, "the child's Down").Reason)
 	require.True(t, alive(n, parent))
 	info, err := n.ProcessInfo(parent)
 	require.NoError(t, err)

@@ -178,7 +178,7 @@ func TestStopGracefulTrappingProcessGetsShutdownExit(t *testing.T) {
 	}, WithTrapExit())
 	require.NoError(t, err)
 	require.NoError(t, n.Stop(context.Background()))
-	require.Equal(t, Exit{From: Pid{}, Reason: ReasonShutdown}, <-got)
+	require.Equal(t, Exit{From: Pid{}, Reason: ReasonShutdown}, waitFor(t, nil, got, "got"))
 }
 
 // When the graceful part runs out, Stop kills what is left, still waits for
@@ -202,7 +202,7 @@ func TestStopForcesAfterDeadline(t *testing.T) {
 	err = n.Stop(ctx)
 	require.ErrorIs(t, err, ErrTimeout)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
-	ferr := <-final
+	ferr := waitFor(t, nil, final, "final")
 	require.ErrorIs(t, ferr, ErrExited)
 	require.ErrorIs(t, ferr, ReasonKilled)
 }
@@ -297,8 +297,8 @@ func TestStopWhileSpawning(t *testing.T) {
 			})
 			require.NoError(t, err)
 		}
-		<-started
-		<-started
+		waitFor(t, nil, started, "started")
+		waitFor(t, nil, started, "started")
 		require.NoError(t, n.Stop(context.Background()))
 		require.Empty(t, n.Processes())
 	}

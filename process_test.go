@@ -101,7 +101,7 @@ func TestActorOrderAndStop(t *testing.T) {
 	n.Send(pid, "stop")
 	n.Send(pid, "after")
 	require.Equal(t, stop, waitDown(t, w, ref).Reason)
-	require.Equal(t, stop, <-a.terminated)
+	require.Equal(t, stop, waitFor(t, nil, a.terminated, "a.terminated"))
 	require.Len(t, a.got, 1001)
 	for i := range 1000 {
 		require.Equal(t, i, a.got[i])
@@ -113,7 +113,7 @@ func TestActorOrderAndStop(t *testing.T) {
 	require.NoError(t, err)
 	n.Send(pid, "exit")
 	require.Equal(t, ReasonShutdown, waitDown(t, w, ref).Reason)
-	require.Equal(t, ReasonShutdown, <-b.terminated)
+	require.Equal(t, ReasonShutdown, waitFor(t, nil, b.terminated, "b.terminated"))
 }
 
 // gen_server: terminate is not called when the process is killed by an
@@ -169,7 +169,7 @@ func TestKillFuncIsDeadAtOnce(t *testing.T) {
 		ctx := p.Context()
 		go func() { <-ctx.Done(); close(ctxDone) }()
 		close(started)
-		<-release // busy, not in Receive
+		hold(release) // busy, not in Receive
 		p.Send(w.Self(), "from the dead")
 		_, rerr := p.Receive(context.Background())
 		serr := p.SendName("probe", "x")
@@ -180,7 +180,7 @@ func TestKillFuncIsDeadAtOnce(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, w.Register("probe"))
 	ref := w.Monitor(pid)
-	<-started
+	waitFor(t, nil, started, "started")
 	n.Exit(pid, ReasonKill)
 	// Dead for everyone before the goroutine did anything.
 	require.False(t, alive(n, pid))
@@ -188,9 +188,9 @@ func TestKillFuncIsDeadAtOnce(t *testing.T) {
 	require.False(t, ok)
 	require.Equal(t, 1, queueLen(t, w))
 	require.Equal(t, Down{Ref: ref, Pid: pid, Reason: ReasonKilled}, recv(t, w))
-	<-ctxDone
+	waitFor(t, nil, ctxDone, "ctxDone")
 	close(release)
-	errs := <-after
+	errs := waitFor(t, nil, after, "after")
 	for _, e := range errs {
 		require.ErrorIs(t, e, ErrExited)
 		require.ErrorIs(t, e, ReasonKilled)
@@ -212,11 +212,11 @@ func TestSelfNodeGroupLeader(t *testing.T) {
 	}
 	pid, err := w.Spawn(fn)
 	require.NoError(t, err)
-	require.Equal(t, [3]any{pid, n, gl}, <-got, "group leader is inherited")
+	require.Equal(t, [3]any{pid, n, gl}, waitFor(t, nil, got, "got"), "group leader is inherited")
 	other := Pid{Node: "z@y", ID: 1, Incarnation: 1}
 	pid, err = w.Spawn(fn, WithGroupLeader(other))
 	require.NoError(t, err)
-	require.Equal(t, [3]any{pid, n, other}, <-got)
+	require.Equal(t, [3]any{pid, n, other}, waitFor(t, nil, got, "got"))
 }
 
 // The many-process case: a ring of spawns and messages stays correct.

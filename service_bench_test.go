@@ -3,6 +3,7 @@ package nodal
 import (
 	"runtime"
 	"testing"
+	"time"
 )
 
 // BenchmarkServiceWatchExit measures how a service learns that a local
@@ -99,7 +100,7 @@ func watchedMemory(b *testing.B, watched int) float64 {
 		_ = n.Send(owner, pid)
 	}
 	_ = n.Send(owner, "sync")
-	<-ready
+	waitForWithin(b, nil, ready, 10*time.Minute, "ready")
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	return float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(watched)

@@ -28,6 +28,10 @@ func TestMain(m *testing.M) {
 		benchChild(spec)
 		return
 	}
+	if spec := os.Getenv(floodChildEnv); spec != "" {
+		floodChild(spec)
+		return
+	}
 	os.Exit(m.Run())
 }
 

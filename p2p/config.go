@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net"
 	"slices"
+	"time"
 
 	"github.com/hashicorp/memberlist"
 	"github.com/libp2p/go-libp2p"
@@ -48,6 +49,19 @@ const (
 	DefaultListenAddr = "127.0.0.1:0"
 	// DefaultGossipAddr is the memberlist listener when none is given.
 	DefaultGossipAddr = "127.0.0.1:0"
+	// DefaultHandshakeTimeout bounds the time from accepting a connection
+	// (or starting a dial) to a passed cookie handshake: 7 s, Erlang's
+	// net_setuptime, shorter than libp2p's own 15 s accept timeout.
+	DefaultHandshakeTimeout = 7 * time.Second
+	// DefaultMaxPendingConns bounds the inbound connections that have not
+	// passed the cookie handshake yet: 1024 lets a large cluster restart
+	// at once while a flood costs at most this many sockets.
+	DefaultMaxPendingConns = 1024
+	// DefaultMaxPendingPerSource bounds the pending inbound connections
+	// from one source IP address: 64 is far more than the nodes one
+	// machine runs start handshakes at once, and keeps one flooding
+	// address from taking the whole of DefaultMaxPendingConns.
+	DefaultMaxPendingPerSource = 64
 )
 
 // Config configures a Host. Start copies it (slices included), so later edits
@@ -105,6 +119,21 @@ type Advanced struct {
 	// TuneMemberlist, when set, may adjust memberlist's config last, after
 	// the profile and nodal's own settings.
 	TuneMemberlist func(*memberlist.Config)
+	// HandshakeTimeout bounds a connection that has not passed the cookie
+	// handshake: an outbound dial fails, and (on the TCP network) an
+	// inbound connection is closed, whatever stage it is stuck in, once it
+	// passes. It also caps memberlist's TCPTimeout (how long one gossip
+	// stream connection may last). Default DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
+	// MaxPendingConns bounds the inbound libp2p connections not yet past
+	// the cookie handshake (TCP network only), and separately the open
+	// gossip stream connections; more are refused, counted in
+	// Stats.Guard and logged at most once a second. Default
+	// DefaultMaxPendingConns.
+	MaxPendingConns int
+	// MaxPendingPerSource is the same bound per source IP address.
+	// Default DefaultMaxPendingPerSource.
+	MaxPendingPerSource int
 }
 
 // withDefaults returns a deep-enough copy with defaults filled in.
@@ -131,6 +160,15 @@ func (c Advanced) withDefaults() Advanced {
 	}
 	if c.Network == nil {
 		c.Network = TCPNetwork(c.Libp2pOptions...)
+	}
+	if c.HandshakeTimeout == 0 {
+		c.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if c.MaxPendingConns == 0 {
+		c.MaxPendingConns = DefaultMaxPendingConns
+	}
+	if c.MaxPendingPerSource == 0 {
+		c.MaxPendingPerSource = DefaultMaxPendingPerSource
 	}
 	return c
 }
@@ -174,6 +212,15 @@ func (c Config) Validate() error {
 	}
 	if c.Advanced.MaxFrameSize < 0 || c.Advanced.MaxFrameSize > maxFrameLimit {
 		return fmt.Errorf("%w: Advanced.MaxFrameSize: must be 0..%d", ErrInvalidConfig, maxFrameLimit)
+	}
+	if c.Advanced.HandshakeTimeout < 0 {
+		return fmt.Errorf("%w: Advanced.HandshakeTimeout: must not be negative", ErrInvalidConfig)
+	}
+	if c.Advanced.MaxPendingConns < 0 {
+		return fmt.Errorf("%w: Advanced.MaxPendingConns: must not be negative", ErrInvalidConfig)
+	}
+	if c.Advanced.MaxPendingPerSource < 0 {
+		return fmt.Errorf("%w: Advanced.MaxPendingPerSource: must not be negative", ErrInvalidConfig)
 	}
 	if c.Advanced.SendQueueBytes < 0 {
 		return fmt.Errorf("%w: Advanced.SendQueueBytes: must not be negative", ErrInvalidConfig)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -67,7 +68,7 @@ func (h *Host) dial(ctx context.Context, ai peer.AddrInfo, expect string) (*conn
 		h.dialing[ai.ID] = d
 		h.mu.Unlock()
 		h.connStopper.RunWorker(func() {
-			dctx, cancel := context.WithTimeout(h.ctx, handshakeTimeout)
+			dctx, cancel := context.WithTimeout(h.ctx, h.cfg.Advanced.HandshakeTimeout)
 			defer cancel()
 			c, err := h.dialOnce(dctx, ai, expect)
 			h.mu.Lock()
@@ -96,7 +97,7 @@ func (h *Host) dial(ctx context.Context, ai peer.AddrInfo, expect string) (*conn
 		return nil, d.err
 	}
 	// The peer keeps its own connection to us; wait for it to register.
-	tctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
+	tctx, cancel := context.WithTimeout(ctx, h.cfg.Advanced.HandshakeTimeout)
 	defer cancel()
 	ctx = tctx
 	for {
@@ -182,7 +183,11 @@ func (h *Host) dialHandshake(s network.Stream, id peer.ID, expect string) (*conn
 	// status (and logged a mismatch) before we hang up.
 	verdict, verr := br.ReadByte()
 	if !cookieOK {
-		log.Warnw("cookie mismatch from "+theirs.Name, "node", theirs.Name, "peer", id.String())
+		log.Warnw("cookie mismatch from "+theirs.Name+": its handshake MAC does not prove our cookie, connection refused",
+			"node", theirs.Name, "peer", id.String(), "addr", s.Conn().RemoteMultiaddr().String())
+		// Nothing of an impostor is kept: not the stream, not the connection.
+		_ = s.Reset()
+		_ = s.Conn().Close()
 		return nil, &PeerError{Node: theirs.Name, Err: ErrCookieMismatch}
 	}
 	if refuse != nil {
@@ -218,22 +223,89 @@ func (h *Host) peerOf(hl *hello, id peer.ID) Peer {
 
 // handleStream runs the listener's side of the handshake on libp2p's goroutine.
 func (h *Host) handleStream(s network.Stream) {
-	if h.isStopping() {
+	id := s.Conn().RemotePeer()
+	if !h.beginAccept(id) {
 		_ = s.Reset()
+		if !h.isStopping() {
+			h.streamFlood(s.Conn())
+		}
 		return
 	}
-	ctx, cancel := context.WithTimeout(h.ctx, handshakeTimeout)
+	defer h.endAccept(id)
+	ctx, cancel := context.WithTimeout(h.ctx, h.cfg.Advanced.HandshakeTimeout)
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { _ = s.Reset() })
 	c, err := h.acceptHandshake(s)
 	stop()
 	if err != nil {
-		log.Debugw("inbound handshake failed", "peer", s.Conn().RemotePeer().String(), "err", err.Error())
+		if !errors.Is(err, errTieBreak) && !errors.Is(err, ErrStopped) {
+			h.gctr.handshakeFailures.Add(1)
+		}
+		log.Debugw("inbound handshake failed", "peer", id.String(), "err", err.Error())
+		if errors.Is(err, ErrCookieMismatch) || errors.Is(err, ErrProtocol) || ctx.Err() != nil {
+			// An impostor or a broken peer keeps no connection. Give the
+			// verdict a moment to reach the dialer (it hangs up after
+			// reading it), then close the connection.
+			_ = s.CloseWrite()
+			_ = s.SetReadDeadline(time.Now().Add(time.Second))
+			_, _ = io.Copy(io.Discard, io.LimitReader(s, 64<<10))
+			_ = s.Reset()
+			_ = s.Conn().Close()
+			return
+		}
 		// Close, not Reset: a verdict we wrote must reach the dialer.
 		_ = s.Close()
 		return
 	}
 	h.startConn(c)
+}
+
+// beginAccept reserves one of the maxPendingStreamsPerPeer dist
+// handshakes the peer id may run at once.
+func (h *Host) beginAccept(id peer.ID) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.stopping || h.accepts[id] >= maxPendingStreamsPerPeer {
+		return false
+	}
+	h.accepts[id]++
+	return true
+}
+
+func (h *Host) endAccept(id peer.ID) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.accepts[id]--; h.accepts[id] <= 0 {
+		delete(h.accepts, id)
+	}
+}
+
+// streamFlood closes the connection of a peer that opened more dist
+// streams at once than any honest peer does; an authenticated connection
+// of that peer goes with it (NodeDown reason ErrProtocol).
+func (h *Host) streamFlood(lc network.Conn) {
+	// Streams of one flood arrive together: count and close it once.
+	h.floodMu.Lock()
+	defer h.floodMu.Unlock()
+	if lc.IsClosed() {
+		return
+	}
+	id := lc.RemotePeer()
+	h.gctr.streamFloods.Add(1)
+	h.mu.Lock()
+	var victims []*conn
+	for _, c := range h.conns {
+		if c.peer.ID == id {
+			victims = append(victims, c)
+		}
+	}
+	h.mu.Unlock()
+	for _, c := range victims {
+		c.close(&PeerError{Node: c.peer.Name, Err: fmt.Errorf("%w: stream flood (more than %d dist streams at once)", ErrProtocol, maxPendingStreamsPerPeer)})
+	}
+	h.rl.warn("stream-flood", "closed connection of peer "+id.String()+" from "+sourceIP(lc.RemoteMultiaddr())+": stream flood",
+		"peer", id.String(), "limit", maxPendingStreamsPerPeer)
+	_ = lc.Close()
 }
 
 func (h *Host) acceptHandshake(s network.Stream) (*conn, error) {
@@ -254,7 +326,8 @@ func (h *Host) acceptHandshake(s network.Stream) (*conn, error) {
 		return nil, err
 	}
 	if reply[0] == hsCookieMismatch || !hmac.Equal(reply[1:], handshakeMAC(h.macKey, "dialer", theirs, mine, id, h.lh.ID())) {
-		log.Warnw("cookie mismatch from "+theirs.Name, "node", theirs.Name, "peer", id.String())
+		log.Warnw("cookie mismatch from "+theirs.Name+": its handshake MAC does not prove our cookie, connection refused",
+			"node", theirs.Name, "peer", id.String(), "addr", s.Conn().RemoteMultiaddr().String())
 		_, _ = s.Write([]byte{hsCookieMismatch})
 		return nil, &PeerError{Node: theirs.Name, Err: ErrCookieMismatch}
 	}
@@ -324,6 +397,9 @@ func (h *Host) admit(c *conn, inbound bool) (byte, error) {
 	c.prev = h.last[name]
 	h.last[name] = c
 	h.conns[name] = c
+	if h.guard != nil {
+		h.guard.authenticated(c.s.Conn().RemoteMultiaddr())
+	}
 	if c.peer.Hidden || m == nil {
 		if _, ok := h.known[name]; !ok && len(h.known) >= maxKnown {
 			for k := range h.known { // evict one

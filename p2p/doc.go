@@ -120,4 +120,69 @@
 //     allocates more than the limit.
 //   - If two nodes dial each other at once, exactly one connection
 //     survives (the one dialed by the lower peer ID).
+//
+// # Hostile peers
+//
+// The listen and gossip ports face whatever can reach them. What a peer
+// that does not know the cookie, or misbehaves after the handshake, can
+// hold is bounded as follows (defaults in parentheses, all in
+// Config.Advanced; refusals are counted in Stats().Guard and logged at
+// Warn, at most one line per kind and second, with the number suppressed).
+//
+// Bounded:
+//
+//   - Impostors. Each side checks the other's HMAC over both nonces, both
+//     peer IDs and both names: a dialer or listener that claims success
+//     with a MAC it could not compute is refused ("cookie mismatch from
+//     <node>: its handshake MAC does not prove our cookie" on the refusing
+//     side, ErrCookieMismatch to the caller), nothing it sent reaches the
+//     Handler, and its libp2p connection is closed.
+//   - Time to authenticate: HandshakeTimeout (7 s, Erlang's net_setuptime).
+//     An outbound dial fails after it. On the TCP network every inbound
+//     connection is closed when it has not passed the cookie handshake by
+//     then, whatever it is stuck in: TCP only, Noise, yamux, no dist
+//     stream, a dist stream that never finishes (libp2p alone would keep
+//     the first stages for 15 s and an idle secured connection forever).
+//   - Pending inbound connections (TCP network): at most
+//     MaxPendingPerSource (64) per source IP and MaxPendingConns (1024) in
+//     total, enforced by a libp2p connection gater at accept, before any
+//     cryptography; more are closed at once (Stats().Guard.RefusedPerSource,
+//     RefusedTotal). A connection stops being pending when it passes the
+//     cookie handshake. Measured with BenchmarkHalfOpenFlood: 15,000
+//     half-open connections cost the node at most about 1,000 file
+//     descriptors and 15 MB of RSS, and calls and new ctl connections keep
+//     working.
+//   - Dist handshakes per libp2p peer: at most 8 at once. A peer that opens
+//     more dist streams loses its libp2p connection, an authenticated one
+//     included (NodeDown reason ErrProtocol; Stats().Guard.StreamFloods).
+//   - Gossip stream (memberlist TCP) connections: the same two caps on
+//     connections open at once, checked as memberlist's transport hands
+//     them over (memberlist v0.7.0 accepts them itself; a refused one is
+//     closed at once), and each lasts at most memberlist's TCPTimeout,
+//     which Start lowers to HandshakeTimeout.
+//   - After the handshake, malformed frames, a length prefix beyond
+//     MaxFrameSize (8 MiB) or not minimally encoded, unknown frame types:
+//     the connection is closed with ErrProtocol or ErrFrameTooLarge and
+//     counted in that peer's DecodeErrors; other peers are not affected
+//     (each connection has its own reader, writer and queue).
+//
+// Not bounded, or only partly:
+//
+//   - A source IP shared by honest nodes (a NAT, several nodes on one
+//     machine) shares MaxPendingPerSource: while one of them floods, the
+//     others cannot open new connections; established ones are unaffected.
+//   - With a Network other than the default TCP one (p2ptest, or your
+//     own), there is no connection gater: pending libp2p connections are
+//     neither capped nor timed out by nodal (dist handshakes still are).
+//     Libp2pOptions must not set a ConnectionGater of their own (libp2p
+//     refuses two).
+//   - The accept itself: the kernel completes TCP handshakes (SYN floods
+//     are the kernel's business) and every refused connection still costs
+//     an accept and a close; memberlist's listener has no cap before its
+//     own accept.
+//   - memberlist's UDP port: packets are authenticated and decrypted with
+//     the cookie-derived key and dropped when they fail, but their rate is
+//     not limited.
+//   - A peer that knows the cookie is trusted: it may send any number of
+//     valid frames (the Handler's pace is its back-pressure) and gossip.
 package p2p

@@ -224,7 +224,7 @@ func TestReach(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		require.True(t, a.Reach(ctx, b.Self().Name, func(err error) { done <- err }))
-		require.NoError(t, <-done)
+		require.NoError(t, recvWithin(t, done, 20*time.Second, "Reach's done"))
 		p2ptest.Eventually(t, 10*time.Second, func() bool { return a.rec.isUp(b.Self().Name) })
 		// A partitioned member: the attempt fails and says so.
 		net.Partition(a.Self().Name, b.Self().Name)
@@ -232,7 +232,7 @@ func TestReach(t *testing.T) {
 		pctx, pcancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer pcancel()
 		if a.Reach(pctx, b.Self().Name, func(err error) { done <- err }) {
-			require.Error(t, <-done)
+			require.Error(t, recvWithin(t, done, 20*time.Second, "Reach's done"))
 		}
 		net.Heal()
 		jctx, jcancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -249,7 +249,7 @@ func TestReach(t *testing.T) {
 		ccancel()
 		var calls atomic.Int32
 		require.True(t, a.Reach(cctx, b.Self().Name, func(err error) { calls.Add(1); done <- err }))
-		require.ErrorIs(t, <-done, context.Canceled)
+		require.ErrorIs(t, recvWithin(t, done, 20*time.Second, "Reach's done"), context.Canceled)
 		time.Sleep(30 * time.Second)
 		require.Equal(t, int32(1), calls.Load(), "done is called exactly once")
 		stopSim(t, a, b)

@@ -201,3 +201,19 @@ func (l *logCapture) all() string {
 }
 
 func isReason(err, target error) bool { return errors.Is(err, target) }
+
+// recvWithin receives from ch, failing the test after d (fake time in a
+// synctest bubble): a hang guard with a message, not a timing assertion.
+func recvWithin[T any](t testing.TB, ch <-chan T, d time.Duration, what string) T {
+	t.Helper()
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case v := <-ch:
+		return v
+	case <-timer.C:
+		t.Fatalf("timed out after %s waiting for %s", d, what)
+	}
+	var zero T
+	return zero
+}

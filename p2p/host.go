@@ -25,8 +25,6 @@ import (
 // tags.go (node tags in the meta).
 
 const (
-	// handshakeTimeout bounds one cookie handshake.
-	handshakeTimeout = 10 * time.Second
 	// defaultLeaveTimeout bounds memberlist's Leave, and the goodbye flush,
 	// when Stop's ctx has no deadline.
 	defaultLeaveTimeout = 5 * time.Second
@@ -58,6 +56,16 @@ type Host struct {
 	mlShutdown bool
 	macKey     []byte
 
+	// guard bounds inbound connections that have not passed the cookie
+	// handshake (nil on networks other than TCP); sguard bounds gossip
+	// stream connections; gctr and rl count and log their refusals.
+	guard  *connGuard
+	sguard *streamGuard
+	gctr   *guardCounters
+	rl     *rateLog
+	// floodMu serialises closing the connection of a stream flood.
+	floodMu sync.Mutex
+
 	ctx    context.Context // cancelled by Stop; bounds dials
 	cancel context.CancelFunc
 
@@ -78,8 +86,9 @@ type Host struct {
 	known    map[string]peer.AddrInfo // nodes met outside the membership
 	meshDial map[string]bool          // mesh dialers running
 	stats    map[string]*peerCounters
-	changed  chan struct{} // closed and replaced on every conns change
-	mergeErr error         // last refusal by our merge delegate
+	accepts  map[peer.ID]int // dist handshakes being accepted, per libp2p peer
+	changed  chan struct{}   // closed and replaced on every conns change
+	mergeErr error           // last refusal by our merge delegate
 
 	gossipAddr string
 

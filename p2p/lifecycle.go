@@ -5,11 +5,13 @@ import (
 	"crypto/rand"
 	"fmt"
 	"maps"
+	"net"
 	"slices"
 	"time"
 
 	"github.com/hashicorp/memberlist"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/lni/goutils/syncutil"
 )
@@ -30,12 +32,24 @@ func Start(ctx context.Context, cfg Config, h Handler) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("p2p: identity key: %w", err)
 	}
-	lh, err := cfg.Advanced.Network.NewHost(ctx, cfg.Name, key, cfg.ListenAddr)
+	gctr, rl := &guardCounters{}, &rateLog{}
+	var guard *connGuard
+	var lh host.Host
+	if gn, ok := cfg.Advanced.Network.(gatedNetwork); ok {
+		guard = newConnGuard(cfg.Advanced, gctr, rl)
+		lh, err = gn.newGatedHost(ctx, cfg.Name, key, cfg.ListenAddr, guard)
+	} else {
+		lh, err = cfg.Advanced.Network.NewHost(ctx, cfg.Name, key, cfg.ListenAddr)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("p2p: libp2p listener on %s: %w", cfg.ListenAddr, err)
 	}
 	hctx, cancel := context.WithCancel(context.Background())
 	n := &Host{
+		guard:       guard,
+		sguard:      &streamGuard{maxTotal: cfg.Advanced.MaxPendingConns, maxPerIP: cfg.Advanced.MaxPendingPerSource, ctr: gctr, rl: rl, perIP: map[string]int{}},
+		gctr:        gctr,
+		rl:          rl,
 		cfg:         cfg,
 		name:        name,
 		handler:     h,
@@ -52,6 +66,7 @@ func Start(ctx context.Context, cfg Config, h Handler) (*Host, error) {
 		known:       make(map[string]peer.AddrInfo),
 		meshDial:    make(map[string]bool),
 		stats:       make(map[string]*peerCounters),
+		accepts:     make(map[peer.ID]int),
 		changed:     make(chan struct{}),
 		tags:        cfg.Tags,
 	}
@@ -101,7 +116,10 @@ func (h *Host) startMemberlist() error {
 	}
 	mc := h.cfg.Profile.memberlistConfig()
 	mc.Name = h.cfg.Name
-	mc.Transport = t
+	gt := &guardTransport{NodeAwareTransport: t, g: h.sguard, out: make(chan net.Conn), stop: h.stopper.ShouldStop()}
+	h.stopper.RunWorker(gt.forward)
+	mc.Transport = gt
+	mc.TCPTimeout = min(mc.TCPTimeout, h.cfg.Advanced.HandshakeTimeout)
 	mc.Logger = memberlistLogger()
 	mc.SecretKey = gossipKey(h.cfg.Cookie)
 	mc.GossipVerifyIncoming = true
@@ -210,6 +228,9 @@ flush:
 	h.stopper.Stop()
 	if err := h.lh.Close(); err != nil {
 		log.Debugw("libp2p host close", "err", err.Error())
+	}
+	if h.guard != nil {
+		h.guard.close()
 	}
 	log.Infow("node stopped", "node", h.cfg.Name)
 	return ctxFailed

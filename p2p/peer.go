@@ -46,8 +46,41 @@ type PeerStats struct {
 	DecodeErrors uint64 // malformed or oversized inbound frames
 }
 
-// Stats holds per-peer counters sorted by name, and their total.
+// Stats holds per-peer counters sorted by name, and their total, and what
+// the host refused from peers that are not (or not yet) authenticated.
 type Stats struct {
+	// Total sums Peers.
 	Total PeerStats
+	// Peers has one entry per peer name ever connected, sorted by name.
 	Peers []PeerStats
+	// Guard counts what was refused before (or outside) authentication.
+	Guard GuardStats
+}
+
+// GuardStats count the bounds of doc.go's "Hostile peers" at work. The
+// Pending figures are current; the others are cumulative.
+type GuardStats struct {
+	// PendingConns is the number of inbound libp2p connections accepted
+	// that have not passed the cookie handshake (TCP network only).
+	PendingConns int
+	// RefusedPerSource counts inbound connections refused because their
+	// source IP had Advanced.MaxPendingPerSource connections pending.
+	RefusedPerSource uint64
+	// RefusedTotal counts inbound connections refused because
+	// Advanced.MaxPendingConns connections were pending.
+	RefusedTotal uint64
+	// HandshakeTimeouts counts inbound connections closed because they had
+	// not passed the cookie handshake within Advanced.HandshakeTimeout.
+	HandshakeTimeouts uint64
+	// HandshakeFailures counts inbound dist handshakes that failed: cookie
+	// mismatch (an impostor included), malformed hello, refused name.
+	HandshakeFailures uint64
+	// StreamFloods counts connections closed because their peer opened
+	// more dist streams at once than an honest peer does.
+	StreamFloods uint64
+	// GossipStreams is the number of open memberlist stream (TCP) connections.
+	GossipStreams int
+	// GossipRefusedPerSource and GossipRefusedTotal count memberlist stream
+	// connections refused by the same two caps.
+	GossipRefusedPerSource, GossipRefusedTotal uint64
 }

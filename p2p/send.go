@@ -148,5 +148,18 @@ func (h *Host) Stats() Stats {
 		s.Total.Dropped += p.Dropped
 		s.Total.DecodeErrors += p.DecodeErrors
 	}
+	s.Guard = GuardStats{
+		RefusedPerSource:       h.gctr.refusedPerSource.Load(),
+		RefusedTotal:           h.gctr.refusedTotal.Load(),
+		HandshakeTimeouts:      h.gctr.timeouts.Load(),
+		HandshakeFailures:      h.gctr.handshakeFailures.Load(),
+		StreamFloods:           h.gctr.streamFloods.Load(),
+		GossipStreams:          h.sguard.open(),
+		GossipRefusedPerSource: h.gctr.gossipRefusedPerSource.Load(),
+		GossipRefusedTotal:     h.gctr.gossipRefusedTotal.Load(),
+	}
+	if h.guard != nil {
+		s.Guard.PendingConns = h.guard.count()
+	}
 	return s
 }

@@ -22,8 +22,10 @@ import (
 // TCPNetwork returns the default Network: libp2p over TCP with Noise and
 // yamux, and memberlist's NetTransport (UDP + TCP). Relay, NAT port mapping,
 // mDNS, metrics and the connection manager's trimming are off; the resource
-// manager is unlimited (our own queues bound memory). opts are appended to
-// these defaults and may override them.
+// manager is unlimited (our own queues bound memory), and Start installs a
+// connection gater that bounds connections not yet past the cookie
+// handshake (doc.go, "Hostile peers"). opts are appended to these defaults
+// and may override them; they must not set a ConnectionGater.
 func TCPNetwork(opts ...libp2p.Option) Network {
 	return tcpNetwork{opts: opts}
 }
@@ -36,6 +38,18 @@ var _ Network = tcpNetwork{}
 
 // NewHost implements Network.
 func (n tcpNetwork) NewHost(ctx context.Context, name string, key crypto.PrivKey, listen string) (host.Host, error) {
+	return n.newGatedHost(ctx, name, key, listen, nil)
+}
+
+// gatedNetwork is implemented by the TCP network: Start gives it the
+// host's connection gater (guard.go), which bounds pending connections.
+type gatedNetwork interface {
+	newGatedHost(ctx context.Context, name string, key crypto.PrivKey, listen string, g connmgr.ConnectionGater) (host.Host, error)
+}
+
+var _ gatedNetwork = tcpNetwork{}
+
+func (n tcpNetwork) newGatedHost(_ context.Context, _ string, key crypto.PrivKey, listen string, g connmgr.ConnectionGater) (host.Host, error) {
 	addr, err := tcpMultiaddr(listen)
 	if err != nil {
 		return nil, err
@@ -52,6 +66,9 @@ func (n tcpNetwork) NewHost(ctx context.Context, name string, key crypto.PrivKey
 		libp2p.DisableMetrics(),
 		libp2p.DisableIdentifyAddressDiscovery(),
 		libp2p.Ping(false),
+	}
+	if g != nil {
+		opts = append(opts, libp2p.ConnectionGater(g))
 	}
 	opts = append(opts, n.opts...)
 	return libp2p.New(opts...)

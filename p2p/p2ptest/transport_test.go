@@ -241,7 +241,7 @@ func TestTransportStreams(t *testing.T) {
 		}()
 		synctest.Wait()
 		n.Partition("a@10.0.0.1", "b@10.0.0.2")
-		require.Error(t, <-readErr)
+		require.Error(t, recvWithin(t, readErr, "the read to fail"))
 		_, err = c.Write([]byte("x"))
 		require.Error(t, err)
 		_, _, err = dial(a, b)
@@ -267,7 +267,7 @@ func TestTransportStreams(t *testing.T) {
 		}()
 		synctest.Wait()
 		require.NoError(t, b.Shutdown())
-		require.ErrorIs(t, <-readErr, io.EOF)
+		require.ErrorIs(t, recvWithin(t, readErr, "the read to end"), io.EOF)
 		_, err = c2.Write([]byte("x"))
 		require.Error(t, err)
 		_, err = s1.Write([]byte("x"))
@@ -299,4 +299,20 @@ func TestTransportBacklogFull(t *testing.T) {
 		_, err = a.DialTimeout(b.Addr(), time.Second)
 		require.ErrorIs(t, err, p2ptest.ErrRefused)
 	})
+}
+
+// recvWithin receives from ch, failing the test after a minute of (fake)
+// time: a hang guard with a message, not a timing assertion.
+func recvWithin[T any](t testing.TB, ch <-chan T, what string) T {
+	t.Helper()
+	timer := time.NewTimer(time.Minute)
+	defer timer.Stop()
+	select {
+	case v := <-ch:
+		return v
+	case <-timer.C:
+		t.Fatalf("timed out waiting for %s", what)
+	}
+	var zero T
+	return zero
 }
