@@ -176,6 +176,12 @@ func (r *RPC) receive(ctx context.Context, id ReqID, abandon bool) (any, error) 
 	select {
 	case rep := <-p.ch:
 		r.pending.remove(id.id)
+		if rep.gaveUp() && deadlinePassed(ctx) {
+			// The function gave up because this caller's deadline passed:
+			// that is this call's timeout, whichever came first here.
+			p.release()
+			return nil, &CallError{Node: id.node, Func: id.fn, Err: timeoutError(ctx.Err())}
+		}
 		return r.result(p, rep)
 	case <-ctx.Done():
 	}
@@ -450,4 +456,9 @@ func (b *inbox) reset() {
 	b.mu.Lock()
 	b.q = nil
 	b.mu.Unlock()
+}
+
+func deadlinePassed(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	return ctx.Err() != nil || ok && !time.Now().Before(dl)
 }

@@ -203,9 +203,16 @@ func (r *RPC) servingCount(node string) *atomic.Int64 {
 func (r *RPC) run(p *nodal.Process, from nodal.NodeRef, req request, f *function, busy *atomic.Int64) {
 	pid := p.Self()
 	r.running.Store(pid, struct{}{})
+	freed := false
+	free := func() { // the call no longer counts against MaxConcurrent
+		if !freed {
+			freed = true
+			busy.Add(-1)
+		}
+	}
 	defer func() {
 		r.running.Delete(pid)
-		busy.Add(-1)
+		free()
 		r.active.Done()
 	}()
 	r.stats.served.Add(1)
@@ -218,6 +225,7 @@ func (r *RPC) run(p *nodal.Process, from nodal.NodeRef, req request, f *function
 	asJSON := req.flags&flagJSON != 0
 	var out []byte
 	send := func() {
+		free() // before the reply: the caller may call again at once
 		if req.kind != kindCall {
 			return
 		}

@@ -37,7 +37,7 @@ type RPC struct {
 	serving  map[string]*atomic.Int64 // per caller node: calls running here
 
 	running sync.Map // nodal.Pid -> struct{}: call processes, for Stop
-	active  sync.WaitGroup
+	active  activeCalls
 
 	stopped  atomic.Bool
 	stopOnce sync.Once
@@ -118,8 +118,7 @@ func (r *RPC) Stop(ctx context.Context) error {
 			r.n.Exit(k.(nodal.Pid), nodal.ReasonShutdown)
 			return true
 		})
-		done := make(chan struct{})
-		go func() { r.active.Wait(); close(done) }()
+		done := r.active.idle()
 		select {
 		case <-done:
 		case <-ctx.Done():
@@ -355,4 +354,39 @@ func remaining(ctx context.Context) time.Duration {
 		return 0
 	}
 	return max(time.Until(dl), time.Nanosecond)
+}
+
+// activeCalls counts the call processes running here, so that Stop can wait
+// for them (a WaitGroup cannot: calls start while Stop waits).
+type activeCalls struct {
+	mu   sync.Mutex
+	n    int
+	zero chan struct{} // closed when n drops to 0; nil while nobody waits
+}
+
+func (a *activeCalls) Add(d int) {
+	a.mu.Lock()
+	a.n += d
+	if a.n == 0 && a.zero != nil {
+		close(a.zero)
+		a.zero = nil
+	}
+	a.mu.Unlock()
+}
+
+func (a *activeCalls) Done() { a.Add(-1) }
+
+// idle returns a channel closed once no call runs.
+func (a *activeCalls) idle() <-chan struct{} {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.n == 0 {
+		c := make(chan struct{})
+		close(c)
+		return c
+	}
+	if a.zero == nil {
+		a.zero = make(chan struct{})
+	}
+	return a.zero
 }

@@ -481,7 +481,11 @@ func TestPmapNodeLostMidway(t *testing.T) {
 			require.Equal(t, i*i, v)
 		}
 		require.GreaterOrEqual(t, served[2].Load(), int64(5), "c took part before it was lost")
-		require.Equal(t, int64(len(items)), served[0].Load()+served[1].Load()+4, "every other item done on a or b")
+		// c answered at most its first 4 items (their replies may have been
+		// lost to the partition too); a and b did every other one.
+		ab := served[0].Load() + served[1].Load()
+		require.GreaterOrEqual(t, ab, int64(len(items)-4), "c's items redone on a or b")
+		require.LessOrEqual(t, ab, int64(len(items)))
 	})
 }
 

@@ -162,3 +162,12 @@ func decodeReplyError(class byte, payload []byte) error {
 	}
 	return fmt.Errorf("%w: reply class %d", ErrBadFrame, class)
 }
+
+// gaveUp reports whether rep is the function's own context.DeadlineExceeded.
+func (rep reply) gaveUp() bool {
+	if rep.err != nil || rep.class != classFunc {
+		return false
+	}
+	fe, ok := decodeReplyError(rep.class, rep.payload).(*FuncError)
+	return ok && fe.Sentinel == "context.deadline"
+}
