@@ -14,10 +14,10 @@ import (
 // are no connection failures and leave it alone.
 type breaker struct{ cb *circuit.Breaker }
 
-func (b *breaker) init()          { b.cb = netutil.NewBreaker() }
-func (b *breaker) ready() bool    { return b.cb.Ready() }
-func (b *breaker) success()       { b.cb.Success() }
-func (b *breaker) fail()          { b.cb.Fail() }
-func (b *breaker) trip()          { b.cb.Trip() }
-func (b *breaker) reset()         { b.cb.Reset() }
-func (b *breaker) tripped() bool  { return b.cb.Tripped() }
+func (b *breaker) init()         { b.cb = netutil.NewBreaker() }
+func (b *breaker) ready() bool   { return b.cb.Ready() }
+func (b *breaker) success()      { b.cb.Success() }
+func (b *breaker) fail()         { b.cb.Fail() }
+func (b *breaker) trip()         { b.cb.Trip() }
+func (b *breaker) reset()        { b.cb.Reset() }
+func (b *breaker) tripped() bool { return b.cb.Tripped() }

@@ -33,7 +33,7 @@ type RPC struct {
 	pending pendingTable
 
 	mu       sync.Mutex
-	breakers map[string]*nodeState // per callee node: breaker, outbound slots
+	breakers map[string]*nodeState    // per callee node: breaker, outbound slots
 	serving  map[string]*atomic.Int64 // per caller node: calls running here
 
 	running sync.Map // nodal.Pid -> struct{}: call processes, for Stop
