@@ -83,12 +83,18 @@ func (r *RPC) Cast(ctx context.Context, node, fn string, args any) error {
 
 const flagsNone byte = 0
 
+// encoded is arguments encoded already (Multicall encodes them once).
+type encoded []byte
+
 // encode builds a request frame; an argument that does not encode is a
 // *CallError wrapping ErrBadArgs.
 func (r *RPC) encode(node, fn string, kind byte, id uint64, flags byte, args any, timeout time.Duration) ([]byte, error) {
 	b := appendRequestHeader(make([]byte, 0, 64), kind, id, flags, timeout, fn)
 	if flags&flagJSON != 0 {
 		return append(b, args.([]byte)...), nil
+	}
+	if e, ok := args.(encoded); ok {
+		return append(b, e...), nil
 	}
 	b, err := r.codec.AppendValue(b, args)
 	if err != nil {
@@ -276,7 +282,8 @@ type Result struct {
 // function itself returned are in the results only. Arguments that do not
 // encode fail the whole call before anything is sent.
 func (r *RPC) Multicall(ctx context.Context, nodes []string, fn string, args any) ([]Result, []string, error) {
-	if _, err := r.codec.AppendValue(nil, args); err != nil {
+	enc, err := r.codec.AppendValue(nil, args)
+	if err != nil {
 		return nil, nil, &CallError{Func: fn, Err: fmt.Errorf("%w: %w", ErrBadArgs, err)}
 	}
 	ctx, cancel := r.defaultDeadline(ctx)
@@ -285,7 +292,7 @@ func (r *RPC) Multicall(ctx context.Context, nodes []string, fn string, args any
 	ids := make([]ReqID, len(nodes))
 	for i, node := range nodes {
 		out[i].Node = node
-		ids[i], out[i].Err = r.send(ctx, node, fn, args, 0)
+		ids[i], out[i].Err = r.send(ctx, node, fn, encoded(enc), 0)
 	}
 	var bad []string
 	for i := range nodes {

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/nodal-go/nodal"
 )
@@ -189,20 +190,17 @@ func (r *RPC) serve(from nodal.NodeRef, req request) {
 }
 
 func (r *RPC) servingCount(node string) *atomic.Int64 {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	c, ok := r.serving[node]
-	if !ok {
-		c = new(atomic.Int64)
-		r.serving[node] = c
+	if c, ok := r.serving.Load(node); ok {
+		return c.(*atomic.Int64)
 	}
-	return c
+	c, _ := r.serving.LoadOrStore(node, new(atomic.Int64))
+	return c.(*atomic.Int64)
 }
 
 // run is the body of a call process.
 func (r *RPC) run(p *nodal.Process, from nodal.NodeRef, req request, f *function, busy *atomic.Int64) {
 	pid := p.Self()
-	r.running.Store(pid, struct{}{})
+	r.running.add(pid)
 	freed := false
 	free := func() { // the call no longer counts against MaxConcurrent
 		if !freed {
@@ -211,17 +209,16 @@ func (r *RPC) run(p *nodal.Process, from nodal.NodeRef, req request, f *function
 		}
 	}
 	defer func() {
-		r.running.Delete(pid)
+		r.running.remove(pid)
 		free()
 		r.active.Done()
 	}()
 	r.stats.served.Add(1)
-	ctx := context.WithValue(p.Context(), procKey{}, p)
+	ctx := &callCtx{Context: p.Context(), p: p}
 	if req.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, req.timeout)
-		defer cancel()
+		ctx.deadline = time.Now().Add(req.timeout)
 	}
+	defer ctx.release()
 	asJSON := req.flags&flagJSON != 0
 	var out []byte
 	send := func() {
@@ -229,9 +226,13 @@ func (r *RPC) run(p *nodal.Process, from nodal.NodeRef, req request, f *function
 		if req.kind != kindCall {
 			return
 		}
-		sctx, cancel := context.WithTimeout(context.Background(), nodal.AutoConnectTimeout)
-		defer cancel()
-		if err := r.n.SendService(sctx, from.Name, ServiceName, out); err != nil {
+		err := r.n.TrySendService(from.Name, ServiceName, out)
+		if errors.Is(err, nodal.ErrQueueFull) { // wait for room, bounded
+			sctx, cancel := context.WithTimeout(context.Background(), nodal.AutoConnectTimeout)
+			err = r.n.SendService(sctx, from.Name, ServiceName, out)
+			cancel()
+		}
+		if err != nil {
 			log.Debugw("rpc reply not sent", "to", from.Name, "err", err)
 		}
 	}

@@ -32,11 +32,10 @@ type RPC struct {
 	nextID  atomic.Uint64
 	pending pendingTable
 
-	mu       sync.Mutex
-	breakers map[string]*nodeState    // per callee node: breaker, outbound slots
-	serving  map[string]*atomic.Int64 // per caller node: calls running here
+	breakers sync.Map // callee node name -> *nodeState: breaker, outbound slots
+	serving  sync.Map // caller node name -> *atomic.Int64: calls running here
 
-	running sync.Map // nodal.Pid -> struct{}: call processes, for Stop
+	running callSet // the processes running calls here, for Stop
 	active  activeCalls
 
 	stopped  atomic.Bool
@@ -70,8 +69,6 @@ func New(n *nodal.Node, cfg Config) (*RPC, error) {
 		codec:    n.Codec(),
 		self:     n.Name(),
 		inc:      n.Incarnation(),
-		breakers: map[string]*nodeState{},
-		serving:  map[string]*atomic.Int64{},
 	}
 	r.funcs.Store(&map[string]*function{})
 	r.pending.init()
@@ -114,10 +111,7 @@ func (r *RPC) Stop(ctx context.Context) error {
 		r.stopped.Store(true)
 		r.n.DetachService(ServiceName)
 		r.pending.failAll(func(string) bool { return true }, ErrStopped)
-		r.running.Range(func(k, _ any) bool {
-			r.n.Exit(k.(nodal.Pid), nodal.ReasonShutdown)
-			return true
-		})
+		r.running.each(func(pid nodal.Pid) { r.n.Exit(pid, nodal.ReasonShutdown) })
 		done := r.active.idle()
 		select {
 		case <-done:
@@ -319,15 +313,13 @@ type nodeState struct {
 }
 
 func (r *RPC) node(name string) *nodeState {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	ns, ok := r.breakers[name]
-	if !ok {
-		ns = &nodeState{slots: make(chan struct{}, r.cfg.MaxConcurrent)}
-		ns.b.init()
-		r.breakers[name] = ns
+	if ns, ok := r.breakers.Load(name); ok {
+		return ns.(*nodeState)
 	}
-	return ns
+	ns := &nodeState{slots: make(chan struct{}, r.cfg.MaxConcurrent)}
+	ns.b.init()
+	v, _ := r.breakers.LoadOrStore(name, ns)
+	return v.(*nodeState)
 }
 
 func (ns *nodeState) up()   { ns.b.reset() }
