@@ -121,6 +121,9 @@ func (f figure) String() string {
 	if f.Value >= 1000 {
 		v = strconv.FormatFloat(f.Value, 'f', 0, 64)
 	}
+	if f.Unit == "x" { // a ratio
+		v = strconv.FormatFloat(f.Value, 'f', 2, 64)
+	}
 	return f.Name + " " + v + " " + f.Unit
 }
 
