@@ -64,11 +64,11 @@ func New(n *nodal.Node, cfg Config) (*RPC, error) {
 		return nil, err
 	}
 	r := &RPC{
-		n:        n,
-		cfg:      cfg.withDefaults(),
-		codec:    n.Codec(),
-		self:     n.Name(),
-		inc:      n.Incarnation(),
+		n:     n,
+		cfg:   cfg.withDefaults(),
+		codec: n.Codec(),
+		self:  n.Name(),
+		inc:   n.Incarnation(),
 	}
 	r.funcs.Store(&map[string]*function{})
 	r.pending.init()

@@ -130,9 +130,9 @@ func (f figure) String() string {
 // benchPair is this process's node and a node in a child OS process,
 // connected on loopback.
 type benchPair struct {
-	local *runningNode
-	child *exec.Cmd
-	peer  upInfo
+	local  *runningNode
+	child  *exec.Cmd
+	peer   upInfo
 	drain  sync.WaitGroup // copies the child's stdout until it exits
 	cookie string         // the pair's cookie, for more children (bench rpc)
 }
