@@ -26,7 +26,7 @@ func (r *RPC) Call(ctx context.Context, node, fn string, args any) (any, error) 
 }
 
 // CallAs is Call with the result asserted to R; a result of another type
-// is an error wrapping ErrBadArgs... of the result (nodal.ErrCodec).
+// is a *CallError wrapping nodal.ErrCodec.
 func CallAs[R any](ctx context.Context, r *RPC, node, fn string, args any) (R, error) {
 	var zero R
 	v, err := r.Call(ctx, node, fn, args)
@@ -139,6 +139,22 @@ func (r *RPC) send(ctx context.Context, node, fn string, args any, flags byte) (
 		case ns.slots <- struct{}{}:
 		case <-ctx.Done():
 			return fail(timeoutError(ctx.Err()))
+		}
+	}
+	if ns != nil && !ns.connected.Load() {
+		// Connect first: a frame queued for a connection that never comes
+		// would be dropped later without a word, and the call would wait
+		// for its whole deadline.
+		cctx, cancel := context.WithTimeout(ctx, nodal.AutoConnectTimeout)
+		err := r.n.Connect(cctx, node)
+		cancel()
+		if err != nil {
+			<-ns.slots
+			ns.b.fail()
+			if !errors.Is(err, ErrNoConnection) {
+				err = fmt.Errorf("%w: %s: %w", ErrNoConnection, node, err)
+			}
+			return fail(err)
 		}
 	}
 	p := &pending{id: id.id, node: node, fn: fn, json: flags&flagJSON != 0, ch: make(chan reply, 1)}

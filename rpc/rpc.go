@@ -156,13 +156,19 @@ func (r *RPC) badFrame(from nodal.NodeRef, err error) {
 }
 
 // NodeUp implements nodal.Service: the node's breaker closes.
-func (s *service) NodeUp(node nodal.NodeRef) { s.r.node(node.Name).up() }
+func (s *service) NodeUp(node nodal.NodeRef) {
+	ns := s.r.node(node.Name)
+	ns.connected.Store(true)
+	ns.up()
+}
 
 // NodeDown implements nodal.Service: the calls out to the node fail with
 // ErrNoConnection and its breaker opens.
 func (s *service) NodeDown(node nodal.NodeRef, reason error) {
 	r := s.r
-	r.node(node.Name).down()
+	ns := r.node(node.Name)
+	ns.connected.Store(false)
+	ns.down()
 	err := fmt.Errorf("%w: %s (the function may or may not have been applied): %w", ErrNoConnection, node.Name, reason)
 	r.pending.failAll(func(n string) bool { return n == node.Name }, err)
 }
@@ -308,8 +314,9 @@ func (t *pendingTable) failAll(match func(node string) bool, err error) {
 
 // nodeState is what a caller keeps per callee node.
 type nodeState struct {
-	b     breaker
-	slots chan struct{} // outbound calls in flight, bounded by MaxConcurrent
+	b         breaker
+	connected atomic.Bool   // between NodeUp and NodeDown
+	slots     chan struct{} // outbound calls in flight, bounded by MaxConcurrent
 }
 
 func (r *RPC) node(name string) *nodeState {

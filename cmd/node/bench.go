@@ -45,7 +45,7 @@ func parseBenchFlags(kind string, args []string) (benchOptions, error) {
 	case "call":
 		fs.IntVar(&o.Calls, "calls", 0, "number of measured calls (instead of --duration)")
 	default:
-		return o, usagef("bench: unknown benchmark %q (want remote, call or rpc)", kind)
+		return o, usagef("bench: unknown benchmark %q (want remote or call; or rpc)", kind)
 	}
 	if err := parseFlags(fs, args); err != nil {
 		return o, err
@@ -80,7 +80,7 @@ func parseBenchFlags(kind string, args []string) (benchOptions, error) {
 // cmdBench runs nodal bench remote or nodal bench call.
 func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usagef("bench: want remote, call or rpc")
+		return usagef("bench: want remote or call; or rpc")
 	}
 	if args[0] == "rpc" {
 		return cmdBenchRPC(ctx, args[1:], stdout, stderr)
