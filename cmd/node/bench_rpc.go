@@ -53,6 +53,7 @@ func cmdBenchRPC(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
+	stderr = &lockedWriter{w: stderr} // both children copy their stderr into it
 	bp, err := startBenchPair(ctx, stderr)
 	if err != nil {
 		return err
@@ -234,4 +235,17 @@ func benchRPCRun(ctx context.Context, p *nodal.Process, r *rpc.RPC, b, c string,
 		figure{"pmap_items_per_s", float64(len(items)) / el.Seconds(), "item/s"},
 	)
 	return figs, nil
+}
+
+// lockedWriter serialises writes from several goroutines (the children's
+// stderr copiers) to one writer.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
 }
