@@ -107,6 +107,10 @@
 //     through after a backoff of 0.5 to 1 s, and closes on NodeUp, on a
 //     member joining and on a successful reply. Function errors and
 //     timeouts of a connected node leave it closed.
+//   - A call to a node that is not connected connects first (bounded by
+//     nodal.AutoConnectTimeout, 7 s, and ctx), so it fails with
+//     ErrNoConnection instead of waiting out its deadline for a connection
+//     that never comes.
 //   - Multicall returns one Result per node in input order, and as bad
 //     nodes those whose call got no reply (no connection, timeout, stop).
 //   - Pmap returns its results in the order of its items; an item of a
