@@ -45,7 +45,7 @@ func parseBenchFlags(kind string, args []string) (benchOptions, error) {
 	case "call":
 		fs.IntVar(&o.Calls, "calls", 0, "number of measured calls (instead of --duration)")
 	default:
-		return o, usagef("bench: unknown benchmark %q (want remote or call)", kind)
+		return o, usagef("bench: unknown benchmark %q (want remote or call; or rpc)", kind)
 	}
 	if err := parseFlags(fs, args); err != nil {
 		return o, err
@@ -80,7 +80,10 @@ func parseBenchFlags(kind string, args []string) (benchOptions, error) {
 // cmdBench runs nodal bench remote or nodal bench call.
 func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usagef("bench: want remote or call")
+		return usagef("bench: want remote or call; or rpc")
+	}
+	if args[0] == "rpc" {
+		return cmdBenchRPC(ctx, args[1:], stdout, stderr)
 	}
 	o, err := parseBenchFlags(args[0], args[1:])
 	if err != nil {
@@ -118,16 +121,20 @@ func (f figure) String() string {
 	if f.Value >= 1000 {
 		v = strconv.FormatFloat(f.Value, 'f', 0, 64)
 	}
+	if f.Unit == "x" { // a ratio
+		v = strconv.FormatFloat(f.Value, 'f', 2, 64)
+	}
 	return f.Name + " " + v + " " + f.Unit
 }
 
 // benchPair is this process's node and a node in a child OS process,
 // connected on loopback.
 type benchPair struct {
-	local *runningNode
-	child *exec.Cmd
-	peer  upInfo
-	drain sync.WaitGroup // copies the child's stdout until it exits
+	local  *runningNode
+	child  *exec.Cmd
+	peer   upInfo
+	drain  sync.WaitGroup // copies the child's stdout until it exits
+	cookie string         // the pair's cookie, for more children (bench rpc)
 }
 
 // randomCookie returns a fresh secret for a benchmark's two nodes.
@@ -150,7 +157,7 @@ func startBenchPair(ctx context.Context, stderr io.Writer) (*benchPair, error) {
 	if err != nil {
 		return nil, err
 	}
-	bp := &benchPair{child: child, peer: up}
+	bp := &benchPair{child: child, peer: up, cookie: cookie}
 	bp.drain.Add(1)
 	go func() { // ends when the child exits and its stdout closes
 		defer bp.drain.Done()

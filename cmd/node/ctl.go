@@ -56,7 +56,7 @@ func parseCtlArgs(args []string, getenv func(string) string) (ctlOptions, error)
 	}
 	o.Cookie = cookie
 	if len(rest) == 0 {
-		return o, usagef("missing command (info, nodes, ping, spawn, send, call, kill or processes)")
+		return o, usagef("missing command (info, nodes, ping, spawn, send, call, kill, processes or rpc)")
 	}
 	o.Cmd, o.Args = rest[0], rest[1:]
 	if o.Cmd == "spawn" {
@@ -271,6 +271,8 @@ func jsonOf(cmd string, r ctlResponse) any {
 		return jsonCall{Reply: r.Reply, Pid: r.Pid}
 	case "kill":
 		return jsonKill{Pid: r.Pid, Reason: r.Reason}
+	case "rpc":
+		return jsonRPC{Node: r.Node, Func: r.Func, Result: json.RawMessage(r.Result)}
 	case "processes":
 		ps := make([]jsonProcess, 0, len(r.Processes))
 		for _, p := range r.Processes {
@@ -281,6 +283,13 @@ func jsonOf(cmd string, r ctlResponse) any {
 	return struct {
 		Error string `json:"error"`
 	}{"unknown command " + cmd}
+}
+
+// jsonRPC is the answer of ctl rpc: the function's result as JSON.
+type jsonRPC struct {
+	Node   string          `json:"node"`
+	Func   string          `json:"func"`
+	Result json.RawMessage `json:"result"`
 }
 
 // writeJSON prints v as one JSON object on one line.
@@ -320,6 +329,12 @@ func writePlain(w io.Writer, cmd string, r ctlResponse) {
 		fmt.Fprintf(w, "%s replied %q\n", r.Pid, r.Reply)
 	case "kill":
 		fmt.Fprintf(w, "%s exited: %s\n", r.Pid, r.Reason)
+	case "rpc":
+		var buf bytes.Buffer
+		if json.Indent(&buf, []byte(r.Result), "", "  ") != nil {
+			buf.WriteString(r.Result)
+		}
+		fmt.Fprintln(w, buf.String())
 	case "processes":
 		for _, p := range r.Processes {
 			name := p.Name

@@ -14,7 +14,7 @@ func TestJSONShapes(t *testing.T) {
 	r := ctlResponse{
 		Node: "a@h", Incarnation: 7, Listen: []string{"127.0.0.1:1"}, Gossip: "127.0.0.1:2",
 		Nodes: []string{"a@h", "b@h"}, Registered: []string{"nodal_ctl"}, Count: 3,
-		Pid: "<a@h.5.7>", Reply: "hi", Reason: "killed", RTTMicros: 12.5,
+		Pid: "<a@h.5.7>", Reply: "hi", Reason: "killed", RTTMicros: 12.5, Func: "node.info", Result: `{"Name":"a@h"}`,
 		Processes: []ctlProcess{{Pid: "<a@h.1.7>", Status: "idle"}, {Pid: "<a@h.2.7>", Name: "nodal_ctl", Status: "waiting", Queue: 1}},
 	}
 	for _, tc := range []struct {
@@ -28,6 +28,7 @@ func TestJSONShapes(t *testing.T) {
 		{"kill", `{"pid":"<a@h.5.7>","reason":"killed"}`},
 		{"ping", `{"node":"a@h","pong":true,"rtt_us":12.5}`},
 		{"info", `{"name":"a@h","incarnation":7,"listen":["127.0.0.1:1"],"gossip":"127.0.0.1:2","nodes":["a@h","b@h"],"hidden_nodes":[],"processes":3,"registered":["nodal_ctl"]}`},
+		{"rpc", `{"node":"a@h","func":"node.info","result":{"Name":"a@h"}}`},
 		{"processes", `{"node":"a@h","processes":[{"pid":"<a@h.1.7>","status":"idle","queue":0},{"pid":"<a@h.2.7>","name":"nodal_ctl","status":"waiting","queue":1}]}`},
 	} {
 		t.Run(tc.cmd, func(t *testing.T) {
@@ -69,6 +70,9 @@ func TestPlainOutput(t *testing.T) {
 	buf.Reset()
 	writePlain(&buf, "processes", ctlResponse{Processes: []ctlProcess{{Pid: "<a@h.1.7>", Status: "idle"}}})
 	require.Equal(t, "<a@h.1.7> - idle queue=0\n", buf.String())
+	buf.Reset()
+	writePlain(&buf, "rpc", ctlResponse{Result: `{"A":1}`})
+	require.Equal(t, "{\n  \"A\": 1\n}\n", buf.String())
 }
 
 func TestFigureFormat(t *testing.T) {

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/nodal-go/nodal"
+	"github.com/nodal-go/nodal/rpc"
 )
 
 // ctlOpTimeout bounds one ctl command on the node (a ping, a call, waiting
@@ -18,7 +20,8 @@ const ctlOpTimeout = 5 * time.Second
 // answers ctlRequests sent with Call; each request runs in its own worker
 // process, so a slow command does not hold up the others.
 type ctlService struct {
-	gossip string // this node's gossip host:port, for info
+	gossip string   // this node's gossip host:port, for info
+	rpc    *rpc.RPC // this node's rpc service, for the rpc command
 }
 
 // Init implements nodal.Actor.
@@ -49,8 +52,8 @@ func (s *ctlService) HandleMessage(p *nodal.Process, m any) error {
 }
 
 // startCtlService spawns the ctl service on n under its reserved name.
-func startCtlService(n *nodal.Node, gossip string) error {
-	_, err := n.SpawnActor(&ctlService{gossip: gossip}, nodal.WithName(ctlServiceName))
+func startCtlService(n *nodal.Node, gossip string, r *rpc.RPC) error {
+	_, err := n.SpawnActor(&ctlService{gossip: gossip, rpc: r}, nodal.WithName(ctlServiceName))
 	return err
 }
 
@@ -114,6 +117,16 @@ func (s *ctlService) do(ctx context.Context, w *nodal.Process, r ctlRequest) ctl
 		return ctlResponse{Reply: textOf(v), Pid: t.Pid.String()}
 	case "kill":
 		return s.kill(ctx, w, r.Args)
+	case "rpc":
+		var args json.RawMessage
+		if len(r.Args) == 3 {
+			args = json.RawMessage(r.Args[2])
+		}
+		out, err := s.rpc.CallJSON(ctx, r.Args[0], r.Args[1], args)
+		if err != nil {
+			return fail(err)
+		}
+		return ctlResponse{Node: r.Args[0], Func: r.Args[1], Result: string(out)}
 	case "processes":
 		var ps []ctlProcess
 		for _, pid := range n.Processes() {

@@ -25,14 +25,19 @@
 // ctl connects to a running node as a hidden node, knowing only its listen
 // address and the cookie, and asks its ctl service. Commands: info, nodes,
 // ping NODE, spawn echo [--name NAME], send TARGET TEXT, call TARGET TEXT,
-// kill PID [REASON], processes. TARGET is a pid as printed (<a@host.12.3>) or
+// kill PID [REASON], processes, rpc NODE FUNC [ARGS as JSON] (a function
+// any node of the cluster exposes through package rpc: every started node
+// runs rpc with its built-ins, node.info, node.processes, os.getpid, ...;
+// the node ctl talks to makes the call). TARGET is a pid as printed (<a@host.12.3>) or
 // NAME@NODE for a registered name. With --json every command prints exactly
 // one JSON object; errors print {"error": "..."} and exit non-zero.
 //
 // demo starts a small cluster on loopback and narrates membership, remote
 // messages and calls, a remote spawn, and monitors and links firing
 // noconnection. bench measures one-way throughput and call latency between
-// two OS processes and prints one "name value unit" line per figure.
+// two OS processes (bench remote, bench call), and rpc calls next to plain
+// Calls, calls/s, multicall and pmap over three (bench rpc); it prints one
+// "name value unit" line per figure.
 //
 // Setting NODAL_CPUPROFILE=FILE writes a CPU profile of the command to FILE
 // (bench's child node writes FILE.child), for go tool pprof.

@@ -22,7 +22,7 @@ func main() {
 const usageText = `usage:
   nodal start --name NAME --cookie COOKIE [--listen HOST:PORT] [--gossip HOST:PORT] [--join HOST:PORT[,HOST:PORT...]] [--profile lan|wan|local]
   nodal ctl --to HOST:PORT --cookie COOKIE [--json] COMMAND [ARGS]
-        commands: info | nodes | ping NODE | spawn echo [--name NAME] | send TARGET TEXT | call TARGET TEXT | kill PID [REASON] | processes
+        commands: info | nodes | ping NODE | spawn echo [--name NAME] | send TARGET TEXT | call TARGET TEXT | kill PID [REASON] | processes | rpc NODE FUNC [ARGS as JSON]
   nodal demo
   nodal bench remote [--senders N] [--size BYTES] [--duration D]
   nodal bench call [--duration D | --calls N]

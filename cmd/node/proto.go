@@ -32,6 +32,8 @@ type ctlResponse struct {
 	Reason      string
 	RTTMicros   float64
 	Processes   []ctlProcess
+	Func        string // rpc: the function called
+	Result      string // rpc: its result as JSON
 }
 
 // ctlProcess is one line of the processes command.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nodal-go/nodal"
+	"github.com/nodal-go/nodal/rpc"
 )
 
 const (
@@ -24,8 +25,9 @@ const (
 // really listens on.
 type runningNode struct {
 	*nodal.Node
-	Listen string // libp2p host:port (what ctl --to takes)
-	Gossip string // memberlist host:port (what --join takes)
+	Listen string   // libp2p host:port (what ctl --to takes)
+	Gossip string   // memberlist host:port (what --join takes)
+	RPC    *rpc.RPC // the node's rpc service (ctl rpc, bench rpc)
 }
 
 // upLine is the line nodal start prints once the node is up.
@@ -61,13 +63,19 @@ func startNode(ctx context.Context, o startOptions, stdout io.Writer) (*runningN
 		return nil, err
 	}
 	r := &runningNode{Node: n, Gossip: gossip}
-	if err := registerBehaviours(n); err == nil {
-		err = startCtlService(n, gossip)
+	err = registerBehaviours(n)
+	var rs *rpc.RPC
+	if err == nil {
+		rs, err = rpc.New(n, rpc.Config{})
+	}
+	if err == nil {
+		err = startCtlService(n, gossip, rs)
 	}
 	if err != nil {
 		stopNode(n)
 		return nil, err
 	}
+	r.RPC = rs
 	r.Listen = pickListen(listenHostPorts(n.Info().Addrs), o.Listen)
 	return r, nil
 }

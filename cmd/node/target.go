@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -70,6 +71,17 @@ func checkCtlArgs(cmd string, args []string) error {
 		}
 		_, err := parseTarget(args[0])
 		return err
+	case "rpc":
+		if err := want(2, 3, "rpc NODE FUNC [ARGS as JSON]"); err != nil {
+			return err
+		}
+		if err := nodal.ValidateNodeName(args[0]); err != nil {
+			return err
+		}
+		if len(args) == 3 && !json.Valid([]byte(args[2])) {
+			return fmt.Errorf("rpc: ARGS %q is not JSON", args[2])
+		}
+		return nil
 	case "kill":
 		if err := want(1, 2, "kill PID [REASON]"); err != nil {
 			return err
@@ -77,7 +89,7 @@ func checkCtlArgs(cmd string, args []string) error {
 		_, err := nodal.ParsePid(args[0])
 		return err
 	}
-	return fmt.Errorf("unknown command %q (want info, nodes, ping, spawn, send, call, kill or processes)", cmd)
+	return fmt.Errorf("unknown command %q (want info, nodes, ping, spawn, send, call, kill, processes or rpc)", cmd)
 }
 
 // normalizeSpawnArgs accepts --name=NAME as well as --name NAME.

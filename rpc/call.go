@@ -1,0 +1,487 @@
+package rpc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nodal-go/nodal"
+)
+
+// Call applies the function registered as fn on node to args and returns
+// its result (erpc:call). node may be this node. ctx bounds the whole call;
+// without a deadline, Config.DefaultTimeout applies. Every error is a
+// *CallError; see the package doc for the classes.
+func (r *RPC) Call(ctx context.Context, node, fn string, args any) (any, error) {
+	ctx, cancel := r.defaultDeadline(ctx)
+	defer cancel()
+	id, err := r.send(ctx, node, fn, args, 0)
+	if err != nil {
+		return nil, err
+	}
+	return r.receive(ctx, id, true)
+}
+
+// CallAs is Call with the result asserted to R; a result of another type
+// is a *CallError wrapping nodal.ErrCodec.
+func CallAs[R any](ctx context.Context, r *RPC, node, fn string, args any) (R, error) {
+	var zero R
+	v, err := r.Call(ctx, node, fn, args)
+	if err != nil {
+		return zero, err
+	}
+	if v == nil {
+		return zero, nil
+	}
+	res, ok := v.(R)
+	if !ok {
+		return zero, &CallError{Node: node, Func: fn, Err: fmt.Errorf("%w: result is %T, not %T", nodal.ErrCodec, v, zero)}
+	}
+	return res, nil
+}
+
+// CallJSON is Call with the arguments and the result as JSON: the callee
+// decodes args into the function's argument type with encoding/json and
+// encodes its result the same way (what `node ctl rpc` uses). Empty args
+// are the zero argument.
+func (r *RPC) CallJSON(ctx context.Context, node, fn string, args json.RawMessage) (json.RawMessage, error) {
+	ctx, cancel := r.defaultDeadline(ctx)
+	defer cancel()
+	id, err := r.send(ctx, node, fn, []byte(args), flagJSON)
+	if err != nil {
+		return nil, err
+	}
+	v, err := r.receive(ctx, id, true)
+	if err != nil {
+		return nil, err
+	}
+	return json.RawMessage(v.([]byte)), nil
+}
+
+// Cast applies fn on node to args and returns once the request is sent
+// (erpc:cast): no result, and no error but for arguments that cannot be
+// encoded (ErrBadArgs) and a stopped service; anything else, an unreachable
+// node included, is silently ignored, as in Erlang.
+func (r *RPC) Cast(ctx context.Context, node, fn string, args any) error {
+	if r.stopped.Load() {
+		return &CallError{Node: node, Func: fn, Err: ErrStopped}
+	}
+	b, err := r.encode(node, fn, kindCast, 0, flagsNone, args, 0)
+	if err != nil {
+		return err
+	}
+	r.stats.casts.Add(1)
+	if node != r.self && !r.node(node).b.ready() {
+		return nil
+	}
+	_ = r.n.SendService(ctx, node, ServiceName, b)
+	return nil
+}
+
+const flagsNone byte = 0
+
+// encoded is arguments encoded already (Multicall encodes them once).
+type encoded []byte
+
+// encode builds a request frame; an argument that does not encode is a
+// *CallError wrapping ErrBadArgs.
+func (r *RPC) encode(node, fn string, kind byte, id uint64, flags byte, args any, timeout time.Duration) ([]byte, error) {
+	b := appendRequestHeader(make([]byte, 0, 64), kind, id, flags, timeout, fn)
+	if flags&flagJSON != 0 {
+		return append(b, args.([]byte)...), nil
+	}
+	if e, ok := args.(encoded); ok {
+		return append(b, e...), nil
+	}
+	b, err := r.codec.AppendValue(b, args)
+	if err != nil {
+		return nil, &CallError{Node: node, Func: fn, Err: fmt.Errorf("%w: %w", ErrBadArgs, err)}
+	}
+	return b, nil
+}
+
+// ReqID identifies an async request (erpc's request id). It is valid until
+// its response is received or it is abandoned.
+type ReqID struct {
+	id   uint64
+	node string
+	fn   string
+}
+
+// Node returns the node the request went to.
+func (id ReqID) Node() string { return id.node }
+
+// send sends a call and registers it as pending.
+func (r *RPC) send(ctx context.Context, node, fn string, args any, flags byte) (ReqID, error) {
+	id := ReqID{id: r.nextID.Add(1), node: node, fn: fn}
+	fail := func(err error) (ReqID, error) { return ReqID{}, &CallError{Node: node, Func: fn, Err: err} }
+	if r.stopped.Load() {
+		return fail(ErrStopped)
+	}
+	if err := nodal.ValidateNodeName(node); err != nil {
+		return fail(fmt.Errorf("%w: %w", ErrNoConnection, err))
+	}
+	b, err := r.encode(node, fn, kindCall, id.id, flags, args, remaining(ctx))
+	if err != nil {
+		return ReqID{}, err
+	}
+	var ns *nodeState
+	if node != r.self {
+		ns = r.node(node)
+		if !ns.b.ready() {
+			r.stats.failFast.Add(1)
+			return fail(fmt.Errorf("%w: %w: %s", ErrNoConnection, ErrNodeDown, node))
+		}
+		select {
+		case ns.slots <- struct{}{}:
+		case <-ctx.Done():
+			return fail(timeoutError(ctx.Err()))
+		}
+	}
+	if ns != nil && !ns.connected.Load() {
+		// Connect first: a frame queued for a connection that never comes
+		// would be dropped later without a word, and the call would wait
+		// for its whole deadline.
+		cctx, cancel := context.WithTimeout(ctx, nodal.AutoConnectTimeout)
+		err := r.n.Connect(cctx, node)
+		cancel()
+		if err != nil {
+			<-ns.slots
+			ns.b.fail()
+			if !errors.Is(err, ErrNoConnection) {
+				err = fmt.Errorf("%w: %s: %w", ErrNoConnection, node, err)
+			}
+			return fail(err)
+		}
+	}
+	p := &pending{id: id.id, node: node, fn: fn, json: flags&flagJSON != 0, ch: make(chan reply, 1)}
+	if ns != nil {
+		p.slots = ns.slots
+	}
+	r.pending.add(p)
+	r.stats.calls.Add(1)
+	if err := r.n.SendService(ctx, node, ServiceName, b); err != nil {
+		r.pending.remove(id.id) // no reply can come: the frame did not go out
+		p.release()
+		switch {
+		case errors.Is(err, nodal.ErrNoConnection):
+			if ns != nil {
+				ns.b.fail()
+			}
+			return fail(err)
+		case ctx.Err() != nil:
+			return fail(timeoutError(ctx.Err()))
+		}
+		return fail(err)
+	}
+	return id, nil
+}
+
+// release frees the call's outbound slot, once.
+func (p *pending) release() {
+	if p.slots != nil && p.freed.CompareAndSwap(false, true) {
+		<-p.slots
+	}
+}
+
+// receive waits for id's reply, bounded by ctx. On ctx done it abandons id
+// when abandon is set (the late reply is then dropped), or returns
+// errNoResponse and keeps id waiting.
+func (r *RPC) receive(ctx context.Context, id ReqID, abandon bool) (any, error) {
+	p, ok := r.pending.get(id.id)
+	if !ok || p.inbox != nil {
+		return nil, &CallError{Node: id.node, Func: id.fn, Err: ErrNoRequest}
+	}
+	select {
+	case rep := <-p.ch:
+		r.pending.remove(id.id)
+		if rep.gaveUp() && deadlinePassed(ctx) {
+			// The function gave up because this caller's deadline passed:
+			// that is this call's timeout, whichever came first here.
+			p.release()
+			return nil, &CallError{Node: id.node, Func: id.fn, Err: timeoutError(ctx.Err())}
+		}
+		return r.result(p, rep)
+	case <-ctx.Done():
+	}
+	if !abandon {
+		return nil, errNoResponse
+	}
+	if _, _, done := r.pending.remove(id.id); done {
+		return r.result(p, <-p.ch) // the reply came meanwhile
+	}
+	p.release()
+	return nil, &CallError{Node: id.node, Func: id.fn, Err: timeoutError(ctx.Err())}
+}
+
+var errNoResponse = errors.New("rpc: no response yet")
+
+// result turns a reply into the call's result or error, and tells the
+// node's breaker.
+func (r *RPC) result(p *pending, rep reply) (any, error) {
+	p.release()
+	if rep.err != nil {
+		return nil, &CallError{Node: p.node, Func: p.fn, Err: rep.err}
+	}
+	if p.node != r.self {
+		if ns := r.node(p.node); ns.b.tripped() {
+			ns.b.success()
+		}
+	}
+	if rep.class != classOK {
+		return nil, &CallError{Node: p.node, Func: p.fn, Err: decodeReplyError(rep.class, rep.payload)}
+	}
+	if p.json {
+		return rep.payload, nil
+	}
+	v, err := r.codec.Unmarshal(rep.payload)
+	if err != nil {
+		return nil, &CallError{Node: p.node, Func: p.fn, Err: fmt.Errorf("%w: result: %w", ErrBadFrame, err)}
+	}
+	return v, nil
+}
+
+// SendRequest sends an async call of fn on node and returns its id at once
+// (erpc:send_request); ctx bounds the send only. Get the result with
+// ReceiveResponse or WaitResponse, or add the id to a Requests collection.
+// An id that is never received stays until its node goes down or the
+// service stops: receive or abandon every id.
+func (r *RPC) SendRequest(ctx context.Context, node, fn string, args any) (ReqID, error) {
+	return r.send(ctx, node, fn, args, 0)
+}
+
+// ReceiveResponse waits for id's result (erpc:receive_response), bounded
+// by ctx (Config.DefaultTimeout without a deadline). When ctx ends first the
+// request is abandoned: the error wraps ErrTimeout (or ctx's error), a late
+// reply is dropped, and id is no longer valid.
+func (r *RPC) ReceiveResponse(ctx context.Context, id ReqID) (any, error) {
+	ctx, cancel := r.defaultDeadline(ctx)
+	defer cancel()
+	return r.receive(ctx, id, true)
+}
+
+// WaitResponse waits for id's result like ReceiveResponse, but when ctx ends
+// first it returns ok false and keeps the request: waiting again is valid
+// (erpc:wait_response's no_response). A done ctx checks without waiting
+// (erpc:check_response).
+func (r *RPC) WaitResponse(ctx context.Context, id ReqID) (result any, ok bool, err error) {
+	ctx, cancel := r.defaultDeadline(ctx)
+	defer cancel()
+	v, err := r.receive(ctx, id, false)
+	if errors.Is(err, errNoResponse) {
+		return nil, false, nil
+	}
+	return v, true, err
+}
+
+// Abandon forgets id: its reply, if one comes, is dropped.
+func (r *RPC) Abandon(id ReqID) {
+	if p, ok, _ := r.pending.remove(id.id); ok {
+		p.release()
+	}
+}
+
+// Result is one node's outcome in Multicall and Broadcast.
+type Result struct {
+	Node  string
+	Value any
+	Err   error // a *CallError, nil on success
+}
+
+// Multicall calls fn with args on every node of nodes at once and waits for
+// all, bounded by one ctx (erpc:multicall): one Result per node in the
+// order of nodes, and the nodes whose call failed for want of a reply (no
+// connection, timeout, stop: the Erlang rpc:multicall BadNodes); errors the
+// function itself returned are in the results only. Arguments that do not
+// encode fail the whole call before anything is sent.
+func (r *RPC) Multicall(ctx context.Context, nodes []string, fn string, args any) ([]Result, []string, error) {
+	enc, err := r.codec.AppendValue(nil, args)
+	if err != nil {
+		return nil, nil, &CallError{Func: fn, Err: fmt.Errorf("%w: %w", ErrBadArgs, err)}
+	}
+	ctx, cancel := r.defaultDeadline(ctx)
+	defer cancel()
+	out := make([]Result, len(nodes))
+	ids := make([]ReqID, len(nodes))
+	for i, node := range nodes {
+		out[i].Node = node
+		ids[i], out[i].Err = r.send(ctx, node, fn, encoded(enc), 0)
+	}
+	var bad []string
+	for i := range nodes {
+		if out[i].Err == nil {
+			out[i].Value, out[i].Err = r.receive(ctx, ids[i], true)
+		}
+		if isBadNode(out[i].Err) {
+			bad = append(bad, nodes[i])
+		}
+	}
+	return out, bad, nil
+}
+
+func isBadNode(err error) bool {
+	return errors.Is(err, ErrNoConnection) || errors.Is(err, ErrTimeout) || errors.Is(err, ErrStopped) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// Broadcast is Multicall to this node and every connected node that runs
+// the rpc service (erpc:multicall([node() | nodes()], ...)), in Nodes'
+// order.
+func (r *RPC) Broadcast(ctx context.Context, fn string, args any) ([]Result, []string, error) {
+	return r.Multicall(ctx, r.Nodes(), fn, args)
+}
+
+// Requests is a collection of async requests, each with a label (OTP 25's
+// request id collections: erpc:reqids_new, reqids_add, receive_response/3,
+// wait_response/3). It belongs to one goroutine at a time.
+type Requests[L any] struct {
+	r     *RPC
+	inbox *inbox
+	ids   map[uint64]*pending
+}
+
+// Response is one response of a Requests collection.
+type Response[L any] struct {
+	Label L
+	Node  string
+	Value any
+	Err   error // the call's *CallError, nil on success
+}
+
+// NewRequests returns an empty collection of r's requests.
+func NewRequests[L any](r *RPC) *Requests[L] {
+	return &Requests[L]{r: r, inbox: newInbox(), ids: map[uint64]*pending{}}
+}
+
+// Send sends an async request and adds it with label.
+func (c *Requests[L]) Send(ctx context.Context, node, fn string, args any, label L) error {
+	id, err := c.r.SendRequest(ctx, node, fn, args)
+	if err != nil {
+		return err
+	}
+	return c.Add(id, label)
+}
+
+// Add moves the request id into the collection with label: from now on only
+// the collection receives it. An id that is not waiting (received,
+// abandoned, or of another collection) is an error wrapping ErrNoRequest.
+func (c *Requests[L]) Add(id ReqID, label L) error {
+	s := c.r.pending.shard(id.id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.m[id.id]
+	if !ok || p.inbox != nil {
+		return &CallError{Node: id.node, Func: id.fn, Err: ErrNoRequest}
+	}
+	p.inbox, p.label = c.inbox, label
+	c.ids[id.id] = p
+	if p.done { // the reply is in its own channel already: take it along
+		delete(s.m, id.id)
+		c.inbox.push(p, <-p.ch)
+	}
+	return nil
+}
+
+// Len returns how many requests the collection holds.
+func (c *Requests[L]) Len() int { return len(c.ids) }
+
+// Receive waits for the next response of any request in the collection
+// and removes that request, bounded by ctx (Config.DefaultTimeout without
+// a deadline). When ctx ends first, every request of the collection is
+// abandoned and the error wraps ErrTimeout. An empty collection gives
+// ErrNoRequest.
+func (c *Requests[L]) Receive(ctx context.Context) (Response[L], error) {
+	resp, ok, err := c.wait(ctx)
+	if err == nil && !ok {
+		for id, p := range c.ids {
+			c.r.pending.remove(id)
+			p.release()
+		}
+		c.ids = map[uint64]*pending{}
+		c.inbox.reset()
+		return resp, timeoutError(ctx.Err())
+	}
+	return resp, err
+}
+
+// Wait is Receive that keeps the requests when ctx ends first: it returns
+// ok false and waiting again is valid. A done ctx checks without waiting.
+func (c *Requests[L]) Wait(ctx context.Context) (Response[L], bool, error) {
+	return c.wait(ctx)
+}
+
+func (c *Requests[L]) wait(ctx context.Context) (Response[L], bool, error) {
+	if len(c.ids) == 0 {
+		return Response[L]{}, false, ErrNoRequest
+	}
+	ctx, cancel := c.r.defaultDeadline(ctx)
+	defer cancel()
+	for {
+		if p, rep, ok := c.inbox.pop(); ok {
+			delete(c.ids, p.id)
+			v, err := c.r.result(p, rep)
+			label, _ := p.label.(L)
+			return Response[L]{Label: label, Node: p.node, Value: v, Err: err}, true, nil
+		}
+		select {
+		case <-c.inbox.signal:
+		case <-ctx.Done():
+			if p, rep, ok := c.inbox.pop(); ok { // a last look
+				delete(c.ids, p.id)
+				v, err := c.r.result(p, rep)
+				label, _ := p.label.(L)
+				return Response[L]{Label: label, Node: p.node, Value: v, Err: err}, true, nil
+			}
+			return Response[L]{}, false, nil
+		}
+	}
+}
+
+// inbox collects the replies of a collection's requests.
+type inbox struct {
+	mu     sync.Mutex
+	q      []inboxItem
+	signal chan struct{} // capacity 1: something was pushed
+}
+
+type inboxItem struct {
+	p   *pending
+	rep reply
+}
+
+func newInbox() *inbox { return &inbox{signal: make(chan struct{}, 1)} }
+
+func (b *inbox) push(p *pending, rep reply) {
+	b.mu.Lock()
+	b.q = append(b.q, inboxItem{p, rep})
+	b.mu.Unlock()
+	select {
+	case b.signal <- struct{}{}:
+	default:
+	}
+}
+
+func (b *inbox) pop() (*pending, reply, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.q) == 0 {
+		return nil, reply{}, false
+	}
+	it := b.q[0]
+	b.q = b.q[1:]
+	return it.p, it.rep, true
+}
+
+func (b *inbox) reset() {
+	b.mu.Lock()
+	b.q = nil
+	b.mu.Unlock()
+}
+
+func deadlinePassed(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	return ctx.Err() != nil || ok && !time.Now().Before(dl)
+}

@@ -1,0 +1,300 @@
+package rpc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"reflect"
+	"runtime"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/nodal-go/nodal"
+)
+
+// function is one registered function.
+type function struct {
+	info FunctionInfo
+	// invoke decodes args, runs the function and encodes its result; a
+	// decode failure is a *badArgs.
+	invoke func(ctx context.Context, args []byte, asJSON bool) ([]byte, error)
+}
+
+// FunctionInfo describes a registered function: its name and the Go types
+// of its argument and result.
+type FunctionInfo struct {
+	Name   string
+	Args   string
+	Result string
+}
+
+type badArgs struct{ err error }
+
+func (e *badArgs) Error() string { return e.err.Error() }
+
+// Register exposes fn under name (1 to 256 bytes) on r's node: only
+// registered functions can be called. A and R travel through the node's
+// codec: built-in kinds need nothing, and other types that are not
+// registered yet are registered under their package-qualified Go name
+// (register them yourself with nodal.RegisterType to choose the name).
+// Every node that calls fn must know A and R under the same names. A name
+// can be registered once.
+//
+// fn runs on its own process on this node, with a ctx that is done when the
+// caller's deadline passes or the process is killed; Process(ctx) returns
+// that process.
+func Register[A, R any](r *RPC, name string, fn func(ctx context.Context, args A) (R, error)) error {
+	if name == "" || len(name) > maxFuncName {
+		return fmt.Errorf("%w: function name must be 1..%d bytes", nodal.ErrBadOption, maxFuncName)
+	}
+	if fn == nil {
+		return fmt.Errorf("%w: nil function %q", nodal.ErrBadOption, name)
+	}
+	for _, t := range []reflect.Type{reflect.TypeFor[A](), reflect.TypeFor[R]()} {
+		if err := registerType(r.codec, t); err != nil {
+			return fmt.Errorf("rpc: register %q: %w", name, err)
+		}
+	}
+	codec := r.codec
+	f := &function{
+		info: FunctionInfo{Name: name, Args: reflect.TypeFor[A]().String(), Result: reflect.TypeFor[R]().String()},
+		invoke: func(ctx context.Context, b []byte, asJSON bool) ([]byte, error) {
+			var a A
+			if asJSON {
+				if len(b) > 0 {
+					if err := json.Unmarshal(b, &a); err != nil {
+						return nil, &badArgs{err}
+					}
+				}
+			} else {
+				v, err := codec.Unmarshal(b)
+				if err != nil {
+					return nil, &badArgs{err}
+				}
+				if v != nil {
+					x, ok := v.(A)
+					if !ok {
+						return nil, &badArgs{fmt.Errorf("want %v, got %T", reflect.TypeFor[A](), v)}
+					}
+					a = x
+				}
+			}
+			res, err := fn(ctx, a)
+			if err != nil {
+				return nil, err
+			}
+			if asJSON {
+				return json.Marshal(res)
+			}
+			return codec.AppendValue(nil, any(res))
+		},
+	}
+	r.fmu.Lock()
+	defer r.fmu.Unlock()
+	old := *r.funcs.Load()
+	if _, ok := old[name]; ok {
+		return fmt.Errorf("%w: function %q already registered", nodal.ErrBadOption, name)
+	}
+	m := maps.Clone(old)
+	m[name] = f
+	r.funcs.Store(&m)
+	return nil
+}
+
+// registerType registers t with codec under its Go name, unless its zero
+// value already encodes (a built-in kind, an interface, or registered).
+func registerType(codec *nodal.Codec, t reflect.Type) error {
+	if t.Kind() == reflect.Interface {
+		return nil // any value of a built-in kind or registered type
+	}
+	zero := reflect.Zero(t).Interface()
+	if _, err := codec.AppendValue(nil, zero); err == nil {
+		return nil
+	}
+	name := t.String()
+	if t.Name() != "" && t.PkgPath() != "" {
+		name = t.PkgPath() + "." + t.Name()
+	}
+	return codec.Register(name, zero)
+}
+
+// Functions returns what r's node exposes, sorted by name.
+func (r *RPC) Functions() []FunctionInfo {
+	m := *r.funcs.Load()
+	out := make([]FunctionInfo, 0, len(m))
+	for _, name := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, m[name].info)
+	}
+	return out
+}
+
+// FunctionsOn returns what node exposes (its built-in rpc.functions).
+func (r *RPC) FunctionsOn(ctx context.Context, node string) ([]FunctionInfo, error) {
+	return CallAs[[]FunctionInfo](ctx, r, node, "rpc.functions", nil)
+}
+
+type procKey struct{}
+
+// Process returns the process that runs the call whose function got ctx,
+// for the function to use (Monitor, Receive, Spawn, ...) on its own
+// goroutine; nil for any other ctx.
+func Process(ctx context.Context) *nodal.Process {
+	p, _ := ctx.Value(procKey{}).(*nodal.Process)
+	return p
+}
+
+// serve runs a request from another node (or this one) on a process of its
+// own. It runs in HandleFrame and must not block.
+func (r *RPC) serve(from nodal.NodeRef, req request) {
+	isCall := req.kind == kindCall
+	fail := func(class byte, text string) {
+		if isCall {
+			b := appendReplyError(nil, req.id, from.Incarnation, class, text, "", false)
+			_ = r.n.TrySendService(from.Name, ServiceName, b)
+		}
+	}
+	if r.stopped.Load() {
+		fail(classKilled, nodal.ReasonShutdown.Error())
+		return
+	}
+	f := (*r.funcs.Load())[req.fn]
+	if f == nil {
+		fail(classNoFunc, req.fn)
+		return
+	}
+	busy := r.servingCount(from.Name)
+	if busy.Add(1) > int64(r.cfg.MaxConcurrent) {
+		busy.Add(-1)
+		r.stats.rejected.Add(1)
+		fail(classLimit, fmt.Sprintf("%d calls from %s running", r.cfg.MaxConcurrent, from.Name))
+		return
+	}
+	r.active.Add(1)
+	pid, err := r.n.Spawn(func(p *nodal.Process) error {
+		r.run(p, from, req, f, busy)
+		return nil
+	})
+	if err != nil {
+		busy.Add(-1)
+		r.active.Done()
+		fail(classKilled, nodal.ReasonShutdown.Error())
+		return
+	}
+	if r.stopped.Load() { // Stop may have missed it
+		r.n.Exit(pid, nodal.ReasonShutdown)
+	}
+}
+
+func (r *RPC) servingCount(node string) *atomic.Int64 {
+	if c, ok := r.serving.Load(node); ok {
+		return c.(*atomic.Int64)
+	}
+	c, _ := r.serving.LoadOrStore(node, new(atomic.Int64))
+	return c.(*atomic.Int64)
+}
+
+// run is the body of a call process.
+func (r *RPC) run(p *nodal.Process, from nodal.NodeRef, req request, f *function, busy *atomic.Int64) {
+	pid := p.Self()
+	r.running.add(pid)
+	freed := false
+	free := func() { // the call no longer counts against MaxConcurrent
+		if !freed {
+			freed = true
+			busy.Add(-1)
+		}
+	}
+	defer func() {
+		r.running.remove(pid)
+		free()
+		r.active.Done()
+	}()
+	r.stats.served.Add(1)
+	ctx := &callCtx{Context: p.Context(), p: p}
+	if req.timeout > 0 {
+		ctx.deadline = time.Now().Add(req.timeout)
+	}
+	defer ctx.release()
+	asJSON := req.flags&flagJSON != 0
+	var out []byte
+	send := func() {
+		free() // before the reply: the caller may call again at once
+		if req.kind != kindCall {
+			return
+		}
+		err := r.n.TrySendService(from.Name, ServiceName, out)
+		if errors.Is(err, nodal.ErrQueueFull) { // wait for room, bounded
+			sctx, cancel := context.WithTimeout(context.Background(), nodal.AutoConnectTimeout)
+			err = r.n.SendService(sctx, from.Name, ServiceName, out)
+			cancel()
+		}
+		if err != nil {
+			log.Debugw("rpc reply not sent", "to", from.Name, "err", err)
+		}
+	}
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		if nodal.IsExitPanic(v) {
+			out = appendReplyError(nil, req.id, from.Incarnation, classKilled, "exit", "", true)
+			send()
+			panic(v) // the process must end (nodal.IsExitPanic)
+		}
+		out = appendReplyError(nil, req.id, from.Incarnation, classPanic, fmt.Sprint(v), trimmedStack(), false)
+		send()
+	}()
+	res, err := f.invoke(ctx, req.args, asJSON)
+	if p.Context().Err() != nil {
+		// Killed while the function ran: report the exit signal's reason
+		// (Receive on a dead process returns its *nodal.ExitError).
+		reason := nodal.ReasonKilled.Error()
+		var ee *nodal.ExitError
+		if _, rerr := p.Receive(context.Background()); errors.As(rerr, &ee) && ee.Reason != nil {
+			reason = ee.Reason.Error()
+		}
+		out = appendReplyError(nil, req.id, from.Incarnation, classKilled, reason, "", false)
+		send()
+		return
+	}
+	var ba *badArgs
+	switch {
+	case err == nil:
+		out = append(appendReplyHeader(make([]byte, 0, 16+len(res)), req.id, from.Incarnation, classOK), res...)
+	case errors.As(err, &ba):
+		out = appendReplyError(nil, req.id, from.Incarnation, classBadArgs, ba.Error(), "", false)
+	default:
+		out = appendReplyError(nil, req.id, from.Incarnation, classFunc, err.Error(), sentinelName(err), false)
+	}
+	send()
+}
+
+// trimmedStack is the stack of a recovered panic from the panicking frame
+// down to the registered function (the runtime's and rpc's frames cut).
+func trimmedStack() string {
+	pcs := make([]uintptr, 64)
+	n := runtime.Callers(3, pcs) // skip Callers, trimmedStack, the deferred func
+	frames := runtime.CallersFrames(pcs[:n])
+	var b strings.Builder
+	seenPanic := false
+	for {
+		fr, more := frames.Next()
+		switch {
+		case strings.HasPrefix(fr.Function, "runtime."):
+			seenPanic = true
+		case strings.HasPrefix(fr.Function, "github.com/nodal-go/nodal/rpc.Register") && strings.Contains(fr.Function, ".func"):
+			more = false // the invoke wrapper: the function's caller
+		case seenPanic || b.Len() > 0:
+			fmt.Fprintf(&b, "%s\n\t%s:%d\n", fr.Function, fr.File, fr.Line)
+		}
+		if !more {
+			break
+		}
+	}
+	return b.String()
+}

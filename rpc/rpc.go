@@ -1,0 +1,391 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	logging "github.com/ipfs/go-log/v2"
+
+	"github.com/nodal-go/nodal"
+)
+
+var log = logging.Logger("nodal/rpc")
+
+// RPC is a node's rpc service: the functions it exposes and the calls it
+// makes to other nodes' rpc services. Make one per node with New; its
+// methods are safe for concurrent use.
+type RPC struct {
+	n     *nodal.Node
+	cfg   Config
+	codec *nodal.Codec
+	self  string
+	inc   uint64
+
+	funcs atomic.Pointer[map[string]*function]
+	fmu   sync.Mutex // serialises registration
+
+	nextID  atomic.Uint64
+	pending pendingTable
+
+	breakers sync.Map // callee node name -> *nodeState: breaker, outbound slots
+	serving  sync.Map // caller node name -> *atomic.Int64: calls running here
+
+	running callSet // the processes running calls here, for Stop
+	active  activeCalls
+
+	stopped  atomic.Bool
+	stopOnce sync.Once
+	stopErr  error
+
+	stats struct {
+		calls, casts, served, late, rejected, badFrames, failFast atomic.Uint64
+	}
+}
+
+var (
+	_ nodal.ServiceStopper = (*service)(nil)
+	_ nodal.MemberWatcher  = (*service)(nil)
+)
+
+// service is the RPC's Service adapter, so that the hook's methods stay
+// off RPC's API.
+type service struct{ r *RPC }
+
+// New attaches the rpc service to n under ServiceName, with the built-in
+// functions (unless cfg.NoBuiltins). Node.Stop stops it first; Stop stops
+// it earlier. A node has at most one RPC.
+func New(n *nodal.Node, cfg Config) (*RPC, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	r := &RPC{
+		n:     n,
+		cfg:   cfg.withDefaults(),
+		codec: n.Codec(),
+		self:  n.Name(),
+		inc:   n.Incarnation(),
+	}
+	r.funcs.Store(&map[string]*function{})
+	r.pending.init()
+	if err := registerBuiltins(r, !cfg.NoBuiltins); err != nil {
+		return nil, err
+	}
+	if err := n.AttachService(ServiceName, &service{r}); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Node returns the node r runs on.
+func (r *RPC) Node() *nodal.Node { return r.n }
+
+// Stats counts what an RPC did.
+type Stats struct {
+	Calls       uint64 // calls and async requests sent
+	Casts       uint64 // casts sent
+	Served      uint64 // calls and casts run here
+	LateReplies uint64 // replies that came after their call gave up (dropped)
+	Rejected    uint64 // requests refused here with ErrSystemLimit (casts dropped)
+	BadFrames   uint64 // frames that could not be decoded (dropped)
+	FailFast    uint64 // calls failed at once by an open breaker
+}
+
+// Stats returns the counters.
+func (r *RPC) Stats() Stats {
+	s := &r.stats
+	return Stats{Calls: s.calls.Load(), Casts: s.casts.Load(), Served: s.served.Load(),
+		LateReplies: s.late.Load(), Rejected: s.rejected.Load(), BadFrames: s.badFrames.Load(), FailFast: s.failFast.Load()}
+}
+
+// Stop detaches the service, fails the calls still waiting for a reply
+// with ErrStopped, ends the processes running calls here (their callers get
+// a *KilledError with reason shutdown) and waits for them, bounded by ctx.
+// It is idempotent; Node.Stop calls it first.
+func (r *RPC) Stop(ctx context.Context) error {
+	r.stopOnce.Do(func() {
+		r.stopped.Store(true)
+		r.n.DetachService(ServiceName)
+		r.pending.failAll(func(string) bool { return true }, ErrStopped)
+		r.running.each(func(pid nodal.Pid) { r.n.Exit(pid, nodal.ReasonShutdown) })
+		done := r.active.idle()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			r.stopErr = fmt.Errorf("rpc: stop: calls still running: %w", ctx.Err())
+		}
+	})
+	return r.stopErr
+}
+
+// HandleFrame implements nodal.Service: requests start a call process,
+// replies go to their waiting caller.
+func (s *service) HandleFrame(from nodal.NodeRef, data []byte) {
+	r := s.r
+	if len(data) == 0 {
+		r.badFrame(from, ErrBadFrame)
+		return
+	}
+	if data[0] == kindReply {
+		rep, err := decodeReply(data)
+		if err != nil {
+			r.badFrame(from, err)
+			return
+		}
+		if rep.incarnation != r.inc || !r.pending.deliver(rep) {
+			r.stats.late.Add(1)
+		}
+		return
+	}
+	req, err := decodeRequest(data)
+	if err != nil {
+		r.badFrame(from, err)
+		return
+	}
+	r.serve(from, req)
+}
+
+func (r *RPC) badFrame(from nodal.NodeRef, err error) {
+	if r.stats.badFrames.Add(1) == 1 {
+		log.Warnw("malformed rpc frame dropped (logged once)", "from", from.Name, "err", err)
+	}
+}
+
+// NodeUp implements nodal.Service: the node's breaker closes.
+func (s *service) NodeUp(node nodal.NodeRef) {
+	ns := s.r.node(node.Name)
+	ns.connected.Store(true)
+	ns.up()
+}
+
+// NodeDown implements nodal.Service: the calls out to the node fail with
+// ErrNoConnection and its breaker opens.
+func (s *service) NodeDown(node nodal.NodeRef, reason error) {
+	r := s.r
+	ns := r.node(node.Name)
+	ns.connected.Store(false)
+	ns.down()
+	err := fmt.Errorf("%w: %s (the function may or may not have been applied): %w", ErrNoConnection, node.Name, reason)
+	r.pending.failAll(func(n string) bool { return n == node.Name }, err)
+}
+
+// MemberEvent implements nodal.MemberWatcher: a member that failed or left
+// opens its breaker even without a connection; one that (re)joined closes it.
+func (s *service) MemberEvent(ev nodal.MemberEvent) {
+	if ev.Member.Name == s.r.self {
+		return
+	}
+	switch {
+	case ev.Kind == nodal.MemberJoined:
+		s.r.node(ev.Member.Name).up()
+	case errors.Is(ev.Reason, nodal.ErrNodeFailed), errors.Is(ev.Reason, nodal.ErrNodeLeft):
+		s.r.node(ev.Member.Name).down()
+	}
+}
+
+// Stop implements nodal.ServiceStopper.
+func (s *service) Stop(ctx context.Context) error { return s.r.Stop(ctx) }
+
+// Nodes returns this node and the connected nodes that run the rpc
+// service, sorted: erpc's [node() | nodes()] for Broadcast and Pmap.
+func (r *RPC) Nodes() []string {
+	running := map[string]bool{}
+	for _, m := range r.n.Members() {
+		running[m.Name] = slices.Contains(m.Services, ServiceName)
+	}
+	out := []string{r.self}
+	for _, node := range r.n.Nodes() {
+		if running[node] {
+			out = append(out, node)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// pendingTable holds the calls waiting for a reply, sharded by id.
+type pendingTable struct {
+	shards [pendingShards]pendingShard
+}
+
+const pendingShards = 32
+
+type pendingShard struct {
+	mu sync.Mutex
+	m  map[uint64]*pending
+}
+
+// pending is one call out. Exactly one reply reaches it: on ch (capacity
+// 1), where it waits in the table (done) until its caller takes it, or,
+// once it belongs to a collection, in the collection's inbox.
+type pending struct {
+	id    uint64
+	node  string
+	fn    string
+	json  bool
+	ch    chan reply
+	done  bool // a reply is in ch; guarded by the shard's lock
+	inbox *inbox
+	label any
+	slots chan struct{} // the node's outbound slots, one of which this call holds
+	freed atomic.Bool
+}
+
+func (t *pendingTable) init() {
+	for i := range t.shards {
+		t.shards[i].m = map[uint64]*pending{}
+	}
+}
+
+func (t *pendingTable) shard(id uint64) *pendingShard { return &t.shards[id%pendingShards] }
+
+func (t *pendingTable) add(p *pending) {
+	s := t.shard(p.id)
+	s.mu.Lock()
+	s.m[p.id] = p
+	s.mu.Unlock()
+}
+
+// get returns id's call.
+func (t *pendingTable) get(id uint64) (*pending, bool) {
+	s := t.shard(id)
+	s.mu.Lock()
+	p, ok := s.m[id]
+	s.mu.Unlock()
+	return p, ok
+}
+
+// remove forgets id; it reports whether id was there and whether its
+// reply is in its channel.
+func (t *pendingTable) remove(id uint64) (p *pending, ok, done bool) {
+	s := t.shard(id)
+	s.mu.Lock()
+	p, ok = s.m[id]
+	if ok {
+		done = p.done
+		delete(s.m, id)
+	}
+	s.mu.Unlock()
+	return p, ok, done
+}
+
+// deliver hands rep to its call; false if none waits for it.
+func (t *pendingTable) deliver(rep reply) bool {
+	s := t.shard(rep.id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.m[rep.id]
+	if !ok || p.done {
+		return false
+	}
+	p.put(s, rep)
+	return true
+}
+
+// put delivers rep; the caller holds s's lock, so put and a move to a
+// collection never race.
+func (p *pending) put(s *pendingShard, rep reply) {
+	if p.inbox != nil {
+		delete(s.m, p.id)
+		p.inbox.push(p, rep)
+		return
+	}
+	p.done = true
+	p.ch <- rep // capacity 1, one reply only: never blocks
+}
+
+// failAll fails every waiting call whose node matches with err.
+func (t *pendingTable) failAll(match func(node string) bool, err error) {
+	for i := range t.shards {
+		s := &t.shards[i]
+		s.mu.Lock()
+		for id, p := range s.m {
+			if !p.done && match(p.node) {
+				p.put(s, reply{id: id, err: err})
+			}
+		}
+		s.mu.Unlock()
+	}
+}
+
+// nodeState is what a caller keeps per callee node.
+type nodeState struct {
+	b         breaker
+	connected atomic.Bool   // between NodeUp and NodeDown
+	slots     chan struct{} // outbound calls in flight, bounded by MaxConcurrent
+}
+
+func (r *RPC) node(name string) *nodeState {
+	if ns, ok := r.breakers.Load(name); ok {
+		return ns.(*nodeState)
+	}
+	ns := &nodeState{slots: make(chan struct{}, r.cfg.MaxConcurrent)}
+	ns.b.init()
+	v, _ := r.breakers.LoadOrStore(name, ns)
+	return v.(*nodeState)
+}
+
+func (ns *nodeState) up()   { ns.b.reset() }
+func (ns *nodeState) down() { ns.b.trip() }
+
+// BreakerOpen reports whether node's circuit breaker is open: node is known
+// to be down, and calls to it fail fast with ErrNodeDown (but for one trial
+// call now and then).
+func (r *RPC) BreakerOpen(node string) bool { return r.node(node).b.tripped() }
+
+// defaultDeadline gives ctx the default timeout when it has no deadline.
+func (r *RPC) defaultDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, r.cfg.DefaultTimeout)
+}
+
+// remaining is what is left of ctx's deadline, sent with a request so the
+// callee's function stops when the caller gives up.
+func remaining(ctx context.Context) time.Duration {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return 0
+	}
+	return max(time.Until(dl), time.Nanosecond)
+}
+
+// activeCalls counts the call processes running here, so that Stop can wait
+// for them (a WaitGroup cannot: calls start while Stop waits).
+type activeCalls struct {
+	mu   sync.Mutex
+	n    int
+	zero chan struct{} // closed when n drops to 0; nil while nobody waits
+}
+
+func (a *activeCalls) Add(d int) {
+	a.mu.Lock()
+	a.n += d
+	if a.n == 0 && a.zero != nil {
+		close(a.zero)
+		a.zero = nil
+	}
+	a.mu.Unlock()
+}
+
+func (a *activeCalls) Done() { a.Add(-1) }
+
+// idle returns a channel closed once no call runs.
+func (a *activeCalls) idle() <-chan struct{} {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.n == 0 {
+		c := make(chan struct{})
+		close(c)
+		return c
+	}
+	if a.zero == nil {
+		a.zero = make(chan struct{})
+	}
+	return a.zero
+}
