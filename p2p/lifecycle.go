@@ -30,9 +30,18 @@ func Start(ctx context.Context, cfg Config, h Handler) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("p2p: identity key: %w", err)
 	}
-	lh, err := cfg.Advanced.Network.NewHost(ctx, cfg.Name, key, cfg.ListenAddr)
+	adv, err := newAdvertiser(cfg)
+	if err != nil {
+		return nil, err
+	}
+	lh, err := adv.network(cfg.Advanced.Network).NewHost(ctx, cfg.Name, key, cfg.ListenAddr)
 	if err != nil {
 		return nil, fmt.Errorf("p2p: libp2p listener on %s: %w", cfg.ListenAddr, err)
+	}
+	announced, err := adv.bind(lh.Network().ListenAddresses(), lh.Addrs())
+	if err != nil {
+		_ = lh.Close()
+		return nil, err
 	}
 	hctx, cancel := context.WithCancel(context.Background())
 	n := &Host{
@@ -54,6 +63,7 @@ func Start(ctx context.Context, cfg Config, h Handler) (*Host, error) {
 		stats:       make(map[string]*peerCounters),
 		changed:     make(chan struct{}),
 		tags:        cfg.Tags,
+		adv:         adv,
 	}
 	n.memberH, _ = h.(MemberHandler)
 	n.gossipH, _ = h.(GossipHandler)
@@ -67,7 +77,7 @@ func Start(ctx context.Context, cfg Config, h Handler) (*Host, error) {
 		Incarnation: cfg.Incarnation,
 		Hidden:      cfg.Hidden,
 		ID:          lh.ID(),
-		Addrs:       addrStrings(lh.Addrs()),
+		Addrs:       addrStrings(announced),
 	}
 	if err := n.rebuildMeta(cfg.Tags, false); err != nil {
 		_ = lh.Close()
@@ -102,6 +112,7 @@ func (h *Host) startMemberlist() error {
 	mc := h.cfg.Profile.memberlistConfig()
 	mc.Name = h.cfg.Name
 	mc.Transport = t
+	h.gossipBound = h.adv.gossipConfig(mc, t, h.cfg.GossipAddr)
 	mc.Logger = memberlistLogger()
 	mc.SecretKey = gossipKey(h.cfg.Cookie)
 	mc.GossipVerifyIncoming = true
@@ -127,6 +138,9 @@ func (h *Host) startMemberlist() error {
 	}
 	h.ml = ml
 	h.gossipAddr = ml.LocalNode().Address() // before any goroutine can change it
+	if h.gossipBound == "" {
+		h.gossipBound = h.gossipAddr
+	}
 	return nil
 }
 
