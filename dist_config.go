@@ -35,7 +35,7 @@ func (c Config) distributed() bool { return c.Cookie != "" }
 
 func (c Config) validateDist() error {
 	if !c.distributed() {
-		if len(c.Seeds) > 0 || c.Hidden || c.ListenAddr != "" || c.GossipAddr != "" {
+		if len(c.Seeds) > 0 || c.Hidden || c.ListenAddr != "" || c.GossipAddr != "" || c.AdvertiseAddr != "" || c.AdvertiseGossipAddr != "" {
 			return fmt.Errorf("%w: Cookie: required for a distributed node", ErrInvalidConfig)
 		}
 		return nil
@@ -51,15 +51,17 @@ func (c Config) validateDist() error {
 
 func (c Config) p2pConfig(incarnation uint64) p2p.Config {
 	return p2p.Config{
-		Name:        c.Name,
-		Cookie:      c.Cookie,
-		ListenAddr:  c.ListenAddr,
-		GossipAddr:  c.GossipAddr,
-		Seeds:       c.Seeds,
-		Profile:     c.Profile,
-		Hidden:      c.Hidden,
-		Incarnation: incarnation,
-		Advanced:    c.P2P,
+		Name:                c.Name,
+		Cookie:              c.Cookie,
+		ListenAddr:          c.ListenAddr,
+		GossipAddr:          c.GossipAddr,
+		AdvertiseAddr:       c.AdvertiseAddr,
+		AdvertiseGossipAddr: c.AdvertiseGossipAddr,
+		Seeds:               c.Seeds,
+		Profile:             c.Profile,
+		Hidden:              c.Hidden,
+		Incarnation:         incarnation,
+		Advanced:            c.P2P,
 	}
 }
 
