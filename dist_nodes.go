@@ -322,7 +322,8 @@ func (d *dist) notifySubscribers(hidden bool, msg any) {
 }
 
 // Join joins the cluster through the gossip addresses seeds ("host:port";
-// one reachable seed is enough), as Config.Seeds does at Start. It is how a
+// one reachable seed is enough; a host may be a DNS name, looked up again
+// on every Join, each of its addresses tried), as Config.Seeds does at Start. It is how a
 // node reaches members it lost (heal uses it after a partition). A hidden or
 // local-only node cannot join.
 func (n *Node) Join(ctx context.Context, seeds ...string) error {

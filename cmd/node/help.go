@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -83,14 +84,20 @@ func cmdHelp(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, usageText)
 		return 0
 	}
+	var err error
 	switch args[0] {
 	case "start":
-		_, err := parseStartFlags([]string{"--help"}, func(string) string { return "" })
-		fmt.Fprint(stdout, err.(*helpRequest).text)
-		return 0
+		_, err = parseStartFlags([]string{"--help"}, func(string) string { return "" })
 	case "ctl":
-		_, err := parseCtlArgs([]string{"--help"}, func(string) string { return "" })
-		fmt.Fprint(stdout, err.(*helpRequest).text+"\n"+ctlCommandsHelp())
+		_, err = parseCtlArgs([]string{"--help"}, func(string) string { return "" })
+	}
+	var help *helpRequest
+	if errors.As(err, &help) {
+		text := help.text
+		if args[0] == "ctl" {
+			text += "\n" + ctlCommandsHelp()
+		}
+		fmt.Fprint(stdout, text)
 		return 0
 	}
 	fmt.Fprintf(stderr, "nodal help: no help for %q (want start or ctl)\n", args[0])
