@@ -31,8 +31,10 @@ const (
 	// 60 s; TCP operations (join, push/pull, fallback ping) time out after
 	// 30 s. A crash is detected in about 35–40 s (a probe period, its
 	// timeout, then the suspicion timeout). Measured by the integration
-	// test TestWANProfileSlowLink across 100–200 ms of added round-trip
-	// latency and 1 % loss: no false failure in 2 minutes.
+	// test TestWANProfileSlowLink (3 nodes, 100–200 ms of added round-trip
+	// latency, 1 % loss): no false failure and no failed call in 2
+	// minutes; a frozen node's connections closed after ~15 s (yamux
+	// keepalive) and memberlist declared it failed after ~36 s.
 	ProfileWAN
 	// ProfileLocal is memberlist.DefaultLocalConfig: fast timers for one machine.
 	ProfileLocal
