@@ -86,6 +86,8 @@ type downAt struct {
 	at     time.Time
 }
 
+func (d downAt) String() string { return d.node + " down: " + d.reason.Error() }
+
 func (l *downLog) all() []downAt {
 	l.mu.Lock()
 	defer l.mu.Unlock()
