@@ -50,19 +50,19 @@ func (c Config) validateDist() error {
 }
 
 func (c Config) p2pConfig(incarnation uint64) p2p.Config {
-	return p2p.Config{
-		Name:                c.Name,
-		Cookie:              c.Cookie,
-		ListenAddr:          c.ListenAddr,
-		GossipAddr:          c.GossipAddr,
-		AdvertiseAddr:       c.AdvertiseAddr,
-		AdvertiseGossipAddr: c.AdvertiseGossipAddr,
-		Seeds:               c.Seeds,
-		Profile:             c.Profile,
-		Hidden:              c.Hidden,
-		Incarnation:         incarnation,
-		Advanced:            c.P2P,
+	pc := p2p.Config{
+		Name:        c.Name,
+		Cookie:      c.Cookie,
+		ListenAddr:  c.ListenAddr,
+		GossipAddr:  c.GossipAddr,
+		Seeds:       c.Seeds,
+		Profile:     c.Profile,
+		Hidden:      c.Hidden,
+		Incarnation: incarnation,
+		Advanced:    c.P2P,
 	}
+	pc.AdvertiseAddr, pc.AdvertiseGossipAddr = c.AdvertiseAddr, c.AdvertiseGossipAddr
+	return pc
 }
 
 // startDist starts the distribution layer of n: the default group leader,
