@@ -29,8 +29,21 @@ type Config struct {
 	// GossipAddr is memberlist's "host:port" (UDP and TCP); default
 	// "127.0.0.1:0". Unused by hidden nodes.
 	GossipAddr string
+	// AdvertiseAddr is the address other nodes reach this node's
+	// ListenAddr at, when it binds a wildcard or sits behind NAT or in a
+	// container: "HOST" or "HOST:PORT" with HOST an IPv4 or IPv6 address;
+	// without a port, the bound one. Its host is also advertised for
+	// gossip unless AdvertiseGossipAddr is set. Default: what is bound. A
+	// wildcard or unparsable address fails Start with ErrInvalidConfig.
+	// See p2p.Config.AdvertiseAddr.
+	AdvertiseAddr string
+	// AdvertiseGossipAddr is the gossip address announced to other members
+	// ("HOST" or "HOST:PORT"), when it must differ from AdvertiseAddr's
+	// host or GossipAddr's port.
+	AdvertiseGossipAddr string
 	// Seeds are gossip addresses of cluster nodes to join at Start; one is
-	// enough. None starts a new cluster.
+	// enough. None starts a new cluster. A host may be a DNS name, looked
+	// up again on every join (P2P.Resolver), each of its addresses tried.
 	Seeds []string
 	// Profile selects failure-detection timers: p2p.ProfileLAN (default),
 	// p2p.ProfileWAN or p2p.ProfileLocal (fast, for tests on one machine).

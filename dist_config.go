@@ -35,7 +35,7 @@ func (c Config) distributed() bool { return c.Cookie != "" }
 
 func (c Config) validateDist() error {
 	if !c.distributed() {
-		if len(c.Seeds) > 0 || c.Hidden || c.ListenAddr != "" || c.GossipAddr != "" {
+		if len(c.Seeds) > 0 || c.Hidden || c.ListenAddr != "" || c.GossipAddr != "" || c.AdvertiseAddr != "" || c.AdvertiseGossipAddr != "" {
 			return fmt.Errorf("%w: Cookie: required for a distributed node", ErrInvalidConfig)
 		}
 		return nil
@@ -50,7 +50,7 @@ func (c Config) validateDist() error {
 }
 
 func (c Config) p2pConfig(incarnation uint64) p2p.Config {
-	return p2p.Config{
+	pc := p2p.Config{
 		Name:        c.Name,
 		Cookie:      c.Cookie,
 		ListenAddr:  c.ListenAddr,
@@ -61,6 +61,8 @@ func (c Config) p2pConfig(incarnation uint64) p2p.Config {
 		Incarnation: incarnation,
 		Advanced:    c.P2P,
 	}
+	pc.AdvertiseAddr, pc.AdvertiseGossipAddr = c.AdvertiseAddr, c.AdvertiseGossipAddr
+	return pc
 }
 
 // startDist starts the distribution layer of n: the default group leader,

@@ -224,8 +224,29 @@ func (p *Process) MonitorNodes(on bool, t NodeType) {
 	d.watchMu.Unlock()
 }
 
+// ListenAddrs returns the libp2p "host:port" addresses this node bound (a
+// wildcard host when it bound one), nil on a local-only node. Info().Addrs
+// are the addresses it advertises (Config.AdvertiseAddr).
+func (n *Node) ListenAddrs() []string {
+	if n.dist == nil {
+		return nil
+	}
+	return n.dist.host.ListenAddrs()
+}
+
+// GossipBindAddr returns the memberlist "host:port" this node bound ("" on
+// a local-only or hidden node); GossipAddr is the one it advertises.
+func (n *Node) GossipBindAddr() string {
+	if n.dist == nil || n.cfg.Hidden {
+		return ""
+	}
+	return n.dist.host.GossipBindAddr()
+}
+
 // GossipAddr returns the memberlist address other nodes use as a seed to
-// join this node's cluster ("" on a local-only or hidden node).
+// join this node's cluster ("" on a local-only or hidden node): the
+// advertised one (Config.AdvertiseGossipAddr or AdvertiseAddr's host) when
+// set.
 func (n *Node) GossipAddr() string {
 	if n.dist == nil || n.cfg.Hidden {
 		return ""
@@ -301,7 +322,8 @@ func (d *dist) notifySubscribers(hidden bool, msg any) {
 }
 
 // Join joins the cluster through the gossip addresses seeds ("host:port";
-// one reachable seed is enough), as Config.Seeds does at Start. It is how a
+// one reachable seed is enough; a host may be a DNS name, looked up again
+// on every Join, each of its addresses tried), as Config.Seeds does at Start. It is how a
 // node reaches members it lost (heal uses it after a partition). A hidden or
 // local-only node cannot join.
 func (n *Node) Join(ctx context.Context, seeds ...string) error {

@@ -3,6 +3,7 @@ package nodal
 import (
 	"cmp"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 )
@@ -140,7 +141,7 @@ const maxNodeNameLen = 255
 // ValidateNodeName checks that s is a node name of the form name@host: a
 // non-empty name of letters, digits, '_' and '-', then '@', then a non-empty
 // host of letters, digits, '_', '-' and '.' that neither starts nor ends with
-// a dot; 255 bytes at most. It returns an error wrapping ErrBadNodeName.
+// a dot, or an IPv4 or IPv6 address ("a@::1"); 255 bytes at most. It returns an error wrapping ErrBadNodeName.
 func ValidateNodeName(s string) error {
 	if len(s) == 0 || len(s) > maxNodeNameLen {
 		return fmt.Errorf("%w: %q: length must be 1..%d", ErrBadNodeName, s, maxNodeNameLen)
@@ -156,6 +157,9 @@ func ValidateNodeName(s string) error {
 		if !isNameByte(name[i]) {
 			return fmt.Errorf("%w: %q: bad character %q in name", ErrBadNodeName, s, name[i])
 		}
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && ip.Zone() == "" {
+		return nil // an IPv4 or IPv6 address: a long name
 	}
 	if host[0] == '.' || host[len(host)-1] == '.' {
 		return fmt.Errorf("%w: %q: host starts or ends with a dot", ErrBadNodeName, s)

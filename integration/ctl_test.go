@@ -25,6 +25,8 @@ type infoJSON struct {
 	Incarnation uint64   `json:"incarnation"`
 	Listen      []string `json:"listen"`
 	Gossip      string   `json:"gossip"`
+	ListenBound []string `json:"bound_listen"`
+	GossipBound string   `json:"bound_gossip"`
 	Nodes       []string `json:"nodes"`
 	Hidden      []string `json:"hidden_nodes"`
 	Processes   int      `json:"processes"`

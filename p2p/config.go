@@ -18,7 +18,24 @@ type Profile int
 const (
 	// ProfileLAN is memberlist.DefaultLANConfig: 1 s probes, failure detected in ~5 s.
 	ProfileLAN Profile = iota
-	// ProfileWAN is memberlist.DefaultWANConfig: slower, more tolerant timers.
+	// ProfileWAN is memberlist.DefaultWANConfig, for links between data
+	// centres: probes every 5 s (ProbeInterval) with a 3 s ack timeout
+	// (ProbeTimeout), so a probe round trip (UDP ping, or the TCP fallback
+	// ping) of up to 3 s counts as alive; a node that misses a probe is
+	// suspected, and declared dead only when it does not refute that for
+	// the suspicion timeout: SuspicionMult 6 × probe interval × max(1,
+	// log10(members)), 30 s for up to 10 members (with 6 members or more it
+	// starts at 6 times that and falls to it as members confirm the
+	// suspicion), so a lost packet (at 1 % loss a probe fails about 2 % of
+	// the time) is refuted long before.
+	// Gossip every 500 ms to 4 nodes; full state sync (push/pull) every
+	// 60 s; TCP operations (join, push/pull, fallback ping) time out after
+	// 30 s. A crash is detected in about 35–40 s (a probe period, its
+	// timeout, then the suspicion timeout). Measured by the integration
+	// test TestWANProfileSlowLink (3 nodes, 100–200 ms of added round-trip
+	// latency, 1 % loss): no false failure and no failed call in 2
+	// minutes; a frozen node's connections closed after ~15 s (yamux
+	// keepalive) and memberlist declared it failed after ~36 s.
 	ProfileWAN
 	// ProfileLocal is memberlist.DefaultLocalConfig: fast timers for one machine.
 	ProfileLocal
@@ -77,7 +94,25 @@ type Config struct {
 	// GossipAddr is the memberlist "host:port" (UDP and TCP); default DefaultGossipAddr.
 	// Ignored for hidden nodes.
 	GossipAddr string
-	// Seeds are gossip addresses ("host:port") joined at Start; one is enough.
+	// AdvertiseAddr is the address other nodes reach this node's libp2p
+	// listener at, when it differs from ListenAddr (a wildcard bind, a
+	// container, NAT with a forwarded port): "HOST" or "HOST:PORT", HOST an
+	// IPv4 or IPv6 address ("[::1]:4370"); without a port, the port
+	// ListenAddr bound. It is announced in the node's metadata instead of
+	// the bound addresses, and its host is also the gossip address's
+	// unless AdvertiseGossipAddr is set. Default: announce what is bound.
+	// A wildcard or unparsable address is refused by Validate.
+	AdvertiseAddr string
+	// AdvertiseGossipAddr is the memberlist address announced to other
+	// members ("HOST" or "HOST:PORT", like AdvertiseAddr; without a port,
+	// the port GossipAddr bound). Default: AdvertiseAddr's host with the
+	// bound gossip port, or what is bound when neither is set.
+	AdvertiseGossipAddr string
+	// Seeds are gossip addresses ("host:port") joined at Start; one is
+	// enough. A host may be a DNS name: it is looked up on every Join
+	// (Advanced.Resolver), and each address it resolves to is tried, so a
+	// name that resolves to many nodes (a Kubernetes headless service)
+	// works, and a seed that moved is found again.
 	Seeds []string
 	// Profile selects memberlist timers; default ProfileLAN.
 	Profile Profile
@@ -113,6 +148,9 @@ type Advanced struct {
 	// Network makes the libp2p host and memberlist transport; nil means
 	// real libp2p over TCP plus memberlist's NetTransport (see TCPNetwork).
 	Network Network
+	// Resolver looks up the host names of seeds on every Join; nil means
+	// net.DefaultResolver.
+	Resolver Resolver
 	// Libp2pOptions are appended to the default libp2p options (only used
 	// when Network is nil).
 	Libp2pOptions []libp2p.Option
@@ -189,6 +227,16 @@ func (c Config) Validate() error {
 	if c.GossipAddr != "" && !c.Hidden {
 		if _, _, err := net.SplitHostPort(c.GossipAddr); err != nil {
 			return fmt.Errorf("%w: GossipAddr: %w", ErrInvalidConfig, err)
+		}
+	}
+	if c.AdvertiseAddr != "" {
+		if _, err := parseAdvertise(c.AdvertiseAddr); err != nil {
+			return fmt.Errorf("%w: AdvertiseAddr: %w", ErrInvalidConfig, err)
+		}
+	}
+	if c.AdvertiseGossipAddr != "" && !c.Hidden {
+		if _, err := parseAdvertise(c.AdvertiseGossipAddr); err != nil {
+			return fmt.Errorf("%w: AdvertiseGossipAddr: %w", ErrInvalidConfig, err)
 		}
 	}
 	for _, s := range c.Seeds {

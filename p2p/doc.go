@@ -44,6 +44,13 @@
 //     leaves the membership, and waits for every goroutine it started.
 //  5. After a partition, rejoin: memberlist does not reconnect by itself
 //     (Join with a seed from the other side; the heal package does this).
+//     Seeds may be DNS names ("seeds.ns.svc:7946"): each Join looks them
+//     up again (Config.Advanced.Resolver), so a seed that moved is found.
+//  6. Behind NAT, in a container or on a wildcard bind (0.0.0.0, ::), set
+//     Config.AdvertiseAddr (and AdvertiseGossipAddr when the gossip port
+//     is forwarded to another one): members then dial what is advertised,
+//     never what is bound. ListenAddrs and GossipBindAddr report what is
+//     bound; Self().Addrs and GossipAddr what is advertised.
 //
 // Optional Handler interfaces, found by type assertion:
 //

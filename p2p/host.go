@@ -90,7 +90,9 @@ type Host struct {
 	changed  chan struct{}   // closed and replaced on every conns change
 	mergeErr error           // last refusal by our merge delegate
 
-	gossipAddr string
+	gossipAddr  string      // advertised (memberlist's own address)
+	gossipBound string      // bound, or gossipAddr when the transport does not say
+	adv         *advertiser // what is announced instead of the bound addresses
 
 	// members is the one member view (member.go).
 	members membership
@@ -146,10 +148,23 @@ func (h *Host) GossipAddr() string {
 // MaxFrameSize returns the largest frame Send accepts (Config.Advanced.MaxFrameSize).
 func (h *Host) MaxFrameSize() int { return h.cfg.Advanced.MaxFrameSize }
 
-// ListenAddrs returns the libp2p listen addresses as "host:port" (for ConnectAddr).
+// GossipBindAddr returns the memberlist "host:port" this node bound (a
+// wildcard host when it bound one), or "" for a hidden node. GossipAddr is
+// the address it advertises.
+func (h *Host) GossipBindAddr() string {
+	return h.gossipBound
+}
+
+// ListenAddrs returns the libp2p addresses this node bound as "host:port"
+// (a wildcard host when it bound one; for ConnectAddr from the same
+// machine). Self().Addrs are the addresses it advertises.
 func (h *Host) ListenAddrs() []string {
 	var out []string
-	for _, a := range h.lh.Addrs() {
+	addrs := h.lh.Network().ListenAddresses()
+	if len(addrs) == 0 {
+		addrs = h.lh.Addrs()
+	}
+	for _, a := range addrs {
 		ip, err := a.ValueForProtocol(ma.P_IP4)
 		if err != nil {
 			if ip, err = a.ValueForProtocol(ma.P_IP6); err == nil {

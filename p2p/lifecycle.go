@@ -32,17 +32,27 @@ func Start(ctx context.Context, cfg Config, h Handler) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("p2p: identity key: %w", err)
 	}
+	adv, err := newAdvertiser(cfg)
+	if err != nil {
+		return nil, err
+	}
 	gctr, rl := &guardCounters{}, &rateLog{}
 	var guard *connGuard
 	var lh host.Host
-	if gn, ok := cfg.Advanced.Network.(gatedNetwork); ok {
+	network := adv.network(cfg.Advanced.Network)
+	if gn, ok := network.(gatedNetwork); ok {
 		guard = newConnGuard(cfg.Advanced, gctr, rl)
 		lh, err = gn.newGatedHost(ctx, cfg.Name, key, cfg.ListenAddr, guard)
 	} else {
-		lh, err = cfg.Advanced.Network.NewHost(ctx, cfg.Name, key, cfg.ListenAddr)
+		lh, err = network.NewHost(ctx, cfg.Name, key, cfg.ListenAddr)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("p2p: libp2p listener on %s: %w", cfg.ListenAddr, err)
+	}
+	announced, err := adv.bind(lh.Network().ListenAddresses(), lh.Addrs())
+	if err != nil {
+		_ = lh.Close()
+		return nil, err
 	}
 	hctx, cancel := context.WithCancel(context.Background())
 	n := &Host{
@@ -69,6 +79,7 @@ func Start(ctx context.Context, cfg Config, h Handler) (*Host, error) {
 		accepts:     make(map[peer.ID]int),
 		changed:     make(chan struct{}),
 		tags:        cfg.Tags,
+		adv:         adv,
 	}
 	n.memberH, _ = h.(MemberHandler)
 	n.gossipH, _ = h.(GossipHandler)
@@ -82,7 +93,7 @@ func Start(ctx context.Context, cfg Config, h Handler) (*Host, error) {
 		Incarnation: cfg.Incarnation,
 		Hidden:      cfg.Hidden,
 		ID:          lh.ID(),
-		Addrs:       addrStrings(lh.Addrs()),
+		Addrs:       addrStrings(announced),
 	}
 	if err := n.rebuildMeta(cfg.Tags, false); err != nil {
 		_ = lh.Close()
@@ -116,6 +127,7 @@ func (h *Host) startMemberlist() error {
 	}
 	mc := h.cfg.Profile.memberlistConfig()
 	mc.Name = h.cfg.Name
+	h.gossipBound = h.adv.gossipConfig(mc, t, h.cfg.GossipAddr) // t itself: the wrapper hides its bound port
 	gt := &guardTransport{NodeAwareTransport: t, g: h.sguard, out: make(chan net.Conn), stop: h.stopper.ShouldStop()}
 	h.stopper.RunWorker(gt.forward)
 	mc.Transport = gt
@@ -145,6 +157,9 @@ func (h *Host) startMemberlist() error {
 	}
 	h.ml = ml
 	h.gossipAddr = ml.LocalNode().Address() // before any goroutine can change it
+	if h.gossipBound == "" {
+		h.gossipBound = h.gossipAddr
+	}
 	return nil
 }
 

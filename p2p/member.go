@@ -360,13 +360,19 @@ func (h *Host) applyChange(ch memberChange) {
 }
 
 // Join joins the membership through any of seeds (gossip "host:port").
-// ctx bounds the wait; a refusal (cookie, name in use, name mode) is an
-// error that says so.
+// A seed's host may be a DNS name: it is looked up now, on every Join
+// (Config.Advanced.Resolver), and every address it resolves to is tried.
+// ctx bounds the lookups and the wait; a refusal (cookie, name in use,
+// name mode) is an error that says so.
 func (h *Host) Join(ctx context.Context, seeds []string) error {
 	if h.ml == nil {
 		return fmt.Errorf("%w: a hidden node does not join the membership", ErrInvalidConfig)
 	}
-	seeds = slices.Clone(seeds)
+	names := seeds
+	seeds, err := resolveSeeds(ctx, h.cfg.Advanced.Resolver, seeds)
+	if err != nil {
+		return fmt.Errorf("%w: join %s: %w", ErrNoConnection, strings.Join(names, ","), err)
+	}
 	type result struct {
 		n   int
 		err error

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/memberlist"
+	ma "github.com/multiformats/go-multiaddr"
 )
 
 // MaxTagsSize bounds the encoded size of a node's tags, in bytes: each tag
@@ -55,7 +57,7 @@ func (h *Host) rebuildMeta(tags map[string]string, leaving bool) error {
 		Hidden:      h.cfg.Hidden,
 		Leaving:     leaving,
 		ID:          h.lh.ID(),
-		Addrs:       h.lh.Addrs(),
+		Addrs:       h.announcedAddrs(),
 		Tags:        tags,
 	}
 	b := m.encode(memberlist.MetaMaxSize)
@@ -134,4 +136,13 @@ func (h *Host) announceLeave(timeout time.Duration) {
 	if err != nil {
 		log.Debugw("leave announcement", "err", err.Error())
 	}
+}
+
+// announcedAddrs returns the libp2p addresses this node announces: the
+// advertised one (Config.AdvertiseAddr), else what libp2p reports.
+func (h *Host) announcedAddrs() []ma.Multiaddr {
+	if p := h.adv.addrs.Load(); p != nil {
+		return slices.Clone(*p)
+	}
+	return h.lh.Addrs()
 }

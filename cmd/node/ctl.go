@@ -32,10 +32,10 @@ func parseCtlArgs(args []string, getenv func(string) string) (ctlOptions, error)
 	fs := newFlagSet("ctl")
 	var o ctlOptions
 	var cookieFile string
-	fs.StringVar(&o.To, "to", "", "listen host:port of the node")
-	fs.StringVar(&o.Cookie, "cookie", "", "cluster cookie")
-	fs.StringVar(&cookieFile, "cookie-file", "", "file holding the cookie")
-	fs.BoolVar(&o.JSON, "json", false, "print one JSON object")
+	fs.StringVar(&o.To, "to", "", "`HOST:PORT` of the node's libp2p listener, as its up line's listen= (its advertised address) (required)")
+	fs.StringVar(&o.Cookie, "cookie", "", "cluster `COOKIE`; else $"+cookieEnv+", else --cookie-file")
+	fs.StringVar(&cookieFile, "cookie-file", "", "`FILE` holding the cookie (mode 600)")
+	fs.BoolVar(&o.JSON, "json", false, "print exactly one JSON object, errors included (may also follow the command)")
 	if err := parseFlags(fs, args); err != nil {
 		return o, err
 	}
@@ -93,6 +93,11 @@ func cmdCtl(ctx context.Context, args []string, getenv func(string) string, stdo
 		return code
 	}
 	o, err := parseCtlArgs(args, getenv)
+	var help *helpRequest
+	if errors.As(err, &help) {
+		fmt.Fprint(stdout, help.text+"\n"+ctlCommandsHelp())
+		return 0
+	}
 	if err != nil {
 		return fail(err)
 	}
@@ -204,6 +209,8 @@ type (
 		Incarnation uint64   `json:"incarnation"`
 		Listen      []string `json:"listen"`
 		Gossip      string   `json:"gossip"`
+		ListenBound []string `json:"bound_listen"`
+		GossipBound string   `json:"bound_gossip"`
 		Nodes       []string `json:"nodes"`
 		Hidden      []string `json:"hidden_nodes"`
 		Processes   int      `json:"processes"`
@@ -258,6 +265,7 @@ func jsonOf(cmd string, r ctlResponse) any {
 	switch cmd {
 	case "info":
 		return jsonInfo{Name: r.Node, Incarnation: r.Incarnation, Listen: nonNil(r.Listen), Gossip: r.Gossip,
+			ListenBound: nonNil(r.ListenBound), GossipBound: r.GossipBound,
 			Nodes: nonNil(r.Nodes), Hidden: nonNil(r.Hidden), Processes: r.Count, Registered: nonNil(r.Registered)}
 	case "nodes":
 		return jsonNodes{Self: r.Node, Nodes: nonNil(r.Nodes)}
@@ -272,7 +280,11 @@ func jsonOf(cmd string, r ctlResponse) any {
 	case "kill":
 		return jsonKill{Pid: r.Pid, Reason: r.Reason}
 	case "rpc":
-		return jsonRPC{Node: r.Node, Func: r.Func, Result: json.RawMessage(r.Result)}
+		res := json.RawMessage(r.Result)
+		if len(res) == 0 {
+			res = json.RawMessage("null")
+		}
+		return jsonRPC{Node: r.Node, Func: r.Func, Result: res}
 	case "processes":
 		ps := make([]jsonProcess, 0, len(r.Processes))
 		for _, p := range r.Processes {
@@ -308,8 +320,8 @@ func writeJSON(w io.Writer, v any) {
 func writePlain(w io.Writer, cmd string, r ctlResponse) {
 	switch cmd {
 	case "info":
-		fmt.Fprintf(w, "name %s\nincarnation %d\nlisten %s\ngossip %s\nnodes %s\nhidden_nodes %s\nprocesses %d\nregistered %s\n",
-			r.Node, r.Incarnation, strings.Join(r.Listen, " "), r.Gossip, strings.Join(r.Nodes, " "),
+		fmt.Fprintf(w, "name %s\nincarnation %d\nlisten %s\ngossip %s\nbound_listen %s\nbound_gossip %s\nnodes %s\nhidden_nodes %s\nprocesses %d\nregistered %s\n",
+			r.Node, r.Incarnation, strings.Join(r.Listen, " "), r.Gossip, strings.Join(r.ListenBound, " "), r.GossipBound, strings.Join(r.Nodes, " "),
 			strings.Join(r.Hidden, " "), r.Count, strings.Join(r.Registered, " "))
 	case "nodes":
 		for _, n := range r.Nodes {

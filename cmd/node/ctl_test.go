@@ -13,6 +13,7 @@ import (
 func TestJSONShapes(t *testing.T) {
 	r := ctlResponse{
 		Node: "a@h", Incarnation: 7, Listen: []string{"127.0.0.1:1"}, Gossip: "127.0.0.1:2",
+		ListenBound: []string{"0.0.0.0:1"}, GossipBound: "0.0.0.0:2",
 		Nodes: []string{"a@h", "b@h"}, Registered: []string{"nodal_ctl"}, Count: 3,
 		Pid: "<a@h.5.7>", Reply: "hi", Reason: "killed", RTTMicros: 12.5, Func: "node.info", Result: `{"Name":"a@h"}`,
 		Processes: []ctlProcess{{Pid: "<a@h.1.7>", Status: "idle"}, {Pid: "<a@h.2.7>", Name: "nodal_ctl", Status: "waiting", Queue: 1}},
@@ -27,7 +28,7 @@ func TestJSONShapes(t *testing.T) {
 		{"send", `{"sent":true,"to":"<a@h.5.7>"}`},
 		{"kill", `{"pid":"<a@h.5.7>","reason":"killed"}`},
 		{"ping", `{"node":"a@h","pong":true,"rtt_us":12.5}`},
-		{"info", `{"name":"a@h","incarnation":7,"listen":["127.0.0.1:1"],"gossip":"127.0.0.1:2","nodes":["a@h","b@h"],"hidden_nodes":[],"processes":3,"registered":["nodal_ctl"]}`},
+		{"info", `{"name":"a@h","incarnation":7,"listen":["127.0.0.1:1"],"gossip":"127.0.0.1:2","bound_listen":["0.0.0.0:1"],"bound_gossip":"0.0.0.0:2","nodes":["a@h","b@h"],"hidden_nodes":[],"processes":3,"registered":["nodal_ctl"]}`},
 		{"rpc", `{"node":"a@h","func":"node.info","result":{"Name":"a@h"}}`},
 		{"processes", `{"node":"a@h","processes":[{"pid":"<a@h.1.7>","status":"idle","queue":0},{"pid":"<a@h.2.7>","name":"nodal_ctl","status":"waiting","queue":1}]}`},
 	} {

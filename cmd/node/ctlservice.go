@@ -72,6 +72,8 @@ func (s *ctlService) do(ctx context.Context, w *nodal.Process, r ctlRequest) ctl
 			Incarnation: info.Incarnation,
 			Listen:      listenHostPorts(info.Addrs),
 			Gossip:      s.gossip,
+			ListenBound: n.ListenAddrs(),
+			GossipBound: n.GossipBindAddr(),
 			Nodes:       withSelf(n),
 			Hidden:      n.HiddenNodes(),
 			Registered:  n.Registered(),

@@ -5,11 +5,28 @@
 // # Usage
 //
 //	nodal start --name NAME --cookie COOKIE [--listen HOST:PORT] [--gossip HOST:PORT]
+//	            [--advertise HOST[:PORT]] [--advertise-gossip HOST[:PORT]]
 //	            [--join HOST:PORT[,HOST:PORT...]] [--profile lan|wan|local]
 //	nodal ctl --to HOST:PORT --cookie COOKIE [--json] COMMAND [ARGS]
 //	nodal demo
 //	nodal bench remote [--senders N] [--size BYTES] [--duration D]
 //	nodal bench call [--duration D | --calls N]
+//	nodal version
+//	nodal help [start | ctl]
+//
+// start --help and ctl --help list every flag with its meaning and
+// default; help ctl also lists each ctl command with its JSON shape.
+// version prints the module version, the Go version and the wire protocol.
+//
+// In a container, or behind NAT with forwarded ports, bind a wildcard and
+// advertise the address others reach:
+//
+//	nodal start --name a@203.0.113.7 --listen 0.0.0.0:4370 --gossip 0.0.0.0:7946 \
+//	            --advertise 203.0.113.7 --join seeds.nodal.svc.cluster.local:7946
+//
+// The up line and ctl info's listen and gossip are the advertised
+// addresses; info's bound_listen and bound_gossip are what the node bound.
+// A --join host may be a DNS name, looked up again on every join.
 //
 // start runs a node until SIGINT or SIGTERM and then leaves the cluster
 // gracefully. Once it is up it prints one line:

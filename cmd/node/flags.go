@@ -29,7 +29,7 @@ func newFlagSet(name string) *flag.FlagSet {
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return usagef("%s: see nodal help", fs.Name())
+			return &helpRequest{text: flagHelp(fs)}
 		}
 		return usagef("%v", err)
 	}
@@ -44,6 +44,9 @@ type startOptions struct {
 	Gossip  string
 	Join    []string
 	Profile p2p.Profile
+
+	Advertise       string // --advertise: libp2p address announced to others
+	AdvertiseGossip string // --advertise-gossip: gossip address announced
 }
 
 // parseStartFlags parses and validates nodal start's flags. getenv supplies
@@ -52,13 +55,15 @@ func parseStartFlags(args []string, getenv func(string) string) (startOptions, e
 	fs := newFlagSet("start")
 	var o startOptions
 	var cookieFile, join, profile string
-	fs.StringVar(&o.Name, "name", "", "node name name@host")
-	fs.StringVar(&o.Cookie, "cookie", "", "cluster cookie")
-	fs.StringVar(&cookieFile, "cookie-file", "", "file holding the cookie")
-	fs.StringVar(&o.Listen, "listen", "127.0.0.1:0", "libp2p listen host:port")
-	fs.StringVar(&o.Gossip, "gossip", "127.0.0.1:0", "memberlist gossip host:port")
-	fs.StringVar(&join, "join", "", "gossip addresses to join, comma separated")
-	fs.StringVar(&profile, "profile", "lan", "lan, wan or local")
+	fs.StringVar(&o.Name, "name", "", "node `NAME`, name@host: host a DNS name or an IPv4/IPv6 address (a@10.0.0.1, a@::1) for a long name, one label for a short one (required)")
+	fs.StringVar(&o.Cookie, "cookie", "", "cluster `COOKIE`, the shared secret; else $"+cookieEnv+", else --cookie-file")
+	fs.StringVar(&cookieFile, "cookie-file", "", "`FILE` holding the cookie (mode 600, like ~/.erlang.cookie)")
+	fs.StringVar(&o.Listen, "listen", "127.0.0.1:0", "libp2p `HOST:PORT` to bind for processes' traffic (0.0.0.0:4370 or [::]:4370 binds every address; port 0 picks one)")
+	fs.StringVar(&o.Gossip, "gossip", "127.0.0.1:0", "memberlist gossip `HOST:PORT` to bind, UDP and TCP")
+	fs.StringVar(&o.Advertise, "advertise", "", "`HOST[:PORT]` other nodes reach --listen at (NAT, containers, wildcard binds); HOST an IP address, PORT default the bound one; also the gossip host unless --advertise-gossip (default: the bound addresses)")
+	fs.StringVar(&o.AdvertiseGossip, "advertise-gossip", "", "`HOST[:PORT]` announced for gossip when it differs from --advertise's host or the bound gossip port")
+	fs.StringVar(&join, "join", "", "gossip `HOST:PORT[,...]` of nodes to join; HOST may be a DNS name, looked up again on every join (one name may give many nodes)")
+	fs.StringVar(&profile, "profile", "lan", "failure-detection timers `PROFILE`: lan (~5 s to detect a crash), wan (tolerates seconds of latency and loss, ~40 s), local (one machine)")
 	if err := parseFlags(fs, args); err != nil {
 		return o, err
 	}
@@ -81,6 +86,14 @@ func parseStartFlags(args []string, getenv func(string) string) (startOptions, e
 	}
 	if err := checkHostPort(o.Gossip); err != nil {
 		return o, usagef("--gossip: %v", err)
+	}
+	if o.Advertise != "" || o.AdvertiseGossip != "" {
+		c := p2p.Config{Name: o.Name, Cookie: o.Cookie, AdvertiseAddr: o.Advertise, AdvertiseGossipAddr: o.AdvertiseGossip}
+		if err := c.Validate(); err != nil && strings.Contains(err.Error(), "AdvertiseGossipAddr:") {
+			return o, usagef("--advertise-gossip: %v", err)
+		} else if err != nil && strings.Contains(err.Error(), "AdvertiseAddr:") {
+			return o, usagef("--advertise: %v", err)
+		}
 	}
 	if o.Join, err = parseJoin(join); err != nil {
 		return o, err

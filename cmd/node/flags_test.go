@@ -46,7 +46,6 @@ func TestParseStartFlags(t *testing.T) {
 		"bad profile":      {"--name", "a@h", "--cookie", "c", "--profile", "LAN"},
 		"unknown flag":     {"--name", "a@h", "--cookie", "c", "--verbose"},
 		"extra argument":   {"--name", "a@h", "--cookie", "c", "extra"},
-		"help":             {"-h"},
 		"missing flag arg": {"--name"},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -20,12 +20,14 @@ func main() {
 }
 
 const usageText = `usage:
-  nodal start --name NAME --cookie COOKIE [--listen HOST:PORT] [--gossip HOST:PORT] [--join HOST:PORT[,HOST:PORT...]] [--profile lan|wan|local]
+  nodal start --name NAME --cookie COOKIE [--listen HOST:PORT] [--gossip HOST:PORT] [--advertise HOST[:PORT]] [--advertise-gossip HOST[:PORT]] [--join HOST:PORT[,HOST:PORT...]] [--profile lan|wan|local]
   nodal ctl --to HOST:PORT --cookie COOKIE [--json] COMMAND [ARGS]
         commands: info | nodes | ping NODE | spawn echo [--name NAME] | send TARGET TEXT | call TARGET TEXT | kill PID [REASON] | processes | rpc NODE FUNC [ARGS as JSON]
   nodal demo
   nodal bench remote [--senders N] [--size BYTES] [--duration D]
   nodal bench call [--duration D | --calls N]
+  nodal version
+  nodal help [start | ctl]   (nodal start --help, nodal ctl --help: every flag)
 `
 
 // run is main without os.Exit: it returns the exit status.
@@ -56,10 +58,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "bench":
 		err = cmdBench(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, usageText)
+		return cmdHelp(args[1:], stdout, stderr)
+	case "version", "--version":
+		fmt.Fprint(stdout, versionText())
 		return 0
 	default:
-		err = usagef("unknown command %q (want start, ctl, demo or bench)", args[0])
+		err = usagef("unknown command %q (want start, ctl, demo, bench, version or help)", args[0])
+	}
+	var help *helpRequest
+	if errors.As(err, &help) {
+		fmt.Fprint(stdout, help.text)
+		return 0
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "nodal %s: %s\n", args[0], oneLine(err.Error()))

@@ -23,6 +23,8 @@ type ctlResponse struct {
 	Incarnation uint64
 	Listen      []string
 	Gossip      string
+	ListenBound []string // info: the libp2p addresses bound (Listen: advertised)
+	GossipBound string   // info: the gossip address bound (Gossip: advertised)
 	Nodes       []string
 	Hidden      []string
 	Registered  []string

@@ -54,6 +54,7 @@ func startNode(ctx context.Context, o startOptions, stdout io.Writer) (*runningN
 	cfg.Profile = o.Profile
 	cfg.ListenAddr = o.Listen
 	cfg.GossipAddr = gossip
+	cfg.AdvertiseAddr, cfg.AdvertiseGossipAddr = o.Advertise, o.AdvertiseGossip
 	cfg.Seeds = o.Join
 	cfg.Stdout = stdout
 	sctx, cancel := context.WithTimeout(ctx, startTimeout)
@@ -62,6 +63,7 @@ func startNode(ctx context.Context, o startOptions, stdout io.Writer) (*runningN
 	if err != nil {
 		return nil, err
 	}
+	gossip = n.GossipAddr() // the advertised one, what --join takes
 	r := &runningNode{Node: n, Gossip: gossip}
 	err = registerBehaviours(n)
 	var rs *rpc.RPC
