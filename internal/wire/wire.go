@@ -215,7 +215,8 @@ func (d *Decoder) bounded(size int, what string) int {
 	if d.err != nil {
 		return 0
 	}
-	if v > uint64(len(d.b)-d.off)/uint64(size) {
+	rem := uint64(len(d.b) - d.off)
+	if v > rem || (size > 1 && v > rem/uint64(size)) { // no division on the common path
 		d.Fail(what)
 		return 0
 	}
