@@ -27,7 +27,8 @@ func (d *dist) NodeUp(p p2p.Peer) {
 	close(d.upChanged)
 	d.upChanged = make(chan struct{})
 	d.mu.Unlock()
-	d.n.serviceNodeUp(d.nodeRef(p))
+	ref := d.nodeRef(p)
+	d.n.eachService(func(s Service) { s.NodeUp(ref) })
 	d.n.svc.mu.Unlock()
 	hidden := d.hiddenConn(p)
 	log.Infow("node up", "node", p.Name, "hidden", hidden)
@@ -57,7 +58,8 @@ func (d *dist) NodeDown(p p2p.Peer, reason error) {
 	d.fireNodeWatches(p.Name, reason, false)
 	d.notifySubscribers(d.hiddenConn(p), NodeDown{Node: p.Name, Reason: reason})
 	d.n.svc.mu.Lock()
-	d.n.serviceNodeDown(d.nodeRef(p), reason)
+	ref := d.nodeRef(p)
+	d.n.eachService(func(s Service) { s.NodeDown(ref, reason) })
 	d.n.svc.mu.Unlock()
 }
 

@@ -140,15 +140,13 @@ func memberOf(m p2p.Member) Member {
 func (d *dist) MemberEvent(ev p2p.MemberEvent) {
 	e := MemberEvent{Kind: MemberEventKind(ev.Kind), Member: memberOf(ev.Member), Reason: ev.Reason, OldIncarnation: ev.OldIncarnation}
 	log.Infow("member "+e.Kind.String(), "node", e.Member.Name, "incarnation", e.Member.Incarnation, "reason", e.Reason)
-	ss := &d.n.svc
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	t := ss.table.Load()
-	for _, name := range t.order {
-		if w, ok := t.byName[name].(MemberWatcher); ok {
+	d.n.svc.mu.Lock()
+	defer d.n.svc.mu.Unlock()
+	d.n.eachService(func(s Service) {
+		if w, ok := s.(MemberWatcher); ok {
 			w.MemberEvent(e)
 		}
-	}
+	})
 }
 
 var _ p2p.MemberHandler = (*dist)(nil)

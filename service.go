@@ -107,6 +107,8 @@ type services struct {
 	// table is read without a lock on the frame path; replaced under mu.
 	table atomic.Pointer[serviceTable]
 	selfq chan selfFrame
+	// advertising is set while a metadata update is queued.
+	advertising atomic.Bool
 
 	unknownMu     sync.Mutex
 	unknown       map[string]uint64      // frames for services not attached here, by service
@@ -195,14 +197,16 @@ func (n *Node) Services() []string {
 // advertiseServices puts the attached services' names in this node's
 // metadata (memberlist node meta), so other nodes can tell which services a
 // node runs (Member.Services).
-// The update goes out from the async sender (it waits for memberlist), in
-// the order of the changes.
+// The update goes out from the async sender (it waits for memberlist);
+// changes made while one is pending ride on it, since it reads the table
+// when it runs.
 func (n *Node) advertiseServices() {
 	d := n.dist
-	if d == nil || n.cfg.Hidden {
+	if d == nil || n.cfg.Hidden || !n.svc.advertising.CompareAndSwap(false, true) {
 		return
 	}
 	d.enqueueAsync(asyncItem{run: func() {
+		n.svc.advertising.Store(false)
 		names := joinServiceNames(n.svc.table.Load().order)
 		ctx, cancel := context.WithTimeout(d.ctx, AutoConnectTimeout)
 		defer cancel()
@@ -344,19 +348,12 @@ func (d *dist) nodeRef(p p2p.Peer) NodeRef {
 	return NodeRef{Name: p.Name, Incarnation: p.Incarnation, Hidden: d.hiddenConn(p)}
 }
 
-// serviceNodeUp and serviceNodeDown tell every service, in attachment order;
-// the caller holds n.svc.mu.
-func (n *Node) serviceNodeUp(ref NodeRef) {
+// eachService calls f for every attached service, in attachment order;
+// for events, the caller holds n.svc.mu.
+func (n *Node) eachService(f func(Service)) {
 	t := n.svc.table.Load()
 	for _, name := range t.order {
-		t.byName[name].NodeUp(ref)
-	}
-}
-
-func (n *Node) serviceNodeDown(ref NodeRef, reason error) {
-	t := n.svc.table.Load()
-	for _, name := range t.order {
-		t.byName[name].NodeDown(ref, reason)
+		f(t.byName[name])
 	}
 }
 

@@ -23,23 +23,11 @@ func BenchmarkServiceWatchExit(b *testing.B) {
 		n := benchNode(b)
 		defer benchStop(b, n)
 		downs := make(chan struct{}, 1)
-		owner, err := n.Spawn(func(p *Process) error {
-			for {
-				m, err := p.Receive(p.Context())
-				if err != nil {
-					return err
-				}
-				switch m := m.(type) {
-				case Pid:
-					p.Monitor(m)
-				case Down:
-					downs <- struct{}{}
-				}
+		owner := spawnWatcher(b, n, func(m any) {
+			if _, ok := m.(Down); ok {
+				downs <- struct{}{}
 			}
 		})
-		if err != nil {
-			b.Fatal(err)
-		}
 		b.ReportAllocs()
 		b.ResetTimer()
 		for range b.N {
@@ -70,24 +58,13 @@ func watchedMemory(b *testing.B, watched int) float64 {
 	n := benchNode(b)
 	defer benchStop(b, n)
 	ready := make(chan struct{})
-	owner, err := n.Spawn(func(p *Process) error {
-		for {
-			m, err := p.Receive(p.Context())
-			if err != nil {
-				return err
-			}
-			switch m := m.(type) {
-			case Pid:
-				p.Monitor(m)
-			case string:
-				ready <- struct{}{}
-			}
+	owner := spawnWatcher(b, n, func(m any) {
+		if _, ok := m.(string); ok {
+			ready <- struct{}{}
 		}
 	})
-	if err != nil {
-		b.Fatal(err)
-	}
 	pids := make([]Pid, watched)
+	var err error
 	for i := range pids {
 		if pids[i], err = n.Spawn(waitIdle); err != nil {
 			b.Fatal(err)
@@ -104,4 +81,27 @@ func watchedMemory(b *testing.B, watched int) float64 {
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	return float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(watched)
+}
+
+// spawnWatcher spawns the service owner process of the pattern: it
+// monitors every Pid it is sent and hands every other message to other.
+func spawnWatcher(b *testing.B, n *Node, other func(any)) Pid {
+	b.Helper()
+	owner, err := n.Spawn(func(p *Process) error {
+		for {
+			m, err := p.Receive(p.Context())
+			if err != nil {
+				return err
+			}
+			if pid, ok := m.(Pid); ok {
+				p.Monitor(pid)
+				continue
+			}
+			other(m)
+		}
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return owner
 }

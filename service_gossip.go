@@ -1,6 +1,7 @@
 package nodal
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"github.com/nodal-go/nodal/internal/wire"
@@ -80,7 +81,7 @@ func (d *dist) LocalState(join bool) []byte {
 			continue
 		}
 		st := g.LocalState(join)
-		if len(b)+len(name)+len(st)+2*10 > MaxGossipState {
+		if len(b)+len(name)+len(st)+2*binary.MaxVarintLen64 > MaxGossipState {
 			log.Warnw("gossip state over its limit; service state left out of this push/pull",
 				"service", name, "bytes", len(st), "limit", MaxGossipState)
 			continue
@@ -132,7 +133,7 @@ func decodeGossipState(b []byte, f func(name string, state []byte)) error {
 		name := dec.Str()
 		st := dec.Take(dec.Length())
 		if dec.Err() == nil {
-			f(name, st[:len(st):len(st)])
+			f(name, st) // Take clips its capacity
 		}
 	}
 	return dec.err()

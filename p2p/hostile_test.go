@@ -61,22 +61,30 @@ func TestRawPeerWithCookieIsAdmitted(t *testing.T) {
 	ra.check(t)
 }
 
+// impostorSetup starts a host with a long handshake deadline (a
+// connection must go because of a refusal, not because it stayed pending)
+// and an impostor raw peer that never knew the cookie; t's cleanups stop
+// both, and the logs are captured meanwhile.
+func impostorSetup(t *testing.T) (context.Context, *logCapture, *Host, *recorder, *rawPeer) {
+	t.Helper()
+	t.Cleanup(leaktest.AfterTest(t)) // runs last, once the cleanups below stopped everything
+	lc, stopLogs := captureLogs(t)
+	t.Cleanup(stopLogs)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	ra := newRecorder()
+	a := startHost(t, ctx, hostileConfig("a@127.0.0.1", time.Minute), ra)
+	t.Cleanup(func() { stopAll(t, a) })
+	rp := newRawPeer(t, "impostor@127.0.0.1", "")
+	t.Cleanup(rp.close)
+	return ctx, lc, a, ra, rp
+}
+
 // A dialer that never knew the cookie claims success with a junk MAC:
 // the listener refuses it, delivers nothing, logs the refusal naming the
 // peer, and keeps no connection.
 func TestImpostorDialerRefused(t *testing.T) {
-	defer leaktest.AfterTest(t)()
-	lc, stopLogs := captureLogs(t)
-	defer stopLogs()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	ra := newRecorder()
-	// A long handshake deadline: the connection must go because of the
-	// refusal, not because it stayed pending.
-	a := startHost(t, ctx, hostileConfig("a@127.0.0.1", time.Minute), ra)
-	defer stopAll(t, a)
-	rp := newRawPeer(t, "impostor@127.0.0.1", "")
-	defer rp.close()
+	ctx, lc, a, ra, rp := impostorSetup(t)
 	sess, err := rp.dial(ctx, a)
 	require.NoError(t, err, "the impostor gets as far as the verdict")
 	require.Equal(t, hsCookieMismatch, sess.verdict, "the listener's verdict on a junk MAC")
@@ -95,18 +103,7 @@ func TestImpostorDialerRefused(t *testing.T) {
 // the dialer refuses it (ErrCookieMismatch), delivers nothing, logs the
 // refusal naming the peer, and keeps no connection.
 func TestImpostorListenerRefused(t *testing.T) {
-	defer leaktest.AfterTest(t)()
-	lc, stopLogs := captureLogs(t)
-	defer stopLogs()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	ra := newRecorder()
-	// A long handshake deadline: the connection must go because of the
-	// refusal, not because it stayed pending.
-	a := startHost(t, ctx, hostileConfig("a@127.0.0.1", time.Minute), ra)
-	defer stopAll(t, a)
-	rp := newRawPeer(t, "impostor@127.0.0.1", "")
-	defer rp.close()
+	ctx, lc, a, ra, rp := impostorSetup(t)
 	seen := rp.listen()
 	_, err := a.ConnectAddr(ctx, rp.listenAddr(t))
 	require.ErrorIs(t, err, ErrCookieMismatch)
