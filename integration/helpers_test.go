@@ -18,8 +18,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/nodal-go/nodal"
 )
 
 // binary is the nodal binary TestMain builds.
@@ -310,17 +308,3 @@ func (s *syncBuffer) String() string {
 func regexpContains(s, expr string) bool { return regexp.MustCompile(expr).MatchString(s) }
 
 func regexpQuote(s string) string { return regexp.QuoteMeta(s) }
-
-// echoReply mirrors the nodal binary's answer to a call to an echo
-// process; a node in the test must register it under the same name to
-// decode the reply.
-type echoReply struct {
-	Text string
-	Pid  nodal.Pid
-}
-
-func init() {
-	if err := nodal.RegisterType("nodal.echo.reply", echoReply{}); err != nil {
-		panic(err)
-	}
-}

@@ -258,12 +258,3 @@ func (l *netLab) CtlJSON(key string, n *nodeProc, v any, args ...string) {
 	require.NoError(l.t, err, "ctl %v in %s: stdout %q stderr %q", args, l.NS(key), out.String(), errb.String())
 	decodeOne(l.t, out.String(), v)
 }
-
-// lastLines returns the last n lines of s.
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}

@@ -140,6 +140,9 @@ func (s *ctlService) do(ctx context.Context, w *nodal.Process, r ctlRequest) ctl
 		}
 		return ctlResponse{Node: n.Name(), Processes: ps}
 	}
+	if resp, ok := s.harnessDo(ctx, w, r); ok {
+		return resp
+	}
 	return fail(fmt.Errorf("unknown command %q", r.Cmd))
 }
 

@@ -89,6 +89,9 @@ func checkCtlArgs(cmd string, args []string) error {
 		_, err := nodal.ParsePid(args[0])
 		return err
 	}
+	if ok, err := harnessCheckArgs(cmd, args); ok {
+		return err
+	}
 	return fmt.Errorf("unknown command %q (want info, nodes, ping, spawn, send, call, kill, processes or rpc)", cmd)
 }
 
