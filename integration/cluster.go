@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/nodal-go/nodal"
@@ -99,7 +98,7 @@ type Options struct {
 // safe for concurrent use. It is closed (every node stopped, every
 // namespace, bridge and rule removed) when the test ends.
 type Cluster struct {
-	t     testing.TB
+	t     TB
 	mode  Mode
 	opts  Options
 	b     backend
@@ -175,7 +174,7 @@ func (o Options) withDefaults() Options {
 
 // startCluster starts n nodes named by name(i) on b: the first alone, each
 // next one joining those before it, then waits for the full mesh.
-func startCluster(t testing.TB, mode Mode, b backend, names []string, opts Options) *Cluster {
+func startCluster(t TB, mode Mode, b backend, names []string, opts Options) *Cluster {
 	t.Helper()
 	c := &Cluster{
 		t: t, mode: mode, opts: opts, b: b, names: names,
@@ -765,4 +764,18 @@ func pairKey(a, b string) [2]string {
 		a, b = b, a
 	}
 	return [2]string{a, b}
+}
+
+// TB is the part of testing.TB the harness uses: *testing.T and
+// *testing.B satisfy it, and so can a program's own type (Example does),
+// since testing.TB itself cannot be implemented outside package testing.
+type TB interface {
+	Helper()
+	Cleanup(func())
+	Logf(format string, args ...any)
+	Fatalf(format string, args ...any)
+	Skip(args ...any)
+	Skipf(format string, args ...any)
+	Failed() bool
+	TempDir() string
 }

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"testing"
 	"testing/synctest"
 	"time"
 
@@ -27,7 +26,7 @@ import (
 // clock: failure detection, timeouts and Eventually then cost no real
 // time; outside one it runs on the real clock. The cluster is closed when
 // the test ends.
-func NewCluster(t testing.TB, n int, opts Options) *Cluster {
+func NewCluster(t TB, n int, opts Options) *Cluster {
 	t.Helper()
 	if n < 1 {
 		t.Fatalf("integration: a cluster needs at least one node, not %d", n)
@@ -50,7 +49,7 @@ func NewCluster(t testing.TB, n int, opts Options) *Cluster {
 
 // simBackend runs nodes on a p2ptest network.
 type simBackend struct {
-	t    testing.TB
+	t    TB
 	opts Options
 	net  *p2ptest.Network
 
@@ -461,12 +460,12 @@ func (b *simBackend) close() {
 	}
 	clear(b.nodes)
 	b.mu.Unlock()
-	var wg sync.WaitGroup
+	// One after the other: nodes leaving at once wait on each other's
+	// goodbyes.
+	slices.SortFunc(running, func(a, b *nodal.Node) int { return strings.Compare(a.Name(), b.Name()) })
 	for _, n := range running {
-		wg.Add(1)
-		go func() { defer wg.Done(); stopNode(n) }()
+		stopNode(n)
 	}
-	wg.Wait()
 	if inBubble() {
 		// memberlist's probe goroutines end a few (fake) seconds after
 		// Shutdown; the bubble must not end before them (p2ptest duty 2).

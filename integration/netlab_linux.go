@@ -15,7 +15,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"testing"
 )
 
 // A lab is the network of one real-mode cluster: a bridge in the root
@@ -51,7 +50,7 @@ const (
 // requireLab skips the test unless it can build namespaces and iptables
 // rules: it needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN), ip, iptables and
 // iptables-restore.
-func requireLab(t testing.TB) {
+func requireLab(t TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("integration: real mode needs root: it creates network namespaces and iptables rules (run the in-process mode, or as root)")
@@ -71,7 +70,7 @@ var (
 // newLab builds a namespace per node. It first removes what earlier test
 // processes, now dead, left behind. Call requireLab first; it skips the
 // test if the namespaces cannot be made (root without the capabilities).
-func newLab(t testing.TB, nodes int) *lab {
+func newLab(t TB, nodes int) *lab {
 	t.Helper()
 	cleanLeftovers(t)
 	pid := os.Getpid()
@@ -316,7 +315,7 @@ var (
 // cleanLeftovers removes the namespaces, links and root rules of earlier
 // test processes that died without cleaning up (a crash, a -timeout
 // panic, kill -9): those named after a pid that no longer runs.
-func cleanLeftovers(t testing.TB) {
+func cleanLeftovers(t TB) {
 	t.Helper()
 	out, _ := exec.Command("ip", "netns", "list").Output()
 	for _, line := range strings.Split(string(out), "\n") {

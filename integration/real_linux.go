@@ -18,7 +18,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
 
 	"github.com/nodal-go/nodal"
@@ -45,7 +44,7 @@ const (
 // iptables-restore. opts.Services only says whether a service of the
 // nodes reconnects by itself (Service.Reconnects): the nodes run what
 // `node start` runs.
-func NewRealCluster(t testing.TB, n int, opts Options) *Cluster {
+func NewRealCluster(t TB, n int, opts Options) *Cluster {
 	t.Helper()
 	if n < 1 {
 		t.Fatalf("integration: a cluster needs at least one node, not %d", n)
@@ -79,7 +78,7 @@ func NewRealCluster(t testing.TB, n int, opts Options) *Cluster {
 }
 
 // buildNode builds cmd/node into the test's temporary directory.
-func buildNode(t testing.TB) string {
+func buildNode(t TB) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "nodal")
 	cmd := exec.Command("go", "build", "-o", out, "github.com/nodal-go/nodal/cmd/node")
@@ -91,7 +90,7 @@ func buildNode(t testing.TB) string {
 
 // realBackend runs nodes as OS processes in the lab's namespaces.
 type realBackend struct {
-	t      testing.TB
+	t      TB
 	opts   Options
 	lab    *lab
 	binary string
