@@ -2,7 +2,6 @@
 
 package integration
 
-
 // NewRealCluster runs nodes as OS processes in network namespaces of
 // their own, which needs Linux: elsewhere it skips the test.
 func NewRealCluster(t TB, n int, opts Options) *Cluster {
