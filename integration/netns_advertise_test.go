@@ -1,3 +1,5 @@
+//go:build linux
+
 package integration
 
 import (
@@ -40,9 +42,10 @@ func TestNetnsWildcardBindAdvertise(t *testing.T) {
 	requireNetLab(t)
 	defer leaktest.AfterTest(t)()
 	lab := newNetLab(t, "a", "b", "c")
+	defer lab.close() // after the nodes stop, before leaktest checks
 	c := newCluster(t, fmt.Sprintf("netns-adv-cookie-%d", lab.subnet))
 	defer c.close()
-	dead := fmt.Sprintf("10.201.%d.250", lab.subnet) // in the subnet, nobody there
+	dead := lab.Spare() // in the subnet, nobody there
 	for _, k := range []string{"b", "c"} {
 		lab.hostsFile(k, dead+" seeds.nodal.test", lab.IP("a")+" seeds.nodal.test")
 	}

@@ -1,3 +1,5 @@
+//go:build linux
+
 package integration
 
 import (
@@ -40,6 +42,7 @@ func TestNetnsPartitionHealKill(t *testing.T) {
 	}
 	defer leaktest.AfterTest(t)()
 	lab := newNetLab(t, "a", "b")
+	defer lab.close() // after the nodes stop, before leaktest checks
 	c := newCluster(t, fmt.Sprintf("netns-cookie-%d", lab.subnet))
 	defer c.close()
 
