@@ -435,7 +435,7 @@ func (b *realBackend) join(ctx context.Context, name string, seeds []string) err
 	var v struct {
 		Joined []string `json:"joined"`
 	}
-	return b.ctl(ctx, name, &v, append([]string{"join"}, seeds...)...)
+	return b.ctl(ctx, name, &v, append([]string{"rejoin"}, seeds...)...)
 }
 
 func (b *realBackend) ping(ctx context.Context, from, to string) (time.Duration, error) {

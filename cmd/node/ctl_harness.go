@@ -14,8 +14,8 @@ import (
 // The ctl commands the integration harness (package integration, real
 // mode) drives nodes with, besides the general ones: arm a monitor that
 // outlives the ctl command and read what it saw, and join the membership
-// again (what heal/ will do by itself). ctl.go, ctlservice.go and target.go
-// reach them through one line each (harnessCheckArgs, harnessDo,
+// again (rejoin: what heal/ does by itself). ctl.go, ctlservice.go and
+// target.go reach them through one line each (harnessCheckArgs, harnessDo,
 // harnessJSON, harnessPlain).
 
 // harnessCtlCommands are the harness's commands as help lists them.
@@ -24,7 +24,7 @@ var harnessCtlCommands = []ctlCommand{
 		`{"watcher":"<a@10.0.0.1.12.3>","target":"<b@10.0.0.2.5.3>"}`},
 	{"monitored WATCHER", "what the watcher saw: down (true once the Down arrived), its reason and when (Unix ms)",
 		`{"watcher":"<a@10.0.0.1.12.3>","target":"<b@10.0.0.2.5.3>","down":true,"reason":"noconnection","at_unix_ms":N}`},
-	{"join GOSSIP...", "join the membership through the gossip addresses HOST:PORT (as after a healed partition)",
+	{"rejoin GOSSIP...", "join the membership again through the gossip addresses HOST:PORT (as after a healed partition)",
 		`{"node":"a@10.0.0.1","joined":["10.0.0.2:7946"]}`},
 }
 
@@ -60,13 +60,13 @@ func harnessCheckArgs(cmd string, args []string) (ok bool, err error) {
 		}
 		_, err := nodal.ParsePid(args[0])
 		return true, err
-	case "join":
+	case "rejoin":
 		if len(args) == 0 {
-			return true, errors.New("usage: join GOSSIP...")
+			return true, errors.New("usage: rejoin GOSSIP...")
 		}
 		for _, a := range args {
 			if err := checkHostPort(a); err != nil {
-				return true, fmt.Errorf("join: %w", err)
+				return true, fmt.Errorf("rejoin: %w", err)
 			}
 		}
 		return true, nil
@@ -133,7 +133,7 @@ func (s *ctlService) harnessDo(ctx context.Context, w *nodal.Process, r ctlReque
 			out.AtUnixMS = st.At.UnixMilli()
 		}
 		return result(out)
-	case "join":
+	case "rejoin":
 		if err := n.Join(ctx, r.Args...); err != nil {
 			return fail(err)
 		}
@@ -191,7 +191,7 @@ func harnessJSON(cmd string, r ctlResponse) (v any, ok bool) {
 		return decode(&jsonMonitor{}), true
 	case "monitored":
 		return decode(&jsonMonitored{}), true
-	case "join":
+	case "rejoin":
 		j := decode(&jsonJoin{}).(*jsonJoin)
 		j.Joined = nonNil(j.Joined)
 		return j, true

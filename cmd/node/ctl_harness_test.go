@@ -17,7 +17,7 @@ import (
 
 // The harness commands: monitor arms a watcher on a remote echo that
 // outlives the ctl command, monitored reads it (up, then down with
-// noconnection once the echo's node is gone), join joins the membership.
+// noconnection once the echo's node is gone), rejoin joins the membership.
 func TestCtlHarnessMonitorAndJoin(t *testing.T) {
 	defer leaktest.AfterTest(t)()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -70,10 +70,10 @@ func TestCtlHarnessMonitorAndJoin(t *testing.T) {
 	require.GreaterOrEqual(t, st.AtUnixMS, before.UnixMilli())
 
 	var j jsonJoin
-	ctl(&j, "join", a.Gossip)
+	ctl(&j, "rejoin", a.Gossip)
 	require.Equal(t, jsonJoin{Node: a.Name(), Joined: []string{a.Gossip}}, j)
 
-	for _, args := range [][]string{{"monitor"}, {"monitor", "nope"}, {"monitored", "<x>"}, {"join"}, {"join", "nohost"}} {
+	for _, args := range [][]string{{"monitor"}, {"monitor", "nope"}, {"monitored", "<x>"}, {"rejoin"}, {"rejoin", "nohost"}} {
 		ok, err := harnessCheckArgs(args[0], args[1:])
 		require.True(t, ok, "%v", args)
 		require.Error(t, err, "%v", args)
