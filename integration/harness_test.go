@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lni/goutils/leaktest"
 	"github.com/stretchr/testify/require"
 
 	"github.com/nodal-go/nodal"
@@ -43,6 +44,7 @@ func echoes(t *testing.T, c *Cluster, ctx context.Context) map[string]nodal.Pid 
 // with ErrNoConnection (not a timeout: nothing waits out its deadline);
 // after the heal the mesh is back and the same RPC works.
 func TestHarnessSplitMonitorsAndRPC(t *testing.T) {
+	defer leaktest.AfterTest(t)() // after both modes: their clusters are closed by then
 	RunBoth(t, 5, suiteOptions(), func(t *testing.T, c *Cluster) {
 		ctx := context.Background()
 		n := c.Names()
@@ -102,6 +104,7 @@ func TestHarnessSplitMonitorsAndRPC(t *testing.T) {
 // noconnection, and once resumed rejoins with the same incarnation: its
 // processes, which outlived the freeze, answer again.
 func TestHarnessKillRestartFreeze(t *testing.T) {
+	defer leaktest.AfterTest(t)() // after both modes: their clusters are closed by then
 	RunBoth(t, 3, suiteOptions(), func(t *testing.T, c *Cluster) {
 		ctx := context.Background()
 		n := c.Names()
@@ -162,6 +165,7 @@ func TestHarnessKillRestartFreeze(t *testing.T) {
 // connection of the pair cannot live either way; n3, whose links are
 // whole, keeps both. After the heal the mesh is back.
 func TestHarnessOneWayCut(t *testing.T) {
+	defer leaktest.AfterTest(t)() // after both modes: their clusters are closed by then
 	RunBoth(t, 3, suiteOptions(), func(t *testing.T, c *Cluster) {
 		ctx := context.Background()
 		n := c.Names()
@@ -192,6 +196,7 @@ func TestHarnessOneWayCut(t *testing.T) {
 // adds (a lower bound the harness enforces), n1 -> n3 does not pay it,
 // calls across the slow link work, and no node drops another.
 func TestHarnessLatencyOnOneLink(t *testing.T) {
+	defer leaktest.AfterTest(t)() // after both modes: their clusters are closed by then
 	opts := suiteOptions()
 	opts.Links = []Link{{A: 0, B: 1, Faults: LinkFaults{Latency: 100 * time.Millisecond}}}
 	RunBoth(t, 3, opts, func(t *testing.T, c *Cluster) {
@@ -235,12 +240,15 @@ func chaosSeed(t *testing.T) uint64 {
 }
 
 // chaosDuration is NODAL_CHAOS_DURATION (a Go duration) if set, else 1
-// minute.
+// minute (15 s with -short).
 func chaosDuration(t *testing.T) time.Duration {
 	if s := os.Getenv("NODAL_CHAOS_DURATION"); s != "" {
 		d, err := time.ParseDuration(s)
 		require.NoError(t, err)
 		return d
+	}
+	if testing.Short() {
+		return 15 * time.Second
 	}
 	return time.Minute
 }
@@ -253,6 +261,7 @@ func chaosDuration(t *testing.T) time.Duration {
 // killed answers calls from every node; restarted nodes have new
 // incarnations.
 func TestHarnessChaos(t *testing.T) {
+	defer leaktest.AfterTest(t)() // after both modes: their clusters are closed by then
 	seed := chaosSeed(t)
 	d := chaosDuration(t)
 	RunBoth(t, 5, suiteOptions(), func(t *testing.T, c *Cluster) {
