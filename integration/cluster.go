@@ -104,6 +104,7 @@ type Cluster struct {
 	b     backend
 	names []string
 
+	ops     chan struct{} // the ops lock (lock, unlock)
 	mu      sync.Mutex
 	blocked map[[2]string]bool // directed: {from, to}
 	frozen  map[string]bool
@@ -177,7 +178,7 @@ func (o Options) withDefaults() Options {
 func startCluster(t TB, mode Mode, b backend, names []string, opts Options) *Cluster {
 	t.Helper()
 	c := &Cluster{
-		t: t, mode: mode, opts: opts, b: b, names: names,
+		t: t, mode: mode, opts: opts, b: b, names: names, ops: make(chan struct{}, 1),
 		blocked: map[[2]string]bool{}, frozen: map[string]bool{}, down: map[string]bool{}, links: map[[2]string]LinkFaults{},
 	}
 	for _, l := range opts.Links {
@@ -205,9 +206,9 @@ func startCluster(t TB, mode Mode, b backend, names []string, opts Options) *Clu
 	// Link faults and one-way cuts in-process act on the links of running
 	// nodes.
 	c.mu.Lock()
-	err := b.apply(c.faultsLocked())
+	f := c.faultsLocked()
 	c.mu.Unlock()
-	if err != nil {
+	if err := b.apply(f); err != nil {
 		t.Fatalf("integration: set up the network: %v", err)
 	}
 	d := c.WaitMesh()
@@ -270,9 +271,29 @@ func (c *Cluster) faultsLocked() faults {
 	return f
 }
 
-func (c *Cluster) applyLocked(what string) {
+// lock and unlock serialise the fault and lifecycle methods, which hold
+// the lock across the backend's work (a node's stop, iptables). It is a
+// channel, not a mutex, so that in a synctest bubble a goroutine waiting
+// for it is durably blocked and the fake clock goes on; mu only guards the
+// state for a moment and is never held across the backend's work.
+func (c *Cluster) lock()   { c.ops <- struct{}{} }
+func (c *Cluster) unlock() { <-c.ops }
+
+// update changes the fault state with edit, under mu.
+func (c *Cluster) update(edit func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	edit()
+}
+
+// apply makes the network match the fault state and logs what. Callers
+// hold the ops lock.
+func (c *Cluster) apply(what string) {
 	c.t.Helper()
-	if err := c.b.apply(c.faultsLocked()); err != nil {
+	c.mu.Lock()
+	f := c.faultsLocked()
+	c.mu.Unlock()
+	if err := c.b.apply(f); err != nil {
 		c.t.Fatalf("integration: %s: %v", what, err)
 	}
 	c.Logf("%s", what)
@@ -291,54 +312,63 @@ func (c *Cluster) Partition(groups ...[]string) {
 			group[n] = i + 1
 		}
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, a := range c.names {
-		for _, b := range c.names {
-			if a != b && group[a] != group[b] {
-				c.blocked[[2]string{a, b}] = true
+	c.lock()
+	defer c.unlock()
+	c.update(func() {
+		for _, a := range c.names {
+			for _, b := range c.names {
+				if a != b && group[a] != group[b] {
+					c.blocked[[2]string{a, b}] = true
+				}
 			}
 		}
-	}
+	})
 	var parts []string
 	for _, g := range groups {
 		parts = append(parts, strings.Join(g, " "))
 	}
-	c.applyLocked("partition " + strings.Join(parts, " | "))
+	c.apply("partition " + strings.Join(parts, " | "))
 }
 
 // Isolate cuts node from every other node, both ways.
 func (c *Cluster) Isolate(node string) {
 	c.t.Helper()
 	c.check(node)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, o := range c.names {
-		if o != node {
-			c.blocked[[2]string{node, o}] = true
-			c.blocked[[2]string{o, node}] = true
+	c.lock()
+	defer c.unlock()
+	c.update(func() {
+		for _, o := range c.names {
+			if o != node {
+				c.blocked[[2]string{node, o}] = true
+				c.blocked[[2]string{o, node}] = true
+			}
 		}
-	}
-	c.applyLocked("isolate " + node)
+	})
+	c.apply("isolate " + node)
 }
 
 // Cut cuts the link between a and b: both ways, or with OneWay only the
-// packets from a to b (a still hears b; b no longer hears a).
+// packets from a to b (a still hears b; b no longer hears a). A Direction
+// other than OneWay is BothWays.
 func (c *Cluster) Cut(a, b string, dir Direction) {
 	c.t.Helper()
 	c.check(a, b)
 	if a == b {
 		c.t.Fatalf("integration: cut %s from itself", a)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.blocked[[2]string{a, b}] = true
+	c.lock()
+	defer c.unlock()
 	what := "cut " + a + " -> " + b
 	if dir != OneWay {
-		c.blocked[[2]string{b, a}] = true
 		what = "cut " + a + " <-> " + b
 	}
-	c.applyLocked(what)
+	c.update(func() {
+		c.blocked[[2]string{a, b}] = true
+		if dir != OneWay {
+			c.blocked[[2]string{b, a}] = true
+		}
+	})
+	c.apply(what)
 }
 
 // Heal lifts every cut. Unless a service reconnects the cluster by itself
@@ -346,10 +376,10 @@ func (c *Cluster) Cut(a, b string, dir Direction) {
 // as heal/ would: a healed network restores no membership on its own.
 func (c *Cluster) Heal() {
 	c.t.Helper()
-	c.mu.Lock()
-	clear(c.blocked)
-	c.applyLocked("heal")
-	c.mu.Unlock()
+	c.lock()
+	defer c.unlock()
+	c.update(func() { clear(c.blocked) })
+	c.apply("heal")
 	c.reconnect()
 }
 
@@ -358,18 +388,23 @@ func (c *Cluster) Heal() {
 func (c *Cluster) SetLinkFaults(a, b string, f LinkFaults) {
 	c.t.Helper()
 	c.check(a, b)
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	k := pairKey(a, b)
-	if _, ok := c.links[k]; !ok {
+	c.lock()
+	defer c.unlock()
+	c.mu.Lock()
+	_, ok := c.links[k]
+	if ok {
+		c.links[k] = f
+	}
+	c.mu.Unlock()
+	if !ok {
 		c.t.Fatalf("integration: link %s-%s is not in Options.Links", a, b)
 	}
-	c.links[k] = f
-	c.applyLocked(fmt.Sprintf("link %s-%s: latency %v, loss %v", a, b, f.Latency, f.Loss))
+	c.apply(fmt.Sprintf("link %s-%s: latency %v, loss %v", a, b, f.Latency, f.Loss))
 }
 
 // reconnect joins every running node to the others' gossip addresses,
-// unless a service does that by itself.
+// unless a service does that by itself. Callers hold the ops lock.
 func (c *Cluster) reconnect() {
 	c.t.Helper()
 	if reconnects(c.opts.Services) {
@@ -409,22 +444,36 @@ func (c *Cluster) reachableLocked(a, o string) bool {
 	return !c.down[o] && !c.frozen[o] && !c.blocked[[2]string{a, o}] && !c.blocked[[2]string{o, a}]
 }
 
+// state reports whether node is down (killed or stopped) and frozen.
+func (c *Cluster) state(node string) (down, frozen bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.down[node], c.frozen[node]
+}
+
 // Kill kills node at once (SIGKILL in real mode): no goodbye, its
 // connections drop, the others' failure detection notices.
 func (c *Cluster) Kill(node string) {
 	c.t.Helper()
 	c.check(node)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.down[node] {
+	c.lock()
+	defer c.unlock()
+	c.kill(node)
+}
+
+// kill is Kill with the ops lock held.
+func (c *Cluster) kill(node string) {
+	c.t.Helper()
+	if down, _ := c.state(node); down {
 		c.t.Fatalf("integration: kill %s: %v", node, ErrNotRunning)
 	}
+	// Down first: questions to the node fail from now on instead of
+	// reaching a node being stopped.
+	c.update(func() { c.down[node] = true; delete(c.frozen, node) })
 	if err := c.b.kill(node); err != nil {
 		c.t.Fatalf("integration: kill %s: %v", node, err)
 	}
-	c.down[node] = true
-	delete(c.frozen, node)
-	c.applyLocked("kill " + node)
+	c.apply("kill " + node)
 }
 
 // Stop stops node gracefully (SIGTERM in real mode): it leaves the
@@ -432,50 +481,49 @@ func (c *Cluster) Kill(node string) {
 func (c *Cluster) Stop(node string) {
 	c.t.Helper()
 	c.check(node)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.down[node] || c.frozen[node] {
+	c.lock()
+	defer c.unlock()
+	if down, frozen := c.state(node); down || frozen {
 		c.t.Fatalf("integration: stop %s: %v", node, ErrNotRunning)
 	}
+	c.update(func() { c.down[node] = true })
 	ctx, cancel := context.WithTimeout(context.Background(), c.opts.Timeout)
 	defer cancel()
 	if err := c.b.stop(ctx, node); err != nil {
 		c.t.Fatalf("integration: stop %s: %v", node, err)
 	}
-	c.down[node] = true
 	c.Logf("stop %s", node)
 }
 
 // Restart starts node again with a new incarnation, joining the running
-// nodes; a running node is killed first. It returns once the node is up
-// (not yet meshed: see WaitMesh).
+// nodes it can reach; a running node is killed first. It returns once the
+// node is up (not yet meshed: see WaitMesh).
 func (c *Cluster) Restart(node string) {
 	c.t.Helper()
 	c.check(node)
-	c.mu.Lock()
-	if !c.down[node] {
-		c.mu.Unlock()
-		c.Kill(node)
-		c.mu.Lock()
+	c.lock()
+	defer c.unlock()
+	if down, _ := c.state(node); !down {
+		c.kill(node)
 	}
 	// Seeds are the running nodes it can reach; with none it starts
 	// alone, and Heal joins it to the others.
 	var seeds []string
+	c.mu.Lock()
 	for _, o := range c.names {
 		if o != node && c.reachableLocked(node, o) {
 			seeds = append(seeds, c.b.gossipAddr(o))
 		}
 	}
+	c.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), c.opts.Timeout)
 	defer cancel()
 	if err := c.b.start(ctx, node, seeds); err != nil {
-		c.mu.Unlock()
 		c.t.Fatalf("integration: restart %s: %v", node, err)
 	}
-	delete(c.down, node)
+	c.update(func() { delete(c.down, node) })
 	// A restarted node is under the faults of its name.
-	c.applyLocked("restart " + node)
-	c.mu.Unlock()
+	c.apply("restart " + node)
 }
 
 // Freeze stops node without killing it (SIGSTOP in real mode): its
@@ -486,16 +534,16 @@ func (c *Cluster) Restart(node string) {
 func (c *Cluster) Freeze(node string) {
 	c.t.Helper()
 	c.check(node)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.down[node] || c.frozen[node] {
+	c.lock()
+	defer c.unlock()
+	if down, frozen := c.state(node); down || frozen {
 		c.t.Fatalf("integration: freeze %s: %v", node, ErrNotRunning)
 	}
+	c.update(func() { c.frozen[node] = true })
 	if err := c.b.freeze(node); err != nil {
 		c.t.Fatalf("integration: freeze %s: %v", node, err)
 	}
-	c.frozen[node] = true
-	c.applyLocked("freeze " + node)
+	c.apply("freeze " + node)
 }
 
 // Thaw resumes a frozen node (SIGCONT) and, unless a service reconnects
@@ -503,18 +551,16 @@ func (c *Cluster) Freeze(node string) {
 func (c *Cluster) Thaw(node string) {
 	c.t.Helper()
 	c.check(node)
-	c.mu.Lock()
-	if !c.frozen[node] {
-		c.mu.Unlock()
+	c.lock()
+	defer c.unlock()
+	if _, frozen := c.state(node); !frozen {
 		c.t.Fatalf("integration: thaw %s: not frozen", node)
 	}
 	if err := c.b.thaw(node); err != nil {
-		c.mu.Unlock()
 		c.t.Fatalf("integration: thaw %s: %v", node, err)
 	}
-	delete(c.frozen, node)
-	c.applyLocked("thaw " + node)
-	c.mu.Unlock()
+	c.update(func() { delete(c.frozen, node) })
+	c.apply("thaw " + node)
 	c.reconnect()
 }
 
