@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	logging "github.com/ipfs/go-log/v2"
+	"github.com/lni/goutils/syncutil"
 
 	"github.com/nodal-go/nodal"
 	"github.com/nodal-go/nodal/crdt"
@@ -34,9 +35,14 @@ type Scope struct {
 
 	rep *replication
 
-	stopped  atomic.Bool
-	stopOnce sync.Once
-	stopErr  error
+	// stopper owns the goroutine that stops the scope when its node
+	// stops (Node.Stop stops the engine, and the node's processes, but
+	// knows nothing of the monitors).
+	stopper     *syncutil.Stopper
+	stopperOnce sync.Once
+	stopped     atomic.Bool
+	stopOnce    sync.Once
+	stopErr     error
 
 	stats struct {
 		joins, leaves, exits atomic.Uint64
@@ -59,6 +65,7 @@ func New(n *nodal.Node, cfg Config) (*Scope, error) {
 		x:           newIndex(n.Name()),
 		own:         ownTable{},
 		watcherDone: make(chan struct{}),
+		stopper:     syncutil.NewStopper(),
 	}
 	pid, err := n.Spawn(func(p *nodal.Process) error { return s.runWatcher(p, s.watcherDone) })
 	if err != nil {
@@ -70,6 +77,13 @@ func New(n *nodal.Node, cfg Config) (*Scope, error) {
 		<-s.watcherDone
 		return nil, fmt.Errorf("groups: scope %q: %w", cfg.Scope, err)
 	}
+	s.stopper.RunWorker(func() {
+		select {
+		case <-n.Done():
+			_ = s.shutdown(context.Background())
+		case <-s.stopper.ShouldStop():
+		}
+	})
 	return s, nil
 }
 
@@ -279,9 +293,17 @@ func (s *Scope) Stats() Stats {
 
 // Stop ends the scope on this node: it detaches the service, ends every
 // monitor with ErrStopped and stops the exit watcher, bounded by ctx. The
-// other nodes see this node's members go when it leaves the cluster (or,
-// until then, keep them). It is idempotent; Node.Stop calls it first.
+// other nodes keep this node's members (hidden once it is unreachable)
+// until it leaves the cluster or restarts. It is idempotent; Node.Stop
+// stops the scope too.
 func (s *Scope) Stop(ctx context.Context) error {
+	err := s.shutdown(ctx)
+	s.stopperOnce.Do(s.stopper.Stop)
+	return err
+}
+
+// shutdown stops everything but the stopper's goroutine, once.
+func (s *Scope) shutdown(ctx context.Context) error {
 	s.stopOnce.Do(func() {
 		s.stopped.Store(true)
 		err := s.stopReplication(ctx)
