@@ -25,7 +25,7 @@ func TestIndex(t *testing.T) {
 	x.apply([]change{
 		{op: crdt.Added, group: "g", dot: dotOf("a@h", 1, 1), m: Membership{Pid: pa}, cause: CauseLocal},
 		{op: crdt.Added, group: "g", dot: dotOf("a@h", 1, 2), m: Membership{Pid: pa}, cause: CauseLocal},
-		{op: crdt.Added, group: "g", dot: dotOf("a@h", 1, 2), m: Membership{Pid: pa}, cause: CauseLocal}, // duplicate
+		{op: crdt.Added, group: "g", dot: dotOf("a@h", 1, 2), m: Membership{Pid: pa}, cause: CauseLocal},  // duplicate
 		{op: crdt.Added, group: "g", dot: dotOf("a@h", 1, 3), m: Membership{Pid: pb}, cause: CauseRemote}, // not a's pid
 		{op: crdt.Added, group: "g", dot: dotOf("b@h", 7, 1), m: Membership{Pid: pb, Meta: []byte("m")}, cause: CauseRemote},
 	})
