@@ -25,10 +25,9 @@ type Scope struct {
 	self crdt.ReplicaID
 	x    *index
 
-	// opMu serialises this node's mutations: the own table and the choice
-	// of the dot a Leave removes.
-	opMu sync.Mutex
-	own  ownTable
+	// own is this node's record of its pids' dots; only mutations touch
+	// it, on the replication engine's goroutine, one at a time.
+	own ownTable
 
 	watcher     nodal.Pid
 	watcherDone chan struct{}
@@ -119,14 +118,12 @@ func (s *Scope) JoinMeta(ctx context.Context, group string, meta []byte, pids ..
 		return nil
 	}
 	meta = clone(meta)
-	s.opMu.Lock()
-	defer s.opMu.Unlock()
-	var first []nodal.Pid
 	err := s.update(ctx, CauseLocal, func(w *writer) {
 		for _, pid := range pids {
 			dot := w.add(group, Membership{Pid: pid, Meta: meta})
 			if s.own.add(group, pid, dot) {
-				first = append(first, pid)
+				// a local send: it never blocks
+				_ = s.n.Send(s.watcher, watchMsg{pid})
 			}
 		}
 	})
@@ -134,9 +131,6 @@ func (s *Scope) JoinMeta(ctx context.Context, group string, meta []byte, pids ..
 		return err
 	}
 	s.stats.joins.Add(uint64(len(pids)))
-	for _, pid := range first {
-		_ = s.n.Send(s.watcher, watchMsg{pid})
-	}
 	return nil
 }
 
@@ -154,9 +148,6 @@ func (s *Scope) Leave(ctx context.Context, group string, pids ...nodal.Pid) erro
 	if len(pids) == 0 {
 		return nil
 	}
-	s.opMu.Lock()
-	defer s.opMu.Unlock()
-	var last []nodal.Pid
 	left := 0
 	err := s.update(ctx, CauseLocal, func(w *writer) {
 		for _, pid := range pids {
@@ -167,7 +158,7 @@ func (s *Scope) Leave(ctx context.Context, group string, pids ...nodal.Pid) erro
 			left++
 			w.remove(dot)
 			if isLast {
-				last = append(last, pid)
+				_ = s.n.Send(s.watcher, unwatchMsg{pid})
 			}
 		}
 	})
@@ -178,9 +169,6 @@ func (s *Scope) Leave(ctx context.Context, group string, pids ...nodal.Pid) erro
 		return &NotJoinedError{Group: group, Pid: pids[0]}
 	}
 	s.stats.leaves.Add(uint64(left))
-	for _, pid := range last {
-		_ = s.n.Send(s.watcher, unwatchMsg{pid})
-	}
 	return nil
 }
 
@@ -189,8 +177,6 @@ func (s *Scope) exited(pid nodal.Pid) {
 	if s.stopped.Load() {
 		return
 	}
-	s.opMu.Lock()
-	defer s.opMu.Unlock()
 	err := s.update(context.Background(), CauseExit, func(w *writer) {
 		w.remove(s.own.takeAll(pid)...)
 	})

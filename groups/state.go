@@ -25,7 +25,7 @@ func decodeState(b []byte) (*state, error) {
 // ownTable is the owner's record of the dots of its own pids: per pid,
 // per group, the dots of its memberships. A leave takes a dot from here in
 // O(1), so it never scans the group. Only the owner node has entries for a
-// pid; it is guarded by the scope's opMu.
+// pid; only the engine's goroutine touches it (inside Update).
 type ownTable map[nodal.Pid]*ownPid
 
 type ownPid struct {

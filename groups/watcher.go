@@ -32,7 +32,7 @@ func (s *Scope) runWatcher(p *nodal.Process, done chan struct{}) error {
 		case unwatchMsg:
 			if ref, ok := refs[m.pid]; ok {
 				delete(refs, m.pid)
-				p.Demonitor(ref, true)
+				p.Demonitor(ref, false) // a Down already queued fails the ref check below
 			}
 		case nodal.Down:
 			if ref, ok := refs[m.Pid]; ok && ref == m.Ref {
