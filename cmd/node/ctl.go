@@ -292,6 +292,9 @@ func jsonOf(cmd string, r ctlResponse) any {
 		}
 		return jsonProcesses{Node: r.Node, Processes: ps}
 	}
+	if v, ok := groupsJSON(cmd, r); ok {
+		return v
+	}
 	return struct {
 		Error string `json:"error"`
 	}{"unknown command " + cmd}
@@ -356,4 +359,5 @@ func writePlain(w io.Writer, cmd string, r ctlResponse) {
 			fmt.Fprintf(w, "%s %s %s queue=%d\n", p.Pid, name, p.Status, p.Queue)
 		}
 	}
+	writeGroupsPlain(w, cmd, r)
 }

@@ -64,6 +64,9 @@ func (s *ctlService) do(ctx context.Context, w *nodal.Process, r ctlRequest) ctl
 	if err := checkCtlArgs(r.Cmd, r.Args); err != nil {
 		return fail(err)
 	}
+	if resp, ok := s.doGroups(ctx, w, r); ok {
+		return resp
+	}
 	switch r.Cmd {
 	case "info":
 		info := n.Info()

@@ -71,6 +71,9 @@ func startNode(ctx context.Context, o startOptions, stdout io.Writer) (*runningN
 		rs, err = rpc.New(n, rpc.Config{})
 	}
 	if err == nil {
+		err = attachGroups(n)
+	}
+	if err == nil {
 		err = startCtlService(n, gossip, rs)
 	}
 	if err != nil {

@@ -46,6 +46,9 @@ func checkCtlArgs(cmd string, args []string) error {
 		}
 		return nil
 	}
+	if handled, err := checkGroupsArgs(cmd, args); handled {
+		return err
+	}
 	switch cmd {
 	case "info", "nodes", "processes":
 		return want(0, 0, cmd)
