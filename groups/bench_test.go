@@ -135,7 +135,7 @@ func BenchmarkJoin(b *testing.B) {
 		}
 	}()
 	ctx := context.Background()
-	const workers = 64
+	const workers = 16
 	b.ResetTimer()
 	t0 := time.Now()
 	var wg sync.WaitGroup

@@ -96,3 +96,23 @@ func TestProcessExitLeaves(t *testing.T) {
 		eventually(t, "dead joiner removed", func() bool { return a.Members("z") == nil })
 	})
 }
+
+// Metadata travels with a membership; each membership keeps its own.
+func TestJoinMetaTravels(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := startCluster(t, 10, Config{}, "a@10.0.0.1", "b@10.0.0.2")
+		defer c.stop()
+		ctx := context.Background()
+		p := idle(t, c.nodes[0])
+		require.NoError(t, c.scopes[0].JoinMeta(ctx, "g", []byte("role=primary"), p))
+		require.NoError(t, c.scopes[0].Join(ctx, "g", p))
+		b := c.scopes[1]
+		eventually(t, "both memberships on b", func() bool { return b.Count("g") == 2 })
+		ms := b.Memberships("g")
+		require.Len(t, ms, 2)
+		metas := []string{string(ms[0].Meta), string(ms[1].Meta)}
+		require.ElementsMatch(t, []string{"role=primary", ""}, metas)
+		ms[0].Meta = append(ms[0].Meta[:0], 'x') // the caller's copy
+		require.ElementsMatch(t, metas, []string{string(b.Memberships("g")[0].Meta), string(b.Memberships("g")[1].Meta)})
+	})
+}

@@ -302,7 +302,7 @@ func (x *index) memberships(name string) []Membership {
 	all := make([]md, 0, g.count)
 	for p, mb := range g.members {
 		for _, e := range mb.entries {
-			all = append(all, md{Membership{p, e.meta}, e.dot})
+			all = append(all, md{Membership{p, clone(e.meta)}, e.dot})
 		}
 	}
 	slices.SortFunc(all, func(a, b md) int {
