@@ -214,9 +214,15 @@ func (r *Replica[K, V]) drainQueue() {
 	r.queue = nil
 	r.queueBytes = 0
 	r.qmu.Unlock()
+	members := false
 	for i := range q {
+		members = members || q[i].kind != evFrame
 		r.handle(&q[i])
 		q[i] = event[K, V]{}
+	}
+	if members {
+		p := r.peers()
+		r.peerList.Store(&p)
 	}
 }
 

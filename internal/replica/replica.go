@@ -63,6 +63,9 @@ type Config[K comparable, V any] struct {
 	// changes, in order. It may mutate through s (its changes come in a
 	// later call) and must not block.
 	OnChange func(s *State[K, V], changes []Change[K, V])
+	// OnStop, if set, is called once when the replica has stopped (by Stop
+	// or Node.Stop), after the engine's goroutine ended.
+	OnStop func()
 }
 
 // Reason says why an entry became visible or invisible.
@@ -147,8 +150,9 @@ type Replica[K comparable, V any] struct {
 	queueBytes int
 	wake       chan struct{}
 
-	gossip atomic.Pointer[[]byte] // this replica's digest for push/pull
-	st     counters
+	gossip   atomic.Pointer[[]byte] // this replica's digest for push/pull
+	peerList atomic.Pointer[[]string]
+	st       counters
 
 	// Engine goroutine only.
 	m         *crdt.ORMap[K, V]
@@ -309,6 +313,15 @@ func (r *Replica[K, V]) Sync(ctx context.Context) error {
 	}
 }
 
+// Peers returns the nodes this replica exchanges with: up here and running
+// the service, sorted.
+func (r *Replica[K, V]) Peers() []string {
+	if p := r.peerList.Load(); p != nil {
+		return slices.Clone(*p)
+	}
+	return nil
+}
+
 // Stats returns the counters.
 func (r *Replica[K, V]) Stats() Stats {
 	s := &r.st
@@ -330,6 +343,9 @@ func (r *Replica[K, V]) Stop(ctx context.Context) error {
 		r.stopped.Store(true)
 		r.n.DetachService(r.cfg.Service)
 		r.stopper.Stop()
+		if r.cfg.OnStop != nil {
+			r.cfg.OnStop()
+		}
 	})
 	return nil
 }
