@@ -240,12 +240,16 @@ func (r *Registry) settle(s *replica.State[string, Registration], name string, r
 			if !has {
 				other = r.claims[(i+1)%len(r.claims)].Pid
 			}
-			r.drop(s, name, c, ReasonConflict)
-			r.conflicts.Add(1)
-			if res.Action == Notify {
-				_ = r.n.Send(c.pid, NameConflict{Name: name, Winner: other})
-			} else {
-				r.n.Exit(c.pid, &ConflictError{Name: name, Winner: other})
+			r.loseClaim(s, name, c, other, res.Action)
+			if has {
+				continue
+			}
+			// Nobody keeps the name: tell the other claimants' owners, who
+			// may not see our claim before it is gone.
+			for j, o := range r.sibs {
+				if j != i && o.Dot.Replica != s.Self() {
+					s.Notify(o.Dot.Replica.Name, conflictNotice{name: name, from: sib.Dot, fromClaim: sib.Value, to: o.Dot}.encode())
+				}
 			}
 		}
 	}

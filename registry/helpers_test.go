@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nodal-go/nodal"
+	"github.com/nodal-go/nodal/internal/replica"
 	"github.com/nodal-go/nodal/p2p/p2ptest"
 )
 
@@ -34,13 +35,19 @@ func startCluster(t *testing.T, seed int64, cfg Config, names ...string) *cluste
 	return c
 }
 
-// start starts (or restarts) a node with its registry.
-func (c *cluster) start(name string) int {
+// start starts (or restarts) a node with its registry, joined to the
+// first other node.
+func (c *cluster) start(name string) int { return c.startWith(name, true) }
+
+// startAlone is start without a seed (rejoin joins it).
+func (c *cluster) startAlone(name string) int { return c.startWith(name, false) }
+
+func (c *cluster) startWith(name string, seed bool) int {
 	c.t.Helper()
 	cfg := nodal.DefaultLocalConfig(name, testCookie)
 	cfg.P2P.Network = c.net
 	for _, n := range c.nodes {
-		if n.Name() != name {
+		if seed && n.Name() != name {
 			cfg.Seeds = []string{n.GossipAddr()}
 			break
 		}
@@ -136,3 +143,5 @@ func ctx10(t *testing.T) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+type replicaState = replica.State[string, Registration]

@@ -132,6 +132,7 @@ func New(n *nodal.Node, cfg Config) (*Registry, error) {
 		PermdownPeriod: cfg.PermdownPeriod,
 		SyncInterval:   cfg.SyncInterval,
 		OnChange:       r.onChange,
+		OnNotice:       r.onNotice,
 		OnStop:         r.onStop,
 	})
 	if err != nil {

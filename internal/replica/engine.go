@@ -391,6 +391,10 @@ func (r *Replica[K, V]) handleFrame(from nodal.NodeRef, f *frame[K, V]) {
 		r.send(from.Name, encodeSyncAck(f.id))
 	case kindSyncAck:
 		r.syncAnswered(f.id, from.Name)
+	case kindNotice:
+		if r.cfg.OnNotice != nil {
+			r.cfg.OnNotice(&r.state, from, f.notice)
+		}
 	}
 }
 

@@ -63,6 +63,10 @@ type Config[K comparable, V any] struct {
 	// changes, in order. It may mutate through s (its changes come in a
 	// later call) and must not block.
 	OnChange func(s *State[K, V], changes []Change[K, V])
+	// OnNotice, if set, receives on the engine's goroutine the payloads
+	// other nodes' replicas sent with State.Notify, in the order each sent
+	// them. payload belongs to the callee.
+	OnNotice func(s *State[K, V], from nodal.NodeRef, payload []byte)
 	// OnStop, if set, is called once when the replica has stopped (by Stop
 	// or Node.Stop), after the engine's goroutine ended.
 	OnStop func()
@@ -382,6 +386,21 @@ func (s *State[K, V]) Siblings(dst []crdt.Sibling[V], k K) []crdt.Sibling[V] {
 		}
 	}
 	return dst
+}
+
+// Notify sends payload (at most MaxNotice bytes) to the replica on node,
+// where Config.OnNotice receives it, ordered with this replica's other
+// frames to node; false if node is not a peer or the frame could not be
+// queued. For what a CRDT cannot say, such as asking another owner to act
+// on its own entries.
+func (s *State[K, V]) Notify(node string, payload []byte) bool {
+	if len(payload) > MaxNotice || !s.r.serving[node] {
+		return false
+	}
+	if _, up := s.r.up[node]; !up {
+		return false
+	}
+	return s.r.send(node, encodeNotice(payload))
 }
 
 // Add writes v under k as a new sibling owned by this node and returns its
