@@ -295,7 +295,7 @@ func TestRestartWithNewIncarnation(t *testing.T) {
 		oldID := c.regs[1].rep.Self()
 		c.split([]int{0}, []int{1})
 		require.NoError(t, c.nodes[1].Stop(ctx10(t))) // a does not see it leave
-		b := c.startAlone("b@10.0.0.2") // its seed is across the cut
+		b := c.startAlone("b@10.0.0.2")               // its seed is across the cut
 		require.NoError(t, c.regs[b].Register(ctx10(t), "new", idle(t, c.nodes[b])))
 		c.rejoin()
 		p2ptest.Eventually(t, 10*time.Second, func() bool { return !absentOn(a, "new") }, "new incarnation's name")
