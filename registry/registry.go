@@ -339,7 +339,7 @@ func (r *Registry) Stop(ctx context.Context) error {
 }
 
 // onStop runs once the replica stopped: the watcher goes, watches end.
-func (r *Registry) onStop() {
+func (r *Registry) onStop(context.Context) {
 	r.stopped.Store(true)
 	r.n.Exit(r.watcher, nodal.ReasonKill)
 	r.monMu.Lock()

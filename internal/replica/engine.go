@@ -53,8 +53,10 @@ func (r *Replica[K, V]) failOps() {
 	}
 }
 
+// runOp runs a local operation; its caller is told after the turn's flush,
+// so that OnChange has seen its changes when Update returns.
 func (r *Replica[K, V]) runOp(o op[K, V]) {
-	o.done <- o.fn(&r.state)
+	r.done = append(r.done, opResult{o.done, o.fn(&r.state)})
 }
 
 // flush reports changes (OnChange may make more), pushes the batched local
@@ -88,6 +90,11 @@ func (r *Replica[K, V]) flush() {
 		r.dirty = false
 		r.refreshGossip()
 	}
+	for i, d := range r.done {
+		d.done <- d.err
+		r.done[i] = opResult{}
+	}
+	r.done = r.done[:0]
 }
 
 // send queues a frame to node without blocking; false if it could not.

@@ -68,8 +68,9 @@ type Config[K comparable, V any] struct {
 	// them. payload belongs to the callee.
 	OnNotice func(s *State[K, V], from nodal.NodeRef, payload []byte)
 	// OnStop, if set, is called once when the replica has stopped (by Stop
-	// or Node.Stop), after the engine's goroutine ended.
-	OnStop func()
+	// or Node.Stop), on Stop's goroutine, after the engine's goroutine ended
+	// (no OnChange or OnNotice runs after it), with Stop's ctx.
+	OnStop func(ctx context.Context)
 }
 
 // Reason says why an entry became visible or invisible.
@@ -173,6 +174,7 @@ type Replica[K comparable, V any] struct {
 	lastSync  time.Time
 	rng       *rand.Rand
 	state     State[K, V]
+	done      []opResult // callers of this turn's operations
 }
 
 type purgeMark struct {
@@ -188,6 +190,11 @@ type syncWait struct {
 type op[K comparable, V any] struct {
 	fn   func(s *State[K, V]) error
 	done chan error
+}
+
+type opResult struct {
+	done chan error
+	err  error
 }
 
 type eventKind int
@@ -262,10 +269,13 @@ func (r *Replica[K, V]) Self() crdt.ReplicaID { return r.self }
 func (r *Replica[K, V]) Node() *nodal.Node { return r.n }
 
 // Update runs fn on the engine's goroutine with the state, and returns its
-// error. Mutations fn makes through s are pushed to the other nodes at the
-// end of the engine's turn, and reported to OnChange. Once fn has been
-// handed to the engine, Update waits for it to run (it does not block);
-// ctx bounds only the hand-over.
+// error. Mutations fn makes through s are reported to OnChange (with reason
+// Local) and pushed to the other nodes at the end of the engine's turn;
+// Update returns after both, so OnChange has seen fn's changes by then. A fn
+// that only reads is a read on the engine's goroutine. Once fn has been
+// handed to the engine, Update waits for it to run (fn must not block);
+// ctx bounds only the hand-over. Operations arriving together run in one
+// turn and their deltas go out as one frame per peer.
 func (r *Replica[K, V]) Update(ctx context.Context, fn func(s *State[K, V]) error) error {
 	o := op[K, V]{fn: fn, done: make(chan error, 1)}
 	select {
@@ -348,7 +358,7 @@ func (r *Replica[K, V]) Stop(ctx context.Context) error {
 		r.n.DetachService(r.cfg.Service)
 		r.stopper.Stop()
 		if r.cfg.OnStop != nil {
-			r.cfg.OnStop()
+			r.cfg.OnStop(ctx)
 		}
 	})
 	return nil
