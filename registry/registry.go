@@ -286,6 +286,10 @@ func (r *Registry) Lookup(name string) (Registration, bool) { return r.idx.get(n
 // them.
 func (r *Registry) Registered() map[string]nodal.Pid { return r.idx.all() }
 
+// Nodes returns the nodes this registry exchanges with: connected and
+// running the same scope, sorted.
+func (r *Registry) Nodes() []string { return r.rep.Peers() }
+
 // Len returns the number of visible names.
 func (r *Registry) Len() int { return r.idx.len() }
 

@@ -208,6 +208,9 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	con.sayf("")
 
+	if err := d.demoGlobalName(sctx); err != nil {
+		return err
+	}
 	con.sayf("== A remote spawn and a remote call")
 	return d.rest(ctx)
 }

@@ -36,6 +36,9 @@ type ctlResponse struct {
 	Processes   []ctlProcess
 	Func        string // rpc: the function called
 	Result      string // rpc: its result as JSON
+
+	Name  string            // register, unregister, whereis: the global name
+	Names map[string]string // registered: global name -> pid
 }
 
 // ctlProcess is one line of the processes command.
