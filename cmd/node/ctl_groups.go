@@ -39,7 +39,7 @@ func scopeOf(n *nodal.Node) (*groups.Scope, error) {
 
 func init() {
 	ctlCommands = append(ctlCommands,
-		ctlCommand{"spawn echo [--name NAME] --group GROUP", "start an echo process and join it to GROUP",
+		ctlCommand{"spawn echo [--name NAME | --global NAME] --group GROUP", "start an echo process and join it to GROUP",
 			`{"pid":"<a@10.0.0.1.12.3>"}`},
 		ctlCommand{"join GROUP PID", "join PID, a process of the node, to GROUP (once more: pg's multiplicity)",
 			`{"group":"GROUP","pid":"<a@10.0.0.1.12.3>"}`},
@@ -90,7 +90,7 @@ func checkGroupsArgs(cmd string, args []string) (handled bool, err error) {
 			return false, nil
 		}
 		if group == "" {
-			return true, fmt.Errorf("usage: spawn echo [--name NAME] --group GROUP")
+			return true, fmt.Errorf("usage: spawn echo [--name NAME | --global NAME] --group GROUP")
 		}
 		if err := groups.ValidateGroup(group); err != nil {
 			return true, err

@@ -208,6 +208,9 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	con.sayf("")
 
+	if err := d.demoGlobalName(sctx); err != nil {
+		return err
+	}
 	con.sayf("== A process group")
 	if err := d.groupsDemo(ctx); err != nil {
 		return fmt.Errorf("process group: %w", err)

@@ -40,6 +40,9 @@ type ctlResponse struct {
 	Group       string         // groups: the group
 	Pids        []string       // groups: members
 	GroupCounts map[string]int // groups: memberships per group
+
+	Name  string            // register, unregister, whereis: the global name
+	Names map[string]string // registered: global name -> pid
 }
 
 // ctlProcess is one line of the processes command.

@@ -53,8 +53,10 @@ func (r *Replica[K, V]) failOps() {
 	}
 }
 
+// runOp runs a local operation; its caller is told after the turn's flush,
+// so that OnChange has seen its changes when Update returns.
 func (r *Replica[K, V]) runOp(o op[K, V]) {
-	o.done <- o.fn(&r.state)
+	r.done = append(r.done, opResult{o.done, o.fn(&r.state)})
 }
 
 // flush reports changes (OnChange may make more), pushes the batched local
@@ -88,6 +90,11 @@ func (r *Replica[K, V]) flush() {
 		r.dirty = false
 		r.refreshGossip()
 	}
+	for i, d := range r.done {
+		d.done <- d.err
+		r.done[i] = opResult{}
+	}
+	r.done = r.done[:0]
 }
 
 // send queues a frame to node without blocking; false if it could not.
@@ -214,9 +221,15 @@ func (r *Replica[K, V]) drainQueue() {
 	r.queue = nil
 	r.queueBytes = 0
 	r.qmu.Unlock()
+	members := false
 	for i := range q {
+		members = members || q[i].kind != evFrame
 		r.handle(&q[i])
 		q[i] = event[K, V]{}
+	}
+	if members {
+		p := r.peers()
+		r.peerList.Store(&p)
 	}
 }
 
@@ -385,6 +398,10 @@ func (r *Replica[K, V]) handleFrame(from nodal.NodeRef, f *frame[K, V]) {
 		r.send(from.Name, encodeSyncAck(f.id))
 	case kindSyncAck:
 		r.syncAnswered(f.id, from.Name)
+	case kindNotice:
+		if r.cfg.OnNotice != nil {
+			r.cfg.OnNotice(&r.state, from, f.notice)
+		}
 	}
 }
 

@@ -15,6 +15,7 @@ func FuzzDecodeFrame(f *testing.F) {
 	f.Add(encodeSyncResp(4, m.Digest(), d))
 	f.Add(encodeSyncPush(5, d))
 	f.Add(encodeSyncAck(6))
+	f.Add(encodeNotice([]byte("hi")))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fr, err := decodeFrame(b, crdt.StringCodec{}, crdt.StringCodec{})
@@ -36,6 +37,8 @@ func FuzzDecodeFrame(f *testing.F) {
 			again = encodeSyncPush(fr.id, fr.delta)
 		case kindSyncAck:
 			again = encodeSyncAck(fr.id)
+		case kindNotice:
+			again = encodeNotice(fr.notice)
 		}
 		if string(again) != string(b) {
 			t.Fatalf("kind %d: %x re-encodes as %x", fr.kind, b, again)

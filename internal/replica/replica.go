@@ -63,6 +63,14 @@ type Config[K comparable, V any] struct {
 	// changes, in order. It may mutate through s (its changes come in a
 	// later call) and must not block.
 	OnChange func(s *State[K, V], changes []Change[K, V])
+	// OnNotice, if set, receives on the engine's goroutine the payloads
+	// other nodes' replicas sent with State.Notify, in the order each sent
+	// them. payload belongs to the callee.
+	OnNotice func(s *State[K, V], from nodal.NodeRef, payload []byte)
+	// OnStop, if set, is called once when the replica has stopped (by Stop
+	// or Node.Stop), on Stop's goroutine, after the engine's goroutine ended
+	// (no OnChange or OnNotice runs after it), with Stop's ctx.
+	OnStop func(ctx context.Context)
 }
 
 // Reason says why an entry became visible or invisible.
@@ -147,8 +155,9 @@ type Replica[K comparable, V any] struct {
 	queueBytes int
 	wake       chan struct{}
 
-	gossip atomic.Pointer[[]byte] // this replica's digest for push/pull
-	st     counters
+	gossip   atomic.Pointer[[]byte] // this replica's digest for push/pull
+	peerList atomic.Pointer[[]string]
+	st       counters
 
 	// Engine goroutine only.
 	m         *crdt.ORMap[K, V]
@@ -165,6 +174,7 @@ type Replica[K comparable, V any] struct {
 	lastSync  time.Time
 	rng       *rand.Rand
 	state     State[K, V]
+	done      []opResult // callers of this turn's operations
 }
 
 type purgeMark struct {
@@ -180,6 +190,11 @@ type syncWait struct {
 type op[K comparable, V any] struct {
 	fn   func(s *State[K, V]) error
 	done chan error
+}
+
+type opResult struct {
+	done chan error
+	err  error
 }
 
 type eventKind int
@@ -254,10 +269,13 @@ func (r *Replica[K, V]) Self() crdt.ReplicaID { return r.self }
 func (r *Replica[K, V]) Node() *nodal.Node { return r.n }
 
 // Update runs fn on the engine's goroutine with the state, and returns its
-// error. Mutations fn makes through s are pushed to the other nodes at the
-// end of the engine's turn, and reported to OnChange. Once fn has been
-// handed to the engine, Update waits for it to run (it does not block);
-// ctx bounds only the hand-over.
+// error. Mutations fn makes through s are reported to OnChange (with reason
+// Local) and pushed to the other nodes at the end of the engine's turn;
+// Update returns after both, so OnChange has seen fn's changes by then. A fn
+// that only reads is a read on the engine's goroutine. Once fn has been
+// handed to the engine, Update waits for it to run (fn must not block);
+// ctx bounds only the hand-over. Operations arriving together run in one
+// turn and their deltas go out as one frame per peer.
 func (r *Replica[K, V]) Update(ctx context.Context, fn func(s *State[K, V]) error) error {
 	o := op[K, V]{fn: fn, done: make(chan error, 1)}
 	select {
@@ -309,6 +327,15 @@ func (r *Replica[K, V]) Sync(ctx context.Context) error {
 	}
 }
 
+// Peers returns the nodes this replica exchanges with: up here and running
+// the service, sorted.
+func (r *Replica[K, V]) Peers() []string {
+	if p := r.peerList.Load(); p != nil {
+		return slices.Clone(*p)
+	}
+	return nil
+}
+
 // Stats returns the counters.
 func (r *Replica[K, V]) Stats() Stats {
 	s := &r.st
@@ -330,6 +357,9 @@ func (r *Replica[K, V]) Stop(ctx context.Context) error {
 		r.stopped.Store(true)
 		r.n.DetachService(r.cfg.Service)
 		r.stopper.Stop()
+		if r.cfg.OnStop != nil {
+			r.cfg.OnStop(ctx)
+		}
 	})
 	return nil
 }
@@ -366,6 +396,21 @@ func (s *State[K, V]) Siblings(dst []crdt.Sibling[V], k K) []crdt.Sibling[V] {
 		}
 	}
 	return dst
+}
+
+// Notify sends payload (at most MaxNotice bytes) to the replica on node,
+// where Config.OnNotice receives it, ordered with this replica's other
+// frames to node; false if node is not a peer or the frame could not be
+// queued. For what a CRDT cannot say, such as asking another owner to act
+// on its own entries.
+func (s *State[K, V]) Notify(node string, payload []byte) bool {
+	if len(payload) > MaxNotice || !s.r.serving[node] {
+		return false
+	}
+	if _, up := s.r.up[node]; !up {
+		return false
+	}
+	return s.r.send(node, encodeNotice(payload))
 }
 
 // Add writes v under k as a new sibling owned by this node and returns its

@@ -21,7 +21,11 @@ const (
 	kindSyncPush byte = 5 // id, delta
 	kindSyncAck  byte = 6 // id
 	kindGossip   byte = 7 // not on the wire: a digest from memberlist's push/pull
+	kindNotice   byte = 8 // a user payload for OnNotice
 )
+
+// MaxNotice bounds a notice's payload (State.Notify).
+const MaxNotice = 64 << 10
 
 // pullAnswer in a pull's flags asks the receiver to pull back in turn when
 // the sender's digest shows something the receiver lacks.
@@ -37,6 +41,7 @@ type frame[K comparable, V any] struct {
 	id     uint64
 	digest crdt.Digest
 	delta  *crdt.ORMap[K, V]
+	notice []byte
 }
 
 func appendDelta[K comparable, V any](b []byte, d *crdt.ORMap[K, V]) []byte {
@@ -72,6 +77,8 @@ func encodeSyncPush[K comparable, V any](id uint64, d *crdt.ORMap[K, V]) []byte 
 }
 
 func encodeSyncAck(id uint64) []byte { return wire.AppendUvarint([]byte{kindSyncAck}, id) }
+
+func encodeNotice(payload []byte) []byte { return append([]byte{kindNotice}, payload...) }
 
 func encodeGossip(g crdt.Digest) []byte { return appendDigest([]byte{gossipVersion}, g) }
 
@@ -119,6 +126,11 @@ func decodeFrame[K comparable, V any](b []byte, kc crdt.Codec[K], vc crdt.Codec[
 		f.id = uvarint(&dec)
 		if dec.Err() == nil {
 			err = dec.Done()
+		}
+	case kindNotice:
+		f.notice = dec.Rest()
+		if len(f.notice) > MaxNotice {
+			dec.Fail("notice over MaxNotice")
 		}
 	default:
 		return f, fmt.Errorf("%w: unknown kind %d", ErrBadFrame, f.kind)
