@@ -31,6 +31,7 @@ func (s *Scope) startReplication() error {
 		PermdownPeriod: s.cfg.PermdownPeriod,
 		SyncInterval:   s.cfg.SyncInterval,
 		OnChange:       s.onChange,
+		OnStop:         s.onStop,
 	})
 	if err != nil {
 		return err

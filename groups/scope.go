@@ -3,11 +3,9 @@ package groups
 import (
 	"context"
 	"fmt"
-	"sync"
 	"sync/atomic"
 
 	logging "github.com/ipfs/go-log/v2"
-	"github.com/lni/goutils/syncutil"
 
 	"github.com/nodal-go/nodal"
 	"github.com/nodal-go/nodal/crdt"
@@ -34,14 +32,8 @@ type Scope struct {
 
 	rep *replication
 
-	// stopper owns the goroutine that stops the scope when its node
-	// stops (Node.Stop stops the engine, and the node's processes, but
-	// knows nothing of the monitors).
-	stopper     *syncutil.Stopper
-	stopperOnce sync.Once
-	stopped     atomic.Bool
-	stopOnce    sync.Once
-	stopErr     error
+	stopped atomic.Bool
+	stopErr error // set by onStop
 
 	stats struct {
 		joins, leaves, exits atomic.Uint64
@@ -64,7 +56,6 @@ func New(n *nodal.Node, cfg Config) (*Scope, error) {
 		x:           newIndex(n.Name()),
 		own:         ownTable{},
 		watcherDone: make(chan struct{}),
-		stopper:     syncutil.NewStopper(),
 	}
 	pid, err := n.Spawn(func(p *nodal.Process) error { return s.runWatcher(p, s.watcherDone) })
 	if err != nil {
@@ -76,13 +67,6 @@ func New(n *nodal.Node, cfg Config) (*Scope, error) {
 		<-s.watcherDone
 		return nil, fmt.Errorf("groups: scope %q: %w", cfg.Scope, err)
 	}
-	s.stopper.RunWorker(func() {
-		select {
-		case <-n.Done():
-			_ = s.shutdown(context.Background())
-		case <-s.stopper.ShouldStop():
-		}
-	})
 	return s, nil
 }
 
@@ -283,28 +267,26 @@ func (s *Scope) Stats() Stats {
 // until it leaves the cluster or restarts. It is idempotent; Node.Stop
 // stops the scope too.
 func (s *Scope) Stop(ctx context.Context) error {
-	err := s.shutdown(ctx)
-	s.stopperOnce.Do(s.stopper.Stop)
+	s.stopped.Store(true)
+	err := s.stopReplication(ctx) // runs onStop, once
+	if err == nil {
+		err = s.stopErr
+	}
 	return err
 }
 
-// shutdown stops everything but the stopper's goroutine, once.
-func (s *Scope) shutdown(ctx context.Context) error {
-	s.stopOnce.Do(func() {
-		s.stopped.Store(true)
-		err := s.stopReplication(ctx)
-		s.x.endAll(ErrStopped)
-		s.n.Exit(s.watcher, nodal.ReasonShutdown)
-		select {
-		case <-s.watcherDone:
-		case <-ctx.Done():
-			if err == nil {
-				err = fmt.Errorf("groups: stop: exit watcher still running: %w", ctx.Err())
-			}
-		}
-		s.stopErr = err
-	})
-	return s.stopErr
+// onStop runs once, when the replication engine has stopped (Stop, or
+// Node.Stop stopping the engine's service): the monitors end and the exit
+// watcher with them.
+func (s *Scope) onStop(ctx context.Context) {
+	s.stopped.Store(true)
+	s.x.endAll(ErrStopped)
+	s.n.Exit(s.watcher, nodal.ReasonShutdown)
+	select {
+	case <-s.watcherDone:
+	case <-ctx.Done():
+		s.stopErr = fmt.Errorf("groups: stop: exit watcher still running: %w", ctx.Err())
+	}
 }
 
 func clone(b []byte) []byte {
