@@ -278,3 +278,34 @@ func BenchmarkJoinLeaveOneNode(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkJoinVisible: one join at a time on a, each timed from the call
+// until b's monitor reports it (p50/p99): the latency of one update
+// reaching another node, without a queue in front of it.
+func BenchmarkJoinVisible(b *testing.B) {
+	p, stop := startBenchPair(b)
+	defer stop()
+	ps := actors(b, p.a, b.N)
+	_, mon, err := p.sb.Monitor("lat")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer mon.Stop()
+	ctx := context.Background()
+	lat := make([]time.Duration, b.N)
+	b.ResetTimer()
+	for i, pid := range ps {
+		t0 := time.Now()
+		if err := p.sa.Join(ctx, "lat", pid); err != nil {
+			b.Fatal(err)
+		}
+		if _, ok := <-mon.Events(); !ok {
+			b.Fatal(mon.Err())
+		}
+		lat[i] = time.Since(t0)
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-visible-us")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-visible-us")
+}
