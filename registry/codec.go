@@ -3,6 +3,7 @@ package registry
 import (
 	"cmp"
 	"fmt"
+	"math/bits"
 	"strings"
 
 	"github.com/nodal-go/nodal"
@@ -16,7 +17,7 @@ type Registration struct {
 	Pid      nodal.Pid
 	Meta     string
 	At       int64 // Unix nanoseconds on the owner's node, strictly increasing there
-	Resolver string
+	Resolver string // "" for LowerNodeExit
 }
 
 // nameCodec is the key codec: a length-prefixed name of 1..MaxNameLen
@@ -80,9 +81,10 @@ func (regCodec) Decode(src []byte) (Registration, int, error) {
 		return Registration{}, 0, err
 	}
 	r.Meta, r.Resolver = string(meta), internResolver(res)
-	// One encoding per value: what decodes re-encodes to the same bytes.
+	// One encoding per value: what decodes re-encodes to the same bytes,
+	// which holds when every varint was minimal (the lengths add up).
 	n := dec.Offset()
-	if again := (regCodec{}).Append(nil, r); string(again) != string(src[:n]) {
+	if n != encodedLen(r) {
 		return Registration{}, 0, fmt.Errorf("registry: non-canonical registration encoding")
 	}
 	return r, n, nil
@@ -98,3 +100,12 @@ func internResolver(b []byte) string {
 	}
 	return string(b)
 }
+
+// encodedLen is len(regCodec{}.Append(nil, r)), without encoding.
+func encodedLen(r Registration) int {
+	return uvarintLen(uint64(len(r.Pid.Node))) + len(r.Pid.Node) + uvarintLen(r.Pid.ID) + uvarintLen(r.Pid.Incarnation) +
+		uvarintLen(uint64(len(r.Meta))) + len(r.Meta) + uvarintLen(uint64(r.At<<1)^uint64(r.At>>63)) +
+		uvarintLen(uint64(len(r.Resolver))) + len(r.Resolver)
+}
+
+func uvarintLen(v uint64) int { return (bits.Len64(v|1) + 6) / 7 }
