@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nodal-go/nodal"
+	"github.com/nodal-go/nodal/crdt"
 )
 
 // benchCluster starts n nodes on loopback (real TCP and UDP), each with a
@@ -268,4 +269,46 @@ func BenchmarkMemoryPerName(b *testing.B) {
 		b.StartTimer()
 	}
 	_ = nodes
+}
+
+// Heap bytes per name on a node that only holds a replica: the CRDT state
+// joined from the owner's delta, plus the read index.
+func BenchmarkMemoryPerNameReplica(b *testing.B) {
+	const names = 100000
+	owner := crdt.NewORMap(crdt.ReplicaID{Name: "a@127.0.0.1", Epoch: 1}, nameCodec{}, regCodec{})
+	owner.SetLogLimit(0)
+	for i := range names {
+		owner.Add(fmt.Sprintf("mem-%06d", i), Registration{Pid: nodal.Pid{Node: "a@127.0.0.1", ID: uint64(i + 1), Incarnation: 1}})
+	}
+	enc, _ := owner.MarshalBinary()
+	heap := func() uint64 {
+		runtime.GC()
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	for b.Loop() {
+		b.StopTimer()
+		before := heap()
+		b.StartTimer()
+		d, err := crdt.DecodeORMap(enc, nameCodec{}, regCodec{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		m := crdt.NewORMap(crdt.ReplicaID{Name: "b@127.0.0.1", Epoch: 2}, nameCodec{}, regCodec{})
+		m.SetLogLimit(0)
+		m.Merge(d)
+		d = nil
+		x := newIndex()
+		for k, sibs := range m.All() {
+			x.set(k, sibs[0].Value.Pid)
+		}
+		b.StopTimer()
+		after := heap()
+		b.ReportMetric(float64(after-before)/names, "B/name")
+		runtime.KeepAlive(m)
+		runtime.KeepAlive(x)
+		b.StartTimer()
+	}
 }

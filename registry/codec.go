@@ -3,7 +3,9 @@ package registry
 import (
 	"cmp"
 	"fmt"
+	"hash/maphash"
 	"math/bits"
+	"sync/atomic"
 	"strings"
 
 	"github.com/nodal-go/nodal"
@@ -80,6 +82,7 @@ func (regCodec) Decode(src []byte) (Registration, int, error) {
 	if err := nodal.ValidateNodeName(r.Pid.Node); err != nil {
 		return Registration{}, 0, err
 	}
+	r.Pid.Node = internNode(r.Pid.Node)
 	r.Meta, r.Resolver = string(meta), internResolver(res)
 	// One encoding per value: what decodes re-encodes to the same bytes,
 	// which holds when every varint was minimal (the lengths add up).
@@ -109,3 +112,19 @@ func encodedLen(r Registration) int {
 }
 
 func uvarintLen(v uint64) int { return (bits.Len64(v|1) + 6) / 7 }
+
+// nodeNames interns the node names of decoded registrations, so that the
+// many registrations of one node share one copy of its name: a fixed,
+// lock-free table (a name that collides is simply not shared).
+var nodeNames [256]atomic.Pointer[string]
+
+func internNode(name string) string {
+	slot := &nodeNames[maphash.String(nodeSeed, name)%uint64(len(nodeNames))]
+	if p := slot.Load(); p != nil && *p == name {
+		return *p
+	}
+	slot.Store(&name)
+	return name
+}
+
+var nodeSeed = maphash.MakeSeed()
