@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math/bits"
-	"sync/atomic"
 	"strings"
+	"sync/atomic"
 
 	"github.com/nodal-go/nodal"
 	"github.com/nodal-go/nodal/internal/wire"
@@ -18,7 +18,7 @@ import (
 type Registration struct {
 	Pid      nodal.Pid
 	Meta     string
-	At       int64 // Unix nanoseconds on the owner's node, strictly increasing there
+	At       int64  // Unix nanoseconds on the owner's node, strictly increasing there
 	Resolver string // "" for LowerNodeExit
 }
 
