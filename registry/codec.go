@@ -3,7 +3,10 @@ package registry
 import (
 	"cmp"
 	"fmt"
+	"hash/maphash"
+	"math/bits"
 	"strings"
+	"sync/atomic"
 
 	"github.com/nodal-go/nodal"
 	"github.com/nodal-go/nodal/internal/wire"
@@ -15,8 +18,8 @@ import (
 type Registration struct {
 	Pid      nodal.Pid
 	Meta     string
-	At       int64 // Unix nanoseconds on the owner's node, strictly increasing there
-	Resolver string
+	At       int64  // Unix nanoseconds on the owner's node, strictly increasing there
+	Resolver string // "" for LowerNodeExit
 }
 
 // nameCodec is the key codec: a length-prefixed name of 1..MaxNameLen
@@ -79,10 +82,12 @@ func (regCodec) Decode(src []byte) (Registration, int, error) {
 	if err := nodal.ValidateNodeName(r.Pid.Node); err != nil {
 		return Registration{}, 0, err
 	}
+	r.Pid.Node = internNode(r.Pid.Node)
 	r.Meta, r.Resolver = string(meta), internResolver(res)
-	// One encoding per value: what decodes re-encodes to the same bytes.
+	// One encoding per value: what decodes re-encodes to the same bytes,
+	// which holds when every varint was minimal (the lengths add up).
 	n := dec.Offset()
-	if again := (regCodec{}).Append(nil, r); string(again) != string(src[:n]) {
+	if n != encodedLen(r) {
 		return Registration{}, 0, fmt.Errorf("registry: non-canonical registration encoding")
 	}
 	return r, n, nil
@@ -98,3 +103,28 @@ func internResolver(b []byte) string {
 	}
 	return string(b)
 }
+
+// encodedLen is len(regCodec{}.Append(nil, r)), without encoding.
+func encodedLen(r Registration) int {
+	return uvarintLen(uint64(len(r.Pid.Node))) + len(r.Pid.Node) + uvarintLen(r.Pid.ID) + uvarintLen(r.Pid.Incarnation) +
+		uvarintLen(uint64(len(r.Meta))) + len(r.Meta) + uvarintLen(uint64(r.At<<1)^uint64(r.At>>63)) +
+		uvarintLen(uint64(len(r.Resolver))) + len(r.Resolver)
+}
+
+func uvarintLen(v uint64) int { return (bits.Len64(v|1) + 6) / 7 }
+
+// nodeNames interns the node names of decoded registrations, so that the
+// many registrations of one node share one copy of its name: a fixed,
+// lock-free table (a name that collides is simply not shared).
+var nodeNames [256]atomic.Pointer[string]
+
+func internNode(name string) string {
+	slot := &nodeNames[maphash.String(nodeSeed, name)%uint64(len(nodeNames))]
+	if p := slot.Load(); p != nil && *p == name {
+		return *p
+	}
+	slot.Store(&name)
+	return name
+}
+
+var nodeSeed = maphash.MakeSeed()

@@ -120,6 +120,7 @@ func (r *Registry) Monitor(ctx context.Context) (map[string]nodal.Pid, *Watch, e
 		}
 		snap = r.idx.all()
 		r.mons[w] = struct{}{}
+		r.nmons.Store(int32(len(r.mons)))
 		return nil
 	})
 	if err != nil {
@@ -133,6 +134,7 @@ func (w *Watch) Stop() {
 	w.r.monMu.Lock()
 	defer w.r.monMu.Unlock()
 	delete(w.r.mons, w)
+	w.r.nmons.Store(int32(len(w.r.mons)))
 	w.close(nil)
 }
 
@@ -154,6 +156,9 @@ func (w *Watch) close(err error) {
 }
 
 func (r *Registry) emit(ev Event) {
+	if r.nmons.Load() == 0 {
+		return
+	}
 	r.monMu.Lock()
 	defer r.monMu.Unlock()
 	for w := range r.mons {
@@ -162,6 +167,7 @@ func (r *Registry) emit(ev Event) {
 		default:
 			w.close(ErrWatchOverflow)
 			delete(r.mons, w)
+			r.nmons.Store(int32(len(r.mons)))
 		}
 	}
 }
@@ -199,10 +205,17 @@ func (r *Registry) onChange(s *replica.State[string, Registration], cs []replica
 		if _, ok := r.touched[c.Key]; !ok {
 			r.order = append(r.order, c.Key)
 		}
-		r.touched[c.Key] = r.reasonOf(c)
+		why := r.reasonOf(c)
+		if r.touched[c.Key] != ReasonConflict { // a conflict in the batch names the change
+			r.touched[c.Key] = why
+		}
 	}
 	for _, name := range r.order {
 		r.settle(s, name, r.touched[name])
+	}
+	if len(r.watchQ) > 0 {
+		_ = r.n.Send(r.watcher, r.watchQ)
+		r.watchQ = nil
 	}
 }
 
@@ -255,15 +268,15 @@ func (r *Registry) settle(s *replica.State[string, Registration], name string, r
 	}
 	old, had := r.idx.get(name)
 	switch {
-	case has:
-		r.idx.set(name, win)
-	case had:
+	case has && (!had || old != win.Pid):
+		r.idx.set(name, win.Pid)
+	case !has && had:
 		r.idx.del(name)
 	}
-	if had && (!has || old.Pid != win.Pid) {
-		r.emit(Event{Kind: Unregistered, Name: name, Pid: old.Pid, Reason: reason})
+	if had && (!has || old != win.Pid) {
+		r.emit(Event{Kind: Unregistered, Name: name, Pid: old, Reason: reason})
 	}
-	if has && (!had || old.Pid != win.Pid) {
+	if has && (!had || old != win.Pid) {
 		r.emit(Event{Kind: Registered, Name: name, Pid: win.Pid, Reason: reason})
 	}
 }
@@ -289,14 +302,16 @@ func (w *watcher) Init(*nodal.Process) error {
 
 func (w *watcher) HandleMessage(p *nodal.Process, msg any) error {
 	switch m := msg.(type) {
-	case watchMsg:
-		ref, ok := w.refs[m.pid]
-		switch {
-		case m.on && !ok:
-			w.refs[m.pid] = p.Monitor(m.pid)
-		case !m.on && ok:
-			p.Demonitor(ref, true)
-			delete(w.refs, m.pid)
+	case []watchMsg:
+		for _, m := range m {
+			ref, ok := w.refs[m.pid]
+			switch {
+			case m.on && !ok:
+				w.refs[m.pid] = p.Monitor(m.pid)
+			case !m.on && ok:
+				p.Demonitor(ref, true)
+				delete(w.refs, m.pid)
+			}
 		}
 	case nodal.Down:
 		if ref, ok := w.refs[m.Pid]; ok && ref == m.Ref {

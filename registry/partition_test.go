@@ -160,13 +160,16 @@ func TestTwoNodeSplitConflict(t *testing.T) {
 				}
 				// b's monitor saw the conflict settle.
 				sawConflict := false
+				var seen []Event
 				for len(wb.C) > 0 {
-					if e := <-wb.C; e.Name == "dup" && e.Reason == ReasonConflict {
+					e := <-wb.C
+					seen = append(seen, e)
+					if e.Name == "dup" && e.Reason == ReasonConflict {
 						sawConflict = true
 					}
 				}
 				if tc.winner != "b" {
-					require.True(t, sawConflict, "b's monitor saw a conflict event")
+					require.True(t, sawConflict, "b's monitor saw a conflict event: %v", seen)
 				}
 			})
 		})

@@ -64,6 +64,7 @@ type Registry struct {
 
 	monMu sync.Mutex
 	mons  map[*Watch]struct{}
+	nmons atomic.Int32 // len(mons), for emit's fast path
 
 	conflicts, resolverFailures atomic.Uint64
 
@@ -76,6 +77,7 @@ type Registry struct {
 	sibs    []crdt.Sibling[Registration]
 	touched map[string]Reason
 	order   []string
+	watchQ  []watchMsg // for the watcher, sent once per turn
 }
 
 type localClaim struct {
@@ -201,11 +203,14 @@ func (r *Registry) mapErr(err error) error {
 
 // register runs on the engine's goroutine.
 func (r *Registry) register(s *replica.State[string, Registration], name string, g Registration) error {
-	if w, ok := r.idx.get(name); ok && w.Pid != g.Pid {
-		return &AlreadyRegisteredError{Name: name, Holder: w.Pid}
+	if w, ok := r.idx.get(name); ok && w != g.Pid {
+		return &AlreadyRegisteredError{Name: name, Holder: w}
 	}
 	if other, ok := r.byPid[g.Pid]; ok && other != name {
 		return &PidHasNameError{Pid: g.Pid, Name: other}
+	}
+	if g.Resolver == LowerNodeExit {
+		g.Resolver = "" // resolverName: the empty name is LowerNodeExit
 	}
 	g.At = r.clock()
 	if c, ok := r.local[name]; ok && c.pid == g.Pid {
@@ -220,7 +225,7 @@ func (r *Registry) register(s *replica.State[string, Registration], name string,
 	}
 	r.local[name] = localClaim{pid: g.Pid, dot: s.Add(name, g)}
 	r.byPid[g.Pid] = name
-	_ = r.n.Send(r.watcher, watchMsg{pid: g.Pid, on: true})
+	r.watchQ = append(r.watchQ, watchMsg{pid: g.Pid, on: true})
 	return nil
 }
 
@@ -242,7 +247,7 @@ func (r *Registry) Unregister(ctx context.Context, name string) error {
 		c, ok := r.local[name]
 		if !ok {
 			if w, ok := r.idx.get(name); ok {
-				return &NotOwnerError{Name: name, Holder: w.Pid}
+				return &NotOwnerError{Name: name, Holder: w}
 			}
 			return fmt.Errorf("%w: %q", ErrNotRegistered, name)
 		}
@@ -258,7 +263,7 @@ func (r *Registry) drop(s *replica.State[string, Registration], name string, c l
 	delete(r.byPid, c.pid)
 	r.why[c.dot] = why
 	s.RemoveDots(c.dot)
-	_ = r.n.Send(r.watcher, watchMsg{pid: c.pid, on: false})
+	r.watchQ = append(r.watchQ, watchMsg{pid: c.pid, on: false})
 }
 
 // processExited removes the names of a local process that ended.
@@ -275,12 +280,28 @@ func (r *Registry) processExited(pid nodal.Pid) {
 // resolved winner among the visible claims. It is a local read: no
 // network, no allocation.
 func (r *Registry) Whereis(name string) (nodal.Pid, bool) {
-	g, ok := r.idx.get(name)
-	return g.Pid, ok
+	return r.idx.get(name)
 }
 
-// Lookup is Whereis with the whole registration (metadata included).
-func (r *Registry) Lookup(name string) (Registration, bool) { return r.idx.get(name) }
+// Lookup is Whereis with the holder's whole registration (metadata
+// included), read on the registry's goroutine.
+func (r *Registry) Lookup(ctx context.Context, name string) (Registration, bool, error) {
+	var g Registration
+	found := false
+	err := r.rep.Update(ctx, func(s *replica.State[string, Registration]) error {
+		holder, ok := r.idx.get(name)
+		if !ok {
+			return nil
+		}
+		for _, sib := range s.Siblings(nil, name) {
+			if sib.Value.Pid == holder {
+				g, found = sib.Value, true
+			}
+		}
+		return nil
+	})
+	return g, found, r.mapErr(err)
+}
 
 // Registered returns every visible name with its holder, as this node sees
 // them.
@@ -308,7 +329,7 @@ func (r *Registry) Send(name string, msg any) error {
 // a NameConflict): nil if pid holds it already, a registration if the name
 // is free here, an *AlreadyRegisteredError if another process holds it.
 func (r *Registry) Ensure(ctx context.Context, name string, pid nodal.Pid, opts ...Option) error {
-	if w, ok := r.idx.get(name); ok && w.Pid == pid {
+	if w, ok := r.idx.get(name); ok && w == pid {
 		return nil
 	}
 	err := r.Register(ctx, name, pid, opts...)
@@ -351,5 +372,6 @@ func (r *Registry) onStop(context.Context) {
 		w.close(ErrStopped)
 	}
 	clear(r.mons)
+	r.nmons.Store(0)
 	r.monMu.Unlock()
 }

@@ -50,7 +50,9 @@ func TestRegisterSpreadsAndGoes(t *testing.T) {
 		for _, r := range c.regs {
 			p2ptest.Eventually(t, 5*time.Second, func() bool { return seesOn(r, "svc", pid) }, "visible everywhere")
 		}
-		g, _ := c.regs[2].Lookup("svc")
+		g, ok, err := c.regs[2].Lookup(ctx10(t), "svc")
+		require.NoError(t, err)
+		require.True(t, ok)
 		require.Equal(t, "m1", g.Meta)
 		require.NoError(t, c.regs[2].Send("svc", "hi"))
 		require.Equal(t, "hi", <-got)
@@ -58,7 +60,7 @@ func TestRegisterSpreadsAndGoes(t *testing.T) {
 
 		// Re-registering the same pid updates the metadata only.
 		require.NoError(t, a.Register(ctx10(t), "svc", pid, WithMeta("m2")))
-		p2ptest.Eventually(t, 5*time.Second, func() bool { g, _ := b.Lookup("svc"); return g.Meta == "m2" }, "meta updated")
+		p2ptest.Eventually(t, 5*time.Second, func() bool { g, _, _ := b.Lookup(ctx10(t), "svc"); return g.Meta == "m2" }, "meta updated")
 
 		require.NoError(t, a.Unregister(ctx10(t), "svc"))
 		for _, r := range c.regs {

@@ -92,9 +92,10 @@ func oldest(c []Registration, newest bool) int {
 // when they differ, it is unknown, it panics or its verdict is out of
 // range; failed reports the fallback.
 func resolve(table map[string]ResolveFunc, def ResolveFunc, name string, claims []Registration) (res Resolution, failed bool, why string) {
-	f := table[claims[0].Resolver]
+	first := resolverName(claims[0].Resolver)
+	f := table[first]
 	for _, c := range claims[1:] {
-		if c.Resolver != claims[0].Resolver {
+		if resolverName(c.Resolver) != first {
 			f, why = nil, "claims name different resolvers"
 		}
 	}
@@ -122,4 +123,13 @@ func callResolver(f ResolveFunc, name string, claims []Registration) (res Resolu
 		return Resolution{}, fmt.Sprintf("resolver returned %+v for %d claims", res, len(claims))
 	}
 	return res, ""
+}
+
+// resolverName is a registration's resolver: the empty name, which keeps
+// the default built-in off the wire and out of memory, is LowerNodeExit.
+func resolverName(name string) string {
+	if name == "" {
+		return LowerNodeExit
+	}
+	return name
 }

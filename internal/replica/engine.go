@@ -70,12 +70,11 @@ func (r *Replica[K, V]) flush() {
 		}
 	}
 	if r.out != nil {
-		d := r.out
-		r.out = nil
+		d, entries := r.out, r.outEntries
+		r.out, r.outEntries = nil, 0
 		peers := r.peers()
 		if len(peers) > 0 {
 			b := encodeDelta(d)
-			entries := uint64(len(d.LiveDots()))
 			for _, p := range peers {
 				if r.send(p, b) {
 					r.st.deltasSent.Add(1)
@@ -85,10 +84,6 @@ func (r *Replica[K, V]) flush() {
 				}
 			}
 		}
-	}
-	if r.dirty {
-		r.dirty = false
-		r.refreshGossip()
 	}
 	for i, d := range r.done {
 		d.done <- d.err
@@ -140,6 +135,10 @@ func (r *Replica[K, V]) refreshGossip() {
 // housekeep retries peers a push missed, runs the periodic exchange and
 // purges nodes down for longer than PermdownPeriod.
 func (r *Replica[K, V]) housekeep(now time.Time) {
+	if r.dirty { // the push/pull digest follows within a housekeeping tick
+		r.dirty = false
+		r.refreshGossip()
+	}
 	for p := range r.behind {
 		if _, up := r.up[p]; !up || !r.serving[p] {
 			delete(r.behind, p)

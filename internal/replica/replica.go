@@ -160,21 +160,22 @@ type Replica[K comparable, V any] struct {
 	st       counters
 
 	// Engine goroutine only.
-	m         *crdt.ORMap[K, V]
-	up        map[string]uint64 // connected nodes -> incarnation
-	serving   map[string]bool   // nodes that advertise the service
-	downSince map[string]time.Time
-	purged    map[string][]purgeMark
-	behind    map[string]bool // peers a push to could not be queued
-	pending   []Change[K, V]
-	out       *crdt.ORMap[K, V] // local deltas not pushed yet
-	syncs     map[uint64]*syncWait
-	syncID    uint64
-	dirty     bool
-	lastSync  time.Time
-	rng       *rand.Rand
-	state     State[K, V]
-	done      []opResult // callers of this turn's operations
+	m          *crdt.ORMap[K, V]
+	up         map[string]uint64 // connected nodes -> incarnation
+	serving    map[string]bool   // nodes that advertise the service
+	downSince  map[string]time.Time
+	purged     map[string][]purgeMark
+	behind     map[string]bool // peers a push to could not be queued
+	pending    []Change[K, V]
+	out        *crdt.ORMap[K, V] // local deltas not pushed yet
+	outEntries uint64            // live entries in out
+	syncs      map[uint64]*syncWait
+	syncID     uint64
+	dirty      bool
+	lastSync   time.Time
+	rng        *rand.Rand
+	state      State[K, V]
+	done       []opResult // callers of this turn's operations
 }
 
 type purgeMark struct {
@@ -461,6 +462,14 @@ func (r *Replica[K, V]) local(d *crdt.ORMap[K, V], gone []Change[K, V], added ..
 		}
 	}
 	r.pending = append(r.pending, added...)
+	r.outEntries += uint64(len(added))
+	if r.out != nil {
+		for _, c := range gone {
+			if _, _, ok := r.out.Lookup(c.Dot); ok {
+				r.outEntries-- // added and removed in one batch
+			}
+		}
+	}
 	if r.out == nil {
 		r.out = d
 	} else {
