@@ -6,8 +6,8 @@ import (
 )
 
 // Service is something attached to every node of an in-process cluster at
-// each start (restarts included): rpc/ today, registry/, groups/ and heal/
-// as they land, each one line in DefaultServices. In real mode the nodes
+// each start (restarts included): rpc/, registry/ and groups/ (RPC,
+// Registry, Groups), heal/ as it lands, each one line in DefaultServices. In real mode the nodes
 // run what `node start` wires up; there Services only tells the harness
 // whether one of them reconnects the cluster after a heal.
 type Service struct {
@@ -32,15 +32,12 @@ func RPC() Service {
 }
 
 // DefaultServices are the services attached when Options.Services is nil:
-// the ones `node start` runs, so that both modes test the same node.
-// Hook points for the services being written (one line each, once they
-// land and `node start` runs them):
-//
-//	registry/: Service{Name: "registry", Attach: ... registry.New(n, registry.Config{}) ...}
-//	groups/:   Service{Name: "groups", Attach: ... groups.New(n, groups.Config{}) ...}
-//	heal/:     Service{Name: "heal", Attach: ... heal.New(n, heal.Config{}) ..., Reconnects: true}
+// the ones `node start` runs (rpc, the global registry, process groups),
+// so that both modes test the same node. heal/ attaches here in one line,
+// Service{Name: "heal", Attach: ..., Reconnects: true}, once `node start`
+// runs it; Heal and Thaw then leave the reconnecting to it.
 func DefaultServices() []Service {
-	return []Service{RPC()}
+	return []Service{RPC(), Registry(), Groups()}
 }
 
 // reconnects reports whether one of services reconnects after a heal.
