@@ -184,8 +184,14 @@ func TestHarnessRollingRestartUnderRegistrations(t *testing.T) {
 				time.Sleep(20 * time.Millisecond) // pacing the stream
 			}
 		}()
+		count := func() int { mu.Lock(); defer mu.Unlock(); return len(made) }
+		// A few registrations before each restart and after the last, so
+		// that the stream runs across every step.
+		const between = 5
 		start := time.Now()
 		for _, x := range n {
+			before := count()
+			c.Eventually(func() bool { return count() >= before+between }, "%d registrations before restarting %s", between, x)
 			mu.Lock()
 			restarting = x
 			mu.Unlock()
@@ -195,6 +201,8 @@ func TestHarnessRollingRestartUnderRegistrations(t *testing.T) {
 			restarting = ""
 			mu.Unlock()
 		}
+		before := count()
+		c.Eventually(func() bool { return count() >= before+between }, "%d registrations after the last restart", between)
 		close(stop)
 		<-done
 		rolled := time.Since(start)
@@ -218,16 +226,8 @@ func TestHarnessRollingRestartUnderRegistrations(t *testing.T) {
 		converge := c.Eventually(func() bool {
 			for _, x := range n {
 				got, err := c.Registered(ctx, x)
-				if err != nil {
-					return false
-				}
-				for name, pid := range got {
-					if want, ok := live[name]; !ok || want != pid {
-						return false // a dead process's name, or another holder
-					}
-				}
-				if !maps.Equal(got, live) {
-					return false
+				if err != nil || !maps.Equal(got, live) {
+					return false // a live name missing, a dead process's name shown, or another holder
 				}
 			}
 			return true
