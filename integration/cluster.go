@@ -139,6 +139,9 @@ type backend interface {
 	close()
 }
 
+// settler is a backend with work to finish after apply, without locks.
+type settler interface{ settle() }
+
 // faults is what the network should do now.
 type faults struct {
 	blocked map[[2]string]bool
@@ -295,6 +298,9 @@ func (c *Cluster) apply(what string) {
 	c.mu.Unlock()
 	if err := c.b.apply(f); err != nil {
 		c.t.Fatalf("integration: %s: %v", what, err)
+	}
+	if s, ok := c.b.(settler); ok {
+		s.settle()
 	}
 	c.Logf("%s", what)
 }
