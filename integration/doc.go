@@ -1,6 +1,6 @@
 // Package integration tests systems built on nodal under network splits,
 // kills and freezes, and is the project's own end-to-end suite. It sits
-// above the services (rpc/, and registry/, groups/, heal/ as they land)
+// above the services (rpc/, registry/, groups/, and heal/ as it lands)
 // and below cmd/node in the layering.
 //
 // A Cluster is a set of named nodes (n1@IP, n2@IP, ...) and the faults
@@ -8,8 +8,8 @@
 // written once:
 //
 //   - In-process (NewCluster): every node in the test process on a
-//     p2p/p2ptest network, with Options.Services attached to each (rpc/ by
-//     default). No privileges; inside a testing/synctest bubble it runs on
+//     p2p/p2ptest network, with Options.Services attached to each (by
+//     default what `node start` runs: rpc/, registry/, groups/). No privileges; inside a testing/synctest bubble it runs on
 //     a fake clock, so failure detection costs no real time.
 //   - Real (NewRealCluster, root on Linux): the `node` binary built, one
 //     network namespace per node on a bridge (10.202.X.0/24), one `node
@@ -40,8 +40,9 @@
 // Faults: Partition(groups...), Isolate(node), Cut(a, b, BothWays or
 // OneWay), Heal(), SetLinkFaults; nodes: Kill (a crash), Stop (graceful),
 // Restart (a new incarnation), Freeze and Thaw. Questions to nodes, each
-// failing with an *OpError: Peers, Incarnation, SpawnEcho, Send,
-// Call, Monitor (a Watch), RPC, Ping. Waits: Eventually, WaitMesh,
+// failing with an *OpError: Peers, Incarnation, SpawnEcho, Send, Call,
+// Monitor (a Watch), RPC, Ping; the global registry (Register, Whereis,
+// Registered, SyncNames) and process groups (JoinGroup, Members). Waits: Eventually, WaitMesh,
 // Watch.WaitDown, each bounded by Options.Timeout and returning how long
 // it took, for the test to log.
 //
