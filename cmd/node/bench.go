@@ -85,6 +85,9 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if args[0] == "rpc" {
 		return cmdBenchRPC(ctx, args[1:], stdout, stderr)
 	}
+	if args[0] == "registry" {
+		return cmdBenchRegistry(ctx, args[1:], stdout, stderr)
+	}
 	o, err := parseBenchFlags(args[0], args[1:])
 	if err != nil {
 		return err
