@@ -282,6 +282,7 @@ func (c *conn) closeWith(reason error, graceful bool) {
 	}
 	dropped := c.frames
 	c.buf, c.frames = nil, 0
+	w := c.w
 	if c.waiting != nil {
 		close(c.waiting)
 		c.waiting = nil
@@ -293,11 +294,11 @@ func (c *conn) closeWith(reason error, graceful bool) {
 	}
 	close(c.closing)
 	if graceful {
-		_ = c.w.Close()
+		_ = w.Close()
 	} else {
-		_ = c.w.Reset()
+		_ = w.Reset()
 	}
-	if c.w != frameIO(c.s) {
+	if w != frameIO(c.s) {
 		_ = c.s.Reset()
 	}
 	c.h.unregister(c)

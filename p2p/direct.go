@@ -83,8 +83,9 @@ type directListener struct {
 
 // directWait is one accepted handshake waiting for its direct connection.
 type directWait struct {
-	id peer.ID             // the dialer, as its Noise handshake must prove
-	ch chan sec.SecureConn // cap 1: the matched connection
+	d  *directListener
+	id peer.ID        // the dialer, as its Noise handshake must prove
+	sc sec.SecureConn // the matched connection, until taken (under d.mu)
 }
 
 // startDirect binds the direct listener on the host of cfg.ListenAddr (a
@@ -119,7 +120,13 @@ func (h *Host) startDirect(key crypto.PrivKey) error {
 // close stops accepting; Stop calls it before it waits for the workers.
 func (d *directListener) close() { _ = d.ln.Close() }
 
+// acceptLoop accepts until the listener closes, then waits for the
+// connections it is still securing (Stop's cancel of h.ctx closes them).
+// It runs them itself rather than on the stopper, whose Stop holds the
+// stopper's lock while it waits.
 func (d *directListener) acceptLoop() {
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for {
 		raw, err := d.ln.Accept()
 		if err != nil {
@@ -130,7 +137,7 @@ func (d *directListener) acceptLoop() {
 		}
 		select {
 		case d.sem <- struct{}{}:
-			d.h.connStopper.RunWorker(func() {
+			wg.Go(func() {
 				defer func() { <-d.sem }()
 				d.serve(raw)
 			})
@@ -161,30 +168,28 @@ func (d *directListener) serve(raw net.Conn) {
 		fail(err)
 		return
 	}
-	d.mu.Lock()
-	w := d.waits[tok]
-	if w != nil && w.id == sc.RemotePeer() {
-		delete(d.waits, tok)
-	} else {
-		w = nil
-	}
-	d.mu.Unlock()
-	if w == nil {
-		fail(errors.New("no handshake waits for this token and peer"))
-		return
-	}
 	if !stop() {
 		return // the deadline closed it
 	}
-	w.ch <- sc // before the ack: the dialer says "direct" only after it
-	if _, err := sc.Write([]byte{1}); err != nil {
-		_ = sc.Close() // the dialer falls back; the handshake drops it
+	d.mu.Lock()
+	w := d.waits[tok]
+	ok := w != nil && w.id == sc.RemotePeer()
+	if ok {
+		delete(d.waits, tok)
+		w.sc = sc // before the ack: the dialer says "direct" only after it
 	}
+	d.mu.Unlock()
+	if !ok {
+		fail(errors.New("no handshake waits for this token and peer"))
+		return
+	}
+	_, _ = sc.Write([]byte{1}) // on failure the dialer falls back; the handshake closes sc
 }
 
-// expect registers a handshake's token; the returned func unregisters it.
+// expect registers a handshake's token; the returned func unregisters it
+// and closes a matched connection the handshake did not take.
 func (d *directListener) expect(tok []byte, id peer.ID) (*directWait, func()) {
-	w := &directWait{id: id, ch: make(chan sec.SecureConn, 1)}
+	w := &directWait{d: d, id: id}
 	k := [macLen]byte(tok)
 	d.mu.Lock()
 	d.waits[k] = w
@@ -194,23 +199,22 @@ func (d *directListener) expect(tok []byte, id peer.ID) (*directWait, func()) {
 		if d.waits[k] == w {
 			delete(d.waits, k)
 		}
+		sc := w.sc
+		w.sc = nil
 		d.mu.Unlock()
-		select {
-		case sc := <-w.ch:
-			_ = sc.Close() // matched, but the handshake did not take it
-		default:
+		if sc != nil {
+			_ = sc.Close()
 		}
 	}
 }
 
 // take returns the direct connection matched for w, if any.
 func (w *directWait) take() (sec.SecureConn, bool) {
-	select {
-	case sc := <-w.ch:
-		return sc, true
-	default:
-		return nil, false
-	}
+	w.d.mu.Lock()
+	defer w.d.mu.Unlock()
+	sc := w.sc
+	w.sc = nil
+	return sc, sc != nil
 }
 
 // dialDirect dials the direct listener of the peer at the other end of s
@@ -273,9 +277,11 @@ func (c countReader) Read(p []byte) (int, error) {
 // useDirect moves c's frames to sc, before c is started; the stream the
 // handshake ran on is closed.
 func (c *conn) useDirect(sc sec.SecureConn) {
+	c.mu.Lock()
 	c.w = directIO{sc}
 	c.br = bufio.NewReaderSize(countReader{r: sc, n: &c.reads}, directReadBufSize)
 	c.direct = true
+	c.mu.Unlock()
 	_ = c.s.Close()
 }
 
@@ -290,7 +296,10 @@ func (h *Host) tickLoop() {
 		case <-t.C:
 		}
 		for _, c := range *h.table.Load() {
-			if c.direct {
+			c.mu.Lock()
+			direct := c.direct && c.started // a listener sets direct after admit
+			c.mu.Unlock()
+			if direct {
 				c.tick()
 			}
 		}
