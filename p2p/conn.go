@@ -298,7 +298,7 @@ func (c *conn) closeWith(reason error, graceful bool) {
 	} else {
 		_ = w.Reset()
 	}
-	if w != frameIO(c.s) {
+	if c.s != nil && w != frameIO(c.s) {
 		_ = c.s.Reset()
 	}
 	c.h.unregister(c)
