@@ -50,7 +50,7 @@ func parseBenchFlags(kind string, args []string) (benchOptions, error) {
 	case "floor":
 		fs.IntVar(&o.Size, "size", 1024, "payload bytes of the throughput run")
 	default:
-		return o, usagef("bench: unknown benchmark %q (want remote, call or floor; or rpc)", kind)
+		return o, usagef("bench: unknown benchmark %q (want remote or call; or floor, rpc)", kind)
 	}
 	if err := parseFlags(fs, args); err != nil {
 		return o, err
@@ -85,7 +85,7 @@ func parseBenchFlags(kind string, args []string) (benchOptions, error) {
 // cmdBench runs nodal bench remote or nodal bench call.
 func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usagef("bench: want remote, call or floor; or rpc")
+		return usagef("bench: want remote or call; or floor, rpc")
 	}
 	switch args[0] {
 	case "rpc":
