@@ -23,10 +23,10 @@ type peerCounters struct {
 	framesIn, bytesIn, framesOut, bytesOut, dropped, decodeErrors atomic.Uint64
 }
 
-// idleGap is how long a connection must have written nothing for a sender
-// to write its frame itself (writeInline) instead of waking the writer
-// goroutine: a lone frame (a call, its reply) then costs no goroutine
-// hand-off, while a stream of frames still goes out in batches.
+// idleGap is how long a direct connection must have written nothing for a
+// sender to write its frame itself (writeInline) instead of waking the
+// writer goroutine: a lone frame (a call, its reply) then costs no
+// goroutine hand-off, while a stream of frames still goes out in batches.
 const idleGap = 5 * time.Microsecond
 
 // frameIO is what a conn writes its frames on and closes: the libp2p
@@ -41,7 +41,7 @@ type frameIO interface {
 // one writer goroutine (on the host's connection stopper). Senders append
 // encoded frames to a bounded buffer; the writer swaps it out and writes the
 // whole batch with one Write, so many small frames cost one syscall and one
-// encryption record. A sender that finds the connection idle writes its
+// encryption record. A sender that finds a direct connection idle writes its
 // frame itself (writeInline).
 type conn struct {
 	h        *Host
@@ -110,7 +110,10 @@ func (c *conn) signal() {
 // enqueue queues one frame. With block it waits (bounded by ctx) while the
 // queue is full; without, it fails with ErrQueueFull. A frame larger than
 // the whole queue is accepted when the queue is empty. A blocking enqueue
-// that finds the connection idle writes the frame itself.
+// that finds a direct connection idle writes the frame itself: the kernel's
+// socket buffer then stands in for the queue. On a libp2p stream (which may
+// be a synchronous pipe, as p2ptest's are) the writer goroutine always
+// writes, so a sender never waits for the peer's reader.
 func (c *conn) enqueue(ctx context.Context, typ byte, payload []byte, block bool) error {
 	size := frameSize(len(payload))
 	limit := c.h.cfg.Advanced.SendQueueBytes
@@ -130,7 +133,7 @@ func (c *conn) enqueue(ctx context.Context, typ byte, payload []byte, block bool
 				c.mu.Unlock()
 				return nil
 			}
-			if block && c.started && monoNow()-c.lastEnd > int64(idleGap) {
+			if block && c.direct && c.started && monoNow()-c.lastEnd > int64(idleGap) {
 				c.writeInline() // unlocks
 				return nil
 			}
