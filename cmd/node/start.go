@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nodal-go/nodal"
+	"github.com/nodal-go/nodal/registry"
 	"github.com/nodal-go/nodal/rpc"
 )
 
@@ -28,6 +29,8 @@ type runningNode struct {
 	Listen string   // libp2p host:port (what ctl --to takes)
 	Gossip string   // memberlist host:port (what --join takes)
 	RPC    *rpc.RPC // the node's rpc service (ctl rpc, bench rpc)
+	// Registry is the node's global registry (ctl register, whereis, ...).
+	Registry *registry.Registry
 }
 
 // upLine is the line nodal start prints once the node is up.
@@ -69,6 +72,12 @@ func startNode(ctx context.Context, o startOptions, stdout io.Writer) (*runningN
 	var rs *rpc.RPC
 	if err == nil {
 		rs, err = rpc.New(n, rpc.Config{})
+	}
+	if err == nil {
+		r.Registry, err = attachRegistry(n)
+	}
+	if err == nil {
+		err = attachGroups(n)
 	}
 	if err == nil {
 		err = startCtlService(n, gossip, rs)
