@@ -24,8 +24,9 @@ const usageText = `usage:
   nodal ctl --to HOST:PORT --cookie COOKIE [--json] COMMAND [ARGS]
         commands: info | nodes | ping NODE | spawn echo [--name NAME] | send TARGET TEXT | call TARGET TEXT | kill PID [REASON] | processes | rpc NODE FUNC [ARGS as JSON]
   nodal demo
-  nodal bench remote [--senders N] [--size BYTES] [--duration D]
-  nodal bench call [--duration D | --calls N]
+  nodal bench remote [--senders N] [--size BYTES] [--duration D] [--floor]
+  nodal bench call [--duration D | --calls N] [--floor]
+  nodal bench floor [--size BYTES] [--duration D]
   nodal version
   nodal help [start | ctl]   (nodal start --help, nodal ctl --help: every flag)
 `
