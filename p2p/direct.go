@@ -89,7 +89,7 @@ type directWait struct {
 }
 
 // startDirect binds the direct listener on the host of cfg.ListenAddr (a
-// port of its own) and starts its accept loop and the tick.
+// port of its own, Advanced.DirectPort) and starts its accept loop and the tick.
 func (h *Host) startDirect(key crypto.PrivKey) error {
 	host, _, err := net.SplitHostPort(h.cfg.ListenAddr)
 	if err != nil {
@@ -99,7 +99,7 @@ func (h *Host) startDirect(key crypto.PrivKey) error {
 	if err != nil {
 		return fmt.Errorf("p2p: direct connections: %w", err)
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(h.cfg.Advanced.DirectPort)))
 	if err != nil {
 		return fmt.Errorf("p2p: direct listener: %w", err)
 	}

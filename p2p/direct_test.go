@@ -174,3 +174,37 @@ func TestTickPingsAndClosesSilentConnection(t *testing.T) {
 	}
 	require.ErrorIs(t, c.closeReason(), ErrConnClosed)
 }
+
+// Advanced.DirectPort binds the given port, and DirectOff keeps the frames
+// of both sides on the libp2p stream (no direct listener at all).
+func TestDirectPortSetting(t *testing.T) {
+	defer leaktest.AfterTest(t)()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := free.Addr().(*net.TCPAddr).Port
+	require.NoError(t, free.Close())
+
+	ra, rb := newRecorder(), newRecorder()
+	ca := loopbackConfig("a@127.0.0.1")
+	ca.Advanced.DirectPort = port
+	a, err := Start(ctx, ca, ra)
+	require.NoError(t, err)
+	require.NotNil(t, a.direct)
+	require.Equal(t, uint16(port), a.direct.port)
+	cb := loopbackConfig("b@127.0.0.1", a.GossipAddr())
+	cb.Advanced.DirectPort = DirectOff
+	b, err := Start(ctx, cb, rb)
+	require.NoError(t, err)
+	require.Nil(t, b.direct, "DirectOff starts no direct listener")
+	waitUntil(t, 10*time.Second, func() bool { return ra.isUp("b@127.0.0.1") && rb.isUp("a@127.0.0.1") }, "mesh")
+	require.False(t, isDirect(connTo(a, "b@127.0.0.1")), "b turned direct connections off: a's frames stay on the stream")
+	require.False(t, isDirect(connTo(b, "a@127.0.0.1")))
+	exchange(t, ctx, a, b, ra, rb, 100)
+	stopAll(t, b, a)
+
+	bad := loopbackConfig("c@127.0.0.1")
+	bad.Advanced.DirectPort = 70000
+	require.ErrorIs(t, bad.Validate(), ErrInvalidConfig)
+}

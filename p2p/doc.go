@@ -52,6 +52,12 @@
 //     is forwarded to another one): members then dial what is advertised,
 //     never what is bound. ListenAddrs and GossipBindAddr report what is
 //     bound; Self().Addrs and GossipAddr what is advertised.
+//  7. Frames between two nodes on the TCP network go on a connection of
+//     their own, to a second port beside ListenAddr (Advanced.DirectPort:
+//     a free one by default). Behind a firewall that drops it, fix the
+//     port and open it, or set DirectOff: frames then stay on the libp2p
+//     connection (each connection setup otherwise waits up to 2 s for the
+//     direct dial before it falls back).
 //
 // Optional Handler interfaces, found by type assertion:
 //

@@ -100,7 +100,7 @@ func Start(ctx context.Context, cfg Config, h Handler) (*Host, error) {
 		cancel()
 		return nil, err // Validate checked the tags; kept for safety
 	}
-	if _, tcp := network.(gatedNetwork); tcp && adv.listen == nil {
+	if _, tcp := network.(gatedNetwork); tcp && adv.listen == nil && cfg.Advanced.DirectPort != DirectOff {
 		if err := n.startDirect(key); err != nil {
 			n.connStopper.Stop()
 			_ = lh.Close()

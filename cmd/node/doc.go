@@ -5,7 +5,7 @@
 // # Usage
 //
 //	nodal start --name NAME --cookie COOKIE [--listen HOST:PORT] [--gossip HOST:PORT]
-//	            [--advertise HOST[:PORT]] [--advertise-gossip HOST[:PORT]]
+//	            [--advertise HOST[:PORT]] [--advertise-gossip HOST[:PORT]] [--direct-port PORT|off]
 //	            [--join HOST:PORT[,HOST:PORT...]] [--profile lan|wan|local]
 //	nodal ctl --to HOST:PORT --cookie COOKIE [--json] COMMAND [ARGS]
 //	nodal demo
