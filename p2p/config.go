@@ -172,7 +172,15 @@ type Advanced struct {
 	// MaxPendingPerSource is the same bound per source IP address.
 	// Default DefaultMaxPendingPerSource.
 	MaxPendingPerSource int
+	// DirectPort is the TCP port of the direct connections (the frames'
+	// own connection per node pair, beside the libp2p one; see direct.go):
+	// 0 picks a free port, a positive value binds that one (to open it in
+	// a firewall), DirectOff keeps every frame on the libp2p stream.
+	DirectPort int
 }
+
+// DirectOff as Advanced.DirectPort turns direct connections off.
+const DirectOff = -1
 
 // withDefaults returns a deep-enough copy with defaults filled in.
 func (c Config) withDefaults() Config {
@@ -269,6 +277,9 @@ func (c Config) Validate() error {
 	}
 	if c.Advanced.MaxPendingPerSource < 0 {
 		return fmt.Errorf("%w: Advanced.MaxPendingPerSource: must not be negative", ErrInvalidConfig)
+	}
+	if d := c.Advanced.DirectPort; d != DirectOff && (d < 0 || d > 65535) {
+		return fmt.Errorf("%w: Advanced.DirectPort: must be 0..65535 or DirectOff", ErrInvalidConfig)
 	}
 	if c.Advanced.SendQueueBytes < 0 {
 		return fmt.Errorf("%w: Advanced.SendQueueBytes: must not be negative", ErrInvalidConfig)

@@ -6,8 +6,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 )
@@ -21,19 +23,43 @@ type peerCounters struct {
 	framesIn, bytesIn, framesOut, bytesOut, dropped, decodeErrors atomic.Uint64
 }
 
+// idleGap is how long a direct connection must have written nothing for a
+// sender to write its frame itself (writeInline) instead of waking the
+// writer goroutine: a lone frame (a call, its reply) then costs no
+// goroutine hand-off, while a stream of frames still goes out in batches.
+const idleGap = 5 * time.Microsecond
+
+// frameIO is what a conn writes its frames on and closes: the libp2p
+// stream, or a direct connection (direct.go).
+type frameIO interface {
+	io.Writer
+	Close() error
+	Reset() error
+}
+
 // conn is one authenticated frame stream to a peer. It has one reader and
 // one writer goroutine (on the host's connection stopper). Senders append
 // encoded frames to a bounded buffer; the writer swaps it out and writes the
 // whole batch with one Write, so many small frames cost one syscall and one
-// encryption record.
+// encryption record. A sender that finds a direct connection idle writes its
+// frame itself (writeInline).
 type conn struct {
 	h        *Host
 	peer     Peer
-	s        network.Stream
+	s        network.Stream // the handshake's stream (closed once a direct connection carries the frames)
+	w        frameIO        // where frames are written: s, or the direct connection
 	br       *bufio.Reader
 	outbound bool
 	prev     *conn // earlier connection to the same name; its NodeDown comes first
 	ctr      *peerCounters
+
+	// direct is set when the frames run on a direct connection; then the
+	// host's tick (direct.go) watches reads and writes, the counts of
+	// underlying reads and of written batches.
+	direct        bool
+	reads, writes atomic.Uint64
+	tickR, tickW  uint64 // the tick's last look (tick goroutine only)
+	quietTicks    int
 
 	mu       sync.Mutex
 	buf      []byte        // encoded frames waiting for the writer
@@ -42,8 +68,11 @@ type conn struct {
 	closed   bool
 	flushing bool // graceful close: write what is queued, then close
 	reason   error
+	started  bool  // startConn ran: a sender may write inline
+	writing  bool  // a batch is being written (by the writer goroutine or inline)
+	lastEnd  int64 // when the last write ended (nanotime of the monotonic clock base)
 
-	spare []byte // writer-owned second buffer
+	spare []byte // owned by whoever is writing: the second buffer
 
 	wake       chan struct{} // cap 1: buf became non-empty or flushing was set
 	closing    chan struct{} // closed by close
@@ -60,6 +89,7 @@ func newConn(h *Host, p Peer, s network.Stream, br *bufio.Reader, outbound bool)
 		h:          h,
 		peer:       p,
 		s:          s,
+		w:          s,
 		br:         br,
 		outbound:   outbound,
 		ctr:        h.counters(p.Name),
@@ -79,7 +109,11 @@ func (c *conn) signal() {
 
 // enqueue queues one frame. With block it waits (bounded by ctx) while the
 // queue is full; without, it fails with ErrQueueFull. A frame larger than
-// the whole queue is accepted when the queue is empty.
+// the whole queue is accepted when the queue is empty. A blocking enqueue
+// that finds a direct connection idle writes the frame itself: the kernel's
+// socket buffer then stands in for the queue. On a libp2p stream (which may
+// be a synchronous pipe, as p2ptest's are) the writer goroutine always
+// writes, so a sender never waits for the peer's reader.
 func (c *conn) enqueue(ctx context.Context, typ byte, payload []byte, block bool) error {
 	size := frameSize(len(payload))
 	limit := c.h.cfg.Advanced.SendQueueBytes
@@ -94,10 +128,17 @@ func (c *conn) enqueue(ctx context.Context, typ byte, payload []byte, block bool
 			wasEmpty := len(c.buf) == 0
 			c.buf = appendFrame(c.buf, typ, payload)
 			c.frames++
-			c.mu.Unlock()
-			if wasEmpty {
-				c.signal()
+			if !wasEmpty || c.writing {
+				// The writer at work takes it with its next batch.
+				c.mu.Unlock()
+				return nil
 			}
+			if block && c.direct && c.started && monoNow()-c.lastEnd > int64(idleGap) {
+				c.writeInline() // unlocks
+				return nil
+			}
+			c.mu.Unlock()
+			c.signal()
 			return nil
 		}
 		if !block {
@@ -119,7 +160,62 @@ func (c *conn) enqueue(ctx context.Context, typ byte, payload []byte, block bool
 	}
 }
 
-// writeLoop is the connection's single writer.
+// writeInline writes the queued batch from the sender's goroutine; c.mu is
+// held and released. Frames queued meanwhile go to the writer goroutine,
+// so a sender writes at most one batch.
+func (c *conn) writeInline() {
+	batch, n := c.takeLocked()
+	c.mu.Unlock()
+	ok := c.writeBatch(batch, n)
+	c.mu.Lock()
+	c.releaseLocked(batch)
+	more := ok && (len(c.buf) > 0 || c.flushing)
+	c.mu.Unlock()
+	if more {
+		c.signal()
+	}
+}
+
+// takeLocked takes the queued frames for writing; c.mu is held.
+func (c *conn) takeLocked() ([]byte, int) {
+	batch, n := c.buf, c.frames
+	c.buf, c.frames = c.spare[:0], 0
+	c.spare = nil
+	c.writing = true
+	if c.waiting != nil {
+		close(c.waiting)
+		c.waiting = nil
+	}
+	return batch, n
+}
+
+// releaseLocked ends a write; c.mu is held. The buffer is reused while
+// busy; an idle connection keeps at most idleBufCap of it.
+func (c *conn) releaseLocked(batch []byte) {
+	c.writing = false
+	c.lastEnd = monoNow()
+	if len(c.buf) == 0 && cap(batch) > idleBufCap {
+		batch = nil
+	}
+	c.spare = batch[:0]
+}
+
+// writeBatch writes one batch of n frames; false when the connection failed
+// (it is then closed).
+func (c *conn) writeBatch(batch []byte, n int) bool {
+	if _, err := c.w.Write(batch); err != nil {
+		c.ctr.dropped.Add(uint64(n))
+		c.closeWith(fmt.Errorf("%w: write: %v", ErrConnClosed, err), false)
+		return false
+	}
+	c.writes.Add(1)
+	c.ctr.framesOut.Add(uint64(n))
+	c.ctr.bytesOut.Add(uint64(len(batch)))
+	return true
+}
+
+// writeLoop is the connection's writer goroutine: it writes what senders
+// queued while a write was under way or the connection busy.
 func (c *conn) writeLoop() {
 	defer close(c.writerDone)
 	for {
@@ -134,6 +230,10 @@ func (c *conn) writeLoop() {
 				c.mu.Unlock()
 				return
 			}
+			if c.writing {
+				c.mu.Unlock() // an inline write; it signals if more is queued
+				break
+			}
 			if len(c.buf) == 0 {
 				flushing := c.flushing
 				reason := c.reason
@@ -144,29 +244,14 @@ func (c *conn) writeLoop() {
 				}
 				break
 			}
-			batch, n := c.buf, c.frames
-			c.buf, c.frames = c.spare[:0], 0
-			if c.waiting != nil {
-				close(c.waiting)
-				c.waiting = nil
-			}
+			batch, n := c.takeLocked()
 			c.mu.Unlock()
-			if _, err := c.s.Write(batch); err != nil {
-				c.ctr.dropped.Add(uint64(n))
-				c.closeWith(fmt.Errorf("%w: write: %v", ErrConnClosed, err), false)
+			if !c.writeBatch(batch, n) {
 				return
 			}
-			c.ctr.framesOut.Add(uint64(n))
-			c.ctr.bytesOut.Add(uint64(len(batch)))
-			// Reuse the buffer while busy; an idle connection keeps at
-			// most idleBufCap of it.
 			c.mu.Lock()
-			idle := len(c.buf) == 0
+			c.releaseLocked(batch)
 			c.mu.Unlock()
-			if idle && cap(batch) > idleBufCap {
-				batch = nil
-			}
-			c.spare = batch[:0]
 		}
 	}
 }
@@ -200,6 +285,7 @@ func (c *conn) closeWith(reason error, graceful bool) {
 	}
 	dropped := c.frames
 	c.buf, c.frames = nil, 0
+	w := c.w
 	if c.waiting != nil {
 		close(c.waiting)
 		c.waiting = nil
@@ -211,8 +297,11 @@ func (c *conn) closeWith(reason error, graceful bool) {
 	}
 	close(c.closing)
 	if graceful {
-		_ = c.s.Close()
+		_ = w.Close()
 	} else {
+		_ = w.Reset()
+	}
+	if c.s != nil && w != frameIO(c.s) {
 		_ = c.s.Reset()
 	}
 	c.h.unregister(c)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/sec"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
@@ -149,6 +150,7 @@ func (h *Host) dialOnce(ctx context.Context, ai peer.AddrInfo, expect string) (*
 func (h *Host) dialHandshake(s network.Stream, id peer.ID, expect string) (*conn, error) {
 	br := bufio.NewReaderSize(s, readBufSize)
 	mine := h.myHello()
+	mine.Direct = h.direct != nil
 	if _, err := s.Write(mine.append(nil)); err != nil {
 		return nil, &PeerError{Node: id.String(), Err: fmt.Errorf("%w: %v", ErrNoConnection, err)}
 	}
@@ -206,10 +208,32 @@ func (h *Host) dialHandshake(s network.Stream, id peer.ID, expect string) (*conn
 		}
 		return nil, err
 	}
+	var sc sec.SecureConn
+	if mine.Direct && theirs.DirectPort != 0 {
+		var err error
+		tok := handshakeMAC(h.macKey, "direct", mine, theirs, h.lh.ID(), id)
+		path := pathDirect
+		if sc, err = h.dialDirect(h.ctx, s, id, theirs.DirectPort, tok); err != nil {
+			log.Infow("frames to "+theirs.Name+" stay on the libp2p stream", "node", theirs.Name, "err", err.Error())
+			path = pathStream
+		}
+		if _, err := s.Write([]byte{path}); err != nil {
+			if sc != nil {
+				_ = sc.Close()
+			}
+			return nil, &PeerError{Node: theirs.Name, Err: fmt.Errorf("%w: handshake: %v", ErrNoConnection, err)}
+		}
+	}
 	p := h.peerOf(theirs, id)
 	c := newConn(h, p, s, br, true)
+	if sc != nil {
+		c.useDirect(sc)
+	}
 	if code, err := h.admit(c, false); code != hsOK {
 		log.Warnw("dropping new connection to "+p.Name, "node", p.Name, "err", err.Error())
+		if sc != nil {
+			_ = sc.Close()
+		}
 		return nil, err
 	}
 	return c, nil
@@ -316,6 +340,13 @@ func (h *Host) acceptHandshake(s network.Stream) (*conn, error) {
 		return nil, err
 	}
 	mine := h.myHello()
+	var dw *directWait
+	if theirs.Direct && h.direct != nil {
+		mine.DirectPort = h.direct.port
+		var done func()
+		dw, done = h.direct.expect(handshakeMAC(h.macKey, "direct", theirs, mine, id, h.lh.ID()), id)
+		defer done()
+	}
 	msg := mine.append(nil)
 	msg = append(msg, handshakeMAC(h.macKey, "listener", theirs, mine, id, h.lh.ID())...)
 	if _, err := s.Write(msg); err != nil {
@@ -352,7 +383,11 @@ func (h *Host) acceptHandshake(s network.Stream) (*conn, error) {
 	if verdict != hsOK && verdict != hsTieBreak {
 		log.Warnw("refused connection from "+theirs.Name, "node", theirs.Name, "err", refuse.Error())
 	}
-	if _, err := s.Write([]byte{verdict}); err != nil {
+	_, err = s.Write([]byte{verdict})
+	if err == nil && verdict == hsOK && dw != nil {
+		err = h.acceptPath(c, br, dw)
+	}
+	if err != nil {
 		if c != nil && verdict == hsOK {
 			c.close(fmt.Errorf("%w: %v", ErrConnClosed, err))
 			close(c.done)
@@ -364,6 +399,27 @@ func (h *Host) acceptHandshake(s network.Stream) (*conn, error) {
 		return nil, refuse
 	}
 	return c, nil
+}
+
+// acceptPath reads which path the dialer chose for the frames and moves c
+// to its direct connection if that is the one.
+func (h *Host) acceptPath(c *conn, br *bufio.Reader, dw *directWait) error {
+	path, err := br.ReadByte()
+	if err != nil {
+		return err
+	}
+	switch path {
+	case pathStream:
+		return nil
+	case pathDirect:
+		sc, ok := dw.take()
+		if !ok {
+			return fmt.Errorf("%w: direct path chosen, no direct connection matched", ErrProtocol)
+		}
+		c.useDirect(sc)
+		return nil
+	}
+	return fmt.Errorf("%w: unknown path %d", ErrProtocol, path)
 }
 
 // admit decides whether c may become the connection for its name and
@@ -425,6 +481,9 @@ func (h *Host) addrInfoOf(p Peer) peer.AddrInfo {
 
 // startConn starts the reader and writer of an admitted connection.
 func (h *Host) startConn(c *conn) {
+	c.mu.Lock()
+	c.started = true
+	c.mu.Unlock()
 	// When Stop has begun the stopper refuses new workers; Stop closes
 	// every registered connection itself, so nothing is left open.
 	h.connStopper.RunWorker(c.writeLoop)

@@ -3,7 +3,8 @@
 // builds pids, links and monitors on top of it (see ARCHITECTURE.md's layering).
 //
 // A node is a libp2p host (TCP, Noise, yamux) carrying one framed stream
-// per pair of nodes (protocol DistProtocol), plus a hashicorp/memberlist
+// per pair of nodes (protocol DistProtocol; on the TCP network the frames
+// then move to a direct Noise connection of the pair, direct.go), plus a hashicorp/memberlist
 // member for membership, SWIM failure detection and gossip. Each node's
 // memberlist metadata carries its libp2p peer ID, addresses and
 // incarnation, so joining one seed is enough to reach everyone: every node
@@ -51,6 +52,12 @@
 //     is forwarded to another one): members then dial what is advertised,
 //     never what is bound. ListenAddrs and GossipBindAddr report what is
 //     bound; Self().Addrs and GossipAddr what is advertised.
+//  7. Frames between two nodes on the TCP network go on a connection of
+//     their own, to a second port beside ListenAddr (Advanced.DirectPort:
+//     a free one by default). Behind a firewall that drops it, fix the
+//     port and open it, or set DirectOff: frames then stay on the libp2p
+//     connection (each connection setup otherwise waits up to 2 s for the
+//     direct dial before it falls back).
 //
 // Optional Handler interfaces, found by type assertion:
 //
@@ -162,6 +169,11 @@
 //   - Dist handshakes per libp2p peer: at most 8 at once. A peer that opens
 //     more dist streams loses its libp2p connection, an authenticated one
 //     included (NodeDown reason ErrProtocol; Stats().Guard.StreamFloods).
+//   - The direct port (TCP network, direct.go): at most 64 connections
+//     being secured at once (more are closed at accept), each closed after
+//     HandshakeTimeout or as soon as its token matches no cookie handshake
+//     in progress with the same peer ID; nothing reaches the Handler
+//     through it before the cookie handshake on the libp2p stream passed.
 //   - Gossip stream (memberlist TCP) connections: the same two caps on
 //     connections open at once, checked as memberlist's transport hands
 //     them over (memberlist v0.7.0 accepts them itself; a refused one is

@@ -55,6 +55,7 @@ func FuzzFrameDecoder(f *testing.F) {
 func FuzzHello(f *testing.F) {
 	h := &hello{Name: "a@127.0.0.1", Incarnation: 42, Hidden: true, Long: true, Addrs: []string{"/ip4/127.0.0.1/tcp/1"}}
 	f.Add(h.append(nil))
+	f.Add((&hello{Name: "b@127.0.0.1", Direct: true, DirectPort: 40000}).append(nil))
 	f.Add([]byte("NDL\x01"))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		got, err := readHello(bufio.NewReader(bytes.NewReader(in)))

@@ -68,7 +68,20 @@ type hello struct {
 	Long        bool
 	Nonce       [nonceLen]byte
 	Addrs       []string
+	// Direct (the dialer's) says it can move the frames to a direct
+	// connection; DirectPort (the listener's, when the dialer asked) is the
+	// port of its direct listener (direct.go), 0 for none.
+	Direct     bool
+	DirectPort uint16
 }
+
+// Hello flags.
+const (
+	helloHidden     = 1
+	helloLong       = 2
+	helloDirect     = 4 // the dialer can use a direct connection
+	helloDirectPort = 8 // a 2-byte direct listener port follows the addresses
+)
 
 func deriveKey(domain, cookie string) []byte {
 	h := sha256.New()
@@ -105,10 +118,16 @@ func (hl *hello) append(b []byte) []byte {
 	b = append(b, helloMagic[:]...)
 	var flags byte
 	if hl.Hidden {
-		flags |= 1
+		flags |= helloHidden
 	}
 	if hl.Long {
-		flags |= 2
+		flags |= helloLong
+	}
+	if hl.Direct {
+		flags |= helloDirect
+	}
+	if hl.DirectPort != 0 {
+		flags |= helloDirectPort
 	}
 	b = append(b, flags)
 	b = binary.BigEndian.AppendUint64(b, hl.Incarnation)
@@ -132,6 +151,9 @@ func (hl *hello) append(b []byte) []byte {
 			b = append(b, a...)
 		}
 	}
+	if hl.DirectPort != 0 {
+		b = binary.BigEndian.AppendUint16(b, hl.DirectPort)
+	}
 	return b
 }
 
@@ -145,8 +167,9 @@ func readHello(r *bufio.Reader) (*hello, error) {
 		return nil, fmt.Errorf("%w: bad handshake magic", ErrProtocol)
 	}
 	hl := &hello{
-		Hidden:      hdr[4]&1 != 0,
-		Long:        hdr[4]&2 != 0,
+		Hidden:      hdr[4]&helloHidden != 0,
+		Long:        hdr[4]&helloLong != 0,
+		Direct:      hdr[4]&helloDirect != 0,
 		Incarnation: binary.BigEndian.Uint64(hdr[5:13]),
 		Nonce:       [nonceLen]byte(hdr[13:]),
 	}
@@ -168,6 +191,15 @@ func readHello(r *bufio.Reader) (*hello, error) {
 			return nil, err
 		}
 		hl.Addrs = append(hl.Addrs, a)
+	}
+	if hdr[4]&helloDirectPort != 0 {
+		var p [2]byte
+		if _, err := io.ReadFull(r, p[:]); err != nil {
+			return nil, unexpectedEOF(err)
+		}
+		if hl.DirectPort = binary.BigEndian.Uint16(p[:]); hl.DirectPort == 0 {
+			return nil, fmt.Errorf("%w: direct port 0 in hello", ErrProtocol)
+		}
 	}
 	return hl, nil
 }

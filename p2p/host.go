@@ -55,6 +55,9 @@ type Host struct {
 	// memberlist was shut down without leaving.
 	mlShutdown bool
 	macKey     []byte
+	// direct accepts direct connections (direct.go); nil when the frames
+	// stay on libp2p streams.
+	direct *directListener
 
 	// guard bounds inbound connections that have not passed the cookie
 	// handshake (nil on networks other than TCP); sguard bounds gossip

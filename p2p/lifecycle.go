@@ -100,6 +100,14 @@ func Start(ctx context.Context, cfg Config, h Handler) (*Host, error) {
 		cancel()
 		return nil, err // Validate checked the tags; kept for safety
 	}
+	if _, tcp := network.(gatedNetwork); tcp && adv.listen == nil && cfg.Advanced.DirectPort != DirectOff {
+		if err := n.startDirect(key); err != nil {
+			n.connStopper.Stop()
+			_ = lh.Close()
+			cancel()
+			return nil, err
+		}
+	}
 	lh.SetStreamHandler(DistProtocol, n.handleStream)
 	n.stopper.RunWorker(n.membershipLoop)
 	if !cfg.Hidden {
@@ -233,6 +241,9 @@ flush:
 		}
 	}
 	h.cancel()
+	if h.direct != nil {
+		h.direct.close()
+	}
 	h.mu.Lock()
 	conns = slices.Collect(maps.Values(h.conns))
 	h.mu.Unlock()

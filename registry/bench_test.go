@@ -232,6 +232,36 @@ func BenchmarkRegisterToVisible(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 }
 
+// The in-run floor of BenchmarkRegisterToVisible: a plain message from a
+// process on one node to a process on another, until it has been received.
+func BenchmarkSendToReceivedReference(b *testing.B) {
+	nodes, _ := benchCluster(b, 3)
+	var got atomic.Int64
+	pid, err := nodes[2].SpawnActor(nodal.ActorFunc(func(_ *nodal.Process, m any) error {
+		got.Store(int64(m.(int)))
+		return nil
+	}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var lat []time.Duration
+	i := 0
+	for b.Loop() {
+		i++
+		start := time.Now()
+		if err := nodes[0].Send(pid, i); err != nil {
+			b.Fatal(err)
+		}
+		for got.Load() != int64(i) {
+			runtime.Gosched()
+		}
+		lat = append(lat, time.Since(start))
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+}
+
 // Heap bytes per registered name: on the owner's node alone (its read
 // index, the CRDT, its own indexes and the exit monitor), and on a node
 // that holds a replica only. The goal is 200 bytes.

@@ -49,3 +49,39 @@ func Example() {
 	// true true
 	// false
 }
+
+// Monitor gives the names as they are and then every change, with its
+// reason.
+func ExampleRegistry_Monitor() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	n, err := nodal.Start(ctx, nodal.DefaultLocalConfig("a@127.0.0.1", "example-cookie"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer n.Stop(ctx)
+	reg, err := registry.New(n, registry.Config{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	snapshot, w, err := reg.Monitor(ctx)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer w.Stop()
+	fmt.Println(len(snapshot))
+	pid, _ := n.Spawn(func(p *nodal.Process) error { <-p.Context().Done(); return nil })
+	_ = reg.Register(ctx, "worker", pid)
+	n.Exit(pid, nodal.ReasonKill)
+	for range 2 {
+		e := <-w.C
+		fmt.Println(e.Kind, e.Name, e.Pid == pid, e.Reason)
+	}
+	// Output:
+	// 0
+	// registered worker true registered
+	// unregistered worker true process exit
+}

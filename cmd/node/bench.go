@@ -28,6 +28,7 @@ type benchOptions struct {
 	Size     int
 	Duration time.Duration
 	Calls    int
+	Floor    bool // also measure the transport floor, in the same run
 }
 
 // maxBenchSize bounds --size (a message must fit in one frame).
@@ -42,10 +43,14 @@ func parseBenchFlags(kind string, args []string) (benchOptions, error) {
 	case "remote":
 		fs.IntVar(&o.Senders, "senders", o.Senders, "sending processes")
 		fs.IntVar(&o.Size, "size", o.Size, "payload bytes")
+		fs.BoolVar(&o.Floor, "floor", false, "also measure Noise without a muxer on one TCP connection, and the ratio")
 	case "call":
 		fs.IntVar(&o.Calls, "calls", 0, "number of measured calls (instead of --duration)")
+		fs.BoolVar(&o.Floor, "floor", false, "also measure the raw TCP round trip, and the ratios")
+	case "floor":
+		fs.IntVar(&o.Size, "size", 1024, "payload bytes of the throughput run")
 	default:
-		return o, usagef("bench: unknown benchmark %q (want remote or call; or rpc)", kind)
+		return o, usagef("bench: unknown benchmark %q (want remote or call; or floor, rpc)", kind)
 	}
 	if err := parseFlags(fs, args); err != nil {
 		return o, err
@@ -80,20 +85,33 @@ func parseBenchFlags(kind string, args []string) (benchOptions, error) {
 // cmdBench runs nodal bench remote or nodal bench call.
 func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usagef("bench: want remote or call; or rpc")
+		return usagef("bench: want remote or call; or floor, rpc")
 	}
-	if args[0] == "rpc" {
+	switch args[0] {
+	case "rpc":
 		return cmdBenchRPC(ctx, args[1:], stdout, stderr)
+	case floorPeerArg:
+		return runFloorPeer(args[1:], stdout)
+	}
+	if args[0] == "registry" {
+		return cmdBenchRegistry(ctx, args[1:], stdout, stderr)
 	}
 	o, err := parseBenchFlags(args[0], args[1:])
 	if err != nil {
 		return err
 	}
+	if args[0] == "floor" {
+		return benchFloor(ctx, o, stdout)
+	}
 	pair, err := startBenchPair(ctx, stderr)
 	if err != nil {
 		return err
 	}
-	defer pair.close()
+	defer func() {
+		if pair != nil {
+			pair.close()
+		}
+	}()
 	var figs []figure
 	if args[0] == "remote" {
 		figs, err = pair.benchRemote(ctx, o)
@@ -102,6 +120,13 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if err != nil {
 		return err
+	}
+	if o.Floor {
+		pair.close() // the floor runs alone, as nodal did
+		pair = nil
+		if figs, err = withFloor(ctx, args[0], o, figs); err != nil {
+			return err
+		}
 	}
 	for _, f := range figs {
 		fmt.Fprintln(stdout, f)
@@ -315,14 +340,31 @@ type cpuSample struct {
 const clockTicks = 100
 
 func (bp *benchPair) cpu() (cpuSample, error) {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return cpuSample{}, err
-	}
-	self := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", bp.child.Process.Pid))
+	self, err := selfCPU()
 	if err != nil {
 		return cpuSample{}, err
+	}
+	child, err := cpuOf(bp.child.Process.Pid)
+	if err != nil {
+		return cpuSample{}, err
+	}
+	return cpuSample{self: self, child: child}, nil
+}
+
+// selfCPU is the user and system CPU time this process has used.
+func selfCPU() (time.Duration, error) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0, err
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
+}
+
+// cpuOf is the user and system CPU time the process pid has used.
+func cpuOf(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
 	}
 	// Fields after the parenthesised command name: state is field 3,
 	// utime 14 and stime 15.
@@ -330,12 +372,11 @@ func (bp *benchPair) cpu() (cpuSample, error) {
 	i := strings.LastIndexByte(s, ')')
 	f := strings.Fields(s[i+1:])
 	if len(f) < 13 {
-		return cpuSample{}, fmt.Errorf("short /proc stat for the child")
+		return 0, fmt.Errorf("short /proc stat for process %d", pid)
 	}
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
-	child := time.Duration(ut+st) * time.Second / clockTicks
-	return cpuSample{self: self, child: child}, nil
+	return time.Duration(ut+st) * time.Second / clockTicks, nil
 }
 
 func (c cpuSample) since(c0 cpuSample) time.Duration {
@@ -438,6 +479,8 @@ func (bp *benchPair) benchRemote(ctx context.Context, o benchOptions) ([]figure,
 			{"remote_send_msgs_per_s", float64(ack.Messages) / secs, "msg/s"},
 			{"remote_send_mb_per_s", float64(ack.Bytes) / 1e6 / secs, "MB/s"},
 			{"remote_send_cpu_us_per_msg", float64(c1.since(c0).Microseconds()) / float64(max(ack.Messages, 1)), "us"},
+			{"remote_send_cpu_us_per_msg_sender", float64((c1.self - c0.self).Nanoseconds()) / 1e3 / float64(max(ack.Messages, 1)), "us"},
+			{"remote_send_cpu_us_per_msg_receiver", float64((c1.child - c0.child).Nanoseconds()) / 1e3 / float64(max(ack.Messages, 1)), "us"},
 			{"remote_send_messages", float64(ack.Messages), "msg"},
 			{"remote_send_frame_bytes_per_msg", float64(st1.BytesOut-st0.BytesOut) / float64(max(ack.Messages, 1)), "B"},
 			{"remote_send_elapsed_s", secs, "s"},
@@ -512,6 +555,8 @@ func (bp *benchPair) benchCall(ctx context.Context, o benchOptions) ([]figure, e
 			{"call_mean_us", float64(sum.Nanoseconds()) / 1e3 / n, "us"},
 			{"call_per_s", n / elapsed.Seconds(), "call/s"},
 			{"call_cpu_us_per_call", float64(c1.since(c0).Microseconds()) / n, "us"},
+			{"call_cpu_us_per_call_caller", float64((c1.self - c0.self).Nanoseconds()) / 1e3 / n, "us"},
+			{"call_cpu_us_per_call_callee", float64((c1.child - c0.child).Nanoseconds()) / 1e3 / n, "us"},
 			{"call_frames_out_per_call", float64(st1.FramesOut-st0.FramesOut) / n, "frame"},
 			{"call_frames_in_per_call", float64(st1.FramesIn-st0.FramesIn) / n, "frame"},
 			{"call_count", n, "call"},
@@ -519,4 +564,65 @@ func (bp *benchPair) benchCall(ctx context.Context, o benchOptions) ([]figure, e
 		return nil
 	})
 	return figs, err
+}
+
+// benchFloor runs the floor alone: raw TCP round trips, then Noise
+// throughput at 32 bytes and at --size.
+func benchFloor(ctx context.Context, o benchOptions, stdout io.Writer) error {
+	figs, err := floorLatency(ctx, o.Duration)
+	if err != nil {
+		return err
+	}
+	for _, size := range []int{32, o.Size} {
+		t, err := floorThroughput(ctx, size, o.Duration)
+		if err != nil {
+			return err
+		}
+		for _, f := range t {
+			f.Name = strings.Replace(f.Name, "floor_noise_", fmt.Sprintf("floor_noise_%dB_", size), 1)
+			figs = append(figs, f)
+		}
+	}
+	for _, f := range figs {
+		fmt.Fprintln(stdout, f)
+	}
+	return nil
+}
+
+// withFloor measures the floor of a bench call or remote run right after
+// it and adds the floor's figures and nodal's ratios to them.
+func withFloor(ctx context.Context, kind string, o benchOptions, figs []figure) ([]figure, error) {
+	get := func(fs []figure, name string) float64 {
+		for _, f := range fs {
+			if f.Name == name {
+				return f.Value
+			}
+		}
+		return 0
+	}
+	ratio := func(a, b float64) float64 {
+		if b == 0 {
+			return 0
+		}
+		return a / b
+	}
+	if kind == "call" {
+		fl, err := floorLatency(ctx, o.Duration)
+		if err != nil {
+			return nil, err
+		}
+		figs = append(figs, fl...)
+		return append(figs,
+			figure{"call_p50_vs_tcp_rtt_p50", ratio(get(figs, "call_p50_us"), get(fl, "floor_tcp_rtt_p50_us")), "x"},
+			figure{"call_p99_vs_tcp_rtt_p99", ratio(get(figs, "call_p99_us"), get(fl, "floor_tcp_rtt_p99_us")), "x"},
+		), nil
+	}
+	fl, err := floorThroughput(ctx, o.Size, o.Duration)
+	if err != nil {
+		return nil, err
+	}
+	figs = append(figs, fl...)
+	return append(figs,
+		figure{"remote_send_vs_noise_floor", ratio(get(figs, "remote_send_msgs_per_s"), get(fl, "floor_noise_msgs_per_s")), "x"},
+	), nil
 }

@@ -87,3 +87,17 @@ func TestCtlRegistry(t *testing.T) {
 	code, _ = ctl(a, "call", "global:", "x")
 	require.Equal(t, 2, code, "empty global name")
 }
+
+func TestBenchRegistrySmoke(t *testing.T) {
+	defer leaktest.AfterTest(t)()
+	t.Setenv(runMainEnv, "1")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out, errb bytes.Buffer
+	require.NoError(t, cmdBench(ctx, []string{"registry", "--names", "500", "--callers", "8"}, &out, &errb), errb.String())
+	figs := parseFigures(t, out.String())
+	for _, name := range []string{"registrations_per_s_visible_on_3_nodes", "register_calls_per_s_on_a", "all_visible_ms", "whereis_ns"} {
+		require.Greater(t, figs[name], 0.0, name)
+	}
+	require.GreaterOrEqual(t, figs["register_calls_per_s_on_a"], figs["registrations_per_s_visible_on_3_nodes"])
+}

@@ -5,12 +5,13 @@
 // # Usage
 //
 //	nodal start --name NAME --cookie COOKIE [--listen HOST:PORT] [--gossip HOST:PORT]
-//	            [--advertise HOST[:PORT]] [--advertise-gossip HOST[:PORT]]
+//	            [--advertise HOST[:PORT]] [--advertise-gossip HOST[:PORT]] [--direct-port PORT|off]
 //	            [--join HOST:PORT[,HOST:PORT...]] [--profile lan|wan|local]
 //	nodal ctl --to HOST:PORT --cookie COOKIE [--json] COMMAND [ARGS]
 //	nodal demo
-//	nodal bench remote [--senders N] [--size BYTES] [--duration D]
-//	nodal bench call [--duration D | --calls N]
+//	nodal bench remote [--senders N] [--size BYTES] [--duration D] [--floor]
+//	nodal bench call [--duration D | --calls N] [--floor]
+//	nodal bench floor [--size BYTES] [--duration D]
 //	nodal version
 //	nodal help [start | ctl]
 //
@@ -54,7 +55,10 @@
 // noconnection. bench measures one-way throughput and call latency between
 // two OS processes (bench remote, bench call), and rpc calls next to plain
 // Calls, calls/s, multicall and pmap over three (bench rpc); it prints one
-// "name value unit" line per figure.
+// "name value unit" line per figure. bench floor measures the bare
+// transports between two OS processes (raw TCP round trips; Noise without
+// a muxer, one way), and --floor on bench call or remote measures the floor
+// right after nodal and prints the ratios, so that both share the run.
 //
 // Setting NODAL_CPUPROFILE=FILE writes a CPU profile of the command to FILE
 // (bench's child node writes FILE.child), for go tool pprof.

@@ -47,6 +47,7 @@ type startOptions struct {
 
 	Advertise       string // --advertise: libp2p address announced to others
 	AdvertiseGossip string // --advertise-gossip: gossip address announced
+	DirectPort      int    // --direct-port: the frames' own port (p2p.Advanced.DirectPort)
 }
 
 // parseStartFlags parses and validates nodal start's flags. getenv supplies
@@ -54,7 +55,7 @@ type startOptions struct {
 func parseStartFlags(args []string, getenv func(string) string) (startOptions, error) {
 	fs := newFlagSet("start")
 	var o startOptions
-	var cookieFile, join, profile string
+	var cookieFile, join, profile, direct string
 	fs.StringVar(&o.Name, "name", "", "node `NAME`, name@host: host a DNS name or an IPv4/IPv6 address (a@10.0.0.1, a@::1) for a long name, one label for a short one (required)")
 	fs.StringVar(&o.Cookie, "cookie", "", "cluster `COOKIE`, the shared secret; else $"+cookieEnv+", else --cookie-file")
 	fs.StringVar(&cookieFile, "cookie-file", "", "`FILE` holding the cookie (mode 600, like ~/.erlang.cookie)")
@@ -62,6 +63,7 @@ func parseStartFlags(args []string, getenv func(string) string) (startOptions, e
 	fs.StringVar(&o.Gossip, "gossip", "127.0.0.1:0", "memberlist gossip `HOST:PORT` to bind, UDP and TCP")
 	fs.StringVar(&o.Advertise, "advertise", "", "`HOST[:PORT]` other nodes reach --listen at (NAT, containers, wildcard binds); HOST an IP address, PORT default the bound one; also the gossip host unless --advertise-gossip (default: the bound addresses)")
 	fs.StringVar(&o.AdvertiseGossip, "advertise-gossip", "", "`HOST[:PORT]` announced for gossip when it differs from --advertise's host or the bound gossip port")
+	fs.StringVar(&direct, "direct-port", "0", "TCP `PORT` of the direct connections that carry frames between node pairs beside --listen (0 picks one; set one to open it in a firewall), or off to keep frames on the libp2p connection")
 	fs.StringVar(&join, "join", "", "gossip `HOST:PORT[,...]` of nodes to join; HOST may be a DNS name, looked up again on every join (one name may give many nodes)")
 	fs.StringVar(&profile, "profile", "lan", "failure-detection timers `PROFILE`: lan (~5 s to detect a crash), wan (tolerates seconds of latency and loss, ~40 s), local (one machine)")
 	if err := parseFlags(fs, args); err != nil {
@@ -95,6 +97,9 @@ func parseStartFlags(args []string, getenv func(string) string) (startOptions, e
 			return o, usagef("--advertise: %v", err)
 		}
 	}
+	if o.DirectPort, err = parseDirectPort(direct); err != nil {
+		return o, err
+	}
 	if o.Join, err = parseJoin(join); err != nil {
 		return o, err
 	}
@@ -102,6 +107,18 @@ func parseStartFlags(args []string, getenv func(string) string) (startOptions, e
 		return o, err
 	}
 	return o, nil
+}
+
+// parseDirectPort reads --direct-port: a port number or off.
+func parseDirectPort(s string) (int, error) {
+	if s == "off" {
+		return p2p.DirectOff, nil
+	}
+	p, err := strconv.Atoi(s)
+	if err != nil || p < 0 || p > 65535 {
+		return 0, usagef("--direct-port: %q is not a port (0..65535) or off", s)
+	}
+	return p, nil
 }
 
 // parseProfile maps lan, wan and local onto p2p profiles.

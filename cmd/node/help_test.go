@@ -144,3 +144,18 @@ func TestParseAdvertiseFlags(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"seeds.nodal.svc.cluster.local:7946"}, o.Join)
 }
+
+func TestParseDirectPortFlag(t *testing.T) {
+	base := []string{"--name", "a@10.0.0.1", "--cookie", "c"}
+	for v, want := range map[string]int{"0": 0, "4371": 4371, "off": p2p.DirectOff} {
+		o, err := parseStartFlags(append(base, "--direct-port", v), env(nil))
+		require.NoError(t, err, v)
+		require.Equal(t, want, o.DirectPort, v)
+	}
+	for _, v := range []string{"-1", "70000", "no"} {
+		_, err := parseStartFlags(append(base, "--direct-port", v), env(nil))
+		var ue *usageError
+		require.ErrorAs(t, err, &ue, v)
+		require.Contains(t, err.Error(), "--direct-port", v)
+	}
+}

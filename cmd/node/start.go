@@ -58,6 +58,7 @@ func startNode(ctx context.Context, o startOptions, stdout io.Writer) (*runningN
 	cfg.ListenAddr = o.Listen
 	cfg.GossipAddr = gossip
 	cfg.AdvertiseAddr, cfg.AdvertiseGossipAddr = o.Advertise, o.AdvertiseGossip
+	cfg.P2P.DirectPort = o.DirectPort
 	cfg.Seeds = o.Join
 	cfg.Stdout = stdout
 	sctx, cancel := context.WithTimeout(ctx, startTimeout)

@@ -12,10 +12,18 @@ import (
 // maxBatch bounds the local operations joined into one pushed delta.
 const maxBatch = 4096
 
+// pushCoalesce: local deltas made within this time of the last push wait
+// for the next one, so that a stream of operations (even sequential ones)
+// goes out in few frames; an operation after a quiet spell goes at once.
+const pushCoalesce = 200 * time.Microsecond
+
 // run is the engine's goroutine.
 func (r *Replica[K, V]) run() {
 	tick := time.NewTicker(housekeeping)
 	defer tick.Stop()
+	r.pushTimer = time.NewTimer(time.Hour)
+	r.pushTimer.Stop()
+	defer r.pushTimer.Stop()
 	r.lastSync = time.Now()
 	for {
 		select {
@@ -37,6 +45,9 @@ func (r *Replica[K, V]) run() {
 			}
 		case now := <-tick.C:
 			r.housekeep(now)
+		case <-r.pushTimer.C:
+			r.pushArmed = false
+			r.pushOut()
 		}
 		r.flush()
 	}
@@ -69,27 +80,50 @@ func (r *Replica[K, V]) flush() {
 			r.cfg.OnChange(&r.state, cs)
 		}
 	}
-	if r.out != nil {
-		d, entries := r.out, r.outEntries
-		r.out, r.outEntries = nil, 0
-		peers := r.peers()
-		if len(peers) > 0 {
-			b := encodeDelta(d)
-			for _, p := range peers {
-				if r.send(p, b) {
-					r.st.deltasSent.Add(1)
-					r.st.entriesSent.Add(entries)
-				} else {
-					r.behind[p] = true
-				}
-			}
-		}
-	}
 	for i, d := range r.done {
 		d.done <- d.err
 		r.done[i] = opResult{}
 	}
 	r.done = r.done[:0]
+	if r.out == nil {
+		return
+	}
+	if since := time.Since(r.lastPush); since >= pushCoalesce || r.outEntries >= maxBatch {
+		r.pushOut()
+	} else if !r.pushArmed {
+		r.pushArmed = true
+		r.pushTimer.Reset(pushCoalesce - since)
+	}
+}
+
+// pushOut sends the batched local delta to every peer.
+func (r *Replica[K, V]) pushOut() {
+	if r.out == nil {
+		return
+	}
+	d, entries := r.out, r.outEntries
+	r.out, r.outEntries = nil, 0
+	r.lastPush = time.Now()
+	peers := r.peers()
+	if len(peers) == 0 {
+		return
+	}
+	b := encodeDelta(d)
+	for _, p := range peers {
+		if r.send(p, b) {
+			r.st.deltasSent.Add(1)
+			r.st.entriesSent.Add(entries)
+		} else {
+			r.behind[p] = true
+		}
+	}
+}
+
+// sendCtl sends a frame other than a push, after the pending push, so that
+// a peer never sees it before this node's earlier mutations.
+func (r *Replica[K, V]) sendCtl(node string, b []byte) bool {
+	r.pushOut()
+	return r.send(node, b)
 }
 
 // send queues a frame to node without blocking; false if it could not.
@@ -109,7 +143,7 @@ func (r *Replica[K, V]) sendDelta(node string, d *crdt.ORMap[K, V]) {
 	if isEmpty(d) {
 		return
 	}
-	if r.send(node, encodeDelta(d)) {
+	if r.sendCtl(node, encodeDelta(d)) {
 		r.st.deltasSent.Add(1)
 		r.st.entriesSent.Add(uint64(len(d.LiveDots())))
 	}
@@ -117,7 +151,7 @@ func (r *Replica[K, V]) sendDelta(node string, d *crdt.ORMap[K, V]) {
 
 // exchange starts a two-way digest exchange with node.
 func (r *Replica[K, V]) exchange(node string) {
-	if r.send(node, encodePull(pullAnswer, r.m.Digest())) {
+	if r.sendCtl(node, encodePull(pullAnswer, r.m.Digest())) {
 		r.st.digestsSent.Add(1)
 		delete(r.behind, node)
 	}
@@ -321,7 +355,7 @@ func (r *Replica[K, V]) startSync() (*syncWait, uint64) {
 	if len(peers) > 0 {
 		b := encodeSyncReq(id, r.m.Digest())
 		for _, p := range peers {
-			if r.send(p, b) {
+			if r.sendCtl(p, b) {
 				r.st.digestsSent.Add(1)
 				w.peers[p] = true
 			}
@@ -364,7 +398,7 @@ func (r *Replica[K, V]) handleFrame(from nodal.NodeRef, f *frame[K, V]) {
 	case kindPull:
 		r.sendDelta(from.Name, r.m.DeltaFor(f.digest))
 		if f.flags&pullAnswer != 0 && r.lacks(f.digest) {
-			if r.send(from.Name, encodePull(0, r.m.Digest())) {
+			if r.sendCtl(from.Name, encodePull(0, r.m.Digest())) {
 				r.st.digestsSent.Add(1)
 			}
 		}
@@ -374,13 +408,13 @@ func (r *Replica[K, V]) handleFrame(from nodal.NodeRef, f *frame[K, V]) {
 		}
 		r.sendDelta(from.Name, r.m.DeltaFor(f.digest))
 		if r.lacks(f.digest) {
-			if r.send(from.Name, encodePull(0, r.m.Digest())) {
+			if r.sendCtl(from.Name, encodePull(0, r.m.Digest())) {
 				r.st.digestsSent.Add(1)
 			}
 		}
 	case kindSyncReq:
 		d := r.m.DeltaFor(f.digest)
-		if r.send(from.Name, encodeSyncResp(f.id, r.m.Digest(), d)) {
+		if r.sendCtl(from.Name, encodeSyncResp(f.id, r.m.Digest(), d)) {
 			r.st.digestsSent.Add(1)
 			r.st.deltasSent.Add(1)
 			r.st.entriesSent.Add(uint64(len(d.LiveDots())))
@@ -388,13 +422,13 @@ func (r *Replica[K, V]) handleFrame(from nodal.NodeRef, f *frame[K, V]) {
 	case kindSyncResp:
 		r.joinRemote(f.delta)
 		d := r.m.DeltaFor(f.digest)
-		if r.send(from.Name, encodeSyncPush(f.id, d)) {
+		if r.sendCtl(from.Name, encodeSyncPush(f.id, d)) {
 			r.st.deltasSent.Add(1)
 			r.st.entriesSent.Add(uint64(len(d.LiveDots())))
 		}
 	case kindSyncPush:
 		r.joinRemote(f.delta)
-		r.send(from.Name, encodeSyncAck(f.id))
+		r.sendCtl(from.Name, encodeSyncAck(f.id))
 	case kindSyncAck:
 		r.syncAnswered(f.id, from.Name)
 	case kindNotice:

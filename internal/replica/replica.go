@@ -176,6 +176,10 @@ type Replica[K comparable, V any] struct {
 	rng        *rand.Rand
 	state      State[K, V]
 	done       []opResult // callers of this turn's operations
+	lastPush   time.Time
+	pushTimer  *time.Timer
+	pushArmed  bool
+	free       chan chan error // Update's reply channels, for reuse
 }
 
 type purgeMark struct {
@@ -237,6 +241,7 @@ func New[K comparable, V any](n *nodal.Node, cfg Config[K, V]) (*Replica[K, V], 
 		self:      self,
 		stopper:   syncutil.NewStopper(),
 		ops:       make(chan op[K, V], 1024),
+		free:      make(chan chan error, 1024),
 		wake:      make(chan struct{}, 1),
 		m:         crdt.NewORMap(self, cfg.Keys, cfg.Values),
 		up:        map[string]uint64{},
@@ -278,16 +283,19 @@ func (r *Replica[K, V]) Node() *nodal.Node { return r.n }
 // ctx bounds only the hand-over. Operations arriving together run in one
 // turn and their deltas go out as one frame per peer.
 func (r *Replica[K, V]) Update(ctx context.Context, fn func(s *State[K, V]) error) error {
-	o := op[K, V]{fn: fn, done: make(chan error, 1)}
+	o := op[K, V]{fn: fn, done: r.getDone()}
 	select {
 	case r.ops <- o:
 	case <-ctx.Done():
+		r.putDone(o.done)
 		return ctx.Err()
 	case <-r.stopper.ShouldStop():
+		r.putDone(o.done)
 		return ErrStopped
 	}
 	select {
 	case err := <-o.done:
+		r.putDone(o.done)
 		return err
 	case <-r.stopper.ShouldStop():
 		select {
@@ -296,6 +304,24 @@ func (r *Replica[K, V]) Update(ctx context.Context, fn func(s *State[K, V]) erro
 		default:
 			return ErrStopped
 		}
+	}
+}
+
+// getDone returns an empty reply channel (buffered 1).
+func (r *Replica[K, V]) getDone() chan error {
+	select {
+	case c := <-r.free:
+		return c
+	default:
+		return make(chan error, 1)
+	}
+}
+
+// putDone recycles an empty reply channel.
+func (r *Replica[K, V]) putDone(c chan error) {
+	select {
+	case r.free <- c:
+	default:
 	}
 }
 
@@ -411,7 +437,7 @@ func (s *State[K, V]) Notify(node string, payload []byte) bool {
 	if _, up := s.r.up[node]; !up {
 		return false
 	}
-	return s.r.send(node, encodeNotice(payload))
+	return s.r.sendCtl(node, encodeNotice(payload))
 }
 
 // Add writes v under k as a new sibling owned by this node and returns its

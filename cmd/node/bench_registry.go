@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/nodal-go/nodal"
+)
+
+// benchRegistryOptions are the flags of nodal bench registry.
+type benchRegistryOptions struct {
+	Names   int // registrations measured
+	Callers int // concurrent callers of Register
+}
+
+func parseBenchRegistryFlags(args []string) (benchRegistryOptions, error) {
+	fs := newFlagSet("bench registry")
+	o := benchRegistryOptions{Names: 20000, Callers: 64}
+	fs.IntVar(&o.Names, "names", o.Names, "names registered on node a")
+	fs.IntVar(&o.Callers, "callers", o.Callers, "concurrent callers of Register on a")
+	if err := parseFlags(fs, args); err != nil {
+		return o, err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return o, usagef("bench registry: unexpected argument %q", fs.Arg(0))
+	case o.Names < 1:
+		return o, usagef("--names must be positive")
+	case o.Callers < 1:
+		return o, usagef("--callers must be positive")
+	}
+	return o, nil
+}
+
+// cmdBenchRegistry runs nodal bench registry: node a in this process, b and
+// c in child OS processes on loopback. It registers --names names on a from
+// --callers goroutines and counts registrations per second until the last
+// one is visible on b and on c (asked through their ctl services; the pushes
+// of one node arrive in order), then checks that b and c hold every name.
+// Whereis on a is timed over the same names.
+func cmdBenchRegistry(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseBenchRegistryFlags(args)
+	if err != nil {
+		return err
+	}
+	stderr = &lockedWriter{w: stderr}
+	bp, err := startBenchPair(ctx, stderr)
+	if err != nil {
+		return err
+	}
+	defer bp.close()
+	third, up, out, err := startChild(ctx, bp.cookie, "bench-c@127.0.0.1", []string{bp.peer.Gossip}, stderr)
+	if err != nil {
+		return err
+	}
+	var drain sync.WaitGroup
+	drain.Add(1)
+	go func() { defer drain.Done(); _, _ = io.Copy(io.Discard, out) }()
+	defer func() {
+		_ = third.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { drain.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(stopTimeout):
+			_ = third.Process.Kill()
+		}
+		_ = third.Wait()
+	}()
+	reg := bp.local.Registry
+	b, c := bp.peer.Name, up.Name
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for len(reg.Nodes()) < 2 {
+		_ = bp.local.Connect(wctx, c) // fails until c's membership reaches a
+		if err := sleepCtx(wctx); err != nil {
+			return fmt.Errorf("registry on %s, %s: %w (have %v)", b, c, err, reg.Nodes())
+		}
+	}
+	n := bp.local.Node
+	pids := make([]nodal.Pid, o.Names)
+	names := make([]string, o.Names)
+	for i := range pids {
+		if pids[i], err = n.SpawnActor(nodal.ActorFunc(func(*nodal.Process, any) error { return nil })); err != nil {
+			return err
+		}
+		names[i] = fmt.Sprintf("bench-%07d", i)
+	}
+	var figs []figure
+	err = bp.inProcess(func(p *nodal.Process) error {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		defer cancel()
+		start := time.Now()
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		errc := make(chan error, o.Callers)
+		for range o.Callers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := int(next.Add(1)) - 1; i < o.Names; i = int(next.Add(1)) - 1 {
+					if err := reg.Register(rctx, names[i], pids[i]); err != nil {
+						errc <- err
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		local := time.Since(start)
+		select {
+		case err := <-errc:
+			return err
+		default:
+		}
+		last := names[o.Names-1]
+		for _, node := range []string{b, c} {
+			for {
+				v, err := p.CallName(rctx, node, ctlServiceName, ctlRequest{Cmd: "whereis", Args: []string{last}})
+				if err != nil {
+					return err
+				}
+				if r, ok := v.(ctlResponse); ok && r.Pid == pids[o.Names-1].String() {
+					break
+				}
+			}
+		}
+		visible := time.Since(start)
+		for _, node := range []string{b, c} {
+			v, err := p.CallName(rctx, node, ctlServiceName, ctlRequest{Cmd: "registered"})
+			if err != nil {
+				return err
+			}
+			if r, ok := v.(ctlResponse); !ok || len(r.Names) < o.Names {
+				return fmt.Errorf("%s holds %d of %d names when the last is visible", node, len(r.Names), o.Names)
+			}
+		}
+		const lookups = 1_000_000
+		t := time.Now()
+		for i := range lookups {
+			if _, ok := reg.Whereis(names[i%o.Names]); !ok {
+				return fmt.Errorf("whereis %s: missing", names[i%o.Names])
+			}
+		}
+		whereis := time.Since(t)
+		figs = append(figs,
+			figure{"registrations_per_s_visible_on_3_nodes", float64(o.Names) / visible.Seconds(), "/s"},
+			figure{"register_calls_per_s_on_a", float64(o.Names) / local.Seconds(), "/s"},
+			figure{"all_visible_ms", float64(visible.Microseconds()) / 1e3, "ms"},
+			figure{"whereis_ns", float64(whereis.Nanoseconds()) / lookups, "ns"},
+		)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, f := range figs {
+		fmt.Fprintln(stdout, f)
+	}
+	return nil
+}
