@@ -28,6 +28,7 @@ import (
 // has an address of its own, so a restart binds the same ones again.
 const (
 	realListenPort = 4370
+	realDirectPort = 4372 // the direct connections that carry frames (p2p.Advanced.DirectPort)
 	realGossipPort = 7946
 )
 
@@ -143,7 +144,7 @@ func (b *realBackend) addProxies(a, c string) error {
 		p        *faultproxy.Proxy
 		to, from string
 	}{{lp.toA, k[0], k[1]}, {lp.toB, k[1], k[0]}} {
-		for _, port := range []int{realListenPort, realGossipPort} {
+		for _, port := range []int{realListenPort, realDirectPort, realGossipPort} {
 			udp := port == realGossipPort
 			addr, err := side.p.Forward(net.JoinHostPort(b.lab.RootIP(), "0"), net.JoinHostPort(b.ip(side.to), strconv.Itoa(port)), udp)
 			if err != nil {
@@ -160,7 +161,8 @@ func (b *realBackend) addProxies(a, c string) error {
 func (b *realBackend) start(ctx context.Context, name string, seeds []string) error {
 	ns := b.lab.spaces[b.index[name]]
 	args := []string{"netns", "exec", ns, b.binary, "start", "--name", name,
-		"--listen", b.listenAddr(name), "--gossip", b.gossipAddr(name), "--profile", "local"}
+		"--listen", b.listenAddr(name), "--gossip", b.gossipAddr(name), "--profile", "local",
+		"--direct-port", strconv.Itoa(realDirectPort)}
 	if len(seeds) > 0 {
 		args = append(args, "--join", strings.Join(seeds, ","))
 	}
