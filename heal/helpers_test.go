@@ -70,6 +70,13 @@ func (m *member) count(f func(Event) bool) int {
 	return n
 }
 
+// all returns m's events so far.
+func (m *member) all() []Event {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]Event(nil), m.events...)
+}
+
 func isDetected(ev Event) bool { _, ok := ev.(PartitionDetected); return ok }
 
 // startMember starts one node on net with heal (cfg) and the set service.

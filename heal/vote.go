@@ -20,8 +20,9 @@ type Proposal struct {
 }
 
 // VoteHandler answers a proposal: true votes for it. It runs on the heal
-// service's voter goroutine, one proposal at a time, and should return by
-// ctx's deadline (the proposal's); a handler that is late is not counted.
+// service's voter goroutine, one proposal at a time (this node's own
+// proposals too), and should return by ctx's deadline (the proposal's,
+// capped at Config.VoteTimeout); a vote that is late is not counted.
 type VoteHandler func(ctx context.Context, p Proposal) bool
 
 // Outcome is how a vote ended.
@@ -149,7 +150,7 @@ func (h *Heal) Propose(ctx context.Context, topic string, value []byte) (VoteRes
 		timeout = time.Until(dl)
 	}
 	req := encodeVoteReq(id, topic, value, timeout)
-	outstanding := 1 // this node's own vote
+	outstanding := 0
 	for _, name := range v.Reachable {
 		if name == h.self {
 			continue
@@ -162,8 +163,15 @@ func (h *Heal) Propose(ctx context.Context, topic string, value []byte) (VoteRes
 		}
 		outstanding++
 	}
-	// This node's own vote, under the same deadline.
-	pv.ch <- ballot{node: h.self, yes: h.votes.vote(ctx, Proposal{From: h.self, Topic: topic, Value: value})}
+	// This node's own vote goes through the voter too, under the same
+	// deadline.
+	self := nodal.NodeRef{Name: h.self, Incarnation: h.n.Incarnation()}
+	h.votes.mu.Lock()
+	pv.voters[h.self] = 0
+	h.votes.mu.Unlock()
+	if h.votes.enqueue(h, voteJob{from: self, id: id, p: Proposal{From: h.self, Topic: topic, Value: value}, timeout: timeout}) {
+		outstanding++
+	}
 	need := res.Voters/2 + 1
 	finish := func(o Outcome) VoteResult {
 		res.Outcome = o
@@ -185,6 +193,9 @@ func (h *Heal) Propose(ctx context.Context, topic string, value []byte) (VoteRes
 		}
 		select {
 		case b := <-pv.ch:
+			if ctx.Err() != nil {
+				continue // late: the deadline case decides
+			}
 			outstanding--
 			answered[b.node] = true
 			if b.yes {
@@ -218,13 +229,20 @@ func (t *voteTable) vote(ctx context.Context, p Proposal) bool {
 // request queues a proposal from another node for the voter; a full queue
 // drops it (the proposer counts this node as silent).
 func (t *voteTable) request(h *Heal, from nodal.NodeRef, f frame) {
-	job := voteJob{from: from, id: f.id, p: Proposal{From: from.Name, Topic: f.topic, Value: f.value}, timeout: f.timeout}
+	t.enqueue(h, voteJob{from: from, id: f.id, p: Proposal{From: from.Name, Topic: f.topic, Value: f.value}, timeout: f.timeout})
+}
+
+// enqueue hands a job to the voter without blocking; false if the queue is
+// full (the job is dropped and counted).
+func (t *voteTable) enqueue(h *Heal, job voteJob) bool {
 	select {
 	case t.queue <- job:
+		return true
 	default:
 		if t.dropped.Add(1) == 1 {
-			log.Warnw("vote request dropped: the vote handler is behind (logged once)", "node", h.self, "from", from.Name)
+			log.Warnw("vote request dropped: the vote handler is behind (logged once)", "node", h.self, "from", job.from.Name)
 		}
+		return false
 	}
 }
 
@@ -260,6 +278,11 @@ func (h *Heal) voter() {
 			}
 			ctx, cancel := context.WithTimeout(h.ctx, timeout)
 			yes := h.votes.vote(ctx, job.p)
+			if job.from.Name == h.self {
+				cancel()
+				h.votes.answer(h.self, frame{id: job.id, yes: yes})
+				continue
+			}
 			err := h.n.SendService(ctx, job.from.Name, ServiceName, encodeVoteResp(job.id, yes))
 			cancel()
 			if err != nil {
