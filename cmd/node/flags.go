@@ -47,6 +47,8 @@ type startOptions struct {
 
 	Advertise       string // --advertise: libp2p address announced to others
 	AdvertiseGossip string // --advertise-gossip: gossip address announced
+
+	Expect []string // --expect: the nodes heal expects (ctl_heal.go)
 }
 
 // parseStartFlags parses and validates nodal start's flags. getenv supplies
@@ -54,7 +56,7 @@ type startOptions struct {
 func parseStartFlags(args []string, getenv func(string) string) (startOptions, error) {
 	fs := newFlagSet("start")
 	var o startOptions
-	var cookieFile, join, profile string
+	var cookieFile, join, profile, expect string
 	fs.StringVar(&o.Name, "name", "", "node `NAME`, name@host: host a DNS name or an IPv4/IPv6 address (a@10.0.0.1, a@::1) for a long name, one label for a short one (required)")
 	fs.StringVar(&o.Cookie, "cookie", "", "cluster `COOKIE`, the shared secret; else $"+cookieEnv+", else --cookie-file")
 	fs.StringVar(&cookieFile, "cookie-file", "", "`FILE` holding the cookie (mode 600, like ~/.erlang.cookie)")
@@ -64,9 +66,15 @@ func parseStartFlags(args []string, getenv func(string) string) (startOptions, e
 	fs.StringVar(&o.AdvertiseGossip, "advertise-gossip", "", "`HOST[:PORT]` announced for gossip when it differs from --advertise's host or the bound gossip port")
 	fs.StringVar(&join, "join", "", "gossip `HOST:PORT[,...]` of nodes to join; HOST may be a DNS name, looked up again on every join (one name may give many nodes)")
 	fs.StringVar(&profile, "profile", "lan", "failure-detection timers `PROFILE`: lan (~5 s to detect a crash), wan (tolerates seconds of latency and loss, ~40 s), local (one machine)")
+	fs.StringVar(&expect, "expect", "", "`NODE[,...]`: the nodes the cluster should have, for partition reports and quorum (ctl partitions, ctl quorum); default every node ever seen")
 	if err := parseFlags(fs, args); err != nil {
 		return o, err
 	}
+	expected, err := parseExpect(expect)
+	if err != nil {
+		return o, err
+	}
+	o.Expect = expected
 	if fs.NArg() > 0 {
 		return o, usagef("unexpected argument %q", fs.Arg(0))
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nodal-go/nodal"
+	"github.com/nodal-go/nodal/heal"
 	"github.com/nodal-go/nodal/rpc"
 )
 
@@ -27,7 +28,8 @@ type runningNode struct {
 	*nodal.Node
 	Listen string   // libp2p host:port (what ctl --to takes)
 	Gossip string   // memberlist host:port (what --join takes)
-	RPC    *rpc.RPC // the node's rpc service (ctl rpc, bench rpc)
+	RPC    *rpc.RPC   // the node's rpc service (ctl rpc, bench rpc)
+	Heal   *heal.Heal // the node's heal service (ctl partitions, ctl quorum)
 }
 
 // upLine is the line nodal start prints once the node is up.
@@ -71,7 +73,10 @@ func startNode(ctx context.Context, o startOptions, stdout io.Writer) (*runningN
 		rs, err = rpc.New(n, rpc.Config{})
 	}
 	if err == nil {
-		err = startCtlService(n, gossip, rs)
+		r.Heal, err = heal.New(n, heal.Config{Expected: o.Expect, Seeds: o.Join})
+	}
+	if err == nil {
+		err = startCtlService(n, gossip, rs, r.Heal)
 	}
 	if err != nil {
 		stopNode(n)
