@@ -21,9 +21,10 @@ const ctlOpTimeout = 5 * time.Second
 // answers ctlRequests sent with Call; each request runs in its own worker
 // process, so a slow command does not hold up the others.
 type ctlService struct {
-	gossip string     // this node's gossip host:port, for info
-	rpc    *rpc.RPC   // this node's rpc service, for the rpc command
-	heal   *heal.Heal // this node's heal service, for partitions and quorum
+	gossip string   // this node's gossip host:port, for info
+	rpc    *rpc.RPC // this node's rpc service, for the rpc command
+
+	heal *heal.Heal // this node's heal service, for partitions and quorum
 }
 
 // Init implements nodal.Actor.

@@ -26,10 +26,11 @@ const (
 // really listens on.
 type runningNode struct {
 	*nodal.Node
-	Listen string     // libp2p host:port (what ctl --to takes)
-	Gossip string     // memberlist host:port (what --join takes)
-	RPC    *rpc.RPC   // the node's rpc service (ctl rpc, bench rpc)
-	Heal   *heal.Heal // the node's heal service (ctl partitions, ctl quorum)
+	Listen string   // libp2p host:port (what ctl --to takes)
+	Gossip string   // memberlist host:port (what --join takes)
+	RPC    *rpc.RPC // the node's rpc service (ctl rpc, bench rpc)
+
+	Heal *heal.Heal // the node's heal service (ctl partitions, ctl quorum)
 }
 
 // upLine is the line nodal start prints once the node is up.
