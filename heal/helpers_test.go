@@ -130,7 +130,7 @@ func whole(ms []*member) bool {
 	return true
 }
 
-func waitWhole(t *testing.T, ms []*member, timeout time.Duration) time.Duration {
+func waitWhole(t testing.TB, ms []*member, timeout time.Duration) time.Duration {
 	t.Helper()
 	return p2ptest.Eventually(t, timeout, func() bool { return whole(ms) }, "every view whole: %v", views(ms))
 }
