@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nodal-go/nodal/p2p"
+	"github.com/nodal-go/nodal/p2p/p2ptest"
 )
 
 // start --expect names the nodes heal expects; ctl partitions and ctl
@@ -72,4 +73,32 @@ func TestCtlPartitionsAndQuorum(t *testing.T) {
 
 	code, _, _ = ctl("quorum", "extra")
 	require.Equal(t, 2, code)
+}
+
+// Nodes started on an in-process network (startOptions.Network, what the
+// demo uses to split a local cluster) heal by themselves after a split.
+func TestStartedNodesHealOnInProcessNetwork(t *testing.T) {
+	defer leaktest.AfterTest(t)()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	net := p2ptest.New(p2ptest.WithSeed(1))
+	defer net.Close()
+	start := func(name string, join ...string) *runningNode {
+		r, err := startNode(ctx, startOptions{Name: name, Cookie: "c", Listen: "127.0.0.1:0", Gossip: "127.0.0.1:0",
+			Join: join, Profile: p2p.ProfileLocal, Network: net}, io.Discard)
+		require.NoError(t, err)
+		return r
+	}
+	a := start("sa@127.0.0.1")
+	defer stopNode(a.Node)
+	b := start("sb@127.0.0.1", a.Gossip)
+	defer stopNode(b.Node)
+	require.Eventually(t, func() bool { return len(a.Heal.View().Reachable) == 2 }, 30*time.Second, 10*time.Millisecond)
+	net.Isolate(a.Name())
+	require.Eventually(t, func() bool { return a.Heal.View().Partitioned && b.Heal.View().Partitioned }, time.Minute, 10*time.Millisecond)
+	net.Heal()
+	require.Eventually(t, func() bool {
+		va, vb := a.Heal.View(), b.Heal.View()
+		return !va.Partitioned && !vb.Partitioned && len(va.Reachable) == 2 && len(vb.Reachable) == 2
+	}, time.Minute, 10*time.Millisecond, "healed with no join")
 }

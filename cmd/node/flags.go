@@ -49,6 +49,9 @@ type startOptions struct {
 	AdvertiseGossip string // --advertise-gossip: gossip address announced
 
 	Expect []string // --expect: the nodes heal expects (ctl_heal.go)
+	// Network, when set, carries the node instead of TCP: an in-process
+	// p2ptest network, on which the demo and tests split and heal a cluster.
+	Network p2p.Network
 }
 
 // parseStartFlags parses and validates nodal start's flags. getenv supplies

@@ -60,6 +60,7 @@ func startNode(ctx context.Context, o startOptions, stdout io.Writer) (*runningN
 	cfg.AdvertiseAddr, cfg.AdvertiseGossipAddr = o.Advertise, o.AdvertiseGossip
 	cfg.Seeds = o.Join
 	cfg.Stdout = stdout
+	cfg.P2P.Network = o.Network
 	sctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 	n, err := nodal.Start(sctx, cfg)
