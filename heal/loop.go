@@ -122,7 +122,10 @@ func (h *Heal) step(now time.Time) {
 			delete(h.nodes, name) // purged: no longer expected
 			continue
 		}
-		if !r.member || lostFor >= cfg.ReconnectInterval {
+		// A member declared failed is missing at once (failure detection
+		// took its time); a lost connection to a live member, or a
+		// configured node not seen yet, after ReconnectInterval.
+		if (!r.member && r.seen) || lostFor >= cfg.ReconnectInterval {
 			missing[name] = true
 		}
 		if !r.member && lostFor < cfg.ReconnectHorizon {
