@@ -2,6 +2,7 @@ package heal
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -11,6 +12,8 @@ import (
 	"github.com/nodal-go/nodal"
 	"github.com/nodal-go/nodal/p2p/p2ptest"
 )
+
+var errBoom = errors.New("boom")
 
 // A and B cut, both still reaching C: nothing cascades (C keeps both, A
 // and B keep C, memberlist keeps everyone a member), A reports B as a
@@ -23,6 +26,14 @@ func TestPartialPartition(t *testing.T) {
 		ms := startCluster(t, net, Config{ReconnectInterval: time.Second}, nil, "a@10.0.0.1", "b@10.0.0.2", "c@10.0.0.3")
 		defer stopCluster(ms)
 		a, b, c := ms[0], ms[1], ms[2]
+		// A second reconciler on a, that fails: Healed reports its error and
+		// what it still moved, and it was given the node that came back.
+		var gotPeers []string
+		require.NoError(t, a.h.AddReconciler("failing", ReconcilerFunc(func(ctx context.Context, peers []string) (Exchange, error) {
+			gotPeers = peers
+			return Exchange{Bytes: 7}, errBoom
+		})))
+		require.ErrorIs(t, a.h.AddReconciler("failing", ReconcilerFunc(nil)), ErrBadOption)
 		net.Partition(a.name(), b.name())
 		p2ptest.Eventually(t, 30*time.Second, func() bool {
 			v := a.h.View()
@@ -47,7 +58,13 @@ func TestPartialPartition(t *testing.T) {
 		net.Heal()
 		waitWhole(t, ms, 60*time.Second)
 		p2ptest.Eventually(t, 30*time.Second, func() bool { return len(a.healed()) == 1 && len(b.healed()) == 1 }, "healed")
-		require.Equal(t, []string{b.name()}, a.healed()[0].Returned)
+		ha := a.healed()[0]
+		require.Equal(t, []string{b.name()}, ha.Returned)
+		require.Equal(t, []string{b.name()}, gotPeers)
+		require.Len(t, ha.Reconcilers, 2)
+		require.NoError(t, ha.Reconcilers[0].Err)
+		require.ErrorIs(t, ha.Reconcilers[1].Err, errBoom)
+		require.Equal(t, ha.Reconcilers[0].Exchange.Bytes+7, ha.Exchange.Bytes)
 	})
 }
 
