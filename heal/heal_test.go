@@ -46,6 +46,18 @@ func TestPartitionHealsWithoutJoin(t *testing.T) {
 				b.set.put("dup", "from-b")
 				c.set.put("only-c", "y")
 				time.Sleep(tc.hold)
+				if tc.hold > 0 {
+					// Backoff: attempts every 1 s, doubling to 4 s (±25 %),
+					// through the lost nodes' last known addresses.
+					for _, l := range a.h.View().Unreachable {
+						t.Logf("%s: %d attempts, last error %q", l.Node, l.Attempts, l.LastError)
+						n := float64(tc.hold) / float64(4*time.Second)
+						require.InDelta(t, n, l.Attempts, n/3, l.Node)
+						require.NotEmpty(t, l.LastError)
+						require.NotEmpty(t, l.GossipAddr)
+						require.False(t, l.Member)
+					}
+				}
 
 				net.Heal() // and nothing else: heal rejoins
 				took := waitWhole(t, ms, 120*time.Second)
