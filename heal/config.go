@@ -263,7 +263,9 @@ func (s Settings) String() string {
 	return str
 }
 
+// settings returns c's Settings as the wire carries them (durations in
+// whole milliseconds), so a node compares like with like.
 func (c Config) settings() Settings {
-	return Settings{ReconnectHorizon: c.ReconnectHorizon, PurgePeriod: c.PurgePeriod, Strategy: c.Strategy,
+	return Settings{ReconnectHorizon: c.ReconnectHorizon.Truncate(time.Millisecond), PurgePeriod: c.PurgePeriod.Truncate(time.Millisecond), Strategy: c.Strategy,
 		QuorumSize: c.QuorumSize, Referee: c.Referee, DownIfAlone: c.DownIfAlone}
 }

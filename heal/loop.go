@@ -190,6 +190,8 @@ func (h *Heal) step(now time.Time) {
 			st.partitionAt = time.Time{}
 		}
 		h.work.RunWorker(func() { h.reconcile(returned, still, lasted, returnedAt) })
+	} else if len(missing) == 0 && len(st.returned) == 0 {
+		st.partitionAt = time.Time{} // the missing nodes left or were purged
 	}
 
 	// Hellos and reach reports.

@@ -74,6 +74,15 @@ func FuzzDecodeFrame(f *testing.F) {
 	})
 }
 
+// Settings survive the wire exactly, sub-millisecond parts included (they
+// are dropped on both sides), so equal configs never refuse each other.
+func TestSettingsOnTheWire(t *testing.T) {
+	c := Config{ReconnectHorizon: time.Hour + 1500*time.Microsecond}.withDefaults()
+	f, err := decodeFrame(encodeHello(c.settings(), 1))
+	require.NoError(t, err)
+	require.Equal(t, c.settings(), f.settings)
+}
+
 func TestConfigValidate(t *testing.T) {
 	require.NoError(t, Config{}.Validate())
 	for name, c := range map[string]Config{
