@@ -65,7 +65,9 @@ const (
 	// groups) consult it to refuse registrations and joins while it holds.
 	// It ends when the node's side wins again (the split heals).
 	ActionPause Action = iota
-	// ActionStop stops the node (Node.Stop), as Akka downs itself.
+	// ActionStop stops the node (Node.Stop), as Akka downs itself. The
+	// stop runs on a goroutine of its own that ends with it: Node.Stop
+	// stops the heal service first, so it cannot run on heal's goroutines.
 	ActionStop
 	// ActionHook calls Config.OnLose, and nothing else.
 	ActionHook

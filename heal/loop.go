@@ -300,8 +300,9 @@ func (h *Heal) sideLocked(reachable map[string]bool) side {
 			s.reachable[e] = true
 		}
 	}
-	if h.cfg.Referee == h.self {
-		s.reachable[h.self] = true
+	// The referee counts wherever it is reachable, expected or not.
+	if r := h.nodes[h.cfg.Referee]; h.cfg.Referee == h.self || (r != nil && r.connected) {
+		s.reachable[h.cfg.Referee] = true
 	}
 	return s
 }
