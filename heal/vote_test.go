@@ -124,3 +124,33 @@ func TestSettingsMismatchRefused(t *testing.T) {
 		require.Zero(t, a.count(refusedSelf))
 	})
 }
+
+// Stop ends the service: subscriptions close, votes fail with ErrStopped,
+// a second Stop is harmless, a slow subscriber's events were dropped and
+// counted, never waited for.
+func TestStop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net := p2ptest.New(p2ptest.WithSeed(10))
+		defer net.Close()
+		names := []string{"a@10.0.0.1", "b@10.0.0.2"}
+		ms := startCluster(t, net, Config{Expected: names, ReconnectInterval: time.Second}, nil, names...)
+		defer stopCluster(ms)
+		a := ms[0]
+		slow := a.h.Subscribe(1) // never read
+		net.Isolate(names[1])
+		p2ptest.Eventually(t, 60*time.Second, func() bool { return a.h.View().Partitioned }, "b lost")
+		net.Heal()
+		waitWhole(t, ms, 60*time.Second)
+		p2ptest.Eventually(t, 10*time.Second, func() bool { return len(a.healed()) > 0 }, "healed")
+		require.Positive(t, slow.Dropped(), "PartitionDetected filled the buffer, Healed was dropped")
+
+		require.NoError(t, a.h.Stop(context.Background()))
+		require.NoError(t, a.h.Stop(context.Background()))
+		<-a.done // the collector saw its subscription close
+		_, err := a.h.Propose(context.Background(), "t", nil)
+		require.ErrorIs(t, err, ErrStopped)
+		_, open := <-a.h.Subscribe(0).Events()
+		require.False(t, open, "a subscription after Stop is closed")
+		require.NotContains(t, a.n.Services(), ServiceName)
+	})
+}
