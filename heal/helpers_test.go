@@ -82,12 +82,22 @@ func isDetected(ev Event) bool { _, ok := ev.(PartitionDetected); return ok }
 // startMember starts one node on net with heal (cfg) and the set service.
 func startMember(t *testing.T, net *p2ptest.Network, name string, seeds []string, cfg Config) *member {
 	t.Helper()
+	n, err := startNode(net, name, seeds)
+	require.NoError(t, err, "start %s", name)
+	return withHeal(t, n, cfg)
+}
+
+func startNode(net *p2ptest.Network, name string, seeds []string) (*nodal.Node, error) {
 	nc := nodal.DefaultLocalConfig(name, testCookie)
 	nc.P2P.Network = net
 	nc.Stdout = io.Discard
 	nc.Seeds = seeds
-	n, err := nodal.Start(context.Background(), nc)
-	require.NoError(t, err, "start %s", name)
+	return nodal.Start(context.Background(), nc)
+}
+
+// withHeal attaches the set service and heal (cfg) to n.
+func withHeal(t *testing.T, n *nodal.Node, cfg Config) *member {
+	t.Helper()
 	set, err := newSetService(n)
 	require.NoError(t, err)
 	h, err := New(n, cfg)

@@ -113,7 +113,15 @@ func TestRestartDuringSplit(t *testing.T) {
 		require.NoError(t, b.n.Stop(ctx))
 		cancel()
 		<-b.done
-		b = startMember(t, net, "b@10.0.0.2", []string{c.n.GossipAddr()}, Config{ReconnectInterval: time.Second})
+		// Until c has heard of b's leave, the name is still taken (p2p's
+		// duty 3: retry).
+		var nb *nodal.Node
+		p2ptest.Eventually(t, 30*time.Second, func() bool {
+			var err error
+			nb, err = startNode(net, "b@10.0.0.2", []string{c.n.GossipAddr()})
+			return err == nil
+		}, "b restarted")
+		b = withHeal(t, nb, Config{ReconnectInterval: time.Second})
 		ms[1] = b
 		defer stopCluster(ms)
 		require.NotEqual(t, oldInc, b.n.Incarnation())
