@@ -38,8 +38,14 @@
 //		Strategy: heal.StrategyKeepMajority,
 //	})
 //	...
-//	err = h.AddReconciler("registry", heal.ReconcilerFunc(func(ctx context.Context, peers []string) (heal.Exchange, error) {
-//		return scope.SyncWith(ctx, peers) // the service's own anti-entropy round
+//	// A scope with Sync(ctx) and cumulative Stats(), e.g. a registry:
+//	err = h.AddReconciler("registry", heal.CountedSync(reg.Sync, func() heal.Exchange {
+//		s := reg.Stats()
+//		return heal.Exchange{Bytes: s.BytesSent + s.BytesReceived, Entries: s.EntriesReceived, Conflicts: s.Conflicts}
+//	}))
+//	// Or any function of the nodes that came back:
+//	err = h.AddReconciler("cache", heal.ReconcilerFunc(func(ctx context.Context, peers []string) (heal.Exchange, error) {
+//		return cache.PullFrom(ctx, peers)
 //	}))
 //	sub := h.Subscribe(0)
 //	for ev := range sub.Events() {

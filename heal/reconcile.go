@@ -101,3 +101,20 @@ func (h *Heal) reconcile(returned, still []string, lasted time.Duration, returne
 	ev.Converged = ev.At.Sub(returnedAt)
 	h.emit(ev)
 }
+
+// CountedSync adapts a service whose Sync exchanges state with every
+// reachable node and which keeps cumulative counters (a registry or groups
+// scope: Sync(ctx) and Stats()) to a Reconciler: Sync calls sync, and the
+// Exchange it reports is how much counters grew across the call (traffic
+// the service moved meanwhile for other reasons included). counters returns
+// the running totals: bytes sent and received, entries received, conflicts
+// resolved.
+func CountedSync(sync func(ctx context.Context) error, counters func() Exchange) Reconciler {
+	return ReconcilerFunc(func(ctx context.Context, _ []string) (Exchange, error) {
+		before := counters()
+		err := sync(ctx)
+		after := counters()
+		return Exchange{Bytes: after.Bytes - before.Bytes, Entries: after.Entries - before.Entries,
+			Conflicts: after.Conflicts - before.Conflicts}, err
+	})
+}

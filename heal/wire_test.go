@@ -1,6 +1,7 @@
 package heal
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -104,4 +105,18 @@ func TestConfigValidate(t *testing.T) {
 	}
 	_, err := ParseStrategy("keep-everything")
 	require.ErrorIs(t, err, ErrInvalidConfig)
+}
+
+func TestCountedSync(t *testing.T) {
+	total := Exchange{Bytes: 100, Entries: 10, Conflicts: 1}
+	calls := 0
+	r := CountedSync(func(ctx context.Context) error {
+		calls++
+		total = total.Add(Exchange{Bytes: 40, Entries: 3, Conflicts: 2})
+		return errBoom
+	}, func() Exchange { return total })
+	x, err := r.Sync(context.Background(), []string{"b@h"})
+	require.ErrorIs(t, err, errBoom)
+	require.Equal(t, 1, calls)
+	require.Equal(t, Exchange{Bytes: 40, Entries: 3, Conflicts: 2}, x)
 }
