@@ -12,7 +12,8 @@ import (
 var layers = [][]string{
 	{"crdt", "internal"},
 	{"p2p"},
-	{""}, // the module root, package nodal
+	{""},                 // the module root, package nodal
+	{"internal/replica"}, // the replication engine under registry and groups
 	{"supervisor", "registry", "groups", "rpc"},
 	{"heal"},
 	{"integration"},
@@ -30,6 +31,9 @@ func layerOf(pkg string) (int, string) {
 	}
 	rel = strings.TrimPrefix(rel, "/")
 	family, _, _ := strings.Cut(rel, "/")
+	if rel == "internal/replica" || strings.HasPrefix(rel, "internal/replica/") {
+		family = "internal/replica" // above the root, unlike the rest of internal/
+	}
 	for i, l := range layers {
 		for _, f := range l {
 			if f == family {

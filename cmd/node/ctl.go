@@ -262,6 +262,9 @@ func nonNil(s []string) []string {
 
 // jsonOf returns the JSON object printed for cmd's answer.
 func jsonOf(cmd string, r ctlResponse) any {
+	if v, ok := jsonOfRegistry(cmd, r); ok {
+		return v
+	}
 	switch cmd {
 	case "info":
 		return jsonInfo{Name: r.Node, Incarnation: r.Incarnation, Listen: nonNil(r.Listen), Gossip: r.Gossip,
@@ -294,6 +297,9 @@ func jsonOf(cmd string, r ctlResponse) any {
 		}
 		return jsonProcesses{Node: r.Node, Processes: ps}
 	}
+	if v, ok := groupsJSON(cmd, r); ok {
+		return v
+	}
 	return struct {
 		Error string `json:"error"`
 	}{"unknown command " + cmd}
@@ -320,6 +326,9 @@ func writeJSON(w io.Writer, v any) {
 
 // writePlain prints cmd's answer as readable lines.
 func writePlain(w io.Writer, cmd string, r ctlResponse) {
+	if writePlainRegistry(w, cmd, r) {
+		return
+	}
 	switch cmd {
 	case "info":
 		fmt.Fprintf(w, "name %s\nincarnation %d\nlisten %s\ngossip %s\nbound_listen %s\nbound_gossip %s\nnodes %s\nhidden_nodes %s\nprocesses %d\nregistered %s\n",
@@ -360,4 +369,5 @@ func writePlain(w io.Writer, cmd string, r ctlResponse) {
 			fmt.Fprintf(w, "%s %s %s queue=%d\n", p.Pid, name, p.Status, p.Queue)
 		}
 	}
+	writeGroupsPlain(w, cmd, r)
 }

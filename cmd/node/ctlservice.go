@@ -67,6 +67,9 @@ func (s *ctlService) do(ctx context.Context, w *nodal.Process, r ctlRequest) ctl
 	if err := checkCtlArgs(r.Cmd, r.Args); err != nil {
 		return fail(err)
 	}
+	if resp, ok := s.doGroups(ctx, w, r); ok {
+		return resp
+	}
 	switch r.Cmd {
 	case "info":
 		info := n.Info()
@@ -94,7 +97,10 @@ func (s *ctlService) do(ctx context.Context, w *nodal.Process, r ctlRequest) ctl
 		return s.spawn(ctx, w, r.Args)
 	case "send":
 		t, _ := parseTarget(r.Args[0])
-		var err error
+		err := resolveGlobal(n, &t)
+		if err != nil {
+			return fail(err)
+		}
 		if t.Name != "" {
 			err = w.SendNode(t.Node, t.Name, r.Args[1])
 		} else {
@@ -107,7 +113,10 @@ func (s *ctlService) do(ctx context.Context, w *nodal.Process, r ctlRequest) ctl
 	case "call":
 		t, _ := parseTarget(r.Args[0])
 		var v any
-		var err error
+		err := resolveGlobal(n, &t)
+		if err != nil {
+			return fail(err)
+		}
 		if t.Name != "" {
 			v, err = w.CallName(ctx, t.Node, t.Name, r.Args[1])
 		} else {
@@ -145,6 +154,9 @@ func (s *ctlService) do(ctx context.Context, w *nodal.Process, r ctlRequest) ctl
 		}
 		return ctlResponse{Node: n.Name(), Processes: ps}
 	}
+	if resp, ok := s.doRegistry(ctx, w, r); ok {
+		return resp
+	}
 	return fail(fmt.Errorf("unknown command %q", r.Cmd))
 }
 
@@ -154,10 +166,14 @@ func (s *ctlService) spawn(ctx context.Context, w *nodal.Process, args []string)
 	behaviour, name := args[0], ""
 	if len(args) == 3 {
 		name = args[2]
+	} else {
+		args = append(args, "")
 	}
 	var pid nodal.Pid
 	var err error
 	switch {
+	case behaviour == "echo" && args[1] == "--global":
+		pid, err = spawnGlobal(ctx, w.Node(), name)
 	case behaviour == "echo":
 		var opts []nodal.SpawnOption
 		if name != "" {

@@ -208,6 +208,13 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	con.sayf("")
 
+	if err := d.demoGlobalName(sctx); err != nil {
+		return err
+	}
+	con.sayf("== A process group")
+	if err := d.groupsDemo(ctx); err != nil {
+		return fmt.Errorf("process group: %w", err)
+	}
 	con.sayf("== A remote spawn and a remote call")
 	return d.rest(ctx)
 }

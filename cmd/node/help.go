@@ -56,9 +56,9 @@ var ctlCommands = []ctlCommand{
 		`{"self":"a@10.0.0.1","nodes":["a@10.0.0.1","b@10.0.0.2"]}`},
 	{"ping NODE", "round trip to NODE from the node",
 		`{"node":"b@10.0.0.2","pong":true,"rtt_us":123.4}`},
-	{"spawn echo [--name NAME]", "start an echo process (registered as NAME)",
+	{"spawn echo [--name NAME | --global NAME]", "start an echo process (registered as NAME on the node, or as a global NAME)",
 		`{"pid":"<a@10.0.0.1.12.3>"}`},
-	{"send TARGET TEXT", "send TEXT to TARGET: a pid <a@host.12.3> or NAME@NODE",
+	{"send TARGET TEXT", "send TEXT to TARGET: a pid <a@host.12.3>, NAME@NODE or global:NAME",
 		`{"sent":true,"to":"TARGET"}`},
 	{"call TARGET TEXT", "call TARGET with TEXT and print its reply",
 		`{"reply":"TEXT","pid":"<a@10.0.0.1.12.3>"}`},
@@ -78,7 +78,7 @@ var ctlCommands = []ctlCommand{
 func ctlCommandsHelp() string {
 	var b strings.Builder
 	b.WriteString("commands (with --json each prints exactly one object, shown; a failure prints {\"error\":\"...\"} and exits non-zero):\n")
-	for _, c := range ctlCommands {
+	for _, c := range append(ctlCommands, registryCommands...) {
 		fmt.Fprintf(&b, "  %s\n        %s\n        %s\n", c.Usage, c.Meaning, c.JSON)
 	}
 	return b.String()

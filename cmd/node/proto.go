@@ -36,6 +36,13 @@ type ctlResponse struct {
 	Processes   []ctlProcess
 	Func        string // rpc: the function called
 	Result      string // rpc: its result as JSON
+
+	Group       string         // groups: the group
+	Pids        []string       // groups: members
+	GroupCounts map[string]int // groups: memberships per group
+
+	Name  string            // register, unregister, whereis: the global name
+	Names map[string]string // registered: global name -> pid
 }
 
 // ctlProcess is one line of the processes command.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nodal-go/nodal"
 	"github.com/nodal-go/nodal/heal"
+	"github.com/nodal-go/nodal/registry"
 	"github.com/nodal-go/nodal/rpc"
 )
 
@@ -29,6 +30,8 @@ type runningNode struct {
 	Listen string   // libp2p host:port (what ctl --to takes)
 	Gossip string   // memberlist host:port (what --join takes)
 	RPC    *rpc.RPC // the node's rpc service (ctl rpc, bench rpc)
+	// Registry is the node's global registry (ctl register, whereis, ...).
+	Registry *registry.Registry
 
 	Heal *heal.Heal // the node's heal service (ctl partitions, ctl quorum)
 }
@@ -73,6 +76,12 @@ func startNode(ctx context.Context, o startOptions, stdout io.Writer) (*runningN
 	var rs *rpc.RPC
 	if err == nil {
 		rs, err = rpc.New(n, rpc.Config{})
+	}
+	if err == nil {
+		r.Registry, err = attachRegistry(n)
+	}
+	if err == nil {
+		err = attachGroups(n)
 	}
 	if err == nil {
 		r.Heal, err = heal.New(n, heal.Config{Expected: o.Expect, Seeds: o.Join})

@@ -14,12 +14,17 @@ type target struct {
 	Pid  nodal.Pid
 	Name string
 	Node string
+
+	Global string // global:NAME, a name in the global registry
 }
 
 // parseTarget reads "<a@host.12.3>" (a pid as printed) or "NAME@NODE" (a
 // registered name on a node; split at the first '@', so "echo@a@host" is
 // the name echo on node a@host).
 func parseTarget(s string) (target, error) {
+	if name, ok, err := parseGlobalTarget(s); ok {
+		return target{Global: name}, err
+	}
 	if strings.HasPrefix(s, "<") {
 		pid, err := nodal.ParsePid(s)
 		if err != nil {
@@ -46,6 +51,9 @@ func checkCtlArgs(cmd string, args []string) error {
 		}
 		return nil
 	}
+	if handled, err := checkGroupsArgs(cmd, args); handled {
+		return err
+	}
 	switch cmd {
 	case "info", "nodes", "processes", "partitions", "quorum":
 		return want(0, 0, cmd)
@@ -55,11 +63,11 @@ func checkCtlArgs(cmd string, args []string) error {
 		}
 		return nodal.ValidateNodeName(args[0])
 	case "spawn":
-		if err := want(1, 3, "spawn echo [--name NAME]"); err != nil {
+		if err := want(1, 3, "spawn echo [--name NAME | --global NAME]"); err != nil {
 			return err
 		}
-		if len(args) == 2 || (len(args) == 3 && args[1] != "--name") {
-			return fmt.Errorf("usage: spawn echo [--name NAME]")
+		if len(args) == 2 || (len(args) == 3 && args[1] != "--name" && args[1] != "--global") {
+			return fmt.Errorf("usage: spawn echo [--name NAME | --global NAME]")
 		}
 		if len(args) == 3 && args[2] == "" {
 			return fmt.Errorf("spawn: empty --name")
@@ -89,11 +97,15 @@ func checkCtlArgs(cmd string, args []string) error {
 		_, err := nodal.ParsePid(args[0])
 		return err
 	}
+	if err, ok := checkRegistryArgs(cmd, args); ok {
+		return err
+	}
 	return fmt.Errorf("unknown command %q (want info, nodes, ping, spawn, send, call, kill, processes or rpc)", cmd)
 }
 
 // normalizeSpawnArgs accepts --name=NAME as well as --name NAME.
 func normalizeSpawnArgs(args []string) []string {
+	args = normalizeGlobalFlag(args)
 	if len(args) == 2 {
 		if v, ok := strings.CutPrefix(args[1], "--name="); ok {
 			return []string{args[0], "--name", v}

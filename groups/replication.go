@@ -1,0 +1,143 @@
+package groups
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/nodal-go/nodal/crdt"
+	"github.com/nodal-go/nodal/internal/replica"
+)
+
+// replication is the scope's replicated state: internal/replica's engine
+// over the groups' ORMap. The engine's goroutine owns the CRDT; this node's
+// mutations run on it through Update and are applied to the index there
+// and then, so a Join is visible on this node when it returns. Changes
+// from other nodes, and hiding and showing of other nodes' members, come
+// through OnChange.
+type replication = replica.Replica[string, Membership]
+
+type repState = replica.State[string, Membership]
+
+// Replication counts what the scope's replication exchanged with other
+// nodes (internal/replica's counters).
+type Replication = replica.Stats
+
+func (s *Scope) startReplication() error {
+	r, err := replica.New(s.n, replica.Config[string, Membership]{
+		Service:        s.name,
+		Keys:           groupCodec{},
+		Values:         membershipCodec{},
+		PermdownPeriod: s.cfg.PermdownPeriod,
+		SyncInterval:   s.cfg.SyncInterval,
+		OnChange:       s.onChange,
+		OnStop:         s.onStop,
+	})
+	if err != nil {
+		return err
+	}
+	s.rep = r
+	return nil
+}
+
+// onChange runs on the engine's goroutine: other nodes' changes become
+// visible in the index. This node's own changes were applied by the
+// mutation that made them.
+func (s *Scope) onChange(_ *repState, cs []replica.Change[string, Membership]) {
+	out := make([]change, 0, len(cs))
+	for _, c := range cs {
+		var cause Cause
+		switch c.Reason {
+		case replica.Local:
+			continue
+		case replica.Remote:
+			cause = CauseRemote
+		case replica.NodeDown:
+			cause = CauseNodeDown
+		case replica.NodeUp:
+			cause = CauseNodeUp
+		case replica.Purged:
+			cause = CausePurged
+		default:
+			cause = CauseRemote
+		}
+		out = append(out, change{op: c.Op, group: c.Key, dot: c.Dot, m: c.Value, cause: cause})
+	}
+	s.x.apply(out)
+}
+
+// update runs fn on the engine's goroutine with a writer whose changes are
+// applied to the index, with cause, before update returns.
+func (s *Scope) update(ctx context.Context, cause Cause, fn func(w *writer)) error {
+	if s.stopped.Load() {
+		return ErrStopped
+	}
+	err := s.rep.Update(ctx, func(st *repState) error {
+		w := &writer{st: st, cause: cause}
+		fn(w)
+		s.x.apply(w.changes)
+		return nil
+	})
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, replica.ErrStopped):
+		return ErrStopped
+	case ctx.Err() != nil:
+		return fmt.Errorf("groups: %w", ctxError(ctx.Err()))
+	}
+	return fmt.Errorf("groups: %w", err)
+}
+
+// writer makes this node's mutations and records them as index changes.
+type writer struct {
+	st      *repState
+	cause   Cause
+	changes []change
+}
+
+func (w *writer) add(group string, m Membership) crdt.Dot {
+	dot := w.st.Add(group, m)
+	w.changes = append(w.changes, change{op: crdt.Added, group: group, dot: dot, m: m, cause: w.cause})
+	return dot
+}
+
+func (w *writer) remove(dots ...crdt.Dot) {
+	mp := w.st.Map()
+	for _, d := range dots {
+		if g, m, ok := mp.Lookup(d); ok {
+			w.changes = append(w.changes, change{op: crdt.Removed, group: g, dot: d, m: m, cause: w.cause})
+		}
+	}
+	w.st.RemoveDots(dots...)
+}
+
+// Sync returns once this scope has exchanged state with every reachable
+// node that runs it (like global:sync): after it, this node has seen every
+// membership those nodes had when Sync began, and they have seen this
+// node's.
+func (s *Scope) Sync(ctx context.Context) error {
+	if s.stopped.Load() {
+		return ErrStopped
+	}
+	if err := s.rep.Sync(ctx); err != nil {
+		if errors.Is(err, replica.ErrStopped) {
+			return ErrStopped
+		}
+		return fmt.Errorf("groups: sync: %w", ctxError(err))
+	}
+	return nil
+}
+
+func (s *Scope) stopReplication(ctx context.Context) error { return s.rep.Stop(ctx) }
+
+func (s *Scope) replicationStats() Replication { return s.rep.Stats() }
+
+// ctxError turns a ctx's deadline into an error that also wraps
+// ErrTimeout.
+func ctxError(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %w", ErrTimeout, err)
+	}
+	return err
+}

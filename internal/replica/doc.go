@@ -1,0 +1,46 @@
+// Package replica is the replication engine that the global registry
+// (registry/) and the process groups (groups/) stand on: one delta-state
+// CRDT (a crdt.ORMap owned by one goroutine) per service instance, spread
+// to the other nodes running the same service and kept in agreement with
+// them.
+//
+// # Dissemination and anti-entropy
+//
+//   - Local mutations (State.Add, Replace, RemoveDots) are joined at once
+//     and their deltas, batched per turn of the engine's loop, go to every
+//     up node that runs the service, over Node.SendService (ordered per
+//     node, never overtaking an earlier frame).
+//   - Digests (crdt.Digest: a few bytes per replica, never the entries)
+//     are exchanged on memberlist's push/pull (the service is a
+//     nodal.GossipService), when a node comes up or starts running the
+//     service, every Config.SyncInterval with one random peer, and by
+//     Sync. A node that finds itself behind pulls crdt.DeltaFor of its
+//     digest, so the cost follows the difference; a full state is never
+//     pushed.
+//   - Frames that cannot be queued (a full inbound queue, a full outbound
+//     queue) are dropped and counted; the next digest exchange repairs
+//     what they carried.
+//
+// # Visibility and purging
+//
+// Every entry is owned by the node whose replica (node name, incarnation)
+// wrote it. Entries of a node that is down in this node's view are hidden
+// (reported as Removed with reason NodeDown) and shown again (Added,
+// NodeUp) when the same incarnation comes back; they stay in the CRDT
+// meanwhile. Entries of an incarnation known to be gone are purged: on a
+// graceful leave, when a newer incarnation of the node appears, and when
+// the node stayed down for Config.PermdownPeriod (the same on every node).
+// After a leave or a replacement, frames from the purged incarnation, and
+// entries of it relayed by others, are dropped and counted (Stats.Dropped):
+// nothing of it comes back. An incarnation purged for being down too long
+// that comes back is a fresh replica: its node re-sends it in full.
+//
+// # Concurrency
+//
+// All state lives on the engine's goroutine. Config.OnChange runs there,
+// after every turn, with the visible changes in order; it may mutate the
+// state through the State it is given (its own changes come in a later
+// call). Update runs a function there and waits for it. The engine's
+// goroutine is owned by the Replica and ends in Stop, which Node.Stop
+// calls.
+package replica

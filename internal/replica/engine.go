@@ -1,0 +1,462 @@
+package replica
+
+import (
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/nodal-go/nodal"
+	"github.com/nodal-go/nodal/crdt"
+)
+
+// maxBatch bounds the local operations joined into one pushed delta.
+const maxBatch = 4096
+
+// run is the engine's goroutine.
+func (r *Replica[K, V]) run() {
+	tick := time.NewTicker(housekeeping)
+	defer tick.Stop()
+	r.lastSync = time.Now()
+	for {
+		select {
+		case <-r.stopper.ShouldStop():
+			r.failOps()
+			return
+		case <-r.wake:
+			r.drainQueue()
+		case o := <-r.ops:
+			r.runOp(o)
+			for range maxBatch - 1 {
+				select {
+				case o := <-r.ops:
+					r.runOp(o)
+					continue
+				default:
+				}
+				break
+			}
+		case now := <-tick.C:
+			r.housekeep(now)
+		}
+		r.flush()
+	}
+}
+
+func (r *Replica[K, V]) failOps() {
+	for {
+		select {
+		case o := <-r.ops:
+			o.done <- ErrStopped
+		default:
+			return
+		}
+	}
+}
+
+// runOp runs a local operation; its caller is told after the turn's flush,
+// so that OnChange has seen its changes when Update returns.
+func (r *Replica[K, V]) runOp(o op[K, V]) {
+	r.done = append(r.done, opResult{o.done, o.fn(&r.state)})
+}
+
+// flush reports changes (OnChange may make more), pushes the batched local
+// delta to every peer and refreshes the push/pull digest.
+func (r *Replica[K, V]) flush() {
+	for len(r.pending) > 0 {
+		cs := r.pending
+		r.pending = nil
+		if r.cfg.OnChange != nil {
+			r.cfg.OnChange(&r.state, cs)
+		}
+	}
+	if r.out != nil {
+		d, entries := r.out, r.outEntries
+		r.out, r.outEntries = nil, 0
+		peers := r.peers()
+		if len(peers) > 0 {
+			b := encodeDelta(d)
+			for _, p := range peers {
+				if r.send(p, b) {
+					r.st.deltasSent.Add(1)
+					r.st.entriesSent.Add(entries)
+				} else {
+					r.behind[p] = true
+				}
+			}
+		}
+	}
+	for i, d := range r.done {
+		d.done <- d.err
+		r.done[i] = opResult{}
+	}
+	r.done = r.done[:0]
+}
+
+// send queues a frame to node without blocking; false if it could not.
+func (r *Replica[K, V]) send(node string, b []byte) bool {
+	if err := r.n.TrySendService(node, r.cfg.Service, b); err != nil {
+		r.st.queueDrops.Add(1)
+		if !errors.Is(err, nodal.ErrQueueFull) {
+			log.Debugw("replica frame not sent", "service", r.cfg.Service, "to", node, "err", err)
+		}
+		return false
+	}
+	r.st.bytesSent.Add(uint64(len(b)))
+	return true
+}
+
+func (r *Replica[K, V]) sendDelta(node string, d *crdt.ORMap[K, V]) {
+	if isEmpty(d) {
+		return
+	}
+	if r.send(node, encodeDelta(d)) {
+		r.st.deltasSent.Add(1)
+		r.st.entriesSent.Add(uint64(len(d.LiveDots())))
+	}
+}
+
+// exchange starts a two-way digest exchange with node.
+func (r *Replica[K, V]) exchange(node string) {
+	if r.send(node, encodePull(pullAnswer, r.m.Digest())) {
+		r.st.digestsSent.Add(1)
+		delete(r.behind, node)
+	}
+}
+
+func isEmpty[K comparable, V any](d *crdt.ORMap[K, V]) bool {
+	return d.Len() == 0 && len(d.Context().Replicas()) == 0
+}
+
+func (r *Replica[K, V]) refreshGossip() {
+	b := encodeGossip(r.m.Digest())
+	r.gossip.Store(&b)
+}
+
+// housekeep retries peers a push missed, runs the periodic exchange and
+// purges nodes down for longer than PermdownPeriod.
+func (r *Replica[K, V]) housekeep(now time.Time) {
+	if r.dirty { // the push/pull digest follows within a housekeeping tick
+		r.dirty = false
+		r.refreshGossip()
+	}
+	for p := range r.behind {
+		if _, up := r.up[p]; !up || !r.serving[p] {
+			delete(r.behind, p)
+			continue
+		}
+		r.exchange(p)
+	}
+	if now.Sub(r.lastSync) < r.cfg.SyncInterval {
+		return
+	}
+	r.lastSync = now
+	if peers := r.peers(); len(peers) > 0 {
+		r.exchange(peers[r.rng.IntN(len(peers))])
+	}
+	// Origins of nodes that are not up start their permanent-down clock
+	// (also those relayed from nodes this node never saw).
+	for _, id := range r.m.Context().Replicas() {
+		if id == r.self {
+			continue
+		}
+		if _, up := r.up[id.Name]; !up {
+			if _, ok := r.downSince[id.Name]; !ok {
+				r.downSince[id.Name] = now
+			}
+		}
+	}
+	for name, since := range r.downSince {
+		if now.Sub(since) < r.cfg.PermdownPeriod {
+			continue
+		}
+		delete(r.downSince, name)
+		for _, id := range r.m.Context().Replicas() {
+			if id.Name == name && id != r.self {
+				r.purge(id, false)
+			}
+		}
+	}
+}
+
+// purge forgets incarnation id and remembers it as purged.
+func (r *Replica[K, V]) purge(id crdt.ReplicaID, final bool) {
+	if id == r.self {
+		return
+	}
+	marks := r.purged[id.Name]
+	found := false
+	for i := range marks {
+		if marks[i].epoch == id.Epoch {
+			marks[i].final = marks[i].final || final
+			found = true
+		}
+	}
+	if !found {
+		if len(marks) >= maxPurgeMarks {
+			marks = slices.Delete(marks, 0, 1)
+		}
+		marks = append(marks, purgeMark{epoch: id.Epoch, final: final})
+	}
+	r.purged[id.Name] = marks
+	if !r.m.Mentions(id) {
+		return
+	}
+	shown := r.visible(id)
+	ch := r.m.Purge(id)
+	r.st.purged.Add(1)
+	r.dirty = true
+	if shown {
+		for _, vc := range ch.Values {
+			r.pending = append(r.pending, Change[K, V]{Op: vc.Op, Key: vc.Key, Value: vc.Value, Dot: vc.Dot, Reason: Purged})
+		}
+	}
+	log.Debugw("replica purged an incarnation", "service", r.cfg.Service, "replica", id.String(), "final", final, "entries", len(ch.Values))
+}
+
+// drainQueue handles every queued event.
+func (r *Replica[K, V]) drainQueue() {
+	r.qmu.Lock()
+	q := r.queue
+	r.queue = nil
+	r.queueBytes = 0
+	r.qmu.Unlock()
+	members := false
+	for i := range q {
+		members = members || q[i].kind != evFrame
+		r.handle(&q[i])
+		q[i] = event[K, V]{}
+	}
+	if members {
+		p := r.peers()
+		r.peerList.Store(&p)
+	}
+}
+
+func (r *Replica[K, V]) handle(ev *event[K, V]) {
+	switch ev.kind {
+	case evUp:
+		r.nodeUp(ev.from)
+	case evDown:
+		r.nodeDown(ev.from)
+	case evMember:
+		r.memberEvent(ev.member)
+	case evFrame:
+		r.handleFrame(ev.from, &ev.frame)
+	}
+}
+
+func (r *Replica[K, V]) nodeUp(ref nodal.NodeRef) {
+	r.up[ref.Name] = ref.Incarnation
+	delete(r.downSince, ref.Name)
+	// An incarnation purged for being down too long is a fresh replica
+	// when it comes back.
+	r.purged[ref.Name] = slices.DeleteFunc(r.purged[ref.Name], func(p purgeMark) bool {
+		return p.epoch == ref.Incarnation && !p.final
+	})
+	if len(r.purged[ref.Name]) == 0 {
+		delete(r.purged, ref.Name)
+	}
+	// Any other incarnation of the node is gone for good.
+	for _, id := range r.m.Context().Replicas() {
+		if id.Name == ref.Name && id.Epoch != ref.Incarnation {
+			r.purge(id, true)
+		}
+	}
+	id := crdt.ReplicaID{Name: ref.Name, Epoch: ref.Incarnation}
+	for k, s := range r.m.ByReplica(id) {
+		r.pending = append(r.pending, Change[K, V]{Op: crdt.Added, Key: k, Value: s.Value, Dot: s.Dot, Reason: NodeUp})
+	}
+	if r.serving[ref.Name] {
+		r.exchange(ref.Name)
+	}
+}
+
+func (r *Replica[K, V]) nodeDown(ref nodal.NodeRef) {
+	if inc, ok := r.up[ref.Name]; !ok || inc != ref.Incarnation {
+		return
+	}
+	id := crdt.ReplicaID{Name: ref.Name, Epoch: ref.Incarnation}
+	for k, s := range r.m.ByReplica(id) {
+		r.pending = append(r.pending, Change[K, V]{Op: crdt.Removed, Key: k, Value: s.Value, Dot: s.Dot, Reason: NodeDown})
+	}
+	delete(r.up, ref.Name)
+	delete(r.behind, ref.Name)
+	r.downSince[ref.Name] = time.Now()
+	r.dropFromSyncs(ref.Name)
+}
+
+func (r *Replica[K, V]) memberEvent(ev nodal.MemberEvent) {
+	name := ev.Member.Name
+	switch ev.Kind {
+	case nodal.MemberJoined, nodal.MemberUpdated:
+		was := r.serving[name]
+		now := slices.Contains(ev.Member.Services, r.cfg.Service)
+		if now {
+			r.serving[name] = true
+		} else {
+			delete(r.serving, name)
+			r.dropFromSyncs(name)
+		}
+		if now && !was {
+			if _, up := r.up[name]; up {
+				r.exchange(name)
+			}
+		}
+	case nodal.MemberLeft:
+		delete(r.serving, name)
+		r.dropFromSyncs(name)
+		r.purge(crdt.ReplicaID{Name: name, Epoch: ev.Member.Incarnation}, true)
+	case nodal.MemberReplaced:
+		r.purge(crdt.ReplicaID{Name: name, Epoch: ev.OldIncarnation}, true)
+	}
+}
+
+// startSync sends a sync request to every peer; the wait ends when each
+// acknowledged or went away.
+func (r *Replica[K, V]) startSync() (*syncWait, uint64) {
+	r.syncID++
+	id := r.syncID
+	w := &syncWait{peers: map[string]bool{}, done: make(chan struct{})}
+	peers := r.peers()
+	if len(peers) > 0 {
+		b := encodeSyncReq(id, r.m.Digest())
+		for _, p := range peers {
+			if r.send(p, b) {
+				r.st.digestsSent.Add(1)
+				w.peers[p] = true
+			}
+		}
+	}
+	if len(w.peers) == 0 {
+		close(w.done)
+		return w, id
+	}
+	r.syncs[id] = w
+	return w, id
+}
+
+func (r *Replica[K, V]) syncAnswered(id uint64, node string) {
+	w := r.syncs[id]
+	if w == nil || !w.peers[node] {
+		return
+	}
+	delete(w.peers, node)
+	if len(w.peers) == 0 {
+		close(w.done)
+		delete(r.syncs, id)
+	}
+}
+
+func (r *Replica[K, V]) dropFromSyncs(node string) {
+	for id := range r.syncs {
+		r.syncAnswered(id, node)
+	}
+}
+
+func (r *Replica[K, V]) handleFrame(from nodal.NodeRef, f *frame[K, V]) {
+	if r.isPurged(from.Name, from.Incarnation) && from.Name != r.self.Name {
+		r.st.dropped.Add(1)
+		return
+	}
+	switch f.kind {
+	case kindDelta:
+		r.joinRemote(f.delta)
+	case kindPull:
+		r.sendDelta(from.Name, r.m.DeltaFor(f.digest))
+		if f.flags&pullAnswer != 0 && r.lacks(f.digest) {
+			if r.send(from.Name, encodePull(0, r.m.Digest())) {
+				r.st.digestsSent.Add(1)
+			}
+		}
+	case kindGossip:
+		if inc, up := r.up[from.Name]; !up || inc != from.Incarnation || !r.serving[from.Name] {
+			return
+		}
+		r.sendDelta(from.Name, r.m.DeltaFor(f.digest))
+		if r.lacks(f.digest) {
+			if r.send(from.Name, encodePull(0, r.m.Digest())) {
+				r.st.digestsSent.Add(1)
+			}
+		}
+	case kindSyncReq:
+		d := r.m.DeltaFor(f.digest)
+		if r.send(from.Name, encodeSyncResp(f.id, r.m.Digest(), d)) {
+			r.st.digestsSent.Add(1)
+			r.st.deltasSent.Add(1)
+			r.st.entriesSent.Add(uint64(len(d.LiveDots())))
+		}
+	case kindSyncResp:
+		r.joinRemote(f.delta)
+		d := r.m.DeltaFor(f.digest)
+		if r.send(from.Name, encodeSyncPush(f.id, d)) {
+			r.st.deltasSent.Add(1)
+			r.st.entriesSent.Add(uint64(len(d.LiveDots())))
+		}
+	case kindSyncPush:
+		r.joinRemote(f.delta)
+		r.send(from.Name, encodeSyncAck(f.id))
+	case kindSyncAck:
+		r.syncAnswered(f.id, from.Name)
+	case kindNotice:
+		if r.cfg.OnNotice != nil {
+			r.cfg.OnNotice(&r.state, from, f.notice)
+		}
+	}
+}
+
+// lacks reports whether the peer's digest shows events this replica has not
+// applied (ignoring purged incarnations), or, with equal events, live
+// entries that differ.
+func (r *Replica[K, V]) lacks(g crdt.Digest) bool {
+	own := r.m.Digest()
+	theirs := g.Applied()
+	for _, id := range theirs.Replicas() {
+		if r.isPurged(id.Name, id.Epoch) {
+			theirs.Purge(id)
+		}
+	}
+	mine := own.Applied()
+	if !mine.Includes(theirs) {
+		return true
+	}
+	if !theirs.Includes(mine) {
+		return false // they are behind: the DeltaFor sent serves them
+	}
+	for _, id := range theirs.Replicas() {
+		if own.Summary(id) != g.Summary(id) {
+			return true
+		}
+	}
+	return false
+}
+
+// joinRemote joins a delta from another node, drops what it carries of
+// purged incarnations, and reports the visible changes.
+func (r *Replica[K, V]) joinRemote(d *crdt.ORMap[K, V]) {
+	r.st.deltasRecv.Add(1)
+	var stale []crdt.ReplicaID
+	for _, id := range d.Context().Replicas() {
+		if id != r.self && r.isPurged(id.Name, id.Epoch) {
+			stale = append(stale, id)
+		}
+	}
+	ch := r.m.Join(d)
+	for _, id := range stale {
+		r.m.PurgeReplica(id)
+		r.st.dropped.Add(1)
+	}
+	var added uint64
+	for _, vc := range ch.Values {
+		if len(stale) > 0 && slices.Contains(stale, vc.Dot.Replica) {
+			continue
+		}
+		if vc.Op == crdt.Added {
+			added++
+		}
+		if r.visible(vc.Dot.Replica) {
+			r.pending = append(r.pending, Change[K, V]{Op: vc.Op, Key: vc.Key, Value: vc.Value, Dot: vc.Dot, Reason: Remote})
+		}
+	}
+	r.st.entriesRecv.Add(added)
+	r.dirty = true
+}

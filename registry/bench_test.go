@@ -1,0 +1,314 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nodal-go/nodal"
+	"github.com/nodal-go/nodal/crdt"
+)
+
+// benchCluster starts n nodes on loopback (real TCP and UDP), each with a
+// registry, and waits for the mesh.
+func benchCluster(b *testing.B, n int) ([]*nodal.Node, []*Registry) {
+	b.Helper()
+	var nodes []*nodal.Node
+	var regs []*Registry
+	for i := range n {
+		cfg := nodal.DefaultLocalConfig(fmt.Sprintf("bench%d@127.0.0.1", i), "registry-bench-cookie")
+		if i > 0 {
+			cfg.Seeds = []string{nodes[0].GossipAddr()}
+		}
+		node, err := nodal.Start(context.Background(), cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r, err := New(node, Config{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		nodes, regs = append(nodes, node), append(regs, r)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, r := range regs {
+		for len(r.Nodes()) != n-1 {
+			if time.Now().After(deadline) {
+				b.Fatal("no mesh")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	b.Cleanup(func() {
+		for _, node := range nodes {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = node.Stop(ctx)
+			cancel()
+		}
+	})
+	return nodes, regs
+}
+
+func spawnIdle(b *testing.B, n *nodal.Node, count int) []nodal.Pid {
+	b.Helper()
+	pids := make([]nodal.Pid, count)
+	for i := range pids {
+		pid, err := n.SpawnActor(nodal.ActorFunc(func(*nodal.Process, any) error { return nil }))
+		if err != nil {
+			b.Fatal(err)
+		}
+		pids[i] = pid
+	}
+	return pids
+}
+
+// Whereis of an existing name among 10,000 (Erlang's global: 474-623 ns).
+func BenchmarkWhereis(b *testing.B) {
+	nodes, regs := benchCluster(b, 1)
+	const names = 10000
+	pids := spawnIdle(b, nodes[0], names)
+	keys := make([]string, names)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("name-%05d", i)
+		if err := regs[0].Register(context.Background(), keys[i], pids[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if _, ok := regs[0].Whereis(keys[i%names]); !ok {
+				b.Fatal("missing")
+			}
+			i++
+		}
+	})
+	// In-run references: the node's local name table (erlang:whereis) and
+	// a bare Go map read, on the same machine at the same moment.
+	for _, k := range keys {
+		if _, err := nodes[0].SpawnActor(nodal.ActorFunc(func(*nodal.Process, any) error { return nil }), nodal.WithName(k)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("node-local-names", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if _, ok := nodes[0].Whereis(keys[i%names]); !ok {
+				b.Fatal("missing")
+			}
+			i++
+		}
+	})
+	plain := map[string]nodal.Pid{}
+	for i, k := range keys {
+		plain[k] = pids[i]
+	}
+	b.Run("go-map", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			if _, ok := plain[keys[i%names]]; !ok {
+				b.Fatal("missing")
+			}
+			i++
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		var worker atomic.Int64
+		b.RunParallel(func(pb *testing.PB) {
+			i := int(worker.Add(1)) * 7919 // each reader walks its own names
+			for pb.Next() {
+				if _, ok := regs[0].Whereis(keys[i%names]); !ok {
+					b.Fatal("missing")
+				}
+				i++
+			}
+		})
+	})
+}
+
+// Registrations per second on one node of three, counted until every name
+// is visible on the two others (Erlang's global: 348/s; syn 21-26 k/s).
+// Registrations come from 64 concurrent callers.
+func BenchmarkRegisterVisibleEverywhere(b *testing.B) {
+	nodes, regs := benchCluster(b, 3)
+	const batch = 20000
+	const callers = 64
+	pids := spawnIdle(b, nodes[0], batch)
+	round := 0
+	var total time.Duration
+	var regs0 int
+	for b.Loop() {
+		round++
+		start := time.Now()
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range callers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					i := int(next.Add(1)) - 1
+					if i >= batch {
+						return
+					}
+					if err := regs[0].Register(context.Background(), fmt.Sprintf("r%d-%d", round, i), pids[i]); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		last := fmt.Sprintf("r%d-%d", round, batch-1)
+		for _, r := range regs[1:] {
+			for r.Len() < batch {
+				time.Sleep(100 * time.Microsecond)
+			}
+			if _, ok := r.Whereis(last); !ok {
+				b.Fatal("last name missing")
+			}
+		}
+		total += time.Since(start)
+		regs0 += batch
+		b.StopTimer()
+		for i := range batch {
+			if err := regs[0].Unregister(context.Background(), fmt.Sprintf("r%d-%d", round, i)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for _, r := range regs {
+			for r.Len() != 0 {
+				time.Sleep(100 * time.Microsecond)
+			}
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(regs0)/total.Seconds(), "registrations/s")
+}
+
+// Time from Register on one node to Whereis finding the name on another
+// (Erlang's global: p50 892 µs, p99 2,253 µs).
+func BenchmarkRegisterToVisible(b *testing.B) {
+	nodes, regs := benchCluster(b, 3)
+	pid := spawnIdle(b, nodes[0], 1)[0]
+	var lat []time.Duration
+	i := 0
+	for b.Loop() {
+		name := fmt.Sprintf("v%d", i)
+		i++
+		start := time.Now()
+		if err := regs[0].Register(context.Background(), name, pid); err != nil {
+			b.Fatal(err)
+		}
+		for {
+			if _, ok := regs[2].Whereis(name); ok {
+				break
+			}
+			runtime.Gosched()
+		}
+		lat = append(lat, time.Since(start))
+		b.StopTimer()
+		if err := regs[0].Unregister(context.Background(), name); err != nil {
+			b.Fatal(err)
+		}
+		for {
+			if _, ok := regs[2].Whereis(name); !ok {
+				break
+			}
+			runtime.Gosched()
+		}
+		b.StartTimer()
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+}
+
+// Heap bytes per registered name: on the owner's node alone (its read
+// index, the CRDT, its own indexes and the exit monitor), and on a node
+// that holds a replica only. The goal is 200 bytes.
+func BenchmarkMemoryPerName(b *testing.B) {
+	nodes, regs := benchCluster(b, 2)
+	const names = 100000
+	pids := spawnIdle(b, nodes[0], names)
+	keys := make([]string, names)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("mem-%06d", i)
+	}
+	heap := func() uint64 {
+		runtime.GC()
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	for b.Loop() {
+		b.StopTimer()
+		before := heap()
+		b.StartTimer()
+		for i, k := range keys {
+			if err := regs[0].Register(context.Background(), k, pids[i]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for regs[1].Len() < names {
+			time.Sleep(time.Millisecond)
+		}
+		b.StopTimer()
+		both := heap()
+		// The replica's share: stop b's registry and see what goes.
+		b.ReportMetric(float64(both-before)/names, "B/name(owner+replica)")
+		b.StartTimer()
+	}
+	_ = nodes
+}
+
+// Heap bytes per name on a node that only holds a replica: the CRDT state
+// joined from the owner's delta, plus the read index.
+func BenchmarkMemoryPerNameReplica(b *testing.B) {
+	const names = 100000
+	owner := crdt.NewORMap(crdt.ReplicaID{Name: "a@127.0.0.1", Epoch: 1}, nameCodec{}, regCodec{})
+	owner.SetLogLimit(0)
+	for i := range names {
+		owner.Add(fmt.Sprintf("mem-%06d", i), Registration{Pid: nodal.Pid{Node: "a@127.0.0.1", ID: uint64(i + 1), Incarnation: 1}})
+	}
+	enc, _ := owner.MarshalBinary()
+	heap := func() uint64 {
+		runtime.GC()
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	for b.Loop() {
+		b.StopTimer()
+		before := heap()
+		b.StartTimer()
+		d, err := crdt.DecodeORMap(enc, nameCodec{}, regCodec{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		m := crdt.NewORMap(crdt.ReplicaID{Name: "b@127.0.0.1", Epoch: 2}, nameCodec{}, regCodec{})
+		m.SetLogLimit(0)
+		m.Merge(d)
+		d = nil
+		x := newIndex()
+		for k, sibs := range m.All() {
+			x.set(k, sibs[0].Value.Pid)
+		}
+		b.StopTimer()
+		after := heap()
+		b.ReportMetric(float64(after-before)/names, "B/name")
+		runtime.KeepAlive(m)
+		runtime.KeepAlive(x)
+		b.StartTimer()
+	}
+}

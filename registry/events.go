@@ -1,0 +1,323 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/nodal-go/nodal"
+	"github.com/nodal-go/nodal/crdt"
+	"github.com/nodal-go/nodal/internal/replica"
+)
+
+// EventKind says whether a name gained or lost its holder in this node's
+// view.
+type EventKind int
+
+// Event kinds.
+const (
+	// Registered: Pid holds Name now.
+	Registered EventKind = iota + 1
+	// Unregistered: Pid no longer holds Name.
+	Unregistered
+)
+
+// String returns the kind in words.
+func (k EventKind) String() string {
+	switch k {
+	case Registered:
+		return "registered"
+	case Unregistered:
+		return "unregistered"
+	}
+	return fmt.Sprintf("kind(%d)", int(k))
+}
+
+// Reason says why a name's holder changed.
+type Reason int
+
+// Reasons of an Event.
+const (
+	// ReasonRegistered: a registration (here or, arriving, elsewhere).
+	ReasonRegistered Reason = iota + 1
+	// ReasonUnregistered: Unregister. On other nodes than the holder's, a
+	// holder's exit also shows as this reason: only the owner's node
+	// watches its processes.
+	ReasonUnregistered
+	// ReasonProcessExit: the holder ended (on its own node).
+	ReasonProcessExit
+	// ReasonNodeDown: the holder's node is down here (its claim is hidden)
+	// or gone for good (purged).
+	ReasonNodeDown
+	// ReasonNodeUp: the holder's node is up again; its claim shows again.
+	ReasonNodeUp
+	// ReasonConflict: two or more claims met and the resolver chose.
+	ReasonConflict
+)
+
+// String returns the reason in words.
+func (r Reason) String() string {
+	switch r {
+	case ReasonRegistered:
+		return "registered"
+	case ReasonUnregistered:
+		return "unregistered"
+	case ReasonProcessExit:
+		return "process exit"
+	case ReasonNodeDown:
+		return "node down"
+	case ReasonNodeUp:
+		return "node up"
+	case ReasonConflict:
+		return "conflict"
+	}
+	return fmt.Sprintf("reason(%d)", int(r))
+}
+
+// Event is one change of a name's holder, as this node saw it.
+type Event struct {
+	Kind   EventKind
+	Name   string
+	Pid    nodal.Pid
+	Reason Reason
+}
+
+// String describes the event, e.g. `"db" registered <a@h.5.1> (conflict)`.
+func (e Event) String() string {
+	return fmt.Sprintf("%q %v %v (%v)", e.Name, e.Kind, e.Pid, e.Reason)
+}
+
+// WatchBuffer is how many events a Watch holds for a slow reader; when it
+// is full the watch ends with ErrWatchOverflow.
+const WatchBuffer = 4096
+
+// ErrWatchOverflow ends a Watch whose reader fell WatchBuffer events
+// behind.
+var ErrWatchOverflow = errors.New("registry: watch overflow: events were lost")
+
+// Watch is a subscription to a registry's events (Monitor).
+type Watch struct {
+	// C delivers the events in order; it is closed when the watch ends.
+	C <-chan Event
+
+	r      *Registry
+	c      chan Event
+	err    error
+	closed bool
+}
+
+// Monitor returns the visible names with their holders and a Watch that
+// delivers every later change, in order, strictly after that snapshot.
+func (r *Registry) Monitor(ctx context.Context) (map[string]nodal.Pid, *Watch, error) {
+	w := &Watch{r: r, c: make(chan Event, WatchBuffer)}
+	w.C = w.c
+	var snap map[string]nodal.Pid
+	err := r.rep.Update(ctx, func(*replica.State[string, Registration]) error {
+		r.monMu.Lock()
+		defer r.monMu.Unlock()
+		if r.stopped.Load() {
+			return ErrStopped
+		}
+		snap = r.idx.all()
+		r.mons[w] = struct{}{}
+		r.nmons.Store(int32(len(r.mons)))
+		return nil
+	})
+	if err != nil {
+		return nil, nil, r.mapErr(err)
+	}
+	return snap, w, nil
+}
+
+// Stop ends the watch and closes C.
+func (w *Watch) Stop() {
+	w.r.monMu.Lock()
+	defer w.r.monMu.Unlock()
+	delete(w.r.mons, w)
+	w.r.nmons.Store(int32(len(w.r.mons)))
+	w.close(nil)
+}
+
+// Err returns why the watch ended: nil while it runs or after Stop,
+// ErrWatchOverflow or ErrStopped.
+func (w *Watch) Err() error {
+	w.r.monMu.Lock()
+	defer w.r.monMu.Unlock()
+	return w.err
+}
+
+// close ends the watch; the caller holds r.monMu.
+func (w *Watch) close(err error) {
+	if w.closed {
+		return
+	}
+	w.closed, w.err = true, err
+	close(w.c)
+}
+
+func (r *Registry) emit(ev Event) {
+	if r.nmons.Load() == 0 {
+		return
+	}
+	r.monMu.Lock()
+	defer r.monMu.Unlock()
+	for w := range r.mons {
+		select {
+		case w.c <- ev:
+		default:
+			w.close(ErrWatchOverflow)
+			delete(r.mons, w)
+			r.nmons.Store(int32(len(r.mons)))
+		}
+	}
+}
+
+// reasonOf maps a replica change to an event reason.
+func (r *Registry) reasonOf(c replica.Change[string, Registration]) Reason {
+	switch c.Reason {
+	case replica.Local:
+		if why, ok := r.why[c.Dot]; ok {
+			delete(r.why, c.Dot)
+			return why
+		}
+		if c.Op == crdt.Added {
+			return ReasonRegistered
+		}
+		return ReasonUnregistered
+	case replica.Remote:
+		if c.Op == crdt.Added {
+			return ReasonRegistered
+		}
+		return ReasonUnregistered
+	case replica.NodeUp:
+		return ReasonNodeUp
+	default: // NodeDown, Purged
+		return ReasonNodeDown
+	}
+}
+
+// onChange runs on the engine's goroutine: it settles each touched name
+// (resolve, act on local losers, update the read index, tell watchers).
+func (r *Registry) onChange(s *replica.State[string, Registration], cs []replica.Change[string, Registration]) {
+	clear(r.touched)
+	r.order = r.order[:0]
+	for _, c := range cs {
+		if _, ok := r.touched[c.Key]; !ok {
+			r.order = append(r.order, c.Key)
+		}
+		why := r.reasonOf(c)
+		if r.touched[c.Key] != ReasonConflict { // a conflict in the batch names the change
+			r.touched[c.Key] = why
+		}
+	}
+	for _, name := range r.order {
+		r.settle(s, name, r.touched[name])
+	}
+	if len(r.watchQ) > 0 {
+		_ = r.n.Send(r.watcher, r.watchQ)
+		r.watchQ = nil
+	}
+}
+
+func (r *Registry) settle(s *replica.State[string, Registration], name string, reason Reason) {
+	r.sibs = s.Siblings(r.sibs[:0], name)
+	var win Registration
+	has := false
+	switch len(r.sibs) {
+	case 0:
+	case 1:
+		win, has = r.sibs[0].Value, true
+	default:
+		reason = ReasonConflict
+		r.claims = r.claims[:0]
+		for _, sib := range r.sibs {
+			r.claims = append(r.claims, sib.Value)
+		}
+		res, failed, why := resolve(r.table, r.defFunc, name, r.claims)
+		if failed {
+			r.resolverFailures.Add(1)
+			log.Warnw("conflict resolved by the default resolver", "scope", r.scope, "name", name, "why", why)
+		}
+		if res.Winner >= 0 {
+			win, has = r.claims[res.Winner], true
+		}
+		for i, sib := range r.sibs {
+			if i == res.Winner || sib.Dot.Replica != s.Self() {
+				continue
+			}
+			c, ok := r.local[name]
+			if !ok || c.dot != sib.Dot {
+				continue
+			}
+			other := win.Pid
+			if !has {
+				other = r.claims[(i+1)%len(r.claims)].Pid
+			}
+			r.loseClaim(s, name, c, other, res.Action)
+			if has {
+				continue
+			}
+			// Nobody keeps the name: tell the other claimants' owners, who
+			// may not see our claim before it is gone.
+			for j, o := range r.sibs {
+				if j != i && o.Dot.Replica != s.Self() {
+					s.Notify(o.Dot.Replica.Name, conflictNotice{name: name, from: sib.Dot, fromClaim: sib.Value, to: o.Dot}.encode())
+				}
+			}
+		}
+	}
+	old, had := r.idx.get(name)
+	switch {
+	case has && (!had || old != win.Pid):
+		r.idx.set(name, win.Pid)
+	case !has && had:
+		r.idx.del(name)
+	}
+	if had && (!has || old != win.Pid) {
+		r.emit(Event{Kind: Unregistered, Name: name, Pid: old, Reason: reason})
+	}
+	if has && (!had || old != win.Pid) {
+		r.emit(Event{Kind: Registered, Name: name, Pid: win.Pid, Reason: reason})
+	}
+}
+
+// watchMsg asks the watcher to monitor (on) or stop monitoring a local
+// process.
+type watchMsg struct {
+	pid nodal.Pid
+	on  bool
+}
+
+// watcher is the process that monitors the registered processes of this
+// node, so that their names go when they exit.
+type watcher struct {
+	r    *Registry
+	refs map[nodal.Pid]nodal.Ref
+}
+
+func (w *watcher) Init(*nodal.Process) error {
+	w.refs = map[nodal.Pid]nodal.Ref{}
+	return nil
+}
+
+func (w *watcher) HandleMessage(p *nodal.Process, msg any) error {
+	switch m := msg.(type) {
+	case []watchMsg:
+		for _, m := range m {
+			ref, ok := w.refs[m.pid]
+			switch {
+			case m.on && !ok:
+				w.refs[m.pid] = p.Monitor(m.pid)
+			case !m.on && ok:
+				p.Demonitor(ref, true)
+				delete(w.refs, m.pid)
+			}
+		}
+	case nodal.Down:
+		if ref, ok := w.refs[m.Pid]; ok && ref == m.Ref {
+			delete(w.refs, m.Pid)
+			w.r.processExited(m.Pid)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,85 @@
+package registry
+
+import (
+	"hash/maphash"
+	"sync"
+	"sync/atomic"
+
+	"github.com/nodal-go/nodal"
+)
+
+// indexShards is the number of independently locked parts of the read
+// index, so that readers on different cores rarely share a lock.
+const indexShards = 64
+
+// index is the read side: each name's resolved holder among the visible
+// claims, written by the engine's goroutine only, read by any goroutine.
+// A read hashes the name, takes one shard's read lock and does one map
+// lookup: no allocation. Values are pids inline (no pointer per name).
+type index struct {
+	seed   maphash.Seed
+	n      atomic.Int64
+	shards [indexShards]indexShard
+}
+
+type indexShard struct {
+	mu sync.RWMutex
+	m  map[string]nodal.Pid
+	_  [32]byte // keep shards' locks on different cache lines
+}
+
+func newIndex() *index {
+	x := &index{seed: maphash.MakeSeed()}
+	for i := range x.shards {
+		x.shards[i].m = map[string]nodal.Pid{}
+	}
+	return x
+}
+
+func (x *index) shard(name string) *indexShard {
+	return &x.shards[maphash.String(x.seed, name)%indexShards]
+}
+
+func (x *index) get(name string) (nodal.Pid, bool) {
+	s := x.shard(name)
+	s.mu.RLock()
+	p, ok := s.m[name]
+	s.mu.RUnlock()
+	return p, ok
+}
+
+func (x *index) set(name string, p nodal.Pid) {
+	s := x.shard(name)
+	s.mu.Lock()
+	if _, ok := s.m[name]; !ok {
+		x.n.Add(1)
+	}
+	s.m[name] = p
+	s.mu.Unlock()
+}
+
+func (x *index) del(name string) {
+	s := x.shard(name)
+	s.mu.Lock()
+	if _, ok := s.m[name]; ok {
+		x.n.Add(-1)
+		delete(s.m, name)
+	}
+	s.mu.Unlock()
+}
+
+// all returns a copy of the index, name -> pid.
+func (x *index) all() map[string]nodal.Pid {
+	out := make(map[string]nodal.Pid, x.len())
+	for i := range x.shards {
+		s := &x.shards[i]
+		s.mu.RLock()
+		for k, v := range s.m {
+			out[k] = v
+		}
+		s.mu.RUnlock()
+	}
+	return out
+}
+
+func (x *index) len() int { return int(x.n.Load()) }

@@ -1,0 +1,377 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	logging "github.com/ipfs/go-log/v2"
+
+	"github.com/nodal-go/nodal"
+	"github.com/nodal-go/nodal/crdt"
+	"github.com/nodal-go/nodal/internal/replica"
+)
+
+var log = logging.Logger("nodal/registry")
+
+// DefaultScope is the scope of a Config without one.
+const DefaultScope = "default"
+
+// ServicePrefix starts the service name a scope's registry attaches under
+// ("registry:" + scope).
+const ServicePrefix = "registry:"
+
+// Config configures a Registry.
+type Config struct {
+	// Scope names an independent registry (syn's and pg's scopes): nodes
+	// share names only within one scope. DefaultScope if empty; at most
+	// 54 bytes, without ',' or ' '.
+	Scope string
+	// Resolvers adds named conflict resolvers to the built-ins
+	// (LowerNodeExit, LowerNodeNotify, NotifyAll, KeepOldest, KeepNewest).
+	// Give every node the same table: a conflict whose claims name a
+	// resolver unknown here is resolved by the default.
+	Resolvers map[string]ResolveFunc
+	// Default is the resolver of a registration made without WithResolver
+	// (LowerNodeExit if empty).
+	Default string
+	// PermdownPeriod: names of a node down for longer are purged
+	// (replica.DefaultPermdownPeriod if zero). The same on every node.
+	PermdownPeriod time.Duration
+	// SyncInterval is the period of the background digest exchange
+	// (replica.DefaultSyncInterval if zero).
+	SyncInterval time.Duration
+}
+
+// Registry is a node's view of a cluster-wide name registry (Erlang's
+// global, syn's registry): available and eventually consistent. Its
+// methods are safe for concurrent use.
+type Registry struct {
+	n       *nodal.Node
+	scope   string
+	rep     *replica.Replica[string, Registration]
+	idx     *index
+	table   map[string]ResolveFunc
+	def     string
+	defFunc ResolveFunc
+
+	watcher nodal.Pid
+	stopped atomic.Bool
+
+	monMu sync.Mutex
+	mons  map[*Watch]struct{}
+	nmons atomic.Int32 // len(mons), for emit's fast path
+
+	conflicts, resolverFailures atomic.Uint64
+
+	// Engine goroutine only.
+	local   map[string]localClaim // names held by processes of this node
+	byPid   map[nodal.Pid]string
+	why     map[crdt.Dot]Reason // reasons of local removals not reported yet
+	lastAt  int64
+	claims  []Registration
+	sibs    []crdt.Sibling[Registration]
+	touched map[string]Reason
+	order   []string
+	watchQ  []watchMsg // for the watcher, sent once per turn
+}
+
+type localClaim struct {
+	pid nodal.Pid
+	dot crdt.Dot
+}
+
+// New starts the registry of cfg.Scope on n. Node.Stop stops it; Stop
+// stops it earlier. A node has at most one Registry per scope.
+func New(n *nodal.Node, cfg Config) (*Registry, error) {
+	if cfg.Scope == "" {
+		cfg.Scope = DefaultScope
+	}
+	if len(cfg.Scope) > 64-len(ServicePrefix) || strings.ContainsAny(cfg.Scope, ", ") {
+		return nil, fmt.Errorf("%w: registry scope %q: at most %d bytes, without ',' or ' '", nodal.ErrBadOption, cfg.Scope, 64-len(ServicePrefix))
+	}
+	r := &Registry{
+		n:       n,
+		scope:   cfg.Scope,
+		idx:     newIndex(),
+		table:   builtins(),
+		mons:    map[*Watch]struct{}{},
+		local:   map[string]localClaim{},
+		byPid:   map[nodal.Pid]string{},
+		why:     map[crdt.Dot]Reason{},
+		touched: map[string]Reason{},
+	}
+	for name, f := range cfg.Resolvers {
+		if name == "" || len(name) > MaxResolverLen || f == nil {
+			return nil, fmt.Errorf("%w: resolver %q: a name of 1..%d bytes and a function", nodal.ErrBadOption, name, MaxResolverLen)
+		}
+		r.table[name] = f
+	}
+	r.def = cfg.Default
+	if r.def == "" {
+		r.def = LowerNodeExit
+	}
+	if r.table[r.def] == nil {
+		return nil, fmt.Errorf("%w: default resolver %q", ErrUnknownResolver, r.def)
+	}
+	r.defFunc = builtins()[LowerNodeExit]
+	if f := r.table[r.def]; f != nil {
+		r.defFunc = f
+	}
+	w, err := n.SpawnActor(&watcher{r: r})
+	if err != nil {
+		return nil, fmt.Errorf("registry: start the process watcher: %w", err)
+	}
+	r.watcher = w
+	r.rep, err = replica.New(n, replica.Config[string, Registration]{
+		Service:        ServicePrefix + cfg.Scope,
+		Keys:           nameCodec{},
+		Values:         regCodec{},
+		PermdownPeriod: cfg.PermdownPeriod,
+		SyncInterval:   cfg.SyncInterval,
+		OnChange:       r.onChange,
+		OnNotice:       r.onNotice,
+		OnStop:         r.onStop,
+	})
+	if err != nil {
+		n.Exit(w, nodal.ReasonKill)
+		return nil, err
+	}
+	return r, nil
+}
+
+// Scope returns the registry's scope.
+func (r *Registry) Scope() string { return r.scope }
+
+// Option sets a property of a registration.
+type Option func(*Registration)
+
+// WithMeta attaches metadata (at most MaxMetaLen bytes) to a registration.
+func WithMeta(meta string) Option { return func(g *Registration) { g.Meta = meta } }
+
+// WithResolver names the conflict resolver of a registration (a built-in
+// or one of Config.Resolvers); the registry's default otherwise.
+func WithResolver(name string) Option { return func(g *Registration) { g.Resolver = name } }
+
+// Register gives name to pid, a process of this node, across the cluster.
+// It fails with an *AlreadyRegisteredError naming the holder when the name
+// is visibly held here by another process, with a *PidHasNameError when pid
+// already has another name, and with ErrNameTooLong, ErrMetaTooLong,
+// ErrNotLocal or ErrUnknownResolver for bad arguments. Otherwise it
+// succeeds at once, without a cluster lock, and spreads to the other nodes;
+// a claim of the same name made meanwhile elsewhere is a conflict that the
+// resolver settles once the claims meet. Registering the name pid already
+// holds updates its metadata.
+func (r *Registry) Register(ctx context.Context, name string, pid nodal.Pid, opts ...Option) error {
+	g := Registration{Pid: pid, Resolver: r.def}
+	for _, o := range opts {
+		o(&g)
+	}
+	if err := r.check(name, g); err != nil {
+		return err
+	}
+	err := r.rep.Update(ctx, func(s *replica.State[string, Registration]) error {
+		return r.register(s, name, g)
+	})
+	return r.mapErr(err)
+}
+
+func (r *Registry) check(name string, g Registration) error {
+	switch {
+	case name == "" || len(name) > MaxNameLen:
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrNameTooLong, len(name), MaxNameLen)
+	case len(g.Meta) > MaxMetaLen:
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrMetaTooLong, len(g.Meta), MaxMetaLen)
+	case g.Pid.Node != r.n.Name() || g.Pid.Incarnation != r.n.Incarnation():
+		return fmt.Errorf("%w: %v on %s", ErrNotLocal, g.Pid, r.n.Name())
+	case r.table[g.Resolver] == nil:
+		return fmt.Errorf("%w: %q", ErrUnknownResolver, g.Resolver)
+	}
+	return nil
+}
+
+func (r *Registry) mapErr(err error) error {
+	if errors.Is(err, replica.ErrStopped) {
+		return ErrStopped
+	}
+	return err
+}
+
+// register runs on the engine's goroutine.
+func (r *Registry) register(s *replica.State[string, Registration], name string, g Registration) error {
+	if w, ok := r.idx.get(name); ok && w != g.Pid {
+		return &AlreadyRegisteredError{Name: name, Holder: w}
+	}
+	if other, ok := r.byPid[g.Pid]; ok && other != name {
+		return &PidHasNameError{Pid: g.Pid, Name: other}
+	}
+	if g.Resolver == LowerNodeExit {
+		g.Resolver = "" // resolverName: the empty name is LowerNodeExit
+	}
+	g.At = r.clock()
+	if c, ok := r.local[name]; ok && c.pid == g.Pid {
+		_, old, _ := s.Map().Lookup(c.dot)
+		if old.Meta == g.Meta && old.Resolver == g.Resolver {
+			return nil
+		}
+		g.At = old.At // an update keeps the registration's age
+		r.why[c.dot] = ReasonRegistered
+		r.local[name] = localClaim{pid: g.Pid, dot: s.Replace(name, g, c.dot)}
+		return nil
+	}
+	r.local[name] = localClaim{pid: g.Pid, dot: s.Add(name, g)}
+	r.byPid[g.Pid] = name
+	r.watchQ = append(r.watchQ, watchMsg{pid: g.Pid, on: true})
+	return nil
+}
+
+// clock is this node's registration time: wall clock, strictly increasing.
+func (r *Registry) clock() int64 {
+	t := time.Now().UnixNano()
+	if t <= r.lastAt {
+		t = r.lastAt + 1
+	}
+	r.lastAt = t
+	return t
+}
+
+// Unregister removes name, held by a process of this node. It fails with
+// ErrNotRegistered when the name has no claim here, and with a
+// *NotOwnerError when a process of another node holds it.
+func (r *Registry) Unregister(ctx context.Context, name string) error {
+	err := r.rep.Update(ctx, func(s *replica.State[string, Registration]) error {
+		c, ok := r.local[name]
+		if !ok {
+			if w, ok := r.idx.get(name); ok {
+				return &NotOwnerError{Name: name, Holder: w}
+			}
+			return fmt.Errorf("%w: %q", ErrNotRegistered, name)
+		}
+		r.drop(s, name, c, ReasonUnregistered)
+		return nil
+	})
+	return r.mapErr(err)
+}
+
+// drop removes a local claim (engine goroutine).
+func (r *Registry) drop(s *replica.State[string, Registration], name string, c localClaim, why Reason) {
+	delete(r.local, name)
+	delete(r.byPid, c.pid)
+	r.why[c.dot] = why
+	s.RemoveDots(c.dot)
+	r.watchQ = append(r.watchQ, watchMsg{pid: c.pid, on: false})
+}
+
+// processExited removes the names of a local process that ended.
+func (r *Registry) processExited(pid nodal.Pid) {
+	_ = r.rep.Update(context.Background(), func(s *replica.State[string, Registration]) error {
+		if name, ok := r.byPid[pid]; ok {
+			r.drop(s, name, r.local[name], ReasonProcessExit)
+		}
+		return nil
+	})
+}
+
+// Whereis returns the process that holds name in this node's view: the
+// resolved winner among the visible claims. It is a local read: no
+// network, no allocation.
+func (r *Registry) Whereis(name string) (nodal.Pid, bool) {
+	return r.idx.get(name)
+}
+
+// Lookup is Whereis with the holder's whole registration (metadata
+// included), read on the registry's goroutine.
+func (r *Registry) Lookup(ctx context.Context, name string) (Registration, bool, error) {
+	var g Registration
+	found := false
+	err := r.rep.Update(ctx, func(s *replica.State[string, Registration]) error {
+		holder, ok := r.idx.get(name)
+		if !ok {
+			return nil
+		}
+		for _, sib := range s.Siblings(nil, name) {
+			if sib.Value.Pid == holder {
+				g, found = sib.Value, true
+			}
+		}
+		return nil
+	})
+	return g, found, r.mapErr(err)
+}
+
+// Registered returns every visible name with its holder, as this node sees
+// them.
+func (r *Registry) Registered() map[string]nodal.Pid { return r.idx.all() }
+
+// Nodes returns the nodes this registry exchanges with: connected and
+// running the same scope, sorted.
+func (r *Registry) Nodes() []string { return r.rep.Peers() }
+
+// Len returns the number of visible names.
+func (r *Registry) Len() int { return r.idx.len() }
+
+// Send sends msg to the holder of name (global:send/2); an unregistered
+// name gives an error wrapping ErrNotRegistered.
+func (r *Registry) Send(name string, msg any) error {
+	pid, ok := r.Whereis(name)
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrNotRegistered, name)
+	}
+	return r.n.Send(pid, msg)
+}
+
+// Ensure makes sure pid holds name, for a process that must keep its name
+// across partitions and reconnects (call it again on nodal.NodeUp, or after
+// a NameConflict): nil if pid holds it already, a registration if the name
+// is free here, an *AlreadyRegisteredError if another process holds it.
+func (r *Registry) Ensure(ctx context.Context, name string, pid nodal.Pid, opts ...Option) error {
+	if w, ok := r.idx.get(name); ok && w == pid {
+		return nil
+	}
+	err := r.Register(ctx, name, pid, opts...)
+	return err
+}
+
+// Sync exchanges state with every reachable node of the scope and returns
+// once each has answered (Erlang's global:sync/0), or ctx's error.
+func (r *Registry) Sync(ctx context.Context) error { return r.mapErr(r.rep.Sync(ctx)) }
+
+// Stats counts what a Registry did.
+type Stats struct {
+	replica.Stats        // what the replication exchanged
+	Names         int    // visible names
+	Conflicts     uint64 // conflicts this node settled for a local loser
+	// ResolverFailures counts conflicts resolved by the default because the
+	// claims' resolver panicked, was unknown, differed or returned a bad
+	// verdict.
+	ResolverFailures uint64
+}
+
+// Stats returns the counters.
+func (r *Registry) Stats() Stats {
+	return Stats{Stats: r.rep.Stats(), Names: r.idx.len(), Conflicts: r.conflicts.Load(), ResolverFailures: r.resolverFailures.Load()}
+}
+
+// Stop stops the registry on this node: its names stay on the other nodes
+// until this node leaves or its down period ends. It is idempotent;
+// Node.Stop calls it.
+func (r *Registry) Stop(ctx context.Context) error {
+	return r.rep.Stop(ctx)
+}
+
+// onStop runs once the replica stopped: the watcher goes, watches end.
+func (r *Registry) onStop(context.Context) {
+	r.stopped.Store(true)
+	r.n.Exit(r.watcher, nodal.ReasonKill)
+	r.monMu.Lock()
+	for w := range r.mons {
+		w.close(ErrStopped)
+	}
+	clear(r.mons)
+	r.nmons.Store(0)
+	r.monMu.Unlock()
+}
