@@ -38,10 +38,9 @@
 //		Strategy: heal.StrategyKeepMajority,
 //	})
 //	...
-//	// A scope with Sync(ctx) and cumulative Stats(), e.g. a registry:
-//	err = h.AddReconciler("registry", heal.CountedSync(reg.Sync, func() heal.Exchange {
-//		s := reg.Stats()
-//		return heal.Exchange{Bytes: s.BytesSent + s.BytesReceived, Entries: s.EntriesReceived, Conflicts: s.Conflicts}
+//	// A registry or groups scope (Sync and ExchangedSinceUp):
+//	err = h.AddReconciler("registry", heal.CountedSync(reg.Sync, func(peers []string) heal.Exchange {
+//		return heal.Exchange(reg.ExchangedSinceUp(peers...))
 //	}))
 //	// Or any function of the nodes that came back:
 //	err = h.AddReconciler("cache", heal.ReconcilerFunc(func(ctx context.Context, peers []string) (heal.Exchange, error) {

@@ -102,19 +102,14 @@ func (h *Heal) reconcile(returned, still []string, lasted time.Duration, returne
 	h.emit(ev)
 }
 
-// CountedSync adapts a service whose Sync exchanges state with every
-// reachable node and which keeps cumulative counters (a registry or groups
-// scope: Sync(ctx) and Stats()) to a Reconciler: Sync calls sync, and the
-// Exchange it reports is how much counters grew across the call (traffic
-// the service moved meanwhile for other reasons included). counters returns
-// the running totals: bytes sent and received, entries received, conflicts
-// resolved.
-func CountedSync(sync func(ctx context.Context) error, counters func() Exchange) Reconciler {
-	return ReconcilerFunc(func(ctx context.Context, _ []string) (Exchange, error) {
-		before := counters()
+// CountedSync adapts a replicated service (a registry or groups scope:
+// Sync(ctx), and ExchangedSinceUp(nodes...)) to a Reconciler: Sync calls
+// sync, then reports exchanged(peers), what the service moved with the
+// returned nodes since they came back (the exchange their return started
+// and the Sync, nothing else).
+func CountedSync(sync func(ctx context.Context) error, exchanged func(peers []string) Exchange) Reconciler {
+	return ReconcilerFunc(func(ctx context.Context, peers []string) (Exchange, error) {
 		err := sync(ctx)
-		after := counters()
-		return Exchange{Bytes: after.Bytes - before.Bytes, Entries: after.Entries - before.Entries,
-			Conflicts: after.Conflicts - before.Conflicts}, err
+		return exchanged(peers), err
 	})
 }

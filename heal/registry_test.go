@@ -40,9 +40,8 @@ func TestRegistryReconciledOnHeal(t *testing.T) {
 			require.NoError(t, err)
 			h, err := heal.New(n, heal.Config{ReconnectInterval: time.Second})
 			require.NoError(t, err)
-			require.NoError(t, h.AddReconciler("registry", heal.CountedSync(reg.Sync, func() heal.Exchange {
-				s := reg.Stats()
-				return heal.Exchange{Bytes: s.BytesSent + s.BytesReceived, Entries: s.EntriesReceived, Conflicts: s.Conflicts}
+			require.NoError(t, h.AddReconciler("registry", heal.CountedSync(reg.Sync, func(peers []string) heal.Exchange {
+				return heal.Exchange(reg.ExchangedSinceUp(peers...))
 			})))
 			ns = append(ns, node{n, reg, h, h.Subscribe(256)})
 			if seeds == nil {
@@ -104,5 +103,6 @@ func TestRegistryReconciledOnHeal(t *testing.T) {
 		require.Equal(t, "registry", healed.Reconcilers[0].Name)
 		require.NoError(t, healed.Reconcilers[0].Err)
 		require.Positive(t, healed.Exchange.Bytes, "the registry's sync moved bytes")
+		require.Positive(t, healed.Exchange.Entries, "a took in the other side's claim")
 	})
 }

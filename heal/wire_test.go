@@ -108,15 +108,18 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestCountedSync(t *testing.T) {
-	total := Exchange{Bytes: 100, Entries: 10, Conflicts: 1}
-	calls := 0
+	var synced bool
+	var asked []string
 	r := CountedSync(func(ctx context.Context) error {
-		calls++
-		total = total.Add(Exchange{Bytes: 40, Entries: 3, Conflicts: 2})
+		synced = true
 		return errBoom
-	}, func() Exchange { return total })
-	x, err := r.Sync(context.Background(), []string{"b@h"})
+	}, func(peers []string) Exchange {
+		require.True(t, synced, "the exchange is read after the sync")
+		asked = peers
+		return Exchange{Bytes: 40, Entries: 3, Conflicts: 2}
+	})
+	x, err := r.Sync(context.Background(), []string{"b@h", "c@h"})
 	require.ErrorIs(t, err, errBoom)
-	require.Equal(t, 1, calls)
+	require.Equal(t, []string{"b@h", "c@h"}, asked)
 	require.Equal(t, Exchange{Bytes: 40, Entries: 3, Conflicts: 2}, x)
 }

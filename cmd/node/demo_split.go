@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nodal-go/nodal"
@@ -94,26 +95,24 @@ func (d *demo) splitDemo(ctx context.Context) error {
 	con.sayf("Both sides register the global name \"leader\", and both succeed: each side sees only its own.")
 	con.sayf("  x sees leader -> %v    z sees leader -> %v", onX, onZ)
 
-	sub := x.Heal.Subscribe(16)
+	sub := y.Heal.Subscribe(16)
 	defer sub.Close()
 	net.Heal()
 	con.sayf("The network comes back. Nobody calls join: heal keeps trying the lost nodes and reconnects them.")
 	var back []string
 	var moved heal.Exchange
-	var lasted time.Duration
 	for done := false; !done; {
 		select {
 		case ev := <-sub.Events():
 			if h, ok := ev.(heal.Healed); ok {
-				back, moved, lasted = append(back, h.Returned...), moved.Add(h.Exchange), h.Lasted
+				back, moved = append(back, h.Returned...), moved.Add(h.Exchange)
 				done = len(h.StillMissing) == 0
 			}
 		case <-ctx.Done():
 			return fmt.Errorf("no heal: %w", ctx.Err())
 		}
 	}
-	con.sayf("heal on x: %v back %v after the split was seen; the registry and groups exchanged %s.",
-		back, lasted.Round(time.Millisecond), moved)
+	con.sayf("heal on y: %s is back; y's registry and groups exchanged %s with it.", strings.Join(back, ", "), moved)
 	if err := waitFor(ctx, func() bool {
 		for _, n := range nodes {
 			if p, ok := n.Registry.Whereis("leader"); !ok || p != px {

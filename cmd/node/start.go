@@ -88,6 +88,9 @@ func startNode(ctx context.Context, o startOptions, stdout io.Writer) (*runningN
 		r.Heal, err = heal.New(n, heal.Config{Expected: o.Expect, Seeds: o.Join})
 	}
 	if err == nil {
+		err = addReconcilers(n, r.Heal, r.Registry)
+	}
+	if err == nil {
 		err = startCtlService(n, gossip, rs, r.Heal)
 	}
 	if err != nil {
@@ -97,6 +100,23 @@ func startNode(ctx context.Context, o startOptions, stdout io.Writer) (*runningN
 	r.RPC = rs
 	r.Listen = pickListen(listenHostPorts(n.Info().Addrs), o.Listen)
 	return r, nil
+}
+
+// addReconcilers has heal run the registry's and the groups' anti-entropy
+// after a heal, and report what they exchanged with the returned nodes.
+func addReconcilers(n *nodal.Node, h *heal.Heal, reg *registry.Registry) error {
+	sc, err := scopeOf(n)
+	if err != nil {
+		return err
+	}
+	if err := h.AddReconciler("registry", heal.CountedSync(reg.Sync, func(peers []string) heal.Exchange {
+		return heal.Exchange(reg.ExchangedSinceUp(peers...))
+	})); err != nil {
+		return err
+	}
+	return h.AddReconciler("groups", heal.CountedSync(sc.Sync, func(peers []string) heal.Exchange {
+		return heal.Exchange(sc.ExchangedSinceUp(peers...))
+	}))
 }
 
 // stopNode stops n gracefully, bounded by stopTimeout.
