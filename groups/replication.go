@@ -129,6 +129,14 @@ func (s *Scope) Sync(ctx context.Context) error {
 	return nil
 }
 
+// Traffic is what a scope exchanged with some nodes (ExchangedSinceUp).
+type Traffic = replica.Traffic
+
+// ExchangedSinceUp returns what this scope exchanged with nodes, summed,
+// since each of them last came up: after a heal, what the heal moved
+// (heal.CountedSync reports it). Groups have no conflicts.
+func (s *Scope) ExchangedSinceUp(nodes ...string) Traffic { return s.rep.TrafficSinceUp(nodes...) }
+
 func (s *Scope) stopReplication(ctx context.Context) error { return s.rep.Stop(ctx) }
 
 func (s *Scope) replicationStats() Replication { return s.rep.Stats() }

@@ -100,6 +100,7 @@ func (r *Registry) onNotice(s *replica.State[string, Registration], from nodal.N
 func (r *Registry) loseClaim(s *replica.State[string, Registration], name string, c localClaim, other nodal.Pid, a Action) {
 	r.drop(s, name, c, ReasonConflict)
 	r.conflicts.Add(1)
+	s.CountConflict(other.Node)
 	if a == Notify {
 		_ = r.n.Send(c.pid, NameConflict{Name: name, Winner: other})
 	} else {

@@ -351,6 +351,15 @@ type Stats struct {
 	ResolverFailures uint64
 }
 
+// Traffic is what a registry exchanged with some nodes (ExchangedSinceUp).
+type Traffic = replica.Traffic
+
+// ExchangedSinceUp returns what this node's registry exchanged with nodes,
+// summed, since each of them last came up, with the conflicts it settled
+// for a local loser against their claims: after a heal, what the heal
+// moved (heal.CountedSync reports it).
+func (r *Registry) ExchangedSinceUp(nodes ...string) Traffic { return r.rep.TrafficSinceUp(nodes...) }
+
 // Stats returns the counters.
 func (r *Registry) Stats() Stats {
 	return Stats{Stats: r.rep.Stats(), Names: r.idx.len(), Conflicts: r.conflicts.Load(), ResolverFailures: r.resolverFailures.Load()}

@@ -56,7 +56,7 @@ func parseCtlArgs(args []string, getenv func(string) string) (ctlOptions, error)
 	}
 	o.Cookie = cookie
 	if len(rest) == 0 {
-		return o, usagef("missing command (info, nodes, ping, spawn, send, call, kill, processes or rpc)")
+		return o, usagef("missing command (info, nodes, ping, spawn, send, call, kill, processes, rpc, partitions or quorum)")
 	}
 	o.Cmd, o.Args = rest[0], rest[1:]
 	if o.Cmd == "spawn" {
@@ -288,6 +288,8 @@ func jsonOf(cmd string, r ctlResponse) any {
 			res = json.RawMessage("null")
 		}
 		return jsonRPC{Node: r.Node, Func: r.Func, Result: res}
+	case "partitions", "quorum":
+		return healJSON(cmd, r)
 	case "processes":
 		ps := make([]jsonProcess, 0, len(r.Processes))
 		for _, p := range r.Processes {
@@ -359,6 +361,8 @@ func writePlain(w io.Writer, cmd string, r ctlResponse) {
 			buf.WriteString(r.Result)
 		}
 		fmt.Fprintln(w, buf.String())
+	case "partitions", "quorum":
+		writeHealPlain(w, cmd, r)
 	case "processes":
 		for _, p := range r.Processes {
 			name := p.Name

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nodal-go/nodal"
+	"github.com/nodal-go/nodal/heal"
 	"github.com/nodal-go/nodal/rpc"
 )
 
@@ -22,6 +23,8 @@ const ctlOpTimeout = 5 * time.Second
 type ctlService struct {
 	gossip string   // this node's gossip host:port, for info
 	rpc    *rpc.RPC // this node's rpc service, for the rpc command
+
+	heal *heal.Heal // this node's heal service, for partitions and quorum
 }
 
 // Init implements nodal.Actor.
@@ -52,8 +55,8 @@ func (s *ctlService) HandleMessage(p *nodal.Process, m any) error {
 }
 
 // startCtlService spawns the ctl service on n under its reserved name.
-func startCtlService(n *nodal.Node, gossip string, r *rpc.RPC) error {
-	_, err := n.SpawnActor(&ctlService{gossip: gossip, rpc: r}, nodal.WithName(ctlServiceName))
+func startCtlService(n *nodal.Node, gossip string, r *rpc.RPC, h *heal.Heal) error {
+	_, err := n.SpawnActor(&ctlService{gossip: gossip, rpc: r, heal: h}, nodal.WithName(ctlServiceName))
 	return err
 }
 
@@ -138,6 +141,8 @@ func (s *ctlService) do(ctx context.Context, w *nodal.Process, r ctlRequest) ctl
 			return fail(err)
 		}
 		return ctlResponse{Node: r.Args[0], Func: r.Args[1], Result: string(out)}
+	case "partitions", "quorum":
+		return s.healCmd(r.Cmd)
 	case "processes":
 		var ps []ctlProcess
 		for _, pid := range n.Processes() {

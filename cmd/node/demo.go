@@ -341,6 +341,11 @@ func (d *demo) rest(ctx context.Context) error {
 	con.sayf("a@127.0.0.1 now sees %s", strings.Join(d.a.Nodes(), " and "))
 	con.sayf("")
 
+	con.sayf("== A network split that heals by itself")
+	if err := d.splitDemo(ctx); err != nil {
+		return fmt.Errorf("split: %w", err)
+	}
+
 	con.sayf("== Leaving")
 	if err := stopNode(d.b.Node); err != nil {
 		return fmt.Errorf("stop b: %w", err)

@@ -7,6 +7,7 @@
 //	nodal start --name NAME --cookie COOKIE [--listen HOST:PORT] [--gossip HOST:PORT]
 //	            [--advertise HOST[:PORT]] [--advertise-gossip HOST[:PORT]] [--direct-port PORT|off]
 //	            [--join HOST:PORT[,HOST:PORT...]] [--profile lan|wan|local]
+//	            [--expect NODE[,NODE...]]
 //	nodal ctl --to HOST:PORT --cookie COOKIE [--json] COMMAND [ARGS]
 //	nodal demo
 //	nodal bench remote [--senders N] [--size BYTES] [--duration D] [--floor]
@@ -46,7 +47,10 @@
 // kill PID [REASON], processes, rpc NODE FUNC [ARGS as JSON] (a function
 // any node of the cluster exposes through package rpc: every started node
 // runs rpc with its built-ins, node.info, node.processes, os.getpid, ...;
-// the node ctl talks to makes the call). TARGET is a pid as printed (<a@host.12.3>) or
+// the node ctl talks to makes the call), partitions and quorum (the view of
+// the node's heal service: expected, reachable and unreachable nodes, the
+// majority; every started node runs heal, expecting --expect's nodes or every
+// node it saw, and rejoins lost nodes by itself). TARGET is a pid as printed (<a@host.12.3>) or
 // NAME@NODE for a registered name. With --json every command prints exactly
 // one JSON object; errors print {"error": "..."} and exit non-zero.
 //

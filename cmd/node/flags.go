@@ -48,6 +48,11 @@ type startOptions struct {
 	Advertise       string // --advertise: libp2p address announced to others
 	AdvertiseGossip string // --advertise-gossip: gossip address announced
 	DirectPort      int    // --direct-port: the frames' own port (p2p.Advanced.DirectPort)
+
+	Expect []string // --expect: the nodes heal expects (ctl_heal.go)
+	// Network, when set, carries the node instead of TCP: an in-process
+	// p2ptest network, on which the demo and tests split and heal a cluster.
+	Network p2p.Network
 }
 
 // parseStartFlags parses and validates nodal start's flags. getenv supplies
@@ -55,7 +60,7 @@ type startOptions struct {
 func parseStartFlags(args []string, getenv func(string) string) (startOptions, error) {
 	fs := newFlagSet("start")
 	var o startOptions
-	var cookieFile, join, profile, direct string
+	var cookieFile, join, profile, direct, expect string
 	fs.StringVar(&o.Name, "name", "", "node `NAME`, name@host: host a DNS name or an IPv4/IPv6 address (a@10.0.0.1, a@::1) for a long name, one label for a short one (required)")
 	fs.StringVar(&o.Cookie, "cookie", "", "cluster `COOKIE`, the shared secret; else $"+cookieEnv+", else --cookie-file")
 	fs.StringVar(&cookieFile, "cookie-file", "", "`FILE` holding the cookie (mode 600, like ~/.erlang.cookie)")
@@ -66,9 +71,15 @@ func parseStartFlags(args []string, getenv func(string) string) (startOptions, e
 	fs.StringVar(&direct, "direct-port", "0", "TCP `PORT` of the direct connections that carry frames between node pairs beside --listen (0 picks one; set one to open it in a firewall), or off to keep frames on the libp2p connection")
 	fs.StringVar(&join, "join", "", "gossip `HOST:PORT[,...]` of nodes to join; HOST may be a DNS name, looked up again on every join (one name may give many nodes)")
 	fs.StringVar(&profile, "profile", "lan", "failure-detection timers `PROFILE`: lan (~5 s to detect a crash), wan (tolerates seconds of latency and loss, ~40 s), local (one machine)")
+	fs.StringVar(&expect, "expect", "", "`NODE[,...]`: the nodes the cluster should have, for partition reports and quorum (ctl partitions, ctl quorum); default every node ever seen")
 	if err := parseFlags(fs, args); err != nil {
 		return o, err
 	}
+	expected, err := parseExpect(expect)
+	if err != nil {
+		return o, err
+	}
+	o.Expect = expected
 	if fs.NArg() > 0 {
 		return o, usagef("unexpected argument %q", fs.Arg(0))
 	}

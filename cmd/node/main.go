@@ -20,9 +20,9 @@ func main() {
 }
 
 const usageText = `usage:
-  nodal start --name NAME --cookie COOKIE [--listen HOST:PORT] [--gossip HOST:PORT] [--advertise HOST[:PORT]] [--advertise-gossip HOST[:PORT]] [--direct-port PORT|off] [--join HOST:PORT[,HOST:PORT...]] [--profile lan|wan|local]
+  nodal start --name NAME --cookie COOKIE [--listen HOST:PORT] [--gossip HOST:PORT] [--advertise HOST[:PORT]] [--advertise-gossip HOST[:PORT]] [--direct-port PORT|off] [--join HOST:PORT[,HOST:PORT...]] [--profile lan|wan|local] [--expect NODE[,NODE...]]
   nodal ctl --to HOST:PORT --cookie COOKIE [--json] COMMAND [ARGS]
-        commands: info | nodes | ping NODE | spawn echo [--name NAME] | send TARGET TEXT | call TARGET TEXT | kill PID [REASON] | processes | rpc NODE FUNC [ARGS as JSON]
+        commands: info | nodes | ping NODE | spawn echo [--name NAME] | send TARGET TEXT | call TARGET TEXT | kill PID [REASON] | processes | rpc NODE FUNC [ARGS as JSON] | partitions | quorum
   nodal demo
   nodal bench remote [--senders N] [--size BYTES] [--duration D] [--floor]
   nodal bench call [--duration D | --calls N] [--floor]

@@ -42,6 +42,11 @@ func TestDemo(t *testing.T) {
 		"reason noconnection",
 		"NodeDown for c@127.0.0.1 (its connection closed)",
 		"a@127.0.0.1 now sees b@127.0.0.1",
+		"heal on x reports [y@127.0.0.1 z@127.0.0.1] missing",
+		"my claim lost: exit signal registry: name conflict: \"leader\" kept by <x@127.0.0.1.",
+		"Every node now sees leader -> <x@127.0.0.1.",
+		"heal on y: x@127.0.0.1 is back; y's registry and groups exchanged ",
+		" entries, 1 conflicts with it.",
 		"Demo done.",
 	} {
 		require.Contains(t, s, want)

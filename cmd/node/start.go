@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nodal-go/nodal"
+	"github.com/nodal-go/nodal/heal"
 	"github.com/nodal-go/nodal/registry"
 	"github.com/nodal-go/nodal/rpc"
 )
@@ -31,6 +32,8 @@ type runningNode struct {
 	RPC    *rpc.RPC // the node's rpc service (ctl rpc, bench rpc)
 	// Registry is the node's global registry (ctl register, whereis, ...).
 	Registry *registry.Registry
+
+	Heal *heal.Heal // the node's heal service (ctl partitions, ctl quorum)
 }
 
 // upLine is the line nodal start prints once the node is up.
@@ -61,6 +64,7 @@ func startNode(ctx context.Context, o startOptions, stdout io.Writer) (*runningN
 	cfg.P2P.DirectPort = o.DirectPort
 	cfg.Seeds = o.Join
 	cfg.Stdout = stdout
+	cfg.P2P.Network = o.Network
 	sctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 	n, err := nodal.Start(sctx, cfg)
@@ -81,7 +85,13 @@ func startNode(ctx context.Context, o startOptions, stdout io.Writer) (*runningN
 		err = attachGroups(n)
 	}
 	if err == nil {
-		err = startCtlService(n, gossip, rs)
+		r.Heal, err = heal.New(n, heal.Config{Expected: o.Expect, Seeds: o.Join})
+	}
+	if err == nil {
+		err = addReconcilers(n, r.Heal, r.Registry)
+	}
+	if err == nil {
+		err = startCtlService(n, gossip, rs, r.Heal)
 	}
 	if err != nil {
 		stopNode(n)
@@ -90,6 +100,23 @@ func startNode(ctx context.Context, o startOptions, stdout io.Writer) (*runningN
 	r.RPC = rs
 	r.Listen = pickListen(listenHostPorts(n.Info().Addrs), o.Listen)
 	return r, nil
+}
+
+// addReconcilers has heal run the registry's and the groups' anti-entropy
+// after a heal, and report what they exchanged with the returned nodes.
+func addReconcilers(n *nodal.Node, h *heal.Heal, reg *registry.Registry) error {
+	sc, err := scopeOf(n)
+	if err != nil {
+		return err
+	}
+	if err := h.AddReconciler("registry", heal.CountedSync(reg.Sync, func(peers []string) heal.Exchange {
+		return heal.Exchange(reg.ExchangedSinceUp(peers...))
+	})); err != nil {
+		return err
+	}
+	return h.AddReconciler("groups", heal.CountedSync(sc.Sync, func(peers []string) heal.Exchange {
+		return heal.Exchange(sc.ExchangedSinceUp(peers...))
+	}))
 }
 
 // stopNode stops n gracefully, bounded by stopTimeout.

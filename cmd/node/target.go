@@ -55,7 +55,7 @@ func checkCtlArgs(cmd string, args []string) error {
 		return err
 	}
 	switch cmd {
-	case "info", "nodes", "processes":
+	case "info", "nodes", "processes", "partitions", "quorum":
 		return want(0, 0, cmd)
 	case "ping":
 		if err := want(1, 1, "ping NODE"); err != nil {

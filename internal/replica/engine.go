@@ -136,6 +136,7 @@ func (r *Replica[K, V]) send(node string, b []byte) bool {
 		return false
 	}
 	r.st.bytesSent.Add(uint64(len(b)))
+	r.traffic.of(node).bytes.Add(uint64(len(b)))
 	return true
 }
 
@@ -394,7 +395,7 @@ func (r *Replica[K, V]) handleFrame(from nodal.NodeRef, f *frame[K, V]) {
 	}
 	switch f.kind {
 	case kindDelta:
-		r.joinRemote(f.delta)
+		r.traffic.of(from.Name).entries.Add(r.joinRemote(f.delta))
 	case kindPull:
 		r.sendDelta(from.Name, r.m.DeltaFor(f.digest))
 		if f.flags&pullAnswer != 0 && r.lacks(f.digest) {
@@ -420,14 +421,14 @@ func (r *Replica[K, V]) handleFrame(from nodal.NodeRef, f *frame[K, V]) {
 			r.st.entriesSent.Add(uint64(len(d.LiveDots())))
 		}
 	case kindSyncResp:
-		r.joinRemote(f.delta)
+		r.traffic.of(from.Name).entries.Add(r.joinRemote(f.delta))
 		d := r.m.DeltaFor(f.digest)
 		if r.sendCtl(from.Name, encodeSyncPush(f.id, d)) {
 			r.st.deltasSent.Add(1)
 			r.st.entriesSent.Add(uint64(len(d.LiveDots())))
 		}
 	case kindSyncPush:
-		r.joinRemote(f.delta)
+		r.traffic.of(from.Name).entries.Add(r.joinRemote(f.delta))
 		r.sendCtl(from.Name, encodeSyncAck(f.id))
 	case kindSyncAck:
 		r.syncAnswered(f.id, from.Name)
@@ -466,7 +467,7 @@ func (r *Replica[K, V]) lacks(g crdt.Digest) bool {
 
 // joinRemote joins a delta from another node, drops what it carries of
 // purged incarnations, and reports the visible changes.
-func (r *Replica[K, V]) joinRemote(d *crdt.ORMap[K, V]) {
+func (r *Replica[K, V]) joinRemote(d *crdt.ORMap[K, V]) (added uint64) {
 	r.st.deltasRecv.Add(1)
 	var stale []crdt.ReplicaID
 	for _, id := range d.Context().Replicas() {
@@ -479,7 +480,6 @@ func (r *Replica[K, V]) joinRemote(d *crdt.ORMap[K, V]) {
 		r.m.PurgeReplica(id)
 		r.st.dropped.Add(1)
 	}
-	var added uint64
 	for _, vc := range ch.Values {
 		if len(stale) > 0 && slices.Contains(stale, vc.Dot.Replica) {
 			continue
@@ -493,4 +493,5 @@ func (r *Replica[K, V]) joinRemote(d *crdt.ORMap[K, V]) {
 	}
 	r.st.entriesRecv.Add(added)
 	r.dirty = true
+	return added
 }

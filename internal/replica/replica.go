@@ -158,6 +158,7 @@ type Replica[K comparable, V any] struct {
 	gossip   atomic.Pointer[[]byte] // this replica's digest for push/pull
 	peerList atomic.Pointer[[]string]
 	st       counters
+	traffic  trafficTable // per node, since it came up (TrafficSinceUp)
 
 	// Engine goroutine only.
 	m          *crdt.ORMap[K, V]

@@ -83,6 +83,14 @@ func TestReplicaConvergesByDigestAfterPartition(t *testing.T) {
 		require.GreaterOrEqual(t, got, uint64(50), "the new entries came by anti-entropy")
 		require.LessOrEqual(t, got, uint64(60), "only the difference is sent, not the 1,000 old entries")
 		require.Greater(t, after.DigestsReceived+after.DigestsSent, before.DigestsReceived+before.DigestsSent)
+		// What b exchanged with a since a came back is the heal's exchange:
+		// the difference, not the pushes of the 1,000 before the split.
+		tr := b.r.TrafficSinceUp(a.n.Name())
+		require.GreaterOrEqual(t, tr.Entries, uint64(50))
+		require.LessOrEqual(t, tr.Entries, uint64(60))
+		require.Positive(t, tr.Bytes)
+		require.Less(t, tr.Bytes, after.BytesReceived+after.BytesSent-(before.BytesReceived+before.BytesSent)+1)
+		require.Zero(t, b.r.TrafficSinceUp("nobody@10.0.0.9"), "a node never up counts nothing")
 	})
 }
 

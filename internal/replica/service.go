@@ -42,6 +42,7 @@ func (r *Replica[K, V]) enqueue(ev event[K, V]) {
 func (s *service[K, V]) HandleFrame(from nodal.NodeRef, data []byte) {
 	r := s.r
 	r.st.bytesRecv.Add(uint64(len(data)))
+	r.traffic.of(from.Name).bytes.Add(uint64(len(data)))
 	f, err := decodeFrame(data, r.cfg.Keys, r.cfg.Values)
 	if err != nil {
 		r.st.badFrames.Add(1)
@@ -60,6 +61,7 @@ func (s *service[K, V]) HandleFrame(from nodal.NodeRef, data []byte) {
 // NodeUp implements nodal.Service.
 func (s *service[K, V]) NodeUp(node nodal.NodeRef) {
 	if !node.Hidden {
+		s.r.traffic.reset(node.Name)
 		s.r.enqueue(event[K, V]{kind: evUp, from: node})
 	}
 }
@@ -83,6 +85,7 @@ func (s *service[K, V]) LocalState(bool) []byte { return *s.r.gossip.Load() }
 func (s *service[K, V]) MergeRemoteState(from nodal.NodeRef, state []byte, _ bool) {
 	r := s.r
 	r.st.bytesRecv.Add(uint64(len(state)))
+	r.traffic.of(from.Name).bytes.Add(uint64(len(state)))
 	g, err := decodeGossip(state)
 	if err != nil {
 		r.st.badFrames.Add(1)
