@@ -17,7 +17,7 @@ import (
 // Groups attaches groups/ with its default config (the default scope), as
 // `node start` does.
 func Groups() Service {
-	return Service{Name: "groups", Attach: func(n *nodal.Node) (any, error) {
+	return Service{Name: "groups", Attach: func(n *nodal.Node, _ map[string]any) (any, error) {
 		return groups.New(n, groups.Config{})
 	}}
 }

@@ -99,7 +99,7 @@ func (b *simBackend) start(ctx context.Context, name string, seeds []string) err
 			break
 		}
 		var v any
-		v, err = s.Attach(n)
+		v, err = s.Attach(n, sn.services)
 		if err != nil {
 			err = fmt.Errorf("attach %s: %w", s.Name, err)
 		}

@@ -16,7 +16,7 @@ import (
 // Registry attaches registry/ with its default config (the default scope,
 // the lower-node-exit resolver), as `node start` does.
 func Registry() Service {
-	return Service{Name: "registry", Attach: func(n *nodal.Node) (any, error) {
+	return Service{Name: "registry", Attach: func(n *nodal.Node, _ map[string]any) (any, error) {
 		return registry.New(n, registry.Config{})
 	}}
 }

@@ -2,12 +2,15 @@ package integration
 
 import (
 	"github.com/nodal-go/nodal"
+	"github.com/nodal-go/nodal/groups"
+	"github.com/nodal-go/nodal/heal"
+	"github.com/nodal-go/nodal/registry"
 	"github.com/nodal-go/nodal/rpc"
 )
 
 // Service is something attached to every node of an in-process cluster at
-// each start (restarts included): rpc/, registry/ and groups/ (RPC,
-// Registry, Groups), heal/ as it lands, each one line in DefaultServices. In real mode the nodes
+// each start (restarts included): rpc/, registry/, groups/ and heal/
+// (RPC, Registry, Groups, Healing), each one line in DefaultServices. In real mode the nodes
 // run what `node start` wires up; there Services only tells the harness
 // whether one of them reconnects the cluster after a heal.
 type Service struct {
@@ -15,8 +18,11 @@ type Service struct {
 	Name string
 	// Attach attaches the service to n, a node that has just started, and
 	// returns the value tests reach through Cluster.Service (an *rpc.RPC,
-	// ...). Node.Stop stops what it attached, as for any nodal service.
-	Attach func(n *nodal.Node) (any, error)
+	// ...). attached holds what the services before it in the list
+	// returned on this node, by Name (heal's reconcilers are the registry
+	// and groups). Node.Stop stops what it attached, as for any nodal
+	// service.
+	Attach func(n *nodal.Node, attached map[string]any) (any, error)
 	// Reconnects says the service reconnects nodes after a partition
 	// heals, as heal/ does. With one, Heal and Thaw only lift the faults;
 	// without, they also join every running node to the others, which is
@@ -26,18 +32,44 @@ type Service struct {
 
 // RPC attaches rpc/ with its default config; Cluster.RPC calls through it.
 func RPC() Service {
-	return Service{Name: rpc.ServiceName, Attach: func(n *nodal.Node) (any, error) {
+	return Service{Name: rpc.ServiceName, Attach: func(n *nodal.Node, _ map[string]any) (any, error) {
 		return rpc.New(n, rpc.Config{})
 	}}
 }
 
 // DefaultServices are the services attached when Options.Services is nil:
-// the ones `node start` runs (rpc, the global registry, process groups),
-// so that both modes test the same node. heal/ attaches here in one line,
-// Service{Name: "heal", Attach: ..., Reconnects: true}, once `node start`
-// runs it; Heal and Thaw then leave the reconnecting to it.
+// the ones `node start` runs (rpc, the global registry, process groups,
+// heal), so that both modes test the same node.
 func DefaultServices() []Service {
-	return []Service{RPC(), Registry(), Groups()}
+	return []Service{RPC(), Registry(), Groups(), Healing()}
+}
+
+// Healing attaches heal/ with its default config and, as `node start`
+// does, the registry and groups attached before it as its reconcilers. It
+// reconnects the cluster after a partition by itself: Heal and Thaw then
+// only lift the faults.
+func Healing() Service {
+	return Service{Name: heal.ServiceName, Reconnects: true, Attach: func(n *nodal.Node, attached map[string]any) (any, error) {
+		h, err := heal.New(n, heal.Config{})
+		if err != nil {
+			return nil, err
+		}
+		if reg, ok := attached["registry"].(*registry.Registry); ok {
+			if err := h.AddReconciler("registry", heal.CountedSync(reg.Sync, func(peers []string) heal.Exchange {
+				return heal.Exchange(reg.ExchangedSinceUp(peers...))
+			})); err != nil {
+				return nil, err
+			}
+		}
+		if sc, ok := attached["groups"].(*groups.Scope); ok {
+			if err := h.AddReconciler("groups", heal.CountedSync(sc.Sync, func(peers []string) heal.Exchange {
+				return heal.Exchange(sc.ExchangedSinceUp(peers...))
+			})); err != nil {
+				return nil, err
+			}
+		}
+		return h, nil
+	}}
 }
 
 // reconnects reports whether one of services reconnects after a heal.
