@@ -1,6 +1,6 @@
 // Package integration tests systems built on nodal under network splits,
 // kills and freezes, and is the project's own end-to-end suite. It sits
-// above the services (rpc/, registry/, groups/, and heal/ as it lands)
+// above the services (rpc/, registry/, groups/, heal/)
 // and below cmd/node in the layering.
 //
 // A Cluster is a set of named nodes (n1@IP, n2@IP, ...) and the faults
@@ -9,7 +9,7 @@
 //
 //   - In-process (NewCluster): every node in the test process on a
 //     p2p/p2ptest network, with Options.Services attached to each (by
-//     default what `node start` runs: rpc/, registry/, groups/). No privileges; inside a testing/synctest bubble it runs on
+//     default what `node start` runs: rpc/, registry/, groups/, heal/). No privileges; inside a testing/synctest bubble it runs on
 //     a fake clock, so failure detection costs no real time.
 //   - Real (NewRealCluster, root on Linux): the `node` binary built, one
 //     network namespace per node on a bridge (10.202.X.0/24), one `node
@@ -49,8 +49,9 @@
 // The caller's duties:
 //
 //  1. After a heal nothing reconnects by itself but what a service does:
-//     without one that reconnects (Service.Reconnects, heal/), Heal and
-//     Thaw join the running nodes to each other, as heal/ would.
+//     heal/ does (attached by default); with Services that have none that
+//     reconnects (Service.Reconnects), Heal and Thaw join the running
+//     nodes to each other, as heal/ would.
 //  2. Run in-process clusters inside synctest.Test (RunBoth does), or
 //     accept real-time waits.
 //  3. In real mode, call Cluster.Close before a leak check (leaktest): the

@@ -39,7 +39,7 @@ func Example() {
 	_, err = c.RPC(ctx, n1, n3, "rpc.echo", "hi")
 	fmt.Println("rpc n1 -> n3 fails with no connection:", errors.Is(err, nodal.ErrNoConnection))
 
-	c.Heal() // lifts the cuts and rejoins the nodes (heal/'s job, once attached)
+	c.Heal() // lifts the cuts; heal/, attached to every node, reconnects them
 	c.WaitMesh()
 	out, err := c.RPC(ctx, n1, n3, "rpc.echo", "hi")
 	fmt.Println("rpc n1 -> n3 after the heal:", string(out), err)
