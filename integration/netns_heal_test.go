@@ -1,3 +1,5 @@
+//go:build linux
+
 package integration
 
 import (
@@ -42,6 +44,7 @@ func TestNetnsSplitHealsWithoutJoin(t *testing.T) {
 	}
 	defer leaktest.AfterTest(t)()
 	lab := newNetLab(t, "a", "b", "c")
+	defer lab.close() // after the nodes stop, before leaktest checks
 	c := newCluster(t, fmt.Sprintf("netns-heal-cookie-%d", lab.subnet))
 	defer c.close()
 	names := []string{"a@" + lab.IP("a"), "b@" + lab.IP("b"), "c@" + lab.IP("c")}
