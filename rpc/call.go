@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -201,8 +202,9 @@ func (r *RPC) receive(ctx context.Context, id ReqID, abandon bool) (any, error) 
 		if rep.gaveUp() && deadlinePassed(ctx) {
 			// The function gave up because this caller's deadline passed:
 			// that is this call's timeout, whichever came first here.
+			// (ctx's own timer may not have fired yet: its Err is nil.)
 			p.release()
-			return nil, &CallError{Node: id.node, Func: id.fn, Err: timeoutError(ctx.Err())}
+			return nil, &CallError{Node: id.node, Func: id.fn, Err: timeoutError(cmp.Or(ctx.Err(), context.DeadlineExceeded))}
 		}
 		return r.result(p, rep)
 	case <-ctx.Done():
@@ -211,7 +213,11 @@ func (r *RPC) receive(ctx context.Context, id ReqID, abandon bool) (any, error) 
 		return nil, errNoResponse
 	}
 	if _, _, done := r.pending.remove(id.id); done {
-		return r.result(p, <-p.ch) // the reply came meanwhile
+		// The reply came meanwhile; if it is the function giving up on
+		// this deadline, it is still this call's timeout.
+		if rep := <-p.ch; !rep.gaveUp() {
+			return r.result(p, rep)
+		}
 	}
 	p.release()
 	return nil, &CallError{Node: id.node, Func: id.fn, Err: timeoutError(ctx.Err())}
