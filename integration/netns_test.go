@@ -15,12 +15,12 @@ import (
 	"github.com/nodal-go/nodal"
 )
 
-// partitionTimeout bounds the wait for a silent cut to be noticed. Nothing
-// in nodal ticks a connection itself: across a cut that leaves a path
-// through a third node, SWIM's indirect probes keep the cut node alive, so
-// the connection is declared dead by yamux's keepalive (a ping after 30 s
-// without traffic, failing after 10 s more): up to ~40 s. This is a safety
-// net, not an assertion on speed.
+// partitionTimeout bounds the wait for a silent cut to be noticed: across a
+// cut that leaves a path through a third node, SWIM's indirect probes keep
+// the cut node alive, so the connection is declared dead by its own tick
+// (p2p's direct connection: a ping every 3 s, closed after 4 silent ticks,
+// 12-15 s) or, on the libp2p stream, by yamux's keepalive (up to ~40 s).
+// This is a safety net, not an assertion on speed.
 const partitionTimeout = 75 * time.Second
 
 // TestNetnsPartitionHealKill runs nodes a and b as "nodal start" OS
