@@ -31,6 +31,9 @@ const benchInterval = time.Second
 //     reconcilers done);
 //   - ms/equal: until every node's registry and groups are equal (polled;
 //     ms/check is what one poll costs, included in ms/equal);
+//   - ms/sync: the longest Healed.Converged over the nodes, from a
+//     node's last peer returning to its reconcilers' end (ms/whole minus
+//     this is mostly the wait for heal's next reconnect attempt);
 //   - heal-bytes: the sum of Exchange.Bytes over every node's Healed
 //     events (each byte counted at both ends), and wire/full: half that
 //     over full-bytes, the registry and groups bytes a fresh node
@@ -70,7 +73,7 @@ func benchHealConverge(b *testing.B, size, changes int) {
 	}
 	p2ptest.Eventually(b, 5*time.Minute, func() bool { return replicasEqual(ns, per*size) }, "base state everywhere")
 
-	var whole, equal, check time.Duration
+	var whole, equal, check, synced time.Duration
 	var addedBefore []string
 	removedBefore := 0
 	var bytes uint64
@@ -161,6 +164,13 @@ func benchHealConverge(b *testing.B, size, changes int) {
 		}, "every node reports its heal")
 		x, _ := healTotals(ns)
 		bytes += x.Bytes
+		var conv time.Duration
+		for _, n := range ns {
+			for _, h := range n.healedEvents() {
+				conv = max(conv, h.Converged)
+			}
+		}
+		synced += conv
 		b.StartTimer()
 	}
 	b.StopTimer()
@@ -169,6 +179,7 @@ func benchHealConverge(b *testing.B, size, changes int) {
 	b.ReportMetric(float64(whole.Milliseconds())/n, "ms/whole")
 	b.ReportMetric(float64(equal.Milliseconds())/n, "ms/equal")
 	b.ReportMetric(float64(check.Milliseconds())/n, "ms/check")
+	b.ReportMetric(float64(synced.Milliseconds())/n, "ms/sync")
 	b.ReportMetric(float64(bytes)/n, "heal-bytes")
 	b.ReportMetric(float64(full), "full-bytes")
 	b.ReportMetric(float64(bytes)/2/n/float64(full), "wire/full")
