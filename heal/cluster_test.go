@@ -173,7 +173,7 @@ func registerMany(tb testing.TB, x *replNode, prefix string, count int) []nodal.
 // fullStateBytes is the reference for heal bytes: the registry and groups
 // bytes a fresh node exchanges with one node of the cluster, ns[0], to take
 // in the whole state (join, digest exchange, pull of every entry), counted
-// by the same replica counters that Healed reports. The fresh node is cut
+// by the replica's byte counters (those Healed reports come from). The fresh node is cut
 // from the other nodes, so it pulls one copy (joined to all, it pulls from
 // several at once; cut, it hides the names of the nodes it cannot reach,
 // so it is done when it received as many live entries as ns[0] holds).
@@ -197,14 +197,17 @@ func fullStateBytes(tb testing.TB, net *p2ptest.Network, ns []*replNode, name st
 	// Read the counters the moment every entry is in: a digest exchange
 	// that finds the fresh node still behind while a large pull is on its
 	// way starts another (whole) pull, which is not part of one copy.
-	peer := ns[0].n.Name()
+	// The replicas' total counters, not ExchangedSinceUp(ns[0]): the cut
+	// makes ns[0] flap in the fresh node's view, and each NodeUp restarts
+	// that count; all the fresh node's traffic is with ns[0].
 	var bytes, entries uint64
 	p2ptest.Eventually(tb, wait, func() bool {
-		e := fresh.reg.Stats().EntriesReceived + fresh.grp.Stats().EntriesReceived
-		if fresh.reg.Stats().EntriesReceived < names || fresh.grp.Stats().EntriesReceived < members {
+		rs, gs := fresh.reg.Stats(), fresh.grp.Stats()
+		if rs.EntriesReceived < names || gs.EntriesReceived < members {
 			return false
 		}
-		bytes, entries = fresh.reg.ExchangedSinceUp(peer).Bytes+fresh.grp.ExchangedSinceUp(peer).Bytes, e
+		bytes = rs.BytesSent + rs.BytesReceived + gs.BytesSent + gs.BytesReceived
+		entries = rs.EntriesReceived + gs.EntriesReceived
 		return true
 	}, "fresh node took in every entry")
 	if entries > names+members { // more than one copy arrived: scale to one
