@@ -1,0 +1,149 @@
+package heal_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/nodal-go/nodal"
+	"github.com/nodal-go/nodal/p2p/p2ptest"
+)
+
+// Bytes per change and fixed cost of the heal-bytes bound: c·(d+nodes)+k.
+// A registry entry on the wire is its name, pid, time and dot (~100 bytes
+// here); every change crosses the heal at most a couple of times (to the
+// other side's nodes, and the digests of each side's replicas), so c
+// leaves room for that but not for the unchanged names.
+const (
+	healBytesPerChange = 768
+	healBytesFixed     = 8 << 10
+)
+
+// A split with changes on both sides heals with no manual join into equal
+// registries and groups everywhere, the same name taken on both sides ends
+// with one owner, Healed reports the conflicts, and the bytes the heal
+// moved follow the number of changes, not the size of the state.
+func TestHealBytesFollowTheDifference(t *testing.T) {
+	for _, tc := range []struct {
+		base, perSide int
+		farBelow      bool // under 1 % of the names changed: heal bytes ≤ full state / 10
+	}{
+		{base: 2001, perSide: 5},
+		{base: 6000, perSide: 5, farBelow: true},
+		{base: 2001, perSide: 60},
+	} {
+		t.Run(fmt.Sprintf("names=%d/changes=%d", tc.base, 2*(3*tc.perSide+dupNames)), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) { healBytes(t, tc.base, tc.perSide, tc.farBelow) })
+		})
+	}
+}
+
+// dupNames is how many names both sides register during the split.
+const dupNames = 5
+
+func healBytes(t *testing.T, base, perSide int, farBelow bool) {
+	net := p2ptest.New(p2ptest.WithSeed(21))
+	defer net.Close()
+	names := []string{"a@10.0.2.1", "b@10.0.2.2", "c@10.0.2.3"}
+	var ns []*replNode
+	for _, name := range names {
+		var seeds []string
+		if len(ns) > 0 {
+			seeds = []string{ns[0].n.GossipAddr()}
+		}
+		ns = append(ns, startReplNode(t, net, name, seeds, time.Second, false))
+	}
+	defer func() {
+		stopReplNodes(ns)
+		time.Sleep(10 * time.Second)
+	}()
+	p2ptest.Eventually(t, 60*time.Second, func() bool { return wholeView(ns) }, "whole")
+	ctx := context.Background()
+
+	// Before the split: base names spread over the nodes, and every node's
+	// first 50 holders in one of 10 groups.
+	held := make([][]nodal.Pid, len(ns))
+	for i, x := range ns {
+		held[i] = registerMany(t, x, fmt.Sprintf("base-%d-", i), base/len(ns))
+		for j, pid := range held[i][:50] {
+			require.NoError(t, x.grp.Join(ctx, fmt.Sprintf("g%d", j%10), pid))
+		}
+	}
+	want := len(ns) * (base / len(ns))
+	p2ptest.Eventually(t, 60*time.Second, func() bool { return replicasEqual(ns, want) }, "base state everywhere")
+
+	net.Split(names[:1], names[1:])
+	p2ptest.Eventually(t, 60*time.Second, func() bool {
+		return len(ns[0].h.View().Reachable) == 1 && len(ns[1].h.View().Reachable) == 2 && len(ns[2].h.View().Reachable) == 2
+	}, "split seen")
+
+	// During the split, on a (one side) and b (the other): perSide new
+	// names, perSide names unregistered, perSide group joins; and the same
+	// dupNames names on both sides.
+	d := 0
+	for i, x := range ns[:2] {
+		registerMany(t, x, fmt.Sprintf("split-%d-", i), perSide)
+		for j := range perSide {
+			require.NoError(t, x.reg.Unregister(ctx, fmt.Sprintf("base-%d-%d", i, 100+j)))
+		}
+		for j := range perSide {
+			require.NoError(t, x.grp.Join(ctx, fmt.Sprintf("split-g%d", j%7), held[i][200+j]))
+		}
+		registerMany(t, x, "dup-", dupNames)
+		d += 3*perSide + dupNames
+	}
+	require.False(t, replicasEqual(ns, 0), "the sides differ during the split")
+	time.Sleep(3 * time.Minute) // far beyond memberlist's dead-node window, below the permdown period
+	net.Heal()
+	p2ptest.Eventually(t, 90*time.Second, func() bool { return wholeView(ns) }, "whole again, no join")
+	// Each dup name ends with one of its two claims; the other is dropped.
+	wantAfter := want + 2*perSide - 2*perSide + dupNames
+	p2ptest.Eventually(t, 60*time.Second, func() bool { return replicasEqual(ns, wantAfter) }, "all replicas equal")
+	for k := range dupNames {
+		owner, ok := ns[0].reg.Whereis(fmt.Sprintf("dup-%d", k))
+		require.True(t, ok)
+		require.Contains(t, names[:2], owner.Node, "one of the claimants owns dup-%d", k)
+		for _, x := range ns[1:] {
+			o, _ := x.reg.Whereis(fmt.Sprintf("dup-%d", k))
+			require.Equal(t, owner, o, "one owner of dup-%d everywhere", k)
+		}
+	}
+	// a sees b and c return, b and c see a return: one Healed each.
+	p2ptest.Eventually(t, 60*time.Second, func() bool {
+		for _, x := range ns {
+			if len(x.healedEvents()) == 0 {
+				return false
+			}
+		}
+		return true
+	}, "every node reports its heal")
+	for _, x := range ns {
+		for _, h := range x.healedEvents() {
+			for _, r := range h.Reconcilers {
+				require.NoError(t, r.Err, "%s %s", x.n.Name(), r.Name)
+			}
+		}
+	}
+	total, events := healTotals(ns)
+	full := fullStateBytes(t, net, ns, "fresh@10.0.2.9", time.Second, false, 60*time.Second)
+	bound := uint64(healBytesPerChange*(d+len(ns)) + healBytesFixed)
+	t.Logf("names=%d changes=%d (%.2f%%): heal %v over %d Healed events; full state %d bytes; sum/full=%.4f wire/full=%.4f; bound %d",
+		want, d, 100*float64(d)/float64(want), total, events, full, float64(total.Bytes)/float64(full), float64(total.Bytes)/2/float64(full), bound)
+	require.Positive(t, total.Bytes)
+	require.LessOrEqual(t, total.Bytes, bound, "heal bytes ≤ c·(d+nodes)+k")
+	// Healed counts a byte at both of its ends (sender and receiver
+	// report it), the fresh node once: the heal's wire bytes are half the
+	// sum.
+	require.Less(t, total.Bytes/2, full, "heal bytes below the full state")
+	if farBelow {
+		require.LessOrEqual(t, total.Bytes*10, full, "heal bytes far below the full state")
+	}
+	// The losing claim of each dup name is settled by its node (the
+	// registry counts the conflict where the local claim lost).
+	require.Equal(t, uint64(dupNames), total.Conflicts, "Healed reports every conflict once")
+	require.Positive(t, total.Entries)
+}
