@@ -61,6 +61,7 @@ func TestModel(t *testing.T) {
 	require.NotZero(t, s.notJoined, "no Leave of a non-member")
 	require.NotZero(t, s.departures, "no graceful leave")
 	require.NotZero(t, s.splitChecks, "no split checked")
+	require.NotZero(t, s.longPurges, "no split outlasted the permanent-down period and purged")
 }
 
 // modelStats counts what one run did.
@@ -68,6 +69,7 @@ type modelStats struct {
 	joins, rejoins, leaves, notJoined, exitLeaves int
 	splitChecks, heals, shownAgain, events        int
 	restarts, crashes, departures, maxMembers     int
+	longSplits, longPurges                        int
 }
 
 func (s *modelStats) add(o modelStats) {
@@ -83,8 +85,17 @@ func (s *modelStats) add(o modelStats) {
 	s.restarts += o.restarts
 	s.crashes += o.crashes
 	s.departures += o.departures
+	s.longSplits += o.longSplits
+	s.longPurges += o.longPurges
 	s.maxMembers = max(s.maxMembers, o.maxMembers)
 }
+
+// A short permanent-down period, so that a long split purges on fake time
+// without memberlist probing for the default's 20 minutes.
+const (
+	modelPermdown     = 30 * time.Second
+	modelSyncInterval = 5 * time.Second
+)
 
 // mship is one membership in the model: pid joined group on node.
 type mship struct {
@@ -221,7 +232,7 @@ func (m *mismatch) String() string { return m.s }
 
 func runModel(t *testing.T, seed uint64) modelStats {
 	names := []string{"a@10.0.0.1", "b@10.0.0.2", "c@10.0.0.3"}
-	c := startCluster(t, int64(seed)+200, Config{}, names...)
+	c := startCluster(t, int64(seed)+200, Config{PermdownPeriod: modelPermdown, SyncInterval: modelSyncInterval}, names...)
 	defer c.stop()
 	rng := rand.New(rand.NewPCG(seed, 10))
 	groupNames := []string{"g0", "g1", "g2", "g3"}
@@ -358,12 +369,40 @@ func runModel(t *testing.T, seed uint64) modelStats {
 		}
 		return k
 	}
-	join := func(step, i int, g string, pid nodal.Pid) {
-		require.NoError(t, c.scopes[i].Join(ctx10(t), g, pid), where(step, "join"))
-		model = append(model, mship{group: g, pid: pid, node: i})
-		require.Equal(t, count(g, pid), localCount(i, g, pid), "%s: a join is visible locally when it returns", where(step, "join"))
-		st.joins++
+	join := func(step, i int, g string, pids ...nodal.Pid) {
+		require.NoError(t, c.scopes[i].Join(ctx10(t), g, pids...), where(step, "join"))
+		for _, pid := range pids {
+			model = append(model, mship{group: g, pid: pid, node: i})
+		}
+		for _, pid := range pids {
+			require.Equal(t, count(g, pid), localCount(i, g, pid), "%s: a join is visible locally when it returns", where(step, "join"))
+		}
+		st.joins += len(pids)
 		st.maxMembers = max(st.maxMembers, len(model))
+	}
+	// leave removes one membership of each of pids (pg's leave): an error
+	// only if none was a member.
+	leave := func(step, i int, g string, pids ...nodal.Pid) {
+		err := c.scopes[i].Leave(ctx10(t), g, pids...)
+		left := 0
+		for _, pid := range pids {
+			if k := slices.Index(model, mship{g, pid, i}); k >= 0 {
+				model = slices.Delete(model, k, k+1)
+				left++
+			}
+		}
+		if left == 0 {
+			var nj *NotJoinedError
+			require.ErrorAs(t, err, &nj, where(step, "leave of non-members"))
+			require.Equal(t, &NotJoinedError{Group: g, Pid: pids[0]}, nj)
+			st.notJoined++
+			return
+		}
+		require.NoError(t, err, where(step, "leave"))
+		for _, pid := range pids {
+			require.Equal(t, count(g, pid), localCount(i, g, pid), "%s: a leave is visible locally when it returns", where(step, "leave"))
+		}
+		st.leaves += left
 	}
 	forget := func(i int) { // node i's start is gone: its processes and memberships
 		model = slices.DeleteFunc(model, func(m mship) bool { return m.node == i })
@@ -409,47 +448,37 @@ func runModel(t *testing.T, seed uint64) modelStats {
 		g := groupNames[rng.IntN(len(groupNames))]
 		calm := !split && len(up) == len(names)
 		switch op := rng.IntN(20); {
-		case op < 6: // join a new process, or one already a member elsewhere
-			var pid nodal.Pid
-			if len(procs[i]) > 0 && rng.IntN(2) == 0 {
-				pid = procs[i][rng.IntN(len(procs[i]))]
-			} else {
-				pid = idle(t, c.nodes[i])
-				procs[i] = append(procs[i], pid)
+		case op < 6: // join new processes, or ones already members elsewhere (one call, one to three pids, maybe one twice)
+			pids := make([]nodal.Pid, 1+max(0, rng.IntN(6)-3))
+			for k := range pids {
+				if len(procs[i]) > 0 && rng.IntN(2) == 0 {
+					pids[k] = procs[i][rng.IntN(len(procs[i]))]
+				} else {
+					pids[k] = idle(t, c.nodes[i])
+					procs[i] = append(procs[i], pids[k])
+				}
 			}
-			join(step, i, g, pid)
+			join(step, i, g, pids...)
 		case op == 6: // join again: pg's multiplicity
 			if ms := memberOf(i); len(ms) > 0 {
 				m := model[ms[rng.IntN(len(ms))]]
 				join(step, i, m.group, m.pid)
 				st.rejoins++
 			}
-		case op < 10: // leave one membership, or a group the pid is not in
-			ms := memberOf(i)
-			if len(ms) == 0 || rng.IntN(6) == 0 {
-				if len(procs[i]) == 0 {
-					break
-				}
-				pid := procs[i][rng.IntN(len(procs[i]))]
-				err := c.scopes[i].Leave(ctx10(t), g, pid)
-				if count(g, pid) == 0 {
-					var nj *NotJoinedError
-					require.ErrorAs(t, err, &nj, where(step, "leave of a non-member"))
-					require.Equal(t, &NotJoinedError{Group: g, Pid: pid}, nj)
-					st.notJoined++
-					break
-				}
-				require.NoError(t, err, where(step, "leave"))
-				model = slices.Delete(model, slices.Index(model, mship{g, pid, i}), slices.Index(model, mship{g, pid, i})+1)
-			} else {
-				k := ms[rng.IntN(len(ms))]
-				m := model[k]
-				require.NoError(t, c.scopes[i].Leave(ctx10(t), m.group, m.pid), where(step, "leave"))
-				model = slices.Delete(model, k, k+1)
-				g = m.group
-				require.Equal(t, count(g, m.pid), localCount(i, g, m.pid), "%s: a leave is visible locally when it returns", where(step, "leave"))
+		case op < 9: // leave one membership
+			if ms := memberOf(i); len(ms) > 0 {
+				m := model[ms[rng.IntN(len(ms))]]
+				leave(step, i, m.group, m.pid)
 			}
-			st.leaves++
+		case op == 9: // leave several pids at once, members of g or not
+			if len(procs[i]) == 0 {
+				break
+			}
+			pids := make([]nodal.Pid, 1+rng.IntN(3))
+			for k := range pids {
+				pids[k] = procs[i][rng.IntN(len(procs[i]))]
+			}
+			leave(step, i, g, pids...)
 		case op < 12: // kill a process: it leaves every group
 			if len(procs[i]) == 0 {
 				break
@@ -497,6 +526,18 @@ func runModel(t *testing.T, seed uint64) modelStats {
 			down[i] = true
 			settle(step, "left")
 			st.departures++
+		case op == 16 && split: // a long split: the unreachable are purged, not only hidden
+			purged := func() (n uint64) {
+				for _, s := range c.scopes {
+					n += s.Stats().Purged
+				}
+				return n
+			}
+			before := purged()
+			time.Sleep(c.cfg.PermdownPeriod + 2*modelSyncInterval)
+			settle(step, "long split")
+			st.longSplits++
+			st.longPurges += int(purged() - before)
 		case op >= 17 && (split || len(up) < len(names)): // heal and check
 			settle(step, "before heal")
 			shown := hidden()
