@@ -341,6 +341,31 @@ func runModel(t *testing.T, seed uint64) modelStats {
 		}, "%s: monitors replay to Members: last %v", w, last)
 	}
 
+	// noZombies checks, once the whole cluster is up and settled, that
+	// every node's replicated state holds exactly the model's memberships:
+	// nothing dead, left or of an old start kept out of sight.
+	noZombies := func(step int, what string) {
+		t.Helper()
+		last := &mismatch{}
+		p2ptest.Eventually(t, 30*time.Second, func() bool {
+			for i, s := range c.scopes {
+				var live []mship
+				require.NoError(t, s.rep.Update(ctx10(t), func(st *repState) error {
+					for _, d := range st.Map().LiveDots() {
+						g, m, _ := st.Map().Lookup(d)
+						live = append(live, mship{group: g, pid: m.Pid, node: slices.Index(names, m.Pid.Node)})
+					}
+					return nil
+				}))
+				if len(live) != len(model) {
+					last.s = fmt.Sprintf("%s holds %v, model %v", names[i], live, model)
+					return false
+				}
+			}
+			return true
+		}, "%s: the replicated state is the model: last %v", where(step, what), last)
+	}
+
 	// memberOf returns the model's memberships of node i (indexes).
 	memberOf := func(i int) []int {
 		var out []int
@@ -551,6 +576,7 @@ func runModel(t *testing.T, seed uint64) modelStats {
 			split = false
 			c.syncAll()
 			settle(step, "heal")
+			noZombies(step, "heal")
 			st.shownAgain += shown
 			st.heals++
 		}
@@ -565,6 +591,7 @@ func runModel(t *testing.T, seed uint64) modelStats {
 	c.rejoinAll()
 	c.syncAll()
 	settle(120, "final heal")
+	noZombies(120, "final heal")
 	for _, rs := range replays {
 		for _, p := range rs {
 			st.events += p.n
