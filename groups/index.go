@@ -71,7 +71,8 @@ func owned(d crdt.Dot, m Membership) bool {
 }
 
 // apply makes changes visible and tells the monitors, in order: one event
-// per run of changes with the same group, kind and cause.
+// per run of changes with the same group, kind and cause, its pids sorted
+// (Event.Pids is in pid order; a delta's changes come in dot order).
 func (x *index) apply(changes []change) {
 	if len(changes) == 0 {
 		return
@@ -81,6 +82,7 @@ func (x *index) apply(changes []change) {
 	var ev Event
 	flush := func() {
 		if len(ev.Pids) > 0 {
+			slices.SortFunc(ev.Pids, nodal.Pid.Compare)
 			x.notify(ev)
 		}
 		ev = Event{}

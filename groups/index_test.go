@@ -57,3 +57,30 @@ func TestIndex(t *testing.T) {
 	require.ErrorIs(t, mon.Err(), ErrMonitorOverflow)
 	require.Empty(t, x.scopeMon)
 }
+
+// An event lists its pids in pid order (Event.Pids's contract) whatever
+// the order of the changes it groups: a delta's changes come in dot order,
+// and a Join may name its pids in any order. Found by TestModel.
+func TestIndexEventPidsInOrder(t *testing.T) {
+	x := newIndex("a@h")
+	p1 := nodal.Pid{Node: "b@h", ID: 1, Incarnation: 7}
+	p2 := nodal.Pid{Node: "b@h", ID: 2, Incarnation: 7}
+	p3 := nodal.Pid{Node: "b@h", ID: 3, Incarnation: 7}
+	mon := &Monitor{x: x, ch: make(chan Event, 4)}
+	require.Empty(t, x.snapshotScope(mon))
+	x.apply([]change{
+		{op: crdt.Added, group: "g", dot: dotOf("b@h", 7, 1), m: Membership{Pid: p3}, cause: CauseRemote},
+		{op: crdt.Added, group: "g", dot: dotOf("b@h", 7, 2), m: Membership{Pid: p1}, cause: CauseRemote},
+		{op: crdt.Added, group: "g", dot: dotOf("b@h", 7, 3), m: Membership{Pid: p2}, cause: CauseRemote},
+		{op: crdt.Added, group: "g", dot: dotOf("b@h", 7, 4), m: Membership{Pid: p1}, cause: CauseRemote},
+	})
+	x.apply([]change{
+		{op: crdt.Removed, group: "g", dot: dotOf("b@h", 7, 3), m: Membership{Pid: p2}, cause: CauseNodeDown},
+		{op: crdt.Removed, group: "g", dot: dotOf("b@h", 7, 1), m: Membership{Pid: p3}, cause: CauseNodeDown},
+		{op: crdt.Removed, group: "g", dot: dotOf("b@h", 7, 2), m: Membership{Pid: p1}, cause: CauseNodeDown},
+	})
+	require.Equal(t, []Event{
+		{Kind: Joined, Group: "g", Pids: []nodal.Pid{p1, p1, p2, p3}, Cause: CauseRemote},
+		{Kind: Left, Group: "g", Pids: []nodal.Pid{p1, p2, p3}, Cause: CauseNodeDown},
+	}, drain(mon))
+}
