@@ -162,28 +162,83 @@ func (m *ORMap[K, V]) nextDot() Dot {
 // delta.
 func (m *ORMap[K, V]) mutate(removed []Dot, add *entry[K, V]) *ORMap[K, V] {
 	d := m.emptyLike()
+	m.mutateInto(d, removed, add)
+	return d
+}
+
+// mutateInto is mutate joining its delta into acc (acc := acc ⊔ delta)
+// instead of returning it; it returns the event's dot (zero if the mutation
+// changed nothing). acc is a delta of m's types, never m.
+func (m *ORMap[K, V]) mutateInto(acc *ORMap[K, V], removed []Dot, add *entry[K, V]) Dot {
 	if len(removed) == 0 && add == nil {
-		return d
+		return Dot{}
 	}
-	slices.SortFunc(removed, Dot.Compare)
-	removed = slices.Compact(removed)
+	if len(removed) > 1 {
+		slices.SortFunc(removed, Dot.Compare)
+		removed = slices.Compact(removed)
+	}
 	ev := m.nextDot()
-	d.ctx.Add(ev)
-	d.applied.Add(ev)
+	acc.ctx.Add(ev)
+	acc.applied.Add(ev)
 	m.ctx.Add(ev)
 	m.applied.Add(ev)
 	for _, r := range removed {
-		d.ctx.Add(r)
-		m.ctx.Add(r) // already there: r was live here
+		acc.ctx.Add(r)
+		acc.removeLive(r) // a sibling added earlier in the same delta
+		m.ctx.Add(r)      // already there: r was live here
 		m.removeLive(r)
 	}
 	if add != nil {
-		d.addLive(ev, add.key, add.val)
+		acc.addLive(ev, add.key, add.val)
 		m.addLive(ev, add.key, add.val)
 	}
-	d.log.record(ev, removed, noLimit)
+	acc.log.record(ev, removed, noLimit)
 	m.log.record(ev, removed, m.logLimit)
-	return d
+	return ev
+}
+
+// into returns acc, or a new empty delta if acc is nil.
+func (m *ORMap[K, V]) into(acc *ORMap[K, V]) *ORMap[K, V] {
+	if acc == nil {
+		return m.emptyLike()
+	}
+	return acc
+}
+
+// AddInto is Add joining its delta into acc (acc := acc ⊔ delta) instead of
+// returning a new one: a batch of mutations accumulates one delta (a delta
+// group) at the cost of the mutation alone. It returns acc (a new delta if
+// acc is nil) and the new sibling's dot. acc must be a delta made by m's
+// mutators, never m itself.
+func (m *ORMap[K, V]) AddInto(acc *ORMap[K, V], k K, v V) (*ORMap[K, V], Dot) {
+	acc = m.into(acc)
+	return acc, m.mutateInto(acc, nil, &entry[K, V]{k, v})
+}
+
+// ReplaceInto is Replace joining its delta into acc, like AddInto; it
+// returns acc and the new sibling's dot.
+func (m *ORMap[K, V]) ReplaceInto(acc *ORMap[K, V], k K, v V, dots ...Dot) (*ORMap[K, V], Dot) {
+	acc = m.into(acc)
+	return acc, m.mutateInto(acc, m.liveOf(dots), &entry[K, V]{k, v})
+}
+
+// RemoveDotsInto is RemoveDots joining its delta into acc, like AddInto; it
+// returns acc.
+func (m *ORMap[K, V]) RemoveDotsInto(acc *ORMap[K, V], dots ...Dot) *ORMap[K, V] {
+	acc = m.into(acc)
+	m.mutateInto(acc, m.liveOf(dots), nil)
+	return acc
+}
+
+// liveOf returns the dots of ds that are live.
+func (m *ORMap[K, V]) liveOf(ds []Dot) []Dot {
+	var live []Dot
+	for _, d := range ds {
+		if _, ok := m.lookupLive(d); ok {
+			live = append(live, d)
+		}
+	}
+	return live
 }
 
 // Put writes v as the only value of k, superseding every value of k this
@@ -221,13 +276,7 @@ func (m *ORMap[K, V]) Remove(k K) *ORMap[K, V] {
 // not live are ignored. Under the single-writer rule an owner removes only
 // its own dots this way.
 func (m *ORMap[K, V]) RemoveDots(dots ...Dot) *ORMap[K, V] {
-	var live []Dot
-	for _, d := range dots {
-		if _, ok := m.lookupLive(d); ok {
-			live = append(live, d)
-		}
-	}
-	return m.mutate(live, nil)
+	return m.mutate(m.liveOf(dots), nil)
 }
 
 // Replace removes the given siblings (those that are live, under any key) and
@@ -235,13 +284,7 @@ func (m *ORMap[K, V]) RemoveDots(dots ...Dot) *ORMap[K, V] {
 // registration or membership (Phoenix's leave_join) without a moment where
 // neither is visible.
 func (m *ORMap[K, V]) Replace(k K, v V, dots ...Dot) *ORMap[K, V] {
-	var live []Dot
-	for _, d := range dots {
-		if _, ok := m.lookupLive(d); ok {
-			live = append(live, d)
-		}
-	}
-	return m.mutate(live, &entry[K, V]{k, v})
+	return m.mutate(m.liveOf(dots), &entry[K, V]{k, v})
 }
 
 func (m *ORMap[K, V]) dotsWithValue(k K, v V) []Dot {
