@@ -357,7 +357,6 @@ func (c MapChanges[K, V]) Empty() bool { return len(c.Keys) == 0 && len(c.Values
 
 type recorder[K comparable, V any] struct {
 	values []ValueChange[K, V]
-	delta  map[K]int // siblings added minus removed, per touched key
 }
 
 func (r *recorder[K, V]) note(op Op, k K, d Dot, v V) {
@@ -365,24 +364,39 @@ func (r *recorder[K, V]) note(op Op, k K, d Dot, v V) {
 		return
 	}
 	r.values = append(r.values, ValueChange[K, V]{op, k, d, v})
-	if op == Added {
-		r.delta[k]++
-	} else {
-		r.delta[k]--
-	}
 }
 
 // Join merges a state or a delta into m (m becomes m ⊔ d) and reports what
 // became visible or invisible. d is not modified and may be used again.
 func (m *ORMap[K, V]) Join(d *ORMap[K, V]) MapChanges[K, V] {
-	rec := &recorder[K, V]{delta: make(map[K]int)}
+	rec := &recorder[K, V]{}
 	m.merge(d, rec)
 	return m.changes(rec)
 }
 
+// changes sorts the recorded sibling changes and derives the key changes
+// from them: per touched key, siblings added minus removed gives the count
+// before the join.
 func (m *ORMap[K, V]) changes(rec *recorder[K, V]) MapChanges[K, V] {
 	var out MapChanges[K, V]
-	for k, n := range rec.delta {
+	out.Values = rec.values
+	slices.SortFunc(out.Values, func(a, b ValueChange[K, V]) int {
+		if c := m.kc.Compare(a.Key, b.Key); c != 0 {
+			return c
+		}
+		return a.Dot.Compare(b.Dot)
+	})
+	vs := out.Values
+	for i := 0; i < len(vs); {
+		j, n := i, 0
+		for ; j < len(vs) && (j == i || m.kc.Compare(vs[j].Key, vs[i].Key) == 0); j++ {
+			if vs[j].Op == Added {
+				n++
+			} else {
+				n--
+			}
+		}
+		k := vs[i].Key
 		after := m.keys[k].len()
 		before := after - n
 		switch {
@@ -391,15 +405,8 @@ func (m *ORMap[K, V]) changes(rec *recorder[K, V]) MapChanges[K, V] {
 		case before > 0 && after == 0:
 			out.Keys = append(out.Keys, KeyChange[K]{Removed, k})
 		}
+		i = j
 	}
-	slices.SortFunc(out.Keys, func(a, b KeyChange[K]) int { return m.kc.Compare(a.Key, b.Key) })
-	out.Values = rec.values
-	slices.SortFunc(out.Values, func(a, b ValueChange[K, V]) int {
-		if c := m.kc.Compare(a.Key, b.Key); c != 0 {
-			return c
-		}
-		return a.Dot.Compare(b.Dot)
-	})
 	return out
 }
 
@@ -599,7 +606,7 @@ func (m *ORMap[K, V]) Purge(r ReplicaID) MapChanges[K, V] {
 	if r == m.self {
 		return MapChanges[K, V]{}
 	}
-	rec := &recorder[K, V]{delta: make(map[K]int)}
+	rec := &recorder[K, V]{}
 	if o := m.origins[r]; o != nil {
 		for n := range o.live {
 			dot := Dot{r, n}
