@@ -77,9 +77,10 @@ func (m *ORMap[K, V]) appendTo(dst []byte, kind byte) []byte {
 	dst = appendContext(dst, rs, &m.applied)
 	keys := m.Keys()
 	dst = binary.AppendUvarint(dst, uint64(len(keys)))
+	var buf [1]Dot
 	for _, k := range keys {
 		dst = m.kc.Append(dst, k)
-		ds := m.keys[k].view()
+		ds := m.keys[k].view(&buf)
 		dst = binary.AppendUvarint(dst, uint64(len(ds)))
 		for _, d := range ds {
 			e, _ := m.lookupLive(d)

@@ -24,6 +24,7 @@ type entry[K, V any] struct {
 // originStore holds the live dots of one replica, with the running count and
 // xor-hash of those dots that digests carry.
 type originStore[K, V any] struct {
+	id   ReplicaID // the origin; keys' inline dots point here
 	seed uint64
 	live map[uint64]entry[K, V]
 	hash uint64
@@ -115,12 +116,12 @@ func (m *ORMap[K, V]) addLive(d Dot, k K, v V) {
 			m.origins = make(map[ReplicaID]*originStore[K, V])
 			m.keys = make(map[K]keyDots)
 		}
-		o = &originStore[K, V]{seed: replicaSeed(d.Replica), live: make(map[uint64]entry[K, V], 1)}
+		o = &originStore[K, V]{id: d.Replica, seed: replicaSeed(d.Replica), live: make(map[uint64]entry[K, V], 1)}
 		m.origins[d.Replica] = o
 	}
 	o.live[d.Counter] = entry[K, V]{k, v}
 	o.hash ^= dotHash(o.seed, d.Counter)
-	m.keys[k] = m.keys[k].add(d)
+	m.keys[k] = m.keys[k].add(d, &o.id)
 }
 
 func (m *ORMap[K, V]) removeLive(d Dot) (entry[K, V], bool) {
@@ -484,7 +485,8 @@ func (m *ORMap[K, V]) merge(d *ORMap[K, V], rec *recorder[K, V]) {
 
 // Get returns the siblings of k, ordered by dot. It is empty if k is absent.
 func (m *ORMap[K, V]) Get(k K) []Sibling[V] {
-	ds := m.keys[k].view()
+	var buf [1]Dot
+	ds := m.keys[k].view(&buf)
 	out := make([]Sibling[V], len(ds))
 	for i, d := range ds {
 		e, _ := m.lookupLive(d)
@@ -561,10 +563,11 @@ func (m *ORMap[K, V]) Clone() *ORMap[K, V] {
 	c.origins = make(map[ReplicaID]*originStore[K, V], len(m.origins))
 	c.keys = make(map[K]keyDots, len(m.keys))
 	for r, o := range m.origins {
-		c.origins[r] = &originStore[K, V]{seed: o.seed, live: maps.Clone(o.live), hash: o.hash}
+		c.origins[r] = &originStore[K, V]{id: o.id, seed: o.seed, live: maps.Clone(o.live), hash: o.hash}
 	}
+	idOf := func(r ReplicaID) *ReplicaID { return &c.origins[r].id }
 	for k, ds := range m.keys {
-		c.keys[k] = ds.clone()
+		c.keys[k] = ds.clone(idOf)
 	}
 	c.log = m.log.clone()
 	return c
