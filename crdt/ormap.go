@@ -370,7 +370,11 @@ func (r *recorder[K, V]) note(op Op, k K, d Dot, v V) {
 // Join merges a state or a delta into m (m becomes m ⊔ d) and reports what
 // became visible or invisible. d is not modified and may be used again.
 func (m *ORMap[K, V]) Join(d *ORMap[K, V]) MapChanges[K, V] {
-	rec := &recorder[K, V]{}
+	n := 0
+	for _, o := range d.origins {
+		n += len(o.live)
+	}
+	rec := &recorder[K, V]{values: make([]ValueChange[K, V], 0, n)}
 	m.merge(d, rec)
 	return m.changes(rec)
 }

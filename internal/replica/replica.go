@@ -61,7 +61,8 @@ type Config[K comparable, V any] struct {
 	MaxQueueBytes int
 	// OnChange is called on the engine's goroutine with the visible
 	// changes, in order. It may mutate through s (its changes come in a
-	// later call) and must not block.
+	// later call) and must not block. changes is valid only during the
+	// call (the engine reuses it).
 	OnChange func(s *State[K, V], changes []Change[K, V])
 	// OnNotice, if set, receives on the engine's goroutine the payloads
 	// other nodes' replicas sent with State.Notify, in the order each sent
@@ -167,6 +168,7 @@ type Replica[K comparable, V any] struct {
 	purged     map[string][]purgeMark
 	behind     map[string]bool // peers a push to could not be queued
 	pending    []Change[K, V]
+	spare      []Change[K, V]    // the other change buffer, reused by flush
 	out        *crdt.ORMap[K, V] // local deltas not pushed yet
 	outEntries uint64            // live entries in out
 	syncs      map[uint64]*syncWait
