@@ -77,9 +77,10 @@ func (m *ORMap[K, V]) appendTo(dst []byte, kind byte) []byte {
 	dst = appendContext(dst, rs, &m.applied)
 	keys := m.Keys()
 	dst = binary.AppendUvarint(dst, uint64(len(keys)))
+	var buf [1]Dot
 	for _, k := range keys {
 		dst = m.kc.Append(dst, k)
-		ds := m.keys[k].view()
+		ds := m.keys[k].view(&buf)
 		dst = binary.AppendUvarint(dst, uint64(len(ds)))
 		for _, d := range ds {
 			e, _ := m.lookupLive(d)
@@ -98,22 +99,18 @@ func (m *ORMap[K, V]) appendTo(dst []byte, kind byte) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(origins)))
 	for _, r := range origins {
 		o := m.log.m[r]
-		ns := make([]uint64, 0, len(o.ev))
-		for n := range o.ev {
-			ns = append(ns, n)
-		}
-		slices.Sort(ns)
 		dst = binary.AppendUvarint(dst, idx[r])
-		dst = binary.AppendUvarint(dst, uint64(len(ns)))
+		dst = binary.AppendUvarint(dst, uint64(len(o.ev)))
 		var prev uint64
-		for i, n := range ns {
+		for i, e := range o.ev {
+			n := e.n
 			if i == 0 {
 				dst = binary.AppendUvarint(dst, n)
 			} else {
 				dst = binary.AppendUvarint(dst, n-prev-1)
 			}
 			prev = n
-			rm := o.ev[n]
+			rm := e.removed
 			dst = binary.AppendUvarint(dst, uint64(len(rm)))
 			for _, d := range rm {
 				dst = binary.AppendUvarint(dst, idx[d.Replica])

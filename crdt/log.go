@@ -1,15 +1,22 @@
 package crdt
 
 import (
-	"maps"
+	"cmp"
 	"slices"
 )
 
-// originLog keeps recent events of one origin: counter -> the dots that
-// event removed (nil when it removed nothing). Every key is >= lo.
+// logEvent is one logged event of an origin: its counter and the dots it
+// removed (nil when it removed nothing).
+type logEvent struct {
+	n       uint64
+	removed []Dot
+}
+
+// originLog keeps recent events of one origin, sorted by counter without
+// duplicates. Events mostly arrive in order, so recording one is an append
+// and trimming drops a prefix.
 type originLog struct {
-	ev map[uint64][]Dot
-	lo uint64
+	ev []logEvent
 }
 
 // eventLog is the bounded per-origin event log (Algorithm 2's delta buffer,
@@ -18,6 +25,26 @@ type originLog struct {
 type eventLog struct {
 	m map[ReplicaID]*originLog
 }
+
+// find returns where counter n is or would be inserted, and whether it is
+// there.
+func (o *originLog) find(n uint64) (int, bool) {
+	if k := len(o.ev); k == 0 || o.ev[k-1].n < n {
+		return k, false
+	}
+	return slices.BinarySearchFunc(o.ev, n, func(e logEvent, n uint64) int { return cmp.Compare(e.n, n) })
+}
+
+// get returns the dots event n removed, and whether n is logged.
+func (o *originLog) get(n uint64) ([]Dot, bool) {
+	i, ok := o.find(n)
+	if !ok {
+		return nil, false
+	}
+	return o.ev[i].removed, true
+}
+
+func (o *originLog) size() int { return len(o.ev) }
 
 func (l *eventLog) record(d Dot, removed []Dot, limit int) {
 	if limit <= 0 {
@@ -28,35 +55,37 @@ func (l *eventLog) record(d Dot, removed []Dot, limit int) {
 	}
 	o := l.m[d.Replica]
 	if o == nil {
-		o = &originLog{ev: make(map[uint64][]Dot), lo: d.Counter}
+		o = &originLog{}
 		l.m[d.Replica] = o
 	}
-	if _, ok := o.ev[d.Counter]; ok {
+	i, ok := o.find(d.Counter)
+	if ok {
 		return
 	}
 	if len(removed) == 0 {
 		removed = nil
 	}
-	o.ev[d.Counter] = removed
-	o.lo = min(o.lo, d.Counter)
+	if i == len(o.ev) {
+		o.ev = append(o.ev, logEvent{d.Counter, removed})
+	} else {
+		o.ev = slices.Insert(o.ev, i, logEvent{d.Counter, removed})
+	}
 	o.trim(limit)
 }
 
 // trim drops the oldest events until at most limit remain; the kept set is
 // always the newest limit events ever recorded, whatever the arrival order.
 func (o *originLog) trim(limit int) {
-	for len(o.ev) > limit {
-		if _, ok := o.ev[o.lo]; ok {
-			delete(o.ev, o.lo)
-			o.lo++
-			continue
-		}
-		lo := ^uint64(0)
-		for n := range o.ev {
-			lo = min(lo, n)
-		}
-		o.lo = lo
+	if k := len(o.ev) - limit; k > 0 {
+		o.dropPrefix(k)
 	}
+}
+
+// dropPrefix forgets the k oldest events. The slice moves forward; the next
+// append that reallocates copies only what is kept.
+func (o *originLog) dropPrefix(k int) {
+	clear(o.ev[:k])
+	o.ev = o.ev[k:]
 }
 
 func (l *eventLog) trimAll(limit int) {
@@ -71,8 +100,8 @@ func (l *eventLog) trimAll(limit int) {
 
 func (l *eventLog) merge(o *eventLog, limit int) {
 	for r, ol := range o.m {
-		for n, removed := range ol.ev {
-			l.record(Dot{r, n}, removed, limit)
+		for _, e := range ol.ev {
+			l.record(Dot{r, e.n}, e.removed, limit)
 		}
 	}
 }
@@ -87,7 +116,8 @@ func (l *eventLog) len(r ReplicaID) int {
 func (l *eventLog) purge(r ReplicaID) {
 	delete(l.m, r)
 	for _, o := range l.m {
-		for n, rm := range o.ev {
+		for i, e := range o.ev {
+			rm := e.removed
 			if !slices.ContainsFunc(rm, func(d Dot) bool { return d.Replica == r }) {
 				continue
 			}
@@ -95,7 +125,7 @@ func (l *eventLog) purge(r ReplicaID) {
 			if len(rm) == 0 {
 				rm = nil
 			}
-			o.ev[n] = rm
+			o.ev[i].removed = rm
 		}
 	}
 }
@@ -105,8 +135,8 @@ func (l *eventLog) mentions(r ReplicaID) bool {
 		return true
 	}
 	for _, o := range l.m {
-		for _, rm := range o.ev {
-			for _, d := range rm {
+		for _, e := range o.ev {
+			for _, d := range e.removed {
 				if d.Replica == r {
 					return true
 				}
@@ -122,7 +152,7 @@ func (l *eventLog) clone() eventLog {
 	}
 	out := eventLog{m: make(map[ReplicaID]*originLog, len(l.m))}
 	for r, o := range l.m {
-		out.m[r] = &originLog{ev: maps.Clone(o.ev), lo: o.lo}
+		out.m[r] = &originLog{ev: slices.Clone(o.ev)}
 	}
 	return out
 }
@@ -139,14 +169,12 @@ func (m *ORMap[K, V]) TrimLog(r ReplicaID, upTo uint64) {
 	if o == nil {
 		return
 	}
-	for n := range o.ev {
-		if n <= upTo {
-			delete(o.ev, n)
-		}
+	k, found := o.find(upTo)
+	if found {
+		k++
 	}
+	o.dropPrefix(k)
 	if len(o.ev) == 0 {
 		delete(m.log.m, r)
-		return
 	}
-	o.lo = max(o.lo, upTo+1)
 }

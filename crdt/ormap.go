@@ -24,6 +24,7 @@ type entry[K, V any] struct {
 // originStore holds the live dots of one replica, with the running count and
 // xor-hash of those dots that digests carry.
 type originStore[K, V any] struct {
+	id   ReplicaID // the origin; keys' inline dots point here
 	seed uint64
 	live map[uint64]entry[K, V]
 	hash uint64
@@ -115,12 +116,12 @@ func (m *ORMap[K, V]) addLive(d Dot, k K, v V) {
 			m.origins = make(map[ReplicaID]*originStore[K, V])
 			m.keys = make(map[K]keyDots)
 		}
-		o = &originStore[K, V]{seed: replicaSeed(d.Replica), live: make(map[uint64]entry[K, V], 1)}
+		o = &originStore[K, V]{id: d.Replica, seed: replicaSeed(d.Replica), live: make(map[uint64]entry[K, V], 1)}
 		m.origins[d.Replica] = o
 	}
 	o.live[d.Counter] = entry[K, V]{k, v}
 	o.hash ^= dotHash(o.seed, d.Counter)
-	m.keys[k] = m.keys[k].add(d)
+	m.keys[k] = m.keys[k].add(d, &o.id)
 }
 
 func (m *ORMap[K, V]) removeLive(d Dot) (entry[K, V], bool) {
@@ -162,28 +163,83 @@ func (m *ORMap[K, V]) nextDot() Dot {
 // delta.
 func (m *ORMap[K, V]) mutate(removed []Dot, add *entry[K, V]) *ORMap[K, V] {
 	d := m.emptyLike()
+	m.mutateInto(d, removed, add)
+	return d
+}
+
+// mutateInto is mutate joining its delta into acc (acc := acc ⊔ delta)
+// instead of returning it; it returns the event's dot (zero if the mutation
+// changed nothing). acc is a delta of m's types, never m.
+func (m *ORMap[K, V]) mutateInto(acc *ORMap[K, V], removed []Dot, add *entry[K, V]) Dot {
 	if len(removed) == 0 && add == nil {
-		return d
+		return Dot{}
 	}
-	slices.SortFunc(removed, Dot.Compare)
-	removed = slices.Compact(removed)
+	if len(removed) > 1 {
+		slices.SortFunc(removed, Dot.Compare)
+		removed = slices.Compact(removed)
+	}
 	ev := m.nextDot()
-	d.ctx.Add(ev)
-	d.applied.Add(ev)
+	acc.ctx.Add(ev)
+	acc.applied.Add(ev)
 	m.ctx.Add(ev)
 	m.applied.Add(ev)
 	for _, r := range removed {
-		d.ctx.Add(r)
-		m.ctx.Add(r) // already there: r was live here
+		acc.ctx.Add(r)
+		acc.removeLive(r) // a sibling added earlier in the same delta
+		m.ctx.Add(r)      // already there: r was live here
 		m.removeLive(r)
 	}
 	if add != nil {
-		d.addLive(ev, add.key, add.val)
+		acc.addLive(ev, add.key, add.val)
 		m.addLive(ev, add.key, add.val)
 	}
-	d.log.record(ev, removed, noLimit)
+	acc.log.record(ev, removed, noLimit)
 	m.log.record(ev, removed, m.logLimit)
-	return d
+	return ev
+}
+
+// into returns acc, or a new empty delta if acc is nil.
+func (m *ORMap[K, V]) into(acc *ORMap[K, V]) *ORMap[K, V] {
+	if acc == nil {
+		return m.emptyLike()
+	}
+	return acc
+}
+
+// AddInto is Add joining its delta into acc (acc := acc ⊔ delta) instead of
+// returning a new one: a batch of mutations accumulates one delta (a delta
+// group) at the cost of the mutation alone. It returns acc (a new delta if
+// acc is nil) and the new sibling's dot. acc must be a delta made by m's
+// mutators, never m itself.
+func (m *ORMap[K, V]) AddInto(acc *ORMap[K, V], k K, v V) (*ORMap[K, V], Dot) {
+	acc = m.into(acc)
+	return acc, m.mutateInto(acc, nil, &entry[K, V]{k, v})
+}
+
+// ReplaceInto is Replace joining its delta into acc, like AddInto; it
+// returns acc and the new sibling's dot.
+func (m *ORMap[K, V]) ReplaceInto(acc *ORMap[K, V], k K, v V, dots ...Dot) (*ORMap[K, V], Dot) {
+	acc = m.into(acc)
+	return acc, m.mutateInto(acc, m.liveOf(dots), &entry[K, V]{k, v})
+}
+
+// RemoveDotsInto is RemoveDots joining its delta into acc, like AddInto; it
+// returns acc.
+func (m *ORMap[K, V]) RemoveDotsInto(acc *ORMap[K, V], dots ...Dot) *ORMap[K, V] {
+	acc = m.into(acc)
+	m.mutateInto(acc, m.liveOf(dots), nil)
+	return acc
+}
+
+// liveOf returns the dots of ds that are live.
+func (m *ORMap[K, V]) liveOf(ds []Dot) []Dot {
+	var live []Dot
+	for _, d := range ds {
+		if _, ok := m.lookupLive(d); ok {
+			live = append(live, d)
+		}
+	}
+	return live
 }
 
 // Put writes v as the only value of k, superseding every value of k this
@@ -221,13 +277,7 @@ func (m *ORMap[K, V]) Remove(k K) *ORMap[K, V] {
 // not live are ignored. Under the single-writer rule an owner removes only
 // its own dots this way.
 func (m *ORMap[K, V]) RemoveDots(dots ...Dot) *ORMap[K, V] {
-	var live []Dot
-	for _, d := range dots {
-		if _, ok := m.lookupLive(d); ok {
-			live = append(live, d)
-		}
-	}
-	return m.mutate(live, nil)
+	return m.mutate(m.liveOf(dots), nil)
 }
 
 // Replace removes the given siblings (those that are live, under any key) and
@@ -235,13 +285,7 @@ func (m *ORMap[K, V]) RemoveDots(dots ...Dot) *ORMap[K, V] {
 // registration or membership (Phoenix's leave_join) without a moment where
 // neither is visible.
 func (m *ORMap[K, V]) Replace(k K, v V, dots ...Dot) *ORMap[K, V] {
-	var live []Dot
-	for _, d := range dots {
-		if _, ok := m.lookupLive(d); ok {
-			live = append(live, d)
-		}
-	}
-	return m.mutate(live, &entry[K, V]{k, v})
+	return m.mutate(m.liveOf(dots), &entry[K, V]{k, v})
 }
 
 func (m *ORMap[K, V]) dotsWithValue(k K, v V) []Dot {
@@ -314,7 +358,6 @@ func (c MapChanges[K, V]) Empty() bool { return len(c.Keys) == 0 && len(c.Values
 
 type recorder[K comparable, V any] struct {
 	values []ValueChange[K, V]
-	delta  map[K]int // siblings added minus removed, per touched key
 }
 
 func (r *recorder[K, V]) note(op Op, k K, d Dot, v V) {
@@ -322,24 +365,43 @@ func (r *recorder[K, V]) note(op Op, k K, d Dot, v V) {
 		return
 	}
 	r.values = append(r.values, ValueChange[K, V]{op, k, d, v})
-	if op == Added {
-		r.delta[k]++
-	} else {
-		r.delta[k]--
-	}
 }
 
 // Join merges a state or a delta into m (m becomes m ⊔ d) and reports what
 // became visible or invisible. d is not modified and may be used again.
 func (m *ORMap[K, V]) Join(d *ORMap[K, V]) MapChanges[K, V] {
-	rec := &recorder[K, V]{delta: make(map[K]int)}
+	n := 0
+	for _, o := range d.origins {
+		n += len(o.live)
+	}
+	rec := &recorder[K, V]{values: make([]ValueChange[K, V], 0, n)}
 	m.merge(d, rec)
 	return m.changes(rec)
 }
 
+// changes sorts the recorded sibling changes and derives the key changes
+// from them: per touched key, siblings added minus removed gives the count
+// before the join.
 func (m *ORMap[K, V]) changes(rec *recorder[K, V]) MapChanges[K, V] {
 	var out MapChanges[K, V]
-	for k, n := range rec.delta {
+	out.Values = rec.values
+	slices.SortFunc(out.Values, func(a, b ValueChange[K, V]) int {
+		if c := m.kc.Compare(a.Key, b.Key); c != 0 {
+			return c
+		}
+		return a.Dot.Compare(b.Dot)
+	})
+	vs := out.Values
+	for i := 0; i < len(vs); {
+		j, n := i, 0
+		for ; j < len(vs) && (j == i || m.kc.Compare(vs[j].Key, vs[i].Key) == 0); j++ {
+			if vs[j].Op == Added {
+				n++
+			} else {
+				n--
+			}
+		}
+		k := vs[i].Key
 		after := m.keys[k].len()
 		before := after - n
 		switch {
@@ -348,15 +410,8 @@ func (m *ORMap[K, V]) changes(rec *recorder[K, V]) MapChanges[K, V] {
 		case before > 0 && after == 0:
 			out.Keys = append(out.Keys, KeyChange[K]{Removed, k})
 		}
+		i = j
 	}
-	slices.SortFunc(out.Keys, func(a, b KeyChange[K]) int { return m.kc.Compare(a.Key, b.Key) })
-	out.Values = rec.values
-	slices.SortFunc(out.Values, func(a, b ValueChange[K, V]) int {
-		if c := m.kc.Compare(a.Key, b.Key); c != 0 {
-			return c
-		}
-		return a.Dot.Compare(b.Dot)
-	})
 	return out
 }
 
@@ -434,7 +489,8 @@ func (m *ORMap[K, V]) merge(d *ORMap[K, V], rec *recorder[K, V]) {
 
 // Get returns the siblings of k, ordered by dot. It is empty if k is absent.
 func (m *ORMap[K, V]) Get(k K) []Sibling[V] {
-	ds := m.keys[k].view()
+	var buf [1]Dot
+	ds := m.keys[k].view(&buf)
 	out := make([]Sibling[V], len(ds))
 	for i, d := range ds {
 		e, _ := m.lookupLive(d)
@@ -511,10 +567,11 @@ func (m *ORMap[K, V]) Clone() *ORMap[K, V] {
 	c.origins = make(map[ReplicaID]*originStore[K, V], len(m.origins))
 	c.keys = make(map[K]keyDots, len(m.keys))
 	for r, o := range m.origins {
-		c.origins[r] = &originStore[K, V]{seed: o.seed, live: maps.Clone(o.live), hash: o.hash}
+		c.origins[r] = &originStore[K, V]{id: o.id, seed: o.seed, live: maps.Clone(o.live), hash: o.hash}
 	}
+	idOf := func(r ReplicaID) *ReplicaID { return &c.origins[r].id }
 	for k, ds := range m.keys {
-		c.keys[k] = ds.clone()
+		c.keys[k] = ds.clone(idOf)
 	}
 	c.log = m.log.clone()
 	return c
@@ -556,7 +613,7 @@ func (m *ORMap[K, V]) Purge(r ReplicaID) MapChanges[K, V] {
 	if r == m.self {
 		return MapChanges[K, V]{}
 	}
-	rec := &recorder[K, V]{delta: make(map[K]int)}
+	rec := &recorder[K, V]{}
 	if o := m.origins[r]; o != nil {
 		for n := range o.live {
 			dot := Dot{r, n}

@@ -160,13 +160,13 @@ func (m *ORMap[K, V]) serveFromLog(out *ORMap[K, V], r ReplicaID, missing []span
 	var total uint64
 	for _, s := range missing {
 		total += s.size()
-		if total > uint64(len(ol.ev)) {
+		if total > uint64(ol.size()) {
 			return false
 		}
 	}
 	for _, s := range missing {
 		for n := s.lo; ; n++ {
-			if _, ok := ol.ev[n]; !ok {
+			if _, ok := ol.get(n); !ok {
 				return false
 			}
 			if n == s.hi {
@@ -179,7 +179,7 @@ func (m *ORMap[K, V]) serveFromLog(out *ORMap[K, V], r ReplicaID, missing []span
 		out.ctx.addRange(r, s.lo, s.hi)
 		out.applied.addRange(r, s.lo, s.hi)
 		for n := s.lo; ; n++ {
-			removed := ol.ev[n]
+			removed, _ := ol.get(n)
 			for _, d := range removed {
 				out.ctx.Add(d)
 			}

@@ -12,6 +12,9 @@ import (
 // maxBatch bounds the local operations joined into one pushed delta.
 const maxBatch = 4096
 
+// maxSpare bounds the change buffer kept for the next turn.
+const maxSpare = 1 << 16
+
 // pushCoalesce: local deltas made within this time of the last push wait
 // for the next one, so that a stream of operations (even sequential ones)
 // goes out in few frames; an operation after a quiet spell goes at once.
@@ -75,9 +78,14 @@ func (r *Replica[K, V]) runOp(o op[K, V]) {
 func (r *Replica[K, V]) flush() {
 	for len(r.pending) > 0 {
 		cs := r.pending
-		r.pending = nil
+		r.pending = r.spare[:0] // what OnChange makes goes to the other buffer
+		r.spare = nil
 		if r.cfg.OnChange != nil {
 			r.cfg.OnChange(&r.state, cs)
+		}
+		if cap(cs) <= maxSpare {
+			clear(cs)
+			r.spare = cs[:0]
 		}
 	}
 	for i, d := range r.done {
@@ -480,6 +488,7 @@ func (r *Replica[K, V]) joinRemote(d *crdt.ORMap[K, V]) (added uint64) {
 		r.m.PurgeReplica(id)
 		r.st.dropped.Add(1)
 	}
+	r.pending = slices.Grow(r.pending, len(ch.Values))
 	for _, vc := range ch.Values {
 		if len(stale) > 0 && slices.Contains(stale, vc.Dot.Replica) {
 			continue

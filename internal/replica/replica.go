@@ -61,7 +61,8 @@ type Config[K comparable, V any] struct {
 	MaxQueueBytes int
 	// OnChange is called on the engine's goroutine with the visible
 	// changes, in order. It may mutate through s (its changes come in a
-	// later call) and must not block.
+	// later call) and must not block. changes is valid only during the
+	// call (the engine reuses it).
 	OnChange func(s *State[K, V], changes []Change[K, V])
 	// OnNotice, if set, receives on the engine's goroutine the payloads
 	// other nodes' replicas sent with State.Notify, in the order each sent
@@ -168,6 +169,7 @@ type Replica[K comparable, V any] struct {
 	purged     map[string][]purgeMark
 	behind     map[string]bool // peers a push to could not be queued
 	pending    []Change[K, V]
+	spare      []Change[K, V]    // the other change buffer, reused by flush
 	out        *crdt.ORMap[K, V] // local deltas not pushed yet
 	outEntries uint64            // live entries in out
 	syncs      map[uint64]*syncWait
@@ -444,9 +446,10 @@ func (s *State[K, V]) Notify(node string, payload []byte) bool {
 // Add writes v under k as a new sibling owned by this node and returns its
 // dot.
 func (s *State[K, V]) Add(k K, v V) crdt.Dot {
-	d := s.r.m.Add(k, v)
-	dot := d.LiveDots()[0]
-	s.r.local(d, nil, Change[K, V]{Op: crdt.Added, Key: k, Value: v, Dot: dot, Reason: Local})
+	r := s.r
+	var dot crdt.Dot
+	r.out, dot = r.m.AddInto(r.out, k, v)
+	r.local(nil, Change[K, V]{Op: crdt.Added, Key: k, Value: v, Dot: dot, Reason: Local})
 	return dot
 }
 
@@ -454,10 +457,12 @@ func (s *State[K, V]) Add(k K, v V) crdt.Dot {
 // event (no moment where neither is visible), and returns the new dot.
 // Under the single-writer rule a node replaces only its own dots.
 func (s *State[K, V]) Replace(k K, v V, dots ...crdt.Dot) crdt.Dot {
-	gone := s.r.removedChanges(dots)
-	d := s.r.m.Replace(k, v, dots...)
-	dot := d.LiveDots()[0]
-	s.r.local(d, gone, Change[K, V]{Op: crdt.Added, Key: k, Value: v, Dot: dot, Reason: Local})
+	r := s.r
+	gone := r.removedChanges(dots)
+	r.outGone(gone)
+	var dot crdt.Dot
+	r.out, dot = r.m.ReplaceInto(r.out, k, v, dots...)
+	r.local(gone, Change[K, V]{Op: crdt.Added, Key: k, Value: v, Dot: dot, Reason: Local})
 	return dot
 }
 
@@ -468,7 +473,10 @@ func (s *State[K, V]) RemoveDots(dots ...crdt.Dot) {
 	if len(gone) == 0 {
 		return
 	}
-	s.r.local(s.r.m.RemoveDots(dots...), gone)
+	r := s.r
+	r.outGone(gone)
+	r.out = r.m.RemoveDotsInto(r.out, dots...)
+	r.local(gone)
 }
 
 func (r *Replica[K, V]) removedChanges(dots []crdt.Dot) []Change[K, V] {
@@ -481,8 +489,22 @@ func (r *Replica[K, V]) removedChanges(dots []crdt.Dot) []Change[K, V] {
 	return out
 }
 
-// local records a local delta: its changes, and the delta to push.
-func (r *Replica[K, V]) local(d *crdt.ORMap[K, V], gone []Change[K, V], added ...Change[K, V]) {
+// outGone keeps outEntries right for removals of entries added in the
+// same batch; it runs before the removal joins r.out.
+func (r *Replica[K, V]) outGone(gone []Change[K, V]) {
+	if r.out == nil {
+		return
+	}
+	for _, c := range gone {
+		if _, _, ok := r.out.Lookup(c.Dot); ok {
+			r.outEntries-- // added and removed in one batch
+		}
+	}
+}
+
+// local records the changes of a local mutation whose delta has joined
+// r.out, the delta to push.
+func (r *Replica[K, V]) local(gone []Change[K, V], added ...Change[K, V]) {
 	for _, c := range gone {
 		if r.visible(c.Dot.Replica) {
 			r.pending = append(r.pending, c)
@@ -490,18 +512,6 @@ func (r *Replica[K, V]) local(d *crdt.ORMap[K, V], gone []Change[K, V], added ..
 	}
 	r.pending = append(r.pending, added...)
 	r.outEntries += uint64(len(added))
-	if r.out != nil {
-		for _, c := range gone {
-			if _, _, ok := r.out.Lookup(c.Dot); ok {
-				r.outEntries-- // added and removed in one batch
-			}
-		}
-	}
-	if r.out == nil {
-		r.out = d
-	} else {
-		r.out.Merge(d)
-	}
 	r.dirty = true
 }
 
