@@ -40,6 +40,7 @@ func TestMonitorEventOrderAcrossNodeDownAndUp(t *testing.T) {
 
 		c.net.Isolate(c.nodes[1].Name())
 		eventually(t, "b's member hidden on a", func() bool { return a.Count("g") == 1 })
+		eventually(t, "a's member hidden on b", func() bool { return equalPids(b.Members("g"), pids(pb)) })
 		require.NoError(t, b.Join(ctx, "g", pb2))
 		require.NoError(t, a.Leave(ctx, "g", pa))
 		require.Equal(t, sortedPids(pb, pb2), b.Members("g"), "b keeps its own view during the split")
