@@ -140,7 +140,7 @@ func TestWANProfileSlowLink(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a 2-minute slow phase and waits for WAN failure detection; skipped with -short")
 	}
-	defer leaktest.AfterTest(t)()
+	defer afterTestWithin(t, 20*time.Second)()
 	cookie := "wan-cookie"
 	cl := newCluster(t, cookie)
 	defer cl.close()
@@ -298,4 +298,37 @@ func (echoActor) HandleMessage(p *nodal.Process, m any) error {
 		p.Reply(r.From, r.Req)
 	}
 	return nil
+}
+
+// afterTestWithin is leaktest.AfterTest with a longer wait: with the WAN
+// profile memberlist's probe of a member (ProbeTimeout and its TCP fallback,
+// seconds long) may still be running when Stop returns, and it ends by
+// itself; memberlist's Shutdown does not wait for it.
+func afterTestWithin(t *testing.T, wait time.Duration) func() {
+	orig := leaktest.GetInterestedGoroutines()
+	return func() {
+		if t.Failed() {
+			return
+		}
+		deadline := time.Now().Add(wait)
+		for {
+			var leaked []string
+			for id, stack := range leaktest.GetInterestedGoroutines() {
+				if _, ok := orig[id]; !ok {
+					leaked = append(leaked, stack)
+				}
+			}
+			if len(leaked) == 0 {
+				return
+			}
+			if time.Now().Before(deadline) {
+				time.Sleep(50 * time.Millisecond) // polling for goroutines to end, not a timed assertion
+				continue
+			}
+			for _, g := range leaked {
+				t.Errorf("Leaked goroutine: %v", g)
+			}
+			return
+		}
+	}
 }
