@@ -156,10 +156,35 @@ func (f figure) String() string {
 // connected on loopback.
 type benchPair struct {
 	local  *runningNode
-	child  *exec.Cmd
-	peer   upInfo
-	drain  sync.WaitGroup // copies the child's stdout until it exits
-	cookie string         // the pair's cookie, for more children (bench rpc)
+	child  *childNode
+	peer   upInfo // the child's up line
+	cookie string // the pair's cookie, for more children (bench rpc, bench registry)
+}
+
+// childNode is a node in a child OS process (startChild), its stdout
+// copied to a writer until it exits.
+type childNode struct {
+	cmd   *exec.Cmd
+	up    upInfo
+	drain sync.WaitGroup
+}
+
+// stop ends the child: SIGTERM (so it leaves and writes its profile, if
+// any), then SIGKILL if it has not exited within stopTimeout.
+func (c *childNode) stop() {
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	exited := make(chan struct{})
+	go func() { // ends when the child's stdout closes
+		c.drain.Wait()
+		close(exited)
+	}()
+	select {
+	case <-exited:
+	case <-time.After(stopTimeout):
+		_ = c.cmd.Process.Kill()
+	}
+	_ = c.cmd.Wait()
+	c.drain.Wait()
 }
 
 // randomCookie returns a fresh secret for a benchmark's two nodes.
@@ -178,16 +203,12 @@ func startBenchPair(ctx context.Context, stderr io.Writer) (*benchPair, error) {
 	if err != nil {
 		return nil, err
 	}
-	child, up, stdout, err := startChild(ctx, cookie, "bench-b@127.0.0.1", nil, stderr)
+	child, err := startChild(ctx, cookie, "bench-b@127.0.0.1", nil, stderr, io.Discard)
 	if err != nil {
 		return nil, err
 	}
+	up := child.up
 	bp := &benchPair{child: child, peer: up, cookie: cookie}
-	bp.drain.Add(1)
-	go func() { // ends when the child exits and its stdout closes
-		defer bp.drain.Done()
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
 	bp.local, err = startNode(ctx, startOptions{
 		Name: "bench-a@127.0.0.1", Cookie: cookie, Listen: "127.0.0.1:0", Gossip: "127.0.0.1:0",
 		Join: []string{up.Gossip}, Profile: p2p.ProfileLocal,
@@ -211,11 +232,12 @@ func startBenchPair(ctx context.Context, stderr io.Writer) (*benchPair, error) {
 
 // startChild starts this binary as a node in a child process (the cookie
 // travels in the environment, not on the command line) and waits for its
-// up line. The caller must drain the returned stdout and kill the child.
-func startChild(ctx context.Context, cookie, name string, join []string, stderr io.Writer) (*exec.Cmd, upInfo, io.Reader, error) {
+// up line; the rest of its stdout is copied to stdout. The caller must
+// stop the child.
+func startChild(ctx context.Context, cookie, name string, join []string, stderr, stdout io.Writer) (*childNode, error) {
 	exe, err := os.Executable()
 	if err != nil {
-		return nil, upInfo{}, nil, err
+		return nil, err
 	}
 	args := []string{"start", "--profile", "local", "--name", name, "--listen", "127.0.0.1:0", "--gossip", "127.0.0.1:0"}
 	if len(join) > 0 {
@@ -230,10 +252,10 @@ func startChild(ctx context.Context, cookie, name string, join []string, stderr 
 	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, upInfo{}, nil, err
+		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, upInfo{}, nil, fmt.Errorf("start child node: %w", err)
+		return nil, fmt.Errorf("start child node: %w", err)
 	}
 	type result struct {
 		up  upInfo
@@ -258,41 +280,34 @@ func startChild(ctx context.Context, cookie, name string, join []string, stderr 
 	case r := <-ch:
 		if r.err != nil {
 			kill()
-			return nil, upInfo{}, nil, r.err
+			return nil, r.err
 		}
-		return cmd, r.up, br, nil
+		c := &childNode{cmd: cmd, up: r.up}
+		c.drain.Add(1)
+		go func() { // ends when the child exits and its stdout closes
+			defer c.drain.Done()
+			_, _ = io.Copy(stdout, br)
+		}()
+		return c, nil
 	case <-time.After(startTimeout):
 		kill()
 		<-ch
-		return nil, upInfo{}, nil, errors.New("child node not up within 30s")
+		return nil, errors.New("child node not up within 30s")
 	case <-ctx.Done():
 		kill()
 		<-ch
-		return nil, upInfo{}, nil, ctx.Err()
+		return nil, ctx.Err()
 	}
 }
 
-// close stops the local node and the child: SIGTERM (so it leaves and
-// writes its profile, if any), then SIGKILL if it has not exited in time.
+// close stops the local node and the child.
 func (bp *benchPair) close() {
 	if bp.local != nil {
 		_ = stopNode(bp.local.Node)
 	}
 	if bp.child != nil {
-		_ = bp.child.Process.Signal(syscall.SIGTERM)
-		exited := make(chan struct{})
-		go func() { // ends when the child's stdout closes
-			bp.drain.Wait()
-			close(exited)
-		}()
-		select {
-		case <-exited:
-		case <-time.After(stopTimeout):
-			_ = bp.child.Process.Kill()
-		}
-		_ = bp.child.Wait()
+		bp.child.stop()
 	}
-	bp.drain.Wait()
 }
 
 // upInfo is what an up line tells.
@@ -344,7 +359,7 @@ func (bp *benchPair) cpu() (cpuSample, error) {
 	if err != nil {
 		return cpuSample{}, err
 	}
-	child, err := cpuOf(bp.child.Process.Pid)
+	child, err := cpuOf(bp.child.cmd.Process.Pid)
 	if err != nil {
 		return cpuSample{}, err
 	}
@@ -389,7 +404,7 @@ func (bp *benchPair) peakRSS() (self, child float64) {
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
 		self = float64(ru.Maxrss) / 1024
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", bp.child.Process.Pid))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", bp.child.cmd.Process.Pid))
 	if err == nil {
 		for _, l := range strings.Split(string(b), "\n") {
 			if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {

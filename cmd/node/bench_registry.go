@@ -6,7 +6,6 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/nodal-go/nodal"
@@ -54,33 +53,22 @@ func cmdBenchRegistry(ctx context.Context, args []string, stdout, stderr io.Writ
 		return err
 	}
 	defer bp.close()
-	third, up, out, err := startChild(ctx, bp.cookie, "bench-c@127.0.0.1", []string{bp.peer.Gossip}, stderr)
+	third, err := startChild(ctx, bp.cookie, "bench-c@127.0.0.1", []string{bp.peer.Gossip}, stderr, io.Discard)
 	if err != nil {
 		return err
 	}
-	var drain sync.WaitGroup
-	drain.Add(1)
-	go func() { defer drain.Done(); _, _ = io.Copy(io.Discard, out) }()
-	defer func() {
-		_ = third.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { drain.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(stopTimeout):
-			_ = third.Process.Kill()
-		}
-		_ = third.Wait()
-	}()
+	defer third.stop()
+	up := third.up
+
 	reg := bp.local.Registry
 	b, c := bp.peer.Name, up.Name
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	for len(reg.Nodes()) < 2 {
+	if err := waitFor(wctx, func() bool {
 		_ = bp.local.Connect(wctx, c) // fails until c's membership reaches a
-		if err := sleepCtx(wctx); err != nil {
-			return fmt.Errorf("registry on %s, %s: %w (have %v)", b, c, err, reg.Nodes())
-		}
+		return len(reg.Nodes()) >= 2
+	}); err != nil {
+		return fmt.Errorf("registry on %s, %s: %w (have %v)", b, c, err, reg.Nodes())
 	}
 	n := bp.local.Node
 	pids := make([]nodal.Pid, o.Names)

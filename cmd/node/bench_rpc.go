@@ -7,7 +7,6 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/nodal-go/nodal"
@@ -59,35 +58,22 @@ func cmdBenchRPC(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	defer bp.close()
-	third, up, out, err := startChild(ctx, bp.cookie, "bench-c@127.0.0.1", []string{bp.peer.Gossip}, stderr)
+	third, err := startChild(ctx, bp.cookie, "bench-c@127.0.0.1", []string{bp.peer.Gossip}, stderr, io.Discard)
 	if err != nil {
 		return err
 	}
-	var drain sync.WaitGroup
-	drain.Add(1)
-	go func() { defer drain.Done(); _, _ = io.Copy(io.Discard, out) }()
-	defer func() {
-		_ = third.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { drain.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(stopTimeout):
-			_ = third.Process.Kill()
-		}
-		_ = third.Wait()
-	}()
+	defer third.stop()
+	up := third.up
+
 	r := bp.local.RPC
 	b, c := bp.peer.Name, up.Name
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	for len(r.Nodes()) < 3 {
+	if err := waitFor(wctx, func() bool {
 		_ = bp.local.Connect(wctx, c) // fails until c's membership reaches a
-		select {
-		case <-wctx.Done():
-			return fmt.Errorf("rpc on %s, %s: %w (have %v)", b, c, wctx.Err(), r.Nodes())
-		case <-time.After(10 * time.Millisecond):
-		}
+		return len(r.Nodes()) >= 3
+	}); err != nil {
+		return fmt.Errorf("rpc on %s, %s: %w (have %v)", b, c, err, r.Nodes())
 	}
 	var figs []figure
 	err = bp.inProcess(func(p *nodal.Process) error {

@@ -256,39 +256,32 @@ func (d *demo) demoGlobalName(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for {
-		if got, ok := regB.Whereis("greeter"); ok && got == pid {
-			break
-		}
-		if err := sleepCtx(ctx); err != nil {
-			return fmt.Errorf("greeter not seen on b: %w", err)
-		}
+	if err := waitFor(ctx, func() bool { got, ok := regB.Whereis("greeter"); return ok && got == pid }); err != nil {
+		return fmt.Errorf("greeter not seen on b: %w", err)
 	}
 	con.sayf("b resolves greeter locally: %v.", pid)
-	for {
+	if err := waitFor(ctx, func() bool {
 		v, err := d.a.CallName(ctx, d.cName, ctlServiceName, ctlRequest{Cmd: "whereis", Args: []string{"greeter"}})
-		if err == nil {
-			if r, ok := v.(ctlResponse); ok && r.Pid == pid.String() {
-				con.sayf("c resolves greeter too (asked through c's ctl service): %s.", r.Pid)
-				break
-			}
-		}
-		if err := sleepCtx(ctx); err != nil {
-			return fmt.Errorf("greeter not seen on c: %w", err)
-		}
+		r, ok := v.(ctlResponse)
+		return err == nil && ok && r.Pid == pid.String()
+	}); err != nil {
+		return fmt.Errorf("greeter not seen on c: %w", err)
 	}
+	con.sayf("c resolves greeter too (asked through c's ctl service): %v.", pid)
 	con.sayf("")
 	return nil
 }
 
-// sleepCtx waits a poll interval, or returns ctx's error.
-func sleepCtx(ctx context.Context) error {
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(20 * time.Millisecond):
-		return nil
+// waitFor polls cond until it holds or ctx ends.
+func waitFor(ctx context.Context, cond func() bool) error {
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
+	return nil
 }
 
 // normalizeGlobalFlag accepts --global=NAME, -global NAME and -global=NAME

@@ -110,13 +110,13 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer) error {
 type demo struct {
 	con   *console
 	a, b  *runningNode
-	c     *benchPair // the child process (only its child half is used)
+	c     *childNode // node c, the child process
 	cName string
 }
 
 func (d *demo) close() {
 	if d.c != nil {
-		d.c.close()
+		d.c.stop()
 	}
 	for _, n := range []*runningNode{d.b, d.a} {
 		if n != nil {
@@ -148,18 +148,14 @@ func (d *demo) run(ctx context.Context) error {
 		return fmt.Errorf("start b: %w", err)
 	}
 	con.sayf("node b@127.0.0.1 is up and joined the cluster through a's gossip address.")
-	child, up, out, err := startChild(ctx, demoCookie, "c@127.0.0.1", []string{d.a.Gossip}, io.Discard)
+	child, err := startChild(ctx, demoCookie, "c@127.0.0.1", []string{d.a.Gossip}, io.Discard, con.nodeOutput("c@127.0.0.1 stdout"))
 	if err != nil {
 		return fmt.Errorf("start c: %w", err)
 	}
-	d.c = &benchPair{child: child, peer: up}
-	d.c.drain.Add(1)
-	go func() { // copies c's output until the child exits
-		defer d.c.drain.Done()
-		_, _ = io.Copy(con.nodeOutput("c@127.0.0.1 stdout"), out)
-	}()
+	d.c = child
+	up := child.up
 	d.cName = up.Name
-	con.sayf("node %s is up in OS process %d and joined the same way.", up.Name, child.Process.Pid)
+	con.sayf("node %s is up in OS process %d and joined the same way.", up.Name, child.cmd.Process.Pid)
 	con.sayf("")
 
 	con.sayf("== Membership: who sees whom")
@@ -315,7 +311,7 @@ func (d *demo) rest(ctx context.Context) error {
 	}
 	con.sayf("a monitors the echo on c, another process on a links to it (trapping exits), and b monitors node c.")
 	con.sayf("Now node c is stopped abruptly: kill -9 of its OS process, as if its machine had crashed.")
-	_ = d.c.child.Process.Kill()
+	_ = d.c.cmd.Process.Kill()
 	var got []string
 	for range 3 {
 		select {

@@ -131,15 +131,3 @@ func (d *demo) splitDemo(ctx context.Context) error {
 	con.sayf("")
 	return nil
 }
-
-// waitFor polls cond until it holds or ctx ends.
-func waitFor(ctx context.Context, cond func() bool) error {
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	return nil
-}
