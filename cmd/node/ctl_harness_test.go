@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"testing"
 	"time"
 
@@ -12,7 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nodal-go/nodal"
-	"github.com/nodal-go/nodal/p2p"
 )
 
 // The harness commands: monitor arms a watcher on a remote echo that
@@ -24,10 +22,7 @@ func TestCtlHarnessMonitorAndJoin(t *testing.T) {
 	defer cancel()
 	const cookie = "ctl-harness-test-cookie"
 	start := func(name string, join ...string) *runningNode {
-		r, err := startNode(ctx, startOptions{Name: name, Cookie: cookie, Listen: "127.0.0.1:0", Gossip: "127.0.0.1:0",
-			Join: join, Profile: p2p.ProfileLocal}, io.Discard)
-		require.NoError(t, err)
-		return r
+		return startTestNode(t, ctx, startOptions{Name: name, Cookie: cookie, Join: join})
 	}
 	a := start("ha@127.0.0.1")
 	defer stopNode(a.Node)

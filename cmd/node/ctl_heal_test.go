@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"testing"
 	"time"
 
 	"github.com/lni/goutils/leaktest"
 	"github.com/stretchr/testify/require"
 
-	"github.com/nodal-go/nodal/p2p"
 	"github.com/nodal-go/nodal/p2p/p2ptest"
 )
 
@@ -30,10 +28,7 @@ func TestCtlPartitionsAndQuorum(t *testing.T) {
 	require.ErrorContains(t, err, "--expect")
 
 	start := func(name string, join ...string) *runningNode {
-		r, err := startNode(ctx, startOptions{Name: name, Cookie: cookie, Listen: "127.0.0.1:0", Gossip: "127.0.0.1:0",
-			Join: join, Profile: p2p.ProfileLocal, Expect: o.Expect}, io.Discard)
-		require.NoError(t, err)
-		return r
+		return startTestNode(t, ctx, startOptions{Name: name, Cookie: cookie, Join: join, Expect: o.Expect})
 	}
 	a := start("ha@127.0.0.1")
 	defer stopNode(a.Node)
@@ -84,10 +79,7 @@ func TestStartedNodesHealOnInProcessNetwork(t *testing.T) {
 	net := p2ptest.New(p2ptest.WithSeed(1))
 	defer net.Close()
 	start := func(name string, join ...string) *runningNode {
-		r, err := startNode(ctx, startOptions{Name: name, Cookie: "c", Listen: "127.0.0.1:0", Gossip: "127.0.0.1:0",
-			Join: join, Profile: p2p.ProfileLocal, Network: net}, io.Discard)
-		require.NoError(t, err)
-		return r
+		return startTestNode(t, ctx, startOptions{Name: name, Cookie: "c", Join: join, Network: net})
 	}
 	a := start("sa@127.0.0.1")
 	defer stopNode(a.Node)

@@ -4,14 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"testing"
 	"time"
 
 	"github.com/lni/goutils/leaktest"
 	"github.com/stretchr/testify/require"
-
-	"github.com/nodal-go/nodal/p2p"
 )
 
 // The registry's ctl commands, through two nodes: spawn echo --global on
@@ -23,10 +20,7 @@ func TestCtlRegistry(t *testing.T) {
 	defer cancel()
 	const cookie = "ctl-registry-test-cookie"
 	start := func(name string, join ...string) *runningNode {
-		r, err := startNode(ctx, startOptions{Name: name, Cookie: cookie, Listen: "127.0.0.1:0", Gossip: "127.0.0.1:0",
-			Join: join, Profile: p2p.ProfileLocal}, io.Discard)
-		require.NoError(t, err)
-		return r
+		return startTestNode(t, ctx, startOptions{Name: name, Cookie: cookie, Join: join})
 	}
 	a := start("rega@127.0.0.1")
 	defer stopNode(a.Node)

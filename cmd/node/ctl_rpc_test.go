@@ -4,15 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"os"
 	"testing"
 	"time"
 
 	"github.com/lni/goutils/leaktest"
 	"github.com/stretchr/testify/require"
-
-	"github.com/nodal-go/nodal/p2p"
 )
 
 // ctl rpc calls a built-in function on another node of the cluster,
@@ -23,10 +20,7 @@ func TestCtlRPC(t *testing.T) {
 	defer cancel()
 	const cookie = "ctl-rpc-test-cookie"
 	start := func(name string, join ...string) *runningNode {
-		r, err := startNode(ctx, startOptions{Name: name, Cookie: cookie, Listen: "127.0.0.1:0", Gossip: "127.0.0.1:0",
-			Join: join, Profile: p2p.ProfileLocal}, io.Discard)
-		require.NoError(t, err)
-		return r
+		return startTestNode(t, ctx, startOptions{Name: name, Cookie: cookie, Join: join})
 	}
 	a := start("rpca@127.0.0.1")
 	defer stopNode(a.Node)

@@ -2,9 +2,13 @@ package main
 
 import (
 	"bytes"
+	"cmp"
+	"context"
 	"encoding/json"
+	"io"
 	"testing"
 
+	"github.com/nodal-go/nodal/p2p"
 	"github.com/stretchr/testify/require"
 )
 
@@ -79,4 +83,15 @@ func TestPlainOutput(t *testing.T) {
 func TestFigureFormat(t *testing.T) {
 	require.Equal(t, "remote_send_msgs_per_s 1234568 msg/s", figure{"remote_send_msgs_per_s", 1234567.8, "msg/s"}.String())
 	require.Equal(t, "call_p50_us 41.2 us", figure{"call_p50_us", 41.23, "us"}.String())
+}
+
+// startTestNode starts a node of the binary for a test on loopback, with
+// ProfileLocal, and free ports unless o names them; stop it with stopNode.
+func startTestNode(t *testing.T, ctx context.Context, o startOptions) *runningNode {
+	t.Helper()
+	o.Listen, o.Gossip = cmp.Or(o.Listen, "127.0.0.1:0"), cmp.Or(o.Gossip, "127.0.0.1:0")
+	o.Profile = p2p.ProfileLocal
+	r, err := startNode(ctx, o, io.Discard)
+	require.NoError(t, err)
+	return r
 }
