@@ -12,8 +12,8 @@ import (
 var layers = [][]string{
 	{"crdt", "internal"},
 	{"p2p"},
-	{""},                 // the module root, package nodal
-	{"internal/replica"}, // the replication engine under registry and groups
+	{""},                                  // the module root, package nodal
+	{"internal/replica", "internal/echo"}, // the replication engine; the echo behaviour of cmd/node and integration
 	{"supervisor", "registry", "groups", "rpc"},
 	{"heal"},
 	{"integration"},
@@ -31,8 +31,10 @@ func layerOf(pkg string) (int, string) {
 	}
 	rel = strings.TrimPrefix(rel, "/")
 	family, _, _ := strings.Cut(rel, "/")
-	if rel == "internal/replica" || strings.HasPrefix(rel, "internal/replica/") {
-		family = "internal/replica" // above the root, unlike the rest of internal/
+	for _, above := range []string{"internal/replica", "internal/echo"} { // above the root, unlike the rest of internal/
+		if rel == above || strings.HasPrefix(rel, above+"/") {
+			family = above
+		}
 	}
 	for i, l := range layers {
 		for _, f := range l {

@@ -8,49 +8,6 @@ import (
 	"github.com/nodal-go/nodal"
 )
 
-// echoReply mirrors the `node` binary's answer to a call to an echo
-// process, under the same codec name, so nodes in a test process decode
-// the replies of real nodes and real nodes those of in-process ones.
-type echoReply struct {
-	Text string
-	Pid  nodal.Pid
-}
-
-func init() {
-	if err := nodal.RegisterType("nodal.echo.reply", echoReply{}); err != nil {
-		panic(err)
-	}
-}
-
-// echoBehaviour is the `node` binary's echo: it answers a call with the
-// text it was given and its own pid, and prints any other text it
-// receives to its group leader.
-func echoBehaviour(p *nodal.Process, _ any) error {
-	ctx := p.Context()
-	for {
-		m, err := p.Receive(ctx)
-		if err != nil {
-			return nodal.ReasonNormal
-		}
-		switch m := m.(type) {
-		case nodal.CallRequest:
-			p.Reply(m.From, echoReply{Text: textOf(m.Req), Pid: p.Self()})
-		case string:
-			p.Printf("echo %v got %q\n", p.Self(), m)
-		}
-	}
-}
-
-func textOf(v any) string {
-	switch v := v.(type) {
-	case string:
-		return v
-	case []byte:
-		return string(v)
-	}
-	return fmt.Sprint(v)
-}
-
 // barrierName is looked up on a monitored process's node right after the
 // monitor (as the `node` binary's ctl monitor does): the answer comes
 // back on the same ordered path, so once it is in, the monitor has

@@ -12,6 +12,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/nodal-go/nodal/internal/echo"
+
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/nodal-go/nodal"
@@ -93,7 +95,7 @@ func (b *simBackend) start(ctx context.Context, name string, seeds []string) err
 		return err
 	}
 	sn := &simNode{n: n, services: map[string]any{}}
-	err = n.RegisterBehaviour("echo", echoBehaviour)
+	err = n.RegisterBehaviour("echo", echo.Behaviour)
 	for _, s := range b.opts.Services {
 		if err != nil {
 			break
@@ -374,7 +376,7 @@ func (b *simBackend) spawnEcho(_ context.Context, name, register string) (nodal.
 	if register != "" {
 		opts = append(opts, nodal.WithName(register))
 	}
-	return sn.n.Spawn(func(p *nodal.Process) error { return echoBehaviour(p, nil) }, opts...)
+	return sn.n.Spawn(func(p *nodal.Process) error { return echo.Behaviour(p, nil) }, opts...)
 }
 
 func (b *simBackend) send(_ context.Context, from string, to nodal.Pid, text string) error {
@@ -394,10 +396,10 @@ func (b *simBackend) call(ctx context.Context, from string, to nodal.Pid, text s
 	if err != nil {
 		return "", err
 	}
-	if r, ok := v.(echoReply); ok {
+	if r, ok := v.(echo.Reply); ok {
 		return r.Text, nil
 	}
-	return textOf(v), nil
+	return echo.Text(v), nil
 }
 
 func (b *simBackend) rpc(ctx context.Context, from, to, fn string, args json.RawMessage) (json.RawMessage, error) {

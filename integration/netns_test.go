@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nodal-go/nodal"
+	"github.com/nodal-go/nodal/internal/echo"
 )
 
 // partitionTimeout bounds the wait for a silent cut to be noticed: across a
@@ -77,9 +78,9 @@ func TestNetnsPartitionHealKill(t *testing.T) {
 	}
 
 	// 1. Partition t from b.
-	var echo pidJSON
-	lab.CtlJSON("b", b, &echo, "spawn", "echo")
-	pid, err := nodal.ParsePid(echo.Pid)
+	var spawned pidJSON
+	lab.CtlJSON("b", b, &spawned, "spawn", "echo")
+	pid, err := nodal.ParsePid(spawned.Pid)
 	require.NoError(t, err)
 	require.Equal(t, nameB, pid.Node)
 
@@ -95,7 +96,7 @@ func TestNetnsPartitionHealKill(t *testing.T) {
 		ref := p.Monitor(pid)
 		// A call after the monitor, on the same connection, proves the
 		// monitor reached b and the echo is alive.
-		if r, err := p.Call(ctx, pid, "alive?"); err != nil || r != (echoReply{Text: "alive?", Pid: pid}) {
+		if r, err := p.Call(ctx, pid, "alive?"); err != nil || r != (echo.Reply{Text: "alive?", Pid: pid}) {
 			results <- fired{"monitor", fmt.Errorf("call before the cut: %v %w", r, err)}
 			return nil
 		}
@@ -116,7 +117,7 @@ func TestNetnsPartitionHealKill(t *testing.T) {
 	_, err = n.Spawn(func(p *nodal.Process) error {
 		p.TrapExit(true)
 		p.Link(pid)
-		if r, err := p.Call(ctx, pid, "linked?"); err != nil || r != (echoReply{Text: "linked?", Pid: pid}) {
+		if r, err := p.Call(ctx, pid, "linked?"); err != nil || r != (echo.Reply{Text: "linked?", Pid: pid}) {
 			results <- fired{"link", fmt.Errorf("call before the cut: %v %w", r, err)}
 			return nil
 		}
@@ -210,7 +211,7 @@ func TestNetnsPartitionHealKill(t *testing.T) {
 	require.NotEqual(t, pid, pid2)
 	r, err := n.Call(ctx, pid2, "healed")
 	require.NoError(t, err)
-	require.Equal(t, echoReply{Text: "healed", Pid: pid2}, r)
+	require.Equal(t, echo.Reply{Text: "healed", Pid: pid2}, r)
 	eventually(t, func() bool {
 		var v nodesJSON
 		lab.CtlJSON("b", b, &v, "nodes")

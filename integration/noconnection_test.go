@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nodal-go/nodal"
+	"github.com/nodal-go/nodal/internal/echo"
 )
 
 // startTestNode starts a visible node in the test process that joins the
@@ -42,9 +43,9 @@ func TestRemoteMonitorAndLinkFireNoconnectionOnKill9(t *testing.T) {
 	c := newCluster(t, "kill-cookie")
 	defer c.close()
 	a, b := startPair(t, c)
-	var echo pidJSON
-	ctlJSON(t, b, &echo, "spawn", "echo")
-	pid, err := nodal.ParsePid(echo.Pid)
+	var spawned pidJSON
+	ctlJSON(t, b, &spawned, "spawn", "echo")
+	pid, err := nodal.ParsePid(spawned.Pid)
 	require.NoError(t, err)
 
 	n := startTestNode(t, "t@127.0.0.1", c.cookie, a.Gossip)
@@ -65,7 +66,7 @@ func TestRemoteMonitorAndLinkFireNoconnectionOnKill9(t *testing.T) {
 		ref := p.Monitor(pid)
 		// A call after the monitor, on the same connection, proves the
 		// monitor reached b (and that the echo is alive).
-		if r, err := p.Call(ctx, pid, "alive?"); err != nil || r != (echoReply{Text: "alive?", Pid: pid}) {
+		if r, err := p.Call(ctx, pid, "alive?"); err != nil || r != (echo.Reply{Text: "alive?", Pid: pid}) {
 			results <- fired{"monitor", fmt.Errorf("call before the kill: %v %v", r, err)}
 			return err
 		}

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nodal-go/nodal/internal/echo"
+
 	"github.com/nodal-go/nodal"
 	"github.com/nodal-go/nodal/groups"
 )
@@ -257,7 +259,7 @@ func (d *demo) groupsDemo(ctx context.Context) error {
 	}
 	var from []string
 	for _, r := range replies {
-		if er, ok := r.Value.(echoReply); ok {
+		if er, ok := r.Value.(echo.Reply); ok {
 			from = append(from, er.Pid.Node)
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nodal-go/nodal/internal/echo"
+
 	"github.com/lni/goutils/leaktest"
 	"github.com/stretchr/testify/require"
 
@@ -44,7 +46,7 @@ func TestCtlHarnessMonitorAndJoin(t *testing.T) {
 		require.NoError(t, dec.Decode(v))
 	}
 
-	echo, err := b.Spawn(func(p *nodal.Process) error { return echoBehaviour(p, nil) })
+	echo, err := b.Spawn(func(p *nodal.Process) error { return echo.Behaviour(p, nil) })
 	require.NoError(t, err)
 	var m jsonMonitor
 	ctl(&m, "monitor", echo.String())

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nodal-go/nodal/internal/echo"
+
 	"github.com/nodal-go/nodal"
 	"github.com/nodal-go/nodal/registry"
 )
@@ -145,7 +147,7 @@ func spawnGlobal(ctx context.Context, n *nodal.Node, name string) (nodal.Pid, er
 	if err != nil {
 		return nodal.Pid{}, err
 	}
-	pid, err := n.Spawn(func(p *nodal.Process) error { return echoBehaviour(p, nil) })
+	pid, err := n.Spawn(func(p *nodal.Process) error { return echo.Behaviour(p, nil) })
 	if err != nil {
 		return pid, err
 	}

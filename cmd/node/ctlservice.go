@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nodal-go/nodal/internal/echo"
+
 	"github.com/nodal-go/nodal"
 	"github.com/nodal-go/nodal/heal"
 	"github.com/nodal-go/nodal/rpc"
@@ -125,10 +127,10 @@ func (s *ctlService) do(ctx context.Context, w *nodal.Process, r ctlRequest) ctl
 		if err != nil {
 			return fail(err)
 		}
-		if er, ok := v.(echoReply); ok {
+		if er, ok := v.(echo.Reply); ok {
 			return ctlResponse{Reply: er.Text, Pid: er.Pid.String()}
 		}
-		return ctlResponse{Reply: textOf(v), Pid: t.Pid.String()}
+		return ctlResponse{Reply: echo.Text(v), Pid: t.Pid.String()}
 	case "kill":
 		return s.kill(ctx, w, r.Args)
 	case "rpc":
@@ -182,7 +184,7 @@ func (s *ctlService) spawn(ctx context.Context, w *nodal.Process, args []string)
 		if name != "" {
 			opts = append(opts, nodal.WithName(name))
 		}
-		pid, err = w.Node().Spawn(func(p *nodal.Process) error { return echoBehaviour(p, nil) }, opts...)
+		pid, err = w.Node().Spawn(func(p *nodal.Process) error { return echo.Behaviour(p, nil) }, opts...)
 	case name != "":
 		err = fmt.Errorf("--name is supported for echo only")
 	default:

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nodal-go/nodal/internal/echo"
+
 	"github.com/nodal-go/nodal"
 	"github.com/nodal-go/nodal/p2p"
 )
@@ -219,7 +221,7 @@ func (d *demo) rest(ctx context.Context) error {
 	con := d.con
 	events := make(chan string, 8)
 	ready := make(chan error, 1)
-	var echo nodal.Pid
+	var echoPid nodal.Pid
 	// The spawner lives on a: the echo it spawns on c inherits its group
 	// leader, so what the echo prints shows up on a.
 	if _, err := d.a.Spawn(func(p *nodal.Process) error {
@@ -230,13 +232,13 @@ func (d *demo) rest(ctx context.Context) error {
 			ready <- err
 			return nil
 		}
-		echo = pid
+		echoPid = pid
 		v, err := p.Call(sctx, pid, "are you there?")
 		if err != nil {
 			ready <- err
 			return nil
 		}
-		r := v.(echoReply)
+		r := v.(echo.Reply)
 		events <- fmt.Sprintf("a called the echo on c and it replied %q with its pid %v.", r.Text, r.Pid)
 		p.Send(pid, "printed by a process on c")
 		ready <- nil
@@ -247,7 +249,7 @@ func (d *demo) rest(ctx context.Context) error {
 	if err := <-ready; err != nil {
 		return fmt.Errorf("remote spawn and call: %w", err)
 	}
-	con.sayf("a spawned the behaviour \"echo\" on %s: pid %v.", d.cName, echo)
+	con.sayf("a spawned the behaviour \"echo\" on %s: pid %v.", d.cName, echoPid)
 	con.sayf("%s", <-events)
 	con.sayf("a sent the echo a string; the echo prints it, and since it inherited a's group leader the line appears on a:")
 	sctx, cancel := d.step(ctx)
@@ -262,7 +264,7 @@ func (d *demo) rest(ctx context.Context) error {
 	armed := make(chan struct{}, 3)
 	// A monitor on a.
 	if _, err := d.a.Spawn(func(p *nodal.Process) error {
-		ref := p.Monitor(echo)
+		ref := p.Monitor(echoPid)
 		armed <- struct{}{}
 		m, err := p.ReceiveMatch(p.Context(), func(m any) bool { d, ok := m.(nodal.Down); return ok && d.Ref == ref })
 		if err == nil {
@@ -275,7 +277,7 @@ func (d *demo) rest(ctx context.Context) error {
 	// A link on a, trapping exits.
 	if _, err := d.a.Spawn(func(p *nodal.Process) error {
 		p.TrapExit(true)
-		p.Link(echo)
+		p.Link(echoPid)
 		armed <- struct{}{}
 		m, err := p.ReceiveMatch(p.Context(), func(m any) bool { _, ok := m.(nodal.Exit); return ok })
 		if err == nil {
@@ -306,7 +308,7 @@ func (d *demo) rest(ctx context.Context) error {
 	}
 	// The link and monitor requests travel to c before the kill; a call
 	// after them on the same connection makes sure they have arrived.
-	if _, err := d.a.Call(sctx, echo, "sync"); err != nil {
+	if _, err := d.a.Call(sctx, echoPid, "sync"); err != nil {
 		return fmt.Errorf("sync with echo: %w", err)
 	}
 	con.sayf("a monitors the echo on c, another process on a links to it (trapping exits), and b monitors node c.")

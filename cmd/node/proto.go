@@ -53,12 +53,6 @@ type ctlProcess struct {
 	Queue  int
 }
 
-// echoReply is what an echo process answers to a call: the text and its pid.
-type echoReply struct {
-	Text string
-	Pid  nodal.Pid
-}
-
 // benchSinkArgs starts a bench_sink: whom to acknowledge and how many done
 // markers to wait for.
 type benchSinkArgs struct {
@@ -80,7 +74,6 @@ func init() {
 		"nodal.ctl.request":  ctlRequest{},
 		"nodal.ctl.response": ctlResponse{},
 		"nodal.ctl.process":  ctlProcess{},
-		"nodal.echo.reply":   echoReply{},
 		"nodal.bench.sink":   benchSinkArgs{},
 		"nodal.bench.ack":    benchAck{},
 		"nodal.bench.done":   benchDone{},
