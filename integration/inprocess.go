@@ -156,7 +156,8 @@ func (b *simBackend) thaw(string) error   { return nil }
 // drop of rate 1 that way plus the libp2p link unlinked (a TCP connection
 // cannot live when one direction's packets are lost); a frozen node's
 // gossip is dropped both ways with its libp2p links kept; link faults set
-// the mocknet links' latency and a gossip loss rate.
+// the mocknet links' latency, a gossip loss rate and p2ptest's bandwidth
+// limit each way.
 func (b *simBackend) apply(f faults) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -279,6 +280,13 @@ func (b *simBackend) apply(f faults) error {
 				o := l.Options()
 				o.Latency = lf.Latency
 				l.SetOptions(o)
+			}
+		}
+		// Bandwidth each way, by node name: p2ptest keeps it across
+		// restarts and heals.
+		for _, d := range [][2]string{k, {k[1], k[0]}} {
+			if b.net.Bandwidth(d[0], d[1]) != lf.Bandwidth {
+				b.net.SetBandwidth(d[0], d[1], lf.Bandwidth)
 			}
 		}
 	}
