@@ -99,7 +99,7 @@ type realBackend struct {
 	index  map[string]int
 
 	mu      sync.Mutex
-	procs   map[string]*realProc             // the current process of each node started
+	procs   map[string]*realProc            // the current process of each node started
 	proxies map[[2]string]*faultproxy.Proxy // degraded links, key sorted: side A is k[0]
 }
 

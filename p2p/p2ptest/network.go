@@ -107,7 +107,7 @@ type Network struct {
 
 	cuts     map[[2]string]struct{} // unordered pairs, key sorted
 	isolated map[string]struct{}
-	drops    map[[2]string]float64 // directed: {from, to}
+	drops    map[[2]string]float64       // directed: {from, to}
 	limits   map[[2]string]*rate.Limiter // bandwidth, directed: {from, to}
 	limited  atomic.Bool                 // limits is not empty: the stream writes' fast path
 
