@@ -145,6 +145,7 @@ func TestBandwidthBoundsDelivery(t *testing.T) {
 		require.GreaterOrEqual(t, took, least-time.Millisecond)
 		require.LessOrEqual(t, took, least+chunk, "the limit stalls the stream")
 		require.Zero(t, downAt.Sub(start), "b->a has no limit")
+		synctest.Wait() // the proxy's writers count the last chunk after it was read
 		s := p.Stats(AToB)
 		require.Equal(t, uint64(size), s.Bytes)
 		require.Equal(t, uint64(size/burst), s.TCPChunks, "a->b chunks are at most Burst")
@@ -254,4 +255,38 @@ func TestForwardNeedsOneWay(t *testing.T) {
 	defer p.Close()
 	_, err := p.Forward("127.0.0.1:0", "127.0.0.1:1", Both, false)
 	require.ErrorIs(t, err, ErrWay)
+}
+
+// TestBlackholeDefersDial: a connection accepted while its way is
+// blackholed does not reach the target (no half-open connection piles up
+// there) until the way clears; then its bytes arrive (fake clock).
+func TestBlackholeDefersDial(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := New(Faults{}, 10)
+		defer p.Close()
+		p.Blackhole(AToB, true)
+		l := newMemListener()
+		require.True(t, p.track(l))
+		servers := make(chan net.Conn, 1)
+		p.wg.Go(func() {
+			p.acceptLoop(l, func() (net.Conn, error) {
+				a, b := net.Pipe()
+				servers <- b
+				return a, nil
+			}, AToB)
+		})
+		client, err := l.dial()
+		require.NoError(t, err)
+		defer client.Close()
+		go func() { _, _ = client.Write([]byte("hello")) }()
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		require.Empty(t, servers, "dialled the target through a blackhole")
+		p.Blackhole(AToB, false)
+		server := <-servers
+		defer server.Close()
+		got, _, err := readAll(server, len("hello"))
+		require.NoError(t, err)
+		require.Equal(t, "hello", string(got))
+	})
 }

@@ -41,7 +41,9 @@
 //
 // Blackhole makes a way drop every UDP packet and hold every TCP byte
 // (connections stay open, nothing arrives): a node behind it looks
-// crashed to everyone sending to it that way.
+// crashed to everyone sending to it that way. A connection accepted while
+// its clients' way is blackholed is dialled to the target only once the
+// way clears.
 //
 // # Concurrency
 //
@@ -398,6 +400,14 @@ func (p *Proxy) acceptLoop(l net.Listener, dial func() (net.Conn, error), w Way)
 			return
 		}
 		p.wg.Go(func() {
+			// A connection made while its way is blackholed reaches the
+			// target only once the way clears, as a SYN dropped on the way
+			// never opens one: the target never holds a pile of half-open
+			// connections from the proxy's address.
+			if !p.wait(w, time.Time{}) {
+				c.Close()
+				return
+			}
 			up, err := dial()
 			if err != nil || !p.track(up) {
 				if up != nil {

@@ -129,10 +129,17 @@ func TestTCPBlackholeHoldsThenReleases(t *testing.T) {
 	c, err := net.Dial("tcp", addr)
 	require.NoError(t, err)
 	defer c.Close()
+	// The connection is through to the target (an echo came back) before
+	// the blackhole: a connection accepted while blackholed would not be
+	// dialled on.
+	_, err = c.Write([]byte("x"))
+	require.NoError(t, err)
+	_, err = io.ReadFull(c, make([]byte, 1))
+	require.NoError(t, err)
 	p.Blackhole(Both, true)
 	_, err = c.Write([]byte("held"))
 	require.NoError(t, err)
-	require.Eventually(t, func() bool { return p.Stats(Both).TCPChunks == 1 }, 10*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return p.Stats(Both).TCPChunks == 3 }, 10*time.Second, time.Millisecond)
 	p.Blackhole(Both, false)
 	got := make([]byte, 4)
 	_, err = io.ReadFull(c, got)
