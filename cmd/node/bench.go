@@ -146,7 +146,7 @@ func (f figure) String() string {
 	if f.Value >= 1000 {
 		v = strconv.FormatFloat(f.Value, 'f', 0, 64)
 	}
-	if f.Unit == "x" { // a ratio
+	if f.Unit == "x" || f.Value < 10 { // a ratio, or a small figure (CPU per message)
 		v = strconv.FormatFloat(f.Value, 'f', 2, 64)
 	}
 	return f.Name + " " + v + " " + f.Unit
