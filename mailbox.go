@@ -101,6 +101,29 @@ func (p *Process) deliver(m any) bool {
 	return true
 }
 
+// deliverMany puts ms in p's mailbox, in order, under one lock and with at
+// most one wake-up. It returns the mailbox's length after, or -1, dropping
+// the messages, if p is dead.
+func (p *Process) deliverMany(ms []any) int {
+	p.mu.Lock()
+	if p.dead {
+		p.mu.Unlock()
+		return -1
+	}
+	a := actNone
+	for _, m := range ms {
+		if b := p.pushLocked(m); b != actNone {
+			a = b // only the first push can ask for one
+		}
+	}
+	n := p.queueLenLocked()
+	p.mu.Unlock()
+	if a != actNone {
+		p.act(a)
+	}
+	return n
+}
+
 // schedule starts an activation of an actor that has messages. After Stop
 // has closed the workers nothing runs; Stop ends the actor itself.
 func (n *Node) schedule(p *Process) {

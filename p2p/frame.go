@@ -57,8 +57,20 @@ var errBadVarint = errors.New("bad frame length")
 
 // readHeader reads a frame header and checks the declared length against
 // max (data frames) or the fixed sizes of control frames. It never
-// allocates: the caller reads the payload knowing it is bounded.
+// allocates: the caller reads the payload knowing it is bounded. A header
+// already in r's buffer is parsed there (parseHeader); one split across
+// reads is read byte by byte.
 func readHeader(r *bufio.Reader, max int) (typ byte, n int, err error) {
+	if b, _ := r.Peek(min(r.Buffered(), maxHeader)); len(b) > 0 {
+		typ, n, hl, err := parseHeader(b, max)
+		if err != nil {
+			return 0, 0, err
+		}
+		if hl > 0 {
+			_, _ = r.Discard(hl)
+			return typ, n, nil
+		}
+	}
 	typ, err = r.ReadByte()
 	if err != nil {
 		return 0, 0, err
@@ -84,23 +96,64 @@ func readHeader(r *bufio.Reader, max int) (typ byte, n int, err error) {
 		x |= uint64(c&0x7f) << s
 		s += 7
 	}
+	if err := checkHeader(typ, x, max); err != nil {
+		return 0, 0, err
+	}
+	return typ, int(x), nil
+}
+
+// parseHeader parses a frame header at the front of b by readHeader's
+// rules. hl is the header's length, 0 when b holds only part of a header
+// (err is nil then, unless what is there is already wrong).
+func parseHeader(b []byte, max int) (typ byte, n, hl int, err error) {
+	typ = b[0]
+	var x uint64
+	var s uint
+	for i := 0; ; i++ {
+		if i == binary.MaxVarintLen32 {
+			return 0, 0, 0, fmt.Errorf("%w: %w", ErrProtocol, errBadVarint)
+		}
+		if 1+i >= len(b) {
+			return 0, 0, 0, nil // the rest of the header is not here yet
+		}
+		c := b[1+i]
+		if c < 0x80 {
+			if (i == binary.MaxVarintLen32-1 && c > 0x0f) || (i > 0 && c == 0) {
+				return 0, 0, 0, fmt.Errorf("%w: %w", ErrProtocol, errBadVarint)
+			}
+			x |= uint64(c) << s
+			hl = 2 + i
+			break
+		}
+		x |= uint64(c&0x7f) << s
+		s += 7
+	}
+	if err := checkHeader(typ, x, max); err != nil {
+		return 0, 0, 0, err
+	}
+	return typ, int(x), hl, nil
+}
+
+// checkHeader checks a frame's declared length x against max (data
+// frames) or the fixed size of its control frame type.
+func checkHeader(typ byte, x uint64, max int) error {
 	switch typ {
 	case frameData:
 		if x > uint64(max) {
-			return 0, 0, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, x, max)
+			return fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, x, max)
 		}
 	case framePing, framePong:
 		if x != 8 {
-			return 0, 0, fmt.Errorf("%w: ping frame of %d bytes", ErrProtocol, x)
+			return fmt.Errorf("%w: ping frame of %d bytes", ErrProtocol, x)
 		}
 	case frameBye:
 		if x != 1 {
-			return 0, 0, fmt.Errorf("%w: bye frame of %d bytes", ErrProtocol, x)
+			return fmt.Errorf("%w: bye frame of %d bytes", ErrProtocol, x)
 		}
 	default:
-		return 0, 0, fmt.Errorf("%w: unknown frame type %d", ErrProtocol, typ)
+		return fmt.Errorf("%w: unknown frame type %d", ErrProtocol, typ)
 	}
-	return typ, int(x), nil
+	return nil
 }
 
 func unexpectedEOF(err error) error {
@@ -158,4 +211,17 @@ func (fr *frameReader) next() (typ byte, payload []byte, err error) {
 		return 0, nil, unexpectedEOF(err)
 	}
 	return typ, payload, nil
+}
+
+// ready reports whether a whole frame is in the read buffer, so that
+// next returns it without waiting for the network. A malformed header
+// counts as ready: next reports it.
+func (fr *frameReader) ready() bool {
+	nb := fr.r.Buffered()
+	if nb == 0 {
+		return false
+	}
+	b, _ := fr.r.Peek(min(nb, maxHeader))
+	_, n, hl, err := parseHeader(b, fr.max)
+	return err != nil || hl > 0 && nb >= hl+n
 }
