@@ -199,6 +199,15 @@ func (d *dist) decodeLocalMsg(f []byte) (id uint64, v any, ok bool, err error) {
 	if i < 0 || inc != d.n.incarnation {
 		return 0, nil, false, nil // a pid of another start: noproc, on the general path
 	}
+	if f[i] == tagBytes {
+		// The common payload, without a decoder: its length, then exactly
+		// that many bytes to the frame's end.
+		n, j := uvarintAt(f, i+1)
+		if j < 0 || n != uint64(len(f)-j) {
+			return 0, nil, false, nil // malformed: the general path says how
+		}
+		return id, f[j:len(f):len(f)], true, nil // capacity clipped: appends copy
+	}
 	dec := decoder{Decoder: wire.NewDecoderAt(f, i), owned: true}
 	v = d.codec.decodeValue(&dec)
 	if err := dec.done(); err != nil {

@@ -83,6 +83,7 @@ type Process struct {
 	dead      bool         //
 	exiting   bool         // actor: running Terminate
 	trapExit  bool         //
+	cycleIn   uint8        // messages taken from in since the mailbox was last caught up, up to 255
 	gone      atomic.Bool  // set once the process is dead (lock-free check)
 	nlocal    atomic.Int32 // count, for ProcessInfo (owner writes)
 
@@ -103,8 +104,8 @@ type Process struct {
 	ext *procExt
 
 	// Owned by the process's goroutine.
-	local [][]any // chunks taken from in, oldest first; local[0][head:] is next
-	head  int
+	local   [][]any // chunks taken from in, oldest first; local[0][head:] is next
+	head    int
 	count int // messages in local
 
 	// sendTo caches the last local process this one sent to, so a stream of

@@ -57,20 +57,8 @@ var errBadVarint = errors.New("bad frame length")
 
 // readHeader reads a frame header and checks the declared length against
 // max (data frames) or the fixed sizes of control frames. It never
-// allocates: the caller reads the payload knowing it is bounded. A header
-// already in r's buffer is parsed there (parseHeader); one split across
-// reads is read byte by byte.
+// allocates: the caller reads the payload knowing it is bounded.
 func readHeader(r *bufio.Reader, max int) (typ byte, n int, err error) {
-	if b, _ := r.Peek(min(r.Buffered(), maxHeader)); len(b) > 0 {
-		typ, n, hl, err := parseHeader(b, max)
-		if err != nil {
-			return 0, 0, err
-		}
-		if hl > 0 {
-			_, _ = r.Discard(hl)
-			return typ, n, nil
-		}
-	}
 	typ, err = r.ReadByte()
 	if err != nil {
 		return 0, 0, err
@@ -198,19 +186,38 @@ type frameReader struct {
 // next returns the next frame. Data payloads are fresh slices owned by the
 // caller; control payloads alias an internal buffer valid until the next call.
 func (fr *frameReader) next() (typ byte, payload []byte, err error) {
+	if nb := fr.r.Buffered(); nb > 0 {
+		// The common case: the whole frame came with an earlier read and
+		// is parsed and copied straight from the buffer.
+		b, _ := fr.r.Peek(nb)
+		typ, n, hl, err := parseHeader(b[:min(nb, maxHeader)], fr.max)
+		if err != nil {
+			return 0, nil, err
+		}
+		if hl > 0 && nb >= hl+n {
+			payload = fr.payload(typ, n)
+			copy(payload, b[hl:hl+n])
+			_, _ = fr.r.Discard(hl + n)
+			return typ, payload, nil
+		}
+	}
 	typ, n, err := readHeader(fr.r, fr.max)
 	if err != nil {
 		return 0, nil, err
 	}
-	if typ == frameData {
-		payload = fr.slab.get(n)
-	} else {
-		payload = fr.ctl[:n]
-	}
+	payload = fr.payload(typ, n)
 	if _, err := io.ReadFull(fr.r, payload); err != nil {
 		return 0, nil, unexpectedEOF(err)
 	}
 	return typ, payload, nil
+}
+
+// payload returns the buffer for an n-byte payload of a frame of typ.
+func (fr *frameReader) payload(typ byte, n int) []byte {
+	if typ == frameData {
+		return fr.slab.get(n)
+	}
+	return fr.ctl[:n]
 }
 
 // ready reports whether a whole frame is in the read buffer, so that
