@@ -184,11 +184,8 @@ func (d *dist) decodeLocalMsg(f []byte) (id uint64, v any, ok bool, err error) {
 	if len(f) < 8 || f[0] != dMsg || f[1] != 0 {
 		return 0, nil, false, nil
 	}
-	i := 2
-	if _, i = uvarintAt(f, i); i < 0 { // from's id
-		return 0, nil, false, nil
-	}
-	if _, i = uvarintAt(f, i); i < 0 || i >= len(f) || f[i] != 0 { // from's incarnation, to's node
+	i := skipUvarint(f, skipUvarint(f, 2)) // from's id and incarnation: checked, not needed
+	if i < 0 || i >= len(f) || f[i] != 0 { // to's node
 		return 0, nil, false, nil
 	}
 	id, i = uvarintAt(f, i+1)
@@ -214,6 +211,23 @@ func (d *dist) decodeLocalMsg(f []byte) (id uint64, v any, ok bool, err error) {
 		return 0, nil, true, err
 	}
 	return id, v, true, nil
+}
+
+// skipUvarint returns the index after the uvarint at b[i:], or -1 when
+// there is none (binary.Uvarint's rules; i may be -1 already).
+func skipUvarint(b []byte, i int) int {
+	if i < 0 {
+		return -1
+	}
+	for j := 0; j < binary.MaxVarintLen64 && i+j < len(b); j++ {
+		if c := b[i+j]; c < 0x80 {
+			if j == binary.MaxVarintLen64-1 && c > 1 {
+				return -1 // overflows 64 bits
+			}
+			return i + j + 1
+		}
+	}
+	return -1
 }
 
 // uvarintAt reads a uvarint at b[i:] and returns it with the index after
