@@ -104,8 +104,8 @@ type Process struct {
 	ext *procExt
 
 	// Owned by the process's goroutine.
-	local   [][]any // chunks taken from in, oldest first; local[0][head:] is next
-	head    int
+	local [][]any // chunks taken from in, oldest first; local[0][head:] is next
+	head  int
 	count int // messages in local
 
 	// sendTo caches the last local process this one sent to, so a stream of

@@ -153,9 +153,12 @@ func unexpectedEOF(err error) error {
 
 // slab hands out small frame buffers carved from larger chunks, so that
 // receiving many small frames costs one allocation per chunk, not per frame.
-// Each returned slice has its capacity clipped, so the receiver owns it.
+// Each returned slice has its capacity clipped, so the receiver owns it. It
+// moves an offset rather than reslicing buf, so handing out a frame writes
+// no pointer (no GC write barrier per frame).
 type slab struct {
 	buf []byte
+	off int
 }
 
 const (
@@ -167,11 +170,11 @@ func (s *slab) get(n int) []byte {
 	if n > slabMaxFrame {
 		return make([]byte, n)
 	}
-	if len(s.buf) < n {
-		s.buf = make([]byte, slabChunk)
+	if len(s.buf)-s.off < n {
+		s.buf, s.off = make([]byte, slabChunk), 0
 	}
-	b := s.buf[:n:n]
-	s.buf = s.buf[n:]
+	b := s.buf[s.off : s.off+n : s.off+n]
+	s.off += n
 	return b
 }
 
