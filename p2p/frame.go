@@ -184,26 +184,25 @@ type frameReader struct {
 	max  int
 	slab slab
 	ctl  [8]byte
+	// win is what r had buffered when next last looked (a Peek, valid
+	// until r is read again) and used how much of it next has returned.
+	// Frames wholly in it are parsed there, and r is told (Discard) only
+	// when win is spent, not once per frame.
+	win  []byte
+	used int
 }
 
 // next returns the next frame. Data payloads are fresh slices owned by the
 // caller; control payloads alias an internal buffer valid until the next call.
 func (fr *frameReader) next() (typ byte, payload []byte, err error) {
-	if nb := fr.r.Buffered(); nb > 0 {
-		// The common case: the whole frame came with an earlier read and
-		// is parsed and copied straight from the buffer.
-		b, _ := fr.r.Peek(nb)
-		typ, n, hl, err := parseHeader(b[:min(nb, maxHeader)], fr.max)
-		if err != nil {
-			return 0, nil, err
-		}
-		if hl > 0 && nb >= hl+n {
-			payload = fr.payload(typ, n)
-			copy(payload, b[hl:hl+n])
-			_, _ = fr.r.Discard(hl + n)
-			return typ, payload, nil
-		}
+	if fr.win == nil {
+		fr.peek()
 	}
+	if typ, payload, ok, err := fr.fromWindow(); ok || err != nil {
+		return typ, payload, err
+	}
+	// What is left of win is the start of a frame: read it from r.
+	fr.release()
 	typ, n, err := readHeader(fr.r, fr.max)
 	if err != nil {
 		return 0, nil, err
@@ -215,6 +214,43 @@ func (fr *frameReader) next() (typ byte, payload []byte, err error) {
 	return typ, payload, nil
 }
 
+// peek makes win what r has buffered (nil when nothing).
+func (fr *frameReader) peek() {
+	if nb := fr.r.Buffered(); nb > 0 {
+		fr.win, _ = fr.r.Peek(nb)
+	}
+	fr.used = 0
+}
+
+// fromWindow returns the frame at the front of what is left of win, with
+// ok, when it is all there.
+func (fr *frameReader) fromWindow() (typ byte, payload []byte, ok bool, err error) {
+	b := fr.win[fr.used:]
+	if len(b) == 0 {
+		return 0, nil, false, nil
+	}
+	typ, n, hl, err := parseHeader(b[:min(len(b), maxHeader)], fr.max)
+	if err != nil {
+		fr.release() // r is then where the bad header starts
+		return 0, nil, false, err
+	}
+	if hl == 0 || len(b) < hl+n {
+		return 0, nil, false, nil
+	}
+	payload = fr.payload(typ, n)
+	copy(payload, b[hl:hl+n])
+	fr.used += hl + n
+	return typ, payload, true, nil
+}
+
+// release tells r what next took from win and forgets win.
+func (fr *frameReader) release() {
+	if fr.used > 0 {
+		_, _ = fr.r.Discard(fr.used)
+	}
+	fr.win, fr.used = nil, 0
+}
+
 // payload returns the buffer for an n-byte payload of a frame of typ.
 func (fr *frameReader) payload(typ byte, n int) []byte {
 	if typ == frameData {
@@ -223,15 +259,17 @@ func (fr *frameReader) payload(typ byte, n int) []byte {
 	return fr.ctl[:n]
 }
 
-// ready reports whether a whole frame is in the read buffer, so that
-// next returns it without waiting for the network. A malformed header
+// ready reports whether the next frame is wholly in the read buffer, so
+// that next returns it without waiting for the network. A malformed header
 // counts as ready: next reports it.
 func (fr *frameReader) ready() bool {
-	nb := fr.r.Buffered()
-	if nb == 0 {
-		return false
+	if fr.win == nil {
+		fr.peek()
 	}
-	b, _ := fr.r.Peek(min(nb, maxHeader))
-	_, n, hl, err := parseHeader(b, fr.max)
-	return err != nil || hl > 0 && nb >= hl+n
+	b := fr.win[fr.used:]
+	if len(b) == 0 {
+		return false // win holds all r had; the rest is to be read
+	}
+	_, n, hl, err := parseHeader(b[:min(len(b), maxHeader)], fr.max)
+	return err != nil || hl > 0 && len(b) >= hl+n
 }

@@ -24,6 +24,7 @@ func BenchmarkFrameReader32(b *testing.B) {
 		if n == 4096 {
 			src.Reset(in)
 			br.Reset(src)
+			fr.win, fr.used = nil, 0 // what it peeked is gone with the reset
 			n = 0
 		}
 		if _, _, err := fr.next(); err != nil {
