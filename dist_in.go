@@ -193,8 +193,8 @@ func (d *dist) decodeLocalMsg(f []byte) (id uint64, v any, ok bool, err error) {
 		return 0, nil, false, nil
 	}
 	inc, i := uvarintAt(f, i)
-	if i < 0 || inc != d.n.incarnation {
-		return 0, nil, false, nil // a pid of another start: noproc, on the general path
+	if i < 0 || i == len(f) || inc != d.n.incarnation {
+		return 0, nil, false, nil // no value, or a pid of another start (noproc): the general path
 	}
 	if f[i] == tagBytes {
 		// The common payload, without a decoder: its length, then exactly

@@ -24,9 +24,14 @@ func FuzzFramesFastPath(f *testing.F) {
 		fr = appendRemotePid(fr, to, n.name)
 		fr, err = DefaultCodec.AppendValue(fr, v)
 		require.NoError(f, err)
-		f.Add(fr)
+		for i := range fr { // and every cut of it
+			f.Add(fr[:i+1])
+		}
 	}
 	f.Add([]byte{dMsg, 0, 1, 7, 0, 1, 1, tagBytes, 3, 'a', 'b'})
+	// Cut right after the target pid: no value.
+	head := append([]byte{dMsg}, appendRemotePid(nil, from, frameBenchPeer.Name)...)
+	f.Add(appendRemotePid(head, to, n.name))
 	f.Add([]byte{dMsg, 0, 0x80, 0, 0, 0, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, fr []byte) {
 		id, v, ok, err := d.decodeLocalMsg(fr)
