@@ -21,6 +21,13 @@ type entry[K, V any] struct {
 	val V
 }
 
+// flatEntry is one live dot of a decoded value, kept in encoding order.
+type flatEntry[K, V any] struct {
+	dot Dot
+	key K
+	val V
+}
+
 // originStore holds the live dots of one replica, with the running count and
 // xor-hash of those dots that digests carry.
 type originStore[K, V any] struct {
@@ -54,9 +61,18 @@ type ORMap[K comparable, V any] struct {
 	ctx      Context // every dot seen, live or removed
 	applied  Context // events whose whole effect has been joined (⊆ ctx)
 	origins  map[ReplicaID]*originStore[K, V]
-	keys     map[K]keyDots // never empty
+	keys     map[K]keyDots[K, V] // never empty
 	log      eventLog
 	logLimit int
+
+	// A decoded value keeps its live dots in flat, in encoding order (keys
+	// ascending, dots ascending within a key), with origins and keys nil
+	// and flatKeys the number of keys, until something other than Len,
+	// Context, Applied or being joined into another value reads them
+	// (unflat builds the maps then). Joining a received delta into a
+	// state therefore never builds maps for the delta.
+	flat     []flatEntry[K, V]
+	flatKeys int
 }
 
 // DefaultLogLimit is how many recent events per origin a new state keeps to
@@ -100,7 +116,41 @@ func (m *ORMap[K, V]) SetLogLimit(n int) {
 
 // ---- store primitives ----
 
+// unflat builds the maps of a decoded value (see ORMap.flat).
+func (m *ORMap[K, V]) unflat() {
+	if m.flat == nil {
+		return
+	}
+	fl := m.flat
+	m.flat, m.flatKeys = nil, 0
+	m.origins = make(map[ReplicaID]*originStore[K, V])
+	m.keys = make(map[K]keyDots[K, V], len(fl))
+	var o *originStore[K, V]
+	for i := range fl {
+		e := &fl[i]
+		if o == nil || o.id != e.dot.Replica {
+			o = m.origin(e.dot.Replica, len(fl))
+		}
+		m.addLiveIn(o, e.dot.Counter, e.key, e.val)
+	}
+}
+
+// origin returns the store of r, made (with room for hint dots) if absent.
+func (m *ORMap[K, V]) origin(r ReplicaID, hint int) *originStore[K, V] {
+	o := m.origins[r]
+	if o == nil {
+		if m.origins == nil {
+			m.origins = make(map[ReplicaID]*originStore[K, V])
+			m.keys = make(map[K]keyDots[K, V], hint)
+		}
+		o = &originStore[K, V]{id: r, seed: replicaSeed(r), live: make(map[uint64]entry[K, V], max(hint, 1))}
+		m.origins[r] = o
+	}
+	return o
+}
+
 func (m *ORMap[K, V]) lookupLive(d Dot) (entry[K, V], bool) {
+	m.unflat()
 	o := m.origins[d.Replica]
 	if o == nil {
 		return entry[K, V]{}, false
@@ -110,21 +160,19 @@ func (m *ORMap[K, V]) lookupLive(d Dot) (entry[K, V], bool) {
 }
 
 func (m *ORMap[K, V]) addLive(d Dot, k K, v V) {
-	o := m.origins[d.Replica]
-	if o == nil {
-		if m.origins == nil {
-			m.origins = make(map[ReplicaID]*originStore[K, V])
-			m.keys = make(map[K]keyDots)
-		}
-		o = &originStore[K, V]{id: d.Replica, seed: replicaSeed(d.Replica), live: make(map[uint64]entry[K, V], 1)}
-		m.origins[d.Replica] = o
-	}
-	o.live[d.Counter] = entry[K, V]{k, v}
-	o.hash ^= dotHash(o.seed, d.Counter)
-	m.keys[k] = m.keys[k].add(d, &o.id)
+	m.unflat()
+	m.addLiveIn(m.origin(d.Replica, 1), d.Counter, k, v)
+}
+
+// addLiveIn adds the live dot (o's origin, n).
+func (m *ORMap[K, V]) addLiveIn(o *originStore[K, V], n uint64, k K, v V) {
+	o.live[n] = entry[K, V]{k, v}
+	o.hash ^= dotHash(o.seed, n)
+	m.keys[k] = m.keys[k].add(liveRef[K, V]{o, n})
 }
 
 func (m *ORMap[K, V]) removeLive(d Dot) (entry[K, V], bool) {
+	m.unflat()
 	o := m.origins[d.Replica]
 	if o == nil {
 		return entry[K, V]{}, false
@@ -138,7 +186,7 @@ func (m *ORMap[K, V]) removeLive(d Dot) (entry[K, V], bool) {
 	if len(o.live) == 0 {
 		delete(m.origins, d.Replica)
 	}
-	if ds := m.keys[e.key].remove(d); ds.len() == 0 {
+	if ds := m.keys[e.key].remove(liveRef[K, V]{o, d.Counter}); ds.len() == 0 {
 		delete(m.keys, e.key)
 	} else {
 		m.keys[e.key] = ds
@@ -174,6 +222,8 @@ func (m *ORMap[K, V]) mutateInto(acc *ORMap[K, V], removed []Dot, add *entry[K, 
 	if len(removed) == 0 && add == nil {
 		return Dot{}
 	}
+	m.unflat()
+	acc.unflat()
 	if len(removed) > 1 {
 		slices.SortFunc(removed, Dot.Compare)
 		removed = slices.Compact(removed)
@@ -246,6 +296,7 @@ func (m *ORMap[K, V]) liveOf(ds []Dot) []Dot {
 // replica has observed (a multi-value register write). Values written
 // concurrently elsewhere survive as siblings.
 func (m *ORMap[K, V]) Put(k K, v V) *ORMap[K, V] {
+	m.unflat()
 	return m.mutate(m.keys[k].sorted(), &entry[K, V]{k, v})
 }
 
@@ -270,6 +321,7 @@ func (m *ORMap[K, V]) Delete(k K, v V) *ORMap[K, V] {
 // Remove removes every observed sibling of k (observed-remove: a concurrent
 // write of k survives).
 func (m *ORMap[K, V]) Remove(k K) *ORMap[K, V] {
+	m.unflat()
 	return m.mutate(m.keys[k].sorted(), nil)
 }
 
@@ -290,9 +342,10 @@ func (m *ORMap[K, V]) Replace(k K, v V, dots ...Dot) *ORMap[K, V] {
 
 func (m *ORMap[K, V]) dotsWithValue(k K, v V) []Dot {
 	var out []Dot
-	m.keys[k].each(func(d Dot) {
-		if e, _ := m.lookupLive(d); m.vc.Compare(e.val, v) == 0 {
-			out = append(out, d)
+	m.unflat()
+	m.keys[k].each(func(r liveRef[K, V]) {
+		if m.vc.Compare(r.entry().val, v) == 0 {
+			out = append(out, r.dot())
 		}
 	})
 	return out
@@ -370,7 +423,7 @@ func (r *recorder[K, V]) note(op Op, k K, d Dot, v V) {
 // Join merges a state or a delta into m (m becomes m ⊔ d) and reports what
 // became visible or invisible. d is not modified and may be used again.
 func (m *ORMap[K, V]) Join(d *ORMap[K, V]) MapChanges[K, V] {
-	n := 0
+	n := len(d.flat)
 	for _, o := range d.origins {
 		n += len(o.live)
 	}
@@ -385,12 +438,16 @@ func (m *ORMap[K, V]) Join(d *ORMap[K, V]) MapChanges[K, V] {
 func (m *ORMap[K, V]) changes(rec *recorder[K, V]) MapChanges[K, V] {
 	var out MapChanges[K, V]
 	out.Values = rec.values
-	slices.SortFunc(out.Values, func(a, b ValueChange[K, V]) int {
+	byKeyDot := func(a, b ValueChange[K, V]) int {
 		if c := m.kc.Compare(a.Key, b.Key); c != 0 {
 			return c
 		}
 		return a.Dot.Compare(b.Dot)
-	})
+	}
+	// A decoded delta's additions come in key order already.
+	if !slices.IsSortedFunc(out.Values, byKeyDot) {
+		slices.SortFunc(out.Values, byKeyDot)
+	}
 	vs := out.Values
 	for i := 0; i < len(vs); {
 		j, n := i, 0
@@ -419,8 +476,10 @@ func (m *ORMap[K, V]) changes(rec *recorder[K, V]) MapChanges[K, V] {
 func (m *ORMap[K, V]) Merge(d *ORMap[K, V]) { m.merge(d, nil) }
 
 func (m *ORMap[K, V]) merge(d *ORMap[K, V], rec *recorder[K, V]) {
+	m.unflat()
 	// 1. Dots d has seen but does not hold are removed here. The cost is the
 	// smaller of d's covered range and our live dots of that origin.
+	var flatLive map[ReplicaID][]uint64 // d's flat dots per origin, sorted, made on first need
 	for r, dr := range d.ctx.m {
 		o := m.origins[r]
 		if o == nil {
@@ -428,6 +487,13 @@ func (m *ORMap[K, V]) merge(d *ORMap[K, V], rec *recorder[K, V]) {
 		}
 		dlive := d.origins[r]
 		keep := func(n uint64) bool {
+			if d.flat != nil {
+				if flatLive == nil {
+					flatLive = d.flatCounters()
+				}
+				_, ok := slices.BinarySearch(flatLive[r], n)
+				return ok
+			}
 			if dlive == nil {
 				return false
 			}
@@ -468,16 +534,39 @@ func (m *ORMap[K, V]) merge(d *ORMap[K, V], rec *recorder[K, V]) {
 			}
 		}
 	}
-	// 2. Dots d holds that we have never seen are added.
-	for r, o := range d.origins {
+	// 2. Dots d holds that we have never seen are added. A decoded delta's
+	// dots come in key order, so the changes are recorded sorted.
+	var (
+		last *ReplicaID
+		mine *rctx
+		o    *originStore[K, V]
+	)
+	for i := range d.flat {
+		e := &d.flat[i]
+		if last == nil || *last != e.dot.Replica {
+			last, mine, o = &e.dot.Replica, m.ctx.get(e.dot.Replica), nil
+		}
+		if mine != nil && mine.contains(e.dot.Counter) {
+			continue
+		}
+		if o == nil {
+			o = m.origin(e.dot.Replica, 1)
+		}
+		m.addLiveIn(o, e.dot.Counter, e.key, e.val)
+		rec.note(Added, e.key, e.dot, e.val)
+	}
+	for r, do := range d.origins {
 		mine := m.ctx.get(r)
-		for n, e := range o.live {
+		var o *originStore[K, V]
+		for n, e := range do.live {
 			if mine != nil && mine.contains(n) {
 				continue
 			}
-			dot := Dot{r, n}
-			m.addLive(dot, e.key, e.val)
-			rec.note(Added, e.key, dot, e.val)
+			if o == nil {
+				o = m.origin(r, 1)
+			}
+			m.addLiveIn(o, n, e.key, e.val)
+			rec.note(Added, e.key, Dot{r, n}, e.val)
 		}
 	}
 	m.ctx.Join(&d.ctx)
@@ -485,31 +574,65 @@ func (m *ORMap[K, V]) merge(d *ORMap[K, V], rec *recorder[K, V]) {
 	m.log.merge(&d.log, m.logLimit)
 }
 
-// ---- reads ----
-
-// Get returns the siblings of k, ordered by dot. It is empty if k is absent.
-func (m *ORMap[K, V]) Get(k K) []Sibling[V] {
-	var buf [1]Dot
-	ds := m.keys[k].view(&buf)
-	out := make([]Sibling[V], len(ds))
-	for i, d := range ds {
-		e, _ := m.lookupLive(d)
-		out[i] = Sibling[V]{d, e.val}
+// flatCounters returns the counters of a decoded value's live dots per
+// origin, sorted.
+func (m *ORMap[K, V]) flatCounters() map[ReplicaID][]uint64 {
+	out := map[ReplicaID][]uint64{}
+	for i := range m.flat {
+		d := m.flat[i].dot
+		out[d.Replica] = append(out[d.Replica], d.Counter)
+	}
+	for _, ns := range out {
+		slices.Sort(ns)
 	}
 	return out
 }
 
+// ---- reads ----
+
+// Get returns the siblings of k, ordered by dot. It is empty if k is absent.
+func (m *ORMap[K, V]) Get(k K) []Sibling[V] {
+	return m.AppendSiblings(nil, k)
+}
+
+// AppendSiblings appends the siblings of k to dst, ordered by dot, and
+// returns the extended slice: Get without an allocation when dst has room.
+func (m *ORMap[K, V]) AppendSiblings(dst []Sibling[V], k K) []Sibling[V] {
+	m.unflat()
+	var buf [1]liveRef[K, V]
+	refs := m.keys[k].view(&buf)
+	if dst == nil {
+		dst = make([]Sibling[V], 0, len(refs))
+	}
+	for _, r := range refs {
+		dst = append(dst, Sibling[V]{r.dot(), r.entry().val})
+	}
+	return dst
+}
+
 // Contains reports whether k has at least one sibling.
-func (m *ORMap[K, V]) Contains(k K) bool { return m.keys[k].len() > 0 }
+func (m *ORMap[K, V]) Contains(k K) bool {
+	m.unflat()
+	return m.keys[k].len() > 0
+}
 
 // Count returns the number of siblings of k in O(1).
-func (m *ORMap[K, V]) Count(k K) int { return m.keys[k].len() }
+func (m *ORMap[K, V]) Count(k K) int {
+	m.unflat()
+	return m.keys[k].len()
+}
 
 // Len returns the number of keys present.
-func (m *ORMap[K, V]) Len() int { return len(m.keys) }
+func (m *ORMap[K, V]) Len() int {
+	if m.flat != nil {
+		return m.flatKeys
+	}
+	return len(m.keys)
+}
 
 // Keys returns the keys present, in the key codec's order.
 func (m *ORMap[K, V]) Keys() []K {
+	m.unflat()
 	out := make([]K, 0, len(m.keys))
 	for k := range m.keys {
 		out = append(out, k)
@@ -537,6 +660,7 @@ func (m *ORMap[K, V]) Lookup(d Dot) (K, V, bool) {
 
 // LiveDots returns every live dot, in canonical order.
 func (m *ORMap[K, V]) LiveDots() []Dot {
+	m.unflat()
 	var out []Dot
 	for r, o := range m.origins {
 		for n := range o.live {
@@ -559,17 +683,18 @@ func (m *ORMap[K, V]) Applied() *Context { return m.applied.Clone() }
 
 // Clone returns a deep copy (state, context, log and log limit).
 func (m *ORMap[K, V]) Clone() *ORMap[K, V] {
+	m.unflat()
 	c := newORMap[K, V](m.kc, m.vc)
 	c.self = m.self
 	c.logLimit = m.logLimit
 	c.ctx = *m.ctx.Clone()
 	c.applied = *m.applied.Clone()
 	c.origins = make(map[ReplicaID]*originStore[K, V], len(m.origins))
-	c.keys = make(map[K]keyDots, len(m.keys))
+	c.keys = make(map[K]keyDots[K, V], len(m.keys))
 	for r, o := range m.origins {
 		c.origins[r] = &originStore[K, V]{id: o.id, seed: o.seed, live: maps.Clone(o.live), hash: o.hash}
 	}
-	idOf := func(r ReplicaID) *ReplicaID { return &c.origins[r].id }
+	idOf := func(o *originStore[K, V]) *originStore[K, V] { return c.origins[o.id] }
 	for k, ds := range m.keys {
 		c.keys[k] = ds.clone(idOf)
 	}
@@ -581,6 +706,8 @@ func (m *ORMap[K, V]) Clone() *ORMap[K, V] {
 // same live dots with equal keys and values. The replica identity and the
 // event log are not part of the state.
 func (m *ORMap[K, V]) Equal(o *ORMap[K, V]) bool {
+	m.unflat()
+	o.unflat()
 	if !m.ctx.Equal(&o.ctx) || !m.applied.Equal(&o.applied) || len(m.origins) != len(o.origins) || len(m.keys) != len(o.keys) {
 		return false
 	}
@@ -613,6 +740,7 @@ func (m *ORMap[K, V]) Purge(r ReplicaID) MapChanges[K, V] {
 	if r == m.self {
 		return MapChanges[K, V]{}
 	}
+	m.unflat()
 	rec := &recorder[K, V]{}
 	if o := m.origins[r]; o != nil {
 		for n := range o.live {
@@ -636,6 +764,7 @@ func (m *ORMap[K, V]) PurgeReplica(r ReplicaID) { m.Purge(r) }
 // their keys: O(entries of r), for hiding or listing one replica's entries.
 func (m *ORMap[K, V]) ByReplica(r ReplicaID) func(yield func(K, Sibling[V]) bool) {
 	return func(yield func(K, Sibling[V]) bool) {
+		m.unflat()
 		o := m.origins[r]
 		if o == nil {
 			return
@@ -660,6 +789,7 @@ func (m *ORMap[K, V]) ByReplica(r ReplicaID) func(yield func(K, Sibling[V]) bool
 // Mentions reports whether anything of r remains: a live dot, a context
 // entry, or a logged event or removed dot.
 func (m *ORMap[K, V]) Mentions(r ReplicaID) bool {
+	m.unflat()
 	if _, ok := m.ctx.m[r]; ok {
 		return true
 	}

@@ -87,6 +87,7 @@ func (g Digest) String() string {
 // Digest returns this state's digest. Its size is O(replicas), never
 // O(entries).
 func (m *ORMap[K, V]) Digest() Digest {
+	m.unflat()
 	g := Digest{applied: *m.applied.Clone(), seen: *m.ctx.Clone(), sums: make(map[ReplicaID]Summary, len(m.origins))}
 	for r, o := range m.origins {
 		g.sums[r] = Summary{uint64(len(o.live)), o.hash}
@@ -112,6 +113,7 @@ func (m *ORMap[K, V]) Digest() Digest {
 // covered the gaps. The result is a delta that carries its events, so the
 // peer can log and relay them.
 func (m *ORMap[K, V]) DeltaFor(peer Digest) *ORMap[K, V] {
+	m.unflat()
 	out := m.emptyLike()
 	for _, r := range m.applied.Replicas() {
 		var theirs []span
