@@ -332,7 +332,7 @@ func BenchmarkMemoryPerNameReplica(b *testing.B) {
 		d = nil
 		x := newIndex()
 		for k, sibs := range m.All() {
-			x.set(k, sibs[0].Value.Pid)
+			x.swap(k, sibs[0].Value.Pid, true)
 		}
 		b.StopTimer()
 		after := heap()

@@ -266,13 +266,7 @@ func (r *Registry) settle(s *replica.State[string, Registration], name string, r
 			}
 		}
 	}
-	old, had := r.idx.get(name)
-	switch {
-	case has && (!had || old != win.Pid):
-		r.idx.set(name, win.Pid)
-	case !has && had:
-		r.idx.del(name)
-	}
+	old, had := r.idx.swap(name, win.Pid, has)
 	if had && (!has || old != win.Pid) {
 		r.emit(Event{Kind: Unregistered, Name: name, Pid: old, Reason: reason})
 	}

@@ -420,12 +420,15 @@ func (s *State[K, V]) Up(node string) bool {
 
 // Siblings appends the visible siblings of k to dst, in dot order.
 func (s *State[K, V]) Siblings(dst []crdt.Sibling[V], k K) []crdt.Sibling[V] {
-	for _, sib := range s.r.m.Get(k) {
+	n := len(dst)
+	dst = s.r.m.AppendSiblings(dst, k)
+	out := dst[:n]
+	for _, sib := range dst[n:] {
 		if s.r.visible(sib.Dot.Replica) {
-			dst = append(dst, sib)
+			out = append(out, sib)
 		}
 	}
-	return dst
+	return out
 }
 
 // Notify sends payload (at most MaxNotice bytes) to the replica on node,
