@@ -74,9 +74,45 @@ func appendContext(dst []byte, rs []ReplicaID, ctx *Context) []byte {
 }
 
 func (m *ORMap[K, V]) appendTo(dst []byte, kind byte) []byte {
-	m.unflat()
 	dst, rs, idx := appendHeader(dst, kind, &m.ctx)
 	dst = appendContext(dst, rs, &m.applied)
+	if m.flat != nil {
+		dst = m.appendFlat(dst, idx)
+	} else {
+		dst = m.appendKeys(dst, idx)
+	}
+	return m.appendLog(dst, idx)
+}
+
+// appendFlat appends the keys and live dots of a flat value.
+func (m *ORMap[K, V]) appendFlat(dst []byte, idx map[ReplicaID]uint64) []byte {
+	m.sortFlat()
+	dst = binary.AppendUvarint(dst, uint64(m.flatKeys))
+	var last *ReplicaID
+	var ri uint64
+	for i := 0; i < len(m.flat); {
+		k := m.flat[i].key
+		j := i + 1
+		for j < len(m.flat) && m.kc.Compare(m.flat[j].key, k) == 0 {
+			j++
+		}
+		dst = m.kc.Append(dst, k)
+		dst = binary.AppendUvarint(dst, uint64(j-i))
+		for ; i < j; i++ {
+			e := &m.flat[i]
+			if last == nil || *last != e.dot.Replica {
+				last, ri = &e.dot.Replica, idx[e.dot.Replica]
+			}
+			dst = binary.AppendUvarint(dst, ri)
+			dst = binary.AppendUvarint(dst, e.dot.Counter)
+			dst = m.vc.Append(dst, e.val)
+		}
+	}
+	return dst
+}
+
+// appendKeys appends the keys and live dots of a value with maps.
+func (m *ORMap[K, V]) appendKeys(dst []byte, idx map[ReplicaID]uint64) []byte {
 	keys := m.Keys()
 	dst = binary.AppendUvarint(dst, uint64(len(keys)))
 	var buf [1]liveRef[K, V]
@@ -95,6 +131,11 @@ func (m *ORMap[K, V]) appendTo(dst []byte, kind byte) []byte {
 			dst = m.vc.Append(dst, r.entry().val)
 		}
 	}
+	return dst
+}
+
+// appendLog appends the event log.
+func (m *ORMap[K, V]) appendLog(dst []byte, idx map[ReplicaID]uint64) []byte {
 	origins := make([]ReplicaID, 0, len(m.log.m))
 	for r, o := range m.log.m {
 		if len(o.ev) > 0 {

@@ -65,12 +65,14 @@ type ORMap[K comparable, V any] struct {
 	log      eventLog
 	logLimit int
 
-	// A decoded value keeps its live dots in flat, in encoding order (keys
-	// ascending, dots ascending within a key), with origins and keys nil
-	// and flatKeys the number of keys, until something other than Len,
-	// Context, Applied or being joined into another value reads them
-	// (unflat builds the maps then). Joining a received delta into a
-	// state therefore never builds maps for the delta.
+	// A decoded value, and a delta made by mutators, keeps its live dots
+	// in flat, with origins and keys nil, until something other than Len,
+	// LiveLen, Context, Applied, encoding or being joined into another
+	// value reads them (unflat builds the maps then): joining a received
+	// delta builds no maps for it, and a delta is encoded from the slice.
+	// flatKeys is the number of keys when flat is in encoding order (keys
+	// ascending, dots ascending within a key; decoded values are), -1
+	// until sortFlat puts it in that order.
 	flat     []flatEntry[K, V]
 	flatKeys int
 }
@@ -133,6 +135,26 @@ func (m *ORMap[K, V]) unflat() {
 		}
 		m.addLiveIn(o, e.dot.Counter, e.key, e.val)
 	}
+}
+
+// sortFlat puts flat in encoding order and counts its keys.
+func (m *ORMap[K, V]) sortFlat() {
+	if m.flatKeys >= 0 {
+		return
+	}
+	slices.SortFunc(m.flat, func(a, b flatEntry[K, V]) int {
+		if c := m.kc.Compare(a.key, b.key); c != 0 {
+			return c
+		}
+		return a.dot.Compare(b.dot)
+	})
+	n := 0
+	for i := range m.flat {
+		if i == 0 || m.kc.Compare(m.flat[i-1].key, m.flat[i].key) != 0 {
+			n++
+		}
+	}
+	m.flatKeys = n
 }
 
 // origin returns the store of r, made (with room for hint dots) if absent.
@@ -223,7 +245,6 @@ func (m *ORMap[K, V]) mutateInto(acc *ORMap[K, V], removed []Dot, add *entry[K, 
 		return Dot{}
 	}
 	m.unflat()
-	acc.unflat()
 	if len(removed) > 1 {
 		slices.SortFunc(removed, Dot.Compare)
 		removed = slices.Compact(removed)
@@ -235,12 +256,20 @@ func (m *ORMap[K, V]) mutateInto(acc *ORMap[K, V], removed []Dot, add *entry[K, 
 	m.applied.Add(ev)
 	for _, r := range removed {
 		acc.ctx.Add(r)
-		acc.removeLive(r) // a sibling added earlier in the same delta
-		m.ctx.Add(r)      // already there: r was live here
+		if acc.flat == nil || acc.applied.Contains(r) {
+			acc.removeLive(r) // a sibling added earlier in the same delta
+		}
+		m.ctx.Add(r) // already there: r was live here
 		m.removeLive(r)
 	}
 	if add != nil {
-		acc.addLive(ev, add.key, add.val)
+		if acc.origins == nil {
+			// A delta keeps what it adds flat (see ORMap.flat) until read.
+			acc.flat = append(acc.flat, flatEntry[K, V]{ev, add.key, add.val})
+			acc.flatKeys = -1
+		} else {
+			acc.addLive(ev, add.key, add.val)
+		}
 		m.addLive(ev, add.key, add.val)
 	}
 	acc.log.record(ev, removed, noLimit)
@@ -509,7 +538,12 @@ func (m *ORMap[K, V]) merge(d *ORMap[K, V], rec *recorder[K, V]) {
 		}
 		var gone []uint64
 		if total <= uint64(len(o.live)) {
+			top := uint64(0) // above it nothing is live here: never seen
+			if x := m.ctx.get(r); x != nil {
+				top = x.top()
+			}
 			visit := func(lo, hi uint64) {
+				hi = min(hi, top)
 				for n := lo; n >= lo && n <= hi; n++ { // n >= lo: stop on wrap
 					if _, ok := o.live[n]; ok && !keep(n) {
 						gone = append(gone, n)
@@ -625,9 +659,20 @@ func (m *ORMap[K, V]) Count(k K) int {
 // Len returns the number of keys present.
 func (m *ORMap[K, V]) Len() int {
 	if m.flat != nil {
+		m.sortFlat()
 		return m.flatKeys
 	}
 	return len(m.keys)
+}
+
+// LiveLen returns the number of siblings under all keys (live dots), in
+// O(replicas).
+func (m *ORMap[K, V]) LiveLen() int {
+	n := len(m.flat)
+	for _, o := range m.origins {
+		n += len(o.live)
+	}
+	return n
 }
 
 // Keys returns the keys present, in the key codec's order.
