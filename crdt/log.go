@@ -24,6 +24,24 @@ type originLog struct {
 // it is read from the state, where it is live unless a later event removed it.
 type eventLog struct {
 	m map[ReplicaID]*originLog
+	// the origin recorded to last; lastID is valid when last is set
+	lastID ReplicaID
+	last   *originLog
+}
+
+// get returns the log of origin r, nil if none (only record sets the
+// cache it reads first).
+func (l *eventLog) get(r ReplicaID) *originLog {
+	if l.last != nil && l.lastID == r {
+		return l.last
+	}
+	return l.m[r]
+}
+
+// del forgets origin r's log.
+func (l *eventLog) del(r ReplicaID) {
+	delete(l.m, r)
+	l.last = nil
 }
 
 // find returns where counter n is or would be inserted, and whether it is
@@ -53,11 +71,12 @@ func (l *eventLog) record(d Dot, removed []Dot, limit int) {
 	if l.m == nil {
 		l.m = make(map[ReplicaID]*originLog)
 	}
-	o := l.m[d.Replica]
+	o := l.get(d.Replica)
 	if o == nil {
 		o = &originLog{}
 		l.m[d.Replica] = o
 	}
+	l.lastID, l.last = d.Replica, o
 	i, ok := o.find(d.Counter)
 	if ok {
 		return
@@ -91,7 +110,7 @@ func (o *originLog) dropPrefix(k int) {
 func (l *eventLog) trimAll(limit int) {
 	for r, o := range l.m {
 		if limit == 0 {
-			delete(l.m, r)
+			l.del(r)
 			continue
 		}
 		o.trim(limit)
@@ -114,7 +133,7 @@ func (l *eventLog) len(r ReplicaID) int {
 }
 
 func (l *eventLog) purge(r ReplicaID) {
-	delete(l.m, r)
+	l.del(r)
 	for _, o := range l.m {
 		for i, e := range o.ev {
 			rm := e.removed
@@ -175,6 +194,6 @@ func (m *ORMap[K, V]) TrimLog(r ReplicaID, upTo uint64) {
 	}
 	o.dropPrefix(k)
 	if len(o.ev) == 0 {
-		delete(m.log.m, r)
+		m.log.del(r)
 	}
 }

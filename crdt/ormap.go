@@ -75,6 +75,8 @@ type ORMap[K comparable, V any] struct {
 	// until sortFlat puts it in that order.
 	flat     []flatEntry[K, V]
 	flatKeys int
+
+	lastO *originStore[K, V] // the origin store used last, or nil
 }
 
 // DefaultLogLimit is how many recent events per origin a new state keeps to
@@ -159,7 +161,7 @@ func (m *ORMap[K, V]) sortFlat() {
 
 // origin returns the store of r, made (with room for hint dots) if absent.
 func (m *ORMap[K, V]) origin(r ReplicaID, hint int) *originStore[K, V] {
-	o := m.origins[r]
+	o := m.originOf(r)
 	if o == nil {
 		if m.origins == nil {
 			m.origins = make(map[ReplicaID]*originStore[K, V])
@@ -171,9 +173,22 @@ func (m *ORMap[K, V]) origin(r ReplicaID, hint int) *originStore[K, V] {
 	return o
 }
 
+// originOf returns the store of r, nil if none; most lookups are of the
+// store used last.
+func (m *ORMap[K, V]) originOf(r ReplicaID) *originStore[K, V] {
+	if m.lastO != nil && m.lastO.id == r {
+		return m.lastO
+	}
+	o := m.origins[r]
+	if o != nil {
+		m.lastO = o
+	}
+	return o
+}
+
 func (m *ORMap[K, V]) lookupLive(d Dot) (entry[K, V], bool) {
 	m.unflat()
-	o := m.origins[d.Replica]
+	o := m.originOf(d.Replica)
 	if o == nil {
 		return entry[K, V]{}, false
 	}
@@ -195,7 +210,7 @@ func (m *ORMap[K, V]) addLiveIn(o *originStore[K, V], n uint64, k K, v V) {
 
 func (m *ORMap[K, V]) removeLive(d Dot) (entry[K, V], bool) {
 	m.unflat()
-	o := m.origins[d.Replica]
+	o := m.originOf(d.Replica)
 	if o == nil {
 		return entry[K, V]{}, false
 	}
@@ -207,6 +222,7 @@ func (m *ORMap[K, V]) removeLive(d Dot) (entry[K, V], bool) {
 	o.hash ^= dotHash(o.seed, d.Counter)
 	if len(o.live) == 0 {
 		delete(m.origins, d.Replica)
+		m.lastO = nil
 	}
 	if ds := m.keys[e.key].remove(liveRef[K, V]{o, d.Counter}); ds.len() == 0 {
 		delete(m.keys, e.key)
@@ -796,6 +812,7 @@ func (m *ORMap[K, V]) Purge(r ReplicaID) MapChanges[K, V] {
 		}
 	}
 	delete(m.origins, r)
+	m.lastO = nil
 	m.ctx.Purge(r)
 	m.applied.Purge(r)
 	m.log.purge(r)
