@@ -101,3 +101,56 @@ func TestDecodedActsLikeOriginal(t *testing.T) {
 		restore()
 	}
 }
+
+// A bounded log keeps exactly the newest events of each origin however
+// many go through it (its array is reused in place once full), whatever
+// the interleaving of origins: a peer missing only logged events is served
+// them from the log, a peer missing an older one gets the origin's entries.
+func TestBoundedLogKeepsNewest(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		limit := rapid.IntRange(1, 20).Draw(t, "limit")
+		a, b, c := newMap(ra), newMap(rb), newMap(rc)
+		c.SetLogLimit(limit)
+		var deltas []*crdt.ORMap[string, uint64]
+		var fromA []int // indexes in deltas of a's events
+		for i := range rapid.IntRange(1, 300).Draw(t, "events") {
+			src := a
+			if rapid.Bool().Draw(t, "b") {
+				src = b
+			}
+			d := src.Add(small[i%len(small)], uint64(i))
+			c.Merge(d)
+			if src == a {
+				fromA = append(fromA, len(deltas))
+			}
+			deltas = append(deltas, d)
+		}
+		require.Equal(t, min(len(fromA), limit), c.LogLen(ra))
+		require.Equal(t, min(len(deltas)-len(fromA), limit), c.LogLen(rb))
+		for _, missing := range []int{limit, limit + 1} {
+			if missing > len(fromA) {
+				continue
+			}
+			// a peer with every event but a's newest `missing`
+			peer := newMap(rc)
+			skip := map[int]bool{}
+			for _, i := range fromA[len(fromA)-missing:] {
+				skip[i] = true
+			}
+			for i, d := range deltas {
+				if !skip[i] {
+					peer.Merge(d)
+				}
+			}
+			d := c.DeltaFor(peer.Digest())
+			if missing <= limit {
+				require.Equal(t, missing, d.LogLen(ra), "served from the log")
+			} else {
+				require.Equal(t, 0, d.LogLen(ra), "older than the log: the origin's entries")
+				require.Equal(t, len(fromA), d.LiveLen())
+			}
+			peer.Merge(d)
+			require.True(t, peer.Equal(c))
+		}
+	})
+}

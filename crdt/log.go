@@ -16,7 +16,27 @@ type logEvent struct {
 // duplicates. Events mostly arrive in order, so recording one is an append
 // and trimming drops a prefix.
 type originLog struct {
-	ev []logEvent
+	ev  []logEvent
+	buf []logEvent // ev's backing array from its start: ev = buf[i:j]
+}
+
+// room makes room to add one event without reallocating ev: a log at its
+// limit drops a prefix per event, so the kept events move down to the
+// start of the array instead of into a new one (a bounded log allocates
+// nothing once full).
+func (o *originLog) room() {
+	if len(o.ev) < cap(o.ev) {
+		return
+	}
+	if front := cap(o.buf) - cap(o.ev); front > len(o.ev)/2 {
+		n := copy(o.buf, o.ev)
+		clear(o.buf[n:])
+		o.ev = o.buf[:n]
+		return
+	}
+	nb := make([]logEvent, len(o.ev), max(2*len(o.ev), 8))
+	copy(nb, o.ev)
+	o.ev, o.buf = nb, nb[:cap(nb)]
 }
 
 // eventLog is the bounded per-origin event log (Algorithm 2's delta buffer,
@@ -84,6 +104,7 @@ func (l *eventLog) record(d Dot, removed []Dot, limit int) {
 	if len(removed) == 0 {
 		removed = nil
 	}
+	o.room()
 	if i == len(o.ev) {
 		o.ev = append(o.ev, logEvent{d.Counter, removed})
 	} else {
@@ -100,8 +121,8 @@ func (o *originLog) trim(limit int) {
 	}
 }
 
-// dropPrefix forgets the k oldest events. The slice moves forward; the next
-// append that reallocates copies only what is kept.
+// dropPrefix forgets the k oldest events. The slice moves forward in its
+// array (room moves it back when it reaches the end).
 func (o *originLog) dropPrefix(k int) {
 	clear(o.ev[:k])
 	o.ev = o.ev[k:]
