@@ -285,15 +285,22 @@ func (r *Replica[K, V]) Node() *nodal.Node { return r.n }
 // ctx bounds only the hand-over. Operations arriving together run in one
 // turn and their deltas go out as one frame per peer.
 func (r *Replica[K, V]) Update(ctx context.Context, fn func(s *State[K, V]) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	o := op[K, V]{fn: fn, done: r.getDone()}
 	select {
-	case r.ops <- o:
-	case <-ctx.Done():
-		r.putDone(o.done)
-		return ctx.Err()
-	case <-r.stopper.ShouldStop():
-		r.putDone(o.done)
-		return ErrStopped
+	case r.ops <- o: // the common case: room in the queue, no full select
+	default:
+		select {
+		case r.ops <- o:
+		case <-ctx.Done():
+			r.putDone(o.done)
+			return ctx.Err()
+		case <-r.stopper.ShouldStop():
+			r.putDone(o.done)
+			return ErrStopped
+		}
 	}
 	select {
 	case err := <-o.done:
