@@ -21,7 +21,10 @@ type liveRef[K, V any] struct {
 
 func (r liveRef[K, V]) dot() Dot { return Dot{r.o.id, r.n} }
 
-func (r liveRef[K, V]) entry() entry[K, V] { return r.o.live[r.n] }
+func (r liveRef[K, V]) entry() entry[K, V] {
+	e, _ := r.o.live.get(r.n)
+	return e
+}
 
 func (r liveRef[K, V]) compare(o liveRef[K, V]) int {
 	if r.o != o.o {

@@ -2,7 +2,6 @@ package crdt
 
 import (
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 )
@@ -33,7 +32,7 @@ type flatEntry[K, V any] struct {
 type originStore[K, V any] struct {
 	id   ReplicaID // the origin; keys' inline dots point here
 	seed uint64
-	live map[uint64]entry[K, V]
+	live liveSet[K, V]
 	hash uint64
 }
 
@@ -167,7 +166,7 @@ func (m *ORMap[K, V]) origin(r ReplicaID, hint int) *originStore[K, V] {
 			m.origins = make(map[ReplicaID]*originStore[K, V])
 			m.keys = make(map[K]keyDots[K, V], hint)
 		}
-		o = &originStore[K, V]{id: r, seed: replicaSeed(r), live: make(map[uint64]entry[K, V], max(hint, 1))}
+		o = &originStore[K, V]{id: r, seed: replicaSeed(r)}
 		m.origins[r] = o
 	}
 	return o
@@ -192,8 +191,7 @@ func (m *ORMap[K, V]) lookupLive(d Dot) (entry[K, V], bool) {
 	if o == nil {
 		return entry[K, V]{}, false
 	}
-	e, ok := o.live[d.Counter]
-	return e, ok
+	return o.live.get(d.Counter)
 }
 
 func (m *ORMap[K, V]) addLive(d Dot, k K, v V) {
@@ -203,7 +201,7 @@ func (m *ORMap[K, V]) addLive(d Dot, k K, v V) {
 
 // addLiveIn adds the live dot (o's origin, n).
 func (m *ORMap[K, V]) addLiveIn(o *originStore[K, V], n uint64, k K, v V) {
-	o.live[n] = entry[K, V]{k, v}
+	o.live.set(n, entry[K, V]{k, v})
 	o.hash ^= dotHash(o.seed, n)
 	m.keys[k] = m.keys[k].add(liveRef[K, V]{o, n})
 }
@@ -214,13 +212,12 @@ func (m *ORMap[K, V]) removeLive(d Dot) (entry[K, V], bool) {
 	if o == nil {
 		return entry[K, V]{}, false
 	}
-	e, ok := o.live[d.Counter]
+	e, ok := o.live.del(d.Counter)
 	if !ok {
 		return e, false
 	}
-	delete(o.live, d.Counter)
 	o.hash ^= dotHash(o.seed, d.Counter)
-	if len(o.live) == 0 {
+	if o.live.len() == 0 {
 		delete(m.origins, d.Replica)
 		m.lastO = nil
 	}
@@ -470,7 +467,7 @@ func (r *recorder[K, V]) note(op Op, k K, d Dot, v V) {
 func (m *ORMap[K, V]) Join(d *ORMap[K, V]) MapChanges[K, V] {
 	n := len(d.flat)
 	for _, o := range d.origins {
-		n += len(o.live)
+		n += o.live.len()
 	}
 	rec := &recorder[K, V]{values: make([]ValueChange[K, V], 0, n)}
 	m.merge(d, rec)
@@ -542,18 +539,18 @@ func (m *ORMap[K, V]) merge(d *ORMap[K, V], rec *recorder[K, V]) {
 			if dlive == nil {
 				return false
 			}
-			_, ok := dlive.live[n]
+			_, ok := dlive.live.get(n)
 			return ok
 		}
 		total := dr.max
 		for _, s := range dr.cloud {
-			if total > uint64(len(o.live)) {
+			if total > uint64(o.live.len()) {
 				break
 			}
 			total += s.size()
 		}
 		var gone []uint64
-		if total <= uint64(len(o.live)) {
+		if total <= uint64(o.live.len()) {
 			top := uint64(0) // above it nothing is live here: never seen
 			if x := m.ctx.get(r); x != nil {
 				top = x.top()
@@ -561,7 +558,7 @@ func (m *ORMap[K, V]) merge(d *ORMap[K, V], rec *recorder[K, V]) {
 			visit := func(lo, hi uint64) {
 				hi = min(hi, top)
 				for n := lo; n >= lo && n <= hi; n++ { // n >= lo: stop on wrap
-					if _, ok := o.live[n]; ok && !keep(n) {
+					if _, ok := o.live.get(n); ok && !keep(n) {
 						gone = append(gone, n)
 					}
 				}
@@ -571,7 +568,7 @@ func (m *ORMap[K, V]) merge(d *ORMap[K, V], rec *recorder[K, V]) {
 				visit(s.lo, s.hi)
 			}
 		} else {
-			for n := range o.live {
+			for n := range o.live.all {
 				if dr.contains(n) && !keep(n) {
 					gone = append(gone, n)
 				}
@@ -608,7 +605,7 @@ func (m *ORMap[K, V]) merge(d *ORMap[K, V], rec *recorder[K, V]) {
 	for r, do := range d.origins {
 		mine := m.ctx.get(r)
 		var o *originStore[K, V]
-		for n, e := range do.live {
+		for n, e := range do.live.all {
 			if mine != nil && mine.contains(n) {
 				continue
 			}
@@ -686,7 +683,7 @@ func (m *ORMap[K, V]) Len() int {
 func (m *ORMap[K, V]) LiveLen() int {
 	n := len(m.flat)
 	for _, o := range m.origins {
-		n += len(o.live)
+		n += o.live.len()
 	}
 	return n
 }
@@ -724,7 +721,7 @@ func (m *ORMap[K, V]) LiveDots() []Dot {
 	m.unflat()
 	var out []Dot
 	for r, o := range m.origins {
-		for n := range o.live {
+		for n := range o.live.all {
 			out = append(out, Dot{r, n})
 		}
 	}
@@ -753,7 +750,7 @@ func (m *ORMap[K, V]) Clone() *ORMap[K, V] {
 	c.origins = make(map[ReplicaID]*originStore[K, V], len(m.origins))
 	c.keys = make(map[K]keyDots[K, V], len(m.keys))
 	for r, o := range m.origins {
-		c.origins[r] = &originStore[K, V]{id: o.id, seed: o.seed, live: maps.Clone(o.live), hash: o.hash}
+		c.origins[r] = &originStore[K, V]{id: o.id, seed: o.seed, live: o.live.clone(), hash: o.hash}
 	}
 	idOf := func(o *originStore[K, V]) *originStore[K, V] { return c.origins[o.id] }
 	for k, ds := range m.keys {
@@ -774,11 +771,11 @@ func (m *ORMap[K, V]) Equal(o *ORMap[K, V]) bool {
 	}
 	for r, a := range m.origins {
 		b := o.origins[r]
-		if b == nil || len(a.live) != len(b.live) || a.hash != b.hash {
+		if b == nil || a.live.len() != b.live.len() || a.hash != b.hash {
 			return false
 		}
-		for n, ea := range a.live {
-			eb, ok := b.live[n]
+		for n, ea := range a.live.all {
+			eb, ok := b.live.get(n)
 			if !ok || m.kc.Compare(ea.key, eb.key) != 0 || m.vc.Compare(ea.val, eb.val) != 0 {
 				return false
 			}
@@ -804,7 +801,7 @@ func (m *ORMap[K, V]) Purge(r ReplicaID) MapChanges[K, V] {
 	m.unflat()
 	rec := &recorder[K, V]{}
 	if o := m.origins[r]; o != nil {
-		for n := range o.live {
+		for _, n := range o.live.counters() {
 			dot := Dot{r, n}
 			if e, ok := m.removeLive(dot); ok {
 				rec.note(Removed, e.key, dot, e.val)
@@ -831,13 +828,8 @@ func (m *ORMap[K, V]) ByReplica(r ReplicaID) func(yield func(K, Sibling[V]) bool
 		if o == nil {
 			return
 		}
-		ns := make([]uint64, 0, len(o.live))
-		for n := range o.live {
-			ns = append(ns, n)
-		}
-		slices.Sort(ns)
-		for _, n := range ns {
-			e, ok := o.live[n]
+		for _, n := range o.live.counters() {
+			e, ok := o.live.get(n)
 			if !ok {
 				continue // removed by the caller meanwhile
 			}

@@ -90,7 +90,7 @@ func (m *ORMap[K, V]) Digest() Digest {
 	m.unflat()
 	g := Digest{applied: *m.applied.Clone(), seen: *m.ctx.Clone(), sums: make(map[ReplicaID]Summary, len(m.origins))}
 	for r, o := range m.origins {
-		g.sums[r] = Summary{uint64(len(o.live)), o.hash}
+		g.sums[r] = Summary{uint64(o.live.len()), o.hash}
 	}
 	return g
 }
@@ -144,7 +144,7 @@ func (m *ORMap[K, V]) DeltaFor(peer Digest) *ORMap[K, V] {
 		for _, r := range m.ctx.Replicas() {
 			var mine Summary
 			if o := m.origins[r]; o != nil {
-				mine = Summary{uint64(len(o.live)), o.hash}
+				mine = Summary{uint64(o.live.len()), o.hash}
 			}
 			if mine != peer.sums[r] {
 				m.snapshotOrigin(out, r)
@@ -187,7 +187,7 @@ func (m *ORMap[K, V]) serveFromLog(out *ORMap[K, V], r ReplicaID, missing []span
 			}
 			out.log.record(Dot{r, n}, removed, noLimit)
 			if o != nil {
-				if e, ok := o.live[n]; ok {
+				if e, ok := o.live.get(n); ok {
 					out.addLive(Dot{r, n}, e.key, e.val)
 				}
 			}
@@ -212,7 +212,7 @@ func (m *ORMap[K, V]) snapshotOrigin(out *ORMap[K, V], r ReplicaID) {
 		}
 	}
 	if o := m.origins[r]; o != nil {
-		for n, e := range o.live {
+		for n, e := range o.live.all {
 			if _, ok := out.lookupLive(Dot{r, n}); !ok {
 				out.addLive(Dot{r, n}, e.key, e.val)
 			}
