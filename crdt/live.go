@@ -13,8 +13,9 @@ const minWindow = 64
 // slots for the counters [base, base+len(slots)) and a map for the live
 // counters outside it. An origin makes its dots one after the other, so
 // its recent entries are contiguous and live in the window, an array
-// indexed by counter (no hashing, no per-entry overhead); the window stays
-// at least a quarter full (an eighth before it is given up), so scattered
+// indexed by counter (no hashing, no per-entry overhead); the window grows
+// only while two thirds full and is given up below half full, so that it
+// never costs more per entry than the map would, and scattered
 // survivors of old events go to the map instead of holding a mostly empty
 // array, and a window left with a few survivors far behind the origin's
 // new dots moves them to the map and starts again. The zero value is
@@ -65,7 +66,7 @@ func (s *liveSet[K, V]) set(n uint64, e entry[K, V]) {
 		return
 	}
 	if n > s.base {
-		if size := n - s.base + 1; size <= minWindow || uint64(s.dense+1)*4 >= size {
+		if size := n - s.base + 1; size <= minWindow || uint64(s.dense+1)*3 >= 2*size {
 			old, oldCap := len(s.slots), cap(s.slots)
 			s.slots = slices.Grow(s.slots, int(size)-old)[:size]
 			if cap(s.slots) != oldCap {
@@ -137,7 +138,7 @@ func (s *liveSet[K, V]) del(n uint64) (entry[K, V], bool) {
 }
 
 // tidy trims dead slots from both ends of the window, moves the live ones
-// to the map when fewer than an eighth of a large window are live, and
+// to the map when fewer than half of a large window are live, and
 // lets go of an array much larger than the window.
 func (s *liveSet[K, V]) tidy() {
 	k := 0
@@ -152,7 +153,7 @@ func (s *liveSet[K, V]) tidy() {
 		j--
 	}
 	s.slots = s.slots[:j]
-	if len(s.slots) > minWindow && s.dense*8 < len(s.slots) {
+	if len(s.slots) > minWindow && s.dense*2 < len(s.slots) {
 		s.toSparse()
 	}
 	if s.dense == 0 {
