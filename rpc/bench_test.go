@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -97,14 +98,17 @@ func BenchmarkCall(b *testing.B) {
 	callee := nodes[1].Name()
 	b.Run("rpc", func(b *testing.B) {
 		b.ReportAllocs()
+		c0 := cpuTime(b)
 		for b.Loop() {
 			if _, err := rpcs[0].Call(ctx, callee, "rpc.echo", "ping"); err != nil {
 				b.Fatal(err)
 			}
 		}
+		reportCPU(b, c0)
 	})
 	b.Run("plain", func(b *testing.B) {
 		b.ReportAllocs()
+		c0 := cpuTime(b)
 		inProc(b, nodes[0], func(p *nodal.Process) error {
 			for b.Loop() {
 				if _, err := p.Call(ctx, echo, "ping"); err != nil {
@@ -113,6 +117,7 @@ func BenchmarkCall(b *testing.B) {
 			}
 			return nil
 		})
+		reportCPU(b, c0)
 	})
 }
 
@@ -133,6 +138,7 @@ func BenchmarkCallConcurrent(b *testing.B) {
 		var wg sync.WaitGroup
 		errs := make(chan error, callers)
 		b.ResetTimer()
+		c0 := cpuTime(b)
 		for w := range callers {
 			wg.Add(1)
 			if _, err := nodes[0].Spawn(func(p *nodal.Process) error {
@@ -150,6 +156,7 @@ func BenchmarkCallConcurrent(b *testing.B) {
 		}
 		wg.Wait()
 		b.StopTimer()
+		reportCPU(b, c0)
 		close(errs)
 		if err := <-errs; err != nil {
 			b.Fatal(err)
@@ -172,6 +179,8 @@ func BenchmarkMulticall(b *testing.B) {
 	to := []string{nodes[1].Name(), nodes[2].Name()}
 	b.Run("multicall2", func(b *testing.B) {
 		b.ReportAllocs()
+		c0 := cpuTime(b)
+		defer reportCPU(b, c0)
 		for b.Loop() {
 			res, bad, err := rpcs[0].Multicall(ctx, to, "rpc.echo", "ping")
 			if err != nil || len(bad) > 0 {
@@ -181,10 +190,27 @@ func BenchmarkMulticall(b *testing.B) {
 	})
 	b.Run("call", func(b *testing.B) {
 		b.ReportAllocs()
+		c0 := cpuTime(b)
+		defer reportCPU(b, c0)
 		for b.Loop() {
 			if _, err := rpcs[0].Call(ctx, to[0], "rpc.echo", "ping"); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
+}
+
+// cpuTime is the user and system CPU time this OS process has used.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportCPU reports the CPU time per operation since c0 (both nodes: they
+// share this OS process), steadier than ns/op on a busy machine.
+func reportCPU(b *testing.B, c0 time.Duration) {
+	b.ReportMetric(float64((cpuTime(b)-c0).Nanoseconds())/1e3/float64(b.N), "cpu-µs/op")
 }

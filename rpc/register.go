@@ -147,8 +147,9 @@ func Process(ctx context.Context) *nodal.Process {
 	return p
 }
 
-// serve runs a request from another node (or this one) on a process of its
-// own. It runs in HandleFrame and must not block.
+// serve runs a request from another node (or this one) on a call process:
+// an idle one if there is one, else a new one. It runs in HandleFrame and
+// must not block.
 func (r *RPC) serve(from nodal.NodeRef, req request) {
 	isCall := req.kind == kindCall
 	fail := func(class byte, text string) {
@@ -173,9 +174,13 @@ func (r *RPC) serve(from nodal.NodeRef, req request) {
 		fail(classLimit, fmt.Sprintf("%d calls from %s running", r.cfg.MaxConcurrent, from.Name))
 		return
 	}
+	j := job{from: from, req: req, f: f, busy: busy}
+	if r.idle.handOff(j) {
+		return
+	}
 	r.active.Add(1)
 	pid, err := r.n.Spawn(func(p *nodal.Process) error {
-		r.run(p, from, req, f, busy)
+		r.callLoop(p, j)
 		return nil
 	})
 	if err != nil {
@@ -197,10 +202,49 @@ func (r *RPC) servingCount(node string) *atomic.Int64 {
 	return c.(*atomic.Int64)
 }
 
-// run is the body of a call process.
-func (r *RPC) run(p *nodal.Process, from nodal.NodeRef, req request, f *function, busy *atomic.Int64) {
+// callLoop is the body of a call process: it runs j, then, while the
+// process is as fresh as a new one (the function never asked for it with
+// Process, it is not linked, monitored, named or trapping exits and its
+// mailbox is empty), waits among the idle call processes for the next job.
+// A process a function did use runs no other call: it ends after it.
+func (r *RPC) callLoop(p *nodal.Process, j job) {
 	pid := p.Self()
 	r.running.add(pid)
+	defer func() {
+		r.running.remove(pid)
+		r.active.Done()
+	}()
+	cp := &callProc{next: make(chan job, 1)}
+	done := p.Context().Done()
+	for {
+		if !r.run(p, j) || !r.fresh(pid) || !r.idle.park(cp) {
+			return
+		}
+		select {
+		case j = <-cp.next:
+		case <-done:
+			if r.idle.leave(cp) {
+				return
+			}
+			// Handed a job as it was killed: that call is killed.
+			j = <-cp.next
+			r.run(p, j)
+			return
+		}
+	}
+}
+
+// fresh reports whether the call process pid is as a new one would be.
+func (r *RPC) fresh(pid nodal.Pid) bool {
+	info, err := r.n.ProcessInfo(pid)
+	return err == nil && info.MessageQueueLen == 0 && len(info.Links) == 0 && len(info.Monitors) == 0 &&
+		len(info.MonitoredBy) == 0 && info.RegisteredName == "" && !info.TrapExit
+}
+
+// run runs one call on the call process p and sends its reply; it reports
+// whether p may run another call.
+func (r *RPC) run(p *nodal.Process, j job) (reuse bool) {
+	from, req, f, busy := j.from, j.req, j.f, j.busy
 	freed := false
 	free := func() { // the call no longer counts against MaxConcurrent
 		if !freed {
@@ -208,17 +252,13 @@ func (r *RPC) run(p *nodal.Process, from nodal.NodeRef, req request, f *function
 			busy.Add(-1)
 		}
 	}
-	defer func() {
-		r.running.remove(pid)
-		free()
-		r.active.Done()
-	}()
+	defer free()
 	r.stats.served.Add(1)
-	ctx := &callCtx{Context: p.Context(), p: p}
+	pctx := p.Context()
+	ctx := &callCtx{Context: pctx, p: p}
 	if req.timeout > 0 {
 		ctx.deadline = time.Now().Add(req.timeout)
 	}
-	defer ctx.release()
 	asJSON := req.flags&flagJSON != 0
 	var out []byte
 	send := func() {
@@ -226,18 +266,22 @@ func (r *RPC) run(p *nodal.Process, from nodal.NodeRef, req request, f *function
 		if req.kind != kindCall {
 			return
 		}
-		err := r.n.TrySendService(from.Name, ServiceName, out)
-		if errors.Is(err, nodal.ErrQueueFull) { // wait for room, bounded
-			sctx, cancel := context.WithTimeout(context.Background(), nodal.AutoConnectTimeout)
-			err = r.n.SendService(sctx, from.Name, ServiceName, out)
-			cancel()
-		}
+		// A blocking send: the call process may wait, and a sender that
+		// finds the connection idle writes the reply itself (TrySendService
+		// would hand it to the connection's writer goroutine, one more
+		// wake-up per call). It waits only while the outbound queue is
+		// full, bounded by replyTimeout; that bound's timer is made only
+		// then.
+		sctx := &lazyTimeout{d: replyTimeout}
+		err := r.n.SendService(sctx, from.Name, ServiceName, out)
+		sctx.release()
 		if err != nil {
 			log.Debugw("rpc reply not sent", "to", from.Name, "err", err)
 		}
 	}
 	defer func() {
 		v := recover()
+		used := ctx.end()
 		if v == nil {
 			return
 		}
@@ -248,9 +292,14 @@ func (r *RPC) run(p *nodal.Process, from nodal.NodeRef, req request, f *function
 		}
 		out = appendReplyError(nil, req.id, from.Incarnation, classPanic, fmt.Sprint(v), trimmedStack(), false)
 		send()
+		reuse = !used
 	}()
-	res, err := f.invoke(ctx, req.args, asJSON)
-	if p.Context().Err() != nil {
+	var res []byte
+	var err error
+	if pctx.Err() == nil {
+		res, err = f.invoke(ctx, req.args, asJSON)
+	}
+	if pctx.Err() != nil {
 		// Killed while the function ran: report the exit signal's reason
 		// (Receive on a dead process returns its *nodal.ExitError).
 		reason := nodal.ReasonKilled.Error()
@@ -260,7 +309,7 @@ func (r *RPC) run(p *nodal.Process, from nodal.NodeRef, req request, f *function
 		}
 		out = appendReplyError(nil, req.id, from.Incarnation, classKilled, reason, "", false)
 		send()
-		return
+		return false
 	}
 	var ba *badArgs
 	switch {
@@ -272,6 +321,7 @@ func (r *RPC) run(p *nodal.Process, from nodal.NodeRef, req request, f *function
 		out = appendReplyError(nil, req.id, from.Incarnation, classFunc, err.Error(), sentinelName(err), false)
 	}
 	send()
+	return !ctx.end()
 }
 
 // trimmedStack is the stack of a recovered panic from the panicking frame

@@ -35,7 +35,8 @@ type RPC struct {
 	breakers sync.Map // callee node name -> *nodeState: breaker, outbound slots
 	serving  sync.Map // caller node name -> *atomic.Int64: calls running here
 
-	running callSet // the processes running calls here, for Stop
+	running callSet  // the call processes here (running or idle), for Stop
+	idle    procPool // the idle ones
 	active  activeCalls
 
 	stopped  atomic.Bool
