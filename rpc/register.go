@@ -179,6 +179,7 @@ func (r *RPC) serve(from nodal.NodeRef, req request) {
 		return
 	}
 	r.active.Add(1)
+	r.stats.procs.Add(1)
 	pid, err := r.n.Spawn(func(p *nodal.Process) error {
 		r.callLoop(p, j)
 		return nil

@@ -44,7 +44,7 @@ type RPC struct {
 	stopErr  error
 
 	stats struct {
-		calls, casts, served, late, rejected, badFrames, failFast atomic.Uint64
+		calls, casts, served, late, rejected, badFrames, failFast, procs atomic.Uint64
 	}
 }
 
@@ -94,13 +94,15 @@ type Stats struct {
 	Rejected    uint64 // requests refused here with ErrSystemLimit (casts dropped)
 	BadFrames   uint64 // frames that could not be decoded (dropped)
 	FailFast    uint64 // calls failed at once by an open breaker
+	CallProcs   uint64 // call processes started here (idle ones run later calls)
 }
 
 // Stats returns the counters.
 func (r *RPC) Stats() Stats {
 	s := &r.stats
 	return Stats{Calls: s.calls.Load(), Casts: s.casts.Load(), Served: s.served.Load(),
-		LateReplies: s.late.Load(), Rejected: s.rejected.Load(), BadFrames: s.badFrames.Load(), FailFast: s.failFast.Load()}
+		LateReplies: s.late.Load(), Rejected: s.rejected.Load(), BadFrames: s.badFrames.Load(), FailFast: s.failFast.Load(),
+		CallProcs: s.procs.Load()}
 }
 
 // Stop detaches the service, fails the calls still waiting for a reply
