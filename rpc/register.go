@@ -141,7 +141,9 @@ type procKey struct{}
 
 // Process returns the process that runs the call whose function got ctx,
 // for the function to use (Monitor, Receive, Spawn, ...) on its own
-// goroutine; nil for any other ctx.
+// goroutine; that process runs no other call and ends after this one. nil
+// for any other ctx, and for a function's ctx asked after the function
+// returned without asking for it.
 func Process(ctx context.Context) *nodal.Process {
 	p, _ := ctx.Value(procKey{}).(*nodal.Process)
 	return p
