@@ -19,7 +19,7 @@ import (
 func (r *RPC) Call(ctx context.Context, node, fn string, args any) (any, error) {
 	ctx, cancel := r.defaultDeadline(ctx)
 	defer cancel()
-	id, err := r.send(ctx, node, fn, args, 0)
+	id, err := r.send(ctx, node, fn, args, 0, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +51,7 @@ func CallAs[R any](ctx context.Context, r *RPC, node, fn string, args any) (R, e
 func (r *RPC) CallJSON(ctx context.Context, node, fn string, args json.RawMessage) (json.RawMessage, error) {
 	ctx, cancel := r.defaultDeadline(ctx)
 	defer cancel()
-	id, err := r.send(ctx, node, fn, []byte(args), flagJSON)
+	id, err := r.send(ctx, node, fn, []byte(args), flagJSON, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -115,8 +115,8 @@ type ReqID struct {
 // Node returns the node the request went to.
 func (id ReqID) Node() string { return id.node }
 
-// send sends a call and registers it as pending.
-func (r *RPC) send(ctx context.Context, node, fn string, args any, flags byte) (ReqID, error) {
+// send sends a call and registers it as pending, in grp when not nil.
+func (r *RPC) send(ctx context.Context, node, fn string, args any, flags byte, grp *group) (ReqID, error) {
 	id := ReqID{id: r.nextID.Add(1), node: node, fn: fn}
 	fail := func(err error) (ReqID, error) { return ReqID{}, &CallError{Node: node, Func: fn, Err: err} }
 	if r.stopped.Load() {
@@ -158,7 +158,7 @@ func (r *RPC) send(ctx context.Context, node, fn string, args any, flags byte) (
 			return fail(err)
 		}
 	}
-	p := &pending{id: id.id, node: node, fn: fn, json: flags&flagJSON != 0, ch: make(chan reply, 1)}
+	p := &pending{id: id.id, node: node, fn: fn, json: flags&flagJSON != 0, ch: make(chan reply, 1), grp: grp}
 	if ns != nil {
 		p.slots = ns.slots
 	}
@@ -256,7 +256,7 @@ func (r *RPC) result(p *pending, rep reply) (any, error) {
 // An id that is never received stays until its node goes down or the
 // service stops: receive or abandon every id.
 func (r *RPC) SendRequest(ctx context.Context, node, fn string, args any) (ReqID, error) {
-	return r.send(ctx, node, fn, args, 0)
+	return r.send(ctx, node, fn, args, 0, nil)
 }
 
 // ReceiveResponse waits for id's result (erpc:receive_response), bounded
@@ -312,9 +312,19 @@ func (r *RPC) Multicall(ctx context.Context, nodes []string, fn string, args any
 	defer cancel()
 	out := make([]Result, len(nodes))
 	ids := make([]ReqID, len(nodes))
+	// Every request goes out before any reply is waited for, and the
+	// caller wakes once, when the last reply is in (or ctx ends).
+	grp := newGroup(len(nodes))
 	for i, node := range nodes {
 		out[i].Node = node
-		ids[i], out[i].Err = r.send(ctx, node, fn, encoded(enc), 0)
+		ids[i], out[i].Err = r.send(ctx, node, fn, encoded(enc), 0, grp)
+		if out[i].Err != nil {
+			grp.done() // no reply will come for it
+		}
+	}
+	select {
+	case <-grp.all:
+	case <-ctx.Done():
 	}
 	var bad []string
 	for i := range nodes {

@@ -236,6 +236,29 @@ type pending struct {
 	label any
 	slots chan struct{} // the node's outbound slots, one of which this call holds
 	freed atomic.Bool
+	grp   *group // the Multicall it belongs to, if any
+}
+
+// group counts down the replies a Multicall waits for.
+type group struct {
+	left atomic.Int64
+	all  chan struct{} // closed when left reaches 0
+}
+
+func newGroup(n int) *group {
+	g := &group{all: make(chan struct{})}
+	g.left.Store(int64(n))
+	if n == 0 {
+		close(g.all)
+	}
+	return g
+}
+
+// done counts one reply (or a request that never went out).
+func (g *group) done() {
+	if g.left.Add(-1) == 0 {
+		close(g.all)
+	}
 }
 
 func (t *pendingTable) init() {
@@ -299,6 +322,9 @@ func (p *pending) put(s *pendingShard, rep reply) {
 	}
 	p.done = true
 	p.ch <- rep // capacity 1, one reply only: never blocks
+	if p.grp != nil {
+		p.grp.done()
+	}
 }
 
 // failAll fails every waiting call whose node matches with err.
