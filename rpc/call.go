@@ -70,7 +70,7 @@ func (r *RPC) Cast(ctx context.Context, node, fn string, args any) error {
 	if r.stopped.Load() {
 		return &CallError{Node: node, Func: fn, Err: ErrStopped}
 	}
-	b, err := r.encode(node, fn, kindCast, 0, flagsNone, args, 0)
+	b, err := r.encode(nil, node, fn, kindCast, 0, flagsNone, args, 0)
 	if err != nil {
 		return err
 	}
@@ -87,10 +87,10 @@ const flagsNone byte = 0
 // encoded is arguments encoded already (Multicall encodes them once).
 type encoded []byte
 
-// encode builds a request frame; an argument that does not encode is a
-// *CallError wrapping ErrBadArgs.
-func (r *RPC) encode(node, fn string, kind byte, id uint64, flags byte, args any, timeout time.Duration) ([]byte, error) {
-	b := appendRequestHeader(make([]byte, 0, 64), kind, id, flags, timeout, fn)
+// encode appends a request frame to dst; an argument that does not encode
+// is a *CallError wrapping ErrBadArgs.
+func (r *RPC) encode(dst []byte, node, fn string, kind byte, id uint64, flags byte, args any, timeout time.Duration) ([]byte, error) {
+	b := appendRequestHeader(dst, kind, id, flags, timeout, fn)
 	if flags&flagJSON != 0 {
 		return append(b, args.([]byte)...), nil
 	}
@@ -103,6 +103,12 @@ func (r *RPC) encode(node, fn string, kind byte, id uint64, flags byte, args any
 	}
 	return b, nil
 }
+
+// requestBufs recycles the buffers requests are encoded in.
+var requestBufs = sync.Pool{New: func() any { b := make([]byte, 0, 128); return &b }}
+
+// maxPooledRequest keeps large one-off buffers out of the pool.
+const maxPooledRequest = 64 << 10
 
 // ReqID identifies an async request (erpc's request id). It is valid until
 // its response is received or it is abandoned.
@@ -125,7 +131,14 @@ func (r *RPC) send(ctx context.Context, node, fn string, args any, flags byte, g
 	if err := nodal.ValidateNodeName(node); err != nil {
 		return fail(fmt.Errorf("%w: %w", ErrNoConnection, err))
 	}
-	b, err := r.encode(node, fn, kindCall, id.id, flags, args, remaining(ctx))
+	bp := requestBufs.Get().(*[]byte)
+	b, err := r.encode((*bp)[:0], node, fn, kindCall, id.id, flags, args, remaining(ctx))
+	defer func() { // SendService copies the frame
+		if cap(b) <= maxPooledRequest {
+			*bp = b[:0]
+			requestBufs.Put(bp)
+		}
+	}()
 	if err != nil {
 		return ReqID{}, err
 	}

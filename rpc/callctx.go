@@ -21,6 +21,7 @@ type callCtx struct {
 	deadline        time.Time // zero: none
 
 	state  atomic.Int32 // ctxRunning, ctxUsed, ctxOver
+	send   lazyTimeout  // bounds the reply's send (here to save an allocation)
 	once   sync.Once
 	armed  atomic.Bool
 	dctx   context.Context
@@ -149,7 +150,12 @@ const maxIdleCallProcs = 64
 // callProc is an idle call process's mailbox for its next job.
 type callProc struct {
 	next chan job // capacity 1; a job is put in only by handOff
+	buf  []byte   // the reply's encoding buffer, reused
 }
+
+// maxReplyBuf keeps large one-off reply buffers from staying with a call
+// process.
+const maxReplyBuf = 64 << 10
 
 // procPool holds the idle call processes, the most recently parked (the
 // warmest) on top.

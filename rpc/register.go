@@ -19,9 +19,9 @@ import (
 // function is one registered function.
 type function struct {
 	info FunctionInfo
-	// invoke decodes args, runs the function and encodes its result; a
-	// decode failure is a *badArgs.
-	invoke func(ctx context.Context, args []byte, asJSON bool) ([]byte, error)
+	// invoke decodes args, runs the function and appends its encoded
+	// result to dst; a decode failure is a *badArgs.
+	invoke func(ctx context.Context, args []byte, asJSON bool, dst []byte) ([]byte, error)
 }
 
 // FunctionInfo describes a registered function: its name and the Go types
@@ -62,7 +62,7 @@ func Register[A, R any](r *RPC, name string, fn func(ctx context.Context, args A
 	codec := r.codec
 	f := &function{
 		info: FunctionInfo{Name: name, Args: reflect.TypeFor[A]().String(), Result: reflect.TypeFor[R]().String()},
-		invoke: func(ctx context.Context, b []byte, asJSON bool) ([]byte, error) {
+		invoke: func(ctx context.Context, b []byte, asJSON bool, dst []byte) ([]byte, error) {
 			var a A
 			if asJSON {
 				if len(b) > 0 {
@@ -88,9 +88,10 @@ func Register[A, R any](r *RPC, name string, fn func(ctx context.Context, args A
 				return nil, err
 			}
 			if asJSON {
-				return json.Marshal(res)
+				j, err := json.Marshal(res)
+				return append(dst, j...), err
 			}
-			return codec.AppendValue(nil, any(res))
+			return codec.AppendValue(dst, any(res))
 		},
 	}
 	r.fmu.Lock()
@@ -220,7 +221,7 @@ func (r *RPC) callLoop(p *nodal.Process, j job) {
 	cp := &callProc{next: make(chan job, 1)}
 	done := p.Context().Done()
 	for {
-		if !r.run(p, j) || !r.fresh(pid) || !r.idle.park(cp) {
+		if !r.run(p, j, &cp.buf) || !r.fresh(pid) || !r.idle.park(cp) {
 			return
 		}
 		select {
@@ -231,7 +232,7 @@ func (r *RPC) callLoop(p *nodal.Process, j job) {
 			}
 			// Handed a job as it was killed: that call is killed.
 			j = <-cp.next
-			r.run(p, j)
+			r.run(p, j, &cp.buf)
 			return
 		}
 	}
@@ -244,9 +245,10 @@ func (r *RPC) fresh(pid nodal.Pid) bool {
 		len(info.MonitoredBy) == 0 && info.RegisteredName == "" && !info.TrapExit
 }
 
-// run runs one call on the call process p and sends its reply; it reports
-// whether p may run another call.
-func (r *RPC) run(p *nodal.Process, j job) (reuse bool) {
+// run runs one call on the call process p and sends its reply, encoded in
+// *buf (the process's, reused from call to call); it reports whether p may
+// run another call.
+func (r *RPC) run(p *nodal.Process, j job, buf *[]byte) (reuse bool) {
 	from, req, f, busy := j.from, j.req, j.f, j.busy
 	freed := false
 	free := func() { // the call no longer counts against MaxConcurrent
@@ -275,11 +277,14 @@ func (r *RPC) run(p *nodal.Process, j job) (reuse bool) {
 		// wake-up per call). It waits only while the outbound queue is
 		// full, bounded by replyTimeout; that bound's timer is made only
 		// then.
-		sctx := &lazyTimeout{d: replyTimeout}
-		err := r.n.SendService(sctx, from.Name, ServiceName, out)
-		sctx.release()
+		ctx.send.d = replyTimeout
+		err := r.n.SendService(&ctx.send, from.Name, ServiceName, out)
+		ctx.send.release()
 		if err != nil {
 			log.Debugw("rpc reply not sent", "to", from.Name, "err", err)
+		}
+		if cap(out) <= maxReplyBuf { // SendService copied it
+			*buf = out[:0]
 		}
 	}
 	defer func() {
@@ -297,10 +302,10 @@ func (r *RPC) run(p *nodal.Process, j job) (reuse bool) {
 		send()
 		reuse = !used
 	}()
-	var res []byte
 	var err error
+	head := appendReplyHeader((*buf)[:0], req.id, from.Incarnation, classOK)
 	if pctx.Err() == nil {
-		res, err = f.invoke(ctx, req.args, asJSON)
+		out, err = f.invoke(ctx, req.args, asJSON, head)
 	}
 	if pctx.Err() != nil {
 		// Killed while the function ran: report the exit signal's reason
@@ -310,18 +315,17 @@ func (r *RPC) run(p *nodal.Process, j job) (reuse bool) {
 		if _, rerr := p.Receive(context.Background()); errors.As(rerr, &ee) && ee.Reason != nil {
 			reason = ee.Reason.Error()
 		}
-		out = appendReplyError(nil, req.id, from.Incarnation, classKilled, reason, "", false)
+		out = appendReplyError((*buf)[:0], req.id, from.Incarnation, classKilled, reason, "", false)
 		send()
 		return false
 	}
 	var ba *badArgs
 	switch {
-	case err == nil:
-		out = append(appendReplyHeader(make([]byte, 0, 16+len(res)), req.id, from.Incarnation, classOK), res...)
+	case err == nil: // out is the reply
 	case errors.As(err, &ba):
-		out = appendReplyError(nil, req.id, from.Incarnation, classBadArgs, ba.Error(), "", false)
+		out = appendReplyError((*buf)[:0], req.id, from.Incarnation, classBadArgs, ba.Error(), "", false)
 	default:
-		out = appendReplyError(nil, req.id, from.Incarnation, classFunc, err.Error(), sentinelName(err), false)
+		out = appendReplyError((*buf)[:0], req.id, from.Incarnation, classFunc, err.Error(), sentinelName(err), false)
 	}
 	send()
 	return !ctx.end()
