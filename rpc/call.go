@@ -75,8 +75,8 @@ func (r *RPC) Cast(ctx context.Context, node, fn string, args any) error {
 		return err
 	}
 	r.stats.casts.Add(1)
-	if node != r.self && !r.node(node).b.ready() {
-		return nil
+	if node != r.self && (nodal.ValidateNodeName(node) != nil || !r.node(node).b.ready()) {
+		return nil // unreachable: ignored
 	}
 	_ = r.n.SendService(ctx, node, ServiceName, b)
 	return nil
@@ -128,8 +128,11 @@ func (r *RPC) send(ctx context.Context, node, fn string, args any, flags byte, g
 	if r.stopped.Load() {
 		return fail(ErrStopped)
 	}
-	if err := nodal.ValidateNodeName(node); err != nil {
-		return fail(fmt.Errorf("%w: %w", ErrNoConnection, err))
+	if _, known := r.breakers.Load(node); !known && node != r.self {
+		// A name of the table is valid: only valid names get an entry.
+		if err := nodal.ValidateNodeName(node); err != nil {
+			return fail(fmt.Errorf("%w: %w", ErrNoConnection, err))
+		}
 	}
 	bp := requestBufs.Get().(*[]byte)
 	b, err := r.encode((*bp)[:0], node, fn, kindCall, id.id, flags, args, remaining(ctx))
@@ -151,8 +154,12 @@ func (r *RPC) send(ctx context.Context, node, fn string, args any, flags byte, g
 		}
 		select {
 		case ns.slots <- struct{}{}:
-		case <-ctx.Done():
-			return fail(timeoutError(ctx.Err()))
+		default: // all taken: wait for one
+			select {
+			case ns.slots <- struct{}{}:
+			case <-ctx.Done():
+				return fail(timeoutError(ctx.Err()))
+			}
 		}
 	}
 	if ns != nil && !ns.connected.Load() {

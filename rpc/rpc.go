@@ -32,7 +32,7 @@ type RPC struct {
 	nextID  atomic.Uint64
 	pending pendingTable
 
-	breakers sync.Map // callee node name -> *nodeState: breaker, outbound slots
+	breakers sync.Map // callee node name (valid) -> *nodeState: breaker, outbound slots
 	serving  sync.Map // caller node name -> *atomic.Int64: calls running here
 
 	running callSet  // the call processes here (running or idle), for Stop
@@ -364,7 +364,10 @@ func (ns *nodeState) down() { ns.b.trip() }
 // BreakerOpen reports whether node's circuit breaker is open: node is known
 // to be down, and calls to it fail fast with ErrNodeDown (but for one trial
 // call now and then).
-func (r *RPC) BreakerOpen(node string) bool { return r.node(node).b.tripped() }
+func (r *RPC) BreakerOpen(node string) bool {
+	ns, ok := r.breakers.Load(node) // no entry for a node never called or seen
+	return ok && ns.(*nodeState).b.tripped()
+}
 
 // defaultDeadline gives ctx the default timeout when it has no deadline.
 func (r *RPC) defaultDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
