@@ -17,9 +17,9 @@ import (
 
 // benchRPCOptions are the flags of nodal bench rpc.
 type benchRPCOptions struct {
-	Calls    int           // sequential calls measured per kind
-	Duration time.Duration // per throughput figure
-	Items    int           // pmap items
+	Calls    int             // sequential calls measured per kind
+	Duration time.Duration   // per throughput figure
+	Items    int             // pmap items
 	Only     map[string]bool // the parts to run (benchRPCParts); all when empty
 }
 
@@ -130,7 +130,9 @@ func readCPU3(pids []int) (cpu3, error) {
 func (c cpu3) sub(c0 cpu3) cpu3 { return cpu3{c[0] - c0[0], c[1] - c0[1], c[2] - c0[2]} }
 
 // perOp is d per operation, in microseconds.
-func perOp(d time.Duration, ops int) float64 { return float64(d.Nanoseconds()) / 1e3 / float64(max(ops, 1)) }
+func perOp(d time.Duration, ops int) float64 {
+	return float64(d.Nanoseconds()) / 1e3 / float64(max(ops, 1))
+}
 
 func benchRPCRun(ctx context.Context, p *nodal.Process, r *rpc.RPC, b, c string, pids []int, o benchRPCOptions) ([]figure, error) {
 	var echoes [2]nodal.Pid
