@@ -146,8 +146,10 @@ func (r *RPC) send(ctx context.Context, node, fn string, args any, flags byte, g
 		return ReqID{}, err
 	}
 	var ns *nodeState
+	var downs uint64
 	if node != r.self {
 		ns = r.node(node)
+		downs = ns.downs.Load()
 		if !ns.b.ready() {
 			r.stats.failFast.Add(1)
 			return fail(fmt.Errorf("%w: %w: %s", ErrNoConnection, ErrNodeDown, node))
@@ -197,6 +199,12 @@ func (r *RPC) send(ctx context.Context, node, fn string, args any, flags byte, g
 			return fail(timeoutError(ctx.Err()))
 		}
 		return fail(err)
+	}
+	if ns != nil && ns.downs.Load() != downs {
+		// The node went down while this call was set up: NodeDown may
+		// have failed the waiting calls before this one was among them,
+		// and the frame may wait for a connection that never comes.
+		r.pending.fail(id.id, fmt.Errorf("%w: %s went down (the function may or may not have been applied)", ErrNoConnection, node))
 	}
 	return id, nil
 }

@@ -171,6 +171,7 @@ func (s *service) NodeDown(node nodal.NodeRef, reason error) {
 	r := s.r
 	ns := r.node(node.Name)
 	ns.connected.Store(false)
+	ns.downs.Add(1)
 	ns.down()
 	err := fmt.Errorf("%w: %s (the function may or may not have been applied): %w", ErrNoConnection, node.Name, reason)
 	r.pending.failAll(func(n string) bool { return n == node.Name }, err)
@@ -327,6 +328,16 @@ func (p *pending) put(s *pendingShard, rep reply) {
 	}
 }
 
+// fail fails the call id with err if it still waits for its reply.
+func (t *pendingTable) fail(id uint64, err error) {
+	s := t.shard(id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p, ok := s.m[id]; ok && !p.done {
+		p.put(s, reply{id: id, err: err})
+	}
+}
+
 // failAll fails every waiting call whose node matches with err.
 func (t *pendingTable) failAll(match func(node string) bool, err error) {
 	for i := range t.shards {
@@ -345,6 +356,7 @@ func (t *pendingTable) failAll(match func(node string) bool, err error) {
 type nodeState struct {
 	b         breaker
 	connected atomic.Bool   // between NodeUp and NodeDown
+	downs     atomic.Uint64 // NodeDowns so far
 	slots     chan struct{} // outbound calls in flight, bounded by MaxConcurrent
 }
 
