@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -63,7 +64,7 @@ func (n *Node) sendNode(from Pid, node, name string, msg any) error {
 // block it waits (bounded by ctx) while the connection's outbound queue is
 // full; without, a full queue is an error wrapping ErrQueueFull. A node that
 // is neither connected nor a live member gives ErrNoConnection. frame is not
-// kept after sendFrame returns unless it is queued for a connection.
+// kept after sendFrame returns (p2p copies it; the connect queue clones it).
 func (d *dist) sendFrame(ctx context.Context, node string, frame []byte, block bool) error {
 	if !d.waitHost() {
 		return fmt.Errorf("%w: %s", ErrNoConnection, node)
@@ -72,7 +73,7 @@ func (d *dist) sendFrame(ctx context.Context, node string, frame []byte, block b
 		if err := d.checkFrameSize(frame, node); err != nil {
 			return err
 		}
-		switch d.enqueueForConnect(node, connWaitItem{frame: frame}) {
+		switch d.enqueueForConnect(node, connWaitItem{frame: slices.Clone(frame)}) {
 		case queued:
 			return nil
 		case refused:

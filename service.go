@@ -245,11 +245,16 @@ func (n *Node) sendService(ctx context.Context, node, name string, data []byte, 
 	if err != nil {
 		return fmt.Errorf("%w: %s", ErrNoConnection, node)
 	}
-	b := make([]byte, 0, 2+len(name)+len(data))
-	b = append(b, dService)
+	bp := framePool.Get().(*[]byte)
+	b := append((*bp)[:0], dService)
 	b = appendString(b, name)
 	b = append(b, data...)
-	if err := d.sendFrame(ctx, node, b, block); err != nil {
+	err = d.sendFrame(ctx, node, b, block) // copies b
+	if cap(b) <= maxPooledFrame {
+		*bp = b[:0]
+		framePool.Put(bp)
+	}
+	if err != nil {
 		return fmt.Errorf("nodal: service %q to %s: %w", name, node, err)
 	}
 	return nil
