@@ -50,9 +50,7 @@ func (s *service[K, V]) HandleFrame(from nodal.NodeRef, data []byte) {
 		return
 	}
 	switch f.kind {
-	case kindPull, kindSyncReq:
-		r.st.digestsRecv.Add(1)
-	case kindSyncResp:
+	case kindDigest, kindAsk, kindSyncReq, kindSyncDigest:
 		r.st.digestsRecv.Add(1)
 	}
 	r.enqueue(event[K, V]{kind: evFrame, from: from, frame: f, size: len(data)})
