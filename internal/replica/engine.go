@@ -369,14 +369,22 @@ func (r *Replica[K, V]) memberEvent(ev nodal.MemberEvent) {
 func (r *Replica[K, V]) startSync() (*syncWait, uint64) {
 	r.syncID++
 	id := r.syncID
-	w := &syncWait{peers: map[string]int{}, done: make(chan struct{})}
+	w := &syncWait{peers: map[string]int{}, sent: map[string]crdt.Digest{}, done: make(chan struct{})}
 	peers := r.peers()
 	if len(peers) > 0 {
-		b := encodeSyncReq(id, r.m.Digest())
+		g := r.m.Digest()
+		full, bare := encodeSync(kindSyncReq, id, &g), encodeSync(kindSyncReq, id, nil)
 		for _, p := range peers {
-			if r.sendCtl(p, b) {
+			if !r.mayLack(p) { // known to hold all this replica has: no digest, no ack
+				if r.sendCtl(p, bare) {
+					w.peers[p] = 1 // covered
+				}
+				continue
+			}
+			if r.sendCtl(p, full) {
 				r.st.digestsSent.Add(1)
 				w.peers[p] = 2 // covered, acknowledged
+				w.sent[p] = g
 			}
 		}
 	}
@@ -446,19 +454,41 @@ func (r *Replica[K, V]) handleFrame(from nodal.NodeRef, f *frame[K, V]) {
 	case kindAnswer:
 		r.answered(from.Name, f.id, f.delta)
 	case kindSyncReq:
-		if r.sendCtl(from.Name, encodeSyncDigest(f.id, r.m.Digest())) {
-			r.st.digestsSent.Add(1)
-		}
-		r.offered(from, f.digest)
 		node, id := from.Name, f.id
-		r.addCover(node, func() { r.sendCtl(node, encodeSyncAck(id)) })
+		if f.flags == withDigest {
+			r.offered(from, f.digest)
+		}
+		if !r.mayLack(node) {
+			r.sendCtl(node, encodeSync(kindSyncDigest, id, nil))
+		} else {
+			g := r.m.Digest()
+			if r.sendCtl(node, encodeSync(kindSyncDigest, id, &g)) {
+				r.st.digestsSent.Add(1)
+			}
+		}
+		if f.flags == withDigest {
+			r.addCover(node, func() { r.sendCtl(node, encodeSyncAck(id)) })
+		}
 	case kindSyncDigest:
-		r.offered(from, f.digest)
-		if w := r.syncs[f.id]; w != nil && w.peers[from.Name] > 0 {
-			node, id := from.Name, f.id
+		w := r.syncs[f.id]
+		if f.flags == withDigest {
+			r.offered(from, f.digest)
+		}
+		if w == nil || w.peers[from.Name] == 0 {
+			return
+		}
+		node, id := from.Name, f.id
+		if f.flags == withDigest {
 			r.addCover(node, func() { r.syncAnswered(id, node) })
+		} else {
+			r.syncAnswered(id, node)
 		}
 	case kindSyncAck:
+		if w := r.syncs[f.id]; w != nil {
+			if g, ok := w.sent[from.Name]; ok {
+				r.knownAt(from.Name, g)
+			}
+		}
 		r.syncAnswered(f.id, from.Name)
 	case kindNotice:
 		if r.cfg.OnNotice != nil {

@@ -13,8 +13,9 @@ func FuzzDecodeFrame(f *testing.F) {
 	f.Add(encodeDigest(digestAnswer, m.Digest()))
 	f.Add(encodeAsk(2, []crdt.ReplicaID{{Name: "a@h", Epoch: 1}, {Name: "b@h", Epoch: 3}}, m.Digest()))
 	f.Add(encodeAnswer(3, d))
-	f.Add(encodeSyncReq(4, m.Digest()))
-	f.Add(encodeSyncDigest(5, m.Digest()))
+	g := m.Digest()
+	f.Add(encodeSync(kindSyncReq, 4, &g))
+	f.Add(encodeSync(kindSyncDigest, 5, nil))
 	f.Add(encodeSyncAck(6))
 	f.Add(encodeNotice([]byte("hi")))
 	f.Add([]byte{})
@@ -34,10 +35,12 @@ func FuzzDecodeFrame(f *testing.F) {
 			again = encodeAsk(fr.id, fr.origins, fr.digest)
 		case kindAnswer:
 			again = encodeAnswer(fr.id, fr.delta)
-		case kindSyncReq:
-			again = encodeSyncReq(fr.id, fr.digest)
-		case kindSyncDigest:
-			again = encodeSyncDigest(fr.id, fr.digest)
+		case kindSyncReq, kindSyncDigest:
+			if fr.flags == withDigest {
+				again = encodeSync(fr.kind, fr.id, &fr.digest)
+			} else {
+				again = encodeSync(fr.kind, fr.id, nil)
+			}
 		case kindSyncAck:
 			again = encodeSyncAck(fr.id)
 		case kindNotice:

@@ -26,6 +26,7 @@ import (
 //   - covers: waits until this replica took in what a peer's digest showed
 //     (Sync's two halves).
 type puller struct {
+	known  map[string][]crdt.Digest // per up peer: digests it is known to hold, newest last
 	offers map[string]*offer
 	asks   map[uint64]*ask
 	taking map[crdt.ReplicaID]uint64
@@ -53,6 +54,7 @@ type cover struct {
 }
 
 func (p *puller) init() {
+	p.known = map[string][]crdt.Digest{}
 	p.offers = map[string]*offer{}
 	p.asks = map[uint64]*ask{}
 	p.taking = map[crdt.ReplicaID]uint64{}
@@ -79,6 +81,7 @@ func (r *Replica[K, V]) offered(from nodal.NodeRef, g crdt.Digest) {
 	if inc, up := r.up[from.Name]; !up || inc != from.Incarnation {
 		return
 	}
+	r.knownAt(from.Name, g)
 	lack := r.behindOf(g)
 	if len(lack) == 0 {
 		delete(r.pl.offers, from.Name)
@@ -136,6 +139,37 @@ func (r *Replica[K, V]) plan(now time.Time) {
 		}
 	}
 	r.checkCovers()
+}
+
+// maxKnown bounds the digests remembered per peer.
+const maxKnown = 4
+
+// knownAt records that node holds what digest g shows (its own digest, or
+// this replica's digest it acknowledged holding).
+func (r *Replica[K, V]) knownAt(node string, g crdt.Digest) {
+	ks := r.pl.known[node]
+	if len(ks) >= maxKnown {
+		ks = slices.Delete(ks, 0, 1)
+	}
+	r.pl.known[node] = append(ks, g)
+}
+
+// mayLack reports whether node may lack something this replica has: true
+// unless, for every origin, one digest node is known to hold has all of
+// it that this replica has (a peer's state only grows, so what it held it
+// holds). A peer never heard from may lack anything.
+func (r *Replica[K, V]) mayLack(node string) bool {
+	ks := r.pl.known[node]
+	if len(ks) == 0 {
+		return true
+	}
+	mine := r.m.Digest()
+	common := mine.Ahead(ks[len(ks)-1])
+	for i := len(ks) - 2; i >= 0 && len(common) > 0; i-- {
+		ahead := mine.Ahead(ks[i])
+		common = slices.DeleteFunc(common, func(id crdt.ReplicaID) bool { return !slices.Contains(ahead, id) })
+	}
+	return len(common) > 0
 }
 
 // choosePeer picks among peers (sorted) offering origin id the one whose
@@ -196,6 +230,7 @@ func (r *Replica[K, V]) dropAsk(id uint64) {
 // peerGone forgets what node offered, gives its asks up and drops the
 // covers on it; the origins it was asked for are planned from the others.
 func (r *Replica[K, V]) peerGone(node string) {
+	delete(r.pl.known, node)
 	delete(r.pl.offers, node)
 	for id, a := range r.pl.asks {
 		if a.peer == node {

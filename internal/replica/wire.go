@@ -12,21 +12,26 @@ import (
 // cannot be decoded; such input is dropped and counted (Stats.BadFrames).
 var ErrBadFrame = errors.New("replica: malformed frame")
 
-// Frame kinds. Every frame starts with its kind. Kinds 2, 4 and 5 (a pull
-// answered with the whole difference, and the sync answer and push that
-// carried deltas) are retired: a number is never reused for another
-// layout.
+// Frame kinds. Every frame starts with its kind. Kinds 2 to 5 (a pull
+// answered with the whole difference, and the sync request, answer and
+// push that carried full digests and deltas) are retired: a number is
+// never reused for another layout.
 const (
 	kindDelta      byte = 1  // delta: a push of local mutations
-	kindSyncReq    byte = 3  // id, digest: Sync asks; answered by kindSyncDigest, then kindSyncAck
 	kindSyncAck    byte = 6  // id: the receiver holds what the Sync's asker had
 	kindGossip     byte = 7  // not on the wire: a digest from memberlist's push/pull
 	kindNotice     byte = 8  // a user payload for OnNotice
 	kindDigest     byte = 9  // flags, digest: pull from me what you lack
 	kindAsk        byte = 10 // id, origins, digest: send me DeltaForOrigins(digest, origins)
 	kindAnswer     byte = 11 // id, delta: the answer to kindAsk id
-	kindSyncDigest byte = 12 // id, digest: the answer to kindSyncReq id
+	kindSyncDigest byte = 12 // id, flags, [digest]: the answer to kindSyncReq id
+	kindSyncReq    byte = 13 // id, flags, [digest]: Sync asks; answered by kindSyncDigest, and kindSyncAck if it had a digest
 )
+
+// withDigest in a sync frame's flags: a digest follows. A sync request
+// without one means the asker knows the receiver holds all it has; an
+// answer without one, that the receiver knows the asker holds all it has.
+const withDigest byte = 1
 
 // MaxNotice bounds a notice's payload (State.Notify).
 const MaxNotice = 64 << 10
@@ -81,12 +86,13 @@ func encodeAnswer[K comparable, V any](id uint64, d *crdt.ORMap[K, V]) []byte {
 	return appendDelta(wire.AppendUvarint([]byte{kindAnswer}, id), d)
 }
 
-func encodeSyncReq(id uint64, g crdt.Digest) []byte {
-	return appendDigest(wire.AppendUvarint([]byte{kindSyncReq}, id), g)
-}
-
-func encodeSyncDigest(id uint64, g crdt.Digest) []byte {
-	return appendDigest(wire.AppendUvarint([]byte{kindSyncDigest}, id), g)
+// encodeSync encodes a kindSyncReq or kindSyncDigest; g nil: no digest.
+func encodeSync(kind byte, id uint64, g *crdt.Digest) []byte {
+	b := wire.AppendUvarint([]byte{kind}, id)
+	if g == nil {
+		return append(b, 0)
+	}
+	return appendDigest(append(b, withDigest), *g)
 }
 
 func encodeSyncAck(id uint64) []byte { return wire.AppendUvarint([]byte{kindSyncAck}, id) }
@@ -129,8 +135,15 @@ func decodeFrame[K comparable, V any](b []byte, kc crdt.Codec[K], vc crdt.Codec[
 		}
 	case kindSyncReq, kindSyncDigest:
 		f.id = uvarint(&dec)
-		if dec.Err() == nil {
+		f.flags = dec.Byte()
+		switch {
+		case dec.Err() != nil:
+		case f.flags == withDigest:
 			f.digest, err = crdt.DecodeDigest(dec.Rest())
+		case f.flags == 0:
+			err = dec.Done()
+		default:
+			dec.Fail("unknown sync flags")
 		}
 	case kindSyncAck:
 		f.id = uvarint(&dec)
