@@ -192,7 +192,7 @@ type purgeMark struct {
 }
 
 type syncWait struct {
-	peers map[string]int          // halves still awaited: covered, acknowledged
+	peers map[string]int         // halves still awaited: covered, acknowledged
 	sent  map[string]crdt.Digest // the digest sent to each peer, known held there once acknowledged
 	done  chan struct{}
 }
