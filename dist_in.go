@@ -1,10 +1,12 @@
 package nodal
 
 import (
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"time"
 
+	"github.com/nodal-go/nodal/internal/wire"
 	"github.com/nodal-go/nodal/p2p"
 )
 
@@ -108,15 +110,140 @@ func (d *dist) fireNoConnection(node string) {
 
 // Frame implements p2p.Handler: it decodes one frame and delivers it. A frame
 // that cannot be decoded is dropped, counted and logged; the connection
-// survives.
+// survives. The p2p host calls Frames instead; Frame is the same for one frame.
 func (d *dist) Frame(p p2p.Peer, data []byte) {
+	d.Frames(p, [][]byte{data})
+}
+
+// maxRun bounds the messages for one process delivered under one lock.
+const maxRun = 64
+
+// Frames implements p2p.BatchHandler: it decodes frames in order and
+// delivers them. Consecutive messages for one local process (the common
+// stream) are decoded on a fast path and go into its mailbox together,
+// with one lock, one wake-up and one backlog check; any other frame ends
+// such a run first, so delivery keeps the frames' order. A frame that
+// cannot be decoded is dropped, counted and logged; the connection
+// survives.
+func (d *dist) Frames(p p2p.Peer, frames [][]byte) {
 	if !d.waitHost() {
 		return
 	}
-	if err := d.handleFrame(p, data); err != nil {
-		d.decodeErrors.Add(1)
-		log.Warnw("dropped undecodable frame", "from", p.Name, "bytes", len(data), "error", err)
+	var buf [maxRun]any
+	run := msgRun{msgs: buf[:0]}
+	for _, f := range frames {
+		id, v, ok, err := d.decodeLocalMsg(f)
+		if ok && err == nil {
+			if run.id != id || len(run.msgs) == maxRun {
+				d.deliverRun(&run)
+				run.id = id
+			}
+			run.msgs = append(run.msgs, v)
+			continue
+		}
+		d.deliverRun(&run)
+		if !ok {
+			err = d.handleFrame(p, f)
+		}
+		if err != nil {
+			d.decodeErrors.Add(1)
+			log.Warnw("dropped undecodable frame", "from", p.Name, "bytes", len(f), "error", err)
+		}
 	}
+	d.deliverRun(&run)
+}
+
+// msgRun is messages for the local process id, in order, not delivered yet.
+type msgRun struct {
+	id   uint64
+	msgs []any
+}
+
+// deliverRun delivers r's messages and empties r. Messages for a process
+// that does not exist (it exited) are dropped, as one by one.
+func (d *dist) deliverRun(r *msgRun) {
+	if len(r.msgs) == 0 {
+		return
+	}
+	if p := d.n.procs.get(r.id); p != nil {
+		if n := p.deliverMany(r.msgs); d.backlog > 0 && n > d.backlog {
+			d.throttle(p)
+		}
+	}
+	clear(r.msgs)
+	r.msgs = r.msgs[:0]
+}
+
+// decodeLocalMsg decodes f on the fast path when it is a message (dMsg)
+// whose pids carry no node name (the sender's node and this node are
+// implied) for a pid of this node start: it returns the target's id and
+// the message, with ok. Any other frame gives !ok and is left to
+// handleFrame; an error is a malformed message frame.
+func (d *dist) decodeLocalMsg(f []byte) (id uint64, v any, ok bool, err error) {
+	// kind, 0 (from's node: the peer), id, incarnation, 0 (to's node: this node), id, incarnation, value
+	if len(f) < 8 || f[0] != dMsg || f[1] != 0 {
+		return 0, nil, false, nil
+	}
+	i := skipUvarint(f, skipUvarint(f, 2)) // from's id and incarnation: checked, not needed
+	if i < 0 || i >= len(f) || f[i] != 0 { // to's node
+		return 0, nil, false, nil
+	}
+	id, i = uvarintAt(f, i+1)
+	if i < 0 {
+		return 0, nil, false, nil
+	}
+	inc, i := uvarintAt(f, i)
+	if i < 0 || i == len(f) || inc != d.n.incarnation {
+		return 0, nil, false, nil // no value, or a pid of another start (noproc): the general path
+	}
+	if f[i] == tagBytes {
+		// The common payload, without a decoder: its length, then exactly
+		// that many bytes to the frame's end.
+		n, j := uvarintAt(f, i+1)
+		if j < 0 || n != uint64(len(f)-j) {
+			return 0, nil, false, nil // malformed: the general path says how
+		}
+		return id, f[j:len(f):len(f)], true, nil // capacity clipped: appends copy
+	}
+	dec := decoder{Decoder: wire.NewDecoderAt(f, i), owned: true}
+	v = d.codec.decodeValue(&dec)
+	if err := dec.done(); err != nil {
+		return 0, nil, true, err
+	}
+	return id, v, true, nil
+}
+
+// skipUvarint returns the index after the uvarint at b[i:], or -1 when
+// there is none (binary.Uvarint's rules; i may be -1 already).
+func skipUvarint(b []byte, i int) int {
+	if i < 0 {
+		return -1
+	}
+	for j := 0; j < binary.MaxVarintLen64 && i+j < len(b); j++ {
+		if c := b[i+j]; c < 0x80 {
+			if j == binary.MaxVarintLen64-1 && c > 1 {
+				return -1 // overflows 64 bits
+			}
+			return i + j + 1
+		}
+	}
+	return -1
+}
+
+// uvarintAt reads a uvarint at b[i:] and returns it with the index after
+// it, or -1 when there is none.
+func uvarintAt(b []byte, i int) (uint64, int) {
+	if i < len(b) && b[i] < 0x80 {
+		return uint64(b[i]), i + 1
+	}
+	if i >= len(b) {
+		return 0, -1
+	}
+	x, n := binary.Uvarint(b[i:])
+	if n <= 0 {
+		return 0, -1
+	}
+	return x, i + n
 }
 
 func (d *dist) handleFrame(p p2p.Peer, data []byte) error {
@@ -161,7 +288,7 @@ func (d *dist) deliverIncoming(s signal) {
 	n := d.n
 	if s.kind == sigMessage && n.isLocal(s.to) {
 		if p := n.procs.get(s.to.ID); p != nil && p.deliver(s.msg) {
-			d.throttle(p)
+			d.throttleSampled(p)
 		}
 		return
 	}
@@ -185,14 +312,10 @@ func (d *dist) deliverIncoming(s signal) {
 
 // throttle pauses the calling p2p reader while p's mailbox is above the
 // backlog bound, until it is under half of it (or p exits, or the node
-// stops). It samples the mailbox once every 64 deliveries per reader call
-// site, which keeps the check off the common path.
+// stops). Frames calls it when a delivery left the mailbox above the bound.
 func (d *dist) throttle(p *Process) {
 	max := d.backlog
-	if max <= 0 || d.delivered.Add(1)&63 != 0 {
-		return
-	}
-	if d.queueLen(p) <= max {
+	if max <= 0 || d.queueLen(p) <= max {
 		return
 	}
 	d.throttled.Add(1)
@@ -204,6 +327,15 @@ func (d *dist) throttle(p *Process) {
 		case <-d.ctx.Done():
 			return
 		}
+	}
+}
+
+// throttleSampled is throttle for one delivery at a time: it looks at the
+// mailbox once every 64 deliveries, which keeps the check off the common
+// path.
+func (d *dist) throttleSampled(p *Process) {
+	if d.backlog > 0 && d.delivered.Add(1)&63 == 0 {
+		d.throttle(p)
 	}
 }
 

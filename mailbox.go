@@ -101,6 +101,29 @@ func (p *Process) deliver(m any) bool {
 	return true
 }
 
+// deliverMany puts ms in p's mailbox, in order, under one lock and with at
+// most one wake-up. It returns the mailbox's length after, or -1, dropping
+// the messages, if p is dead.
+func (p *Process) deliverMany(ms []any) int {
+	p.mu.Lock()
+	if p.dead {
+		p.mu.Unlock()
+		return -1
+	}
+	a := actNone
+	for _, m := range ms {
+		if b := p.pushLocked(m); b != actNone {
+			a = b // only the first push can ask for one
+		}
+	}
+	n := p.queueLenLocked()
+	p.mu.Unlock()
+	if a != actNone {
+		p.act(a)
+	}
+	return n
+}
+
 // schedule starts an activation of an actor that has messages. After Stop
 // has closed the workers nothing runs; Stop ends the actor itself.
 func (n *Node) schedule(p *Process) {
@@ -116,6 +139,7 @@ func (p *Process) refillLocked() bool {
 	moved := p.nin
 	p.nin = 0
 	p.count += moved
+	p.cycleIn = uint8(min(int(p.cycleIn)+moved, 255))
 	p.nlocal.Store(int32(p.count))
 	var full [][]any
 	if p.ovf != nil {
@@ -168,6 +192,20 @@ func (p *Process) dropHead() {
 	if len(p.local) == 0 {
 		p.local = p.local[:0:0] // let the chunk list's array go
 	}
+}
+
+// caughtUpLocked is called by the owner when its mailbox is empty and it
+// parks (or an actor's activation ends); p.mu must be held. After a quiet
+// spell (at most maxKeptBuffer messages since the last one) it releases the
+// oversized buffers (trimLocked). After a busy one it keeps them: a stream
+// that the owner keeps up with empties the mailbox between every batch,
+// and dropping its chunks each time would make it allocate them anew for
+// every batch. They go at the next quiet spell.
+func (p *Process) caughtUpLocked() {
+	if p.cycleIn <= maxKeptBuffer {
+		p.trimLocked()
+	}
+	p.cycleIn = 0
 }
 
 // trimLocked releases oversized spare buffers of a caught-up mailbox; p.mu
@@ -235,7 +273,7 @@ func (p *Process) next() (any, bool) {
 	}
 	if !p.refillLocked() {
 		p.scheduled = false
-		p.trimLocked()
+		p.caughtUpLocked()
 		p.mu.Unlock()
 		return nil, false
 	}
@@ -318,7 +356,7 @@ func (p *Process) ReceiveMatch(ctx context.Context, match func(any) bool) (any, 
 		if p.wake == nil {
 			p.wake = make(chan struct{}, 1)
 		}
-		p.trimLocked()
+		p.caughtUpLocked()
 		p.parked = true
 		w := p.wake
 		p.mu.Unlock()

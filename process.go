@@ -83,6 +83,7 @@ type Process struct {
 	dead      bool         //
 	exiting   bool         // actor: running Terminate
 	trapExit  bool         //
+	cycleIn   uint8        // messages taken from in since the mailbox was last caught up, up to 255
 	gone      atomic.Bool  // set once the process is dead (lock-free check)
 	nlocal    atomic.Int32 // count, for ProcessInfo (owner writes)
 

@@ -122,11 +122,15 @@ func subtractSpans(a, b []span) []span {
 // ready to use.
 type Context struct {
 	m map[ReplicaID]*rctx
+	// the entry added to last (most additions are of one replica: this
+	// one's own, or a delta's origin); lastID is valid when last is set
+	lastID ReplicaID
+	last   *rctx
 }
 
 // Contains reports whether d has been seen.
 func (c *Context) Contains(d Dot) bool {
-	r := c.m[d.Replica]
+	r := c.get(d.Replica)
 	return r != nil && r.contains(d.Counter)
 }
 
@@ -140,15 +144,23 @@ func (c *Context) addRange(r ReplicaID, lo, hi uint64) {
 	if c.m == nil {
 		c.m = make(map[ReplicaID]*rctx)
 	}
-	x := c.m[r]
+	x := c.get(r)
 	if x == nil {
 		x = &rctx{}
 		c.m[r] = x
 	}
+	c.lastID, c.last = r, x
 	x.add(lo, hi)
 }
 
-func (c *Context) get(r ReplicaID) *rctx { return c.m[r] }
+// get returns the entry of r, nil if none. Only mutations set the cache
+// it reads first, so concurrent reads stay reads.
+func (c *Context) get(r ReplicaID) *rctx {
+	if c.last != nil && c.lastID == r {
+		return c.last
+	}
+	return c.m[r]
+}
 
 // Max returns the version vector entry of r: the highest n such that every dot
 // (r, 1..n) has been seen.
@@ -223,7 +235,10 @@ func (c *Context) Includes(o *Context) bool {
 }
 
 // Purge forgets every dot of r.
-func (c *Context) Purge(r ReplicaID) { delete(c.m, r) }
+func (c *Context) Purge(r ReplicaID) {
+	delete(c.m, r)
+	c.last = nil
+}
 
 // Clone returns a deep copy.
 func (c *Context) Clone() *Context {

@@ -1,6 +1,7 @@
 package crdt
 
 import (
+	"cmp"
 	"encoding/binary"
 	"slices"
 )
@@ -75,20 +76,66 @@ func appendContext(dst []byte, rs []ReplicaID, ctx *Context) []byte {
 func (m *ORMap[K, V]) appendTo(dst []byte, kind byte) []byte {
 	dst, rs, idx := appendHeader(dst, kind, &m.ctx)
 	dst = appendContext(dst, rs, &m.applied)
-	keys := m.Keys()
-	dst = binary.AppendUvarint(dst, uint64(len(keys)))
-	var buf [1]Dot
-	for _, k := range keys {
+	if m.flat != nil {
+		dst = m.appendFlat(dst, idx)
+	} else {
+		dst = m.appendKeys(dst, idx)
+	}
+	return m.appendLog(dst, idx)
+}
+
+// appendFlat appends the keys and live dots of a flat value.
+func (m *ORMap[K, V]) appendFlat(dst []byte, idx map[ReplicaID]uint64) []byte {
+	m.sortFlat()
+	dst = binary.AppendUvarint(dst, uint64(m.flatKeys))
+	var last *ReplicaID
+	var ri uint64
+	for i := 0; i < len(m.flat); {
+		k := m.flat[i].key
+		j := i + 1
+		for j < len(m.flat) && m.kc.Compare(m.flat[j].key, k) == 0 {
+			j++
+		}
 		dst = m.kc.Append(dst, k)
-		ds := m.keys[k].view(&buf)
-		dst = binary.AppendUvarint(dst, uint64(len(ds)))
-		for _, d := range ds {
-			e, _ := m.lookupLive(d)
-			dst = binary.AppendUvarint(dst, idx[d.Replica])
-			dst = binary.AppendUvarint(dst, d.Counter)
+		dst = binary.AppendUvarint(dst, uint64(j-i))
+		for ; i < j; i++ {
+			e := &m.flat[i]
+			if last == nil || *last != e.dot.Replica {
+				last, ri = &e.dot.Replica, idx[e.dot.Replica]
+			}
+			dst = binary.AppendUvarint(dst, ri)
+			dst = binary.AppendUvarint(dst, e.dot.Counter)
 			dst = m.vc.Append(dst, e.val)
 		}
 	}
+	return dst
+}
+
+// appendKeys appends the keys and live dots of a value with maps.
+func (m *ORMap[K, V]) appendKeys(dst []byte, idx map[ReplicaID]uint64) []byte {
+	keys := m.Keys()
+	dst = binary.AppendUvarint(dst, uint64(len(keys)))
+	var buf [1]liveRef[K, V]
+	var last *originStore[K, V]
+	var ri uint64
+	for _, k := range keys {
+		dst = m.kc.Append(dst, k)
+		refs := m.keys[k].view(&buf)
+		dst = binary.AppendUvarint(dst, uint64(len(refs)))
+		for _, r := range refs {
+			if r.o != last {
+				last, ri = r.o, idx[r.o.id]
+			}
+			dst = binary.AppendUvarint(dst, ri)
+			dst = binary.AppendUvarint(dst, r.n)
+			dst = m.vc.Append(dst, r.entry().val)
+		}
+	}
+	return dst
+}
+
+// appendLog appends the event log.
+func (m *ORMap[K, V]) appendLog(dst []byte, idx map[ReplicaID]uint64) []byte {
 	origins := make([]ReplicaID, 0, len(m.log.m))
 	for r, o := range m.log.m {
 		if len(o.ev) > 0 {
@@ -148,9 +195,10 @@ func (g Digest) MarshalBinary() ([]byte, error) { return g.AppendBinary(nil) }
 // ---- decoding ----
 
 type decoder struct {
-	b   []byte
-	off int
-	err error
+	b       []byte
+	off     int
+	err     error
+	lastIdx uint64 // the replica index of the last dot read
 }
 
 func (d *decoder) fail(reason string) {
@@ -293,6 +341,16 @@ func (d *decoder) context(rs []ReplicaID, allowEmpty bool) Context {
 	return ctx
 }
 
+// idxDot is a dot as the encoding names it: replica index and counter.
+type idxDot struct{ r, n uint64 }
+
+func (a idxDot) compare(b idxDot) int {
+	if c := cmp.Compare(a.r, b.r); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.n, b.n)
+}
+
 func (d *decoder) dot(rs []ReplicaID) Dot {
 	i := d.uvarint()
 	c := d.uvarint()
@@ -303,6 +361,7 @@ func (d *decoder) dot(rs []ReplicaID) Dot {
 		d.fail("replica index out of range")
 		return Dot{}
 	}
+	d.lastIdx = i
 	if c == 0 {
 		d.fail("zero counter")
 		return Dot{}
@@ -361,6 +420,13 @@ func decodeORMap[K comparable, V any](b []byte, kind byte, kc Codec[K], vc Codec
 		d.fail("applied events outside context")
 	}
 	nk := d.count(2)
+	m.flatKeys = nk
+	// live dots as (replica index, counter), to refuse a dot under two keys
+	// and a removed dot that is live
+	refs := make([]idxDot, 0, nk)
+	if nk > 0 {
+		m.flat = make([]flatEntry[K, V], 0, nk)
+	}
 	var prevKey K
 	for i := 0; i < nk && d.err == nil; i++ {
 		k := decodeWith(d, kc)
@@ -392,11 +458,17 @@ func decodeORMap[K comparable, V any](b []byte, kind byte, kc Codec[K], vc Codec
 				d.fail("live dot is not an applied event")
 				break
 			}
-			if _, dup := m.lookupLive(dot); dup {
+			refs = append(refs, idxDot{d.lastIdx, dot.Counter})
+			m.flat = append(m.flat, flatEntry[K, V]{dot, k, v})
+		}
+	}
+	if d.err == nil && len(refs) > 1 {
+		slices.SortFunc(refs, idxDot.compare)
+		for i := 1; i < len(refs); i++ {
+			if refs[i] == refs[i-1] {
 				d.fail("dot under two keys")
 				break
 			}
-			m.addLive(dot, k, v)
 		}
 	}
 	no := d.count(2)
@@ -447,7 +519,7 @@ func decodeORMap[K comparable, V any](b []byte, kind byte, kc Codec[K], vc Codec
 					d.fail("removed dot outside context")
 					break
 				}
-				if _, live := m.lookupLive(rd); live {
+				if _, live := slices.BinarySearchFunc(refs, idxDot{d.lastIdx, rd.Counter}, idxDot.compare); live {
 					d.fail("removed dot is live")
 					break
 				}

@@ -16,7 +16,27 @@ type logEvent struct {
 // duplicates. Events mostly arrive in order, so recording one is an append
 // and trimming drops a prefix.
 type originLog struct {
-	ev []logEvent
+	ev  []logEvent
+	buf []logEvent // ev's backing array from its start: ev = buf[i:j]
+}
+
+// room makes room to add one event without reallocating ev: a log at its
+// limit drops a prefix per event, so the kept events move down to the
+// start of the array instead of into a new one (a bounded log allocates
+// nothing once full).
+func (o *originLog) room() {
+	if len(o.ev) < cap(o.ev) {
+		return
+	}
+	if front := cap(o.buf) - cap(o.ev); front > len(o.ev)/2 {
+		n := copy(o.buf, o.ev)
+		clear(o.buf[n:])
+		o.ev = o.buf[:n]
+		return
+	}
+	nb := make([]logEvent, len(o.ev), max(2*len(o.ev), 8))
+	copy(nb, o.ev)
+	o.ev, o.buf = nb, nb[:cap(nb)]
 }
 
 // eventLog is the bounded per-origin event log (Algorithm 2's delta buffer,
@@ -24,6 +44,24 @@ type originLog struct {
 // it is read from the state, where it is live unless a later event removed it.
 type eventLog struct {
 	m map[ReplicaID]*originLog
+	// the origin recorded to last; lastID is valid when last is set
+	lastID ReplicaID
+	last   *originLog
+}
+
+// get returns the log of origin r, nil if none (only record sets the
+// cache it reads first).
+func (l *eventLog) get(r ReplicaID) *originLog {
+	if l.last != nil && l.lastID == r {
+		return l.last
+	}
+	return l.m[r]
+}
+
+// del forgets origin r's log.
+func (l *eventLog) del(r ReplicaID) {
+	delete(l.m, r)
+	l.last = nil
 }
 
 // find returns where counter n is or would be inserted, and whether it is
@@ -53,11 +91,12 @@ func (l *eventLog) record(d Dot, removed []Dot, limit int) {
 	if l.m == nil {
 		l.m = make(map[ReplicaID]*originLog)
 	}
-	o := l.m[d.Replica]
+	o := l.get(d.Replica)
 	if o == nil {
 		o = &originLog{}
 		l.m[d.Replica] = o
 	}
+	l.lastID, l.last = d.Replica, o
 	i, ok := o.find(d.Counter)
 	if ok {
 		return
@@ -65,6 +104,7 @@ func (l *eventLog) record(d Dot, removed []Dot, limit int) {
 	if len(removed) == 0 {
 		removed = nil
 	}
+	o.room()
 	if i == len(o.ev) {
 		o.ev = append(o.ev, logEvent{d.Counter, removed})
 	} else {
@@ -81,8 +121,8 @@ func (o *originLog) trim(limit int) {
 	}
 }
 
-// dropPrefix forgets the k oldest events. The slice moves forward; the next
-// append that reallocates copies only what is kept.
+// dropPrefix forgets the k oldest events. The slice moves forward in its
+// array (room moves it back when it reaches the end).
 func (o *originLog) dropPrefix(k int) {
 	clear(o.ev[:k])
 	o.ev = o.ev[k:]
@@ -91,7 +131,7 @@ func (o *originLog) dropPrefix(k int) {
 func (l *eventLog) trimAll(limit int) {
 	for r, o := range l.m {
 		if limit == 0 {
-			delete(l.m, r)
+			l.del(r)
 			continue
 		}
 		o.trim(limit)
@@ -114,7 +154,7 @@ func (l *eventLog) len(r ReplicaID) int {
 }
 
 func (l *eventLog) purge(r ReplicaID) {
-	delete(l.m, r)
+	l.del(r)
 	for _, o := range l.m {
 		for i, e := range o.ev {
 			rm := e.removed
@@ -175,6 +215,6 @@ func (m *ORMap[K, V]) TrimLog(r ReplicaID, upTo uint64) {
 	}
 	o.dropPrefix(k)
 	if len(o.ev) == 0 {
-		delete(m.log.m, r)
+		m.log.del(r)
 	}
 }

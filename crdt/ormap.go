@@ -2,7 +2,6 @@ package crdt
 
 import (
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 )
@@ -21,12 +20,19 @@ type entry[K, V any] struct {
 	val V
 }
 
+// flatEntry is one live dot of a decoded value, kept in encoding order.
+type flatEntry[K, V any] struct {
+	dot Dot
+	key K
+	val V
+}
+
 // originStore holds the live dots of one replica, with the running count and
 // xor-hash of those dots that digests carry.
 type originStore[K, V any] struct {
 	id   ReplicaID // the origin; keys' inline dots point here
 	seed uint64
-	live map[uint64]entry[K, V]
+	live liveSet[K, V]
 	hash uint64
 }
 
@@ -54,9 +60,22 @@ type ORMap[K comparable, V any] struct {
 	ctx      Context // every dot seen, live or removed
 	applied  Context // events whose whole effect has been joined (⊆ ctx)
 	origins  map[ReplicaID]*originStore[K, V]
-	keys     map[K]keyDots // never empty
+	keys     map[K]keyDots[K, V] // never empty
 	log      eventLog
 	logLimit int
+
+	// A decoded value, and a delta made by mutators, keeps its live dots
+	// in flat, with origins and keys nil, until something other than Len,
+	// LiveLen, Context, Applied, encoding or being joined into another
+	// value reads them (unflat builds the maps then): joining a received
+	// delta builds no maps for it, and a delta is encoded from the slice.
+	// flatKeys is the number of keys when flat is in encoding order (keys
+	// ascending, dots ascending within a key; decoded values are), -1
+	// until sortFlat puts it in that order.
+	flat     []flatEntry[K, V]
+	flatKeys int
+
+	lastO *originStore[K, V] // the origin store used last, or nil
 }
 
 // DefaultLogLimit is how many recent events per origin a new state keeps to
@@ -100,45 +119,109 @@ func (m *ORMap[K, V]) SetLogLimit(n int) {
 
 // ---- store primitives ----
 
-func (m *ORMap[K, V]) lookupLive(d Dot) (entry[K, V], bool) {
-	o := m.origins[d.Replica]
-	if o == nil {
-		return entry[K, V]{}, false
+// unflat builds the maps of a decoded value (see ORMap.flat).
+func (m *ORMap[K, V]) unflat() {
+	if m.flat == nil {
+		return
 	}
-	e, ok := o.live[d.Counter]
-	return e, ok
+	fl := m.flat
+	m.flat, m.flatKeys = nil, 0
+	m.origins = make(map[ReplicaID]*originStore[K, V])
+	m.keys = make(map[K]keyDots[K, V], len(fl))
+	var o *originStore[K, V]
+	for i := range fl {
+		e := &fl[i]
+		if o == nil || o.id != e.dot.Replica {
+			o = m.origin(e.dot.Replica, len(fl))
+		}
+		m.addLiveIn(o, e.dot.Counter, e.key, e.val)
+	}
 }
 
-func (m *ORMap[K, V]) addLive(d Dot, k K, v V) {
-	o := m.origins[d.Replica]
+// sortFlat puts flat in encoding order and counts its keys.
+func (m *ORMap[K, V]) sortFlat() {
+	if m.flatKeys >= 0 {
+		return
+	}
+	slices.SortFunc(m.flat, func(a, b flatEntry[K, V]) int {
+		if c := m.kc.Compare(a.key, b.key); c != 0 {
+			return c
+		}
+		return a.dot.Compare(b.dot)
+	})
+	n := 0
+	for i := range m.flat {
+		if i == 0 || m.kc.Compare(m.flat[i-1].key, m.flat[i].key) != 0 {
+			n++
+		}
+	}
+	m.flatKeys = n
+}
+
+// origin returns the store of r, made (with room for hint dots) if absent.
+func (m *ORMap[K, V]) origin(r ReplicaID, hint int) *originStore[K, V] {
+	o := m.originOf(r)
 	if o == nil {
 		if m.origins == nil {
 			m.origins = make(map[ReplicaID]*originStore[K, V])
-			m.keys = make(map[K]keyDots)
+			m.keys = make(map[K]keyDots[K, V], hint)
 		}
-		o = &originStore[K, V]{id: d.Replica, seed: replicaSeed(d.Replica), live: make(map[uint64]entry[K, V], 1)}
-		m.origins[d.Replica] = o
+		o = &originStore[K, V]{id: r, seed: replicaSeed(r)}
+		m.origins[r] = o
 	}
-	o.live[d.Counter] = entry[K, V]{k, v}
-	o.hash ^= dotHash(o.seed, d.Counter)
-	m.keys[k] = m.keys[k].add(d, &o.id)
+	return o
 }
 
-func (m *ORMap[K, V]) removeLive(d Dot) (entry[K, V], bool) {
-	o := m.origins[d.Replica]
+// originOf returns the store of r, nil if none; most lookups are of the
+// store used last.
+func (m *ORMap[K, V]) originOf(r ReplicaID) *originStore[K, V] {
+	if m.lastO != nil && m.lastO.id == r {
+		return m.lastO
+	}
+	o := m.origins[r]
+	if o != nil {
+		m.lastO = o
+	}
+	return o
+}
+
+func (m *ORMap[K, V]) lookupLive(d Dot) (entry[K, V], bool) {
+	m.unflat()
+	o := m.originOf(d.Replica)
 	if o == nil {
 		return entry[K, V]{}, false
 	}
-	e, ok := o.live[d.Counter]
+	return o.live.get(d.Counter)
+}
+
+func (m *ORMap[K, V]) addLive(d Dot, k K, v V) {
+	m.unflat()
+	m.addLiveIn(m.origin(d.Replica, 1), d.Counter, k, v)
+}
+
+// addLiveIn adds the live dot (o's origin, n).
+func (m *ORMap[K, V]) addLiveIn(o *originStore[K, V], n uint64, k K, v V) {
+	o.live.set(n, entry[K, V]{k, v})
+	o.hash ^= dotHash(o.seed, n)
+	m.keys[k] = m.keys[k].add(liveRef[K, V]{o, n})
+}
+
+func (m *ORMap[K, V]) removeLive(d Dot) (entry[K, V], bool) {
+	m.unflat()
+	o := m.originOf(d.Replica)
+	if o == nil {
+		return entry[K, V]{}, false
+	}
+	e, ok := o.live.del(d.Counter)
 	if !ok {
 		return e, false
 	}
-	delete(o.live, d.Counter)
 	o.hash ^= dotHash(o.seed, d.Counter)
-	if len(o.live) == 0 {
+	if o.live.len() == 0 {
 		delete(m.origins, d.Replica)
+		m.lastO = nil
 	}
-	if ds := m.keys[e.key].remove(d); ds.len() == 0 {
+	if ds := m.keys[e.key].remove(liveRef[K, V]{o, d.Counter}); ds.len() == 0 {
 		delete(m.keys, e.key)
 	} else {
 		m.keys[e.key] = ds
@@ -174,6 +257,7 @@ func (m *ORMap[K, V]) mutateInto(acc *ORMap[K, V], removed []Dot, add *entry[K, 
 	if len(removed) == 0 && add == nil {
 		return Dot{}
 	}
+	m.unflat()
 	if len(removed) > 1 {
 		slices.SortFunc(removed, Dot.Compare)
 		removed = slices.Compact(removed)
@@ -185,12 +269,20 @@ func (m *ORMap[K, V]) mutateInto(acc *ORMap[K, V], removed []Dot, add *entry[K, 
 	m.applied.Add(ev)
 	for _, r := range removed {
 		acc.ctx.Add(r)
-		acc.removeLive(r) // a sibling added earlier in the same delta
-		m.ctx.Add(r)      // already there: r was live here
+		if acc.flat == nil || acc.applied.Contains(r) {
+			acc.removeLive(r) // a sibling added earlier in the same delta
+		}
+		m.ctx.Add(r) // already there: r was live here
 		m.removeLive(r)
 	}
 	if add != nil {
-		acc.addLive(ev, add.key, add.val)
+		if acc.origins == nil {
+			// A delta keeps what it adds flat (see ORMap.flat) until read.
+			acc.flat = append(acc.flat, flatEntry[K, V]{ev, add.key, add.val})
+			acc.flatKeys = -1
+		} else {
+			acc.addLive(ev, add.key, add.val)
+		}
 		m.addLive(ev, add.key, add.val)
 	}
 	acc.log.record(ev, removed, noLimit)
@@ -246,6 +338,7 @@ func (m *ORMap[K, V]) liveOf(ds []Dot) []Dot {
 // replica has observed (a multi-value register write). Values written
 // concurrently elsewhere survive as siblings.
 func (m *ORMap[K, V]) Put(k K, v V) *ORMap[K, V] {
+	m.unflat()
 	return m.mutate(m.keys[k].sorted(), &entry[K, V]{k, v})
 }
 
@@ -270,6 +363,7 @@ func (m *ORMap[K, V]) Delete(k K, v V) *ORMap[K, V] {
 // Remove removes every observed sibling of k (observed-remove: a concurrent
 // write of k survives).
 func (m *ORMap[K, V]) Remove(k K) *ORMap[K, V] {
+	m.unflat()
 	return m.mutate(m.keys[k].sorted(), nil)
 }
 
@@ -290,9 +384,10 @@ func (m *ORMap[K, V]) Replace(k K, v V, dots ...Dot) *ORMap[K, V] {
 
 func (m *ORMap[K, V]) dotsWithValue(k K, v V) []Dot {
 	var out []Dot
-	m.keys[k].each(func(d Dot) {
-		if e, _ := m.lookupLive(d); m.vc.Compare(e.val, v) == 0 {
-			out = append(out, d)
+	m.unflat()
+	m.keys[k].each(func(r liveRef[K, V]) {
+		if m.vc.Compare(r.entry().val, v) == 0 {
+			out = append(out, r.dot())
 		}
 	})
 	return out
@@ -370,9 +465,9 @@ func (r *recorder[K, V]) note(op Op, k K, d Dot, v V) {
 // Join merges a state or a delta into m (m becomes m ⊔ d) and reports what
 // became visible or invisible. d is not modified and may be used again.
 func (m *ORMap[K, V]) Join(d *ORMap[K, V]) MapChanges[K, V] {
-	n := 0
+	n := len(d.flat)
 	for _, o := range d.origins {
-		n += len(o.live)
+		n += o.live.len()
 	}
 	rec := &recorder[K, V]{values: make([]ValueChange[K, V], 0, n)}
 	m.merge(d, rec)
@@ -385,12 +480,16 @@ func (m *ORMap[K, V]) Join(d *ORMap[K, V]) MapChanges[K, V] {
 func (m *ORMap[K, V]) changes(rec *recorder[K, V]) MapChanges[K, V] {
 	var out MapChanges[K, V]
 	out.Values = rec.values
-	slices.SortFunc(out.Values, func(a, b ValueChange[K, V]) int {
+	byKeyDot := func(a, b ValueChange[K, V]) int {
 		if c := m.kc.Compare(a.Key, b.Key); c != 0 {
 			return c
 		}
 		return a.Dot.Compare(b.Dot)
-	})
+	}
+	// A decoded delta's additions come in key order already.
+	if !slices.IsSortedFunc(out.Values, byKeyDot) {
+		slices.SortFunc(out.Values, byKeyDot)
+	}
 	vs := out.Values
 	for i := 0; i < len(vs); {
 		j, n := i, 0
@@ -419,8 +518,10 @@ func (m *ORMap[K, V]) changes(rec *recorder[K, V]) MapChanges[K, V] {
 func (m *ORMap[K, V]) Merge(d *ORMap[K, V]) { m.merge(d, nil) }
 
 func (m *ORMap[K, V]) merge(d *ORMap[K, V], rec *recorder[K, V]) {
+	m.unflat()
 	// 1. Dots d has seen but does not hold are removed here. The cost is the
 	// smaller of d's covered range and our live dots of that origin.
+	var flatLive map[ReplicaID][]uint64 // d's flat dots per origin, sorted, made on first need
 	for r, dr := range d.ctx.m {
 		o := m.origins[r]
 		if o == nil {
@@ -428,24 +529,36 @@ func (m *ORMap[K, V]) merge(d *ORMap[K, V], rec *recorder[K, V]) {
 		}
 		dlive := d.origins[r]
 		keep := func(n uint64) bool {
+			if d.flat != nil {
+				if flatLive == nil {
+					flatLive = d.flatCounters()
+				}
+				_, ok := slices.BinarySearch(flatLive[r], n)
+				return ok
+			}
 			if dlive == nil {
 				return false
 			}
-			_, ok := dlive.live[n]
+			_, ok := dlive.live.get(n)
 			return ok
 		}
 		total := dr.max
 		for _, s := range dr.cloud {
-			if total > uint64(len(o.live)) {
+			if total > uint64(o.live.len()) {
 				break
 			}
 			total += s.size()
 		}
 		var gone []uint64
-		if total <= uint64(len(o.live)) {
+		if total <= uint64(o.live.len()) {
+			top := uint64(0) // above it nothing is live here: never seen
+			if x := m.ctx.get(r); x != nil {
+				top = x.top()
+			}
 			visit := func(lo, hi uint64) {
+				hi = min(hi, top)
 				for n := lo; n >= lo && n <= hi; n++ { // n >= lo: stop on wrap
-					if _, ok := o.live[n]; ok && !keep(n) {
+					if _, ok := o.live.get(n); ok && !keep(n) {
 						gone = append(gone, n)
 					}
 				}
@@ -455,7 +568,7 @@ func (m *ORMap[K, V]) merge(d *ORMap[K, V], rec *recorder[K, V]) {
 				visit(s.lo, s.hi)
 			}
 		} else {
-			for n := range o.live {
+			for n := range o.live.all {
 				if dr.contains(n) && !keep(n) {
 					gone = append(gone, n)
 				}
@@ -468,16 +581,39 @@ func (m *ORMap[K, V]) merge(d *ORMap[K, V], rec *recorder[K, V]) {
 			}
 		}
 	}
-	// 2. Dots d holds that we have never seen are added.
-	for r, o := range d.origins {
+	// 2. Dots d holds that we have never seen are added. A decoded delta's
+	// dots come in key order, so the changes are recorded sorted.
+	var (
+		last *ReplicaID
+		mine *rctx
+		o    *originStore[K, V]
+	)
+	for i := range d.flat {
+		e := &d.flat[i]
+		if last == nil || *last != e.dot.Replica {
+			last, mine, o = &e.dot.Replica, m.ctx.get(e.dot.Replica), nil
+		}
+		if mine != nil && mine.contains(e.dot.Counter) {
+			continue
+		}
+		if o == nil {
+			o = m.origin(e.dot.Replica, 1)
+		}
+		m.addLiveIn(o, e.dot.Counter, e.key, e.val)
+		rec.note(Added, e.key, e.dot, e.val)
+	}
+	for r, do := range d.origins {
 		mine := m.ctx.get(r)
-		for n, e := range o.live {
+		var o *originStore[K, V]
+		for n, e := range do.live.all {
 			if mine != nil && mine.contains(n) {
 				continue
 			}
-			dot := Dot{r, n}
-			m.addLive(dot, e.key, e.val)
-			rec.note(Added, e.key, dot, e.val)
+			if o == nil {
+				o = m.origin(r, 1)
+			}
+			m.addLiveIn(o, n, e.key, e.val)
+			rec.note(Added, e.key, Dot{r, n}, e.val)
 		}
 	}
 	m.ctx.Join(&d.ctx)
@@ -485,31 +621,76 @@ func (m *ORMap[K, V]) merge(d *ORMap[K, V], rec *recorder[K, V]) {
 	m.log.merge(&d.log, m.logLimit)
 }
 
-// ---- reads ----
-
-// Get returns the siblings of k, ordered by dot. It is empty if k is absent.
-func (m *ORMap[K, V]) Get(k K) []Sibling[V] {
-	var buf [1]Dot
-	ds := m.keys[k].view(&buf)
-	out := make([]Sibling[V], len(ds))
-	for i, d := range ds {
-		e, _ := m.lookupLive(d)
-		out[i] = Sibling[V]{d, e.val}
+// flatCounters returns the counters of a decoded value's live dots per
+// origin, sorted.
+func (m *ORMap[K, V]) flatCounters() map[ReplicaID][]uint64 {
+	out := map[ReplicaID][]uint64{}
+	for i := range m.flat {
+		d := m.flat[i].dot
+		out[d.Replica] = append(out[d.Replica], d.Counter)
+	}
+	for _, ns := range out {
+		slices.Sort(ns)
 	}
 	return out
 }
 
+// ---- reads ----
+
+// Get returns the siblings of k, ordered by dot. It is empty if k is absent.
+func (m *ORMap[K, V]) Get(k K) []Sibling[V] {
+	return m.AppendSiblings(nil, k)
+}
+
+// AppendSiblings appends the siblings of k to dst, ordered by dot, and
+// returns the extended slice: Get without an allocation when dst has room.
+func (m *ORMap[K, V]) AppendSiblings(dst []Sibling[V], k K) []Sibling[V] {
+	m.unflat()
+	var buf [1]liveRef[K, V]
+	refs := m.keys[k].view(&buf)
+	if dst == nil {
+		dst = make([]Sibling[V], 0, len(refs))
+	}
+	for _, r := range refs {
+		dst = append(dst, Sibling[V]{r.dot(), r.entry().val})
+	}
+	return dst
+}
+
 // Contains reports whether k has at least one sibling.
-func (m *ORMap[K, V]) Contains(k K) bool { return m.keys[k].len() > 0 }
+func (m *ORMap[K, V]) Contains(k K) bool {
+	m.unflat()
+	return m.keys[k].len() > 0
+}
 
 // Count returns the number of siblings of k in O(1).
-func (m *ORMap[K, V]) Count(k K) int { return m.keys[k].len() }
+func (m *ORMap[K, V]) Count(k K) int {
+	m.unflat()
+	return m.keys[k].len()
+}
 
 // Len returns the number of keys present.
-func (m *ORMap[K, V]) Len() int { return len(m.keys) }
+func (m *ORMap[K, V]) Len() int {
+	if m.flat != nil {
+		m.sortFlat()
+		return m.flatKeys
+	}
+	return len(m.keys)
+}
+
+// LiveLen returns the number of siblings under all keys (live dots), in
+// O(replicas).
+func (m *ORMap[K, V]) LiveLen() int {
+	n := len(m.flat)
+	for _, o := range m.origins {
+		n += o.live.len()
+	}
+	return n
+}
 
 // Keys returns the keys present, in the key codec's order.
 func (m *ORMap[K, V]) Keys() []K {
+	m.unflat()
 	out := make([]K, 0, len(m.keys))
 	for k := range m.keys {
 		out = append(out, k)
@@ -537,9 +718,10 @@ func (m *ORMap[K, V]) Lookup(d Dot) (K, V, bool) {
 
 // LiveDots returns every live dot, in canonical order.
 func (m *ORMap[K, V]) LiveDots() []Dot {
+	m.unflat()
 	var out []Dot
 	for r, o := range m.origins {
-		for n := range o.live {
+		for n := range o.live.all {
 			out = append(out, Dot{r, n})
 		}
 	}
@@ -559,17 +741,18 @@ func (m *ORMap[K, V]) Applied() *Context { return m.applied.Clone() }
 
 // Clone returns a deep copy (state, context, log and log limit).
 func (m *ORMap[K, V]) Clone() *ORMap[K, V] {
+	m.unflat()
 	c := newORMap[K, V](m.kc, m.vc)
 	c.self = m.self
 	c.logLimit = m.logLimit
 	c.ctx = *m.ctx.Clone()
 	c.applied = *m.applied.Clone()
 	c.origins = make(map[ReplicaID]*originStore[K, V], len(m.origins))
-	c.keys = make(map[K]keyDots, len(m.keys))
+	c.keys = make(map[K]keyDots[K, V], len(m.keys))
 	for r, o := range m.origins {
-		c.origins[r] = &originStore[K, V]{id: o.id, seed: o.seed, live: maps.Clone(o.live), hash: o.hash}
+		c.origins[r] = &originStore[K, V]{id: o.id, seed: o.seed, live: o.live.clone(), hash: o.hash}
 	}
-	idOf := func(r ReplicaID) *ReplicaID { return &c.origins[r].id }
+	idOf := func(o *originStore[K, V]) *originStore[K, V] { return c.origins[o.id] }
 	for k, ds := range m.keys {
 		c.keys[k] = ds.clone(idOf)
 	}
@@ -581,16 +764,18 @@ func (m *ORMap[K, V]) Clone() *ORMap[K, V] {
 // same live dots with equal keys and values. The replica identity and the
 // event log are not part of the state.
 func (m *ORMap[K, V]) Equal(o *ORMap[K, V]) bool {
+	m.unflat()
+	o.unflat()
 	if !m.ctx.Equal(&o.ctx) || !m.applied.Equal(&o.applied) || len(m.origins) != len(o.origins) || len(m.keys) != len(o.keys) {
 		return false
 	}
 	for r, a := range m.origins {
 		b := o.origins[r]
-		if b == nil || len(a.live) != len(b.live) || a.hash != b.hash {
+		if b == nil || a.live.len() != b.live.len() || a.hash != b.hash {
 			return false
 		}
-		for n, ea := range a.live {
-			eb, ok := b.live[n]
+		for n, ea := range a.live.all {
+			eb, ok := b.live.get(n)
 			if !ok || m.kc.Compare(ea.key, eb.key) != 0 || m.vc.Compare(ea.val, eb.val) != 0 {
 				return false
 			}
@@ -613,9 +798,10 @@ func (m *ORMap[K, V]) Purge(r ReplicaID) MapChanges[K, V] {
 	if r == m.self {
 		return MapChanges[K, V]{}
 	}
+	m.unflat()
 	rec := &recorder[K, V]{}
 	if o := m.origins[r]; o != nil {
-		for n := range o.live {
+		for _, n := range o.live.counters() {
 			dot := Dot{r, n}
 			if e, ok := m.removeLive(dot); ok {
 				rec.note(Removed, e.key, dot, e.val)
@@ -623,6 +809,7 @@ func (m *ORMap[K, V]) Purge(r ReplicaID) MapChanges[K, V] {
 		}
 	}
 	delete(m.origins, r)
+	m.lastO = nil
 	m.ctx.Purge(r)
 	m.applied.Purge(r)
 	m.log.purge(r)
@@ -636,17 +823,13 @@ func (m *ORMap[K, V]) PurgeReplica(r ReplicaID) { m.Purge(r) }
 // their keys: O(entries of r), for hiding or listing one replica's entries.
 func (m *ORMap[K, V]) ByReplica(r ReplicaID) func(yield func(K, Sibling[V]) bool) {
 	return func(yield func(K, Sibling[V]) bool) {
+		m.unflat()
 		o := m.origins[r]
 		if o == nil {
 			return
 		}
-		ns := make([]uint64, 0, len(o.live))
-		for n := range o.live {
-			ns = append(ns, n)
-		}
-		slices.Sort(ns)
-		for _, n := range ns {
-			e, ok := o.live[n]
+		for _, n := range o.live.counters() {
+			e, ok := o.live.get(n)
 			if !ok {
 				continue // removed by the caller meanwhile
 			}
@@ -660,6 +843,7 @@ func (m *ORMap[K, V]) ByReplica(r ReplicaID) func(yield func(K, Sibling[V]) bool
 // Mentions reports whether anything of r remains: a live dot, a context
 // entry, or a logged event or removed dot.
 func (m *ORMap[K, V]) Mentions(r ReplicaID) bool {
+	m.unflat()
 	if _, ok := m.ctx.m[r]; ok {
 		return true
 	}

@@ -87,9 +87,10 @@ func (g Digest) String() string {
 // Digest returns this state's digest. Its size is O(replicas), never
 // O(entries).
 func (m *ORMap[K, V]) Digest() Digest {
+	m.unflat()
 	g := Digest{applied: *m.applied.Clone(), seen: *m.ctx.Clone(), sums: make(map[ReplicaID]Summary, len(m.origins))}
 	for r, o := range m.origins {
-		g.sums[r] = Summary{uint64(len(o.live)), o.hash}
+		g.sums[r] = Summary{uint64(o.live.len()), o.hash}
 	}
 	return g
 }
@@ -115,6 +116,7 @@ func (m *ORMap[K, V]) DeltaFor(peer Digest) *ORMap[K, V] { return m.deltaFor(pee
 
 // deltaFor is DeltaFor restricted to the origins want accepts (all if nil).
 func (m *ORMap[K, V]) deltaFor(peer Digest, want func(ReplicaID) bool) *ORMap[K, V] {
+	m.unflat()
 	out := m.emptyLike()
 	for _, r := range m.applied.Replicas() {
 		if want != nil && !want(r) {
@@ -154,7 +156,7 @@ func (m *ORMap[K, V]) deltaFor(peer Digest, want func(ReplicaID) bool) *ORMap[K,
 			}
 			var mine Summary
 			if o := m.origins[r]; o != nil {
-				mine = Summary{uint64(len(o.live)), o.hash}
+				mine = Summary{uint64(o.live.len()), o.hash}
 			}
 			if mine != peer.sums[r] {
 				m.snapshotOrigin(out, r)
@@ -197,7 +199,7 @@ func (m *ORMap[K, V]) serveFromLog(out *ORMap[K, V], r ReplicaID, missing []span
 			}
 			out.log.record(Dot{r, n}, removed, noLimit)
 			if o != nil {
-				if e, ok := o.live[n]; ok {
+				if e, ok := o.live.get(n); ok {
 					out.addLive(Dot{r, n}, e.key, e.val)
 				}
 			}
@@ -222,7 +224,7 @@ func (m *ORMap[K, V]) snapshotOrigin(out *ORMap[K, V], r ReplicaID) {
 		}
 	}
 	if o := m.origins[r]; o != nil {
-		for n, e := range o.live {
+		for n, e := range o.live.all {
 			if _, ok := out.lookupLive(Dot{r, n}); !ok {
 				out.addLive(Dot{r, n}, e.key, e.val)
 			}

@@ -39,15 +39,27 @@ type index struct {
 }
 
 type group struct {
-	members map[nodal.Pid]*member
+	members map[nodal.Pid]member
 	count   int         // memberships
 	local   int         // memberships of local pids
 	all     []nodal.Pid // cache of the members in pid order, or nil
 	locals  []nodal.Pid // cache of the local members, or nil
 }
 
+// member holds a pid's memberships of a group, in no particular order:
+// the first inline (a map value, no allocation), any more after it.
 type member struct {
-	entries []entry // one per membership, in no particular order
+	one  entry
+	more []entry
+}
+
+func (mb *member) count() int { return 1 + len(mb.more) }
+
+func (mb *member) each(f func(entry)) {
+	f(mb.one)
+	for _, e := range mb.more {
+		f(e)
+	}
 }
 
 type entry struct {
@@ -115,17 +127,19 @@ func (x *index) apply(changes []change) {
 func (x *index) add(c change) bool {
 	g := x.groups[c.group]
 	if g == nil {
-		g = &group{members: map[nodal.Pid]*member{}}
+		g = &group{members: map[nodal.Pid]member{}}
 		x.groups[c.group] = g
 	}
-	mb := g.members[c.m.Pid]
-	if mb == nil {
-		mb = &member{}
+	e := entry{c.dot, c.m.Meta}
+	if mb, ok := g.members[c.m.Pid]; !ok {
+		g.members[c.m.Pid] = member{one: e}
+	} else {
+		if mb.one.dot == c.dot || slices.ContainsFunc(mb.more, func(e entry) bool { return e.dot == c.dot }) {
+			return false
+		}
+		mb.more = append(mb.more, e)
 		g.members[c.m.Pid] = mb
-	} else if slices.ContainsFunc(mb.entries, func(e entry) bool { return e.dot == c.dot }) {
-		return false
 	}
-	mb.entries = append(mb.entries, entry{c.dot, c.m.Meta})
 	g.count++
 	g.all = nil
 	if c.m.Pid.Node == x.self {
@@ -140,18 +154,25 @@ func (x *index) remove(c change) bool {
 	if g == nil {
 		return false
 	}
-	mb := g.members[c.m.Pid]
-	if mb == nil {
+	mb, ok := g.members[c.m.Pid]
+	if !ok {
 		return false
 	}
-	i := slices.IndexFunc(mb.entries, func(e entry) bool { return e.dot == c.dot })
-	if i < 0 {
-		return false
-	}
-	mb.entries[i] = mb.entries[len(mb.entries)-1]
-	mb.entries = mb.entries[:len(mb.entries)-1]
-	if len(mb.entries) == 0 {
+	switch i := slices.IndexFunc(mb.more, func(e entry) bool { return e.dot == c.dot }); {
+	case mb.one.dot == c.dot && len(mb.more) == 0:
 		delete(g.members, c.m.Pid)
+	case mb.one.dot == c.dot:
+		last := len(mb.more) - 1
+		mb.one, mb.more[last] = mb.more[last], entry{}
+		mb.more = mb.more[:last]
+		g.members[c.m.Pid] = mb
+	case i >= 0:
+		last := len(mb.more) - 1
+		mb.more[i], mb.more[last] = mb.more[last], entry{}
+		mb.more = mb.more[:last]
+		g.members[c.m.Pid] = mb
+	default:
+		return false
 	}
 	g.count--
 	g.all = nil
@@ -238,7 +259,7 @@ func (g *group) sortedPids(self string, local bool) []nodal.Pid {
 		if local && p.Node != self {
 			continue
 		}
-		for range mb.entries {
+		for range mb.count() {
 			out = append(out, p)
 		}
 	}
@@ -303,9 +324,9 @@ func (x *index) memberships(name string) []Membership {
 	}
 	all := make([]md, 0, g.count)
 	for p, mb := range g.members {
-		for _, e := range mb.entries {
+		mb.each(func(e entry) {
 			all = append(all, md{Membership{p, clone(e.meta)}, e.dot})
-		}
+		})
 	}
 	slices.SortFunc(all, func(a, b md) int {
 		if c := a.m.Pid.Compare(b.m.Pid); c != 0 {

@@ -44,6 +44,10 @@ func (s *Scope) startReplication() error {
 // visible in the index. This node's own changes were applied by the
 // mutation that made them.
 func (s *Scope) onChange(_ *repState, cs []replica.Change[string, Membership]) {
+	if len(s.watchQ) > 0 { // a local send: it never blocks
+		_ = s.n.Send(s.watcher, s.watchQ)
+		s.watchQ = nil
+	}
 	out := make([]change, 0, len(cs))
 	for _, c := range cs {
 		var cause Cause

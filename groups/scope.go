@@ -26,6 +26,9 @@ type Scope struct {
 	// own is this node's record of its pids' dots; only mutations touch
 	// it, on the replication engine's goroutine, one at a time.
 	own ownTable
+	// watchQ holds the watcher's orders of this engine turn, sent at its
+	// end in one message (engine goroutine only).
+	watchQ []watchMsg
 
 	watcher     nodal.Pid
 	watcherDone chan struct{}
@@ -106,8 +109,7 @@ func (s *Scope) JoinMeta(ctx context.Context, group string, meta []byte, pids ..
 		for _, pid := range pids {
 			dot := w.add(group, Membership{Pid: pid, Meta: meta})
 			if s.own.add(group, pid, dot) {
-				// a local send: it never blocks
-				_ = s.n.Send(s.watcher, watchMsg{pid})
+				s.watchQ = append(s.watchQ, watchMsg{pid: pid, on: true})
 			}
 		}
 	})
@@ -142,7 +144,7 @@ func (s *Scope) Leave(ctx context.Context, group string, pids ...nodal.Pid) erro
 			left++
 			w.remove(dot)
 			if isLast {
-				_ = s.n.Send(s.watcher, unwatchMsg{pid})
+				s.watchQ = append(s.watchQ, watchMsg{pid: pid})
 			}
 		}
 	})

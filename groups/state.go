@@ -28,9 +28,39 @@ func decodeState(b []byte) (*state, error) {
 // pid; only the engine's goroutine touches it (inside Update).
 type ownTable map[nodal.Pid]*ownPid
 
+// ownPid holds one pid's dots. The common pid in one group keeps that
+// group's dots inline (one allocation per pid); more groups go to rest.
 type ownPid struct {
-	groups map[string][]crdt.Dot
-	n      int // memberships over all groups
+	group string      // the first group, when dots is not empty
+	dots  []crdt.Dot  // its dots (backed by one while there is one)
+	one   [1]crdt.Dot // room for the first dot
+	rest  map[string][]crdt.Dot
+	n     int // memberships over all groups
+}
+
+// of returns the dots of group (the inline list if it is the first).
+func (o *ownPid) of(group string) []crdt.Dot {
+	if len(o.dots) > 0 && o.group == group {
+		return o.dots
+	}
+	return o.rest[group]
+}
+
+// set replaces the dots of group.
+func (o *ownPid) set(group string, dots []crdt.Dot) {
+	switch {
+	case len(o.dots) > 0 && o.group == group:
+		o.dots = dots
+	case len(o.dots) == 0 && len(dots) > 0 && o.rest[group] == nil:
+		o.group, o.dots = group, dots
+	case len(dots) == 0:
+		delete(o.rest, group)
+	default:
+		if o.rest == nil {
+			o.rest = map[string][]crdt.Dot{}
+		}
+		o.rest[group] = dots
+	}
 }
 
 // add records a new membership of pid in group under dot, and reports
@@ -38,13 +68,16 @@ type ownPid struct {
 func (t ownTable) add(group string, pid nodal.Pid, dot crdt.Dot) (first bool) {
 	o := t[pid]
 	if o == nil {
-		o = &ownPid{groups: map[string][]crdt.Dot{}}
+		o = &ownPid{group: group}
+		o.one[0] = dot
+		o.dots = o.one[:1]
+		o.n = 1
 		t[pid] = o
-		first = true
+		return true
 	}
-	o.groups[group] = append(o.groups[group], dot)
+	o.set(group, append(o.of(group), dot))
 	o.n++
-	return first
+	return false
 }
 
 // take forgets pid's latest membership of group and returns its dot; ok
@@ -55,16 +88,12 @@ func (t ownTable) take(group string, pid nodal.Pid) (dot crdt.Dot, ok, last bool
 	if o == nil {
 		return dot, false, false
 	}
-	dots := o.groups[group]
+	dots := o.of(group)
 	if len(dots) == 0 {
 		return dot, false, false
 	}
 	dot = dots[len(dots)-1]
-	if len(dots) == 1 {
-		delete(o.groups, group)
-	} else {
-		o.groups[group] = dots[:len(dots)-1]
-	}
+	o.set(group, dots[:len(dots)-1])
 	o.n--
 	if o.n == 0 {
 		delete(t, pid)
@@ -81,7 +110,8 @@ func (t ownTable) takeAll(pid nodal.Pid) []crdt.Dot {
 	}
 	delete(t, pid)
 	dots := make([]crdt.Dot, 0, o.n)
-	for _, ds := range o.groups {
+	dots = append(dots, o.dots...)
+	for _, ds := range o.rest {
 		dots = append(dots, ds...)
 	}
 	return dots

@@ -11,8 +11,12 @@ import (
 // when one exits, it leaves every group. Local monitoring only, as in pg:
 // other nodes learn of the leave from its delta.
 
-type watchMsg struct{ pid nodal.Pid }
-type unwatchMsg struct{ pid nodal.Pid }
+// watchMsg asks the watcher to monitor (on) or stop monitoring pid; the
+// engine sends one turn's orders together, in order.
+type watchMsg struct {
+	pid nodal.Pid
+	on  bool
+}
 
 // runWatcher is the watcher's body; it ends when the process is killed
 // (Stop, Node.Stop) and closes done.
@@ -25,14 +29,16 @@ func (s *Scope) runWatcher(p *nodal.Process, done chan struct{}) error {
 			return nil // killed: the scope is stopping
 		}
 		switch m := msg.(type) {
-		case watchMsg:
-			if _, ok := refs[m.pid]; !ok {
-				refs[m.pid] = p.Monitor(m.pid)
-			}
-		case unwatchMsg:
-			if ref, ok := refs[m.pid]; ok {
-				delete(refs, m.pid)
-				p.Demonitor(ref, false) // a Down already queued fails the ref check below
+		case []watchMsg:
+			for _, m := range m {
+				ref, ok := refs[m.pid]
+				switch {
+				case m.on && !ok:
+					refs[m.pid] = p.Monitor(m.pid)
+				case !m.on && ok:
+					delete(refs, m.pid)
+					p.Demonitor(ref, false) // a Down already queued fails the ref check below
+				}
 			}
 		case nodal.Down:
 			if ref, ok := refs[m.Pid]; ok && ref == m.Ref {

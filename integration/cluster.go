@@ -55,6 +55,14 @@ type LinkFaults struct {
 	// way; in real mode a TCP chunk is then held back as a retransmission
 	// would (200 ms). In-process it applies to gossip only.
 	Loss float64
+	// Bandwidth is the most bytes per second the link carries each way
+	// (everything between the two nodes: connections and gossip); 0 for no
+	// limit. A token bucket of 1/16 s of it (at least 1,500 bytes) lets
+	// bursts through; a sender faster than the link is held back, and
+	// gossip packets that would queue more than 250 ms are dropped. Real
+	// mode: internal/faultproxy; in-process: p2ptest.SetBandwidth, on the
+	// bubble's fake clock.
+	Bandwidth int
 }
 
 // Link names the two nodes (indexes into Names) of a degraded link.
@@ -77,10 +85,11 @@ type Options struct {
 	// Seed seeds the in-process network's losses and keys, and Chaos.
 	// Default 1.
 	Seed int64
-	// Links are degraded from the start (latency, loss); SetLinkFaults
-	// changes them later. In real mode each such link runs through two
-	// user-space proxies (internal/faultproxy), so only the links named
-	// here can be degraded.
+	// Links are degraded from the start (latency, loss, bandwidth);
+	// SetLinkFaults changes them later. In real mode each such link runs
+	// through a user-space proxy (internal/faultproxy) with a listener in
+	// front of each of its nodes, so only the links named here can be
+	// degraded.
 	Links []Link
 	// Binary is the path of a built cmd/node for real mode; empty builds
 	// it (go build github.com/nodal-go/nodal/cmd/node) into the test's
@@ -406,7 +415,7 @@ func (c *Cluster) SetLinkFaults(a, b string, f LinkFaults) {
 	if !ok {
 		c.t.Fatalf("integration: link %s-%s is not in Options.Links", a, b)
 	}
-	c.apply(fmt.Sprintf("link %s-%s: latency %v, loss %v", a, b, f.Latency, f.Loss))
+	c.apply(fmt.Sprintf("link %s-%s: latency %v, loss %v, bandwidth %d B/s", a, b, f.Latency, f.Loss, f.Bandwidth))
 }
 
 // reconnect joins every running node to the others' gossip addresses,

@@ -15,8 +15,8 @@
 //     network namespace per node on a bridge (10.202.X.0/24), one `node
 //     start` per namespace, driven with `node ctl --json`; cuts with
 //     iptables inside the namespaces, SIGKILL, SIGSTOP/SIGCONT, restarts,
-//     and latency and loss through user-space proxies (internal/faultproxy)
-//     on the links named in Options.Links. It skips, saying why, when not
+//     and latency, loss and bandwidth limits through a user-space proxy
+//     (internal/faultproxy) on each link named in Options.Links. It skips, saying why, when not
 //     root or when ip or iptables are missing.
 //
 // RunBoth runs a body in both modes.
@@ -42,9 +42,11 @@
 // Restart (a new incarnation), Freeze and Thaw. Questions to nodes, each
 // failing with an *OpError: Peers, Incarnation, SpawnEcho, Send, Call,
 // Monitor (a Watch), RPC, Ping; the global registry (Register, Whereis,
-// Registered, SyncNames) and process groups (JoinGroup, Members). Waits: Eventually, WaitMesh,
-// Watch.WaitDown, each bounded by Options.Timeout and returning how long
-// it took, for the test to log.
+// Registered, SyncNames) and process groups (JoinGroup, Members); what
+// heal/ reported (Heals: its Healed events, with the bytes, entries and
+// conflicts its reconcilers exchanged). Waits: Eventually, WaitMesh,
+// WaitPartitioned, HealExchange, Watch.WaitDown, each bounded by
+// Options.Timeout and returning how long it took, for the test to log.
 //
 // The caller's duties:
 //
@@ -79,10 +81,13 @@
 //     silences a node's gossip while its connections stay open and its
 //     processes run (p2ptest's model of a frozen host); a kill closes its
 //     connections at once, as a crashed process's kernel resets them; link
-//     latency applies to the nodes' connections, loss to gossip only; a
-//     one-way cut also drops the pair's connection (a TCP connection
-//     cannot live when one direction is lost). In real mode a one-way cut
-//     of a link with proxies is refused, and there is no bandwidth limit.
+//     latency applies to the nodes' connections, loss to gossip only,
+//     bandwidth to both (p2ptest.SetBandwidth); a one-way cut also drops
+//     the pair's connection (a TCP connection cannot live when one
+//     direction is lost). In real mode a one-way cut of a link with a
+//     proxy blackholes that way of the proxy: the bytes of connections
+//     either node opened stop going that way, and the other way still
+//     flows.
 //
 // The package's own tests are the suite: they build the node binary once
 // (TestMain), run each scenario in both modes, and log what they measured

@@ -84,6 +84,9 @@ func TestHarnessSplitMonitorsAndRPC(t *testing.T) {
 		require.ErrorAs(t, err, &oe)
 		require.Equal(t, "rpc", oe.Op)
 
+		c.WaitPartitioned(n...)
+		detected := time.Since(cut)
+		before := c.HealReports(n...)
 		healed := time.Now()
 		c.Heal()
 		c.WaitMesh()
@@ -92,8 +95,9 @@ func TestHarnessSplitMonitorsAndRPC(t *testing.T) {
 			out, err := c.RPC(ctx, n[0], n[3], "rpc.echo", "after")
 			return err == nil && string(out) == `"after"`
 		}, "rpc across the healed split")
-		c.Logf("measured: split 2/3: monitor across fired after %v (side A) and %v (side B), both sides' views converged after %v; rpc across the split failed in %v (%v); mesh back %v after the heal",
-			detectA.Round(time.Millisecond), detectB.Round(time.Millisecond), views.Round(time.Millisecond), failedIn.Round(time.Millisecond), err, converge.Round(time.Millisecond))
+		moved, _ := c.HealExchange(before, n...)
+		c.Logf("measured: split 2/3: monitor across fired after %v (side A) and %v (side B), both sides' views converged after %v, heal reported the split on every node after %v; rpc across the split failed in %v (%v); mesh back %v after the heal; the heal's reconcilers exchanged %v (summed over the %d nodes)",
+			detectA.Round(time.Millisecond), detectB.Round(time.Millisecond), views.Round(time.Millisecond), detected.Round(time.Millisecond), failedIn.Round(time.Millisecond), err, converge.Round(time.Millisecond), moved, len(n))
 	})
 }
 

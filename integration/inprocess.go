@@ -17,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/nodal-go/nodal"
+	"github.com/nodal-go/nodal/heal"
 	"github.com/nodal-go/nodal/p2p/p2ptest"
 	"github.com/nodal-go/nodal/rpc"
 )
@@ -69,6 +70,7 @@ type simBackend struct {
 type simNode struct {
 	n        *nodal.Node
 	services map[string]any
+	heals    *healRecord // nil without a heal service
 }
 
 func (b *simBackend) get(name string) (*simNode, error) {
@@ -106,6 +108,9 @@ func (b *simBackend) start(ctx context.Context, name string, seeds []string) err
 			err = fmt.Errorf("attach %s: %w", s.Name, err)
 		}
 		sn.services[s.Name] = v
+	}
+	if h, ok := sn.services[heal.ServiceName].(*heal.Heal); ok && err == nil {
+		sn.heals, err = recordHeals(n, h)
 	}
 	if err != nil {
 		stopNode(n)
@@ -156,7 +161,8 @@ func (b *simBackend) thaw(string) error   { return nil }
 // drop of rate 1 that way plus the libp2p link unlinked (a TCP connection
 // cannot live when one direction's packets are lost); a frozen node's
 // gossip is dropped both ways with its libp2p links kept; link faults set
-// the mocknet links' latency and a gossip loss rate.
+// the mocknet links' latency, a gossip loss rate and p2ptest's bandwidth
+// limit each way.
 func (b *simBackend) apply(f faults) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -279,6 +285,13 @@ func (b *simBackend) apply(f faults) error {
 				o := l.Options()
 				o.Latency = lf.Latency
 				l.SetOptions(o)
+			}
+		}
+		// Bandwidth each way, by node name: p2ptest keeps it across
+		// restarts and heals.
+		for _, d := range [][2]string{k, {k[1], k[0]}} {
+			if b.net.Bandwidth(d[0], d[1]) != lf.Bandwidth {
+				b.net.SetBandwidth(d[0], d[1], lf.Bandwidth)
 			}
 		}
 	}

@@ -59,7 +59,7 @@ func NewRealCluster(t TB, n int, opts Options) *Cluster {
 	l := newLab(t, n)
 	b := &realBackend{
 		t: t, opts: opts, lab: l, binary: binary,
-		procs: map[string]*realProc{}, index: map[string]int{}, proxies: map[[2]string]*linkProxies{},
+		procs: map[string]*realProc{}, index: map[string]int{}, proxies: map[[2]string]*faultproxy.Proxy{},
 	}
 	names := make([]string, n)
 	for i := range names {
@@ -99,8 +99,8 @@ type realBackend struct {
 	index  map[string]int
 
 	mu      sync.Mutex
-	procs   map[string]*realProc       // the current process of each node started
-	proxies map[[2]string]*linkProxies // degraded links, key sorted
+	procs   map[string]*realProc            // the current process of each node started
+	proxies map[[2]string]*faultproxy.Proxy // degraded links, key sorted: side A is k[0]
 }
 
 // realProc is one `node start` process.
@@ -110,12 +110,6 @@ type realProc struct {
 	stderr *tailBuffer
 	done   chan struct{} // closed once the process has exited and been waited for
 	inc    uint64
-}
-
-// linkProxies carry a degraded link's traffic: toA in front of A for
-// what B sends, toB in front of B for what A sends.
-type linkProxies struct {
-	toA, toB *faultproxy.Proxy
 }
 
 func (b *realBackend) ip(name string) string { return b.lab.ips[b.index[name]] }
@@ -128,25 +122,25 @@ func (b *realBackend) gossipAddr(name string) string {
 	return net.JoinHostPort(b.ip(name), strconv.Itoa(realGossipPort))
 }
 
-// addProxies puts two proxies on the bridge in the path of link a-b, and
-// NAT rules in each namespace that send the node's traffic to the other
-// through them.
+// addProxies puts a proxy on the bridge in the path of link a-b, with
+// listeners in front of each node, and NAT rules in each namespace that
+// send the node's traffic to the other through them. The link's first
+// node (sorted) is the proxy's side A: whatever connection carries them,
+// the bytes from A to B take the proxy's way AToB (one bandwidth bucket,
+// one blackhole for a one-way cut), those from B to A BToA.
 func (b *realBackend) addProxies(a, c string) error {
 	k := pairKey(a, c)
-	lp := &linkProxies{
-		toA: faultproxy.New(faultproxy.Faults{}, uint64(b.opts.Seed)),
-		toB: faultproxy.New(faultproxy.Faults{}, uint64(b.opts.Seed)+1),
-	}
+	lp := faultproxy.New(faultproxy.Faults{}, uint64(b.opts.Seed))
 	b.mu.Lock()
 	b.proxies[k] = lp
 	b.mu.Unlock()
 	for _, side := range []struct {
-		p        *faultproxy.Proxy
+		way      faultproxy.Way // of what from sends to the listener in front of to
 		to, from string
-	}{{lp.toA, k[0], k[1]}, {lp.toB, k[1], k[0]}} {
+	}{{faultproxy.BToA, k[0], k[1]}, {faultproxy.AToB, k[1], k[0]}} {
 		for _, port := range []int{realListenPort, realDirectPort, realGossipPort} {
 			udp := port == realGossipPort
-			addr, err := side.p.Forward(net.JoinHostPort(b.lab.RootIP(), "0"), net.JoinHostPort(b.ip(side.to), strconv.Itoa(port)), udp)
+			addr, err := lp.Forward(net.JoinHostPort(b.lab.RootIP(), "0"), net.JoinHostPort(b.ip(side.to), strconv.Itoa(port)), side.way, udp)
 			if err != nil {
 				return err
 			}
@@ -284,10 +278,9 @@ func (b *realBackend) freeze(name string) error { return b.signal(name, syscall.
 func (b *realBackend) thaw(name string) error   { return b.signal(name, syscall.SIGCONT) }
 
 // apply sets each namespace's NODAL chain to drop the packets of the
-// nodes blocked towards it, and blackholes the proxies of a degraded link
-// that is cut (their traffic comes from the bridge's address, which no
-// chain drops). A one-way cut of a degraded link is refused: its proxies
-// carry both directions.
+// nodes blocked towards it, and blackholes the ways of a degraded link's
+// proxy that are cut (its traffic comes from the bridge's address, which
+// no chain drops): both for a cut both ways, one for a one-way cut.
 func (b *realBackend) apply(f faults) error {
 	for i, to := range b.names {
 		var from []string
@@ -303,16 +296,10 @@ func (b *realBackend) apply(f faults) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for k, lp := range b.proxies {
-		ab, ba := f.blocked[k], f.blocked[[2]string{k[1], k[0]}]
-		if ab != ba {
-			return fmt.Errorf("a one-way cut of %s-%s, a link with proxies (Options.Links), is not supported in real mode", k[0], k[1])
-		}
-		lp.toA.Blackhole(ab)
-		lp.toB.Blackhole(ab)
+		lp.Blackhole(faultproxy.AToB, f.blocked[k])
+		lp.Blackhole(faultproxy.BToA, f.blocked[[2]string{k[1], k[0]}])
 		lf := f.links[k]
-		pf := faultproxy.Faults{MinDelay: lf.Latency, MaxDelay: lf.Latency, Loss: lf.Loss}
-		lp.toA.SetFaults(pf)
-		lp.toB.SetFaults(pf)
+		lp.SetFaults(faultproxy.Both, faultproxy.Faults{MinDelay: lf.Latency, MaxDelay: lf.Latency, Loss: lf.Loss, Bandwidth: lf.Bandwidth})
 	}
 	return nil
 }
@@ -499,15 +486,14 @@ func (b *realBackend) close() {
 	}
 	clear(b.procs)
 	proxies := b.proxies
-	b.proxies = map[[2]string]*linkProxies{}
+	b.proxies = map[[2]string]*faultproxy.Proxy{}
 	b.mu.Unlock()
 	for _, p := range procs {
 		_ = p.cmd.Process.Signal(syscall.SIGKILL)
 		<-p.done
 	}
 	for _, lp := range proxies {
-		_ = lp.toA.Close()
-		_ = lp.toB.Close()
+		_ = lp.Close()
 	}
 	for _, e := range b.lab.close() {
 		b.t.Logf("integration: cleanup: %v", e)

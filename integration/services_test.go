@@ -54,6 +54,8 @@ func TestHarnessNamesAcrossASplit(t *testing.T) {
 			}
 		}
 
+		c.WaitPartitioned(n...)
+		before := c.HealReports(n...)
 		healed := time.Now()
 		c.Heal()
 		c.WaitMesh()
@@ -84,8 +86,10 @@ func TestHarnessNamesAcrossASplit(t *testing.T) {
 			require.NoError(t, err, "the winner of %s answers", name)
 			require.Equal(t, name, r)
 		}
-		c.Logf("measured: %d names claimed on both sides of a 2/3 split: one owner per name on all %d nodes %v after the heal (%v to mesh); %d losers exited",
-			names, len(n), (time.Since(healed)).Round(time.Millisecond), converge.Round(time.Millisecond), len(losers))
+		took := time.Since(healed)
+		moved, _ := c.HealExchange(before, n...)
+		c.Logf("measured: %d names claimed on both sides of a 2/3 split: one owner per name on all %d nodes %v after the heal (%v to mesh); %d losers exited; the heal's reconcilers exchanged %v (summed over the %d nodes)",
+			names, len(n), took.Round(time.Millisecond), converge.Round(time.Millisecond), len(losers), moved, len(n))
 	})
 }
 
@@ -127,11 +131,16 @@ func TestHarnessGroupsAcrossASplit(t *testing.T) {
 		c.Eventually(sees(sideA, members(sideA)), "side A to list its own members")
 		c.Eventually(sees(sideB, members(sideB)), "side B to list its own members")
 		split := time.Since(cut)
+		c.WaitPartitioned(n...)
+		detected := time.Since(cut)
+		before := c.HealReports(n...)
 		healed := time.Now()
 		c.Heal()
 		c.Eventually(sees(n, members(n)), "every node to list the five members after the heal")
-		c.Logf("measured: group of 5: listed everywhere %v after the joins; each side of a 2/3 split lists only its own after %v; all five everywhere %v after the heal",
-			joined.Round(time.Millisecond), split.Round(time.Millisecond), time.Since(healed).Round(time.Millisecond))
+		took := time.Since(healed)
+		moved, _ := c.HealExchange(before, n...)
+		c.Logf("measured: group of 5: listed everywhere %v after the joins; each side of a 2/3 split lists only its own after %v (heal reported the split on every node after %v); all five everywhere %v after the heal; the heal's reconcilers exchanged %v (summed over the %d nodes)",
+			joined.Round(time.Millisecond), split.Round(time.Millisecond), detected.Round(time.Millisecond), took.Round(time.Millisecond), moved, len(n))
 	})
 }
 

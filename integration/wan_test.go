@@ -67,9 +67,9 @@ func newWANEndpoint(t *testing.T, seed uint64) *wanEndpoint {
 	t.Helper()
 	e := &wanEndpoint{proxy: faultproxy.New(wanFaults, seed), listen: freeHostPort(t), gossip: freeHostPort(t)}
 	var err error
-	e.advListen, err = e.proxy.Forward("127.0.0.1:0", e.listen, false)
+	e.advListen, err = e.proxy.Forward("127.0.0.1:0", e.listen, faultproxy.AToB, false)
 	require.NoError(t, err)
-	e.advGossip, err = e.proxy.Forward("127.0.0.1:0", e.gossip, true)
+	e.advGossip, err = e.proxy.Forward("127.0.0.1:0", e.gossip, faultproxy.AToB, true)
 	require.NoError(t, err)
 	return e
 }
@@ -241,7 +241,7 @@ func TestWANProfileSlowLink(t *testing.T) {
 	}
 	tick.Stop()
 	falseDowns := len(downsA.all()) + len(downsB.all())
-	sa, sb, sc := ea.proxy.Stats(), eb.proxy.Stats(), ec.proxy.Stats()
+	sa, sb, sc := ea.proxy.Stats(faultproxy.Both), eb.proxy.Stats(faultproxy.Both), ec.proxy.Stats(faultproxy.Both)
 	t.Logf("WAN figures: joined in %v; %d calls in %v of slow link, %d failed, slowest %v; ping RTT %v..%v; false node-downs %d (a %v, b %v)",
 		joined.Round(time.Millisecond), f.calls, slow, f.failed, f.maxCall.Round(time.Millisecond), f.minRTT.Round(time.Millisecond), f.maxRTT.Round(time.Millisecond),
 		falseDowns, downsA.all(), downsB.all())

@@ -14,6 +14,9 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 )
 
+// maxBatchFrames bounds the frames one BatchHandler.Frames call gets.
+const maxBatchFrames = 256
+
 // idleBufCap is the most buffer capacity an idle connection keeps for
 // each of its two outbound buffers.
 const idleBufCap = 256 << 10
@@ -22,6 +25,10 @@ const idleBufCap = 256 << 10
 type peerCounters struct {
 	framesIn, bytesIn, framesOut, bytesOut, dropped, decodeErrors atomic.Uint64
 }
+
+// idleTrimAfter is how long a connection must have written nothing for
+// its next write to let an outgrown buffer go (releaseLocked).
+const idleTrimAfter = 100 * time.Millisecond
 
 // idleGap is how long a direct connection must have written nothing for a
 // sender to write its frame itself (writeInline) instead of waking the
@@ -190,11 +197,16 @@ func (c *conn) takeLocked() ([]byte, int) {
 }
 
 // releaseLocked ends a write; c.mu is held. The buffer is reused while
-// busy; an idle connection keeps at most idleBufCap of it.
+// frames keep coming: one that outgrew idleBufCap is let go by the first
+// write after the connection was quiet for idleTrimAfter (a burst is
+// over), not while a stream runs, whose buffers would otherwise grow
+// again from nothing after every write that catches up.
 func (c *conn) releaseLocked(batch []byte) {
 	c.writing = false
-	c.lastEnd = monoNow()
-	if len(c.buf) == 0 && cap(batch) > idleBufCap {
+	now := monoNow()
+	quiet := now-c.lastEnd > int64(idleTrimAfter)
+	c.lastEnd = now
+	if quiet && len(c.buf) == 0 && cap(batch) > idleBufCap {
 		batch = nil
 	}
 	c.spare = batch[:0]
@@ -328,33 +340,59 @@ func (c *conn) readLoop() {
 	hd.NodeUp(c.peer)
 	log.Infow("node up", "node", c.peer.Name, "incarnation", c.peer.Incarnation, "hidden", c.peer.Hidden)
 	fr := frameReader{r: c.br, max: c.h.cfg.Advanced.MaxFrameSize}
+	bh, _ := hd.(BatchHandler)
+	var batch [][]byte
+	var batchBytes uint64
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		c.ctr.framesIn.Add(uint64(len(batch)))
+		c.ctr.bytesIn.Add(batchBytes)
+		bh.Frames(c.peer, batch)
+		clear(batch)
+		batch, batchBytes = batch[:0], 0
+	}
 	var reason error
 	for {
 		typ, p, err := fr.next()
 		if err != nil {
+			flush()
 			reason = c.readError(err)
 			break
 		}
 		switch typ {
 		case frameData:
-			c.ctr.framesIn.Add(1)
-			c.ctr.bytesIn.Add(uint64(len(p)))
-			hd.Frame(c.peer, p)
+			if bh == nil {
+				c.ctr.framesIn.Add(1)
+				c.ctr.bytesIn.Add(uint64(len(p)))
+				hd.Frame(c.peer, p)
+				continue
+			}
+			batch = append(batch, p)
+			batchBytes += uint64(len(p))
+			if len(batch) == maxBatchFrames || !fr.ready() {
+				flush()
+			}
 			continue
 		case framePing:
 			// Best effort: a full queue drops the pong and the pinger times out.
 			_ = c.enqueue(context.Background(), framePong, p, false)
-			continue
 		case framePong:
 			c.pong(binary.BigEndian.Uint64(p))
-			continue
 		case frameBye:
+			flush()
 			reason = byeReason(p[0])
 			if errors.Is(reason, ErrLeft) {
 				c.h.noteBye(c.peer.Name, c.peer.Incarnation)
 			}
 		}
-		break
+		if typ == frameBye {
+			break
+		}
+		if !fr.ready() {
+			flush() // a control frame ended what the last read brought
+		}
 	}
 	c.close(reason)
 	<-c.writerDone

@@ -35,6 +35,19 @@ type Handler interface {
 	NodeDown(p Peer, reason error)
 }
 
+// BatchHandler is an optional interface of a Handler (Start finds it by
+// type assertion): its Frames is called instead of Frame with the data
+// frames the peer's reader has at hand, that is, every frame that arrived
+// whole with the last read from the network (at most maxBatchFrames of
+// them), so the layer above can decode and deliver a burst with one lock
+// and one wake-up per receiver rather than one per frame. Frames has
+// Frame's contract (the reader goroutine, FIFO per peer, must not block
+// for long); frames are in arrival order, the handler owns each frame's
+// bytes but not the frames slice, which the reader reuses after the call.
+type BatchHandler interface {
+	Frames(p Peer, frames [][]byte)
+}
+
 // PeerStats are counters for one peer name (cumulative over its connections).
 type PeerStats struct {
 	Name         string

@@ -69,7 +69,8 @@ func (regCodec) Append(dst []byte, v Registration) []byte {
 func (regCodec) Decode(src []byte) (Registration, int, error) {
 	dec := wire.NewDecoder(src)
 	var r Registration
-	r.Pid.Node, r.Pid.ID, r.Pid.Incarnation = dec.Ident()
+	node := dec.Bytes()
+	r.Pid.ID, r.Pid.Incarnation = dec.Uvarint(), dec.Uvarint()
 	meta := dec.Bytes()
 	r.At = dec.Varint()
 	res := dec.Bytes()
@@ -79,10 +80,10 @@ func (regCodec) Decode(src []byte) (Registration, int, error) {
 	if len(meta) > MaxMetaLen || len(res) > MaxResolverLen {
 		return Registration{}, 0, fmt.Errorf("%w: metadata or resolver name over its limit", ErrMetaTooLong)
 	}
-	if err := nodal.ValidateNodeName(r.Pid.Node); err != nil {
+	var err error
+	if r.Pid.Node, err = internNode(node); err != nil {
 		return Registration{}, 0, err
 	}
-	r.Pid.Node = internNode(r.Pid.Node)
 	r.Meta, r.Resolver = string(meta), internResolver(res)
 	// One encoding per value: what decodes re-encodes to the same bytes,
 	// which holds when every varint was minimal (the lengths add up).
@@ -114,17 +115,24 @@ func encodedLen(r Registration) int {
 func uvarintLen(v uint64) int { return (bits.Len64(v|1) + 6) / 7 }
 
 // nodeNames interns the node names of decoded registrations, so that the
-// many registrations of one node share one copy of its name: a fixed,
-// lock-free table (a name that collides is simply not shared).
+// many registrations of one node share one copy of its name, made and
+// checked once: a fixed, lock-free table of valid names (a name that
+// collides is simply not shared).
 var nodeNames [256]atomic.Pointer[string]
 
-func internNode(name string) string {
-	slot := &nodeNames[maphash.String(nodeSeed, name)%uint64(len(nodeNames))]
-	if p := slot.Load(); p != nil && *p == name {
-		return *p
+// internNode returns the valid node name b as a string: the table's copy
+// when it has one (no allocation, no check), else a checked new one.
+func internNode(b []byte) (string, error) {
+	slot := &nodeNames[maphash.Bytes(nodeSeed, b)%uint64(len(nodeNames))]
+	if p := slot.Load(); p != nil && *p == string(b) {
+		return *p, nil
+	}
+	name := string(b)
+	if err := nodal.ValidateNodeName(name); err != nil {
+		return "", err
 	}
 	slot.Store(&name)
-	return name
+	return name, nil
 }
 
 var nodeSeed = maphash.MakeSeed()

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/nodal-go/nodal"
 	"github.com/nodal-go/nodal/crdt"
@@ -176,9 +178,11 @@ func (r *Registry) emit(ev Event) {
 func (r *Registry) reasonOf(c replica.Change[string, Registration]) Reason {
 	switch c.Reason {
 	case replica.Local:
-		if why, ok := r.why[c.Dot]; ok {
-			delete(r.why, c.Dot)
-			return why
+		if len(r.why) > 0 { // else nothing set a reason: a registration
+			if why, ok := r.why[c.Dot]; ok {
+				delete(r.why, c.Dot)
+				return why
+			}
 		}
 		if c.Op == crdt.Added {
 			return ReasonRegistered
@@ -199,19 +203,34 @@ func (r *Registry) reasonOf(c replica.Change[string, Registration]) Reason {
 // onChange runs on the engine's goroutine: it settles each touched name
 // (resolve, act on local losers, update the read index, tell watchers).
 func (r *Registry) onChange(s *replica.State[string, Registration], cs []replica.Change[string, Registration]) {
-	clear(r.touched)
-	r.order = r.order[:0]
-	for _, c := range cs {
-		if _, ok := r.touched[c.Key]; !ok {
-			r.order = append(r.order, c.Key)
+	r.order, r.whys = r.order[:0], r.whys[:0]
+	if slices.IsSortedFunc(cs, func(a, b replica.Change[string, Registration]) int { return strings.Compare(a.Key, b.Key) }) {
+		// A join's changes come by name: each name's changes are adjacent.
+		for i, c := range cs {
+			why := r.reasonOf(c)
+			if i == 0 || cs[i-1].Key != c.Key {
+				r.order, r.whys = append(r.order, c.Key), append(r.whys, why)
+			} else if last := &r.whys[len(r.whys)-1]; *last != ReasonConflict { // a conflict in the batch names the change
+				*last = why
+			}
 		}
-		why := r.reasonOf(c)
-		if r.touched[c.Key] != ReasonConflict { // a conflict in the batch names the change
-			r.touched[c.Key] = why
+	} else {
+		clear(r.touched)
+		for _, c := range cs {
+			if _, ok := r.touched[c.Key]; !ok {
+				r.order = append(r.order, c.Key)
+			}
+			why := r.reasonOf(c)
+			if r.touched[c.Key] != ReasonConflict {
+				r.touched[c.Key] = why
+			}
+		}
+		for _, name := range r.order {
+			r.whys = append(r.whys, r.touched[name])
 		}
 	}
-	for _, name := range r.order {
-		r.settle(s, name, r.touched[name])
+	for i, name := range r.order {
+		r.settle(s, name, r.whys[i])
 	}
 	if len(r.watchQ) > 0 {
 		_ = r.n.Send(r.watcher, r.watchQ)
@@ -266,13 +285,7 @@ func (r *Registry) settle(s *replica.State[string, Registration], name string, r
 			}
 		}
 	}
-	old, had := r.idx.get(name)
-	switch {
-	case has && (!had || old != win.Pid):
-		r.idx.set(name, win.Pid)
-	case !has && had:
-		r.idx.del(name)
-	}
+	old, had := r.idx.swap(name, win.Pid, has)
 	if had && (!has || old != win.Pid) {
 		r.emit(Event{Kind: Unregistered, Name: name, Pid: old, Reason: reason})
 	}

@@ -48,24 +48,24 @@ func (x *index) get(name string) (nodal.Pid, bool) {
 	return p, ok
 }
 
-func (x *index) set(name string, p nodal.Pid) {
+// swap makes p the holder of name (has) or removes name (!has), and
+// returns the holder before.
+func (x *index) swap(name string, p nodal.Pid, has bool) (old nodal.Pid, had bool) {
 	s := x.shard(name)
 	s.mu.Lock()
-	if _, ok := s.m[name]; !ok {
-		x.n.Add(1)
-	}
-	s.m[name] = p
-	s.mu.Unlock()
-}
-
-func (x *index) del(name string) {
-	s := x.shard(name)
-	s.mu.Lock()
-	if _, ok := s.m[name]; ok {
+	old, had = s.m[name]
+	switch {
+	case has && (!had || old != p):
+		if !had {
+			x.n.Add(1)
+		}
+		s.m[name] = p
+	case !has && had:
 		x.n.Add(-1)
 		delete(s.m, name)
 	}
 	s.mu.Unlock()
+	return old, had
 }
 
 // all returns a copy of the index, name -> pid.

@@ -76,7 +76,8 @@ type Registry struct {
 	claims  []Registration
 	sibs    []crdt.Sibling[Registration]
 	touched map[string]Reason
-	order   []string
+	order   []string   // names of a batch of changes, in order
+	whys    []Reason   // order's reasons
 	watchQ  []watchMsg // for the watcher, sent once per turn
 }
 

@@ -19,7 +19,7 @@ import (
 func (r *RPC) Call(ctx context.Context, node, fn string, args any) (any, error) {
 	ctx, cancel := r.defaultDeadline(ctx)
 	defer cancel()
-	id, err := r.send(ctx, node, fn, args, 0)
+	id, err := r.send(ctx, node, fn, args, 0, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +51,7 @@ func CallAs[R any](ctx context.Context, r *RPC, node, fn string, args any) (R, e
 func (r *RPC) CallJSON(ctx context.Context, node, fn string, args json.RawMessage) (json.RawMessage, error) {
 	ctx, cancel := r.defaultDeadline(ctx)
 	defer cancel()
-	id, err := r.send(ctx, node, fn, []byte(args), flagJSON)
+	id, err := r.send(ctx, node, fn, []byte(args), flagJSON, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -70,13 +70,13 @@ func (r *RPC) Cast(ctx context.Context, node, fn string, args any) error {
 	if r.stopped.Load() {
 		return &CallError{Node: node, Func: fn, Err: ErrStopped}
 	}
-	b, err := r.encode(node, fn, kindCast, 0, flagsNone, args, 0)
+	b, err := r.encode(nil, node, fn, kindCast, 0, flagsNone, args, 0)
 	if err != nil {
 		return err
 	}
 	r.stats.casts.Add(1)
-	if node != r.self && !r.node(node).b.ready() {
-		return nil
+	if node != r.self && (nodal.ValidateNodeName(node) != nil || !r.node(node).b.ready()) {
+		return nil // unreachable: ignored
 	}
 	_ = r.n.SendService(ctx, node, ServiceName, b)
 	return nil
@@ -87,10 +87,10 @@ const flagsNone byte = 0
 // encoded is arguments encoded already (Multicall encodes them once).
 type encoded []byte
 
-// encode builds a request frame; an argument that does not encode is a
-// *CallError wrapping ErrBadArgs.
-func (r *RPC) encode(node, fn string, kind byte, id uint64, flags byte, args any, timeout time.Duration) ([]byte, error) {
-	b := appendRequestHeader(make([]byte, 0, 64), kind, id, flags, timeout, fn)
+// encode appends a request frame to dst; an argument that does not encode
+// is a *CallError wrapping ErrBadArgs.
+func (r *RPC) encode(dst []byte, node, fn string, kind byte, id uint64, flags byte, args any, timeout time.Duration) ([]byte, error) {
+	b := appendRequestHeader(dst, kind, id, flags, timeout, fn)
 	if flags&flagJSON != 0 {
 		return append(b, args.([]byte)...), nil
 	}
@@ -104,6 +104,12 @@ func (r *RPC) encode(node, fn string, kind byte, id uint64, flags byte, args any
 	return b, nil
 }
 
+// requestBufs recycles the buffers requests are encoded in.
+var requestBufs = sync.Pool{New: func() any { b := make([]byte, 0, 128); return &b }}
+
+// maxPooledRequest keeps large one-off buffers out of the pool.
+const maxPooledRequest = 64 << 10
+
 // ReqID identifies an async request (erpc's request id). It is valid until
 // its response is received or it is abandoned.
 type ReqID struct {
@@ -115,31 +121,47 @@ type ReqID struct {
 // Node returns the node the request went to.
 func (id ReqID) Node() string { return id.node }
 
-// send sends a call and registers it as pending.
-func (r *RPC) send(ctx context.Context, node, fn string, args any, flags byte) (ReqID, error) {
+// send sends a call and registers it as pending, in grp when not nil.
+func (r *RPC) send(ctx context.Context, node, fn string, args any, flags byte, grp *group) (ReqID, error) {
 	id := ReqID{id: r.nextID.Add(1), node: node, fn: fn}
 	fail := func(err error) (ReqID, error) { return ReqID{}, &CallError{Node: node, Func: fn, Err: err} }
 	if r.stopped.Load() {
 		return fail(ErrStopped)
 	}
-	if err := nodal.ValidateNodeName(node); err != nil {
-		return fail(fmt.Errorf("%w: %w", ErrNoConnection, err))
+	if _, known := r.breakers.Load(node); !known && node != r.self {
+		// A name of the table is valid: only valid names get an entry.
+		if err := nodal.ValidateNodeName(node); err != nil {
+			return fail(fmt.Errorf("%w: %w", ErrNoConnection, err))
+		}
 	}
-	b, err := r.encode(node, fn, kindCall, id.id, flags, args, remaining(ctx))
+	bp := requestBufs.Get().(*[]byte)
+	b, err := r.encode((*bp)[:0], node, fn, kindCall, id.id, flags, args, remaining(ctx))
+	defer func() { // SendService copies the frame
+		if cap(b) <= maxPooledRequest {
+			*bp = b[:0]
+			requestBufs.Put(bp)
+		}
+	}()
 	if err != nil {
 		return ReqID{}, err
 	}
 	var ns *nodeState
+	var downs uint64
 	if node != r.self {
 		ns = r.node(node)
+		downs = ns.downs.Load()
 		if !ns.b.ready() {
 			r.stats.failFast.Add(1)
 			return fail(fmt.Errorf("%w: %w: %s", ErrNoConnection, ErrNodeDown, node))
 		}
 		select {
 		case ns.slots <- struct{}{}:
-		case <-ctx.Done():
-			return fail(timeoutError(ctx.Err()))
+		default: // all taken: wait for one
+			select {
+			case ns.slots <- struct{}{}:
+			case <-ctx.Done():
+				return fail(timeoutError(ctx.Err()))
+			}
 		}
 	}
 	if ns != nil && !ns.connected.Load() {
@@ -158,7 +180,7 @@ func (r *RPC) send(ctx context.Context, node, fn string, args any, flags byte) (
 			return fail(err)
 		}
 	}
-	p := &pending{id: id.id, node: node, fn: fn, json: flags&flagJSON != 0, ch: make(chan reply, 1)}
+	p := &pending{id: id.id, node: node, fn: fn, json: flags&flagJSON != 0, ch: make(chan reply, 1), grp: grp}
 	if ns != nil {
 		p.slots = ns.slots
 	}
@@ -177,6 +199,12 @@ func (r *RPC) send(ctx context.Context, node, fn string, args any, flags byte) (
 			return fail(timeoutError(ctx.Err()))
 		}
 		return fail(err)
+	}
+	if ns != nil && ns.downs.Load() != downs {
+		// The node went down while this call was set up: NodeDown may
+		// have failed the waiting calls before this one was among them,
+		// and the frame may wait for a connection that never comes.
+		r.pending.fail(id.id, fmt.Errorf("%w: %s went down (the function may or may not have been applied)", ErrNoConnection, node))
 	}
 	return id, nil
 }
@@ -256,7 +284,7 @@ func (r *RPC) result(p *pending, rep reply) (any, error) {
 // An id that is never received stays until its node goes down or the
 // service stops: receive or abandon every id.
 func (r *RPC) SendRequest(ctx context.Context, node, fn string, args any) (ReqID, error) {
-	return r.send(ctx, node, fn, args, 0)
+	return r.send(ctx, node, fn, args, 0, nil)
 }
 
 // ReceiveResponse waits for id's result (erpc:receive_response), bounded
@@ -312,9 +340,19 @@ func (r *RPC) Multicall(ctx context.Context, nodes []string, fn string, args any
 	defer cancel()
 	out := make([]Result, len(nodes))
 	ids := make([]ReqID, len(nodes))
+	// Every request goes out before any reply is waited for, and the
+	// caller wakes once, when the last reply is in (or ctx ends).
+	grp := newGroup(len(nodes))
 	for i, node := range nodes {
 		out[i].Node = node
-		ids[i], out[i].Err = r.send(ctx, node, fn, encoded(enc), 0)
+		ids[i], out[i].Err = r.send(ctx, node, fn, encoded(enc), 0, grp)
+		if out[i].Err != nil {
+			grp.done() // no reply will come for it
+		}
+	}
+	select {
+	case <-grp.all:
+	case <-ctx.Done():
 	}
 	var bad []string
 	for i := range nodes {

@@ -88,8 +88,13 @@
 // items at once per node. The service starts no goroutine of its own: its
 // frames are handled on the node's connection readers (which only decode
 // and hand over), calls run on processes, and Pmap's workers end before it
-// returns. Stop (and Node.Stop, which calls it first) kills the running
-// calls and waits for their processes.
+// returns. A call process whose function never asked for it (Process) and
+// that is as fresh as a new one (not linked, monitored, named or trapping
+// exits, its mailbox empty) waits for the next call instead of ending, at
+// most 64 per node, so a call costs no process start or stack growth; a
+// function that asks for its process has it to itself, and it ends with
+// the call. Stop (and Node.Stop, which calls it first) kills the running
+// calls and the idle processes and waits for them.
 //
 // # Guarantees
 //

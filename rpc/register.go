@@ -19,9 +19,9 @@ import (
 // function is one registered function.
 type function struct {
 	info FunctionInfo
-	// invoke decodes args, runs the function and encodes its result; a
-	// decode failure is a *badArgs.
-	invoke func(ctx context.Context, args []byte, asJSON bool) ([]byte, error)
+	// invoke decodes args, runs the function and appends its encoded
+	// result to dst; a decode failure is a *badArgs.
+	invoke func(ctx context.Context, args []byte, asJSON bool, dst []byte) ([]byte, error)
 }
 
 // FunctionInfo describes a registered function: its name and the Go types
@@ -62,7 +62,7 @@ func Register[A, R any](r *RPC, name string, fn func(ctx context.Context, args A
 	codec := r.codec
 	f := &function{
 		info: FunctionInfo{Name: name, Args: reflect.TypeFor[A]().String(), Result: reflect.TypeFor[R]().String()},
-		invoke: func(ctx context.Context, b []byte, asJSON bool) ([]byte, error) {
+		invoke: func(ctx context.Context, b []byte, asJSON bool, dst []byte) ([]byte, error) {
 			var a A
 			if asJSON {
 				if len(b) > 0 {
@@ -88,9 +88,10 @@ func Register[A, R any](r *RPC, name string, fn func(ctx context.Context, args A
 				return nil, err
 			}
 			if asJSON {
-				return json.Marshal(res)
+				j, err := json.Marshal(res)
+				return append(dst, j...), err
 			}
-			return codec.AppendValue(nil, any(res))
+			return codec.AppendValue(dst, any(res))
 		},
 	}
 	r.fmu.Lock()
@@ -141,14 +142,17 @@ type procKey struct{}
 
 // Process returns the process that runs the call whose function got ctx,
 // for the function to use (Monitor, Receive, Spawn, ...) on its own
-// goroutine; nil for any other ctx.
+// goroutine; that process runs no other call and ends after this one. nil
+// for any other ctx, and for a function's ctx asked after the function
+// returned without asking for it.
 func Process(ctx context.Context) *nodal.Process {
 	p, _ := ctx.Value(procKey{}).(*nodal.Process)
 	return p
 }
 
-// serve runs a request from another node (or this one) on a process of its
-// own. It runs in HandleFrame and must not block.
+// serve runs a request from another node (or this one) on a call process:
+// an idle one if there is one, else a new one. It runs in HandleFrame and
+// must not block.
 func (r *RPC) serve(from nodal.NodeRef, req request) {
 	isCall := req.kind == kindCall
 	fail := func(class byte, text string) {
@@ -173,9 +177,14 @@ func (r *RPC) serve(from nodal.NodeRef, req request) {
 		fail(classLimit, fmt.Sprintf("%d calls from %s running", r.cfg.MaxConcurrent, from.Name))
 		return
 	}
+	j := job{from: from, req: req, f: f, busy: busy}
+	if r.idle.handOff(j) {
+		return
+	}
 	r.active.Add(1)
+	r.stats.procs.Add(1)
 	pid, err := r.n.Spawn(func(p *nodal.Process) error {
-		r.run(p, from, req, f, busy)
+		r.callLoop(p, j)
 		return nil
 	})
 	if err != nil {
@@ -197,10 +206,50 @@ func (r *RPC) servingCount(node string) *atomic.Int64 {
 	return c.(*atomic.Int64)
 }
 
-// run is the body of a call process.
-func (r *RPC) run(p *nodal.Process, from nodal.NodeRef, req request, f *function, busy *atomic.Int64) {
+// callLoop is the body of a call process: it runs j, then, while the
+// process is as fresh as a new one (the function never asked for it with
+// Process, it is not linked, monitored, named or trapping exits and its
+// mailbox is empty), waits among the idle call processes for the next job.
+// A process a function did use runs no other call: it ends after it.
+func (r *RPC) callLoop(p *nodal.Process, j job) {
 	pid := p.Self()
 	r.running.add(pid)
+	defer func() {
+		r.running.remove(pid)
+		r.active.Done()
+	}()
+	cp := &callProc{next: make(chan job, 1)}
+	done := p.Context().Done()
+	for {
+		if !r.run(p, j, &cp.buf) || !r.fresh(pid) || !r.idle.park(cp) {
+			return
+		}
+		select {
+		case j = <-cp.next:
+		case <-done:
+			if r.idle.leave(cp) {
+				return
+			}
+			// Handed a job as it was killed: that call is killed.
+			j = <-cp.next
+			r.run(p, j, &cp.buf)
+			return
+		}
+	}
+}
+
+// fresh reports whether the call process pid is as a new one would be.
+func (r *RPC) fresh(pid nodal.Pid) bool {
+	info, err := r.n.ProcessInfo(pid)
+	return err == nil && info.MessageQueueLen == 0 && len(info.Links) == 0 && len(info.Monitors) == 0 &&
+		len(info.MonitoredBy) == 0 && info.RegisteredName == "" && !info.TrapExit
+}
+
+// run runs one call on the call process p and sends its reply, encoded in
+// *buf (the process's, reused from call to call); it reports whether p may
+// run another call.
+func (r *RPC) run(p *nodal.Process, j job, buf *[]byte) (reuse bool) {
+	from, req, f, busy := j.from, j.req, j.f, j.busy
 	freed := false
 	free := func() { // the call no longer counts against MaxConcurrent
 		if !freed {
@@ -208,17 +257,13 @@ func (r *RPC) run(p *nodal.Process, from nodal.NodeRef, req request, f *function
 			busy.Add(-1)
 		}
 	}
-	defer func() {
-		r.running.remove(pid)
-		free()
-		r.active.Done()
-	}()
+	defer free()
 	r.stats.served.Add(1)
-	ctx := &callCtx{Context: p.Context(), p: p}
+	pctx := p.Context()
+	ctx := &callCtx{Context: pctx, p: p}
 	if req.timeout > 0 {
 		ctx.deadline = time.Now().Add(req.timeout)
 	}
-	defer ctx.release()
 	asJSON := req.flags&flagJSON != 0
 	var out []byte
 	send := func() {
@@ -226,18 +271,25 @@ func (r *RPC) run(p *nodal.Process, from nodal.NodeRef, req request, f *function
 		if req.kind != kindCall {
 			return
 		}
-		err := r.n.TrySendService(from.Name, ServiceName, out)
-		if errors.Is(err, nodal.ErrQueueFull) { // wait for room, bounded
-			sctx, cancel := context.WithTimeout(context.Background(), nodal.AutoConnectTimeout)
-			err = r.n.SendService(sctx, from.Name, ServiceName, out)
-			cancel()
-		}
+		// A blocking send: the call process may wait, and a sender that
+		// finds the connection idle writes the reply itself (TrySendService
+		// would hand it to the connection's writer goroutine, one more
+		// wake-up per call). It waits only while the outbound queue is
+		// full, bounded by replyTimeout; that bound's timer is made only
+		// then.
+		ctx.send.d = replyTimeout
+		err := r.n.SendService(&ctx.send, from.Name, ServiceName, out)
+		ctx.send.release()
 		if err != nil {
 			log.Debugw("rpc reply not sent", "to", from.Name, "err", err)
+		}
+		if cap(out) <= maxReplyBuf { // SendService copied it
+			*buf = out[:0]
 		}
 	}
 	defer func() {
 		v := recover()
+		used := ctx.end()
 		if v == nil {
 			return
 		}
@@ -248,9 +300,14 @@ func (r *RPC) run(p *nodal.Process, from nodal.NodeRef, req request, f *function
 		}
 		out = appendReplyError(nil, req.id, from.Incarnation, classPanic, fmt.Sprint(v), trimmedStack(), false)
 		send()
+		reuse = !used
 	}()
-	res, err := f.invoke(ctx, req.args, asJSON)
-	if p.Context().Err() != nil {
+	var err error
+	head := appendReplyHeader((*buf)[:0], req.id, from.Incarnation, classOK)
+	if pctx.Err() == nil {
+		out, err = f.invoke(ctx, req.args, asJSON, head)
+	}
+	if pctx.Err() != nil {
 		// Killed while the function ran: report the exit signal's reason
 		// (Receive on a dead process returns its *nodal.ExitError).
 		reason := nodal.ReasonKilled.Error()
@@ -258,20 +315,20 @@ func (r *RPC) run(p *nodal.Process, from nodal.NodeRef, req request, f *function
 		if _, rerr := p.Receive(context.Background()); errors.As(rerr, &ee) && ee.Reason != nil {
 			reason = ee.Reason.Error()
 		}
-		out = appendReplyError(nil, req.id, from.Incarnation, classKilled, reason, "", false)
+		out = appendReplyError((*buf)[:0], req.id, from.Incarnation, classKilled, reason, "", false)
 		send()
-		return
+		return false
 	}
 	var ba *badArgs
 	switch {
-	case err == nil:
-		out = append(appendReplyHeader(make([]byte, 0, 16+len(res)), req.id, from.Incarnation, classOK), res...)
+	case err == nil: // out is the reply
 	case errors.As(err, &ba):
-		out = appendReplyError(nil, req.id, from.Incarnation, classBadArgs, ba.Error(), "", false)
+		out = appendReplyError((*buf)[:0], req.id, from.Incarnation, classBadArgs, ba.Error(), "", false)
 	default:
-		out = appendReplyError(nil, req.id, from.Incarnation, classFunc, err.Error(), sentinelName(err), false)
+		out = appendReplyError((*buf)[:0], req.id, from.Incarnation, classFunc, err.Error(), sentinelName(err), false)
 	}
 	send()
+	return !ctx.end()
 }
 
 // trimmedStack is the stack of a recovered panic from the panicking frame

@@ -32,10 +32,11 @@ type RPC struct {
 	nextID  atomic.Uint64
 	pending pendingTable
 
-	breakers sync.Map // callee node name -> *nodeState: breaker, outbound slots
+	breakers sync.Map // callee node name (valid) -> *nodeState: breaker, outbound slots
 	serving  sync.Map // caller node name -> *atomic.Int64: calls running here
 
-	running callSet // the processes running calls here, for Stop
+	running callSet  // the call processes here (running or idle), for Stop
+	idle    procPool // the idle ones
 	active  activeCalls
 
 	stopped  atomic.Bool
@@ -43,7 +44,7 @@ type RPC struct {
 	stopErr  error
 
 	stats struct {
-		calls, casts, served, late, rejected, badFrames, failFast atomic.Uint64
+		calls, casts, served, late, rejected, badFrames, failFast, procs atomic.Uint64
 	}
 }
 
@@ -93,13 +94,15 @@ type Stats struct {
 	Rejected    uint64 // requests refused here with ErrSystemLimit (casts dropped)
 	BadFrames   uint64 // frames that could not be decoded (dropped)
 	FailFast    uint64 // calls failed at once by an open breaker
+	CallProcs   uint64 // call processes started here (idle ones run later calls)
 }
 
 // Stats returns the counters.
 func (r *RPC) Stats() Stats {
 	s := &r.stats
 	return Stats{Calls: s.calls.Load(), Casts: s.casts.Load(), Served: s.served.Load(),
-		LateReplies: s.late.Load(), Rejected: s.rejected.Load(), BadFrames: s.badFrames.Load(), FailFast: s.failFast.Load()}
+		LateReplies: s.late.Load(), Rejected: s.rejected.Load(), BadFrames: s.badFrames.Load(), FailFast: s.failFast.Load(),
+		CallProcs: s.procs.Load()}
 }
 
 // Stop detaches the service, fails the calls still waiting for a reply
@@ -168,6 +171,7 @@ func (s *service) NodeDown(node nodal.NodeRef, reason error) {
 	r := s.r
 	ns := r.node(node.Name)
 	ns.connected.Store(false)
+	ns.downs.Add(1)
 	ns.down()
 	err := fmt.Errorf("%w: %s (the function may or may not have been applied): %w", ErrNoConnection, node.Name, reason)
 	r.pending.failAll(func(n string) bool { return n == node.Name }, err)
@@ -233,6 +237,29 @@ type pending struct {
 	label any
 	slots chan struct{} // the node's outbound slots, one of which this call holds
 	freed atomic.Bool
+	grp   *group // the Multicall it belongs to, if any
+}
+
+// group counts down the replies a Multicall waits for.
+type group struct {
+	left atomic.Int64
+	all  chan struct{} // closed when left reaches 0
+}
+
+func newGroup(n int) *group {
+	g := &group{all: make(chan struct{})}
+	g.left.Store(int64(n))
+	if n == 0 {
+		close(g.all)
+	}
+	return g
+}
+
+// done counts one reply (or a request that never went out).
+func (g *group) done() {
+	if g.left.Add(-1) == 0 {
+		close(g.all)
+	}
 }
 
 func (t *pendingTable) init() {
@@ -296,6 +323,19 @@ func (p *pending) put(s *pendingShard, rep reply) {
 	}
 	p.done = true
 	p.ch <- rep // capacity 1, one reply only: never blocks
+	if p.grp != nil {
+		p.grp.done()
+	}
+}
+
+// fail fails the call id with err if it still waits for its reply.
+func (t *pendingTable) fail(id uint64, err error) {
+	s := t.shard(id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p, ok := s.m[id]; ok && !p.done {
+		p.put(s, reply{id: id, err: err})
+	}
 }
 
 // failAll fails every waiting call whose node matches with err.
@@ -316,6 +356,7 @@ func (t *pendingTable) failAll(match func(node string) bool, err error) {
 type nodeState struct {
 	b         breaker
 	connected atomic.Bool   // between NodeUp and NodeDown
+	downs     atomic.Uint64 // NodeDowns so far
 	slots     chan struct{} // outbound calls in flight, bounded by MaxConcurrent
 }
 
@@ -335,7 +376,10 @@ func (ns *nodeState) down() { ns.b.trip() }
 // BreakerOpen reports whether node's circuit breaker is open: node is known
 // to be down, and calls to it fail fast with ErrNodeDown (but for one trial
 // call now and then).
-func (r *RPC) BreakerOpen(node string) bool { return r.node(node).b.tripped() }
+func (r *RPC) BreakerOpen(node string) bool {
+	ns, ok := r.breakers.Load(node) // no entry for a node never called or seen
+	return ok && ns.(*nodeState).b.tripped()
+}
 
 // defaultDeadline gives ctx the default timeout when it has no deadline.
 func (r *RPC) defaultDeadline(ctx context.Context) (context.Context, context.CancelFunc) {

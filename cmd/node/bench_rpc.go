@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,10 +17,16 @@ import (
 
 // benchRPCOptions are the flags of nodal bench rpc.
 type benchRPCOptions struct {
-	Calls    int           // sequential calls measured per kind
-	Duration time.Duration // per throughput figure
-	Items    int           // pmap items
+	Calls    int             // sequential calls measured per kind
+	Duration time.Duration   // per throughput figure
+	Items    int             // pmap items
+	Only     map[string]bool // the parts to run (benchRPCParts); all when empty
 }
+
+// benchRPCParts are the parts of nodal bench rpc, in the order they run.
+var benchRPCParts = []string{"lat", "tput", "pmap"}
+
+func (o benchRPCOptions) runs(part string) bool { return len(o.Only) == 0 || o.Only[part] }
 
 func parseBenchRPCFlags(args []string) (benchRPCOptions, error) {
 	fs := newFlagSet("bench rpc")
@@ -26,8 +34,18 @@ func parseBenchRPCFlags(args []string) (benchRPCOptions, error) {
 	fs.IntVar(&o.Calls, "calls", o.Calls, "sequential calls measured per kind (rpc, plain process Call, multicall)")
 	fs.DurationVar(&o.Duration, "duration", o.Duration, "how long each throughput figure is measured")
 	fs.IntVar(&o.Items, "items", o.Items, "pmap items")
+	only := fs.String("only", "", "comma-separated parts to run: lat (sequential calls and multicall), tput (calls/s), pmap; all when empty")
 	if err := parseFlags(fs, args); err != nil {
 		return o, err
+	}
+	if *only != "" {
+		o.Only = map[string]bool{}
+		for _, part := range strings.Split(*only, ",") {
+			if !slices.Contains(benchRPCParts, part) {
+				return o, usagef("--only: unknown part %q (want %s)", part, strings.Join(benchRPCParts, ", "))
+			}
+			o.Only[part] = true
+		}
 	}
 	switch {
 	case fs.NArg() > 0:
@@ -75,9 +93,10 @@ func cmdBenchRPC(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}); err != nil {
 		return fmt.Errorf("rpc on %s, %s: %w (have %v)", b, c, err, r.Nodes())
 	}
+	pids := []int{bp.child.cmd.Process.Pid, third.cmd.Process.Pid}
 	var figs []figure
 	err = bp.inProcess(func(p *nodal.Process) error {
-		f, err := benchRPCRun(ctx, p, r, b, c, o)
+		f, err := benchRPCRun(ctx, p, r, b, c, pids, o)
 		figs = f
 		return err
 	})
@@ -90,16 +109,81 @@ func cmdBenchRPC(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	return nil
 }
 
-func benchRPCRun(ctx context.Context, p *nodal.Process, r *rpc.RPC, b, c string, o benchRPCOptions) ([]figure, error) {
-	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	echo, err := p.SpawnOn(sctx, b, "echo", nil)
-	cancel()
-	if err != nil {
-		return nil, fmt.Errorf("spawn echo on %s: %w", b, err)
+// cpu3 is the CPU time this process and two others (b and c, or the two
+// floor peers) used.
+type cpu3 [3]time.Duration
+
+func readCPU3(pids []int) (cpu3, error) {
+	var c cpu3
+	var err error
+	if c[0], err = selfCPU(); err != nil {
+		return c, err
+	}
+	for i, pid := range pids {
+		if c[i+1], err = cpuOf(pid); err != nil {
+			return c, err
+		}
+	}
+	return c, nil
+}
+
+func (c cpu3) sub(c0 cpu3) cpu3 { return cpu3{c[0] - c0[0], c[1] - c0[1], c[2] - c0[2]} }
+
+// perOp is d per operation, in microseconds.
+func perOp(d time.Duration, ops int) float64 {
+	return float64(d.Nanoseconds()) / 1e3 / float64(max(ops, 1))
+}
+
+func benchRPCRun(ctx context.Context, p *nodal.Process, r *rpc.RPC, b, c string, pids []int, o benchRPCOptions) ([]figure, error) {
+	var echoes [2]nodal.Pid
+	for i, node := range []string{b, c} {
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		echo, err := p.SpawnOn(sctx, node, "echo", nil)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("spawn echo on %s: %w", node, err)
+		}
+		echoes[i] = echo
 	}
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Minute) // a deadline: no per-call timer
 	defer cancel()
-	plain := func() error { _, err := p.Call(cctx, echo, "ping"); return err }
+	var figs []figure
+	if o.runs("lat") {
+		f, err := benchRPCLatency(cctx, p, r, b, c, echoes, pids, o)
+		if err != nil {
+			return nil, err
+		}
+		figs = append(figs, f...)
+	}
+	if o.runs("tput") {
+		f, err := benchRPCThroughput(cctx, p, r, b, echoes[0], pids, o)
+		if err != nil {
+			return nil, err
+		}
+		figs = append(figs, f...)
+	}
+	if o.runs("pmap") {
+		f, err := benchRPCPmap(cctx, r, o)
+		if err != nil {
+			return nil, err
+		}
+		figs = append(figs, f...)
+	}
+	return figs, nil
+}
+
+// benchRPCLatency measures sequential latency, interleaved in blocks of 500
+// so that the kinds share the machine's conditions: a plain process Call
+// a->b, an rpc call a->b, a multicall to b and c, the same fan-out by hand
+// with async requests (timing its parts), and the floor of a fan-out with
+// plain processes: one process sends a request to an echo on b and on c and
+// waits for both replies (a monitor and a message to each; the monitors end
+// after the replies).
+func benchRPCLatency(cctx context.Context, p *nodal.Process, r *rpc.RPC, b, c string, echoes [2]nodal.Pid, pids []int, o benchRPCOptions) ([]figure, error) {
+	// Parts of the fan-out by hand: both requests sent, first and second
+	// reply in, from its start.
+	var parts [3][]time.Duration
+	plain := func() error { _, err := p.Call(cctx, echoes[0], "ping"); return err }
 	call := func() error { _, err := r.Call(cctx, b, "rpc.echo", "ping"); return err }
 	multi := func() error {
 		res, bad, err := r.Multicall(cctx, []string{b, c}, "rpc.echo", "ping")
@@ -108,7 +192,89 @@ func benchRPCRun(ctx context.Context, p *nodal.Process, r *rpc.RPC, b, c string,
 		}
 		return err
 	}
-	kinds := []func() error{plain, call, multi}
+	byHand := func() error {
+		t0 := time.Now()
+		reqs := rpc.NewRequests[int](r)
+		for i, node := range []string{b, c} {
+			if err := reqs.Send(cctx, node, "rpc.echo", "ping", i); err != nil {
+				return err
+			}
+		}
+		t1 := time.Now()
+		var at [2]time.Time
+		for i := range at {
+			resp, err := reqs.Receive(cctx)
+			if err == nil {
+				err = resp.Err
+			}
+			if err != nil {
+				return err
+			}
+			at[i] = time.Now()
+		}
+		parts[0] = append(parts[0], t1.Sub(t0))
+		parts[1] = append(parts[1], at[0].Sub(t0))
+		parts[2] = append(parts[2], at[1].Sub(t0))
+		return nil
+	}
+	floor := func() error {
+		var refs [2]nodal.Ref
+		for i, echo := range echoes {
+			refs[i] = p.Monitor(echo)
+			if err := p.Send(echo, nodal.CallRequest{From: nodal.From{Pid: p.Self(), Ref: refs[i]}, Req: "ping"}); err != nil {
+				return err
+			}
+		}
+		for range refs {
+			m, err := p.ReceiveMatch(cctx, func(m any) bool {
+				rep, ok := m.(nodal.CallReply)
+				return ok && (rep.Ref == refs[0] || rep.Ref == refs[1])
+			})
+			if err != nil {
+				return err
+			}
+			_ = m
+		}
+		for _, ref := range refs {
+			p.Demonitor(ref, true)
+		}
+		return nil
+	}
+	// The machine's floor: 32-byte round trips on raw TCP to one and to two
+	// peer processes (written to both, then both answers read).
+	var peers [2]*floorConn
+	for i := range peers {
+		fc, err := startFloor(cctx, "tcp", "lat")
+		if err != nil {
+			return nil, err
+		}
+		defer fc.close()
+		peers[i] = fc
+	}
+	peerPids := []int{peers[0].cmd.Process.Pid, peers[1].cmd.Process.Pid}
+	frame := make([]byte, 4+floorLatPayload)
+	binary.LittleEndian.PutUint32(frame, floorLatPayload)
+	answer := make([]byte, len(frame))
+	tcpTo := func(fcs ...*floorConn) error {
+		for _, fc := range fcs {
+			if _, err := fc.bw.Write(frame); err != nil {
+				return err
+			}
+			if err := fc.bw.Flush(); err != nil {
+				return err
+			}
+		}
+		for _, fc := range fcs {
+			if _, err := io.ReadFull(fc.br, answer); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	tcp1 := func() error { return tcpTo(peers[0]) }
+	tcp2 := func() error { return tcpTo(peers[0], peers[1]) }
+	names := []string{"plain_call", "rpc_call", "multicall2", "multicall2_by_hand", "plain_fanout2", "tcp_rtt", "tcp_fanout2"}
+	kinds := []func() error{plain, call, multi, byHand, floor, tcp1, tcp2}
 	for _, f := range kinds { // warm-up
 		for range 1000 {
 			if err := f(); err != nil {
@@ -116,17 +282,35 @@ func benchRPCRun(ctx context.Context, p *nodal.Process, r *rpc.RPC, b, c string,
 			}
 		}
 	}
-	// Interleave the kinds in blocks of 500 so that they share the
-	// machine's conditions.
+	for i := range parts {
+		parts[i] = parts[i][:0]
+	}
 	lat := make([][]time.Duration, len(kinds))
+	cpu := make([]cpu3, len(kinds))
 	for done := 0; done < o.Calls; done += 500 {
 		for k, f := range kinds {
+			pids := pids
+			if strings.HasPrefix(names[k], "tcp_") {
+				pids = peerPids
+			}
+			c0, err := readCPU3(pids)
+			if err != nil {
+				return nil, err
+			}
 			for range 500 {
 				t := time.Now()
 				if err := f(); err != nil {
-					return nil, err
+					return nil, fmt.Errorf("%s: %w", names[k], err)
 				}
 				lat[k] = append(lat[k], time.Since(t))
+			}
+			c1, err := readCPU3(pids)
+			if err != nil {
+				return nil, err
+			}
+			d := c1.sub(c0)
+			for i := range d {
+				cpu[k][i] += d[i]
 			}
 		}
 	}
@@ -137,25 +321,51 @@ func benchRPCRun(ctx context.Context, p *nodal.Process, r *rpc.RPC, b, c string,
 	for _, l := range lat {
 		slices.Sort(l)
 	}
-	figs := []figure{
-		{"plain_call_p50_us", q(lat[0], .5), "us"},
-		{"plain_call_p99_us", q(lat[0], .99), "us"},
-		{"rpc_call_p50_us", q(lat[1], .5), "us"},
-		{"rpc_call_p99_us", q(lat[1], .99), "us"},
-		{"rpc_vs_plain_p50_ratio", q(lat[1], .5) / q(lat[0], .5), "x"},
-		{"rpc_vs_plain_p99_ratio", q(lat[1], .99) / q(lat[0], .99), "x"},
-		{"multicall2_p50_us", q(lat[2], .5), "us"},
-		{"multicall2_p99_us", q(lat[2], .99), "us"},
-		{"multicall2_vs_call_p50_ratio", q(lat[2], .5) / q(lat[1], .5), "x"},
+	for _, l := range parts {
+		slices.Sort(l)
 	}
+	var figs []figure
+	for k, name := range names {
+		figs = append(figs,
+			figure{name + "_p50_us", q(lat[k], .5), "us"},
+			figure{name + "_p99_us", q(lat[k], .99), "us"},
+			figure{name + "_cpu_us_a", perOp(cpu[k][0], len(lat[k])), "us"},
+			figure{name + "_cpu_us_b", perOp(cpu[k][1], len(lat[k])), "us"},
+		)
+		if k >= 2 && k != 5 {
+			figs = append(figs, figure{name + "_cpu_us_c", perOp(cpu[k][2], len(lat[k])), "us"})
+		}
+	}
+	figs = append(figs,
+		figure{"multicall2_by_hand_sent_p50_us", q(parts[0], .5), "us"},
+		figure{"multicall2_by_hand_first_reply_p50_us", q(parts[1], .5), "us"},
+		figure{"multicall2_by_hand_second_reply_p50_us", q(parts[2], .5), "us"},
+		figure{"rpc_vs_plain_p50_ratio", q(lat[1], .5) / q(lat[0], .5), "x"},
+		figure{"rpc_vs_plain_p99_ratio", q(lat[1], .99) / q(lat[0], .99), "x"},
+		figure{"multicall2_vs_call_p50_ratio", q(lat[2], .5) / q(lat[1], .5), "x"},
+		figure{"plain_fanout2_vs_plain_call_p50_ratio", q(lat[4], .5) / q(lat[0], .5), "x"},
+		figure{"multicall2_vs_plain_fanout2_p50_ratio", q(lat[2], .5) / q(lat[4], .5), "x"},
+		figure{"tcp_fanout2_vs_tcp_rtt_p50_ratio", q(lat[6], .5) / q(lat[5], .5), "x"},
+		figure{"rpc_call_vs_tcp_rtt_p50_ratio", q(lat[1], .5) / q(lat[5], .5), "x"},
+		figure{"multicall2_vs_tcp_fanout2_p50_ratio", q(lat[2], .5) / q(lat[6], .5), "x"},
+	)
+	return figs, nil
+}
 
-	// Throughput: callers goroutines (rpc) or processes (plain) for the duration.
-	rate := func(callers int, one func(pp *nodal.Process) error) (float64, error) {
+// benchRPCThroughput measures calls/s with 1 and 16 concurrent callers
+// (processes on a), rpc and plain process Call to b, and the CPU each call
+// costs on a (caller) and b (callee).
+func benchRPCThroughput(cctx context.Context, p *nodal.Process, r *rpc.RPC, b string, echo nodal.Pid, pids []int, o benchRPCOptions) ([]figure, error) {
+	rate := func(callers int, one func(pp *nodal.Process) error) (float64, cpu3, int64, error) {
 		var n atomic.Int64
 		var first atomic.Value
-		end := time.Now().Add(o.Duration)
 		var wg sync.WaitGroup
+		c0, err := readCPU3(pids)
+		if err != nil {
+			return 0, cpu3{}, 0, err
+		}
 		start := time.Now()
+		end := start.Add(o.Duration)
 		for range callers {
 			wg.Add(1)
 			_, err := p.Spawn(func(pp *nodal.Process) error {
@@ -171,17 +381,23 @@ func benchRPCRun(ctx context.Context, p *nodal.Process, r *rpc.RPC, b, c string,
 			})
 			if err != nil {
 				wg.Done()
-				return 0, err
+				return 0, cpu3{}, 0, err
 			}
 		}
 		wg.Wait()
-		if err, _ := first.Load().(error); err != nil {
-			return 0, err
+		el := time.Since(start)
+		c1, err := readCPU3(pids)
+		if err != nil {
+			return 0, cpu3{}, 0, err
 		}
-		return float64(n.Load()) / time.Since(start).Seconds(), nil
+		if err, _ := first.Load().(error); err != nil {
+			return 0, cpu3{}, 0, err
+		}
+		return float64(n.Load()) / el.Seconds(), c1.sub(c0), n.Load(), nil
 	}
 	rpcOne := func(*nodal.Process) error { _, err := r.Call(cctx, b, "rpc.echo", "ping"); return err }
 	plainOne := func(pp *nodal.Process) error { _, err := pp.Call(cctx, echo, "ping"); return err }
+	var figs []figure
 	for _, tc := range []struct {
 		name    string
 		callers int
@@ -192,14 +408,22 @@ func benchRPCRun(ctx context.Context, p *nodal.Process, r *rpc.RPC, b, c string,
 		{"rpc_calls_per_s_16", 16, rpcOne},
 		{"plain_calls_per_s_16", 16, plainOne},
 	} {
-		v, err := rate(tc.callers, tc.one)
+		v, cpu, n, err := rate(tc.callers, tc.one)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", tc.name, err)
 		}
-		figs = append(figs, figure{tc.name, v, "call/s"})
+		base := strings.TrimSuffix(tc.name, "_per_s_1")
+		base = strings.TrimSuffix(base, "_per_s_16")
+		suffix := tc.name[strings.LastIndexByte(tc.name, '_'):]
+		figs = append(figs, figure{tc.name, v, "call/s"},
+			figure{base + "_cpu_us_caller" + suffix, perOp(cpu[0], int(n)), "us"},
+			figure{base + "_cpu_us_callee" + suffix, perOp(cpu[1], int(n)), "us"})
 	}
+	return figs, nil
+}
 
-	// Pmap of small items over the three nodes.
+// benchRPCPmap measures a Pmap of small items over the three nodes.
+func benchRPCPmap(cctx context.Context, r *rpc.RPC, o benchRPCOptions) ([]figure, error) {
 	items := make([]int, o.Items)
 	for i := range items {
 		items[i] = i
@@ -215,12 +439,11 @@ func benchRPCRun(ctx context.Context, p *nodal.Process, r *rpc.RPC, b, c string,
 			return nil, fmt.Errorf("pmap: item %d came back as %d", i, v)
 		}
 	}
-	figs = append(figs,
-		figure{"pmap_items", float64(len(items)), "item"},
-		figure{"pmap_ms", float64(el.Microseconds()) / 1e3, "ms"},
-		figure{"pmap_items_per_s", float64(len(items)) / el.Seconds(), "item/s"},
-	)
-	return figs, nil
+	return []figure{
+		{"pmap_items", float64(len(items)), "item"},
+		{"pmap_ms", float64(el.Microseconds()) / 1e3, "ms"},
+		{"pmap_items_per_s", float64(len(items)) / el.Seconds(), "item/s"},
+	}, nil
 }
 
 // lockedWriter serialises writes from several goroutines (the children's

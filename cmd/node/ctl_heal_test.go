@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/lni/goutils/leaktest"
 	"github.com/stretchr/testify/require"
 
+	"github.com/nodal-go/nodal/heal"
 	"github.com/nodal-go/nodal/p2p/p2ptest"
 )
 
@@ -71,7 +73,10 @@ func TestCtlPartitionsAndQuorum(t *testing.T) {
 }
 
 // Nodes started on an in-process network (startOptions.Network, what the
-// demo uses to split a local cluster) heal by themselves after a split.
+// demo uses to split a local cluster) heal by themselves after a split,
+// and ctl partitions then reports a's Healed events: their count, their
+// exchanges summed (the same as a subscriber of a's heal service saw) and
+// the last one, which names b.
 func TestStartedNodesHealOnInProcessNetwork(t *testing.T) {
 	defer leaktest.AfterTest(t)()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -86,6 +91,23 @@ func TestStartedNodesHealOnInProcessNetwork(t *testing.T) {
 	b := start("sb@127.0.0.1", a.Gossip)
 	defer stopNode(b.Node)
 	require.Eventually(t, func() bool { return len(a.Heal.View().Reachable) == 2 }, 30*time.Second, 10*time.Millisecond)
+	partitions := func(n *runningNode) (jsonPartitions, error) {
+		v, err := n.CallName(ctx, n.Name(), ctlServiceName, ctlRequest{Cmd: "partitions"})
+		if err != nil {
+			return jsonPartitions{}, err
+		}
+		r, ok := v.(ctlResponse)
+		if !ok || r.Error != "" {
+			return jsonPartitions{}, fmt.Errorf("ctl partitions: %T %s", v, r.Error)
+		}
+		return healJSON("partitions", r).(jsonPartitions), nil
+	}
+	p, err := partitions(a)
+	require.NoError(t, err)
+	require.Equal(t, jsonHeals{}, p.Heals, "no heal yet")
+	sub := a.Heal.Subscribe(64)
+	defer sub.Close()
+
 	net.Isolate(a.Name())
 	require.Eventually(t, func() bool { return a.Heal.View().Partitioned && b.Heal.View().Partitioned }, time.Minute, 10*time.Millisecond)
 	net.Heal()
@@ -93,4 +115,39 @@ func TestStartedNodesHealOnInProcessNetwork(t *testing.T) {
 		va, vb := a.Heal.View(), b.Heal.View()
 		return !va.Partitioned && !vb.Partitioned && len(va.Reachable) == 2 && len(vb.Reachable) == 2
 	}, time.Minute, 10*time.Millisecond, "healed with no join")
+	var seen []heal.Healed
+	var sum heal.Exchange
+	require.Eventually(t, func() bool {
+		for {
+			select {
+			case ev := <-sub.Events():
+				if hd, ok := ev.(heal.Healed); ok {
+					seen = append(seen, hd)
+					sum = sum.Add(hd.Exchange)
+				}
+				continue
+			default:
+			}
+			break
+		}
+		p, err = partitions(a)
+		return err == nil && len(seen) > 0 && p.Heals.Count == len(seen)
+	}, time.Minute, 10*time.Millisecond, "ctl partitions to count a's Healed events")
+	h := p.Heals
+	require.Equal(t, jsonHeals{Count: len(seen), Bytes: sum.Bytes, Entries: sum.Entries, Conflicts: sum.Conflicts, Last: h.Last}, h)
+	last := seen[len(seen)-1]
+	require.NotNil(t, h.Last)
+	require.Equal(t, []string{b.Name()}, h.Last.Returned)
+	require.Equal(t, last.Exchange, heal.Exchange{Bytes: h.Last.Bytes, Entries: h.Last.Entries, Conflicts: h.Last.Conflicts})
+	var out bytes.Buffer
+	writeHealPlain(&out, "partitions", ctlResponse{Result: mustJSON(t, p)})
+	require.Contains(t, out.String(), fmt.Sprintf("heals %d: %d bytes", h.Count, h.Bytes))
+	require.Contains(t, out.String(), "last heal at ")
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return string(b)
 }

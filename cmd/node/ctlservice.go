@@ -26,7 +26,8 @@ type ctlService struct {
 	gossip string   // this node's gossip host:port, for info
 	rpc    *rpc.RPC // this node's rpc service, for the rpc command
 
-	heal *heal.Heal // this node's heal service, for partitions and quorum
+	heal  *heal.Heal  // this node's heal service, for partitions and quorum
+	heals *healRecord // its Healed events, for partitions
 }
 
 // Init implements nodal.Actor.
@@ -58,7 +59,14 @@ func (s *ctlService) HandleMessage(p *nodal.Process, m any) error {
 
 // startCtlService spawns the ctl service on n under its reserved name.
 func startCtlService(n *nodal.Node, gossip string, r *rpc.RPC, h *heal.Heal) error {
-	_, err := n.SpawnActor(&ctlService{gossip: gossip, rpc: r, heal: h}, nodal.WithName(ctlServiceName))
+	s := &ctlService{gossip: gossip, rpc: r, heal: h}
+	if h != nil {
+		var err error
+		if s.heals, err = recordHeals(n, h); err != nil {
+			return err
+		}
+	}
+	_, err := n.SpawnActor(s, nodal.WithName(ctlServiceName))
 	return err
 }
 

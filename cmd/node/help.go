@@ -68,8 +68,9 @@ var ctlCommands = []ctlCommand{
 		`{"node":"a@10.0.0.1","processes":[{"pid":"<...>","name":"echo","status":"waiting","queue":0}]}`},
 	{"rpc NODE FUNC [ARGS as JSON]", "call the rpc function FUNC on NODE (rpc.functions lists them; node.info, os.getpid, ... are built in)",
 		`{"node":"b@10.0.0.2","func":"node.info","result":{...}}`},
-	{"partitions", "the heal view: expected, reachable and unreachable nodes (who else reaches them, reconnect attempts), left, refused",
-		`{"node":"a@10.0.0.1","partitioned":false,"expected":[...],"reachable":[...],"unreachable":[{"node":"c@10.0.0.3","since":"RFC3339","member":false,"reached_by":[...],"gossip":"10.0.0.3:7946","attempts":N,"last_error":"..."}],"left":[...],"refused":[...]}`},
+	{"partitions", "the heal view: expected, reachable and unreachable nodes (who else reaches them, reconnect attempts), left, refused; the heals since start (what their reconcilers exchanged, the last one)",
+		`{"node":"a@10.0.0.1","partitioned":false,"expected":[...],"reachable":[...],"unreachable":[{"node":"c@10.0.0.3","since":"RFC3339","member":false,"reached_by":[...],"gossip":"10.0.0.3:7946","attempts":N,"last_error":"..."}],"left":[...],"refused":[...],` +
+			`"heals":{"count":1,"bytes":932,"entries":1,"conflicts":1,"dropped_events":0,"last":{"at":"RFC3339","returned":[...],"still_missing":[...],"lasted_ms":N,"converged_ms":N,"bytes":932,"entries":1,"conflicts":1}}}`},
 	{"quorum", "majority of the expected nodes, split-brain strategy, paused, the last decision",
 		`{"node":"a@10.0.0.1","expected":3,"reachable":2,"majority":true,"strategy":"none","paused":false,"decision":""}`},
 }

@@ -53,7 +53,7 @@ func TestTCPDelayedInOrderIntact(t *testing.T) {
 	defer stop()
 	p := New(Faults{MinDelay: 5 * time.Millisecond, MaxDelay: 20 * time.Millisecond, Loss: 0.3, RetransmitDelay: 10 * time.Millisecond}, 1)
 	defer p.Close()
-	addr, err := p.Forward("127.0.0.1:0", target, false)
+	addr, err := p.Forward("127.0.0.1:0", target, AToB, false)
 	require.NoError(t, err)
 	c, err := net.Dial("tcp", addr)
 	require.NoError(t, err)
@@ -73,7 +73,7 @@ func TestTCPDelayedInOrderIntact(t *testing.T) {
 	// Two passes through the proxy, each at least MinDelay: a lower bound
 	// the proxy enforces, not a speed assertion.
 	require.GreaterOrEqual(t, time.Since(start), 10*time.Millisecond)
-	s := p.Stats()
+	s := p.Stats(Both)
 	require.Equal(t, uint64(1), s.TCPConns)
 	require.Positive(t, s.TCPRetrans)
 }
@@ -84,7 +84,7 @@ func TestUDPLossAndBlackhole(t *testing.T) {
 	defer stop()
 	p := New(Faults{MinDelay: time.Millisecond, MaxDelay: 3 * time.Millisecond, Loss: 0.2}, 2)
 	defer p.Close()
-	addr, err := p.Forward("127.0.0.1:0", target, true)
+	addr, err := p.Forward("127.0.0.1:0", target, AToB, true)
 	require.NoError(t, err)
 	c, err := net.Dial("udp", addr)
 	require.NoError(t, err)
@@ -103,19 +103,19 @@ func TestUDPLossAndBlackhole(t *testing.T) {
 		}
 	}
 	require.Less(t, got, n)
-	s := p.Stats()
+	s := p.Stats(Both)
 	require.Positive(t, s.UDPDropped)
 	require.Positive(t, got)
 	t.Logf("%d sent, %d echoed back, %d dropped of %d crossings", n, got, s.UDPDropped, s.UDPPackets)
 
 	// Blackholed: everything is dropped.
-	p.Blackhole(true)
-	before := p.Stats()
+	p.Blackhole(Both, true)
+	before := p.Stats(Both)
 	for range 50 {
 		_, _ = c.Write([]byte{1})
 	}
-	require.Eventually(t, func() bool { return p.Stats().UDPPackets == before.UDPPackets+50 }, 10*time.Second, time.Millisecond)
-	require.Equal(t, before.UDPDropped+50, p.Stats().UDPDropped)
+	require.Eventually(t, func() bool { return p.Stats(Both).UDPPackets == before.UDPPackets+50 }, 10*time.Second, time.Millisecond)
+	require.Equal(t, before.UDPDropped+50, p.Stats(Both).UDPDropped)
 }
 
 func TestTCPBlackholeHoldsThenReleases(t *testing.T) {
@@ -124,16 +124,23 @@ func TestTCPBlackholeHoldsThenReleases(t *testing.T) {
 	defer stop()
 	p := New(Faults{}, 3)
 	defer p.Close()
-	addr, err := p.Forward("127.0.0.1:0", target, false)
+	addr, err := p.Forward("127.0.0.1:0", target, AToB, false)
 	require.NoError(t, err)
 	c, err := net.Dial("tcp", addr)
 	require.NoError(t, err)
 	defer c.Close()
-	p.Blackhole(true)
+	// The connection is through to the target (an echo came back) before
+	// the blackhole: a connection accepted while blackholed would not be
+	// dialled on.
+	_, err = c.Write([]byte("x"))
+	require.NoError(t, err)
+	_, err = io.ReadFull(c, make([]byte, 1))
+	require.NoError(t, err)
+	p.Blackhole(Both, true)
 	_, err = c.Write([]byte("held"))
 	require.NoError(t, err)
-	require.Eventually(t, func() bool { return p.Stats().TCPChunks == 1 }, 10*time.Second, time.Millisecond)
-	p.Blackhole(false)
+	require.Eventually(t, func() bool { return p.Stats(Both).TCPChunks == 3 }, 10*time.Second, time.Millisecond)
+	p.Blackhole(Both, false)
 	got := make([]byte, 4)
 	_, err = io.ReadFull(c, got)
 	require.NoError(t, err)
@@ -145,7 +152,7 @@ func TestCloseEndsEverything(t *testing.T) {
 	target, stop := echoServer(t)
 	defer stop()
 	p := New(Faults{MinDelay: time.Second, MaxDelay: time.Second}, 4)
-	addr, err := p.Forward("127.0.0.1:0", target, true)
+	addr, err := p.Forward("127.0.0.1:0", target, AToB, true)
 	require.NoError(t, err)
 	c, err := net.Dial("tcp", addr)
 	require.NoError(t, err)
@@ -155,9 +162,9 @@ func TestCloseEndsEverything(t *testing.T) {
 	require.NoError(t, err)
 	defer u.Close()
 	_, _ = u.Write([]byte("in flight"))
-	require.Eventually(t, func() bool { s := p.Stats(); return s.TCPChunks == 1 && s.UDPPackets == 1 }, 10*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { s := p.Stats(Both); return s.TCPChunks == 1 && s.UDPPackets == 1 }, 10*time.Second, time.Millisecond)
 	require.NoError(t, p.Close())
 	require.NoError(t, p.Close())
-	_, err = p.Forward("127.0.0.1:0", target, false)
+	_, err = p.Forward("127.0.0.1:0", target, AToB, false)
 	require.ErrorIs(t, err, ErrClosed)
 }

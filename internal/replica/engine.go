@@ -96,7 +96,7 @@ func (r *Replica[K, V]) flush() {
 	if r.out == nil {
 		return
 	}
-	if since := time.Since(r.lastPush); since >= pushCoalesce || r.outEntries >= maxBatch {
+	if since := time.Since(r.lastPush); since >= pushCoalesce || r.out.LiveLen() >= maxBatch {
 		r.pushOut()
 	} else if !r.pushArmed {
 		r.pushArmed = true
@@ -109,8 +109,8 @@ func (r *Replica[K, V]) pushOut() {
 	if r.out == nil {
 		return
 	}
-	d, entries := r.out, r.outEntries
-	r.out, r.outEntries = nil, 0
+	d, entries := r.out, uint64(r.out.LiveLen())
+	r.out = nil
 	r.lastPush = time.Now()
 	peers := r.peers()
 	if len(peers) == 0 {
@@ -513,14 +513,19 @@ func (r *Replica[K, V]) joinRemote(d *crdt.ORMap[K, V]) (added uint64) {
 		r.st.dropped.Add(1)
 	}
 	r.pending = slices.Grow(r.pending, len(ch.Values))
-	for _, vc := range ch.Values {
+	var last crdt.ReplicaID // a delta's entries are mostly of one origin
+	shown := false
+	for i, vc := range ch.Values {
 		if len(stale) > 0 && slices.Contains(stale, vc.Dot.Replica) {
 			continue
 		}
 		if vc.Op == crdt.Added {
 			added++
 		}
-		if r.visible(vc.Dot.Replica) {
+		if i == 0 || vc.Dot.Replica != last {
+			last, shown = vc.Dot.Replica, r.visible(vc.Dot.Replica)
+		}
+		if shown {
 			r.pending = append(r.pending, Change[K, V]{Op: vc.Op, Key: vc.Key, Value: vc.Value, Dot: vc.Dot, Reason: Remote})
 		}
 	}

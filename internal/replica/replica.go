@@ -162,28 +162,27 @@ type Replica[K comparable, V any] struct {
 	traffic  trafficTable // per node, since it came up (TrafficSinceUp)
 
 	// Engine goroutine only.
-	m          *crdt.ORMap[K, V]
-	up         map[string]uint64 // connected nodes -> incarnation
-	serving    map[string]bool   // nodes that advertise the service
-	downSince  map[string]time.Time
-	purged     map[string][]purgeMark
-	behind     map[string]bool // peers a push to could not be queued
-	pl         puller          // pulls from peers' digests (pull.go)
-	pending    []Change[K, V]
-	spare      []Change[K, V]    // the other change buffer, reused by flush
-	out        *crdt.ORMap[K, V] // local deltas not pushed yet
-	outEntries uint64            // live entries in out
-	syncs      map[uint64]*syncWait
-	syncID     uint64
-	dirty      bool
-	lastSync   time.Time
-	rng        *rand.Rand
-	state      State[K, V]
-	done       []opResult // callers of this turn's operations
-	lastPush   time.Time
-	pushTimer  *time.Timer
-	pushArmed  bool
-	free       chan chan error // Update's reply channels, for reuse
+	m         *crdt.ORMap[K, V]
+	up        map[string]uint64 // connected nodes -> incarnation
+	serving   map[string]bool   // nodes that advertise the service
+	downSince map[string]time.Time
+	purged    map[string][]purgeMark
+	behind    map[string]bool // peers a push to could not be queued
+	pl        puller          // pulls from peers' digests (pull.go)
+	pending   []Change[K, V]
+	spare     []Change[K, V]    // the other change buffer, reused by flush
+	out       *crdt.ORMap[K, V] // local deltas not pushed yet
+	syncs     map[uint64]*syncWait
+	syncID    uint64
+	dirty     bool
+	lastSync  time.Time
+	rng       *rand.Rand
+	state     State[K, V]
+	done      []opResult // callers of this turn's operations
+	lastPush  time.Time
+	pushTimer *time.Timer
+	pushArmed bool
+	free      chan chan error // Update's reply channels, for reuse
 }
 
 type purgeMark struct {
@@ -289,15 +288,22 @@ func (r *Replica[K, V]) Node() *nodal.Node { return r.n }
 // ctx bounds only the hand-over. Operations arriving together run in one
 // turn and their deltas go out as one frame per peer.
 func (r *Replica[K, V]) Update(ctx context.Context, fn func(s *State[K, V]) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	o := op[K, V]{fn: fn, done: r.getDone()}
 	select {
-	case r.ops <- o:
-	case <-ctx.Done():
-		r.putDone(o.done)
-		return ctx.Err()
-	case <-r.stopper.ShouldStop():
-		r.putDone(o.done)
-		return ErrStopped
+	case r.ops <- o: // the common case: room in the queue, no full select
+	default:
+		select {
+		case r.ops <- o:
+		case <-ctx.Done():
+			r.putDone(o.done)
+			return ctx.Err()
+		case <-r.stopper.ShouldStop():
+			r.putDone(o.done)
+			return ErrStopped
+		}
 	}
 	select {
 	case err := <-o.done:
@@ -423,12 +429,15 @@ func (s *State[K, V]) Up(node string) bool {
 
 // Siblings appends the visible siblings of k to dst, in dot order.
 func (s *State[K, V]) Siblings(dst []crdt.Sibling[V], k K) []crdt.Sibling[V] {
-	for _, sib := range s.r.m.Get(k) {
+	n := len(dst)
+	dst = s.r.m.AppendSiblings(dst, k)
+	out := dst[:n]
+	for _, sib := range dst[n:] {
 		if s.r.visible(sib.Dot.Replica) {
-			dst = append(dst, sib)
+			out = append(out, sib)
 		}
 	}
-	return dst
+	return out
 }
 
 // Notify sends payload (at most MaxNotice bytes) to the replica on node,
@@ -462,7 +471,6 @@ func (s *State[K, V]) Add(k K, v V) crdt.Dot {
 func (s *State[K, V]) Replace(k K, v V, dots ...crdt.Dot) crdt.Dot {
 	r := s.r
 	gone := r.removedChanges(dots)
-	r.outGone(gone)
 	var dot crdt.Dot
 	r.out, dot = r.m.ReplaceInto(r.out, k, v, dots...)
 	r.local(gone, Change[K, V]{Op: crdt.Added, Key: k, Value: v, Dot: dot, Reason: Local})
@@ -477,7 +485,6 @@ func (s *State[K, V]) RemoveDots(dots ...crdt.Dot) {
 		return
 	}
 	r := s.r
-	r.outGone(gone)
 	r.out = r.m.RemoveDotsInto(r.out, dots...)
 	r.local(gone)
 }
@@ -492,19 +499,6 @@ func (r *Replica[K, V]) removedChanges(dots []crdt.Dot) []Change[K, V] {
 	return out
 }
 
-// outGone keeps outEntries right for removals of entries added in the
-// same batch; it runs before the removal joins r.out.
-func (r *Replica[K, V]) outGone(gone []Change[K, V]) {
-	if r.out == nil {
-		return
-	}
-	for _, c := range gone {
-		if _, _, ok := r.out.Lookup(c.Dot); ok {
-			r.outEntries-- // added and removed in one batch
-		}
-	}
-}
-
 // local records the changes of a local mutation whose delta has joined
 // r.out, the delta to push.
 func (r *Replica[K, V]) local(gone []Change[K, V], added ...Change[K, V]) {
@@ -514,7 +508,6 @@ func (r *Replica[K, V]) local(gone []Change[K, V], added ...Change[K, V]) {
 		}
 	}
 	r.pending = append(r.pending, added...)
-	r.outEntries += uint64(len(added))
 	r.dirty = true
 }
 

@@ -21,8 +21,8 @@ func newStream(n *Network, dialer, listener *Transport) *stream {
 	s := &stream{id: n.seq, n: n, dialer: dialer, listener: listener}
 	c0, c1 := net.Pipe()
 	from := &net.TCPAddr{IP: dialer.tcp.IP, Port: ephemeralPort(s.id)}
-	s.ends[0] = &pipeConn{Conn: c0, s: s, local: from, remote: listener.tcp}
-	s.ends[1] = &pipeConn{Conn: c1, s: s, local: listener.tcp, remote: from}
+	s.ends[0] = &pipeConn{Conn: c0, s: s, local: from, remote: listener.tcp, from: dialer.name, to: listener.name, done: make(chan struct{})}
+	s.ends[1] = &pipeConn{Conn: c1, s: s, local: listener.tcp, remote: from, from: listener.name, to: dialer.name, done: make(chan struct{})}
 	return s
 }
 
@@ -51,12 +51,21 @@ func closeStreams(ss []*stream) {
 }
 
 // pipeConn is one end of a stream: a net.Pipe end with TCP addresses, that
-// leaves the network's books when closed.
+// leaves the network's books when closed, and whose writes wait for the
+// bandwidth limit from its node to the other end's.
 type pipeConn struct {
 	net.Conn
 	s             *stream
 	local, remote net.Addr
+	from, to      string        // the node names of this end and the other
+	done          chan struct{} // closed by Close: ends a bandwidth wait
 	once          sync.Once
+}
+
+// Write writes b to the other end, waiting for the bandwidth limit (see
+// Network.SetBandwidth).
+func (c *pipeConn) Write(b []byte) (int, error) {
+	return c.s.n.throttledWrite(c.from, c.to, b, c.done, c.Conn.Write)
 }
 
 // LocalAddr returns this end's TCP address.
@@ -68,6 +77,6 @@ func (c *pipeConn) RemoteAddr() net.Addr { return c.remote }
 // Close closes this end; the other end then reads io.EOF and fails to
 // write. It is idempotent.
 func (c *pipeConn) Close() error {
-	c.once.Do(c.s.untrack)
+	c.once.Do(func() { close(c.done); c.s.untrack() })
 	return c.Conn.Close()
 }

@@ -17,7 +17,10 @@
 // The partition API follows etcd raft's test network: Partition(a, b) and
 // Split(groupA, groupB) cut both directions, Isolate(n) cuts n from all,
 // Drop(from, to, rate) loses memberlist packets one way with a seeded RNG,
-// Heal() restores everything. Stats and PairStats count deliveries and losses.
+// Heal() restores everything. SetBandwidth(from, to, bytesPerSecond) is a
+// link's byte rate one way (a token bucket, on the caller's clock, so on
+// synctest's fake one in a bubble); Heal leaves it. Stats and PairStats
+// count deliveries and losses.
 //
 // p2ptest sits beside p2p in the layering. It imports libp2p, memberlist
 // and go-log but not p2p, so p2p's own in-package tests may import it.
@@ -73,7 +76,8 @@
 // All methods of Network, Transport and Host are safe for concurrent use.
 // The package starts no goroutine of its own: transports only move values
 // onto channels, so nothing of p2ptest is left running after Shutdown or
-// Close. The mocknet hosts run libp2p's goroutines, which end when the host
+// Close, except the timer of a packet a bandwidth limit holds back, which
+// fires within PacketQueue. The mocknet hosts run libp2p's goroutines, which end when the host
 // closes. Everything works inside a synctest bubble (no real sockets, no
 // wall clock) and outside one; create a Network inside the bubble that
 // uses it, since bubbled channels may not be used from outside.
@@ -99,6 +103,11 @@
 //   - With the same seed and the same sequence of calls, the losses and the
 //     generated keys are the same. memberlist and libp2p have randomness of
 //     their own, so tests wait for outcomes with Eventually.
+//   - A bandwidth limit (SetBandwidth) delays libp2p and memberlist stream
+//     writes from one node to another until a token bucket has their bytes,
+//     and delays or (past PacketQueue) drops memberlist packets: what is
+//     sent that way by time t after the limit is set is at most the bucket
+//     (1/16 s of the rate, at least 1,500 bytes) plus rate*t.
 //   - libp2p streams are mocknet's: they carry bytes reliably and in order,
 //     but their SetDeadline, SetReadDeadline and SetWriteDeadline do
 //     nothing (go-libp2p v0.51.0), so code that relies on a deadline to end

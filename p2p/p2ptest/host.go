@@ -120,23 +120,29 @@ func (h *Host) Connect(ctx context.Context, ai peer.AddrInfo) error {
 }
 
 // NewStream implements host.Host, refusing a node h is cut from even over
-// a connection the cut has not torn down yet.
+// a connection the cut has not torn down yet. The stream's writes wait for
+// the bandwidth limit from h's node to p's (SetBandwidth).
 func (h *Host) NewStream(ctx context.Context, p peer.ID, pids ...protocol.ID) (network.Stream, error) {
 	if h.cutFrom(p) {
 		return nil, fmt.Errorf("new stream to %s: %w", p, ErrUnreachable)
 	}
-	return h.inner.NewStream(ctx, p, pids...)
+	s, err := h.inner.NewStream(ctx, p, pids...)
+	if err != nil {
+		return nil, err
+	}
+	return h.limit(s, p), nil
 }
 
 // SetStreamHandler implements host.Host: streams from a node h is cut
-// from are reset instead of handled.
+// from are reset instead of handled; the others' writes wait for the
+// bandwidth limit from h's node to the remote one (SetBandwidth).
 func (h *Host) SetStreamHandler(pid protocol.ID, handler network.StreamHandler) {
 	h.inner.SetStreamHandler(pid, func(s network.Stream) {
 		if h.cutFrom(s.Conn().RemotePeer()) {
 			_ = s.Reset()
 			return
 		}
-		handler(s)
+		handler(h.limit(s, s.Conn().RemotePeer()))
 	})
 }
 

@@ -9,10 +9,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	logging "github.com/ipfs/go-log/v2"
 	"github.com/libp2p/go-libp2p/core/peer"
 	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
+	"golang.org/x/time/rate"
 )
 
 var log = logging.Logger("nodal/p2ptest")
@@ -105,7 +107,9 @@ type Network struct {
 
 	cuts     map[[2]string]struct{} // unordered pairs, key sorted
 	isolated map[string]struct{}
-	drops    map[[2]string]float64 // directed: {from, to}
+	drops    map[[2]string]float64       // directed: {from, to}
+	limits   map[[2]string]*rate.Limiter // bandwidth, directed: {from, to}
+	limited  atomic.Bool                 // limits is not empty: the stream writes' fast path
 
 	stats     Stats
 	pairStats map[[2]string]*Stats // directed: {from, to}
@@ -133,6 +137,7 @@ func New(opts ...Option) *Network {
 		cuts:       map[[2]string]struct{}{},
 		isolated:   map[string]struct{}{},
 		drops:      map[[2]string]float64{},
+		limits:     map[[2]string]*rate.Limiter{},
 		pairStats:  map[[2]string]*Stats{},
 	}
 }

@@ -16,6 +16,9 @@ type Stats struct {
 	// DroppedFull counts packets lost because the receiver's packet channel
 	// was full.
 	DroppedFull uint64
+	// DroppedBandwidth counts packets lost because a bandwidth limit
+	// (SetBandwidth) would have held them more than PacketQueue.
+	DroppedBandwidth uint64
 
 	// StreamsOpened counts stream dials that were accepted.
 	StreamsOpened uint64
@@ -31,5 +34,5 @@ type Stats struct {
 
 // Dropped is the number of packets lost for any reason.
 func (s Stats) Dropped() uint64 {
-	return s.DroppedCut + s.DroppedRate + s.DroppedDown + s.DroppedFull
+	return s.DroppedCut + s.DroppedRate + s.DroppedDown + s.DroppedFull + s.DroppedBandwidth
 }

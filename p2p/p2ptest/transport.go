@@ -88,7 +88,9 @@ func (t *Transport) WriteTo(b []byte, addr string) (time.Time, error) {
 // WriteToAddress sends a copy of b to the transport at a.Addr and returns
 // the send time. Like UDP it never blocks and reports no loss: the packet
 // is dropped (and counted in Stats) when nothing is live at the address, a
-// cut or Drop rule is in the way, or the receiver's packet channel is full.
+// cut or Drop rule is in the way, a bandwidth limit would hold it more than
+// PacketQueue, or the receiver's packet channel is full; held less, it
+// arrives that much later (a timer delivers it).
 // It fails only for a malformed or unroutable address or after Shutdown.
 // a.Name is ignored: routing is by address, as on a real network.
 func (t *Transport) WriteToAddress(b []byte, a memberlist.Address) (time.Time, error) {
@@ -116,14 +118,38 @@ func (t *Transport) WriteToAddress(b []byte, a memberlist.Address) (time.Time, e
 		n.countLocked(t.name, dst.name, func(s *Stats) *uint64 { return &s.DroppedRate })
 		return now, nil
 	}
-	p := &memberlist.Packet{Buf: slices.Clone(b), From: t.udp, Timestamp: now}
+	wait, ok := n.reservePacketLocked(t.name, dst.name, len(b))
+	if !ok {
+		n.countLocked(t.name, dst.name, func(s *Stats) *uint64 { return &s.DroppedBandwidth })
+		return now, nil
+	}
+	buf := slices.Clone(b)
+	if wait == 0 {
+		n.deliverLocked(t, dst, buf, now)
+		return now, nil
+	}
+	time.AfterFunc(wait, func() {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		if dst.down {
+			n.countLocked(t.name, dst.name, func(s *Stats) *uint64 { return &s.DroppedDown })
+			return
+		}
+		n.deliverLocked(t, dst, buf, time.Now())
+	})
+	return now, nil
+}
+
+// deliverLocked puts a packet from t on dst's channel, or drops it when
+// the channel is full. Callers hold mu.
+func (n *Network) deliverLocked(t, dst *Transport, b []byte, at time.Time) {
+	p := &memberlist.Packet{Buf: b, From: t.udp, Timestamp: at}
 	select {
 	case dst.packetCh <- p:
 		n.countLocked(t.name, dst.name, func(s *Stats) *uint64 { return &s.Delivered })
 	default:
 		n.countLocked(t.name, dst.name, func(s *Stats) *uint64 { return &s.DroppedFull })
 	}
-	return now, nil
 }
 
 // PacketCh returns the channel of packets sent to this transport. It is

@@ -1,0 +1,120 @@
+package crdt
+
+import (
+	"maps"
+	"slices"
+	"testing"
+
+	"pgregory.net/rapid"
+)
+
+// liveSet against a map: the same answers for any mix of in-order,
+// out-of-order and scattered counters, the window never holds a counter the
+// map also holds, and a large window stays at least half full.
+func TestLiveSetModel(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		var s liveSet[string, int]
+		model := map[uint64]int{}
+		next := uint64(1)
+		for i := range rapid.IntRange(1, 2000).Draw(t, "ops") {
+			switch rapid.IntRange(0, 3).Draw(t, "op") {
+			case 0, 1: // the origin's next counter, a jump ahead, or an older one arriving late
+				n := next
+				switch rapid.IntRange(0, 9).Draw(t, "kind") {
+				case 0:
+					n += rapid.Uint64Range(1, 5000).Draw(t, "by")
+				case 1:
+					n = rapid.Uint64Range(1, next).Draw(t, "late")
+				}
+				next = max(next, n+1)
+				if _, ok := model[n]; ok {
+					continue
+				}
+				s.set(n, entry[string, int]{"k", i})
+				model[n] = i
+			case 2: // remove a live one
+				if len(model) == 0 {
+					continue
+				}
+				ns := slices.Sorted(maps.Keys(model))
+				n := ns[rapid.IntRange(0, len(ns)-1).Draw(t, "at")]
+				e, ok := s.del(n)
+				if !ok || e.val != model[n] {
+					t.Fatalf("del %d: %v %v, want %d", n, e, ok, model[n])
+				}
+				delete(model, n)
+			default: // remove one that is not live
+				n := rapid.Uint64Range(1, next+10).Draw(t, "n")
+				if _, ok := model[n]; ok {
+					continue
+				}
+				if _, ok := s.del(n); ok {
+					t.Fatalf("del %d: was not live", n)
+				}
+			}
+			if s.len() != len(model) {
+				t.Fatalf("len %d, want %d", s.len(), len(model))
+			}
+			for n := range s.sparse {
+				if _, in := s.window(n); in {
+					t.Fatalf("%d both in the window and the map", n)
+				}
+			}
+			if len(s.slots) > minWindow && s.dense*2 < len(s.slots) {
+				t.Fatalf("window of %d with %d live", len(s.slots), s.dense)
+			}
+			if len(s.slots) > 0 && (!s.slots[0].ok || !s.slots[len(s.slots)-1].ok) {
+				t.Fatal("window ends on a dead slot")
+			}
+		}
+		if got, want := s.counters(), slices.Sorted(maps.Keys(model)); !slices.Equal(got, want) {
+			t.Fatalf("counters %v, want %v", got, want)
+		}
+		for n, v := range model {
+			if e, ok := s.get(n); !ok || e.val != v {
+				t.Fatalf("get %d: %v %v, want %d", n, e, ok, v)
+			}
+		}
+		c := s.clone()
+		for n, e := range s.all {
+			if x, ok := c.get(n); !ok || x != e {
+				t.Fatalf("clone lacks %d", n)
+			}
+		}
+	})
+}
+
+// A counter kept in the map moves into the window when the window grows
+// over it; a window left with few survivors starts again at a new counter.
+func TestLiveSetWindowMoves(t *testing.T) {
+	var s liveSet[string, int]
+	var seq []uint64
+	for n := uint64(1); n <= 20; n++ {
+		seq = append(seq, n)
+	}
+	seq = append(seq, 60, 70) // 60 within the first window's size; 70 too far for 21 live: the map
+	for n := uint64(21); n <= 59; n++ {
+		seq = append(seq, n)
+	}
+	seq = append(seq, 71) // the window, full now, grows over 70
+	for _, n := range seq {
+		s.set(n, entry[string, int]{"k", int(n)})
+	}
+	if len(s.sparse) != 0 || s.dense != len(seq) {
+		t.Fatalf("window %d live, map %d: 70 did not move in", s.dense, len(s.sparse))
+	}
+	for _, n := range seq {
+		if e, ok := s.get(n); !ok || e.val != int(n) {
+			t.Fatalf("get %d: %v %v", n, e, ok)
+		}
+	}
+	// Churn leaves 3 survivors at the start; the origin's next dot far
+	// ahead restarts the window there.
+	for _, n := range seq[3:] {
+		s.del(n)
+	}
+	s.set(10_000, entry[string, int]{"k", 10_000})
+	if s.base != 10_000 || s.dense != 1 || len(s.sparse) != 3 {
+		t.Fatalf("base %d dense %d map %d", s.base, s.dense, len(s.sparse))
+	}
+}

@@ -1,0 +1,56 @@
+package nodal
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// FuzzFramesFastPath checks dist.Frames' fast path for messages
+// (decodeLocalMsg) against the general decoder (decodeSignal) on arbitrary
+// frames: whatever the fast path takes, the general path decodes to the
+// same target and value; whatever it calls malformed, the general path
+// refuses too. Neither panics.
+func FuzzFramesFastPath(f *testing.F) {
+	n, err := Start(context.Background(), Config{})
+	require.NoError(f, err)
+	f.Cleanup(func() { _ = n.Stop(context.Background()) })
+	d := newDist(n, DefaultCodec)
+	from := Pid{Node: frameBenchPeer.Name, ID: 99, Incarnation: frameBenchPeer.Incarnation}
+	to := Pid{Node: n.name, ID: 1234, Incarnation: n.incarnation}
+	for _, v := range []any{make([]byte, 32), []byte{}, "text", 7, Pid{Node: "x@h", ID: 1}, nil} {
+		fr := append([]byte{dMsg}, appendRemotePid(nil, from, frameBenchPeer.Name)...)
+		fr = appendRemotePid(fr, to, n.name)
+		fr, err = DefaultCodec.AppendValue(fr, v)
+		require.NoError(f, err)
+		for i := range fr { // and every cut of it
+			f.Add(fr[:i+1])
+		}
+	}
+	f.Add([]byte{dMsg, 0, 1, 7, 0, 1, 1, tagBytes, 3, 'a', 'b'})
+	// Cut right after the target pid: no value.
+	head := append([]byte{dMsg}, appendRemotePid(nil, from, frameBenchPeer.Name)...)
+	f.Add(appendRemotePid(head, to, n.name))
+	f.Add([]byte{dMsg, 0, 0x80, 0, 0, 0, 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, fr []byte) {
+		id, v, ok, err := d.decodeLocalMsg(fr)
+		if !ok {
+			return // left to the general path, which the codec's fuzzing covers
+		}
+		dec := newDecoder(fr, true)
+		kind := dec.Byte()
+		sf, isSig := signalFrame(kind)
+		require.True(t, isSig)
+		s, gerr := d.decodeSignal(frameBenchPeer, kind, sf, &dec)
+		if err != nil {
+			require.Error(t, gerr, "fast path refused %x, general path took it", fr)
+			return
+		}
+		require.NoError(t, gerr, "fast path took %x", fr)
+		require.Equal(t, sigMessage, s.kind)
+		require.True(t, n.isLocal(s.to))
+		require.Equal(t, s.to.ID, id)
+		require.Equal(t, s.msg, v)
+	})
+}
