@@ -112,10 +112,16 @@ func (m *ORMap[K, V]) Digest() Digest {
 // Joining the result into the peer equals joining m itself whenever the logs
 // covered the gaps. The result is a delta that carries its events, so the
 // peer can log and relay them.
-func (m *ORMap[K, V]) DeltaFor(peer Digest) *ORMap[K, V] {
+func (m *ORMap[K, V]) DeltaFor(peer Digest) *ORMap[K, V] { return m.deltaFor(peer, nil) }
+
+// deltaFor is DeltaFor restricted to the origins want accepts (all if nil).
+func (m *ORMap[K, V]) deltaFor(peer Digest, want func(ReplicaID) bool) *ORMap[K, V] {
 	m.unflat()
 	out := m.emptyLike()
 	for _, r := range m.applied.Replicas() {
+		if want != nil && !want(r) {
+			continue
+		}
 		var theirs []span
 		if pr := peer.applied.get(r); pr != nil {
 			theirs = pr.spans()
@@ -132,6 +138,9 @@ func (m *ORMap[K, V]) DeltaFor(peer Digest) *ORMap[K, V] {
 	// context. A live dot the peer has not seen is an event it has not
 	// applied, so the loop above already put it in out's store.
 	for _, r := range m.ctx.Replicas() {
+		if want != nil && !want(r) {
+			continue
+		}
 		var theirs []span
 		if pr := peer.seen.get(r); pr != nil {
 			theirs = pr.spans()
@@ -142,6 +151,9 @@ func (m *ORMap[K, V]) DeltaFor(peer Digest) *ORMap[K, V] {
 	}
 	if m.applied.Equal(&peer.applied) {
 		for _, r := range m.ctx.Replicas() {
+			if want != nil && !want(r) {
+				continue
+			}
 			var mine Summary
 			if o := m.origins[r]; o != nil {
 				mine = Summary{uint64(o.live.len()), o.hash}

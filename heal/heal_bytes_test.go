@@ -3,6 +3,7 @@ package heal_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -146,4 +147,128 @@ func healBytes(t *testing.T, base, perSide int, farBelow bool) {
 	// registry counts the conflict where the local claim lost).
 	require.Equal(t, uint64(dupNames), total.Conflicts, "Healed reports every conflict once")
 	require.Positive(t, total.Entries)
+}
+
+// At 10 nodes split 5|5, every node of one side hears from every node of
+// the other at the heal. The difference still reaches each node about
+// once (each origin's gap is pulled from one peer, not from each that
+// has it), so the bytes follow the changes times the nodes that lack
+// them plus a few digests per pair of nodes, and under 1 % of the names
+// changed the heal moves at most 5 % of the full state. The names are
+// long (padded to ~200 bytes) so that 20,000 of them make a state of the
+// size of 100,000 short ones (~5 MB, as in BenchmarkHealConverge) without
+// the time to register 100,000.
+func TestHealBytesTenNodes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) { healBytesTen(t) })
+}
+
+// Bytes per change delivered to one node, and per pair of nodes of the
+// two sides (their node-up digests, asks and sync frames, both services),
+// in TestHealBytesTenNodes's bound. Sent once per node that lacks it, a
+// changed name (~250 bytes here) averages below the first with the
+// removals and group joins; from every peer of the other side (each
+// sending the whole difference), it would be 5 times that.
+const (
+	tenBytesPerDelivery = 256
+	tenBytesPerPair     = 2 << 10
+)
+
+func healBytesTen(t *testing.T) {
+	const (
+		size    = 10
+		perNode = 2000 // base names per node: 20,000 in all
+		changes = 150  // with the dup names, 0.8 % of the names
+	)
+	pad := strings.Repeat("x", 180)
+	net := p2ptest.New(p2ptest.WithSeed(23))
+	defer net.Close()
+	var ns []*replNode
+	var names []string
+	for i := range size {
+		name := fmt.Sprintf("n%d@10.0.4.%d", i, i+1)
+		names = append(names, name)
+		var seeds []string
+		if len(ns) > 0 {
+			seeds = []string{ns[0].n.GossipAddr()}
+		}
+		ns = append(ns, startReplNode(t, net, name, seeds, time.Second, false))
+	}
+	defer func() {
+		stopReplNodes(ns)
+		time.Sleep(10 * time.Second)
+	}()
+	p2ptest.Eventually(t, 2*time.Minute, func() bool { return wholeView(ns) }, "whole")
+	ctx := context.Background()
+	held := make([][]nodal.Pid, size)
+	for i, x := range ns {
+		held[i] = registerMany(t, x, fmt.Sprintf("base-%s-%d-", pad, i), perNode)
+	}
+	want := size * perNode
+	p2ptest.Eventually(t, 2*time.Minute, func() bool { return replicasEqual(ns, want) }, "base state everywhere")
+
+	half := size / 2
+	net.Split(names[:half], names[half:])
+	p2ptest.Eventually(t, 2*time.Minute, func() bool {
+		for _, x := range ns {
+			if v := x.h.View(); len(v.Reachable) != half || !v.Partitioned {
+				return false
+			}
+		}
+		return true
+	}, "split seen")
+	// New names, unregistered names and group joins, round robin over the
+	// nodes; and the same dupNames names on one node of each side.
+	next := make([]int, size)
+	added, removed := 0, 0
+	for c := range changes {
+		j := c % size
+		x := ns[j]
+		switch (c / size) % 3 {
+		case 0:
+			registerMany(t, x, fmt.Sprintf("split-%s-%d-", pad, c), 1)
+			added++
+		case 1:
+			require.NoError(t, x.reg.Unregister(ctx, fmt.Sprintf("base-%s-%d-%d", pad, j, next[j])))
+			removed++
+			next[j]++
+		case 2:
+			require.NoError(t, x.grp.Join(ctx, fmt.Sprintf("g%d", c%7), held[j][next[j]]))
+			next[j]++
+		}
+	}
+	registerMany(t, ns[0], "dup-"+pad, dupNames)
+	registerMany(t, ns[half], "dup-"+pad, dupNames)
+	d := changes + 2*dupNames
+	time.Sleep(3 * time.Minute) // far beyond memberlist's dead-node window
+	net.Heal()
+	p2ptest.Eventually(t, 2*time.Minute, func() bool { return wholeView(ns) }, "whole again, no join")
+	wantAfter := want + added - removed + dupNames
+	p2ptest.Eventually(t, 2*time.Minute, func() bool { return replicasEqual(ns, wantAfter) }, "all replicas equal")
+	for k := range dupNames {
+		owner, ok := ns[0].reg.Whereis(fmt.Sprintf("dup-%s%d", pad, k))
+		require.True(t, ok)
+		for _, x := range ns[1:] {
+			o, _ := x.reg.Whereis(fmt.Sprintf("dup-%s%d", pad, k))
+			require.Equal(t, owner, o, "one owner of dup-%d everywhere", k)
+		}
+	}
+	p2ptest.Eventually(t, time.Minute, func() bool {
+		for _, x := range ns {
+			if len(x.healedEvents()) == 0 {
+				return false
+			}
+		}
+		return true
+	}, "every node reports its heal")
+	total, events := healTotals(ns)
+	full := fullStateBytes(t, net, ns, "fresh@10.0.4.99", time.Second, false, 2*time.Minute)
+	// Each change is delivered to the half nodes of the other side; the
+	// sum counts each byte at both ends.
+	bound := uint64(2 * (tenBytesPerDelivery*d*half + tenBytesPerPair*half*half))
+	wire := float64(total.Bytes) / 2 / float64(full)
+	t.Logf("names=%d changes=%d (%.2f%%): heal %v over %d Healed events; full state %d bytes; wire/full=%.4f; bound %d",
+		want, d, 100*float64(d)/float64(want), total, events, full, wire, bound)
+	require.LessOrEqual(t, total.Bytes, bound, "heal bytes ≤ 2·(c·changes·nodes/2 + k·(nodes/2)²)")
+	require.LessOrEqual(t, total.Bytes/2, full/20, "heal bytes ≤ 5 % of the full state under 1 % changed")
+	require.Equal(t, uint64(dupNames), total.Conflicts, "Healed reports every conflict once")
 }

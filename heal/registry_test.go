@@ -93,11 +93,12 @@ func TestRegistryReconciledOnHeal(t *testing.T) {
 			return seen[0] == seen[1] && seen[1] == seen[2]
 		}, "one owner of dup everywhere")
 		require.Contains(t, []string{"a@10.0.0.1", "b@10.0.0.2"}, owner.Node)
-		// b and c may return to a one at a time (one Healed each, the
-		// first with the other still missing), and the other side's claim
-		// reaches a from either: sum a's Healed events until none is
-		// missing.
+		// b and c may return to a one at a time (one Healed each; the
+		// first may list only one of them even with none missing, the
+		// other back during its round), and the other side's claim reaches
+		// a from either: sum a's Healed events until both returned.
 		var healed heal.Exchange
+		back := map[string]bool{}
 		for ev := range ns[0].sub.Events() {
 			h, ok := ev.(heal.Healed)
 			if !ok {
@@ -106,7 +107,10 @@ func TestRegistryReconciledOnHeal(t *testing.T) {
 			require.Equal(t, "registry", h.Reconcilers[0].Name)
 			require.NoError(t, h.Reconcilers[0].Err)
 			healed = healed.Add(h.Exchange)
-			if len(h.StillMissing) == 0 {
+			for _, r := range h.Returned {
+				back[r] = true
+			}
+			if len(h.StillMissing) == 0 && back["b@10.0.0.2"] && back["c@10.0.0.3"] {
 				break
 			}
 		}

@@ -14,9 +14,20 @@
 //     are exchanged on memberlist's push/pull (the service is a
 //     nodal.GossipService), when a node comes up or starts running the
 //     service, every Config.SyncInterval with one random peer, and by
-//     Sync. A node that finds itself behind pulls crdt.DeltaFor of its
-//     digest, so the cost follows the difference; a full state is never
-//     pushed.
+//     Sync. A node that finds itself behind a peer's digest asks for the
+//     origins it lacks (crdt.Digest.Ahead) and is answered with
+//     crdt.ORMap.DeltaForOrigins of its digest, so the cost follows the
+//     difference; a full state is never pushed.
+//   - Each origin's gap is taken from one peer at a time (pull.go): a
+//     node that hears at once from every node of the other side of a
+//     healed split pulls the difference about once, not once per peer. An
+//     origin asked of a peer that goes down, or that does not answer
+//     within pullTimeout, is asked of another that offers it.
+//   - Sync sends its digest only to peers that may lack something (what
+//     they are known to hold: their own digests, and this node's digests
+//     they acknowledged), and waits until this node took in what each
+//     peer's answer showed and each peer acknowledged taking in what this
+//     node's digest showed.
 //   - Frames that cannot be queued (a full inbound queue, a full outbound
 //     queue) are dropped and counted; the next digest exchange repairs
 //     what they carried.

@@ -158,9 +158,12 @@ func (r *Replica[K, V]) sendDelta(node string, d *crdt.ORMap[K, V]) {
 	}
 }
 
-// exchange starts a two-way digest exchange with node.
-func (r *Replica[K, V]) exchange(node string) {
-	if r.sendCtl(node, encodePull(pullAnswer, r.m.Digest())) {
+// exchange sends node this replica's digest, so that node pulls what it
+// lacks; with digestAnswer, node sends its digest back when this replica
+// lacks something, so that this one pulls in turn. Both ends of a new
+// connection send theirs, so they need no answer.
+func (r *Replica[K, V]) exchange(node string, flags byte) {
+	if r.sendCtl(node, encodeDigest(flags, r.m.Digest())) {
 		r.st.digestsSent.Add(1)
 		delete(r.behind, node)
 	}
@@ -187,14 +190,15 @@ func (r *Replica[K, V]) housekeep(now time.Time) {
 			delete(r.behind, p)
 			continue
 		}
-		r.exchange(p)
+		r.exchange(p, digestAnswer)
 	}
+	r.expireAsks(now)
 	if now.Sub(r.lastSync) < r.cfg.SyncInterval {
 		return
 	}
 	r.lastSync = now
 	if peers := r.peers(); len(peers) > 0 {
-		r.exchange(peers[r.rng.IntN(len(peers))])
+		r.exchange(peers[r.rng.IntN(len(peers))], digestAnswer)
 	}
 	// Origins of nodes that are not up start their permanent-down clock
 	// (also those relayed from nodes this node never saw).
@@ -254,6 +258,7 @@ func (r *Replica[K, V]) purge(id crdt.ReplicaID, final bool) {
 		}
 	}
 	log.Debugw("replica purged an incarnation", "service", r.cfg.Service, "replica", id.String(), "final", final, "entries", len(ch.Values))
+	r.forgetOrigin(id)
 }
 
 // drainQueue handles every queued event.
@@ -310,7 +315,7 @@ func (r *Replica[K, V]) nodeUp(ref nodal.NodeRef) {
 		r.pending = append(r.pending, Change[K, V]{Op: crdt.Added, Key: k, Value: s.Value, Dot: s.Dot, Reason: NodeUp})
 	}
 	if r.serving[ref.Name] {
-		r.exchange(ref.Name)
+		r.exchange(ref.Name, 0)
 	}
 }
 
@@ -326,6 +331,7 @@ func (r *Replica[K, V]) nodeDown(ref nodal.NodeRef) {
 	delete(r.behind, ref.Name)
 	r.downSince[ref.Name] = time.Now()
 	r.dropFromSyncs(ref.Name)
+	r.peerGone(ref.Name)
 }
 
 func (r *Replica[K, V]) memberEvent(ev nodal.MemberEvent) {
@@ -339,34 +345,46 @@ func (r *Replica[K, V]) memberEvent(ev nodal.MemberEvent) {
 		} else {
 			delete(r.serving, name)
 			r.dropFromSyncs(name)
+			r.peerGone(name)
 		}
 		if now && !was {
 			if _, up := r.up[name]; up {
-				r.exchange(name)
+				r.exchange(name, 0)
 			}
 		}
 	case nodal.MemberLeft:
 		delete(r.serving, name)
 		r.dropFromSyncs(name)
+		r.peerGone(name)
 		r.purge(crdt.ReplicaID{Name: name, Epoch: ev.Member.Incarnation}, true)
 	case nodal.MemberReplaced:
 		r.purge(crdt.ReplicaID{Name: name, Epoch: ev.OldIncarnation}, true)
 	}
 }
 
-// startSync sends a sync request to every peer; the wait ends when each
-// acknowledged or went away.
+// startSync sends a sync request to every peer; the wait ends when, for
+// each, this replica took in what its answer's digest showed and the peer
+// acknowledged it took in what the request's digest showed, or the peer
+// went away.
 func (r *Replica[K, V]) startSync() (*syncWait, uint64) {
 	r.syncID++
 	id := r.syncID
-	w := &syncWait{peers: map[string]bool{}, done: make(chan struct{})}
+	w := &syncWait{peers: map[string]int{}, sent: map[string]crdt.Digest{}, done: make(chan struct{})}
 	peers := r.peers()
 	if len(peers) > 0 {
-		b := encodeSyncReq(id, r.m.Digest())
+		g := r.m.Digest()
+		full, bare := encodeSync(kindSyncReq, id, &g), encodeSync(kindSyncReq, id, nil)
 		for _, p := range peers {
-			if r.sendCtl(p, b) {
+			if !r.mayLack(p) { // known to hold all this replica has: no digest, no ack
+				if r.sendCtl(p, bare) {
+					w.peers[p] = 1 // covered
+				}
+				continue
+			}
+			if r.sendCtl(p, full) {
 				r.st.digestsSent.Add(1)
-				w.peers[p] = true
+				w.peers[p] = 2 // covered, acknowledged
+				w.sent[p] = g
 			}
 		}
 	}
@@ -378,9 +396,13 @@ func (r *Replica[K, V]) startSync() (*syncWait, uint64) {
 	return w, id
 }
 
+// syncAnswered counts one of the two halves of node's part in sync id.
 func (r *Replica[K, V]) syncAnswered(id uint64, node string) {
 	w := r.syncs[id]
-	if w == nil || !w.peers[node] {
+	if w == nil || w.peers[node] == 0 {
+		return
+	}
+	if w.peers[node]--; w.peers[node] > 0 {
 		return
 	}
 	delete(w.peers, node)
@@ -391,8 +413,11 @@ func (r *Replica[K, V]) syncAnswered(id uint64, node string) {
 }
 
 func (r *Replica[K, V]) dropFromSyncs(node string) {
-	for id := range r.syncs {
-		r.syncAnswered(id, node)
+	for id, w := range r.syncs {
+		if w.peers[node] > 0 {
+			w.peers[node] = 1
+			r.syncAnswered(id, node)
+		}
 	}
 }
 
@@ -404,73 +429,72 @@ func (r *Replica[K, V]) handleFrame(from nodal.NodeRef, f *frame[K, V]) {
 	switch f.kind {
 	case kindDelta:
 		r.traffic.of(from.Name).entries.Add(r.joinRemote(f.delta))
-	case kindPull:
-		r.sendDelta(from.Name, r.m.DeltaFor(f.digest))
-		if f.flags&pullAnswer != 0 && r.lacks(f.digest) {
-			if r.sendCtl(from.Name, encodePull(0, r.m.Digest())) {
-				r.st.digestsSent.Add(1)
-			}
+	case kindDigest:
+		r.offered(from, f.digest)
+		if f.flags&digestAnswer != 0 && len(r.m.Digest().Ahead(f.digest)) > 0 {
+			r.exchange(from.Name, 0)
 		}
 	case kindGossip:
 		if inc, up := r.up[from.Name]; !up || inc != from.Incarnation || !r.serving[from.Name] {
 			return
 		}
-		r.sendDelta(from.Name, r.m.DeltaFor(f.digest))
-		if r.lacks(f.digest) {
-			if r.sendCtl(from.Name, encodePull(0, r.m.Digest())) {
+		// Push/pull runs both ways, but a state can lag the replica by a
+		// housekeeping tick: answer a peer that lacks something.
+		r.offered(from, f.digest)
+		if len(r.m.Digest().Ahead(f.digest)) > 0 {
+			r.exchange(from.Name, 0)
+		}
+	case kindAsk:
+		d := r.m.DeltaForOrigins(f.digest, f.origins)
+		if r.sendCtl(from.Name, encodeAnswer(f.id, d)) {
+			r.st.deltasSent.Add(1)
+			r.st.entriesSent.Add(uint64(len(d.LiveDots())))
+		}
+		r.offered(from, f.digest) // the asker may have what this one lacks
+	case kindAnswer:
+		r.answered(from.Name, f.id, f.delta)
+	case kindSyncReq:
+		node, id := from.Name, f.id
+		if f.flags == withDigest {
+			r.offered(from, f.digest)
+		}
+		if !r.mayLack(node) {
+			r.sendCtl(node, encodeSync(kindSyncDigest, id, nil))
+		} else {
+			g := r.m.Digest()
+			if r.sendCtl(node, encodeSync(kindSyncDigest, id, &g)) {
 				r.st.digestsSent.Add(1)
 			}
 		}
-	case kindSyncReq:
-		d := r.m.DeltaFor(f.digest)
-		if r.sendCtl(from.Name, encodeSyncResp(f.id, r.m.Digest(), d)) {
-			r.st.digestsSent.Add(1)
-			r.st.deltasSent.Add(1)
-			r.st.entriesSent.Add(uint64(len(d.LiveDots())))
+		if f.flags == withDigest {
+			r.addCover(node, func() { r.sendCtl(node, encodeSyncAck(id)) })
 		}
-	case kindSyncResp:
-		r.traffic.of(from.Name).entries.Add(r.joinRemote(f.delta))
-		d := r.m.DeltaFor(f.digest)
-		if r.sendCtl(from.Name, encodeSyncPush(f.id, d)) {
-			r.st.deltasSent.Add(1)
-			r.st.entriesSent.Add(uint64(len(d.LiveDots())))
+	case kindSyncDigest:
+		w := r.syncs[f.id]
+		if f.flags == withDigest {
+			r.offered(from, f.digest)
 		}
-	case kindSyncPush:
-		r.traffic.of(from.Name).entries.Add(r.joinRemote(f.delta))
-		r.sendCtl(from.Name, encodeSyncAck(f.id))
+		if w == nil || w.peers[from.Name] == 0 {
+			return
+		}
+		node, id := from.Name, f.id
+		if f.flags == withDigest {
+			r.addCover(node, func() { r.syncAnswered(id, node) })
+		} else {
+			r.syncAnswered(id, node)
+		}
 	case kindSyncAck:
+		if w := r.syncs[f.id]; w != nil {
+			if g, ok := w.sent[from.Name]; ok {
+				r.knownAt(from.Name, g)
+			}
+		}
 		r.syncAnswered(f.id, from.Name)
 	case kindNotice:
 		if r.cfg.OnNotice != nil {
 			r.cfg.OnNotice(&r.state, from, f.notice)
 		}
 	}
-}
-
-// lacks reports whether the peer's digest shows events this replica has not
-// applied (ignoring purged incarnations), or, with equal events, live
-// entries that differ.
-func (r *Replica[K, V]) lacks(g crdt.Digest) bool {
-	own := r.m.Digest()
-	theirs := g.Applied()
-	for _, id := range theirs.Replicas() {
-		if r.isPurged(id.Name, id.Epoch) {
-			theirs.Purge(id)
-		}
-	}
-	mine := own.Applied()
-	if !mine.Includes(theirs) {
-		return true
-	}
-	if !theirs.Includes(mine) {
-		return false // they are behind: the DeltaFor sent serves them
-	}
-	for _, id := range theirs.Replicas() {
-		if own.Summary(id) != g.Summary(id) {
-			return true
-		}
-	}
-	return false
 }
 
 // joinRemote joins a delta from another node, drops what it carries of

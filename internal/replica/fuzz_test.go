@@ -10,10 +10,12 @@ func FuzzDecodeFrame(f *testing.F) {
 	m := crdt.NewORMap(crdt.ReplicaID{Name: "a@h", Epoch: 1}, crdt.StringCodec{}, crdt.StringCodec{})
 	d := m.Add("k", "v")
 	f.Add(encodeDelta(d))
-	f.Add(encodePull(pullAnswer, m.Digest()))
-	f.Add(encodeSyncReq(3, m.Digest()))
-	f.Add(encodeSyncResp(4, m.Digest(), d))
-	f.Add(encodeSyncPush(5, d))
+	f.Add(encodeDigest(digestAnswer, m.Digest()))
+	f.Add(encodeAsk(2, []crdt.ReplicaID{{Name: "a@h", Epoch: 1}, {Name: "b@h", Epoch: 3}}, m.Digest()))
+	f.Add(encodeAnswer(3, d))
+	g := m.Digest()
+	f.Add(encodeSync(kindSyncReq, 4, &g))
+	f.Add(encodeSync(kindSyncDigest, 5, nil))
 	f.Add(encodeSyncAck(6))
 	f.Add(encodeNotice([]byte("hi")))
 	f.Add([]byte{})
@@ -27,14 +29,18 @@ func FuzzDecodeFrame(f *testing.F) {
 		switch fr.kind {
 		case kindDelta:
 			again = encodeDelta(fr.delta)
-		case kindPull:
-			again = encodePull(fr.flags, fr.digest)
-		case kindSyncReq:
-			again = encodeSyncReq(fr.id, fr.digest)
-		case kindSyncResp:
-			again = encodeSyncResp(fr.id, fr.digest, fr.delta)
-		case kindSyncPush:
-			again = encodeSyncPush(fr.id, fr.delta)
+		case kindDigest:
+			again = encodeDigest(fr.flags, fr.digest)
+		case kindAsk:
+			again = encodeAsk(fr.id, fr.origins, fr.digest)
+		case kindAnswer:
+			again = encodeAnswer(fr.id, fr.delta)
+		case kindSyncReq, kindSyncDigest:
+			if fr.flags == withDigest {
+				again = encodeSync(fr.kind, fr.id, &fr.digest)
+			} else {
+				again = encodeSync(fr.kind, fr.id, nil)
+			}
 		case kindSyncAck:
 			again = encodeSyncAck(fr.id)
 		case kindNotice:

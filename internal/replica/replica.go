@@ -168,6 +168,7 @@ type Replica[K comparable, V any] struct {
 	downSince map[string]time.Time
 	purged    map[string][]purgeMark
 	behind    map[string]bool // peers a push to could not be queued
+	pl        puller          // pulls from peers' digests (pull.go)
 	pending   []Change[K, V]
 	spare     []Change[K, V]    // the other change buffer, reused by flush
 	out       *crdt.ORMap[K, V] // local deltas not pushed yet
@@ -190,7 +191,8 @@ type purgeMark struct {
 }
 
 type syncWait struct {
-	peers map[string]bool
+	peers map[string]int         // halves still awaited: covered, acknowledged
+	sent  map[string]crdt.Digest // the digest sent to each peer, known held there once acknowledged
 	done  chan struct{}
 }
 
@@ -260,6 +262,7 @@ func New[K comparable, V any](n *nodal.Node, cfg Config[K, V]) (*Replica[K, V], 
 	case cfg.LogLimit > 0:
 		r.m.SetLogLimit(cfg.LogLimit)
 	}
+	r.pl.init()
 	r.state.r = r
 	r.refreshGossip()
 	r.stopper.RunWorker(r.run)

@@ -50,10 +50,12 @@ func (s *service[K, V]) HandleFrame(from nodal.NodeRef, data []byte) {
 		return
 	}
 	switch f.kind {
-	case kindPull, kindSyncReq:
+	case kindDigest, kindAsk:
 		r.st.digestsRecv.Add(1)
-	case kindSyncResp:
-		r.st.digestsRecv.Add(1)
+	case kindSyncReq, kindSyncDigest:
+		if f.flags == withDigest {
+			r.st.digestsRecv.Add(1)
+		}
 	}
 	r.enqueue(event[K, V]{kind: evFrame, from: from, frame: f, size: len(data)})
 }
