@@ -93,6 +93,11 @@ func (r *Replica[K, V]) flush() {
 		r.done[i] = opResult{}
 	}
 	r.done = r.done[:0]
+	for i, c := range r.synced {
+		close(c)
+		r.synced[i] = nil
+	}
+	r.synced = r.synced[:0]
 	if r.out == nil {
 		return
 	}
@@ -407,7 +412,9 @@ func (r *Replica[K, V]) syncAnswered(id uint64, node string) {
 	}
 	delete(w.peers, node)
 	if len(w.peers) == 0 {
-		close(w.done)
+		// Told after the turn's flush, so that OnChange has settled what
+		// the sync brought (a heal reads the conflicts it counted).
+		r.synced = append(r.synced, w.done)
 		delete(r.syncs, id)
 	}
 }

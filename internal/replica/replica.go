@@ -178,7 +178,8 @@ type Replica[K comparable, V any] struct {
 	lastSync  time.Time
 	rng       *rand.Rand
 	state     State[K, V]
-	done      []opResult // callers of this turn's operations
+	done      []opResult      // callers of this turn's operations
+	synced    []chan struct{} // syncs answered this turn, closed after its flush
 	lastPush  time.Time
 	pushTimer *time.Timer
 	pushArmed bool
