@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nodal-go/nodal"
+	"github.com/nodal-go/nodal/heal"
 	"github.com/nodal-go/nodal/p2p/p2ptest"
 )
 
@@ -130,6 +131,16 @@ func healBytes(t *testing.T, base, perSide int, farBelow bool) {
 		}
 	}
 	total, events := healTotals(ns)
+	for _, x := range ns { // View's Heals sums the same events
+		evs, hs := x.healedEvents(), x.h.View().Heals
+		var sum heal.Exchange
+		for _, e := range evs {
+			sum = sum.Add(e.Exchange)
+		}
+		require.Equal(t, len(evs), hs.Count, "%s: View.Heals.Count", x.n.Name())
+		require.Equal(t, sum, hs.Exchange, "%s: View.Heals.Exchange", x.n.Name())
+		require.Equal(t, evs[len(evs)-1].At, hs.Last.At, "%s: View.Heals.Last", x.n.Name())
+	}
 	full := fullStateBytes(t, net, ns, "fresh@10.0.2.9", time.Second, false, 60*time.Second)
 	bound := uint64(healBytesPerChange*(d+len(ns)) + healBytesFixed)
 	t.Logf("names=%d changes=%d (%.2f%%): heal %v over %d Healed events; full state %d bytes; sum/full=%.4f wire/full=%.4f; bound %d",

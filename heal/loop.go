@@ -16,6 +16,7 @@ type loopState struct {
 	returned    map[string]bool // came back since the last reconcile round
 	returnedAt  time.Time       // the last return
 	syncing     bool            // a reconcile round runs
+	heals       Heals           // the Healed events reported so far
 
 	viewKey   string    // the reachable expected nodes, joined
 	viewSince time.Time // when viewKey last changed

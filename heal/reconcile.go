@@ -99,6 +99,10 @@ func (h *Heal) reconcile(returned, still []string, lasted time.Duration, returne
 	}
 	ev.At = time.Now()
 	ev.Converged = ev.At.Sub(returnedAt)
+	h.mu.Lock()
+	last := ev
+	h.st.heals = Heals{Count: h.st.heals.Count + 1, Exchange: h.st.heals.Exchange.Add(ev.Exchange), Last: &last}
+	h.mu.Unlock()
 	h.emit(ev)
 }
 

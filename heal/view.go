@@ -23,6 +23,15 @@ type View struct {
 	Majority    bool // HasMajority
 	Paused      bool // Paused
 	Decision    *Decision
+	Heals       Heals // the heals this node reported since it started
+}
+
+// Heals sums the Healed events a node reported: what its heals moved, for
+// a report or a test that has no subscription of its own.
+type Heals struct {
+	Count    int      // Healed events
+	Exchange Exchange // their exchanges, summed
+	Last     *Healed  // the latest, nil before the first
 }
 
 // Lost is an expected node this node cannot reach.
@@ -49,6 +58,11 @@ func (h *Heal) View() View {
 	if h.st.decision != nil {
 		d := *h.st.decision
 		v.Decision = &d
+	}
+	v.Heals = h.st.heals
+	if l := v.Heals.Last; l != nil {
+		c := *l
+		v.Heals.Last = &c
 	}
 	for name, r := range h.nodes {
 		if r.refused {

@@ -3,16 +3,14 @@ package integration
 import (
 	"context"
 	"errors"
-	"sync"
 	"time"
 
-	"github.com/nodal-go/nodal"
 	"github.com/nodal-go/nodal/heal"
 )
 
-// What heal/ reported through the Cluster: in-process from a subscription
-// to each node's *heal.Heal (Service "heal"), in real mode from `node ctl
-// partitions`, which records the node's Healed events.
+// What heal/ reported through the Cluster: in-process from each node's
+// *heal.Heal (Service "heal", its View's Heals), in real mode from `node ctl
+// partitions`, which shows the same.
 
 // HealReport is what a node's heal service reported in its Healed events
 // since the node's current start: how many, what their reconcilers (the
@@ -117,61 +115,15 @@ func (c *Cluster) HealReports(nodes ...string) map[string]HealReport {
 	return out
 }
 
-// healRecord collects a node's Healed events (in-process).
-type healRecord struct {
-	mu sync.Mutex
-	r  HealReport
-}
-
-// recordHeals spawns a process on n that records h's Healed events until
-// the node stops.
-func recordHeals(n *nodal.Node, h *heal.Heal) (*healRecord, error) {
-	rec := &healRecord{}
-	sub := h.Subscribe(64)
-	_, err := n.Spawn(func(p *nodal.Process) error {
-		defer sub.Close()
-		for {
-			select {
-			case ev, ok := <-sub.Events():
-				if !ok {
-					return nil
-				}
-				if hd, ok := ev.(heal.Healed); ok {
-					rec.mu.Lock()
-					rec.r.Heals++
-					rec.r.Exchange = rec.r.Exchange.Add(hd.Exchange)
-					rec.r.Last = &hd
-					rec.mu.Unlock()
-				}
-			case <-p.Context().Done():
-				return nil
-			}
-		}
-	})
-	if err != nil {
-		sub.Close()
-		return nil, err
-	}
-	return rec, nil
-}
-
 func (b *simBackend) heals(_ context.Context, node string) (HealReport, error) {
 	sn, err := b.get(node)
 	if err != nil {
 		return HealReport{}, err
 	}
 	h, ok := sn.services[heal.ServiceName].(*heal.Heal)
-	if !ok || sn.heals == nil {
+	if !ok {
 		return HealReport{}, errors.New("no heal service attached (Options.Services)")
 	}
-	partitioned := h.View().Partitioned
-	sn.heals.mu.Lock()
-	defer sn.heals.mu.Unlock()
-	r := sn.heals.r
-	r.Partitioned = partitioned
-	if r.Last != nil {
-		last := *r.Last
-		r.Last = &last
-	}
-	return r, nil
+	v := h.View()
+	return HealReport{Partitioned: v.Partitioned, Heals: v.Heals.Count, Exchange: v.Heals.Exchange, Last: v.Heals.Last}, nil
 }

@@ -17,7 +17,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/nodal-go/nodal"
-	"github.com/nodal-go/nodal/heal"
 	"github.com/nodal-go/nodal/p2p/p2ptest"
 	"github.com/nodal-go/nodal/rpc"
 )
@@ -70,7 +69,6 @@ type simBackend struct {
 type simNode struct {
 	n        *nodal.Node
 	services map[string]any
-	heals    *healRecord // nil without a heal service
 }
 
 func (b *simBackend) get(name string) (*simNode, error) {
@@ -108,9 +106,6 @@ func (b *simBackend) start(ctx context.Context, name string, seeds []string) err
 			err = fmt.Errorf("attach %s: %w", s.Name, err)
 		}
 		sn.services[s.Name] = v
-	}
-	if h, ok := sn.services[heal.ServiceName].(*heal.Heal); ok && err == nil {
-		sn.heals, err = recordHeals(n, h)
 	}
 	if err != nil {
 		stopNode(n)

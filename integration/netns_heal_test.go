@@ -34,7 +34,6 @@ type partitionsJSON struct {
 		Bytes     uint64 `json:"bytes"`
 		Entries   uint64 `json:"entries"`
 		Conflicts uint64 `json:"conflicts"`
-		Dropped   uint64 `json:"dropped_events"`
 		Last      *struct {
 			At           string   `json:"at"`
 			Returned     []string `json:"returned"`

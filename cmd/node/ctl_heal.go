@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nodal-go/nodal"
@@ -13,64 +12,16 @@ import (
 )
 
 // The heal commands: ctl partitions and ctl quorum, answered by the node's
-// heal service (heal.View) and the record of its Healed events, and
+// heal service (heal.View, with the sums of its Healed events), and
 // start's --expect.
 
-// healRecord is what the node's heal service reported in its Healed
-// events since the node started: how many, what their reconcilers
-// exchanged in all, and the last one. ctl partitions shows it, so a
-// harness driving real nodes can print the bytes a heal moved.
-type healRecord struct {
-	mu      sync.Mutex
-	heals   int
-	total   heal.Exchange
-	last    *heal.Healed
-	dropped uint64 // events the subscription lost (its buffer was full)
-}
-
-// recordHeals spawns a process on n that records h's Healed events until
-// the node stops (or h does).
-func recordHeals(n *nodal.Node, h *heal.Heal) (*healRecord, error) {
-	r := &healRecord{}
-	sub := h.Subscribe(64)
-	_, err := n.Spawn(func(p *nodal.Process) error {
-		defer sub.Close()
-		for {
-			select {
-			case ev, ok := <-sub.Events():
-				if !ok {
-					return nil
-				}
-				if hd, ok := ev.(heal.Healed); ok {
-					r.add(hd, sub.Dropped())
-				}
-			case <-p.Context().Done():
-				return nil
-			}
-		}
-	})
-	if err != nil {
-		sub.Close()
-		return nil, err
-	}
-	return r, nil
-}
-
-func (r *healRecord) add(h heal.Healed, dropped uint64) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.heals++
-	r.total = r.total.Add(h.Exchange)
-	r.last = &h
-	r.dropped = dropped
-}
-
-// json returns the record's JSON shape.
-func (r *healRecord) json() jsonHeals {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	j := jsonHeals{Count: r.heals, Bytes: r.total.Bytes, Entries: r.total.Entries, Conflicts: r.total.Conflicts, Dropped: r.dropped}
-	if h := r.last; h != nil {
+// jsonHealsOf is the JSON shape of what the node's heal service reported
+// in its Healed events since the node started: how many, what their
+// reconcilers exchanged in all, and the last one. ctl partitions shows it,
+// so a harness driving real nodes can print the bytes a heal moved.
+func jsonHealsOf(hs heal.Heals) jsonHeals {
+	j := jsonHeals{Count: hs.Count, Bytes: hs.Exchange.Bytes, Entries: hs.Exchange.Entries, Conflicts: hs.Exchange.Conflicts}
+	if h := hs.Last; h != nil {
 		j.Last = &jsonHealed{At: h.At.UTC().Format(time.RFC3339Nano), Returned: nonNil(h.Returned), StillMissing: nonNil(h.StillMissing),
 			LastedMS: float64(h.Lasted.Microseconds()) / 1e3, ConvergedMS: float64(h.Converged.Microseconds()) / 1e3,
 			Bytes: h.Exchange.Bytes, Entries: h.Exchange.Entries, Conflicts: h.Exchange.Conflicts}
@@ -122,7 +73,6 @@ type (
 		Bytes     uint64      `json:"bytes"`
 		Entries   uint64      `json:"entries"`
 		Conflicts uint64      `json:"conflicts"`
-		Dropped   uint64      `json:"dropped_events"`
 		Last      *jsonHealed `json:"last"` // null before the first heal
 	}
 	jsonHealed struct {
@@ -157,7 +107,7 @@ func (s *ctlService) healCmd(cmd string) ctlResponse {
 	switch cmd {
 	case "partitions":
 		p := jsonPartitions{Node: v.Self, Partitioned: v.Partitioned, Expected: nonNil(v.Expected), Reachable: nonNil(v.Reachable),
-			Unreachable: []jsonLost{}, Left: nonNil(v.Left), Refused: nonNil(v.Refused), Heals: s.heals.json()}
+			Unreachable: []jsonLost{}, Left: nonNil(v.Left), Refused: nonNil(v.Refused), Heals: jsonHealsOf(v.Heals)}
 		for _, l := range v.Unreachable {
 			p.Unreachable = append(p.Unreachable, jsonLost{Node: l.Node, Since: l.Since.UTC().Format(time.RFC3339), Member: l.Member,
 				ReachedBy: nonNil(l.ReachedBy), Gossip: l.GossipAddr, Attempts: l.Attempts, LastError: l.LastError})

@@ -26,8 +26,7 @@ type ctlService struct {
 	gossip string   // this node's gossip host:port, for info
 	rpc    *rpc.RPC // this node's rpc service, for the rpc command
 
-	heal  *heal.Heal  // this node's heal service, for partitions and quorum
-	heals *healRecord // its Healed events, for partitions
+	heal *heal.Heal // this node's heal service, for partitions and quorum
 }
 
 // Init implements nodal.Actor.
@@ -60,12 +59,6 @@ func (s *ctlService) HandleMessage(p *nodal.Process, m any) error {
 // startCtlService spawns the ctl service on n under its reserved name.
 func startCtlService(n *nodal.Node, gossip string, r *rpc.RPC, h *heal.Heal) error {
 	s := &ctlService{gossip: gossip, rpc: r, heal: h}
-	if h != nil {
-		var err error
-		if s.heals, err = recordHeals(n, h); err != nil {
-			return err
-		}
-	}
 	_, err := n.SpawnActor(s, nodal.WithName(ctlServiceName))
 	return err
 }

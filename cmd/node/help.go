@@ -70,7 +70,7 @@ var ctlCommands = []ctlCommand{
 		`{"node":"b@10.0.0.2","func":"node.info","result":{...}}`},
 	{"partitions", "the heal view: expected, reachable and unreachable nodes (who else reaches them, reconnect attempts), left, refused; the heals since start (what their reconcilers exchanged, the last one)",
 		`{"node":"a@10.0.0.1","partitioned":false,"expected":[...],"reachable":[...],"unreachable":[{"node":"c@10.0.0.3","since":"RFC3339","member":false,"reached_by":[...],"gossip":"10.0.0.3:7946","attempts":N,"last_error":"..."}],"left":[...],"refused":[...],` +
-			`"heals":{"count":1,"bytes":932,"entries":1,"conflicts":1,"dropped_events":0,"last":{"at":"RFC3339","returned":[...],"still_missing":[...],"lasted_ms":N,"converged_ms":N,"bytes":932,"entries":1,"conflicts":1}}}`},
+			`"heals":{"count":1,"bytes":932,"entries":1,"conflicts":1,"last":{"at":"RFC3339","returned":[...],"still_missing":[...],"lasted_ms":N,"converged_ms":N,"bytes":932,"entries":1,"conflicts":1}}}`},
 	{"quorum", "majority of the expected nodes, split-brain strategy, paused, the last decision",
 		`{"node":"a@10.0.0.1","expected":3,"reachable":2,"majority":true,"strategy":"none","paused":false,"decision":""}`},
 }
