@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -81,17 +80,7 @@ func TestHarnessBandwidthOnOneLink(t *testing.T) {
 		moved, _ := c.HealExchange(before, n...)
 
 		// A one-way cut of the degraded link.
-		w, err := c.Monitor(ctx, n[1], pids[n[0]])
-		require.NoError(t, err)
-		cut := time.Now()
-		c.Cut(n[0], n[1], OneWay)
-		reason, detect := w.WaitDown(cut)
-		require.ErrorIs(t, reason, nodal.ReasonNoConnection)
-		c.Eventually(func() bool {
-			p1, err1 := c.Peers(ctx, n[0])
-			p2, err2 := c.Peers(ctx, n[1])
-			return err1 == nil && err2 == nil && !slices.Contains(p1, n[1]) && !slices.Contains(p2, n[0])
-		}, "n1 and n2 to drop each other")
+		detect := cutOneWay(t, c, pids)
 		oneWayHealed := time.Now()
 		c.Heal()
 		c.WaitMesh()

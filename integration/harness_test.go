@@ -174,17 +174,8 @@ func TestHarnessOneWayCut(t *testing.T) {
 		ctx := context.Background()
 		n := c.Names()
 		pids := echoes(t, c, ctx)
-		w, err := c.Monitor(ctx, n[1], pids[n[0]])
-		require.NoError(t, err)
 		cut := time.Now()
-		c.Cut(n[0], n[1], OneWay)
-		reason, detect := w.WaitDown(cut)
-		require.ErrorIs(t, reason, nodal.ReasonNoConnection)
-		c.Eventually(func() bool {
-			p1, err1 := c.Peers(ctx, n[0])
-			p2, err2 := c.Peers(ctx, n[1])
-			return err1 == nil && err2 == nil && !slices.Contains(p1, n[1]) && !slices.Contains(p2, n[0])
-		}, "n1 and n2 to drop each other")
+		detect := cutOneWay(t, c, pids)
 		lost := time.Since(cut)
 		require.True(t, c.Sees(n[2], n[0], n[1]), "n3 lost a node it still reaches both ways")
 		healed := time.Now()
@@ -193,6 +184,27 @@ func TestHarnessOneWayCut(t *testing.T) {
 		c.Logf("measured: one-way cut n1 -> n2: n2's monitor fired after %v, the pair dropped each other after %v while n3 kept both; mesh back %v after the heal",
 			detect.Round(time.Millisecond), lost.Round(time.Millisecond), time.Since(healed).Round(time.Millisecond))
 	})
+}
+
+// cutOneWay cuts n1 -> n2 (the first two nodes) one way and waits for
+// n2's monitor of n1's echo (pids, from echoes) to fire noconnection and
+// for the pair to drop each other; it returns how long the monitor took.
+func cutOneWay(t *testing.T, c *Cluster, pids map[string]nodal.Pid) time.Duration {
+	t.Helper()
+	ctx := context.Background()
+	n := c.Names()
+	w, err := c.Monitor(ctx, n[1], pids[n[0]])
+	require.NoError(t, err)
+	cut := time.Now()
+	c.Cut(n[0], n[1], OneWay)
+	reason, detect := w.WaitDown(cut)
+	require.ErrorIs(t, reason, nodal.ReasonNoConnection)
+	c.Eventually(func() bool {
+		p1, err1 := c.Peers(ctx, n[0])
+		p2, err2 := c.Peers(ctx, n[1])
+		return err1 == nil && err2 == nil && !slices.Contains(p1, n[1]) && !slices.Contains(p2, n[0])
+	}, "n1 and n2 to drop each other")
+	return detect
 }
 
 // TestHarnessLatencyOnOneLink: 100 ms is added each way on the link

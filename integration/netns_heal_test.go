@@ -29,22 +29,7 @@ type partitionsJSON struct {
 	} `json:"unreachable"`
 	Left    []string `json:"left"`
 	Refused []string `json:"refused"`
-	Heals   struct {
-		Count     int    `json:"count"`
-		Bytes     uint64 `json:"bytes"`
-		Entries   uint64 `json:"entries"`
-		Conflicts uint64 `json:"conflicts"`
-		Last      *struct {
-			At           string   `json:"at"`
-			Returned     []string `json:"returned"`
-			StillMissing []string `json:"still_missing"`
-			LastedMS     float64  `json:"lasted_ms"`
-			ConvergedMS  float64  `json:"converged_ms"`
-			Bytes        uint64   `json:"bytes"`
-			Entries      uint64   `json:"entries"`
-			Conflicts    uint64   `json:"conflicts"`
-		} `json:"last"`
-	} `json:"heals"`
+	Heals   ctlHeals `json:"heals"`
 }
 
 // TestNetnsSplitHealsWithoutJoin runs a, b and c as "nodal start --expect"
