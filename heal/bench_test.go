@@ -19,8 +19,9 @@ import (
 // done, with no manual join. The split lasts beyond memberlist's dead-node
 // gossip window (lowered to 1 s here), so memberlist alone would never
 // heal it, and long enough (4 × ReconnectInterval after every node saw it)
-// for the backoff to reach ReconnectMaxInterval. restore/interval is that
-// time over ReconnectInterval.
+// for the backoff to reach its cap, ReconnectInterval. restore/interval is
+// that time over ReconnectInterval (the goal: within ReconnectInterval
+// plus 500 ms).
 func BenchmarkHeal(b *testing.B) {
 	for _, interval := range []time.Duration{500 * time.Millisecond, DefaultReconnectInterval} {
 		for _, size := range []int{3, 10} {

@@ -88,9 +88,15 @@ func (a Action) String() string {
 
 // Defaults.
 const (
-	// DefaultReconnectInterval is the base pause between two attempts to
+	// DefaultReconnectInterval bounds the pause between two attempts to
 	// reach a lost node: serf waits 30 s, which is long for a LAN.
 	DefaultReconnectInterval = 2 * time.Second
+	// DefaultReconnectSlowAfter is how long a lost node is tried at
+	// ReconnectInterval's pace before ReconnectMaxInterval's.
+	DefaultReconnectSlowAfter = time.Hour
+	// DefaultReconnectMaxInterval is the pause between attempts at a node
+	// lost for longer than ReconnectSlowAfter: serf's reconnect interval.
+	DefaultReconnectMaxInterval = 30 * time.Second
 	// DefaultReconnectHorizon is how long a lost node is tried (serf's
 	// ReconnectTimeout).
 	DefaultReconnectHorizon = 24 * time.Hour
@@ -105,8 +111,8 @@ const (
 )
 
 // Config configures a node's heal service. The zero Config is valid: every
-// node ever seen is expected, lost nodes are tried every 2 s (up to 8 s
-// after failed attempts) for 24 h, and no split-brain strategy runs.
+// node ever seen is expected, lost nodes are tried at least every 2 s for
+// an hour, then every 30 s up to 24 h, and no split-brain strategy runs.
 type Config struct {
 	// Expected are the names of the nodes the cluster should have, this
 	// one included or not. Empty: every node this node ever saw, until it
@@ -117,11 +123,23 @@ type Config struct {
 	// node's own Config.Seeds.
 	Seeds []string
 
-	// ReconnectInterval is the base pause between two attempts to reach a
-	// lost node, with ±25 % jitter; default DefaultReconnectInterval.
+	// ReconnectInterval bounds the pause between two attempts to reach a
+	// lost node (and one attempt's duration) while it has been lost for
+	// less than ReconnectSlowAfter: the first attempt comes within a
+	// quarter of it, each failed one doubles the pause up to it, and
+	// jitter only shortens a pause (by up to 25 %). A network that comes
+	// back is therefore used within ReconnectInterval. Default
+	// DefaultReconnectInterval: about 2,000 attempts an hour per lost
+	// node (a pause of 1.75 s on average).
 	ReconnectInterval time.Duration
-	// ReconnectMaxInterval caps the backoff: each failed attempt doubles
-	// the pause up to this; default 4 × ReconnectInterval.
+	// ReconnectSlowAfter is how long a node stays lost before it is tried
+	// only every ReconnectMaxInterval; default DefaultReconnectSlowAfter.
+	ReconnectSlowAfter time.Duration
+	// ReconnectMaxInterval is the pause between attempts at a node lost
+	// for longer than ReconnectSlowAfter, serf's economy for a node gone
+	// for hours (about 140 attempts an hour at the default); at least
+	// ReconnectInterval, default DefaultReconnectMaxInterval. Any lost
+	// node coming back resets every lost node to an attempt at once.
 	ReconnectMaxInterval time.Duration
 	// ReconnectHorizon is how long a lost node is tried; default
 	// DefaultReconnectHorizon. It must be the same on every node.
@@ -165,8 +183,11 @@ func (c Config) withDefaults() Config {
 	if c.ReconnectInterval == 0 {
 		c.ReconnectInterval = DefaultReconnectInterval
 	}
+	if c.ReconnectSlowAfter == 0 {
+		c.ReconnectSlowAfter = DefaultReconnectSlowAfter
+	}
 	if c.ReconnectMaxInterval == 0 {
-		c.ReconnectMaxInterval = 4 * c.ReconnectInterval
+		c.ReconnectMaxInterval = max(DefaultReconnectMaxInterval, c.ReconnectInterval)
 	}
 	if c.ReconnectHorizon == 0 {
 		c.ReconnectHorizon = DefaultReconnectHorizon
@@ -206,6 +227,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.ReconnectInterval < 0:
 		return bad("ReconnectInterval", "negative")
+	case c.ReconnectSlowAfter < 0:
+		return bad("ReconnectSlowAfter", "negative")
 	case c.ReconnectMaxInterval < c.ReconnectInterval:
 		return bad("ReconnectMaxInterval", "%v is below ReconnectInterval %v", c.ReconnectMaxInterval, c.ReconnectInterval)
 	case c.ReconnectHorizon < 0:

@@ -16,8 +16,9 @@ import (
 // BenchmarkHealConverge: 10 changes are 0.01 % of it, 1,000 are 1 %.
 const benchNames = 100_000
 
-// benchInterval is heal's ReconnectInterval in BenchmarkHealConverge
-// (ReconnectMaxInterval stays at its default, 4 × that).
+// benchInterval is heal's ReconnectInterval in BenchmarkHealConverge: the
+// goal is every replica equal within it plus 500 ms of the network coming
+// back.
 const benchInterval = time.Second
 
 // BenchmarkHealConverge measures, in real time on the in-process network,
@@ -129,7 +130,7 @@ func benchHealConverge(b *testing.B, size, changes int) {
 				next[j]++
 			}
 		}
-		time.Sleep(4 * benchInterval) // beyond the dead-node window; heal's backoff at its cap
+		time.Sleep(4 * benchInterval) // beyond the dead-node window; heal's backoff at its cap (ReconnectInterval)
 		b.StartTimer()
 		start := time.Now()
 		net.Heal()

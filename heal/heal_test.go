@@ -47,12 +47,14 @@ func TestPartitionHealsWithoutJoin(t *testing.T) {
 				c.set.put("only-c", "y")
 				time.Sleep(tc.hold)
 				if tc.hold > 0 {
-					// Backoff: attempts every 1 s, doubling to 4 s (±25 %),
-					// through the lost nodes' last known addresses.
+					// Attempts through the lost nodes' last known
+					// addresses, the pause doubling from 250 ms up to the
+					// 1 s ReconnectInterval and shortened by jitter only
+					// (by up to 25 %): 7/8 s on average.
 					for _, l := range a.h.View().Unreachable {
 						t.Logf("%s: %d attempts, last error %q", l.Node, l.Attempts, l.LastError)
-						n := float64(tc.hold) / float64(4*time.Second)
-						require.InDelta(t, n, l.Attempts, n/3, l.Node)
+						n := float64(tc.hold) / float64(7*time.Second/8)
+						require.InDelta(t, n, l.Attempts, n/6, l.Node)
 						require.NotEmpty(t, l.LastError)
 						require.NotEmpty(t, l.GossipAddr)
 						require.False(t, l.Member)
@@ -104,6 +106,52 @@ func TestPartitionHealsWithoutJoin(t *testing.T) {
 				require.Contains(t, []uint64{1, 2}, hb.Conflicts)
 				require.GreaterOrEqual(t, ha.Lasted, tc.hold)
 				require.Positive(t, a.set.syncCount())
+			})
+		})
+	}
+}
+
+// The reconnect schedule's bound, in the bubble's time: after a split long
+// enough for every backoff to reach its cap, the network coming back is
+// used within ReconnectInterval (attempts start at most that far apart),
+// and whole again within ReconnectInterval plus the reconcile round. A
+// node lost beyond ReconnectSlowAfter is tried every ReconnectMaxInterval
+// instead (serf's economy), and within that once the network is back.
+func TestReconnectWithinInterval(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		hold  time.Duration
+		bound time.Duration // restored → whole
+	}{
+		{"fast", 3 * time.Minute, time.Second + 500*time.Millisecond},
+		{"slow", 5 * time.Minute, 10*time.Second + 500*time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				net := p2ptest.New(p2ptest.WithSeed(2))
+				defer net.Close()
+				cfg := Config{ReconnectInterval: time.Second, ReconnectSlowAfter: 4 * time.Minute, ReconnectMaxInterval: 10 * time.Second}
+				ms := startCluster(t, net, cfg, nil, "a@10.0.0.1", "b@10.0.0.2", "c@10.0.0.3")
+				defer stopCluster(ms)
+				a, b := ms[0], ms[1]
+				net.Split([]string{a.name()}, []string{b.name(), ms[2].name()})
+				p2ptest.Eventually(t, 60*time.Second, func() bool {
+					return a.h.View().Partitioned && b.h.View().Partitioned
+				}, "split seen: %s", views(ms))
+				time.Sleep(tc.hold)
+				lost := a.h.View().Unreachable
+				require.Len(t, lost, 2)
+				for _, l := range lost {
+					fast := min(tc.hold, cfg.ReconnectSlowAfter)
+					min := float64(fast)/float64(cfg.ReconnectInterval) + float64(tc.hold-fast)/float64(cfg.ReconnectMaxInterval)
+					t.Logf("%s: %d attempts in %v (at least %.0f)", l.Node, l.Attempts, tc.hold, min)
+					require.GreaterOrEqual(t, float64(l.Attempts), min*0.9, "attempts at most an interval apart")
+					require.LessOrEqual(t, float64(l.Attempts), min*4/3+10, "no faster than ¾ of the interval")
+				}
+				net.Heal()
+				took := waitWhole(t, ms, 2*time.Minute)
+				t.Logf("whole %v after the network came back", took)
+				require.LessOrEqual(t, took, tc.bound)
 			})
 		})
 	}

@@ -43,10 +43,11 @@ func (h *Heal) tick() time.Duration {
 	return max(h.cfg.ReconnectInterval/4, 10*time.Millisecond)
 }
 
-// loop runs a step on every state change and every tick; a worker of
-// h.stopper.
+// loop runs a step on every state change, every tick, and when the next
+// reconnect attempt is due (so an attempt is never late by a tick); a
+// worker of h.stopper.
 func (h *Heal) loop() {
-	t := time.NewTicker(h.tick())
+	t := time.NewTimer(h.tick())
 	defer t.Stop()
 	for {
 		select {
@@ -55,16 +56,48 @@ func (h *Heal) loop() {
 		case <-h.wake:
 		case <-t.C:
 		}
-		h.step(time.Now())
+		wait := h.tick()
+		if due := h.step(time.Now()); !due.IsZero() {
+			wait = min(wait, max(time.Until(due), 0))
+		}
+		t.Reset(wait)
 	}
 }
 
-// jitter returns d ±25 %.
-func jitter(d time.Duration) time.Duration {
+// shorten returns a pause in [¾d, d]: jitter spreads the attempts of many
+// nodes but never lengthens a pause, so the bounds below hold.
+func shorten(d time.Duration) time.Duration {
 	if d <= 0 {
 		return 0
 	}
-	return d*3/4 + rand.N(d/2+1)
+	return d - rand.N(d/4+1)
+}
+
+// The reconnect schedule of a lost node (and of the seeds): the first
+// attempt within a quarter of ReconnectInterval, each failed attempt
+// doubling the pause up to ReconnectInterval, so that while the node has
+// been lost for less than ReconnectSlowAfter two attempts start at most
+// ReconnectInterval apart (an attempt is bounded by ReconnectInterval
+// too): a network that comes back is used within ReconnectInterval. After
+// ReconnectSlowAfter the pause grows to ReconnectMaxInterval, serf's pace
+// for a node gone for hours. Any lost node coming back resets every lost
+// node's schedule to an attempt at once.
+
+// reconnectBase is the first pause after a loss or a reset.
+func (h *Heal) reconnectBase() time.Duration { return max(h.cfg.ReconnectInterval/4, time.Millisecond) }
+
+// reconnectCap is the longest pause between two attempts at a node lost
+// for lostFor.
+func (h *Heal) reconnectCap(lostFor time.Duration) time.Duration {
+	if lostFor >= h.cfg.ReconnectSlowAfter {
+		return h.cfg.ReconnectMaxInterval
+	}
+	return h.cfg.ReconnectInterval
+}
+
+// nextBackoff is the pause after a failed attempt that waited b.
+func (h *Heal) nextBackoff(b, lostFor time.Duration) time.Duration {
+	return min(max(2*b, h.reconnectBase()), h.reconnectCap(lostFor))
 }
 
 // outFrame is a frame the step sends once it released mu.
@@ -77,8 +110,14 @@ type outFrame struct {
 
 // step looks at the state once: it reports partitions and returns, starts
 // reconnect attempts and reconcile rounds, sends hellos and reach reports
-// and applies the strategy.
-func (h *Heal) step(now time.Time) {
+// and applies the strategy. It returns when the next attempt is due (zero
+// if none is waiting).
+func (h *Heal) step(now time.Time) (due time.Time) {
+	soonest := func(t time.Time) {
+		if due.IsZero() || t.Before(due) {
+			due = t
+		}
+	}
 	var (
 		events []Event
 		out    []outFrame
@@ -93,6 +132,7 @@ func (h *Heal) step(now time.Time) {
 	reachable := map[string]bool{h.self: true}
 	var connected []string
 	anyLostNonMember := false
+	var seedLostFor time.Duration // the most recent loss of a lost non-member
 	for name, r := range h.nodes {
 		if r.connected {
 			connected = append(connected, name)
@@ -115,8 +155,8 @@ func (h *Heal) step(now time.Time) {
 		}
 		if !r.lost {
 			r.lost, r.since = true, now
-			r.backoff, r.attempts, r.lastErr = cfg.ReconnectInterval, 0, nil
-			r.nextTry = now.Add(jitter(cfg.ReconnectInterval))
+			r.backoff, r.attempts, r.lastErr = h.reconnectBase(), 0, nil
+			r.nextTry = now.Add(shorten(r.backoff))
 		}
 		lostFor := now.Sub(r.since)
 		if !r.configured && !r.member && lostFor > cfg.PurgePeriod {
@@ -130,11 +170,18 @@ func (h *Heal) step(now time.Time) {
 			missing[name] = true
 		}
 		if !r.member && lostFor < cfg.ReconnectHorizon {
+			if !anyLostNonMember || lostFor < seedLostFor {
+				seedLostFor = lostFor
+			}
 			anyLostNonMember = true
-			if !r.trying && r.gossip != "" && !now.Before(r.nextTry) {
-				r.trying = true
-				name, addr := name, r.gossip
-				h.work.RunWorker(func() { h.attempt(name, addr) })
+			if !r.trying && r.gossip != "" {
+				if !now.Before(r.nextTry) {
+					r.trying = true
+					name, addr, lostFor := name, r.gossip, lostFor
+					h.work.RunWorker(func() { h.attempt(name, addr, now, lostFor) })
+				} else {
+					soonest(r.nextTry)
+				}
 			}
 		}
 	}
@@ -142,12 +189,14 @@ func (h *Heal) step(now time.Time) {
 	// Seeds, while a node is lost.
 	if anyLostNonMember && len(cfg.Seeds) > 0 && !st.seedTrying {
 		if st.seedNext.IsZero() {
-			st.seedBackoff = cfg.ReconnectInterval
-			st.seedNext = now.Add(jitter(cfg.ReconnectInterval))
+			st.seedBackoff = h.reconnectBase()
+			st.seedNext = now.Add(shorten(st.seedBackoff))
 		}
 		if !now.Before(st.seedNext) {
 			st.seedTrying = true
-			h.work.RunWorker(h.attemptSeeds)
+			h.work.RunWorker(func() { h.attemptSeeds(now, seedLostFor) })
+		} else {
+			soonest(st.seedNext)
 		}
 	} else if !anyLostNonMember {
 		st.seedNext = time.Time{}
@@ -180,6 +229,17 @@ func (h *Heal) step(now time.Time) {
 			st.returned[b] = true
 		}
 		st.returnedAt = now
+		// The network is back for some: try every other lost node at once.
+		for _, r := range h.nodes {
+			if r.lost {
+				r.backoff, r.nextTry = h.reconnectBase(), now
+				soonest(now)
+			}
+		}
+		if !st.seedNext.IsZero() {
+			st.seedBackoff, st.seedNext = h.reconnectBase(), now
+			soonest(now)
+		}
 	}
 	if len(st.returned) > 0 && !st.syncing {
 		st.syncing = true
@@ -277,6 +337,7 @@ func (h *Heal) step(now time.Time) {
 	if lose != nil {
 		h.lose(*lose)
 	}
+	return due
 }
 
 // runsHeal: the node runs the heal service, as its hello or metadata says.
@@ -348,12 +409,15 @@ func (h *Heal) lose(d Decision) {
 // stopTimeout bounds ActionStop's Node.Stop.
 const stopTimeout = 10 * time.Second
 
-// attemptTimeout bounds one reconnect attempt.
-func (h *Heal) attemptTimeout() time.Duration { return max(h.cfg.ReconnectInterval, 5*time.Second) }
+// attemptTimeout bounds one reconnect attempt: within ReconnectInterval,
+// so an attempt that hangs on a cut network never delays the next one
+// beyond the schedule's bound.
+func (h *Heal) attemptTimeout() time.Duration { return h.cfg.ReconnectInterval }
 
 // attempt tries to join a lost node through its last known gossip address;
-// a worker of h.work.
-func (h *Heal) attempt(name, addr string) {
+// a worker of h.work. started is when it was due and lostFor how long the
+// node had been lost then; the next attempt is scheduled from started.
+func (h *Heal) attempt(name, addr string, started time.Time, lostFor time.Duration) {
 	ctx, cancel := context.WithTimeout(h.ctx, h.attemptTimeout())
 	err := h.n.Join(ctx, addr)
 	cancel()
@@ -362,38 +426,45 @@ func (h *Heal) attempt(name, addr string) {
 	} else {
 		log.Infow("reconnect attempt reached a lost node", "node", h.self, "lost", name, "addr", addr)
 	}
-	now := time.Now()
 	h.mu.Lock()
 	if r := h.nodes[name]; r != nil {
 		r.trying = false
 		r.attempts++
 		r.lastErr = err
 		if err != nil {
-			r.backoff = min(max(2*r.backoff, h.cfg.ReconnectInterval), h.cfg.ReconnectMaxInterval)
+			r.backoff = h.nextBackoff(r.backoff, lostFor)
 		} else {
-			r.backoff = h.cfg.ReconnectInterval
+			r.backoff = h.reconnectBase()
 		}
-		r.nextTry = now.Add(jitter(r.backoff))
+		if r.nextTry.After(started) { // reset while it ran: keep the reset
+			r.backoff = h.reconnectBase()
+		} else {
+			r.nextTry = started.Add(shorten(r.backoff))
+		}
 	}
 	h.mu.Unlock()
 	h.signal()
 }
 
-// attemptSeeds joins through the configured seeds; a worker of h.work.
-func (h *Heal) attemptSeeds() {
+// attemptSeeds joins through the configured seeds; a worker of h.work,
+// scheduled like attempt (lostFor: of the node lost last).
+func (h *Heal) attemptSeeds(started time.Time, lostFor time.Duration) {
 	ctx, cancel := context.WithTimeout(h.ctx, h.attemptTimeout())
 	err := h.n.Join(ctx, h.cfg.Seeds...)
 	cancel()
-	now := time.Now()
 	h.mu.Lock()
 	st := &h.st
 	st.seedTrying = false
 	if err != nil {
-		st.seedBackoff = min(max(2*st.seedBackoff, h.cfg.ReconnectInterval), h.cfg.ReconnectMaxInterval)
+		st.seedBackoff = h.nextBackoff(st.seedBackoff, lostFor)
 	} else {
-		st.seedBackoff = h.cfg.ReconnectInterval
+		st.seedBackoff = h.reconnectBase()
 	}
-	st.seedNext = now.Add(jitter(st.seedBackoff))
+	if st.seedNext.After(started) {
+		st.seedBackoff = h.reconnectBase()
+	} else {
+		st.seedNext = started.Add(shorten(st.seedBackoff))
+	}
 	h.mu.Unlock()
 	h.signal()
 }
