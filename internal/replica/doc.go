@@ -38,7 +38,9 @@
 // wrote it. Entries of a node that is down in this node's view are hidden
 // (reported as Removed with reason NodeDown) and shown again (Added,
 // NodeUp) when the same incarnation comes back; they stay in the CRDT
-// meanwhile. Entries of an incarnation known to be gone are purged: on a
+// meanwhile. A service with Config.OnVisibility is told once per origin
+// instead, and gets the hidden origins' changes too (Change.Hidden), so a
+// node's return costs it what changed, not the node's entries. Entries of an incarnation known to be gone are purged: on a
 // graceful leave, when a newer incarnation of the node appears, and when
 // the node stayed down for Config.PermdownPeriod (the same on every node).
 // After a leave or a replacement, frames from the purged incarnation, and

@@ -76,18 +76,7 @@ func (r *Replica[K, V]) runOp(o op[K, V]) {
 // flush reports changes (OnChange may make more), pushes the batched local
 // delta to every peer and refreshes the push/pull digest.
 func (r *Replica[K, V]) flush() {
-	for len(r.pending) > 0 {
-		cs := r.pending
-		r.pending = r.spare[:0] // what OnChange makes goes to the other buffer
-		r.spare = nil
-		if r.cfg.OnChange != nil {
-			r.cfg.OnChange(&r.state, cs)
-		}
-		if cap(cs) <= maxSpare {
-			clear(cs)
-			r.spare = cs[:0]
-		}
-	}
+	r.report()
 	for i, d := range r.done {
 		d.done <- d.err
 		r.done[i] = opResult{}
@@ -106,6 +95,23 @@ func (r *Replica[K, V]) flush() {
 	} else if !r.pushArmed {
 		r.pushArmed = true
 		r.pushTimer.Reset(pushCoalesce - since)
+	}
+}
+
+// report hands the pending changes to OnChange (what it makes comes in
+// the next round, until none is left).
+func (r *Replica[K, V]) report() {
+	for len(r.pending) > 0 {
+		cs := r.pending
+		r.pending = r.spare[:0] // what OnChange makes goes to the other buffer
+		r.spare = nil
+		if r.cfg.OnChange != nil {
+			r.cfg.OnChange(&r.state, cs)
+		}
+		if cap(cs) <= maxSpare {
+			clear(cs)
+			r.spare = cs[:0]
+		}
 	}
 }
 
@@ -257,9 +263,9 @@ func (r *Replica[K, V]) purge(id crdt.ReplicaID, final bool) {
 	ch := r.m.Purge(id)
 	r.st.purged.Add(1)
 	r.dirty = true
-	if shown {
+	if shown || r.cfg.OnVisibility != nil {
 		for _, vc := range ch.Values {
-			r.pending = append(r.pending, Change[K, V]{Op: vc.Op, Key: vc.Key, Value: vc.Value, Dot: vc.Dot, Reason: Purged})
+			r.pending = append(r.pending, Change[K, V]{Op: vc.Op, Key: vc.Key, Value: vc.Value, Dot: vc.Dot, Reason: Purged, Hidden: !shown})
 		}
 	}
 	log.Debugw("replica purged an incarnation", "service", r.cfg.Service, "replica", id.String(), "final", final, "entries", len(ch.Values))
@@ -299,6 +305,9 @@ func (r *Replica[K, V]) handle(ev *event[K, V]) {
 }
 
 func (r *Replica[K, V]) nodeUp(ref nodal.NodeRef) {
+	if r.cfg.OnVisibility != nil {
+		r.report() // what came before is seen with the visibility before
+	}
 	r.up[ref.Name] = ref.Incarnation
 	delete(r.downSince, ref.Name)
 	// An incarnation purged for being down too long is a fresh replica
@@ -315,10 +324,7 @@ func (r *Replica[K, V]) nodeUp(ref nodal.NodeRef) {
 			r.purge(id, true)
 		}
 	}
-	id := crdt.ReplicaID{Name: ref.Name, Epoch: ref.Incarnation}
-	for k, s := range r.m.ByReplica(id) {
-		r.pending = append(r.pending, Change[K, V]{Op: crdt.Added, Key: k, Value: s.Value, Dot: s.Dot, Reason: NodeUp})
-	}
+	r.show(crdt.ReplicaID{Name: ref.Name, Epoch: ref.Incarnation}, true)
 	if r.serving[ref.Name] {
 		r.exchange(ref.Name, 0)
 	}
@@ -329,14 +335,38 @@ func (r *Replica[K, V]) nodeDown(ref nodal.NodeRef) {
 		return
 	}
 	id := crdt.ReplicaID{Name: ref.Name, Epoch: ref.Incarnation}
-	for k, s := range r.m.ByReplica(id) {
-		r.pending = append(r.pending, Change[K, V]{Op: crdt.Removed, Key: k, Value: s.Value, Dot: s.Dot, Reason: NodeDown})
+	if r.cfg.OnVisibility != nil {
+		r.report()
+		delete(r.up, ref.Name)
+		r.show(id, false)
+	} else {
+		r.show(id, false)
+		delete(r.up, ref.Name)
 	}
-	delete(r.up, ref.Name)
 	delete(r.behind, ref.Name)
 	r.downSince[ref.Name] = time.Now()
 	r.dropFromSyncs(ref.Name)
 	r.peerGone(ref.Name)
+}
+
+// show reports origin id's entries shown (its node came up) or hidden (it
+// went down): to OnVisibility once, or entry by entry to OnChange. With
+// OnVisibility the visibility has changed already; without, the changes
+// are made with it.
+func (r *Replica[K, V]) show(id crdt.ReplicaID, visible bool) {
+	if r.cfg.OnVisibility != nil {
+		if r.m.Mentions(id) {
+			r.cfg.OnVisibility(&r.state, id, visible)
+		}
+		return
+	}
+	op, why := crdt.Added, NodeUp
+	if !visible {
+		op, why = crdt.Removed, NodeDown
+	}
+	for k, s := range r.m.ByReplica(id) {
+		r.pending = append(r.pending, Change[K, V]{Op: op, Key: k, Value: s.Value, Dot: s.Dot, Reason: why})
+	}
 }
 
 func (r *Replica[K, V]) memberEvent(ev nodal.MemberEvent) {
@@ -534,6 +564,8 @@ func (r *Replica[K, V]) joinRemote(d *crdt.ORMap[K, V]) (added uint64) {
 		}
 		if shown {
 			r.pending = append(r.pending, Change[K, V]{Op: vc.Op, Key: vc.Key, Value: vc.Value, Dot: vc.Dot, Reason: Remote})
+		} else if r.cfg.OnVisibility != nil {
+			r.pending = append(r.pending, Change[K, V]{Op: vc.Op, Key: vc.Key, Value: vc.Value, Dot: vc.Dot, Reason: Remote, Hidden: true})
 		}
 	}
 	r.st.entriesRecv.Add(added)

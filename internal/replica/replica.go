@@ -64,6 +64,16 @@ type Config[K comparable, V any] struct {
 	// later call) and must not block. changes is valid only during the
 	// call (the engine reuses it).
 	OnChange func(s *State[K, V], changes []Change[K, V])
+	// OnVisibility, if set, is told once per origin that its entries are
+	// hidden (its node went down here) or shown again (the same
+	// incarnation came back), instead of OnChange being told one NodeDown
+	// or NodeUp change per entry; OnChange then also gets the changes to
+	// hidden origins' entries (Change.Hidden), so the service can keep
+	// them and filter reads by origin: a heal costs what changed, not the
+	// state. It runs on the engine's goroutine after OnChange has seen
+	// every change before it, with State.Visible already saying the new
+	// visibility; it may mutate through s like OnChange.
+	OnVisibility func(s *State[K, V], id crdt.ReplicaID, visible bool)
 	// OnNotice, if set, receives on the engine's goroutine the payloads
 	// other nodes' replicas sent with State.Notify, in the order each sent
 	// them. payload belongs to the callee.
@@ -117,6 +127,9 @@ type Change[K comparable, V any] struct {
 	Value  V
 	Dot    crdt.Dot // the entry's dot; Dot.Replica is its owner
 	Reason Reason
+	// Hidden: the entry's origin is hidden here, so the change is not
+	// visible (only with Config.OnVisibility).
+	Hidden bool
 }
 
 // Stats counts what a Replica exchanged. Bytes and entries count frames
@@ -505,6 +518,9 @@ func (r *Replica[K, V]) removedChanges(dots []crdt.Dot) []Change[K, V] {
 func (r *Replica[K, V]) local(gone []Change[K, V], added ...Change[K, V]) {
 	for _, c := range gone {
 		if r.visible(c.Dot.Replica) {
+			r.pending = append(r.pending, c)
+		} else if r.cfg.OnVisibility != nil {
+			c.Hidden = true
 			r.pending = append(r.pending, c)
 		}
 	}
