@@ -346,7 +346,7 @@ func BenchmarkMemoryPerNameReplica(b *testing.B) {
 		d = nil
 		x := newIndex()
 		for k, sibs := range m.All() {
-			x.swap(k, sibs[0].Value.Pid, true)
+			x.swap(k, sibs[0].Value.Pid, sibs[0].Dot.Replica, false, true)
 		}
 		b.StopTimer()
 		after := heap()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -239,13 +240,24 @@ func (r *Registry) onChange(s *replica.State[string, Registration], cs []replica
 }
 
 func (r *Registry) settle(s *replica.State[string, Registration], name string, reason Reason) {
-	r.sibs = s.Siblings(r.sibs[:0], name)
+	r.every = s.Map().AppendSiblings(r.every[:0], name)
+	r.sibs = r.sibs[:0]
+	for _, sib := range r.every {
+		if s.Visible(sib.Dot.Replica) {
+			r.sibs = append(r.sibs, sib)
+		}
+	}
+	r.contest(name)
 	var win Registration
-	has := false
+	var origin crdt.ReplicaID
+	has, hidden := false, false
 	switch len(r.sibs) {
 	case 0:
+		if len(r.every) == 1 { // kept, hidden: shown again with its origin
+			win, origin, has, hidden = r.every[0].Value, r.every[0].Dot.Replica, true, true
+		}
 	case 1:
-		win, has = r.sibs[0].Value, true
+		win, origin, has = r.sibs[0].Value, r.sibs[0].Dot.Replica, true
 	default:
 		reason = ReasonConflict
 		r.claims = r.claims[:0]
@@ -258,7 +270,7 @@ func (r *Registry) settle(s *replica.State[string, Registration], name string, r
 			log.Warnw("conflict resolved by the default resolver", "scope", r.scope, "name", name, "why", why)
 		}
 		if res.Winner >= 0 {
-			win, has = r.claims[res.Winner], true
+			win, origin, has = r.claims[res.Winner], r.sibs[res.Winner].Dot.Replica, true
 		}
 		for i, sib := range r.sibs {
 			if i == res.Winner || sib.Dot.Replica != s.Self() {
@@ -285,12 +297,81 @@ func (r *Registry) settle(s *replica.State[string, Registration], name string, r
 			}
 		}
 	}
-	old, had := r.idx.swap(name, win.Pid, has)
-	if had && (!has || old != win.Pid) {
+	old, had := r.idx.swap(name, win.Pid, origin, hidden, has)
+	shown := has && !hidden
+	if had && (!shown || old != win.Pid) {
 		r.emit(Event{Kind: Unregistered, Name: name, Pid: old, Reason: reason})
 	}
-	if has && (!had || old != win.Pid) {
+	if shown && (!had || old != win.Pid) {
 		r.emit(Event{Kind: Registered, Name: name, Pid: win.Pid, Reason: reason})
+	}
+}
+
+// contest records whether name, with siblings r.every, has more than one
+// claim (of one origin or several): such a name is settled again when one
+// of its origins is hidden or shown.
+func (r *Registry) contest(name string) {
+	was := r.contestedBy[name]
+	if len(r.every) < 2 && was == nil {
+		return // the common case
+	}
+	var now []crdt.ReplicaID
+	if len(r.every) >= 2 {
+		for _, sib := range r.every {
+			if !slices.Contains(now, sib.Dot.Replica) {
+				now = append(now, sib.Dot.Replica)
+			}
+		}
+	}
+	for _, id := range was {
+		if !slices.Contains(now, id) {
+			delete(r.contested[id], name)
+			if len(r.contested[id]) == 0 {
+				delete(r.contested, id)
+			}
+		}
+	}
+	for _, id := range now {
+		if r.contested[id] == nil {
+			r.contested[id] = map[string]struct{}{}
+		}
+		r.contested[id][name] = struct{}{}
+	}
+	if now == nil {
+		delete(r.contestedBy, name)
+	} else {
+		r.contestedBy[name] = now
+	}
+}
+
+// onVisibility runs on the engine's goroutine when origin id's claims are
+// hidden (its node went down here) or shown again: the names only it
+// claims flip with one flag of the index; those it shares with other
+// origins are settled again (their winner may change: a conflict met
+// again is resolved). Watchers are told of every name that flips.
+func (r *Registry) onVisibility(s *replica.State[string, Registration], id crdt.ReplicaID, visible bool) {
+	reason, kind := ReasonNodeDown, Unregistered
+	if visible {
+		reason, kind = ReasonNodeUp, Registered
+	}
+	shared := slices.Sorted(maps.Keys(r.contested[id]))
+	for _, name := range shared {
+		r.settle(s, name, reason)
+	}
+	if r.nmons.Load() > 0 {
+		for name, sib := range s.Map().ByReplica(id) {
+			if _, ok := r.contestedBy[name]; ok {
+				continue
+			}
+			if p, ok := r.idx.entryOf(name, id); ok && p == sib.Value.Pid {
+				r.emit(Event{Kind: kind, Name: name, Pid: p, Reason: reason})
+			}
+		}
+	}
+	r.idx.setHidden(id, !visible)
+	if len(r.watchQ) > 0 {
+		_ = r.n.Send(r.watcher, r.watchQ)
+		r.watchQ = nil
 	}
 }
 

@@ -79,6 +79,13 @@ type Registry struct {
 	order   []string   // names of a batch of changes, in order
 	whys    []Reason   // order's reasons
 	watchQ  []watchMsg // for the watcher, sent once per turn
+
+	// Hidden origins (onVisibility): a name's siblings, hidden ones
+	// included, and the names with more than one claim, by origin and by
+	// name, settled again when an origin is hidden or shown.
+	every       []crdt.Sibling[Registration]
+	contested   map[crdt.ReplicaID]map[string]struct{}
+	contestedBy map[string][]crdt.ReplicaID
 }
 
 type localClaim struct {
@@ -105,6 +112,9 @@ func New(n *nodal.Node, cfg Config) (*Registry, error) {
 		byPid:   map[nodal.Pid]string{},
 		why:     map[crdt.Dot]Reason{},
 		touched: map[string]Reason{},
+
+		contested:   map[crdt.ReplicaID]map[string]struct{}{},
+		contestedBy: map[string][]crdt.ReplicaID{},
 	}
 	for name, f := range cfg.Resolvers {
 		if name == "" || len(name) > MaxResolverLen || f == nil {
@@ -135,6 +145,7 @@ func New(n *nodal.Node, cfg Config) (*Registry, error) {
 		PermdownPeriod: cfg.PermdownPeriod,
 		SyncInterval:   cfg.SyncInterval,
 		OnChange:       r.onChange,
+		OnVisibility:   r.onVisibility,
 		OnNotice:       r.onNotice,
 		OnStop:         r.onStop,
 	})
