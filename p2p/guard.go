@@ -170,15 +170,27 @@ func (g *connGuard) expire(key string, p *pendingConn) {
 	}
 }
 
-// authenticated marks the inbound connection from remote as past the
-// cookie handshake: it is no longer pending.
-func (g *connGuard) authenticated(remote ma.Multiaddr) {
+// settled marks the inbound connection from remote as no longer
+// pending: it passed the cookie handshake, or it closed before (its slot
+// is free at once, not when its handshake deadline would have expired).
+func (g *connGuard) settled(remote ma.Multiaddr) {
 	key := remote.String()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if p := g.pending[key]; p != nil {
 		g.removeLocked(key, p)
 	}
+}
+
+// notifiee frees the slot of a pending connection that closes after
+// libp2p upgraded it (one that fails the security handshake keeps its
+// slot until its deadline: libp2p tells the gater nothing about it).
+func (g *connGuard) notifiee() network.Notifiee {
+	return &network.NotifyBundle{DisconnectedF: func(_ network.Network, c network.Conn) {
+		if c.Stat().Direction == network.DirInbound {
+			g.settled(c.RemoteMultiaddr())
+		}
+	}}
 }
 
 // count returns how many connections are pending.

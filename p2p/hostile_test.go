@@ -94,6 +94,8 @@ func TestImpostorDialerRefused(t *testing.T) {
 		return lc.contains("cookie mismatch from impostor@127.0.0.1")
 	}, "the listener logs the refusal naming the peer; got %s", lc.all())
 	waitUntil(t, 10*time.Second, func() bool { return connsTo(a, rp) == 0 }, "no connection kept")
+	waitUntil(t, 10*time.Second, func() bool { return a.Stats().Guard.PendingConns == 0 },
+		"the closed connection's pending slot is free at once, not at its one-minute deadline")
 	require.Empty(t, ra.snapshot(), "nothing of the impostor reaches the handler")
 	require.Empty(t, a.Peers())
 	require.Equal(t, uint64(1), a.Stats().Guard.HandshakeFailures)
