@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -11,8 +12,13 @@ import (
 	"github.com/hashicorp/memberlist"
 	"github.com/libp2p/go-libp2p/core/connmgr"
 	"github.com/libp2p/go-libp2p/core/control"
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/core/sec"
+	tptu "github.com/libp2p/go-libp2p/p2p/net/upgrader"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 )
@@ -191,6 +197,38 @@ func (g *connGuard) notifiee() network.Notifiee {
 			g.settled(c.RemoteMultiaddr())
 		}
 	}}
+}
+
+// security is the constructor of the host's Noise transport when it has a
+// guard: libp2p tells a gater nothing of a connection that fails its
+// security handshake, and every `node ctl` makes one such (its probe of
+// the listener's peer ID, connectaddr.go), so without this each held a
+// pending slot until its deadline and a burst of ctl runs from one address
+// was refused.
+func (g *connGuard) security(id protocol.ID, key crypto.PrivKey, muxers []tptu.StreamMuxer) (*guardedNoise, error) {
+	t, err := noise.New(id, key, muxers)
+	if err != nil {
+		return nil, err
+	}
+	return &guardedNoise{Transport: t, g: g}, nil
+}
+
+// guardedNoise is libp2p's Noise transport that frees the pending slot of
+// an inbound connection whose security handshake fails.
+type guardedNoise struct {
+	*noise.Transport
+	g *connGuard
+}
+
+// SecureInbound implements sec.SecureTransport.
+func (t *guardedNoise) SecureInbound(ctx context.Context, insecure net.Conn, p peer.ID) (sec.SecureConn, error) {
+	c, err := t.Transport.SecureInbound(ctx, insecure, p)
+	if err != nil {
+		if remote, merr := manet.FromNetAddr(insecure.RemoteAddr()); merr == nil {
+			t.g.settled(remote)
+		}
+	}
+	return c, err
 }
 
 // count returns how many connections are pending.
