@@ -10,12 +10,10 @@
 //   - reports PartitionDetected and Healed events (Subscribe) and the
 //     current view in one call (View: reachable, unreachable, left,
 //     refused, majority, the strategy's decision);
-//   - keeps trying to reach lost nodes for ReconnectHorizon (a node
-//     memberlist declared failed through its last known gossip address
-//     and Config.Seeds, then dialed; a member whose connection only was
-//     lost, dialed), so a partition of any length within the horizon heals
-//     once the network returns, with no manual Join: the first attempt
-//     within a quarter of
+//   - keeps trying to reach lost nodes through their last known gossip
+//     addresses and Config.Seeds for ReconnectHorizon, so a partition of
+//     any length within the horizon heals once the network returns, with
+//     no manual Join: the first attempt within a quarter of
 //     ReconnectInterval, failed ones doubling the pause up to
 //     ReconnectInterval (jitter only shortens it), so two attempts start
 //     at most ReconnectInterval apart; after ReconnectSlowAfter (1 h) the

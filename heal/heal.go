@@ -63,7 +63,6 @@ type nodeRec struct {
 	configured bool   // in Config.Expected
 	seen       bool   // ever a member
 	member     bool   // an alive member now
-	failed     bool   // memberlist declared this start failed (and it did not rejoin)
 	left       bool   // left gracefully
 	connected  bool
 	heal       bool // runs the heal service (a hello came)
@@ -89,11 +88,6 @@ type nodeRec struct {
 	attempts int
 	lastErr  error
 }
-
-// reachable: connected, and not a start memberlist holds failed: a node
-// that dialed this one before this one's memberlist saw it rejoin is back
-// once the membership agrees (a reconnect attempt's join helps it).
-func (r *nodeRec) reachable() bool { return r.connected && !r.failed }
 
 // expected reports whether r counts in the expected set.
 func (r *nodeRec) expected() bool {
@@ -280,7 +274,6 @@ func (s *service) NodeDown(node nodal.NodeRef, _ error) {
 // newIncarnationLocked forgets what belonged to r's earlier start.
 func (h *Heal) newIncarnationLocked(r *nodeRec, inc uint64) {
 	r.inc = inc
-	r.failed = false
 	r.heal, r.refused, r.started, r.settings = false, false, 0, Settings{}
 	r.reach, r.reachSeq = nil, 0
 }
@@ -304,14 +297,14 @@ func (s *service) MemberEvent(ev nodal.MemberEvent) {
 		if r.inc != m.Incarnation {
 			h.newIncarnationLocked(r, m.Incarnation)
 		}
-		r.seen, r.member, r.left, r.failed = true, true, false, false
+		r.seen, r.member, r.left = true, true, false
 	case nodal.MemberFailed:
 		if r.inc == m.Incarnation {
-			r.member, r.failed = false, true
+			r.member = false
 		}
 	case nodal.MemberLeft:
 		if r.inc == m.Incarnation {
-			r.member, r.left, r.since, r.failed = false, true, now, false
+			r.member, r.left, r.since = false, true, now
 		}
 	}
 	h.mu.Unlock()

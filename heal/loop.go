@@ -144,7 +144,7 @@ func (h *Heal) step(now time.Time) (due time.Time) {
 			}
 			continue
 		}
-		if r.reachable() {
+		if r.connected {
 			reachable[name] = true
 			r.lost = false
 			continue
@@ -178,16 +178,14 @@ func (h *Heal) step(now time.Time) (due time.Time) {
 				seedLostFor = lostFor
 			}
 			anyLostNonMember = true
-		}
-		// A member is dialed, a node declared failed joined through its
-		// last known address.
-		if lostFor < cfg.ReconnectHorizon && !r.trying && (r.member || r.gossip != "") {
-			if !now.Before(r.nextTry) {
-				r.trying = true
-				name, addr, member, lostFor := name, r.gossip, r.member, lostFor
-				h.work.RunWorker(func() { h.attempt(name, addr, member, now, lostFor) })
-			} else {
-				soonest(r.nextTry)
+			if !r.trying && r.gossip != "" {
+				if !now.Before(r.nextTry) {
+					r.trying = true
+					name, addr, lostFor := name, r.gossip, lostFor
+					h.work.RunWorker(func() { h.attempt(name, addr, now, lostFor) })
+				} else {
+					soonest(r.nextTry)
+				}
 			}
 		}
 	}
@@ -420,27 +418,12 @@ const stopTimeout = 10 * time.Second
 // beyond the schedule's bound.
 func (h *Heal) attemptTimeout() time.Duration { return h.cfg.ReconnectInterval }
 
-// attempt tries to reach a lost node: a node that memberlist declared
-// failed is joined through its last known gossip address, then (like a
-// member, whose connection only was lost) dialed at once, not when the
-// transport's own redial comes (its backoff grows to seconds); a worker
-// of h.work. started is when it was due and lostFor how long the node had
-// been lost then; the next attempt is scheduled from started.
-func (h *Heal) attempt(name, addr string, member bool, started time.Time, lostFor time.Duration) {
+// attempt tries to join a lost node through its last known gossip address;
+// a worker of h.work. started is when it was due and lostFor how long the
+// node had been lost then; the next attempt is scheduled from started.
+func (h *Heal) attempt(name, addr string, started time.Time, lostFor time.Duration) {
 	ctx, cancel := context.WithTimeout(h.ctx, h.attemptTimeout())
-	var err error
-	if !member {
-		err = h.n.Join(ctx, addr)
-	}
-	if err == nil {
-		if cerr := h.n.Connect(ctx, name); cerr != nil {
-			if member {
-				err = cerr
-			} else { // joined: the transport's redial connects it
-				log.Debugw("a lost node joined again, its dial failed", "node", h.self, "lost", name, "err", cerr)
-			}
-		}
-	}
+	err := h.n.Join(ctx, addr)
 	cancel()
 	if err != nil {
 		log.Debugw("reconnect attempt failed", "node", h.self, "lost", name, "addr", addr, "err", err)

@@ -71,32 +71,3 @@ func TestReturnSeenWhenItsConnectionComesAfterItsJoin(t *testing.T) {
 		require.False(t, h.View().Partitioned)
 	})
 }
-
-// A member whose connection alone is lost (memberlist keeps it alive
-// through a third node) is dialed on heal's schedule, not only by the
-// transport's redial, whose pause grows to 5 s: once the link is back it
-// is reached within ReconnectInterval.
-func TestLostConnectionOfMemberRedialed(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		net := p2ptest.New(p2ptest.WithSeed(6))
-		defer net.Close()
-		cfg := Config{ReconnectInterval: time.Second}
-		ms := startCluster(t, net, cfg, nil, "a@10.0.0.1", "b@10.0.0.2", "c@10.0.0.3")
-		defer stopCluster(ms)
-		a, b := ms[0], ms[1]
-		net.Partition(a.name(), b.name())
-		p2ptest.Eventually(t, 30*time.Second, func() bool { return a.h.View().Partitioned }, "a reports b: %s", views(ms))
-		time.Sleep(time.Minute)
-		l := a.h.View().Unreachable
-		require.Len(t, l, 1)
-		require.True(t, l[0].Member, "still a member")
-		t.Logf("%s: %d attempts in a minute, last error %q", l[0].Node, l[0].Attempts, l[0].LastError)
-		require.GreaterOrEqual(t, l[0].Attempts, 50, "dialed at least every ReconnectInterval")
-		require.NotEmpty(t, l[0].LastError)
-		net.Heal()
-		took := waitWhole(t, ms, time.Minute)
-		t.Logf("whole %v after the link came back", took)
-		require.LessOrEqual(t, took, cfg.ReconnectInterval+500*time.Millisecond)
-		require.Len(t, b.healed(), 1)
-	})
-}

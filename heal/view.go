@@ -73,7 +73,7 @@ func (h *Heal) View() View {
 		}
 		v.Expected = append(v.Expected, name)
 		switch {
-		case r.reachable():
+		case r.connected:
 			v.Reachable = append(v.Reachable, name)
 		case r.left:
 			v.Left = append(v.Left, name)
