@@ -53,8 +53,9 @@ type Config struct {
 type Registry struct {
 	n       *nodal.Node
 	scope   string
-	rep     *replica.Replica[string, Registration]
+	rep     *replica.Replica[string, heldClaim]
 	idx     *index
+	self    *nodeInc // this node, the node of its claims
 	table   map[string]ResolveFunc
 	def     string
 	defFunc ResolveFunc
@@ -74,7 +75,7 @@ type Registry struct {
 	why     map[crdt.Dot]Reason // reasons of local removals not reported yet
 	lastAt  int64
 	claims  []Registration
-	sibs    []crdt.Sibling[Registration]
+	sibs    []crdt.Sibling[heldClaim]
 	touched map[string]Reason
 	order   []string   // names of a batch of changes, in order
 	whys    []Reason   // order's reasons
@@ -99,6 +100,7 @@ func New(n *nodal.Node, cfg Config) (*Registry, error) {
 		n:       n,
 		scope:   cfg.Scope,
 		idx:     newIndex(),
+		self:    internNodeInc(n.Name(), n.Incarnation()),
 		table:   builtins(),
 		mons:    map[*Watch]struct{}{},
 		local:   map[string]localClaim{},
@@ -128,7 +130,7 @@ func New(n *nodal.Node, cfg Config) (*Registry, error) {
 		return nil, fmt.Errorf("registry: start the process watcher: %w", err)
 	}
 	r.watcher = w
-	r.rep, err = replica.New(n, replica.Config[string, Registration]{
+	r.rep, err = replica.New(n, replica.Config[string, heldClaim]{
 		Service:        ServicePrefix + cfg.Scope,
 		Keys:           nameCodec{},
 		Values:         regCodec{},
@@ -175,7 +177,7 @@ func (r *Registry) Register(ctx context.Context, name string, pid nodal.Pid, opt
 	if err := r.check(name, g); err != nil {
 		return err
 	}
-	err := r.rep.Update(ctx, func(s *replica.State[string, Registration]) error {
+	err := r.rep.Update(ctx, func(s *replica.State[string, heldClaim]) error {
 		return r.register(s, name, g)
 	})
 	return r.mapErr(err)
@@ -203,7 +205,7 @@ func (r *Registry) mapErr(err error) error {
 }
 
 // register runs on the engine's goroutine.
-func (r *Registry) register(s *replica.State[string, Registration], name string, g Registration) error {
+func (r *Registry) register(s *replica.State[string, heldClaim], name string, g Registration) error {
 	if w, ok := r.idx.get(name); ok && w != g.Pid {
 		return &AlreadyRegisteredError{Name: name, Holder: w}
 	}
@@ -216,18 +218,27 @@ func (r *Registry) register(s *replica.State[string, Registration], name string,
 	g.At = r.clock()
 	if c, ok := r.local[name]; ok && c.pid == g.Pid {
 		_, old, _ := s.Map().Lookup(c.dot)
-		if old.Meta == g.Meta && old.Resolver == g.Resolver {
+		if old.meta() == g.Meta && old.resolver() == g.Resolver {
 			return nil
 		}
-		g.At = old.At // an update keeps the registration's age
+		g.At = old.at // an update keeps the registration's age
 		r.why[c.dot] = ReasonRegistered
-		r.local[name] = localClaim{pid: g.Pid, dot: s.Replace(name, g, c.dot)}
+		r.local[name] = localClaim{pid: g.Pid, dot: s.Replace(name, r.claimOf(g), c.dot)}
 		return nil
 	}
-	r.local[name] = localClaim{pid: g.Pid, dot: s.Add(name, g)}
+	r.local[name] = localClaim{pid: g.Pid, dot: s.Add(name, r.claimOf(g))}
 	r.byPid[g.Pid] = name
 	r.watchQ = append(r.watchQ, watchMsg{pid: g.Pid, on: true})
 	return nil
+}
+
+// claimOf is the claim of g, a registration of a local process.
+func (r *Registry) claimOf(g Registration) heldClaim {
+	c := heldClaim{node: r.self, id: g.Pid.ID, at: g.At}
+	if g.Meta != "" || g.Resolver != "" {
+		c.ext = &claimExt{meta: g.Meta, resolver: g.Resolver}
+	}
+	return c
 }
 
 // clock is this node's registration time: wall clock, strictly increasing.
@@ -244,7 +255,7 @@ func (r *Registry) clock() int64 {
 // ErrNotRegistered when the name has no claim here, and with a
 // *NotOwnerError when a process of another node holds it.
 func (r *Registry) Unregister(ctx context.Context, name string) error {
-	err := r.rep.Update(ctx, func(s *replica.State[string, Registration]) error {
+	err := r.rep.Update(ctx, func(s *replica.State[string, heldClaim]) error {
 		c, ok := r.local[name]
 		if !ok {
 			if w, ok := r.idx.get(name); ok {
@@ -259,7 +270,7 @@ func (r *Registry) Unregister(ctx context.Context, name string) error {
 }
 
 // drop removes a local claim (engine goroutine).
-func (r *Registry) drop(s *replica.State[string, Registration], name string, c localClaim, why Reason) {
+func (r *Registry) drop(s *replica.State[string, heldClaim], name string, c localClaim, why Reason) {
 	delete(r.local, name)
 	delete(r.byPid, c.pid)
 	r.why[c.dot] = why
@@ -269,7 +280,7 @@ func (r *Registry) drop(s *replica.State[string, Registration], name string, c l
 
 // processExited removes the names of a local process that ended.
 func (r *Registry) processExited(pid nodal.Pid) {
-	_ = r.rep.Update(context.Background(), func(s *replica.State[string, Registration]) error {
+	_ = r.rep.Update(context.Background(), func(s *replica.State[string, heldClaim]) error {
 		if name, ok := r.byPid[pid]; ok {
 			r.drop(s, name, r.local[name], ReasonProcessExit)
 		}
@@ -289,14 +300,14 @@ func (r *Registry) Whereis(name string) (nodal.Pid, bool) {
 func (r *Registry) Lookup(ctx context.Context, name string) (Registration, bool, error) {
 	var g Registration
 	found := false
-	err := r.rep.Update(ctx, func(s *replica.State[string, Registration]) error {
+	err := r.rep.Update(ctx, func(s *replica.State[string, heldClaim]) error {
 		holder, ok := r.idx.get(name)
 		if !ok {
 			return nil
 		}
 		for _, sib := range s.Siblings(nil, name) {
-			if sib.Value.Pid == holder {
-				g, found = sib.Value, true
+			if sib.Value.pid() == holder {
+				g, found = sib.Value.reg(), true
 			}
 		}
 		return nil
