@@ -322,8 +322,10 @@ func (w *watcher) HandleMessage(p *nodal.Process, msg any) error {
 			case m.on && !ok:
 				w.refs[m.pid] = p.Monitor(m.pid)
 			case !m.on && ok:
-				p.Demonitor(ref, true)
 				delete(w.refs, m.pid)
+				// No flush: it scans the mailbox (O(mailbox) per name), and a
+				// Down already queued fails the ref check below.
+				p.Demonitor(ref, false)
 			}
 		}
 	case nodal.Down:
