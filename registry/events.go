@@ -265,7 +265,7 @@ func (r *Registry) settle(s *replica.State[string, heldClaim], name string, reas
 				continue
 			}
 			c, ok := r.local[name]
-			if !ok || c.dot != sib.Dot {
+			if !ok || r.dotOf(c) != sib.Dot {
 				continue
 			}
 			other := r.claims[(i+1)%len(r.claims)].Pid

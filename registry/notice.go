@@ -75,13 +75,13 @@ func (r *Registry) onNotice(s *replica.State[string, heldClaim], from nodal.Node
 		return
 	}
 	c, ok := r.local[n.name]
-	if !ok || c.dot != n.to || n.from.Replica.Name != from.Name {
+	if !ok || r.dotOf(c) != n.to || n.from.Replica.Name != from.Name {
 		return // our claim is gone already, or the notice is not about it
 	}
-	_, mine, _ := s.Map().Lookup(c.dot)
+	_, mine, _ := s.Map().Lookup(r.dotOf(c))
 	claims := []Registration{n.fromClaim.reg(), mine.reg()}
 	me := 1
-	if c.dot.Compare(n.from) < 0 {
+	if r.dotOf(c).Compare(n.from) < 0 {
 		claims[0], claims[1], me = claims[1], claims[0], 0
 	}
 	res, failed, why := resolve(r.table, r.defFunc, n.name, claims)
@@ -102,8 +102,8 @@ func (r *Registry) loseClaim(s *replica.State[string, heldClaim], name string, c
 	r.conflicts.Add(1)
 	s.CountConflict(other.Node)
 	if a == Notify {
-		_ = r.n.Send(c.pid, NameConflict{Name: name, Winner: other})
+		_ = r.n.Send(r.pidOf(c), NameConflict{Name: name, Winner: other})
 	} else {
-		r.n.Exit(c.pid, &ConflictError{Name: name, Winner: other})
+		r.n.Exit(r.pidOf(c), &ConflictError{Name: name, Winner: other})
 	}
 }

@@ -71,8 +71,8 @@ type Registry struct {
 
 	// Engine goroutine only.
 	local   map[string]localClaim // names held by processes of this node
-	byPid   map[nodal.Pid]string
-	why     map[crdt.Dot]Reason // reasons of local removals not reported yet
+	byPid   map[uint64]string     // by the ID of a local pid, its name
+	why     map[crdt.Dot]Reason   // reasons of local removals not reported yet
 	lastAt  int64
 	claims  []Registration
 	sibs    []crdt.Sibling[heldClaim]
@@ -82,9 +82,17 @@ type Registry struct {
 	watchQ  []watchMsg // for the watcher, sent once per turn
 }
 
-type localClaim struct {
-	pid nodal.Pid
-	dot crdt.Dot
+// localClaim is a claim of a process of this node: the pid's ID and the
+// claim's dot's counter (the pid's node and incarnation, and the dot's
+// replica, are this node's).
+type localClaim struct{ id, n uint64 }
+
+func (r *Registry) pidOf(c localClaim) nodal.Pid {
+	return nodal.Pid{Node: r.self.name, ID: c.id, Incarnation: r.self.inc}
+}
+
+func (r *Registry) dotOf(c localClaim) crdt.Dot {
+	return crdt.Dot{Replica: crdt.ReplicaID{Name: r.self.name, Epoch: r.self.inc}, Counter: c.n}
 }
 
 // New starts the registry of cfg.Scope on n. Node.Stop stops it; Stop
@@ -104,7 +112,7 @@ func New(n *nodal.Node, cfg Config) (*Registry, error) {
 		table:   builtins(),
 		mons:    map[*Watch]struct{}{},
 		local:   map[string]localClaim{},
-		byPid:   map[nodal.Pid]string{},
+		byPid:   map[uint64]string{},
 		why:     map[crdt.Dot]Reason{},
 		touched: map[string]Reason{},
 	}
@@ -209,25 +217,25 @@ func (r *Registry) register(s *replica.State[string, heldClaim], name string, g 
 	if w, ok := r.idx.get(name); ok && w != g.Pid {
 		return &AlreadyRegisteredError{Name: name, Holder: w}
 	}
-	if other, ok := r.byPid[g.Pid]; ok && other != name {
+	if other, ok := r.byPid[g.Pid.ID]; ok && other != name {
 		return &PidHasNameError{Pid: g.Pid, Name: other}
 	}
 	if g.Resolver == LowerNodeExit {
 		g.Resolver = "" // resolverName: the empty name is LowerNodeExit
 	}
 	g.At = r.clock()
-	if c, ok := r.local[name]; ok && c.pid == g.Pid {
-		_, old, _ := s.Map().Lookup(c.dot)
+	if c, ok := r.local[name]; ok && c.id == g.Pid.ID {
+		_, old, _ := s.Map().Lookup(r.dotOf(c))
 		if old.meta() == g.Meta && old.resolver() == g.Resolver {
 			return nil
 		}
 		g.At = old.at // an update keeps the registration's age
-		r.why[c.dot] = ReasonRegistered
-		r.local[name] = localClaim{pid: g.Pid, dot: s.Replace(name, r.claimOf(g), c.dot)}
+		r.why[r.dotOf(c)] = ReasonRegistered
+		r.local[name] = localClaim{id: g.Pid.ID, n: s.Replace(name, r.claimOf(g), r.dotOf(c)).Counter}
 		return nil
 	}
-	r.local[name] = localClaim{pid: g.Pid, dot: s.Add(name, r.claimOf(g))}
-	r.byPid[g.Pid] = name
+	r.local[name] = localClaim{id: g.Pid.ID, n: s.Add(name, r.claimOf(g)).Counter}
+	r.byPid[g.Pid.ID] = name
 	r.watchQ = append(r.watchQ, watchMsg{pid: g.Pid, on: true})
 	return nil
 }
@@ -272,16 +280,16 @@ func (r *Registry) Unregister(ctx context.Context, name string) error {
 // drop removes a local claim (engine goroutine).
 func (r *Registry) drop(s *replica.State[string, heldClaim], name string, c localClaim, why Reason) {
 	delete(r.local, name)
-	delete(r.byPid, c.pid)
-	r.why[c.dot] = why
-	s.RemoveDots(c.dot)
-	r.watchQ = append(r.watchQ, watchMsg{pid: c.pid, on: false})
+	delete(r.byPid, c.id)
+	r.why[r.dotOf(c)] = why
+	s.RemoveDots(r.dotOf(c))
+	r.watchQ = append(r.watchQ, watchMsg{pid: r.pidOf(c), on: false})
 }
 
 // processExited removes the names of a local process that ended.
 func (r *Registry) processExited(pid nodal.Pid) {
 	_ = r.rep.Update(context.Background(), func(s *replica.State[string, heldClaim]) error {
-		if name, ok := r.byPid[pid]; ok {
+		if name, ok := r.byPid[pid.ID]; ok && pid == r.pidOf(r.local[name]) {
 			r.drop(s, name, r.local[name], ReasonProcessExit)
 		}
 		return nil
