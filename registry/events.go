@@ -114,7 +114,7 @@ func (r *Registry) Monitor(ctx context.Context) (map[string]nodal.Pid, *Watch, e
 	w := &Watch{r: r, c: make(chan Event, WatchBuffer)}
 	w.C = w.c
 	var snap map[string]nodal.Pid
-	err := r.rep.Update(ctx, func(*replica.State[string, Registration]) error {
+	err := r.rep.Update(ctx, func(*replica.State[string, heldClaim]) error {
 		r.monMu.Lock()
 		defer r.monMu.Unlock()
 		if r.stopped.Load() {
@@ -175,7 +175,7 @@ func (r *Registry) emit(ev Event) {
 }
 
 // reasonOf maps a replica change to an event reason.
-func (r *Registry) reasonOf(c replica.Change[string, Registration]) Reason {
+func (r *Registry) reasonOf(c replica.Change[string, heldClaim]) Reason {
 	switch c.Reason {
 	case replica.Local:
 		if len(r.why) > 0 { // else nothing set a reason: a registration
@@ -202,9 +202,9 @@ func (r *Registry) reasonOf(c replica.Change[string, Registration]) Reason {
 
 // onChange runs on the engine's goroutine: it settles each touched name
 // (resolve, act on local losers, update the read index, tell watchers).
-func (r *Registry) onChange(s *replica.State[string, Registration], cs []replica.Change[string, Registration]) {
+func (r *Registry) onChange(s *replica.State[string, heldClaim], cs []replica.Change[string, heldClaim]) {
 	r.order, r.whys = r.order[:0], r.whys[:0]
-	if slices.IsSortedFunc(cs, func(a, b replica.Change[string, Registration]) int { return strings.Compare(a.Key, b.Key) }) {
+	if slices.IsSortedFunc(cs, func(a, b replica.Change[string, heldClaim]) int { return strings.Compare(a.Key, b.Key) }) {
 		// A join's changes come by name: each name's changes are adjacent.
 		for i, c := range cs {
 			why := r.reasonOf(c)
@@ -238,9 +238,9 @@ func (r *Registry) onChange(s *replica.State[string, Registration], cs []replica
 	}
 }
 
-func (r *Registry) settle(s *replica.State[string, Registration], name string, reason Reason) {
+func (r *Registry) settle(s *replica.State[string, heldClaim], name string, reason Reason) {
 	r.sibs = s.Siblings(r.sibs[:0], name)
-	var win Registration
+	var win heldClaim
 	has := false
 	switch len(r.sibs) {
 	case 0:
@@ -250,7 +250,7 @@ func (r *Registry) settle(s *replica.State[string, Registration], name string, r
 		reason = ReasonConflict
 		r.claims = r.claims[:0]
 		for _, sib := range r.sibs {
-			r.claims = append(r.claims, sib.Value)
+			r.claims = append(r.claims, sib.Value.reg())
 		}
 		res, failed, why := resolve(r.table, r.defFunc, name, r.claims)
 		if failed {
@@ -258,19 +258,19 @@ func (r *Registry) settle(s *replica.State[string, Registration], name string, r
 			log.Warnw("conflict resolved by the default resolver", "scope", r.scope, "name", name, "why", why)
 		}
 		if res.Winner >= 0 {
-			win, has = r.claims[res.Winner], true
+			win, has = r.sibs[res.Winner].Value, true
 		}
 		for i, sib := range r.sibs {
 			if i == res.Winner || sib.Dot.Replica != s.Self() {
 				continue
 			}
 			c, ok := r.local[name]
-			if !ok || c.dot != sib.Dot {
+			if !ok || r.dotOf(c) != sib.Dot {
 				continue
 			}
-			other := win.Pid
-			if !has {
-				other = r.claims[(i+1)%len(r.claims)].Pid
+			other := r.claims[(i+1)%len(r.claims)].Pid
+			if has {
+				other = win.pid()
 			}
 			r.loseClaim(s, name, c, other, res.Action)
 			if has {
@@ -285,12 +285,12 @@ func (r *Registry) settle(s *replica.State[string, Registration], name string, r
 			}
 		}
 	}
-	old, had := r.idx.swap(name, win.Pid, has)
-	if had && (!has || old != win.Pid) {
-		r.emit(Event{Kind: Unregistered, Name: name, Pid: old, Reason: reason})
+	old, had := r.idx.swap(name, win.ref(), has)
+	if had && (!has || !old.same(win.ref())) {
+		r.emit(Event{Kind: Unregistered, Name: name, Pid: old.pid(), Reason: reason})
 	}
-	if has && (!had || old != win.Pid) {
-		r.emit(Event{Kind: Registered, Name: name, Pid: win.Pid, Reason: reason})
+	if has && (!had || !old.same(win.ref())) {
+		r.emit(Event{Kind: Registered, Name: name, Pid: win.pid(), Reason: reason})
 	}
 }
 
@@ -322,8 +322,10 @@ func (w *watcher) HandleMessage(p *nodal.Process, msg any) error {
 			case m.on && !ok:
 				w.refs[m.pid] = p.Monitor(m.pid)
 			case !m.on && ok:
-				p.Demonitor(ref, true)
 				delete(w.refs, m.pid)
+				// No flush: it scans the mailbox (O(mailbox) per name), and a
+				// Down already queued fails the ref check below.
+				p.Demonitor(ref, false)
 			}
 		}
 	case nodal.Down:

@@ -15,7 +15,8 @@ const indexShards = 64
 // index is the read side: each name's resolved holder among the visible
 // claims, written by the engine's goroutine only, read by any goroutine.
 // A read hashes the name, takes one shard's read lock and does one map
-// lookup: no allocation. Values are pids inline (no pointer per name).
+// lookup: no allocation. Values are pids in 16 bytes, their node interned
+// (see pidRef).
 type index struct {
 	seed   maphash.Seed
 	n      atomic.Int64
@@ -24,14 +25,14 @@ type index struct {
 
 type indexShard struct {
 	mu sync.RWMutex
-	m  map[string]nodal.Pid
+	m  map[string]pidRef
 	_  [32]byte // keep shards' locks on different cache lines
 }
 
 func newIndex() *index {
 	x := &index{seed: maphash.MakeSeed()}
 	for i := range x.shards {
-		x.shards[i].m = map[string]nodal.Pid{}
+		x.shards[i].m = map[string]pidRef{}
 	}
 	return x
 }
@@ -41,6 +42,14 @@ func (x *index) shard(name string) *indexShard {
 }
 
 func (x *index) get(name string) (nodal.Pid, bool) {
+	p, ok := x.ref(name)
+	if !ok {
+		return nodal.Pid{}, false
+	}
+	return p.pid(), true
+}
+
+func (x *index) ref(name string) (pidRef, bool) {
 	s := x.shard(name)
 	s.mu.RLock()
 	p, ok := s.m[name]
@@ -50,12 +59,12 @@ func (x *index) get(name string) (nodal.Pid, bool) {
 
 // swap makes p the holder of name (has) or removes name (!has), and
 // returns the holder before.
-func (x *index) swap(name string, p nodal.Pid, has bool) (old nodal.Pid, had bool) {
+func (x *index) swap(name string, p pidRef, has bool) (old pidRef, had bool) {
 	s := x.shard(name)
 	s.mu.Lock()
 	old, had = s.m[name]
 	switch {
-	case has && (!had || old != p):
+	case has && (!had || !old.same(p)):
 		if !had {
 			x.n.Add(1)
 		}
@@ -75,7 +84,7 @@ func (x *index) all() map[string]nodal.Pid {
 		s := &x.shards[i]
 		s.mu.RLock()
 		for k, v := range s.m {
-			out[k] = v
+			out[k] = v.pid()
 		}
 		s.mu.RUnlock()
 	}
