@@ -18,19 +18,16 @@ const minWindow = 64
 // never costs more per entry than the map would, and scattered
 // survivors of old events go to the map instead of holding a mostly empty
 // array, and a window left with a few survivors far behind the origin's
-// new dots moves them to the map and starts again. The zero value is
-// empty.
+// new dots moves them to the map and starts again. Which slots are live
+// is a parallel slice of bools (one byte a slot, where a flag inside the
+// slot would pad it by a word). The zero value is empty.
 type liveSet[K, V any] struct {
 	base    uint64
-	slots   []liveSlot[K, V]
-	dense   int // live slots
-	skipped int // slots trimmed from the front of slots' array
+	slots   []entry[K, V]
+	ok      []bool // ok[i]: slots[i] is live; sliced and grown with slots
+	dense   int    // live slots
+	skipped int    // slots trimmed from the front of slots' array
 	sparse  map[uint64]entry[K, V]
-}
-
-type liveSlot[K, V any] struct {
-	e  entry[K, V]
-	ok bool
 }
 
 func (s *liveSet[K, V]) len() int { return s.dense + len(s.sparse) }
@@ -45,45 +42,49 @@ func (s *liveSet[K, V]) window(n uint64) (int, bool) {
 
 func (s *liveSet[K, V]) get(n uint64) (entry[K, V], bool) {
 	if i, ok := s.window(n); ok {
-		sl := &s.slots[i]
-		return sl.e, sl.ok
+		return s.slots[i], s.ok[i]
 	}
 	e, ok := s.sparse[n]
 	return e, ok
+}
+
+// put makes slot i hold the live entry e.
+func (s *liveSet[K, V]) put(i int, e entry[K, V]) {
+	s.slots[i], s.ok[i] = e, true
+	s.dense++
 }
 
 // set adds the live dot n, which is not live.
 func (s *liveSet[K, V]) set(n uint64, e entry[K, V]) {
 	if s.dense == 0 && len(s.slots) == 0 {
 		s.base = n
-		s.slots = append(s.slots, liveSlot[K, V]{e, true})
+		s.slots, s.ok = append(s.slots, e), append(s.ok, true)
 		s.dense = 1
 		return
 	}
 	if i, ok := s.window(n); ok {
-		s.slots[i] = liveSlot[K, V]{e, true}
-		s.dense++
+		s.put(i, e)
 		return
 	}
 	if n > s.base {
 		if size := n - s.base + 1; size <= minWindow || uint64(s.dense+1)*3 >= 2*size {
 			old, oldCap := len(s.slots), cap(s.slots)
 			s.slots = slices.Grow(s.slots, int(size)-old)[:size]
+			s.ok = slices.Grow(s.ok, int(size)-old)[:size]
 			if cap(s.slots) != oldCap {
 				s.skipped = 0 // a new array
 			}
 			clear(s.slots[old:])
+			clear(s.ok[old:])
 			if len(s.sparse) > 0 { // counters the window now covers move in
 				for c := s.base + uint64(old); c < n; c++ {
 					if x, ok := s.sparse[c]; ok {
 						delete(s.sparse, c)
-						s.slots[c-s.base] = liveSlot[K, V]{x, true}
-						s.dense++
+						s.put(int(c-s.base), x)
 					}
 				}
 			}
-			s.slots[size-1] = liveSlot[K, V]{e, true}
-			s.dense++
+			s.put(int(size-1), e)
 			return
 		}
 	}
@@ -92,7 +93,7 @@ func (s *liveSet[K, V]) set(n uint64, e entry[K, V]) {
 		// dots: they go to the map and the window starts again at n.
 		s.toSparse()
 		s.base = n
-		s.slots = append(s.slots, liveSlot[K, V]{e, true})
+		s.slots, s.ok = append(s.slots, e), append(s.ok, true)
 		s.dense = 1
 		return
 	}
@@ -108,24 +109,24 @@ func (s *liveSet[K, V]) toSparse() {
 		s.sparse = make(map[uint64]entry[K, V], s.dense)
 	}
 	for i := range s.slots {
-		if s.slots[i].ok {
-			s.sparse[s.base+uint64(i)] = s.slots[i].e
+		if s.ok[i] {
+			s.sparse[s.base+uint64(i)] = s.slots[i]
 		}
 	}
-	s.slots, s.dense, s.skipped = nil, 0, 0
+	s.slots, s.ok, s.dense, s.skipped = nil, nil, 0, 0
 }
 
 // del removes the live dot n and returns its entry, if it was live.
 func (s *liveSet[K, V]) del(n uint64) (entry[K, V], bool) {
 	if i, ok := s.window(n); ok {
-		sl := s.slots[i]
-		if !sl.ok {
-			return sl.e, false
+		e := s.slots[i]
+		if !s.ok[i] {
+			return e, false
 		}
-		s.slots[i] = liveSlot[K, V]{}
+		s.slots[i], s.ok[i] = entry[K, V]{}, false
 		s.dense--
 		s.tidy()
-		return sl.e, true
+		return e, true
 	}
 	e, ok := s.sparse[n]
 	if ok {
@@ -142,26 +143,26 @@ func (s *liveSet[K, V]) del(n uint64) (entry[K, V], bool) {
 // lets go of an array much larger than the window.
 func (s *liveSet[K, V]) tidy() {
 	k := 0
-	for k < len(s.slots) && !s.slots[k].ok {
+	for k < len(s.slots) && !s.ok[k] {
 		k++
 	}
-	s.slots = s.slots[k:]
+	s.slots, s.ok = s.slots[k:], s.ok[k:]
 	s.base += uint64(k)
 	s.skipped += k
 	j := len(s.slots)
-	for j > 0 && !s.slots[j-1].ok {
+	for j > 0 && !s.ok[j-1] {
 		j--
 	}
-	s.slots = s.slots[:j]
+	s.slots, s.ok = s.slots[:j], s.ok[:j]
 	if len(s.slots) > minWindow && s.dense*2 < len(s.slots) {
 		s.toSparse()
 	}
 	if s.dense == 0 {
-		s.slots, s.skipped = nil, 0
+		s.slots, s.ok, s.skipped = nil, nil, 0
 		return
 	}
 	if c := cap(s.slots) + s.skipped; c > 2*minWindow && c > 4*len(s.slots) {
-		s.slots, s.skipped = slices.Clone(s.slots), 0
+		s.slots, s.ok, s.skipped = slices.Clone(s.slots), slices.Clone(s.ok), 0
 	}
 }
 
@@ -169,7 +170,7 @@ func (s *liveSet[K, V]) tidy() {
 // must not be used while the set changes.
 func (s *liveSet[K, V]) all(yield func(uint64, entry[K, V]) bool) {
 	for i := range s.slots {
-		if sl := &s.slots[i]; sl.ok && !yield(s.base+uint64(i), sl.e) {
+		if s.ok[i] && !yield(s.base+uint64(i), s.slots[i]) {
 			return
 		}
 	}
@@ -193,7 +194,7 @@ func (s *liveSet[K, V]) counters() []uint64 {
 }
 
 func (s *liveSet[K, V]) clone() liveSet[K, V] {
-	c := liveSet[K, V]{base: s.base, slots: slices.Clone(s.slots), dense: s.dense}
+	c := liveSet[K, V]{base: s.base, slots: slices.Clone(s.slots), ok: slices.Clone(s.ok), dense: s.dense}
 	if s.sparse != nil {
 		c.sparse = maps.Clone(s.sparse)
 	}

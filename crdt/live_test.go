@@ -63,7 +63,7 @@ func TestLiveSetModel(t *testing.T) {
 			if len(s.slots) > minWindow && s.dense*2 < len(s.slots) {
 				t.Fatalf("window of %d with %d live", len(s.slots), s.dense)
 			}
-			if len(s.slots) > 0 && (!s.slots[0].ok || !s.slots[len(s.slots)-1].ok) {
+			if len(s.slots) > 0 && (!s.ok[0] || !s.ok[len(s.ok)-1]) {
 				t.Fatal("window ends on a dead slot")
 			}
 		}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"hash/maphash"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/nodal-go/nodal"
@@ -75,11 +77,38 @@ func (groupCodec) Decode(src []byte) (string, int, error) {
 	if err != nil {
 		return "", 0, err
 	}
-	s := string(b)
-	if err := ValidateGroup(s); err != nil {
-		return "", 0, fmt.Errorf("%w: %w", ErrMalformed, err)
+	s, ok := groupNames.get(b)
+	if !ok {
+		if err := ValidateGroup(s); err != nil {
+			return "", 0, fmt.Errorf("%w: %w", ErrMalformed, err)
+		}
+		groupNames.put(s)
 	}
 	return s, n, nil
+}
+
+// interned is a fixed, lock-free table of strings decoded before, so that
+// the many entries naming one group or one node share one copy of the
+// name, made (and checked) once; a name that collides is simply not
+// shared.
+type interned [256]atomic.Pointer[string]
+
+var (
+	groupNames interned // valid group names
+	nodeNames  interned // node names of memberships
+	internSeed = maphash.MakeSeed()
+)
+
+// get returns the table's copy of b and true, or a new string and false.
+func (t *interned) get(b []byte) (string, bool) {
+	if p := t[maphash.Bytes(internSeed, b)%uint64(len(t))].Load(); p != nil && *p == string(b) {
+		return *p, true
+	}
+	return string(b), false
+}
+
+func (t *interned) put(s string) {
+	t[maphash.String(internSeed, s)%uint64(len(t))].Store(&s)
 }
 
 // membershipCodec is the crdt.Codec of memberships: the pid (node name,
@@ -123,7 +152,11 @@ func (membershipCodec) Decode(src []byte) (Membership, int, error) {
 		return m, 0, err
 	}
 	off += n
-	m.Pid = nodal.Pid{Node: string(node), ID: id, Incarnation: inc}
+	name, ok := nodeNames.get(node)
+	if !ok {
+		nodeNames.put(name)
+	}
+	m.Pid = nodal.Pid{Node: name, ID: id, Incarnation: inc}
 	if len(meta) > 0 {
 		m.Meta = bytes.Clone(meta)
 	}

@@ -48,7 +48,7 @@ func (s *Scope) onChange(_ *repState, cs []replica.Change[string, Membership]) {
 		_ = s.n.Send(s.watcher, s.watchQ)
 		s.watchQ = nil
 	}
-	out := make([]change, 0, len(cs))
+	out := s.remote[:0]
 	for _, c := range cs {
 		var cause Cause
 		switch c.Reason {
@@ -68,6 +68,10 @@ func (s *Scope) onChange(_ *repState, cs []replica.Change[string, Membership]) {
 		out = append(out, change{op: c.Op, group: c.Key, dot: c.Dot, m: c.Value, cause: cause})
 	}
 	s.x.apply(out)
+	clear(out) // let go of the groups and metadata
+	if s.remote = out[:0]; cap(out) > maxWriterChanges {
+		s.remote = nil
+	}
 }
 
 // update runs fn on the engine's goroutine with a writer whose changes are
@@ -77,9 +81,15 @@ func (s *Scope) update(ctx context.Context, cause Cause, fn func(w *writer)) err
 		return ErrStopped
 	}
 	err := s.rep.Update(ctx, func(st *repState) error {
-		w := &writer{st: st, cause: cause}
+		w := &s.w
+		w.st, w.cause = st, cause
 		fn(w)
 		s.x.apply(w.changes)
+		clear(w.changes) // let go of the groups and metadata
+		w.st, w.changes = nil, w.changes[:0]
+		if cap(w.changes) > maxWriterChanges {
+			w.changes = nil
+		}
 		return nil
 	})
 	switch {
@@ -92,6 +102,10 @@ func (s *Scope) update(ctx context.Context, cause Cause, fn func(w *writer)) err
 	}
 	return fmt.Errorf("groups: %w", err)
 }
+
+// maxWriterChanges bounds the change list the writer keeps for the next
+// update.
+const maxWriterChanges = 1 << 12
 
 // writer makes this node's mutations and records them as index changes.
 type writer struct {

@@ -29,6 +29,11 @@ type Scope struct {
 	// watchQ holds the watcher's orders of this engine turn, sent at its
 	// end in one message (engine goroutine only).
 	watchQ []watchMsg
+	// w is the writer of local updates, reused from one to the next so
+	// that a join allocates no change list (engine goroutine only).
+	w writer
+	// remote is onChange's list of other nodes' changes, reused likewise.
+	remote []change
 
 	watcher     nodal.Pid
 	watcherDone chan struct{}

@@ -165,12 +165,10 @@ func (h *Heal) step(now time.Time) (due time.Time) {
 		}
 		// A member declared failed is missing at once (failure detection
 		// took its time); a lost connection to a live member, or a
-		// configured node not seen yet, after ReconnectInterval. A node
-		// reported missing stays missing until it is reachable again: a
-		// reconnect attempt makes it a member some time before its
-		// connection is up, and its return is seen (and reconciled) only
-		// when that connection is.
-		if st.missing[name] || (!r.member && r.seen) || lostFor >= cfg.ReconnectInterval {
+		// configured node not seen yet, after ReconnectInterval. A missing
+		// node stays missing until it is reachable: memberlist often has
+		// it back before its connection is.
+		if (!r.member && r.seen) || lostFor >= cfg.ReconnectInterval || st.missing[name] {
 			missing[name] = true
 		}
 		if !r.member && lostFor < cfg.ReconnectHorizon {

@@ -322,7 +322,7 @@ func BenchmarkMemoryPerNameReplica(b *testing.B) {
 	owner := crdt.NewORMap(crdt.ReplicaID{Name: "a@127.0.0.1", Epoch: 1}, nameCodec{}, regCodec{})
 	owner.SetLogLimit(0)
 	for i := range names {
-		owner.Add(fmt.Sprintf("mem-%06d", i), Registration{Pid: nodal.Pid{Node: "a@127.0.0.1", ID: uint64(i + 1), Incarnation: 1}})
+		owner.Add(fmt.Sprintf("mem-%06d", i), toClaim(Registration{Pid: nodal.Pid{Node: "a@127.0.0.1", ID: uint64(i + 1), Incarnation: 1}}))
 	}
 	enc, _ := owner.MarshalBinary()
 	heap := func() uint64 {
@@ -346,7 +346,7 @@ func BenchmarkMemoryPerNameReplica(b *testing.B) {
 		d = nil
 		x := newIndex()
 		for k, sibs := range m.All() {
-			x.swap(k, sibs[0].Value.Pid, sibs[0].Dot.Replica, false, true)
+			x.swap(k, sibs[0].Value.ref(), sibs[0].Dot.Replica, false, true)
 		}
 		b.StopTimer()
 		after := heap()
@@ -370,10 +370,10 @@ func BenchmarkDeltaPipeline(b *testing.B) {
 	for i := range names {
 		names[i] = fmt.Sprintf("pipe-%07d", i)
 	}
-	reg := func(i int) Registration {
-		return Registration{Pid: nodal.Pid{Node: "a@127.0.0.1", ID: uint64(i + 1), Incarnation: 1}, At: int64(i)}
+	reg := func(i int) heldClaim {
+		return toClaim(Registration{Pid: nodal.Pid{Node: "a@127.0.0.1", ID: uint64(i + 1), Incarnation: 1}, At: int64(i)})
 	}
-	var acc *crdt.ORMap[string, Registration]
+	var acc *crdt.ORMap[string, heldClaim]
 	for i := range 100_000 {
 		acc, _ = owner.AddInto(acc, names[i], reg(i))
 		if (i+1)%batch == 0 || i == 100_000-1 {
@@ -387,7 +387,7 @@ func BenchmarkDeltaPipeline(b *testing.B) {
 	b.ResetTimer()
 	for n := 0; n < b.N; {
 		cpu0 := processCPU()
-		var acc *crdt.ORMap[string, Registration]
+		var acc *crdt.ORMap[string, heldClaim]
 		dots = dots[:0]
 		for i := 0; i < batch && n < b.N; i, n = i+1, n+1 {
 			var d crdt.Dot

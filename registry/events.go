@@ -115,7 +115,7 @@ func (r *Registry) Monitor(ctx context.Context) (map[string]nodal.Pid, *Watch, e
 	w := &Watch{r: r, c: make(chan Event, WatchBuffer)}
 	w.C = w.c
 	var snap map[string]nodal.Pid
-	err := r.rep.Update(ctx, func(*replica.State[string, Registration]) error {
+	err := r.rep.Update(ctx, func(*replica.State[string, heldClaim]) error {
 		r.monMu.Lock()
 		defer r.monMu.Unlock()
 		if r.stopped.Load() {
@@ -176,7 +176,7 @@ func (r *Registry) emit(ev Event) {
 }
 
 // reasonOf maps a replica change to an event reason.
-func (r *Registry) reasonOf(c replica.Change[string, Registration]) Reason {
+func (r *Registry) reasonOf(c replica.Change[string, heldClaim]) Reason {
 	switch c.Reason {
 	case replica.Local:
 		if len(r.why) > 0 { // else nothing set a reason: a registration
@@ -203,9 +203,9 @@ func (r *Registry) reasonOf(c replica.Change[string, Registration]) Reason {
 
 // onChange runs on the engine's goroutine: it settles each touched name
 // (resolve, act on local losers, update the read index, tell watchers).
-func (r *Registry) onChange(s *replica.State[string, Registration], cs []replica.Change[string, Registration]) {
+func (r *Registry) onChange(s *replica.State[string, heldClaim], cs []replica.Change[string, heldClaim]) {
 	r.order, r.whys = r.order[:0], r.whys[:0]
-	if slices.IsSortedFunc(cs, func(a, b replica.Change[string, Registration]) int { return strings.Compare(a.Key, b.Key) }) {
+	if slices.IsSortedFunc(cs, func(a, b replica.Change[string, heldClaim]) int { return strings.Compare(a.Key, b.Key) }) {
 		// A join's changes come by name: each name's changes are adjacent.
 		for i, c := range cs {
 			why := r.reasonOf(c)
@@ -239,7 +239,7 @@ func (r *Registry) onChange(s *replica.State[string, Registration], cs []replica
 	}
 }
 
-func (r *Registry) settle(s *replica.State[string, Registration], name string, reason Reason) {
+func (r *Registry) settle(s *replica.State[string, heldClaim], name string, reason Reason) {
 	r.every = s.Map().AppendSiblings(r.every[:0], name)
 	r.sibs = r.sibs[:0]
 	for _, sib := range r.every {
@@ -248,7 +248,7 @@ func (r *Registry) settle(s *replica.State[string, Registration], name string, r
 		}
 	}
 	r.contest(name)
-	var win Registration
+	var win heldClaim
 	var origin crdt.ReplicaID
 	has, hidden := false, false
 	switch len(r.sibs) {
@@ -262,7 +262,7 @@ func (r *Registry) settle(s *replica.State[string, Registration], name string, r
 		reason = ReasonConflict
 		r.claims = r.claims[:0]
 		for _, sib := range r.sibs {
-			r.claims = append(r.claims, sib.Value)
+			r.claims = append(r.claims, sib.Value.reg())
 		}
 		res, failed, why := resolve(r.table, r.defFunc, name, r.claims)
 		if failed {
@@ -270,19 +270,19 @@ func (r *Registry) settle(s *replica.State[string, Registration], name string, r
 			log.Warnw("conflict resolved by the default resolver", "scope", r.scope, "name", name, "why", why)
 		}
 		if res.Winner >= 0 {
-			win, origin, has = r.claims[res.Winner], r.sibs[res.Winner].Dot.Replica, true
+			win, origin, has = r.sibs[res.Winner].Value, r.sibs[res.Winner].Dot.Replica, true
 		}
 		for i, sib := range r.sibs {
 			if i == res.Winner || sib.Dot.Replica != s.Self() {
 				continue
 			}
 			c, ok := r.local[name]
-			if !ok || c.dot != sib.Dot {
+			if !ok || r.dotOf(c) != sib.Dot {
 				continue
 			}
-			other := win.Pid
-			if !has {
-				other = r.claims[(i+1)%len(r.claims)].Pid
+			other := r.claims[(i+1)%len(r.claims)].Pid
+			if has {
+				other = win.pid()
 			}
 			r.loseClaim(s, name, c, other, res.Action)
 			if has {
@@ -297,13 +297,13 @@ func (r *Registry) settle(s *replica.State[string, Registration], name string, r
 			}
 		}
 	}
-	old, had := r.idx.swap(name, win.Pid, origin, hidden, has)
+	old, had := r.idx.swap(name, win.ref(), origin, hidden, has)
 	shown := has && !hidden
-	if had && (!shown || old != win.Pid) {
-		r.emit(Event{Kind: Unregistered, Name: name, Pid: old, Reason: reason})
+	if had && (!shown || !old.same(win.ref())) {
+		r.emit(Event{Kind: Unregistered, Name: name, Pid: old.pid(), Reason: reason})
 	}
-	if shown && (!had || old != win.Pid) {
-		r.emit(Event{Kind: Registered, Name: name, Pid: win.Pid, Reason: reason})
+	if shown && (!had || !old.same(win.ref())) {
+		r.emit(Event{Kind: Registered, Name: name, Pid: win.pid(), Reason: reason})
 	}
 }
 
@@ -346,16 +346,15 @@ func (r *Registry) contest(name string) {
 
 // onVisibility runs on the engine's goroutine when origin id's claims are
 // hidden (its node went down here) or shown again: the names only it
-// claims flip with one flag of the index; those it shares with other
-// origins are settled again (their winner may change: a conflict met
-// again is resolved). Watchers are told of every name that flips.
-func (r *Registry) onVisibility(s *replica.State[string, Registration], id crdt.ReplicaID, visible bool) {
+// claims flip with one flag of the index; those with more than one claim
+// are settled again (their winner may change: a conflict met again is
+// resolved). Watchers are told of every name that flips.
+func (r *Registry) onVisibility(s *replica.State[string, heldClaim], id crdt.ReplicaID, visible bool) {
 	reason, kind := ReasonNodeDown, Unregistered
 	if visible {
 		reason, kind = ReasonNodeUp, Registered
 	}
-	shared := slices.Sorted(maps.Keys(r.contested[id]))
-	for _, name := range shared {
+	for _, name := range slices.Sorted(maps.Keys(r.contested[id])) {
 		r.settle(s, name, reason)
 	}
 	if r.nmons.Load() > 0 {
@@ -363,8 +362,8 @@ func (r *Registry) onVisibility(s *replica.State[string, Registration], id crdt.
 			if _, ok := r.contestedBy[name]; ok {
 				continue
 			}
-			if p, ok := r.idx.entryOf(name, id); ok && p == sib.Value.Pid {
-				r.emit(Event{Kind: kind, Name: name, Pid: p, Reason: reason})
+			if p, ok := r.idx.entryOf(name, id); ok && p.same(sib.Value.ref()) {
+				r.emit(Event{Kind: kind, Name: name, Pid: p.pid(), Reason: reason})
 			}
 		}
 	}
@@ -403,8 +402,10 @@ func (w *watcher) HandleMessage(p *nodal.Process, msg any) error {
 			case m.on && !ok:
 				w.refs[m.pid] = p.Monitor(m.pid)
 			case !m.on && ok:
-				p.Demonitor(ref, true)
 				delete(w.refs, m.pid)
+				// No flush: it scans the mailbox (O(mailbox) per name), and a
+				// Down already queued fails the ref check below.
+				p.Demonitor(ref, false)
 			}
 		}
 	case nodal.Down:

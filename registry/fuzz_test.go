@@ -7,9 +7,9 @@ import (
 	"github.com/nodal-go/nodal/crdt"
 )
 
-func seedState() (*crdt.ORMap[string, Registration], *crdt.ORMap[string, Registration]) {
+func seedState() (*crdt.ORMap[string, heldClaim], *crdt.ORMap[string, heldClaim]) {
 	m := crdt.NewORMap(crdt.ReplicaID{Name: "a@h", Epoch: 1}, nameCodec{}, regCodec{})
-	d := m.Add("x", Registration{Pid: nodal.Pid{Node: "a@h", ID: 3, Incarnation: 1}, Meta: "m", At: 5, Resolver: LowerNodeExit})
+	d := m.Add("x", toClaim(Registration{Pid: nodal.Pid{Node: "a@h", ID: 3, Incarnation: 1}, Meta: "m", At: 5, Resolver: LowerNodeExit}))
 	return m, d
 }
 
@@ -36,8 +36,8 @@ func FuzzDecodeRegistryState(f *testing.F) {
 				t.Fatalf("name of %d bytes decoded", len(k))
 			}
 			for _, sib := range sibs {
-				if len(sib.Value.Meta) > MaxMetaLen {
-					t.Fatalf("metadata of %d bytes decoded", len(sib.Value.Meta))
+				if len(sib.Value.meta()) > MaxMetaLen {
+					t.Fatalf("metadata of %d bytes decoded", len(sib.Value.meta()))
 				}
 			}
 		}
@@ -45,7 +45,7 @@ func FuzzDecodeRegistryState(f *testing.F) {
 }
 
 func FuzzDecodeRegistration(f *testing.F) {
-	f.Add(regCodec{}.Append(nil, Registration{Pid: nodal.Pid{Node: "a@h", ID: 3, Incarnation: 1}, Meta: "m", At: -5, Resolver: KeepOldest}))
+	f.Add(regCodec{}.Append(nil, toClaim(Registration{Pid: nodal.Pid{Node: "a@h", ID: 3, Incarnation: 1}, Meta: "m", At: -5, Resolver: KeepOldest})))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		g, n, err := regCodec{}.Decode(b)
 		if err != nil {

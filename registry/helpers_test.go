@@ -144,4 +144,4 @@ func ctx10(t *testing.T) context.Context {
 	return ctx
 }
 
-type replicaState = replica.State[string, Registration]
+type replicaState = replica.State[string, heldClaim]

@@ -17,7 +17,8 @@ const indexShards = 64
 // index is the read side: each name's resolved holder among the visible
 // claims, written by the engine's goroutine only, read by any goroutine.
 // A read hashes the name, takes one shard's read lock and does one map
-// lookup: no allocation. Values are pids inline (no pointer per name).
+// lookup: no allocation. Values are pids in 16 bytes, their node interned
+// (see pidRef), with their claim's origin number.
 //
 // A name claimed by one origin only keeps its entry while that origin is
 // hidden (its node is down here): reads leave out the entries of hidden
@@ -47,7 +48,7 @@ type indexShard struct {
 // holder is a name's entry: its holder and the number of its claim's
 // origin.
 type holder struct {
-	pid    nodal.Pid
+	ref    pidRef
 	origin uint32
 }
 
@@ -78,27 +79,27 @@ func (x *index) get(name string) (nodal.Pid, bool) {
 	if !ok || !x.shown(e.origin) {
 		return nodal.Pid{}, false
 	}
-	return e.pid, true
+	return e.ref.pid(), true
 }
 
 // entryOf returns name's holder, hidden or not, and whether its claim is
 // origin id's (engine goroutine).
-func (x *index) entryOf(name string, id crdt.ReplicaID) (nodal.Pid, bool) {
+func (x *index) entryOf(name string, id crdt.ReplicaID) (pidRef, bool) {
 	o, ok := x.origins[id]
 	if !ok {
-		return nodal.Pid{}, false
+		return pidRef{}, false
 	}
 	s := x.shard(name)
 	s.mu.RLock()
 	e, ok := s.m[name]
 	s.mu.RUnlock()
-	return e.pid, ok && e.origin == o
+	return e.ref, ok && e.origin == o
 }
 
 // swap makes p, claimed by origin id, the holder of name (has) or removes
 // name (!has), and returns the holder a read saw before (none if it was
 // hidden). hidden says whether id is hidden, for an origin new here.
-func (x *index) swap(name string, p nodal.Pid, id crdt.ReplicaID, hidden, has bool) (old nodal.Pid, had bool) {
+func (x *index) swap(name string, p pidRef, id crdt.ReplicaID, hidden, has bool) (old pidRef, had bool) {
 	var o uint32
 	if has {
 		o = x.number(id, hidden)
@@ -107,7 +108,7 @@ func (x *index) swap(name string, p nodal.Pid, id crdt.ReplicaID, hidden, has bo
 	s.mu.Lock()
 	e, was := s.m[name]
 	switch {
-	case has && (!was || e != holder{p, o}):
+	case has && (!was || e.origin != o || !e.ref.same(p)):
 		if !was {
 			x.n.Add(1)
 		}
@@ -125,9 +126,9 @@ func (x *index) swap(name string, p nodal.Pid, id crdt.ReplicaID, hidden, has bo
 		x.count(e.origin, -1)
 	}
 	if !had {
-		return nodal.Pid{}, false
+		return pidRef{}, false
 	}
-	return e.pid, true
+	return e.ref, true
 }
 
 // number returns origin id's number, giving it one if it has none.
@@ -202,7 +203,7 @@ func (x *index) all() map[string]nodal.Pid {
 		s.mu.RLock()
 		for k, e := range s.m {
 			if int(e.origin) >= len(h) || !h[e.origin] {
-				out[k] = e.pid
+				out[k] = e.ref.pid()
 			}
 		}
 		s.mu.RUnlock()

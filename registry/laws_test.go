@@ -18,7 +18,7 @@ var lawNames = []string{"a", "b", "c"}
 // claims (metadata updates) and removes its own dots (unregister, exit,
 // stepping down).
 func TestLawsRegistryState(t *testing.T) {
-	type st = *crdt.ORMap[string, Registration]
+	type st = *crdt.ORMap[string, heldClaim]
 	crdttest.CheckLaws(t, crdttest.Gen[st]{
 		New: func(r crdt.ReplicaID, limit int) st {
 			m := crdt.NewORMap(r, nameCodec{}, regCodec{})
@@ -34,12 +34,12 @@ func TestLawsRegistryState(t *testing.T) {
 				}
 			}
 			name := rapid.SampledFrom(lawNames).Draw(t, "name")
-			g := Registration{
+			g := toClaim(Registration{
 				Pid:      nodal.Pid{Node: self.Name + "@h", ID: rapid.Uint64Range(1, 3).Draw(t, "pid"), Incarnation: self.Epoch},
 				Meta:     rapid.SampledFrom([]string{"", "m"}).Draw(t, "meta"),
 				At:       rapid.Int64Range(0, 5).Draw(t, "at"),
 				Resolver: LowerNodeExit,
-			}
+			})
 			switch op := rapid.IntRange(0, 3).Draw(t, "op"); {
 			case op >= 2 && len(own) > 0:
 				return m.RemoveDots(rapid.SampledFrom(own).Draw(t, "dot"))
@@ -114,7 +114,7 @@ func TestResolveFallsBack(t *testing.T) {
 func TestZombieInterleaving(t *testing.T) {
 	a := crdt.NewORMap(crdt.ReplicaID{Name: "a@h", Epoch: 1}, nameCodec{}, regCodec{})
 	b := crdt.NewORMap(crdt.ReplicaID{Name: "b@h", Epoch: 1}, nameCodec{}, regCodec{})
-	g := Registration{Pid: nodal.Pid{Node: "a@h", ID: 1, Incarnation: 1}, Resolver: LowerNodeExit}
+	g := toClaim(Registration{Pid: nodal.Pid{Node: "a@h", ID: 1, Incarnation: 1}, Resolver: LowerNodeExit})
 	add := a.Add("x", g)
 	stale := a.Clone() // what a discover/sync answer carried
 	dot := add.LiveDots()[0]

@@ -17,7 +17,7 @@ import (
 type conflictNotice struct {
 	name      string
 	from      crdt.Dot // the sender's claim
-	fromClaim Registration
+	fromClaim heldClaim
 	to        crdt.Dot // the receiver's claim
 }
 
@@ -68,21 +68,21 @@ func decodeNotice(b []byte) (conflictNotice, error) {
 }
 
 // onNotice runs on the engine's goroutine.
-func (r *Registry) onNotice(s *replica.State[string, Registration], from nodal.NodeRef, payload []byte) {
+func (r *Registry) onNotice(s *replica.State[string, heldClaim], from nodal.NodeRef, payload []byte) {
 	n, err := decodeNotice(payload)
 	if err != nil {
 		log.Warnw("dropped a malformed conflict notice", "scope", r.scope, "from", from.String(), "err", err)
 		return
 	}
 	c, ok := r.local[n.name]
-	if !ok || c.dot != n.to || n.from.Replica.Name != from.Name {
+	if !ok || r.dotOf(c) != n.to || n.from.Replica.Name != from.Name {
 		return // our claim is gone already, or the notice is not about it
 	}
-	_, mine, _ := s.Map().Lookup(c.dot)
-	claims := []Registration{n.fromClaim, mine}
+	_, mine, _ := s.Map().Lookup(r.dotOf(c))
+	claims := []Registration{n.fromClaim.reg(), mine.reg()}
 	me := 1
-	if c.dot.Compare(n.from) < 0 {
-		claims[0], claims[1], me = mine, n.fromClaim, 0
+	if r.dotOf(c).Compare(n.from) < 0 {
+		claims[0], claims[1], me = claims[1], claims[0], 0
 	}
 	res, failed, why := resolve(r.table, r.defFunc, n.name, claims)
 	if failed {
@@ -92,18 +92,18 @@ func (r *Registry) onNotice(s *replica.State[string, Registration], from nodal.N
 	if res.Winner == me {
 		return
 	}
-	r.loseClaim(s, n.name, c, n.fromClaim.Pid, res.Action)
+	r.loseClaim(s, n.name, c, n.fromClaim.pid(), res.Action)
 }
 
 // loseClaim removes a local claim that lost a conflict and applies the
 // action to its process.
-func (r *Registry) loseClaim(s *replica.State[string, Registration], name string, c localClaim, other nodal.Pid, a Action) {
+func (r *Registry) loseClaim(s *replica.State[string, heldClaim], name string, c localClaim, other nodal.Pid, a Action) {
 	r.drop(s, name, c, ReasonConflict)
 	r.conflicts.Add(1)
 	s.CountConflict(other.Node)
 	if a == Notify {
-		_ = r.n.Send(c.pid, NameConflict{Name: name, Winner: other})
+		_ = r.n.Send(r.pidOf(c), NameConflict{Name: name, Winner: other})
 	} else {
-		r.n.Exit(c.pid, &ConflictError{Name: name, Winner: other})
+		r.n.Exit(r.pidOf(c), &ConflictError{Name: name, Winner: other})
 	}
 }

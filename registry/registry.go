@@ -53,8 +53,9 @@ type Config struct {
 type Registry struct {
 	n       *nodal.Node
 	scope   string
-	rep     *replica.Replica[string, Registration]
+	rep     *replica.Replica[string, heldClaim]
 	idx     *index
+	self    *nodeInc // this node, the node of its claims
 	table   map[string]ResolveFunc
 	def     string
 	defFunc ResolveFunc
@@ -70,11 +71,11 @@ type Registry struct {
 
 	// Engine goroutine only.
 	local   map[string]localClaim // names held by processes of this node
-	byPid   map[nodal.Pid]string
-	why     map[crdt.Dot]Reason // reasons of local removals not reported yet
+	byPid   map[uint64]string     // by the ID of a local pid, its name
+	why     map[crdt.Dot]Reason   // reasons of local removals not reported yet
 	lastAt  int64
 	claims  []Registration
-	sibs    []crdt.Sibling[Registration]
+	sibs    []crdt.Sibling[heldClaim]
 	touched map[string]Reason
 	order   []string   // names of a batch of changes, in order
 	whys    []Reason   // order's reasons
@@ -83,14 +84,22 @@ type Registry struct {
 	// Hidden origins (onVisibility): a name's siblings, hidden ones
 	// included, and the names with more than one claim, by origin and by
 	// name, settled again when an origin is hidden or shown.
-	every       []crdt.Sibling[Registration]
+	every       []crdt.Sibling[heldClaim]
 	contested   map[crdt.ReplicaID]map[string]struct{}
 	contestedBy map[string][]crdt.ReplicaID
 }
 
-type localClaim struct {
-	pid nodal.Pid
-	dot crdt.Dot
+// localClaim is a claim of a process of this node: the pid's ID and the
+// claim's dot's counter (the pid's node and incarnation, and the dot's
+// replica, are this node's).
+type localClaim struct{ id, n uint64 }
+
+func (r *Registry) pidOf(c localClaim) nodal.Pid {
+	return nodal.Pid{Node: r.self.name, ID: c.id, Incarnation: r.self.inc}
+}
+
+func (r *Registry) dotOf(c localClaim) crdt.Dot {
+	return crdt.Dot{Replica: crdt.ReplicaID{Name: r.self.name, Epoch: r.self.inc}, Counter: c.n}
 }
 
 // New starts the registry of cfg.Scope on n. Node.Stop stops it; Stop
@@ -106,10 +115,11 @@ func New(n *nodal.Node, cfg Config) (*Registry, error) {
 		n:       n,
 		scope:   cfg.Scope,
 		idx:     newIndex(),
+		self:    internNodeInc(n.Name(), n.Incarnation()),
 		table:   builtins(),
 		mons:    map[*Watch]struct{}{},
 		local:   map[string]localClaim{},
-		byPid:   map[nodal.Pid]string{},
+		byPid:   map[uint64]string{},
 		why:     map[crdt.Dot]Reason{},
 		touched: map[string]Reason{},
 
@@ -138,7 +148,7 @@ func New(n *nodal.Node, cfg Config) (*Registry, error) {
 		return nil, fmt.Errorf("registry: start the process watcher: %w", err)
 	}
 	r.watcher = w
-	r.rep, err = replica.New(n, replica.Config[string, Registration]{
+	r.rep, err = replica.New(n, replica.Config[string, heldClaim]{
 		Service:        ServicePrefix + cfg.Scope,
 		Keys:           nameCodec{},
 		Values:         regCodec{},
@@ -186,7 +196,7 @@ func (r *Registry) Register(ctx context.Context, name string, pid nodal.Pid, opt
 	if err := r.check(name, g); err != nil {
 		return err
 	}
-	err := r.rep.Update(ctx, func(s *replica.State[string, Registration]) error {
+	err := r.rep.Update(ctx, func(s *replica.State[string, heldClaim]) error {
 		return r.register(s, name, g)
 	})
 	return r.mapErr(err)
@@ -214,31 +224,40 @@ func (r *Registry) mapErr(err error) error {
 }
 
 // register runs on the engine's goroutine.
-func (r *Registry) register(s *replica.State[string, Registration], name string, g Registration) error {
+func (r *Registry) register(s *replica.State[string, heldClaim], name string, g Registration) error {
 	if w, ok := r.idx.get(name); ok && w != g.Pid {
 		return &AlreadyRegisteredError{Name: name, Holder: w}
 	}
-	if other, ok := r.byPid[g.Pid]; ok && other != name {
+	if other, ok := r.byPid[g.Pid.ID]; ok && other != name {
 		return &PidHasNameError{Pid: g.Pid, Name: other}
 	}
 	if g.Resolver == LowerNodeExit {
 		g.Resolver = "" // resolverName: the empty name is LowerNodeExit
 	}
 	g.At = r.clock()
-	if c, ok := r.local[name]; ok && c.pid == g.Pid {
-		_, old, _ := s.Map().Lookup(c.dot)
-		if old.Meta == g.Meta && old.Resolver == g.Resolver {
+	if c, ok := r.local[name]; ok && c.id == g.Pid.ID {
+		_, old, _ := s.Map().Lookup(r.dotOf(c))
+		if old.meta() == g.Meta && old.resolver() == g.Resolver {
 			return nil
 		}
-		g.At = old.At // an update keeps the registration's age
-		r.why[c.dot] = ReasonRegistered
-		r.local[name] = localClaim{pid: g.Pid, dot: s.Replace(name, g, c.dot)}
+		g.At = old.at // an update keeps the registration's age
+		r.why[r.dotOf(c)] = ReasonRegistered
+		r.local[name] = localClaim{id: g.Pid.ID, n: s.Replace(name, r.claimOf(g), r.dotOf(c)).Counter}
 		return nil
 	}
-	r.local[name] = localClaim{pid: g.Pid, dot: s.Add(name, g)}
-	r.byPid[g.Pid] = name
+	r.local[name] = localClaim{id: g.Pid.ID, n: s.Add(name, r.claimOf(g)).Counter}
+	r.byPid[g.Pid.ID] = name
 	r.watchQ = append(r.watchQ, watchMsg{pid: g.Pid, on: true})
 	return nil
+}
+
+// claimOf is the claim of g, a registration of a local process.
+func (r *Registry) claimOf(g Registration) heldClaim {
+	c := heldClaim{node: r.self, id: g.Pid.ID, at: g.At}
+	if g.Meta != "" || g.Resolver != "" {
+		c.ext = &claimExt{meta: g.Meta, resolver: g.Resolver}
+	}
+	return c
 }
 
 // clock is this node's registration time: wall clock, strictly increasing.
@@ -255,7 +274,7 @@ func (r *Registry) clock() int64 {
 // ErrNotRegistered when the name has no claim here, and with a
 // *NotOwnerError when a process of another node holds it.
 func (r *Registry) Unregister(ctx context.Context, name string) error {
-	err := r.rep.Update(ctx, func(s *replica.State[string, Registration]) error {
+	err := r.rep.Update(ctx, func(s *replica.State[string, heldClaim]) error {
 		c, ok := r.local[name]
 		if !ok {
 			if w, ok := r.idx.get(name); ok {
@@ -270,18 +289,18 @@ func (r *Registry) Unregister(ctx context.Context, name string) error {
 }
 
 // drop removes a local claim (engine goroutine).
-func (r *Registry) drop(s *replica.State[string, Registration], name string, c localClaim, why Reason) {
+func (r *Registry) drop(s *replica.State[string, heldClaim], name string, c localClaim, why Reason) {
 	delete(r.local, name)
-	delete(r.byPid, c.pid)
-	r.why[c.dot] = why
-	s.RemoveDots(c.dot)
-	r.watchQ = append(r.watchQ, watchMsg{pid: c.pid, on: false})
+	delete(r.byPid, c.id)
+	r.why[r.dotOf(c)] = why
+	s.RemoveDots(r.dotOf(c))
+	r.watchQ = append(r.watchQ, watchMsg{pid: r.pidOf(c), on: false})
 }
 
 // processExited removes the names of a local process that ended.
 func (r *Registry) processExited(pid nodal.Pid) {
-	_ = r.rep.Update(context.Background(), func(s *replica.State[string, Registration]) error {
-		if name, ok := r.byPid[pid]; ok {
+	_ = r.rep.Update(context.Background(), func(s *replica.State[string, heldClaim]) error {
+		if name, ok := r.byPid[pid.ID]; ok && pid == r.pidOf(r.local[name]) {
 			r.drop(s, name, r.local[name], ReasonProcessExit)
 		}
 		return nil
@@ -300,14 +319,14 @@ func (r *Registry) Whereis(name string) (nodal.Pid, bool) {
 func (r *Registry) Lookup(ctx context.Context, name string) (Registration, bool, error) {
 	var g Registration
 	found := false
-	err := r.rep.Update(ctx, func(s *replica.State[string, Registration]) error {
+	err := r.rep.Update(ctx, func(s *replica.State[string, heldClaim]) error {
 		holder, ok := r.idx.get(name)
 		if !ok {
 			return nil
 		}
 		for _, sib := range s.Siblings(nil, name) {
-			if sib.Value.Pid == holder {
-				g, found = sib.Value, true
+			if sib.Value.pid() == holder {
+				g, found = sib.Value.reg(), true
 			}
 		}
 		return nil
