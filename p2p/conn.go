@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,6 +37,22 @@ const idleTrimAfter = 100 * time.Millisecond
 // goroutine hand-off, while a stream of frames still goes out in batches.
 const idleGap = 5 * time.Microsecond
 
+// Group commit: frames queued while a batch is written all go out in the
+// next one. A write is a syscall that holds its goroutine's P, so senders
+// it made runnable (call processes woken by the batch the reader just
+// delivered, each with one reply) can only queue theirs after it; and a
+// writer that took the next batch at once would write their frames one by
+// one. So a small batch waits for one yield (runtime.Gosched) of whoever
+// writes it: the runnable senders queue their frames first and share the
+// write. A batch of yieldBelow bytes or more is written at once.
+const yieldBelow = 16 << 10
+
+// maxLeadBatches bounds the batches a sender that found the connection
+// idle writes (its own, then what others queued meanwhile) before it
+// leaves the rest to the writer goroutine: a sender is not held up by a
+// stream of other senders' frames.
+const maxLeadBatches = 4
+
 // frameIO is what a conn writes its frames on and closes: the libp2p
 // stream, or a direct connection (direct.go).
 type frameIO interface {
@@ -49,7 +66,8 @@ type frameIO interface {
 // encoded frames to a bounded buffer; the writer swaps it out and writes the
 // whole batch with one Write, so many small frames cost one syscall and one
 // encryption record. A sender that finds a direct connection idle writes its
-// frame itself (writeInline).
+// frame itself (writeInline), and then what others queued meanwhile (group
+// commit, yieldBelow).
 type conn struct {
 	h        *Host
 	peer     Peer
@@ -168,18 +186,37 @@ func (c *conn) enqueue(ctx context.Context, typ byte, payload []byte, block bool
 }
 
 // writeInline writes the queued batch from the sender's goroutine; c.mu is
-// held and released. Frames queued meanwhile go to the writer goroutine,
-// so a sender writes at most one batch.
+// held and released. The sender leads: while frames were queued during its
+// write it writes them too, after a yield when they are few (yieldBelow),
+// up to maxLeadBatches batches; the writer goroutine takes what is left.
 func (c *conn) writeInline() {
-	batch, n := c.takeLocked()
-	c.mu.Unlock()
-	ok := c.writeBatch(batch, n)
-	c.mu.Lock()
-	c.releaseLocked(batch)
-	more := ok && (len(c.buf) > 0 || c.flushing)
-	c.mu.Unlock()
-	if more {
-		c.signal()
+	for batches := 1; ; batches++ {
+		batch, n := c.takeLocked()
+		c.mu.Unlock()
+		ok := c.writeBatch(batch, n)
+		c.mu.Lock()
+		c.releaseLocked(batch)
+		if !ok || len(c.buf) == 0 && !c.flushing {
+			c.mu.Unlock()
+			return
+		}
+		if c.flushing || batches == maxLeadBatches {
+			c.mu.Unlock()
+			c.signal()
+			return
+		}
+		if len(c.buf) < yieldBelow {
+			c.writing = true // still the writer: senders only queue
+			c.mu.Unlock()
+			runtime.Gosched()
+			c.mu.Lock()
+			c.writing = false
+			if c.closed || c.flushing {
+				c.mu.Unlock()
+				c.signal()
+				return
+			}
+		}
 	}
 }
 
@@ -227,7 +264,8 @@ func (c *conn) writeBatch(batch []byte, n int) bool {
 }
 
 // writeLoop is the connection's writer goroutine: it writes what senders
-// queued while a write was under way or the connection busy.
+// queued while a write was under way or the connection busy, a small batch
+// after one yield (yieldBelow).
 func (c *conn) writeLoop() {
 	defer close(c.writerDone)
 	for {
@@ -236,6 +274,7 @@ func (c *conn) writeLoop() {
 		case <-c.closing:
 			return
 		}
+		yielded := false
 		for {
 			c.mu.Lock()
 			if c.closed {
@@ -256,6 +295,13 @@ func (c *conn) writeLoop() {
 				}
 				break
 			}
+			if !yielded && len(c.buf) < yieldBelow && !c.flushing {
+				c.mu.Unlock()
+				runtime.Gosched()
+				yielded = true
+				continue
+			}
+			yielded = false
 			batch, n := c.takeLocked()
 			c.mu.Unlock()
 			if !c.writeBatch(batch, n) {
