@@ -86,16 +86,17 @@ type conn struct {
 	tickR, tickW  uint64 // the tick's last look (tick goroutine only)
 	quietTicks    int
 
-	mu       sync.Mutex
-	buf      []byte        // encoded frames waiting for the writer
-	frames   int           // frames in buf
-	waiting  chan struct{} // non-nil while senders wait for space; closed on drain
-	closed   bool
-	flushing bool // graceful close: write what is queued, then close
-	reason   error
-	started  bool  // startConn ran: a sender may write inline
-	writing  bool  // a batch is being written (by the writer goroutine or inline)
-	lastEnd  int64 // when the last write ended (nanotime of the monotonic clock base)
+	mu         sync.Mutex
+	buf        []byte        // encoded frames waiting for the writer
+	frames     int           // frames in buf
+	waiting    chan struct{} // non-nil while senders wait for space; closed on drain
+	closed     bool
+	flushing   bool // graceful close: write what is queued, then close
+	reason     error
+	started    bool  // startConn ran: a sender may write inline
+	writing    bool  // a batch is being written (by the writer goroutine or inline)
+	lastEnd    int64 // when the last write ended (nanotime of the monotonic clock base)
+	lastFrames int   // frames in the last batch taken for writing
 
 	spare []byte // owned by whoever is writing: the second buffer
 
@@ -189,7 +190,13 @@ func (c *conn) enqueue(ctx context.Context, typ byte, payload []byte, block bool
 // held and released. The sender leads: while frames were queued during its
 // write it writes them too, after a yield when they are few (yieldBelow),
 // up to maxLeadBatches batches; the writer goroutine takes what is left.
+// When the last batch carried several frames (traffic comes in bursts:
+// many callers, or a batch of requests served at once), it yields before
+// its own first write too, so that the burst shares it.
 func (c *conn) writeInline() {
+	if c.lastFrames > 1 && !c.leadYield() {
+		return
+	}
 	for batches := 1; ; batches++ {
 		batch, n := c.takeLocked()
 		c.mu.Unlock()
@@ -205,24 +212,34 @@ func (c *conn) writeInline() {
 			c.signal()
 			return
 		}
-		if len(c.buf) < yieldBelow {
-			c.writing = true // still the writer: senders only queue
-			c.mu.Unlock()
-			runtime.Gosched()
-			c.mu.Lock()
-			c.writing = false
-			if c.closed || c.flushing {
-				c.mu.Unlock()
-				c.signal()
-				return
-			}
+		if len(c.buf) < yieldBelow && !c.leadYield() {
+			return
 		}
 	}
+}
+
+// leadYield lets runnable senders queue their frames before the leading
+// sender takes the batch (runtime.Gosched); c.mu is held, and released
+// when it returns false: the connection closed or is flushing meanwhile,
+// and the writer goroutine takes over.
+func (c *conn) leadYield() bool {
+	c.writing = true // still the writer: senders only queue
+	c.mu.Unlock()
+	runtime.Gosched()
+	c.mu.Lock()
+	c.writing = false
+	if c.closed || c.flushing {
+		c.mu.Unlock()
+		c.signal()
+		return false
+	}
+	return true
 }
 
 // takeLocked takes the queued frames for writing; c.mu is held.
 func (c *conn) takeLocked() ([]byte, int) {
 	batch, n := c.buf, c.frames
+	c.lastFrames = n
 	c.buf, c.frames = c.spare[:0], 0
 	c.spare = nil
 	c.writing = true

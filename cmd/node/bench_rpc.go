@@ -133,8 +133,10 @@ func readCPU3(pids []int) (cpu3, error) {
 func (c cpu3) sub(c0 cpu3) cpu3 { return cpu3{c[0] - c0[0], c[1] - c0[1], c[2] - c0[2]} }
 
 // sysCounts are a process's read and write syscalls (/proc/PID/io) and
-// context switches (summed over its threads): what a call costs the kernel
-// and the scheduler beyond CPU time.
+// voluntary context switches (summed over its threads: a thread that
+// blocked, in a futex sleep of the Go scheduler or a wait for the network;
+// involuntary ones are other processes' load): what a call costs the
+// kernel and the scheduler beyond CPU time.
 type sysCounts struct{ reads, writes, switches uint64 }
 
 // readSysCounts reads pid's counts ("self" for this process).
@@ -161,7 +163,7 @@ func readSysCounts(pid string) (sysCounts, error) {
 			continue // the thread ended
 		}
 		for _, l := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(l, ":"); ok && strings.HasSuffix(k, "ctxt_switches") {
+			if k, v, ok := strings.Cut(l, ":"); ok && k == "voluntary_ctxt_switches" {
 				n, _ := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
 				c.switches += n
 			}
