@@ -115,3 +115,41 @@ func TestGroupCommit(t *testing.T) {
 		})
 	}
 }
+
+// After a batch of several frames (bursty traffic), a sender that finds
+// the connection idle yields before its first write as well: a burst of
+// senders made runnable with it shares that write.
+func TestGroupCommitBurstLeader(t *testing.T) {
+	defer leaktest.AfterTest(t)()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	h, err := Start(ctx, Config{Name: "a@127.0.0.1", Cookie: "secret-cookie", Hidden: true}, newRecorder())
+	require.NoError(t, err)
+	defer stopAll(t, h)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	f := &countIO{}
+	c := newConn(h, Peer{Name: "x@127.0.0.1"}, nil, nil, true)
+	c.w, c.direct, c.started = f, true, true
+	go c.writeLoop()
+	defer c.close(ErrShutdown)
+	const senders, rounds = 16, 20
+	for round := range rounds {
+		c.mu.Lock()
+		c.lastEnd = 0 // idle, and the last batch was a burst
+		c.lastFrames = senders
+		c.mu.Unlock()
+		start := make(chan struct{})
+		var done sync.WaitGroup
+		runnableSenders(t, ctx, c, senders, start, &done)
+		close(start)
+		require.NoError(t, c.enqueue(ctx, frameData, []byte("lead"), true))
+		done.Wait()
+		want := uint64((round + 1) * (senders + 1))
+		waitUntil(t, 10*time.Second, func() bool { return c.ctr.framesOut.Load() == want }, "frames written")
+	}
+	// One write per round; a second now and then, when the scheduler's
+	// periodic look at its global queue picks the leader early. Without
+	// the first yield the leader's frame goes alone and the burst needs
+	// at least one more.
+	require.LessOrEqual(t, f.count(), rounds*3/2, "%d rounds of %d frames in %d writes", rounds, senders+1, f.count())
+}
