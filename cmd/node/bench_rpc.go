@@ -409,6 +409,7 @@ func benchRPCThroughput(cctx context.Context, p *nodal.Process, r *rpc.RPC, b st
 	type sample struct {
 		cpu            cpu3
 		caller, callee sysCounts
+		procs          uint64 // call processes the callee started
 	}
 	read := func() (sample, error) {
 		var s sample
@@ -419,7 +420,11 @@ func benchRPCThroughput(cctx context.Context, p *nodal.Process, r *rpc.RPC, b st
 		if s.caller, err = readSysCounts("self"); err != nil {
 			return s, err
 		}
-		s.callee, err = readSysCounts(strconv.Itoa(pids[0]))
+		if s.callee, err = readSysCounts(strconv.Itoa(pids[0])); err != nil {
+			return s, err
+		}
+		st, err := rpc.CallAs[rpc.Stats](cctx, r, b, "rpc.stats", nil)
+		s.procs = st.CallProcs
 		return s, err
 	}
 	rate := func(callers int, one func(pp *nodal.Process) error) (float64, sample, int64, error) {
@@ -459,7 +464,7 @@ func benchRPCThroughput(cctx context.Context, p *nodal.Process, r *rpc.RPC, b st
 		if err, _ := first.Load().(error); err != nil {
 			return 0, sample{}, 0, err
 		}
-		d := sample{cpu: s1.cpu.sub(s0.cpu), caller: s1.caller.sub(s0.caller), callee: s1.callee.sub(s0.callee)}
+		d := sample{cpu: s1.cpu.sub(s0.cpu), caller: s1.caller.sub(s0.caller), callee: s1.callee.sub(s0.callee), procs: s1.procs - s0.procs}
 		return float64(n.Load()) / el.Seconds(), d, n.Load(), nil
 	}
 	rpcOne := func(*nodal.Process) error { _, err := r.Call(cctx, b, "rpc.echo", "ping"); return err }
@@ -491,6 +496,9 @@ func benchRPCThroughput(cctx context.Context, p *nodal.Process, r *rpc.RPC, b st
 			figure{base + "_reads_callee" + suffix, perCall(d.callee.reads, n), "/call"},
 			figure{base + "_switches_caller" + suffix, perCall(d.caller.switches, n), "/call"},
 			figure{base + "_switches_callee" + suffix, perCall(d.callee.switches, n), "/call"})
+		if strings.HasPrefix(tc.name, "rpc_") {
+			figs = append(figs, figure{"rpc_call_procs_started" + suffix, perCall(d.procs, n), "/call"})
+		}
 	}
 	return figs, nil
 }
