@@ -124,6 +124,11 @@ func TestServiceMemberEvents(t *testing.T) {
 		p2ptest.Eventually(t, 30*time.Second, func() bool {
 			return slices.ContainsFunc(a.Members(), func(m Member) bool { return m.Name == bName && m.Incarnation == b2.Incarnation() })
 		}, "a sees b's new start")
+		// Events are delivered after memberlist's state changed (Members):
+		// wait for the one of the new start.
+		p2ptest.Eventually(t, 30*time.Second, func() bool {
+			return w.last(bName).Member.Incarnation == b2.Incarnation()
+		}, "a's watcher told of b's new start: %v", w.eventsOf(bName))
 		ev := w.last(bName)
 		if ev.Kind == MemberReplaced {
 			require.Equal(t, oldInc, ev.OldIncarnation)
@@ -131,7 +136,7 @@ func TestServiceMemberEvents(t *testing.T) {
 		} else {
 			// failure detection was faster than the restart: failed, then joined
 			require.Equal(t, MemberJoined, ev.Kind, "events of b: %v", w.eventsOf(bName))
-			require.True(t, w.has(bName, MemberFailed))
+			require.True(t, w.has(bName, MemberFailed), "events of b: %v", w.eventsOf(bName))
 		}
 		require.Equal(t, b2.Incarnation(), ev.Member.Incarnation)
 		stopSimNodes([]*Node{a, b2, d})

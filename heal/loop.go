@@ -125,8 +125,10 @@ func (h *Heal) step(now time.Time) {
 		}
 		// A member declared failed is missing at once (failure detection
 		// took its time); a lost connection to a live member, or a
-		// configured node not seen yet, after ReconnectInterval.
-		if (!r.member && r.seen) || lostFor >= cfg.ReconnectInterval {
+		// configured node not seen yet, after ReconnectInterval. A missing
+		// node stays missing until it is reachable: memberlist often has
+		// it back before its connection is.
+		if (!r.member && r.seen) || lostFor >= cfg.ReconnectInterval || st.missing[name] {
 			missing[name] = true
 		}
 		if !r.member && lostFor < cfg.ReconnectHorizon {

@@ -164,7 +164,7 @@ func (b *realBackend) start(ctx context.Context, name string, seeds []string) er
 	cmd := exec.Command("ip", args...)
 	cmd.Env = nodeEnv("NODAL_COOKIE="+b.opts.Cookie, "GOLOG_LOG_LEVEL=info")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	p := &realProc{name: name, cmd: cmd, stderr: &tailBuffer{max: 64 << 10}, done: make(chan struct{})}
+	p := &realProc{name: name, cmd: cmd, stderr: &tailBuffer{max: 1 << 20}, done: make(chan struct{})}
 	cmd.Stderr = p.stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -191,7 +191,7 @@ func (b *realBackend) start(ctx context.Context, name string, seeds []string) er
 	}()
 	b.t.Cleanup(func() {
 		if b.t.Failed() {
-			b.t.Logf("integration: stderr of %s (incarnation %d), last lines:\n%s", name, p.inc, lastLines(p.stderr.String(), 30))
+			b.t.Logf("integration: stderr of %s (incarnation %d), last lines but the harness's own ctl connections:\n%s", name, p.inc, lastLines(withoutCtl(p.stderr.String()), 40))
 		}
 	})
 	select {
@@ -492,7 +492,11 @@ func (b *realBackend) close() {
 		_ = p.cmd.Process.Signal(syscall.SIGKILL)
 		<-p.done
 	}
-	for _, lp := range proxies {
+	for k, lp := range proxies {
+		if b.t.Failed() {
+			b.t.Logf("integration: proxy of link %s-%s: %s to %s %+v; %s to %s %+v", k[0], k[1],
+				k[0], k[1], lp.Stats(faultproxy.AToB), k[1], k[0], lp.Stats(faultproxy.BToA))
+		}
 		_ = lp.Close()
 	}
 	for _, e := range b.lab.close() {
@@ -534,6 +538,19 @@ func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return string(t.b)
+}
+
+// withoutCtl drops the log lines about the harness's own `node ctl`
+// connections (a node up and a node down for each ctl run), which would
+// fill the tail a failing test prints.
+func withoutCtl(s string) string {
+	var b strings.Builder
+	for line := range strings.Lines(s) {
+		if !strings.Contains(line, `"node": "ctl-`) {
+			b.WriteString(line)
+		}
+	}
+	return b.String()
 }
 
 // lastLines returns the last n lines of s.

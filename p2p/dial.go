@@ -454,7 +454,7 @@ func (h *Host) admit(c *conn, inbound bool) (byte, error) {
 	h.last[name] = c
 	h.conns[name] = c
 	if h.guard != nil {
-		h.guard.authenticated(c.s.Conn().RemoteMultiaddr())
+		h.guard.settled(c.s.Conn().RemoteMultiaddr())
 	}
 	if c.peer.Hidden || m == nil {
 		if _, ok := h.known[name]; !ok && len(h.known) >= maxKnown {

@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -11,8 +12,13 @@ import (
 	"github.com/hashicorp/memberlist"
 	"github.com/libp2p/go-libp2p/core/connmgr"
 	"github.com/libp2p/go-libp2p/core/control"
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/core/sec"
+	tptu "github.com/libp2p/go-libp2p/p2p/net/upgrader"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 )
@@ -170,15 +176,59 @@ func (g *connGuard) expire(key string, p *pendingConn) {
 	}
 }
 
-// authenticated marks the inbound connection from remote as past the
-// cookie handshake: it is no longer pending.
-func (g *connGuard) authenticated(remote ma.Multiaddr) {
+// settled marks the inbound connection from remote as no longer
+// pending: it passed the cookie handshake, or it closed before (its slot
+// is free at once, not when its handshake deadline would have expired).
+func (g *connGuard) settled(remote ma.Multiaddr) {
 	key := remote.String()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if p := g.pending[key]; p != nil {
 		g.removeLocked(key, p)
 	}
+}
+
+// notifiee frees the slot of a pending connection that closes after
+// libp2p upgraded it (one that fails the security handshake keeps its
+// slot until its deadline: libp2p tells the gater nothing about it).
+func (g *connGuard) notifiee() network.Notifiee {
+	return &network.NotifyBundle{DisconnectedF: func(_ network.Network, c network.Conn) {
+		if c.Stat().Direction == network.DirInbound {
+			g.settled(c.RemoteMultiaddr())
+		}
+	}}
+}
+
+// security is the constructor of the host's Noise transport when it has a
+// guard: libp2p tells a gater nothing of a connection that fails its
+// security handshake, and every `node ctl` makes one such (its probe of
+// the listener's peer ID, connectaddr.go), so without this each held a
+// pending slot until its deadline and a burst of ctl runs from one address
+// was refused.
+func (g *connGuard) security(id protocol.ID, key crypto.PrivKey, muxers []tptu.StreamMuxer) (*guardedNoise, error) {
+	t, err := noise.New(id, key, muxers)
+	if err != nil {
+		return nil, err
+	}
+	return &guardedNoise{Transport: t, g: g}, nil
+}
+
+// guardedNoise is libp2p's Noise transport that frees the pending slot of
+// an inbound connection whose security handshake fails.
+type guardedNoise struct {
+	*noise.Transport
+	g *connGuard
+}
+
+// SecureInbound implements sec.SecureTransport.
+func (t *guardedNoise) SecureInbound(ctx context.Context, insecure net.Conn, p peer.ID) (sec.SecureConn, error) {
+	c, err := t.Transport.SecureInbound(ctx, insecure, p)
+	if err != nil {
+		if remote, merr := manet.FromNetAddr(insecure.RemoteAddr()); merr == nil {
+			t.g.settled(remote)
+		}
+	}
+	return c, err
 }
 
 // count returns how many connections are pending.

@@ -94,6 +94,8 @@ func TestImpostorDialerRefused(t *testing.T) {
 		return lc.contains("cookie mismatch from impostor@127.0.0.1")
 	}, "the listener logs the refusal naming the peer; got %s", lc.all())
 	waitUntil(t, 10*time.Second, func() bool { return connsTo(a, rp) == 0 }, "no connection kept")
+	waitUntil(t, 10*time.Second, func() bool { return a.Stats().Guard.PendingConns == 0 },
+		"the closed connection's pending slot is free at once, not at its one-minute deadline")
 	require.Empty(t, ra.snapshot(), "nothing of the impostor reaches the handler")
 	require.Empty(t, a.Peers())
 	require.Equal(t, uint64(1), a.Stats().Guard.HandshakeFailures)
@@ -409,4 +411,29 @@ func TestGossipStreamDeadlineCapped(t *testing.T) {
 	a := startHost(t, ctx, cfg, newRecorder())
 	defer stopAll(t, a)
 	require.Equal(t, 3*time.Second, seen)
+}
+
+// A dial that fails its security handshake frees its pending slot at once
+// (libp2p tells the gater nothing about it). Every `node ctl` makes one:
+// its probe of the listener's peer ID. Before, each held a slot for the
+// handshake deadline, and more than MaxPendingPerSource ctl runs within it
+// from one address were refused.
+func TestFailedSecurityHandshakeFreesItsSlot(t *testing.T) {
+	defer leaktest.AfterTest(t)()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cfg := hostileConfig("a@127.0.0.1", time.Minute)
+	cfg.Advanced.MaxPendingPerSource = 3
+	a := startHost(t, ctx, cfg, newRecorder())
+	b := startHost(t, ctx, loopbackConfig("b@127.0.0.1"), newRecorder())
+	defer stopAll(t, a, b)
+	addr, err := tcpMultiaddr(a.ListenAddrs()[0])
+	require.NoError(t, err)
+	for range 2 * cfg.Advanced.MaxPendingPerSource {
+		id, err := b.probePeerID(ctx, addr)
+		require.NoError(t, err, "a probe refused: slots of failed handshakes are still held")
+		require.Equal(t, a.Self().ID, id)
+		waitUntil(t, 10*time.Second, func() bool { return a.Stats().Guard.PendingConns == 0 },
+			"the probe's slot free at once, not at its one-minute deadline")
+	}
 }

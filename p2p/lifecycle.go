@@ -49,6 +49,9 @@ func Start(ctx context.Context, cfg Config, h Handler) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("p2p: libp2p listener on %s: %w", cfg.ListenAddr, err)
 	}
+	if guard != nil {
+		lh.Network().Notify(guard.notifiee())
+	}
 	announced, err := adv.bind(lh.Network().ListenAddresses(), lh.Addrs())
 	if err != nil {
 		_ = lh.Close()

@@ -44,21 +44,25 @@ func (n tcpNetwork) NewHost(ctx context.Context, name string, key crypto.PrivKey
 // gatedNetwork is implemented by the TCP network: Start gives it the
 // host's connection gater (guard.go), which bounds pending connections.
 type gatedNetwork interface {
-	newGatedHost(ctx context.Context, name string, key crypto.PrivKey, listen string, g connmgr.ConnectionGater) (host.Host, error)
+	newGatedHost(ctx context.Context, name string, key crypto.PrivKey, listen string, g *connGuard) (host.Host, error)
 }
 
 var _ gatedNetwork = tcpNetwork{}
 
-func (n tcpNetwork) newGatedHost(_ context.Context, _ string, key crypto.PrivKey, listen string, g connmgr.ConnectionGater) (host.Host, error) {
+func (n tcpNetwork) newGatedHost(_ context.Context, _ string, key crypto.PrivKey, listen string, g *connGuard) (host.Host, error) {
 	addr, err := tcpMultiaddr(listen)
 	if err != nil {
 		return nil, err
+	}
+	var security any = noise.New
+	if g != nil {
+		security = g.security // frees the slot of a failed handshake
 	}
 	opts := []libp2p.Option{
 		libp2p.Identity(key),
 		libp2p.ListenAddrs(addr),
 		libp2p.Transport(tcp.NewTCPTransport),
-		libp2p.Security(noise.ID, noise.New),
+		libp2p.Security(noise.ID, security),
 		libp2p.Muxer(yamux.ID, yamuxTransport()),
 		libp2p.DisableRelay(),
 		libp2p.ResourceManager(&network.NullResourceManager{}),

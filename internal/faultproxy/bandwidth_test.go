@@ -290,3 +290,46 @@ func TestBlackholeDefersDial(t *testing.T) {
 		require.Equal(t, "hello", string(got))
 	})
 }
+
+// TestBlackholeForgetsAClientThatGaveUp: a client that connects while its
+// way is blackholed and closes before the way clears is never dialled
+// through: the target does not see a burst of dead connections from the
+// proxy's address when the way clears (each would hold one of its pending
+// handshake slots until it timed out). A client still there gets through.
+func TestBlackholeForgetsAClientThatGaveUp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := New(Faults{}, 11)
+		defer p.Close()
+		p.Blackhole(AToB, true)
+		l := newMemListener()
+		require.True(t, p.track(l))
+		servers := make(chan net.Conn, 4)
+		p.wg.Go(func() {
+			p.acceptLoop(l, func() (net.Conn, error) {
+				a, b := net.Pipe()
+				servers <- b
+				return a, nil
+			}, AToB)
+		})
+		quitter, err := l.dial()
+		require.NoError(t, err)
+		_, err = quitter.Write([]byte("hello"))
+		require.NoError(t, err)
+		require.NoError(t, quitter.Close())
+		stayer, err := l.dial()
+		require.NoError(t, err)
+		defer stayer.Close()
+		go func() { _, _ = stayer.Write([]byte("still here")) }()
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		p.Blackhole(AToB, false)
+		server := <-servers
+		defer server.Close()
+		got, _, err := readAll(server, len("still here"))
+		require.NoError(t, err)
+		require.Equal(t, "still here", string(got))
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		require.Empty(t, servers, "dialled the target for a client that had gone")
+	})
+}

@@ -43,7 +43,7 @@
 // (connections stay open, nothing arrives): a node behind it looks
 // crashed to everyone sending to it that way. A connection accepted while
 // its clients' way is blackholed is dialled to the target only once the
-// way clears.
+// way clears, and not at all if its client closes it first.
 //
 // # Concurrency
 //
@@ -52,11 +52,13 @@
 package faultproxy
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -401,10 +403,12 @@ func (p *Proxy) acceptLoop(l net.Listener, dial func() (net.Conn, error), w Way)
 		}
 		p.wg.Go(func() {
 			// A connection made while its way is blackholed reaches the
-			// target only once the way clears, as a SYN dropped on the way
-			// never opens one: the target never holds a pile of half-open
-			// connections from the proxy's address.
-			if !p.wait(w, time.Time{}) {
+			// target only once the way clears, and not at all if its client
+			// gives up first, as a SYN dropped on the way never opens one:
+			// the target never holds a pile of half-open connections from
+			// the proxy's address.
+			c, ok := p.holdUntilClear(c, w)
+			if !ok {
 				c.Close()
 				return
 			}
@@ -426,6 +430,85 @@ func (p *Proxy) acceptLoop(l net.Listener, dial func() (net.Conn, error), w Way)
 	}
 }
 
+// maxHeld bounds what holdUntilClear keeps of a held client's bytes; past
+// it the client is no longer read (TCP's flow control holds it back).
+const maxHeld = 64 << 10
+
+// holdUntilClear waits while way w is blackholed, reading what client c
+// sends meanwhile so that a client that gives up (closes, resets) is seen:
+// then it returns false and the target is never dialled. Otherwise it
+// returns c with the bytes read so far put back in front of its stream.
+// It returns false when the proxy closes first.
+func (p *Proxy) holdUntilClear(c net.Conn, w Way) (net.Conn, bool) {
+	p.mu.Lock()
+	clear := p.of(w).clear
+	p.mu.Unlock()
+	select {
+	case <-clear:
+		return c, true
+	default:
+	}
+	var held []byte
+	var readErr error
+	gone := make(chan struct{}) // closed when the reader returns
+	go func() {
+		defer close(gone)
+		buf := make([]byte, 4096)
+		for len(held) < maxHeld {
+			n, err := c.Read(buf[:min(len(buf), maxHeld-len(held))])
+			held = append(held, buf[:n]...)
+			if err != nil {
+				readErr = err
+				return
+			}
+		}
+	}()
+	select {
+	case <-clear:
+	case <-gone:
+		if readErr != nil {
+			return c, false // the client gave up before the way cleared
+		}
+		select { // maxHeld read: wait without reading further
+		case <-clear:
+		case <-p.closing:
+			return c, false
+		}
+	case <-p.closing:
+		c.Close()
+		<-gone
+		return c, false
+	}
+	_ = c.SetReadDeadline(time.Now()) // stop the reader, keep the connection
+	<-gone
+	if readErr != nil && !errors.Is(readErr, os.ErrDeadlineExceeded) {
+		return c, false
+	}
+	if err := c.SetReadDeadline(time.Time{}); err != nil {
+		return c, false
+	}
+	if len(held) == 0 {
+		return c, true
+	}
+	return &prefixedConn{Conn: c, r: io.MultiReader(bytes.NewReader(held), c)}, true
+}
+
+// prefixedConn reads r (bytes already read from Conn, then Conn itself).
+type prefixedConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c *prefixedConn) Read(b []byte) (int, error) { return c.r.Read(b) }
+
+// CloseWrite half-closes Conn when it can (a TCP connection).
+func (c *prefixedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
 type chunk struct {
 	b   []byte
 	at  time.Time
@@ -442,7 +525,7 @@ func (p *Proxy) pipe(src, dst net.Conn, w Way, closeBoth func()) {
 		defer close(done)
 		for c := range q {
 			if c.eof {
-				if tc, ok := dst.(*net.TCPConn); ok {
+				if tc, ok := dst.(interface{ CloseWrite() error }); ok {
 					_ = tc.CloseWrite()
 				}
 				return
