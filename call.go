@@ -100,6 +100,7 @@ func (p *Process) Call(ctx context.Context, to Pid, req any) (any, error) {
 		ref = p.Monitor(to)
 		p.Send(to, CallRequest{From: From{Pid: p.pid, Ref: ref}, Req: req})
 	}
+	p.spinCall = to.Node != p.node.name // the reply comes from the network
 	m, err := p.ReceiveMatch(ctx, func(m any) bool {
 		switch m := m.(type) {
 		case CallReply:
@@ -109,6 +110,7 @@ func (p *Process) Call(ctx context.Context, to Pid, req any) (any, error) {
 		}
 		return false
 	})
+	p.spinCall = false
 	if err != nil {
 		p.Demonitor(ref, true)
 		return nil, p.node.callWaitError(to, err)
