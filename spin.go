@@ -21,15 +21,21 @@ import (
 // runtime yield every few looks lets the goroutines queued behind the
 // spinner run.
 //
-// It is bounded three ways: in time (spinBudget per wait), in breadth (at
-// most half the Ps spin at once, at least one), and by its outcome (a spin
-// that ends without a message makes the process skip the next 1, 3, 7 ...
-// 63 eligible waits, so a process whose messages come seldom soon stops
-// spinning). An idle node spins never: a spin follows only a message.
+// It is bounded three ways: in time (spinBudget per wait, and at most
+// spinMaxLooks looks), in breadth (at most half the Ps spin at once, at
+// least one), and by its outcome (a spin that ends without a message
+// makes the process skip the next 1, 3, 7 ... 63 eligible waits, so a
+// process whose messages come seldom soon stops spinning). An idle node
+// never spins: a spin follows only a message.
 
 // spinBudget is the longest a process spins before it parks: about the
 // round trip of a call between two nodes on loopback.
 const spinBudget = 40 * time.Microsecond
+
+// spinMaxLooks bounds the looks of one spin as well, so that a spin ends
+// where time does not pass while goroutines run (a testing/synctest
+// bubble's clock).
+const spinMaxLooks = 1024
 
 // spinMaxFails caps the backoff after spins that found nothing (skips
 // 2^n - 1 waits).
@@ -69,7 +75,7 @@ func (p *Process) spin() bool {
 			p.spinFails = 0
 			return true
 		}
-		if time.Since(start) > spinBudget {
+		if i == spinMaxLooks || time.Since(start) > spinBudget {
 			p.spinFails = min(p.spinFails+1, spinMaxFails)
 			p.spinSkip = 1<<p.spinFails - 1
 			return true
