@@ -45,6 +45,9 @@ func (p *Process) Reply(to From, reply any) {
 	if p.gone.Load() {
 		return
 	}
+	if to.Pid.Node != p.node.name {
+		p.sentOut = true
+	}
 	p.node.reply(p.pid, to, reply)
 }
 

@@ -13,7 +13,8 @@ import (
 // and resume, per message and per direction. Erlang avoids it by keeping
 // its schedulers busy-waiting a little before they sleep. A process whose
 // next message is likely to come from another node soon (it waits for a
-// remote call's reply, or its last message came from another node) looks
+// remote call's reply, or it answered a message from another node and
+// waits for the next one, as a server does) looks
 // at its mailbox for up to spinBudget before it parks, yielding its OS
 // thread to the kernel between looks (sched_yield): the connection's
 // reader, woken by the network poller on another thread, then delivers
@@ -48,8 +49,13 @@ var spinners atomic.Int32
 // (see above); it reports whether it spun. The owner calls it without
 // p.mu, before parking.
 func (p *Process) spin() bool {
-	net := p.netIn.Swap(false)
-	if !spinSupported || !(net || p.spinCall) {
+	// A conversation with another node: this process answered (or sent
+	// to) a node whose message it took last. A process that only takes a
+	// stream of messages does not spin: its spin would take the CPU its
+	// connection's reader needs.
+	talk := p.netIn.Swap(false) && p.sentOut
+	p.sentOut = false
+	if !spinSupported || !(talk || p.spinCall) {
 		return false
 	}
 	if p.spinSkip > 0 {
