@@ -45,6 +45,9 @@ func (p *Process) Reply(to From, reply any) {
 	if p.gone.Load() {
 		return
 	}
+	if to.Pid.Node != p.node.name {
+		p.sentOut = true
+	}
 	p.node.reply(p.pid, to, reply)
 }
 
@@ -100,6 +103,7 @@ func (p *Process) Call(ctx context.Context, to Pid, req any) (any, error) {
 		ref = p.Monitor(to)
 		p.Send(to, CallRequest{From: From{Pid: p.pid, Ref: ref}, Req: req})
 	}
+	p.spinCall = to.Node != p.node.name // the reply comes from the network
 	m, err := p.ReceiveMatch(ctx, func(m any) bool {
 		switch m := m.(type) {
 		case CallReply:
@@ -109,6 +113,7 @@ func (p *Process) Call(ctx context.Context, to Pid, req any) (any, error) {
 		}
 		return false
 	})
+	p.spinCall = false
 	if err != nil {
 		p.Demonitor(ref, true)
 		return nil, p.node.callWaitError(to, err)
