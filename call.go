@@ -34,6 +34,13 @@ type CallReply struct {
 	Ref   Ref
 	Reply any
 
+	// Err is set, and Reply nil, when a reply from another node arrived
+	// whole but its value could not be decoded here (a type this node has
+	// not registered, a value beyond its codec's limits): Call returns it
+	// at once rather than wait for a reply that will not come. It
+	// matches ErrCodec and the *CodecError that says why.
+	Err error
+
 	// dropped says the replier was the monitored callee and removed the
 	// call's monitor before replying; the caller then drops its side
 	// without a demonitor signal.
@@ -44,6 +51,9 @@ type CallReply struct {
 func (p *Process) Reply(to From, reply any) {
 	if p.gone.Load() {
 		return
+	}
+	if to.Pid.Node != p.node.name {
+		p.sentOut = true
 	}
 	p.node.reply(p.pid, to, reply)
 }
@@ -100,6 +110,7 @@ func (p *Process) Call(ctx context.Context, to Pid, req any) (any, error) {
 		ref = p.Monitor(to)
 		p.Send(to, CallRequest{From: From{Pid: p.pid, Ref: ref}, Req: req})
 	}
+	p.spinCall = to.Node != p.node.name // the reply comes from the network
 	m, err := p.ReceiveMatch(ctx, func(m any) bool {
 		switch m := m.(type) {
 		case CallReply:
@@ -109,6 +120,7 @@ func (p *Process) Call(ctx context.Context, to Pid, req any) (any, error) {
 		}
 		return false
 	})
+	p.spinCall = false
 	if err != nil {
 		p.Demonitor(ref, true)
 		return nil, p.node.callWaitError(to, err)
@@ -118,6 +130,9 @@ func (p *Process) Call(ctx context.Context, to Pid, req any) (any, error) {
 		// The callee ended the call's monitor itself when it replied
 		// (dropped); otherwise tell it.
 		p.demonitor(ref, true, !m.dropped)
+		if m.Err != nil {
+			return nil, fmt.Errorf("nodal: call to %v: its reply could not be decoded: %w", to, m.Err)
+		}
 		return m.Reply, nil
 	case Down:
 		return nil, &CallError{To: to, Reason: m.Reason}

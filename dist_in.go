@@ -131,8 +131,17 @@ func (d *dist) Frames(p p2p.Peer, frames [][]byte) {
 	}
 	var buf [maxRun]any
 	run := msgRun{msgs: buf[:0]}
-	for _, f := range frames {
-		id, v, ok, err := d.decodeLocalMsg(f)
+	// The slice headers of []byte messages, one array for the batch
+	// rather than one allocation per message (boxBytes).
+	var hdrs [][]byte
+	for k, f := range frames {
+		if len(hdrs) == 0 {
+			hdrs = make([][]byte, len(frames)-k)
+		}
+		id, v, ok, err := d.decodeLocalMsg(f, &hdrs[0])
+		if hdrs[0] != nil {
+			hdrs = hdrs[1:]
+		}
 		if ok && err == nil {
 			if run.id != id || len(run.msgs) == maxRun {
 				d.deliverRun(&run)
@@ -166,6 +175,7 @@ func (d *dist) deliverRun(r *msgRun) {
 		return
 	}
 	if p := d.n.procs.get(r.id); p != nil {
+		p.markNetIn()
 		if n := p.deliverMany(r.msgs); d.backlog > 0 && n > d.backlog {
 			d.throttle(p)
 		}
@@ -178,8 +188,9 @@ func (d *dist) deliverRun(r *msgRun) {
 // whose pids carry no node name (the sender's node and this node are
 // implied) for a pid of this node start: it returns the target's id and
 // the message, with ok. Any other frame gives !ok and is left to
-// handleFrame; an error is a malformed message frame.
-func (d *dist) decodeLocalMsg(f []byte) (id uint64, v any, ok bool, err error) {
+// handleFrame; an error is a malformed message frame. A []byte message's
+// slice header goes in *box (boxBytes): box is set only then.
+func (d *dist) decodeLocalMsg(f []byte, box *[]byte) (id uint64, v any, ok bool, err error) {
 	// kind, 0 (from's node: the peer), id, incarnation, 0 (to's node: this node), id, incarnation, value
 	if len(f) < 8 || f[0] != dMsg || f[1] != 0 {
 		return 0, nil, false, nil
@@ -203,7 +214,8 @@ func (d *dist) decodeLocalMsg(f []byte) (id uint64, v any, ok bool, err error) {
 		if j < 0 || n != uint64(len(f)-j) {
 			return 0, nil, false, nil // malformed: the general path says how
 		}
-		return id, f[j:len(f):len(f)], true, nil // capacity clipped: appends copy
+		*box = f[j:len(f):len(f)] // capacity clipped: appends copy
+		return id, boxBytes(box), true, nil
 	}
 	dec := decoder{Decoder: wire.NewDecoderAt(f, i), owned: true}
 	v = d.codec.decodeValue(&dec)
@@ -287,13 +299,19 @@ func (d *dist) handleFrame(p p2p.Peer, data []byte) error {
 func (d *dist) deliverIncoming(s signal) {
 	n := d.n
 	if s.kind == sigMessage && n.isLocal(s.to) {
-		if p := n.procs.get(s.to.ID); p != nil && p.deliver(s.msg) {
-			d.throttleSampled(p)
+		if p := n.procs.get(s.to.ID); p != nil {
+			p.markNetIn()
+			if p.deliver(s.msg) {
+				d.throttleSampled(p)
+			}
 		}
 		return
 	}
 	var q signalQueue
 	if n.isLocal(s.to) {
+		if p := n.procs.get(s.to.ID); p != nil {
+			p.markNetIn()
+		}
 		n.deliverQ(&s, &q)
 	} else {
 		n.undeliverable(&s, ReasonNoProc, &q)

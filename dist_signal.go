@@ -1,6 +1,7 @@
 package nodal
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/nodal-go/nodal/p2p"
@@ -116,6 +117,16 @@ func (d *dist) decodeSignal(p p2p.Peer, kind byte, f sigFrame, dec *decoder) (si
 	}
 	if f.fields&fValue != 0 {
 		v := d.codec.decodeValue(dec)
+		var ce *CodecError
+		if s.kind == sigReply && errors.As(dec.Err(), &ce) && dec.Len() == 0 {
+			// The frame is whole (the value, its last field, was read to
+			// its end) but this node cannot make the value: the caller
+			// is told, not left waiting out its deadline.
+			d.decodeErrors.Add(1)
+			log.Warnw("undecodable call reply: the caller gets the error", "from", p.Name, "to", s.to, "error", ce)
+			s.msg = CallReply{Ref: s.ref, dropped: kind == dReplyDemon, Err: ce}
+			return s, nil
+		}
 		switch s.kind {
 		case sigReply:
 			s.msg = CallReply{Ref: s.ref, Reply: v, dropped: kind == dReplyDemon}

@@ -472,6 +472,48 @@ func TestDistUndecodableFrameDropped(t *testing.T) {
 	require.Equal(t, []string{a.Name()}, b.Nodes())
 }
 
+// A call whose reply cannot be decoded on the caller's node (a type only
+// the callee registered) fails at once with the codec's error instead of
+// waiting out its deadline; the connection stays up.
+func TestDistCallUndecodableReplyFails(t *testing.T) {
+	defer leaktest.AfterTest(t)()
+	nodes := startDistCluster(t, "a@127.0.0.1", "b@127.0.0.1")
+	defer stopNodes(nodes)
+	a, b := nodes[0], nodes[1]
+	type onlyOnA struct{ N int }
+	codecA := NewCodec()
+	require.NoError(t, codecA.Register("test.replyOnlyOnA", onlyOnA{}))
+	a.dist.codec = codecA // b's codec does not know the type
+	server, err := a.Spawn(func(p *Process) error {
+		for {
+			m, err := p.Receive(context.Background())
+			if err != nil {
+				return nil
+			}
+			if req, ok := m.(CallRequest); ok {
+				if req.Req == "bad" {
+					p.Reply(req.From, onlyOnA{N: 1})
+				} else {
+					p.Reply(req.From, req.Req)
+				}
+			}
+		}
+	})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err = b.Call(ctx, server, "bad")
+	require.ErrorIs(t, err, ErrCodec)
+	require.ErrorIs(t, err, ErrUnregisteredType)
+	require.Contains(t, err.Error(), "test.replyOnlyOnA")
+	require.NoError(t, ctx.Err(), "failed at once, not at the deadline")
+	r, err := b.Call(ctx, server, "good")
+	require.NoError(t, err)
+	require.Equal(t, "good", r)
+	require.Equal(t, uint64(1), b.DistStats().DecodeErrors)
+	require.Equal(t, []string{a.Name()}, b.Nodes())
+}
+
 // Memory stays bounded when a receiver is slower than its sender: the
 // mailbox stops growing at the backlog bound (the connection pauses), and
 // nothing is lost once the receiver catches up.

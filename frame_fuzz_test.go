@@ -34,7 +34,8 @@ func FuzzFramesFastPath(f *testing.F) {
 	f.Add(appendRemotePid(head, to, n.name))
 	f.Add([]byte{dMsg, 0, 0x80, 0, 0, 0, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, fr []byte) {
-		id, v, ok, err := d.decodeLocalMsg(fr)
+		var box []byte
+		id, v, ok, err := d.decodeLocalMsg(fr, &box)
 		if !ok {
 			return // left to the general path, which the codec's fuzzing covers
 		}

@@ -345,12 +345,15 @@ func (p *Process) ReceiveMatch(ctx context.Context, match func(any) bool) (any, 
 			return nil, ctxError(err)
 		}
 		if !yielded {
-			// Before parking, yield once: a sender running on another
+			// Before parking, spin for a message from the network
+			// (spin.go) or yield once: a sender running on another
 			// core often has the next message ready by then, and a
 			// parked receiver costs the sender a wake-up.
 			yielded = true
 			p.mu.Unlock()
-			runtime.Gosched()
+			if !p.spin() {
+				runtime.Gosched()
+			}
 			continue
 		}
 		if p.wake == nil {

@@ -114,6 +114,14 @@ type Process struct {
 	// once it is dead, deliver drops the message exactly as a lookup miss
 	// would.
 	sendTo *Process
+
+	// The wait's spin (spin.go). netIn is set by the distribution layer
+	// when it delivers a message or signal; the owner takes it.
+	netIn     atomic.Bool
+	spinCall  bool  // owner: waiting for a remote call's reply
+	sentOut   bool  // owner: sent to another node since the last wait
+	spinFails uint8 // owner: spins in a row that found nothing
+	spinSkip  uint8 // owner: eligible waits to skip before the next spin
 }
 
 // overflow holds the chunks of a mailbox that outgrew one chunk. Guarded by
@@ -218,6 +226,7 @@ func (p *Process) Send(to Pid, msg any) error {
 		}
 		return nil
 	}
+	p.sentOut = true
 	return n.send(signal{kind: sigMessage, from: p.pid, to: to, msg: msg})
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,6 +37,22 @@ const idleTrimAfter = 100 * time.Millisecond
 // goroutine hand-off, while a stream of frames still goes out in batches.
 const idleGap = 5 * time.Microsecond
 
+// Group commit: frames queued while a batch is written all go out in the
+// next one. A write is a syscall that holds its goroutine's P, so senders
+// it made runnable (call processes woken by the batch the reader just
+// delivered, each with one reply) can only queue theirs after it; and a
+// writer that took the next batch at once would write their frames one by
+// one. So a small batch waits for one yield (runtime.Gosched) of whoever
+// writes it: the runnable senders queue their frames first and share the
+// write. A batch of yieldBelow bytes or more is written at once.
+const yieldBelow = 16 << 10
+
+// maxLeadBatches bounds the batches a sender that found the connection
+// idle writes (its own, then what others queued meanwhile) before it
+// leaves the rest to the writer goroutine: a sender is not held up by a
+// stream of other senders' frames.
+const maxLeadBatches = 4
+
 // frameIO is what a conn writes its frames on and closes: the libp2p
 // stream, or a direct connection (direct.go).
 type frameIO interface {
@@ -49,7 +66,8 @@ type frameIO interface {
 // encoded frames to a bounded buffer; the writer swaps it out and writes the
 // whole batch with one Write, so many small frames cost one syscall and one
 // encryption record. A sender that finds a direct connection idle writes its
-// frame itself (writeInline).
+// frame itself (writeInline), and then what others queued meanwhile (group
+// commit, yieldBelow).
 type conn struct {
 	h        *Host
 	peer     Peer
@@ -68,16 +86,17 @@ type conn struct {
 	tickR, tickW  uint64 // the tick's last look (tick goroutine only)
 	quietTicks    int
 
-	mu       sync.Mutex
-	buf      []byte        // encoded frames waiting for the writer
-	frames   int           // frames in buf
-	waiting  chan struct{} // non-nil while senders wait for space; closed on drain
-	closed   bool
-	flushing bool // graceful close: write what is queued, then close
-	reason   error
-	started  bool  // startConn ran: a sender may write inline
-	writing  bool  // a batch is being written (by the writer goroutine or inline)
-	lastEnd  int64 // when the last write ended (nanotime of the monotonic clock base)
+	mu         sync.Mutex
+	buf        []byte        // encoded frames waiting for the writer
+	frames     int           // frames in buf
+	waiting    chan struct{} // non-nil while senders wait for space; closed on drain
+	closed     bool
+	flushing   bool // graceful close: write what is queued, then close
+	reason     error
+	started    bool  // startConn ran: a sender may write inline
+	writing    bool  // a batch is being written (by the writer goroutine or inline)
+	lastEnd    int64 // when the last write ended (nanotime of the monotonic clock base)
+	lastFrames int   // frames in the last batch taken for writing
 
 	spare []byte // owned by whoever is writing: the second buffer
 
@@ -168,24 +187,59 @@ func (c *conn) enqueue(ctx context.Context, typ byte, payload []byte, block bool
 }
 
 // writeInline writes the queued batch from the sender's goroutine; c.mu is
-// held and released. Frames queued meanwhile go to the writer goroutine,
-// so a sender writes at most one batch.
+// held and released. The sender leads: while frames were queued during its
+// write it writes them too, after a yield when they are few (yieldBelow),
+// up to maxLeadBatches batches; the writer goroutine takes what is left.
+// When the last batch carried several frames (traffic comes in bursts:
+// many callers, or a batch of requests served at once), it yields before
+// its own first write too, so that the burst shares it.
 func (c *conn) writeInline() {
-	batch, n := c.takeLocked()
-	c.mu.Unlock()
-	ok := c.writeBatch(batch, n)
-	c.mu.Lock()
-	c.releaseLocked(batch)
-	more := ok && (len(c.buf) > 0 || c.flushing)
-	c.mu.Unlock()
-	if more {
-		c.signal()
+	if c.lastFrames > 1 && !c.leadYield() {
+		return
 	}
+	for batches := 1; ; batches++ {
+		batch, n := c.takeLocked()
+		c.mu.Unlock()
+		ok := c.writeBatch(batch, n)
+		c.mu.Lock()
+		c.releaseLocked(batch)
+		if !ok || len(c.buf) == 0 && !c.flushing {
+			c.mu.Unlock()
+			return
+		}
+		if c.flushing || batches == maxLeadBatches {
+			c.mu.Unlock()
+			c.signal()
+			return
+		}
+		if len(c.buf) < yieldBelow && !c.leadYield() {
+			return
+		}
+	}
+}
+
+// leadYield lets runnable senders queue their frames before the leading
+// sender takes the batch (runtime.Gosched); c.mu is held, and released
+// when it returns false: the connection closed or is flushing meanwhile,
+// and the writer goroutine takes over.
+func (c *conn) leadYield() bool {
+	c.writing = true // still the writer: senders only queue
+	c.mu.Unlock()
+	runtime.Gosched()
+	c.mu.Lock()
+	c.writing = false
+	if c.closed || c.flushing {
+		c.mu.Unlock()
+		c.signal()
+		return false
+	}
+	return true
 }
 
 // takeLocked takes the queued frames for writing; c.mu is held.
 func (c *conn) takeLocked() ([]byte, int) {
 	batch, n := c.buf, c.frames
+	c.lastFrames = n
 	c.buf, c.frames = c.spare[:0], 0
 	c.spare = nil
 	c.writing = true
@@ -227,7 +281,8 @@ func (c *conn) writeBatch(batch []byte, n int) bool {
 }
 
 // writeLoop is the connection's writer goroutine: it writes what senders
-// queued while a write was under way or the connection busy.
+// queued while a write was under way or the connection busy, a small batch
+// after one yield (yieldBelow).
 func (c *conn) writeLoop() {
 	defer close(c.writerDone)
 	for {
@@ -236,6 +291,7 @@ func (c *conn) writeLoop() {
 		case <-c.closing:
 			return
 		}
+		yielded := false
 		for {
 			c.mu.Lock()
 			if c.closed {
@@ -256,6 +312,13 @@ func (c *conn) writeLoop() {
 				}
 				break
 			}
+			if !yielded && len(c.buf) < yieldBelow && !c.flushing {
+				c.mu.Unlock()
+				runtime.Gosched()
+				yielded = true
+				continue
+			}
+			yielded = false
 			batch, n := c.takeLocked()
 			c.mu.Unlock()
 			if !c.writeBatch(batch, n) {

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
-	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	"github.com/lni/goutils/leaktest"
 	"github.com/stretchr/testify/require"
 )
@@ -104,7 +104,7 @@ func TestDirectRefusesUnknownToken(t *testing.T) {
 	require.NoError(t, err)
 	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
 	require.NoError(t, err)
-	tr, err := noise.New(noise.ID, key, nil)
+	tr, err := libp2ptls.New(libp2ptls.ID, key, nil)
 	require.NoError(t, err)
 	sc, err := tr.SecureOutbound(ctx, raw, b.Self().ID)
 	require.NoError(t, err)

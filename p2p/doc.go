@@ -4,7 +4,7 @@
 //
 // A node is a libp2p host (TCP, Noise, yamux) carrying one framed stream
 // per pair of nodes (protocol DistProtocol; on the TCP network the frames
-// then move to a direct Noise connection of the pair, direct.go), plus a hashicorp/memberlist
+// then move to a direct TLS 1.3 connection of the pair, direct.go), plus a hashicorp/memberlist
 // member for membership, SWIM failure detection and gossip. Each node's
 // memberlist metadata carries its libp2p peer ID, addresses and
 // incarnation, so joining one seed is enough to reach everyone: every node

@@ -44,6 +44,7 @@ type RuntimeInfo struct {
 var Builtins = []string{
 	"rpc.functions",  // nil -> []FunctionInfo
 	"rpc.echo",       // any -> the same value
+	"rpc.stats",      // nil -> Stats: this node's RPC counters
 	"node.info",      // nil -> NodeInfo
 	"node.nodes",     // nil -> []string: this node and the connected visible nodes
 	"node.processes", // nil -> []ProcessSummary
@@ -60,6 +61,7 @@ func init() {
 		"nodal.rpc.processes": []ProcessSummary{},
 		"nodal.rpc.runtime":   RuntimeInfo{},
 		"nodal.rpc.strings":   []string{},
+		"nodal.rpc.stats":     Stats{},
 	} {
 		if err := nodal.RegisterType(name, v); err != nil {
 			panic(fmt.Sprintf("rpc: register %s: %v", name, err))
@@ -75,6 +77,7 @@ func registerBuiltins(r *RPC, all bool) error {
 	}
 	for _, e := range []error{
 		Register(r, "rpc.echo", func(_ context.Context, v any) (any, error) { return v, nil }),
+		Register(r, "rpc.stats", func(context.Context, any) (Stats, error) { return r.Stats(), nil }),
 		Register(r, "node.info", func(context.Context, any) (NodeInfo, error) {
 			return NodeInfo{
 				Name: n.Name(), Incarnation: n.Incarnation(), Nodes: n.Nodes(), Hidden: n.HiddenNodes(),

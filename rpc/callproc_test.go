@@ -153,3 +153,28 @@ func TestHandOffToDyingCallProcess(t *testing.T) {
 		p2ptest.Eventually(t, 10*time.Second, func() bool { return b.servingCount("a@10.0.0.1").Load() == 0 }, "slot freed")
 	})
 }
+
+// The built-in rpc.stats returns the callee's counters: the calls it
+// served and the call processes it started for them (idle ones ran the
+// later calls).
+func TestBuiltinStats(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := startCluster(t, 1, []string{"a@10.0.0.1", "b@10.0.0.2"})
+		defer c.stop()
+		a, b := c.rpcs[0], c.rpcs[1]
+		ctx := context.Background()
+		for range 5 {
+			_, err := a.Call(ctx, "b@10.0.0.2", "rpc.echo", 1)
+			require.NoError(t, err)
+		}
+		st, err := CallAs[Stats](ctx, a, "b@10.0.0.2", "rpc.stats", nil)
+		require.NoError(t, err)
+		require.Equal(t, uint64(6), st.Served, "five echoes and rpc.stats itself")
+		// Mostly one: a call that comes before the last one's process is
+		// idle again gets a new one.
+		require.GreaterOrEqual(t, st.CallProcs, uint64(1))
+		require.LessOrEqual(t, st.CallProcs, st.Served)
+		require.Equal(t, b.Stats(), st)
+		require.Equal(t, uint64(6), a.Stats().Calls)
+	})
+}

@@ -34,7 +34,7 @@
 //	out, err := rpc.Pmap[Job, Done](ctx, r, "job.run", jobs)   // rpc:pmap
 //
 // Functions and FunctionsOn list what a node exposes. Every node also
-// exposes built-ins for operations (Builtins): rpc.functions, rpc.echo,
+// exposes built-ins for operations (Builtins): rpc.functions, rpc.echo, rpc.stats,
 // node.info, node.nodes, node.processes, os.getpid, os.hostname,
 // runtime.info; `node ctl rpc NODE FUNC [ARGS as JSON]` calls any of them,
 // through CallJSON. A function gets a ctx that is done when the caller's

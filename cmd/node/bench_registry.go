@@ -120,12 +120,12 @@ func cmdBenchRegistry(ctx context.Context, args []string, stdout, stderr io.Writ
 		}
 		visible := time.Since(start)
 		for _, node := range []string{b, c} {
-			v, err := p.CallName(rctx, node, ctlServiceName, ctlRequest{Cmd: "registered"})
+			v, err := p.CallName(rctx, node, ctlServiceName, ctlRequest{Cmd: "registered", Args: []string{"--count"}})
 			if err != nil {
 				return err
 			}
-			if r, ok := v.(ctlResponse); !ok || len(r.Names) < o.Names {
-				return fmt.Errorf("%s holds %d of %d names when the last is visible", node, len(r.Names), o.Names)
+			if r, ok := v.(ctlResponse); !ok || r.Count < o.Names {
+				return fmt.Errorf("%s holds %d of %d names when the last is visible", node, r.Count, o.Names)
 			}
 		}
 		const lookups = 1_000_000

@@ -5,7 +5,10 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -128,6 +131,53 @@ func readCPU3(pids []int) (cpu3, error) {
 }
 
 func (c cpu3) sub(c0 cpu3) cpu3 { return cpu3{c[0] - c0[0], c[1] - c0[1], c[2] - c0[2]} }
+
+// sysCounts are a process's read and write syscalls (/proc/PID/io) and
+// voluntary context switches (summed over its threads: a thread that
+// blocked, in a futex sleep of the Go scheduler or a wait for the network;
+// involuntary ones are other processes' load): what a call costs the
+// kernel and the scheduler beyond CPU time.
+type sysCounts struct{ reads, writes, switches uint64 }
+
+// readSysCounts reads pid's counts ("self" for this process).
+func readSysCounts(pid string) (sysCounts, error) {
+	var c sysCounts
+	b, err := os.ReadFile("/proc/" + pid + "/io")
+	if err != nil {
+		return c, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "syscr: "); ok {
+			c.reads, _ = strconv.ParseUint(v, 10, 64)
+		} else if v, ok := strings.CutPrefix(l, "syscw: "); ok {
+			c.writes, _ = strconv.ParseUint(v, 10, 64)
+		}
+	}
+	tasks, err := filepath.Glob("/proc/" + pid + "/task/*/status")
+	if err != nil {
+		return c, err
+	}
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			continue // the thread ended
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && k == "voluntary_ctxt_switches" {
+				n, _ := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+				c.switches += n
+			}
+		}
+	}
+	return c, nil
+}
+
+func (c sysCounts) sub(c0 sysCounts) sysCounts {
+	return sysCounts{c.reads - c0.reads, c.writes - c0.writes, c.switches - c0.switches}
+}
+
+// perCall is n per call.
+func perCall(n uint64, calls int64) float64 { return float64(n) / float64(max(calls, 1)) }
 
 // perOp is d per operation, in microseconds.
 func perOp(d time.Duration, ops int) float64 {
@@ -356,13 +406,34 @@ func benchRPCLatency(cctx context.Context, p *nodal.Process, r *rpc.RPC, b, c st
 // (processes on a), rpc and plain process Call to b, and the CPU each call
 // costs on a (caller) and b (callee).
 func benchRPCThroughput(cctx context.Context, p *nodal.Process, r *rpc.RPC, b string, echo nodal.Pid, pids []int, o benchRPCOptions) ([]figure, error) {
-	rate := func(callers int, one func(pp *nodal.Process) error) (float64, cpu3, int64, error) {
+	type sample struct {
+		cpu            cpu3
+		caller, callee sysCounts
+		procs          uint64 // call processes the callee started
+	}
+	read := func() (sample, error) {
+		var s sample
+		var err error
+		if s.cpu, err = readCPU3(pids); err != nil {
+			return s, err
+		}
+		if s.caller, err = readSysCounts("self"); err != nil {
+			return s, err
+		}
+		if s.callee, err = readSysCounts(strconv.Itoa(pids[0])); err != nil {
+			return s, err
+		}
+		st, err := rpc.CallAs[rpc.Stats](cctx, r, b, "rpc.stats", nil)
+		s.procs = st.CallProcs
+		return s, err
+	}
+	rate := func(callers int, one func(pp *nodal.Process) error) (float64, sample, int64, error) {
 		var n atomic.Int64
 		var first atomic.Value
 		var wg sync.WaitGroup
-		c0, err := readCPU3(pids)
+		s0, err := read()
 		if err != nil {
-			return 0, cpu3{}, 0, err
+			return 0, sample{}, 0, err
 		}
 		start := time.Now()
 		end := start.Add(o.Duration)
@@ -381,19 +452,20 @@ func benchRPCThroughput(cctx context.Context, p *nodal.Process, r *rpc.RPC, b st
 			})
 			if err != nil {
 				wg.Done()
-				return 0, cpu3{}, 0, err
+				return 0, sample{}, 0, err
 			}
 		}
 		wg.Wait()
 		el := time.Since(start)
-		c1, err := readCPU3(pids)
+		s1, err := read()
 		if err != nil {
-			return 0, cpu3{}, 0, err
+			return 0, sample{}, 0, err
 		}
 		if err, _ := first.Load().(error); err != nil {
-			return 0, cpu3{}, 0, err
+			return 0, sample{}, 0, err
 		}
-		return float64(n.Load()) / el.Seconds(), c1.sub(c0), n.Load(), nil
+		d := sample{cpu: s1.cpu.sub(s0.cpu), caller: s1.caller.sub(s0.caller), callee: s1.callee.sub(s0.callee), procs: s1.procs - s0.procs}
+		return float64(n.Load()) / el.Seconds(), d, n.Load(), nil
 	}
 	rpcOne := func(*nodal.Process) error { _, err := r.Call(cctx, b, "rpc.echo", "ping"); return err }
 	plainOne := func(pp *nodal.Process) error { _, err := pp.Call(cctx, echo, "ping"); return err }
@@ -408,7 +480,7 @@ func benchRPCThroughput(cctx context.Context, p *nodal.Process, r *rpc.RPC, b st
 		{"rpc_calls_per_s_16", 16, rpcOne},
 		{"plain_calls_per_s_16", 16, plainOne},
 	} {
-		v, cpu, n, err := rate(tc.callers, tc.one)
+		v, d, n, err := rate(tc.callers, tc.one)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", tc.name, err)
 		}
@@ -416,8 +488,17 @@ func benchRPCThroughput(cctx context.Context, p *nodal.Process, r *rpc.RPC, b st
 		base = strings.TrimSuffix(base, "_per_s_16")
 		suffix := tc.name[strings.LastIndexByte(tc.name, '_'):]
 		figs = append(figs, figure{tc.name, v, "call/s"},
-			figure{base + "_cpu_us_caller" + suffix, perOp(cpu[0], int(n)), "us"},
-			figure{base + "_cpu_us_callee" + suffix, perOp(cpu[1], int(n)), "us"})
+			figure{base + "_cpu_us_caller" + suffix, perOp(d.cpu[0], int(n)), "us"},
+			figure{base + "_cpu_us_callee" + suffix, perOp(d.cpu[1], int(n)), "us"},
+			figure{base + "_writes_caller" + suffix, perCall(d.caller.writes, n), "/call"},
+			figure{base + "_writes_callee" + suffix, perCall(d.callee.writes, n), "/call"},
+			figure{base + "_reads_caller" + suffix, perCall(d.caller.reads, n), "/call"},
+			figure{base + "_reads_callee" + suffix, perCall(d.callee.reads, n), "/call"},
+			figure{base + "_switches_caller" + suffix, perCall(d.caller.switches, n), "/call"},
+			figure{base + "_switches_callee" + suffix, perCall(d.callee.switches, n), "/call"})
+		if strings.HasPrefix(tc.name, "rpc_") {
+			figs = append(figs, figure{"rpc_call_procs_started" + suffix, perCall(d.procs, n), "/call"})
+		}
 	}
 	return figs, nil
 }

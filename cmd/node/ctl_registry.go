@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -92,7 +93,12 @@ func checkRegistryArgs(cmd string, args []string) (err error, ok bool) {
 		return name("unregister NAME", 1), true
 	case "whereis":
 		return name("whereis NAME", 1), true
-	case "registered", "sync":
+	case "registered":
+		if len(args) > 1 || (len(args) == 1 && args[0] != "--count") {
+			return errors.New("usage: registered [--count]"), true
+		}
+		return nil, true
+	case "sync":
 		if len(args) != 0 {
 			return fmt.Errorf("usage: %s", cmd), true
 		}
@@ -127,6 +133,10 @@ func (s *ctlService) doRegistry(ctx context.Context, w *nodal.Process, r ctlRequ
 			resp.Pid = pid.String()
 		}
 	case "registered":
+		if len(r.Args) == 1 { // --count: a reply of any size (a full one is bounded by the codec)
+			resp = ctlResponse{Count: len(reg.Registered()), NamesCounted: true}
+			break
+		}
 		resp = ctlResponse{Names: map[string]string{}}
 		for name, pid := range reg.Registered() {
 			resp.Names[name] = pid.String()
@@ -171,6 +181,9 @@ type (
 		Pid  string `json:"pid,omitempty"`
 		OK   bool   `json:"ok"`
 	}
+	jsonCount struct {
+		Count int `json:"count"`
+	}
 	jsonSync struct {
 		Node   string   `json:"node"`
 		Synced bool     `json:"synced"`
@@ -190,6 +203,9 @@ func jsonOfRegistry(cmd string, r ctlResponse) (any, bool) {
 		}
 		return out, true
 	case "registered":
+		if r.NamesCounted {
+			return jsonCount{Count: r.Count}, true
+		}
 		if r.Names == nil {
 			r.Names = map[string]string{}
 		}
@@ -214,6 +230,10 @@ func writePlainRegistry(w io.Writer, cmd string, r ctlResponse) bool {
 			fmt.Fprintf(w, "%s %s\n", r.Name, r.Pid)
 		}
 	case "registered":
+		if r.NamesCounted {
+			fmt.Fprintf(w, "%d\n", r.Count)
+			break
+		}
 		names := make([]string, 0, len(r.Names))
 		for name := range r.Names {
 			names = append(names, name)
@@ -238,8 +258,8 @@ var registryCommands = []ctlCommand{
 		`{"name":"db","ok":true}`},
 	{"whereis NAME", "the process holding the global NAME, as the node sees it",
 		`{"name":"db","pid":"<a@10.0.0.1.12.3>"} or {"name":"db","pid":null}`},
-	{"registered", "every global name the node sees, with its holder",
-		`{"names":{"db":"<a@10.0.0.1.12.3>"}}`},
+	{"registered [--count]", "every global name the node sees, with its holder (--count: how many; a full list is bounded by the codec, 65,536 names)",
+		`{"names":{"db":"<a@10.0.0.1.12.3>"}} or {"count":1}`},
 	{"sync", "exchange the registry's state with every reachable node and wait for their answers",
 		`{"node":"a@10.0.0.1","synced":true,"peers":["b@10.0.0.2"]}`},
 }

@@ -43,6 +43,8 @@ type ctlResponse struct {
 
 	Name  string            // register, unregister, whereis: the global name
 	Names map[string]string // registered: global name -> pid
+	// NamesCounted: registered --count, Count holds how many (Names is nil)
+	NamesCounted bool
 }
 
 // ctlProcess is one line of the processes command.
