@@ -454,9 +454,7 @@ func TestDistUndecodableFrameDropped(t *testing.T) {
 	defer stopNodes(nodes)
 	a, b := nodes[0], nodes[1]
 	type onlyOnA struct{ N int }
-	codecA := NewCodec()
-	require.NoError(t, codecA.Register("test.onlyOnA", onlyOnA{}))
-	a.dist.codec = codecA // b's codec does not know the type
+	registerOnlyOn(t, a, "test.onlyOnA", onlyOnA{})
 	got := make(chan any, 1)
 	pt := newProcT()
 	sink, err := b.Spawn(func(p *Process) error {
@@ -472,6 +470,15 @@ func TestDistUndecodableFrameDropped(t *testing.T) {
 	require.Equal(t, []string{a.Name()}, b.Nodes())
 }
 
+// registerOnlyOn gives n a codec of its own that knows v as name, a type
+// the other nodes' codecs do not know.
+func registerOnlyOn(t *testing.T, n *Node, name string, v any) {
+	t.Helper()
+	c := NewCodec()
+	require.NoError(t, c.Register(name, v))
+	n.dist.codec = c
+}
+
 // A call whose reply cannot be decoded on the caller's node (a type only
 // the callee registered) fails at once with the codec's error instead of
 // waiting out its deadline; the connection stays up.
@@ -481,9 +488,7 @@ func TestDistCallUndecodableReplyFails(t *testing.T) {
 	defer stopNodes(nodes)
 	a, b := nodes[0], nodes[1]
 	type onlyOnA struct{ N int }
-	codecA := NewCodec()
-	require.NoError(t, codecA.Register("test.replyOnlyOnA", onlyOnA{}))
-	a.dist.codec = codecA // b's codec does not know the type
+	registerOnlyOn(t, a, "test.replyOnlyOnA", onlyOnA{})
 	server, err := a.Spawn(func(p *Process) error {
 		for {
 			m, err := p.Receive(context.Background())
