@@ -162,7 +162,9 @@
 //     total, enforced by a libp2p connection gater at accept, before any
 //     cryptography; more are closed at once (Stats().Guard.RefusedPerSource,
 //     RefusedTotal). A connection stops being pending when it passes the
-//     cookie handshake. Measured with BenchmarkHalfOpenFlood: 15,000
+//     cookie handshake, fails its security handshake (every `node ctl`
+//     makes one such dial to learn the node's peer ID) or closes.
+//     Measured with BenchmarkHalfOpenFlood: 15,000
 //     half-open connections cost the node at most about 1,000 file
 //     descriptors and 15 MB of RSS, and calls and new ctl connections keep
 //     working.
