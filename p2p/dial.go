@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/sec"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
@@ -121,6 +122,25 @@ func (h *Host) dial(ctx context.Context, ai peer.AddrInfo, expect string) (*conn
 	}
 }
 
+// newDistStream opens the dist stream to id. A dial that fails while ctx
+// allows is tried once more at once: two nodes that dial each other at the
+// same moment from their listen ports (libp2p's TCP transport reuses them)
+// can meet in one TCP connection by simultaneous open, where both start
+// the security handshake as its initiator and both fail ("noise: message
+// is too short"); the next dial does not meet the other's. libp2p's dial
+// backoff for the peer is cleared first, or the second dial would be
+// refused by it.
+func (h *Host) newDistStream(ctx context.Context, id peer.ID) (network.Stream, error) {
+	s, err := h.lh.NewStream(network.WithAllowLimitedConn(ctx, "nodal"), id, DistProtocol)
+	if err == nil || ctx.Err() != nil {
+		return s, err
+	}
+	if sw, ok := h.lh.Network().(*swarm.Swarm); ok {
+		sw.Backoff().Clear(id)
+	}
+	return h.lh.NewStream(network.WithAllowLimitedConn(ctx, "nodal"), id, DistProtocol)
+}
+
 // dialOnce runs the dialer's side of the handshake.
 func (h *Host) dialOnce(ctx context.Context, ai peer.AddrInfo, expect string) (*conn, error) {
 	who := expect
@@ -130,7 +150,7 @@ func (h *Host) dialOnce(ctx context.Context, ai peer.AddrInfo, expect string) (*
 	if len(ai.Addrs) > 0 {
 		h.lh.Peerstore().AddAddrs(ai.ID, ai.Addrs, addrTTL)
 	}
-	s, err := h.lh.NewStream(network.WithAllowLimitedConn(ctx, "nodal"), ai.ID, DistProtocol)
+	s, err := h.newDistStream(ctx, ai.ID)
 	if err != nil {
 		return nil, &PeerError{Node: who, Err: fmt.Errorf("%w: %v", ErrNoConnection, err)}
 	}
