@@ -51,19 +51,8 @@ func healBytes(t *testing.T, base, perSide int, farBelow bool) {
 	net := p2ptest.New(p2ptest.WithSeed(21))
 	defer net.Close()
 	names := []string{"a@10.0.2.1", "b@10.0.2.2", "c@10.0.2.3"}
-	var ns []*replNode
-	for _, name := range names {
-		var seeds []string
-		if len(ns) > 0 {
-			seeds = []string{ns[0].n.GossipAddr()}
-		}
-		ns = append(ns, startReplNode(t, net, name, seeds, time.Second, false))
-	}
-	defer func() {
-		stopReplNodes(ns)
-		time.Sleep(10 * time.Second)
-	}()
-	p2ptest.Eventually(t, 60*time.Second, func() bool { return wholeView(ns) }, "whole")
+	ns := startReplCluster(t, net, names, 60*time.Second)
+	defer stopReplCluster(ns)
 	ctx := context.Background()
 
 	// Before the split: base names spread over the nodes, and every node's
@@ -193,22 +182,12 @@ func healBytesTen(t *testing.T) {
 	pad := strings.Repeat("x", 180)
 	net := p2ptest.New(p2ptest.WithSeed(23))
 	defer net.Close()
-	var ns []*replNode
 	var names []string
 	for i := range size {
-		name := fmt.Sprintf("n%d@10.0.4.%d", i, i+1)
-		names = append(names, name)
-		var seeds []string
-		if len(ns) > 0 {
-			seeds = []string{ns[0].n.GossipAddr()}
-		}
-		ns = append(ns, startReplNode(t, net, name, seeds, time.Second, false))
+		names = append(names, fmt.Sprintf("n%d@10.0.4.%d", i, i+1))
 	}
-	defer func() {
-		stopReplNodes(ns)
-		time.Sleep(10 * time.Second)
-	}()
-	p2ptest.Eventually(t, 2*time.Minute, func() bool { return wholeView(ns) }, "whole")
+	ns := startReplCluster(t, net, names, 2*time.Minute)
+	defer stopReplCluster(ns)
 	ctx := context.Background()
 	held := make([][]nodal.Pid, size)
 	for i, x := range ns {
@@ -282,4 +261,26 @@ func healBytesTen(t *testing.T) {
 	require.LessOrEqual(t, total.Bytes, bound, "heal bytes ≤ 2·(c·changes·nodes/2 + k·(nodes/2)²)")
 	require.LessOrEqual(t, total.Bytes/2, full/20, "heal bytes ≤ 5 % of the full state under 1 % changed")
 	require.Equal(t, uint64(dupNames), total.Conflicts, "Healed reports every conflict once")
+}
+
+// startReplCluster starts names (each seeded with the first, heal every
+// second) and waits until every view is whole.
+func startReplCluster(t *testing.T, net *p2ptest.Network, names []string, timeout time.Duration) []*replNode {
+	t.Helper()
+	var ns []*replNode
+	for _, name := range names {
+		var seeds []string
+		if len(ns) > 0 {
+			seeds = []string{ns[0].n.GossipAddr()}
+		}
+		ns = append(ns, startReplNode(t, net, name, seeds, time.Second, false))
+	}
+	p2ptest.Eventually(t, timeout, func() bool { return wholeView(ns) }, "whole")
+	return ns
+}
+
+// stopReplCluster stops ns and lets their timers run out (fake clock).
+func stopReplCluster(ns []*replNode) {
+	stopReplNodes(ns)
+	time.Sleep(10 * time.Second)
 }
