@@ -132,14 +132,20 @@ func (d *dist) Frames(p p2p.Peer, frames [][]byte) {
 	var buf [maxRun]any
 	run := msgRun{msgs: buf[:0]}
 	// The slice headers of []byte messages, one array for the batch
-	// rather than one allocation per message (boxBytes).
+	// rather than one allocation per message (boxBytes); made at the
+	// first message frame (a batch of other frames, such as services',
+	// needs none).
 	var hdrs [][]byte
 	for k, f := range frames {
-		if len(hdrs) == 0 {
-			hdrs = make([][]byte, len(frames)-k)
+		var box *[]byte // nil for a frame that is not a message
+		if len(f) > 0 && f[0] == dMsg {
+			if len(hdrs) == 0 {
+				hdrs = make([][]byte, len(frames)-k)
+			}
+			box = &hdrs[0]
 		}
-		id, v, ok, err := d.decodeLocalMsg(f, &hdrs[0])
-		if hdrs[0] != nil {
+		id, v, ok, err := d.decodeLocalMsg(f, box)
+		if box != nil && *box != nil {
 			hdrs = hdrs[1:]
 		}
 		if ok && err == nil {
@@ -189,7 +195,8 @@ func (d *dist) deliverRun(r *msgRun) {
 // implied) for a pid of this node start: it returns the target's id and
 // the message, with ok. Any other frame gives !ok and is left to
 // handleFrame; an error is a malformed message frame. A []byte message's
-// slice header goes in *box (boxBytes): box is set only then.
+// slice header goes in *box (boxBytes): box is set only then, and may be
+// nil for a frame that is not a message (f[0] != dMsg).
 func (d *dist) decodeLocalMsg(f []byte, box *[]byte) (id uint64, v any, ok bool, err error) {
 	// kind, 0 (from's node: the peer), id, incarnation, 0 (to's node: this node), id, incarnation, value
 	if len(f) < 8 || f[0] != dMsg || f[1] != 0 {

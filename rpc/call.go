@@ -180,7 +180,7 @@ func (r *RPC) send(ctx context.Context, node, fn string, args any, flags byte, g
 			return fail(err)
 		}
 	}
-	p := &pending{id: id.id, node: node, fn: fn, json: flags&flagJSON != 0, ch: make(chan reply, 1), grp: grp}
+	p := &pending{id: id.id, node: node, fn: fn, json: flags&flagJSON != 0, ch: make(chan struct{}, 1), grp: grp}
 	if ns != nil {
 		p.slots = ns.slots
 	}
@@ -225,7 +225,8 @@ func (r *RPC) receive(ctx context.Context, id ReqID, abandon bool) (any, error) 
 		return nil, &CallError{Node: id.node, Func: id.fn, Err: ErrNoRequest}
 	}
 	select {
-	case rep := <-p.ch:
+	case <-p.ch:
+		rep := p.rep
 		r.pending.remove(id.id)
 		if rep.gaveUp() && deadlinePassed(ctx) {
 			// The function gave up because this caller's deadline passed:
@@ -243,7 +244,8 @@ func (r *RPC) receive(ctx context.Context, id ReqID, abandon bool) (any, error) 
 	if _, _, done := r.pending.remove(id.id); done {
 		// The reply came meanwhile; if it is the function giving up on
 		// this deadline, it is still this call's timeout.
-		if rep := <-p.ch; !rep.gaveUp() {
+		<-p.ch
+		if rep := p.rep; !rep.gaveUp() {
 			return r.result(p, rep)
 		}
 	}
@@ -424,7 +426,8 @@ func (c *Requests[L]) Add(id ReqID, label L) error {
 	c.ids[id.id] = p
 	if p.done { // the reply is in its own channel already: take it along
 		delete(s.m, id.id)
-		c.inbox.push(p, <-p.ch)
+		<-p.ch
+		c.inbox.push(p, p.rep)
 	}
 	return nil
 }

@@ -135,7 +135,7 @@ func TestHandOffToDyingCallProcess(t *testing.T) {
 		cp := b.idle.idle[0]
 		b.idle.idle = b.idle.idle[:0]
 		id := a.nextID.Add(1)
-		p := &pending{id: id, node: "b@10.0.0.2", fn: "add", ch: make(chan reply, 1)}
+		p := &pending{id: id, node: "b@10.0.0.2", fn: "add", ch: make(chan struct{}, 1)}
 		a.pending.add(p)
 		req, err := decodeRequest(appendRequestHeader(nil, kindCall, id, 0, time.Second, "add"))
 		require.NoError(t, err)

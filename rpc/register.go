@@ -63,12 +63,14 @@ func Register[A, R any](r *RPC, name string, fn func(ctx context.Context, args A
 	f := &function{
 		info: FunctionInfo{Name: name, Args: reflect.TypeFor[A]().String(), Result: reflect.TypeFor[R]().String()},
 		invoke: func(ctx context.Context, b []byte, asJSON bool, dst []byte) ([]byte, error) {
-			var a A
+			var a A // not addressed: stays off the heap
 			if asJSON {
 				if len(b) > 0 {
-					if err := json.Unmarshal(b, &a); err != nil {
+					ja := new(A)
+					if err := json.Unmarshal(b, ja); err != nil {
 						return nil, &badArgs{err}
 					}
+					a = *ja
 				}
 			} else {
 				v, err := codec.Unmarshal(b)
@@ -319,16 +321,22 @@ func (r *RPC) run(p *nodal.Process, j job, buf *[]byte) (reuse bool) {
 		send()
 		return false
 	}
-	var ba *badArgs
-	switch {
-	case err == nil: // out is the reply
-	case errors.As(err, &ba):
-		out = appendReplyError((*buf)[:0], req.id, from.Incarnation, classBadArgs, ba.Error(), "", false)
-	default:
-		out = appendReplyError((*buf)[:0], req.id, from.Incarnation, classFunc, err.Error(), sentinelName(err), false)
+	if err != nil {
+		out = appendFuncError((*buf)[:0], req.id, from.Incarnation, err)
 	}
 	send()
 	return !ctx.end()
+}
+
+// appendFuncError appends the error reply for a function's err: bad
+// arguments or the function's own error. (Its own function, so that the
+// errors.As target is allocated only for a call that failed.)
+func appendFuncError(b []byte, id, incarnation uint64, err error) []byte {
+	var ba *badArgs
+	if errors.As(err, &ba) {
+		return appendReplyError(b, id, incarnation, classBadArgs, ba.Error(), "", false)
+	}
+	return appendReplyError(b, id, incarnation, classFunc, err.Error(), sentinelName(err), false)
 }
 
 // trimmedStack is the stack of a recovered panic from the panicking frame

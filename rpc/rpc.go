@@ -144,7 +144,7 @@ func (s *service) HandleFrame(from nodal.NodeRef, data []byte) {
 		}
 		return
 	}
-	req, err := decodeRequest(data)
+	req, err := decodeRequestIn(data, *r.funcs.Load())
 	if err != nil {
 		r.badFrame(from, err)
 		return
@@ -223,16 +223,19 @@ type pendingShard struct {
 	m  map[uint64]*pending
 }
 
-// pending is one call out. Exactly one reply reaches it: on ch (capacity
-// 1), where it waits in the table (done) until its caller takes it, or,
-// once it belongs to a collection, in the collection's inbox.
+// pending is one call out. Exactly one reply reaches it: in rep, signalled
+// on ch (capacity 1), where it waits in the table (done) until its caller
+// takes it, or, once it belongs to a collection, in the collection's inbox.
+// (A chan struct{} is one allocation; a chan reply, whose elements hold
+// pointers, two.)
 type pending struct {
 	id    uint64
 	node  string
 	fn    string
 	json  bool
-	ch    chan reply
-	done  bool // a reply is in ch; guarded by the shard's lock
+	ch    chan struct{}
+	rep   reply // set before ch is signalled; read after receiving from ch
+	done  bool  // rep is set and ch signalled; guarded by the shard's lock
 	inbox *inbox
 	label any
 	slots chan struct{} // the node's outbound slots, one of which this call holds
@@ -322,7 +325,8 @@ func (p *pending) put(s *pendingShard, rep reply) {
 		return
 	}
 	p.done = true
-	p.ch <- rep // capacity 1, one reply only: never blocks
+	p.rep = rep
+	p.ch <- struct{}{} // capacity 1, one reply only: never blocks
 	if p.grp != nil {
 		p.grp.done()
 	}

@@ -59,7 +59,11 @@ func appendRequestHeader(b []byte, kind byte, id uint64, flags byte, timeout tim
 }
 
 // decodeRequest decodes a call or cast frame; it never panics.
-func decodeRequest(b []byte) (request, error) {
+func decodeRequest(b []byte) (request, error) { return decodeRequestIn(b, nil) }
+
+// decodeRequestIn is decodeRequest whose function name, when funcs holds
+// it, is funcs' own string rather than a new one.
+func decodeRequestIn(b []byte, funcs map[string]*function) (request, error) {
 	d := wire.NewDecoder(b)
 	var r request
 	r.kind = d.Byte()
@@ -76,7 +80,12 @@ func decodeRequest(b []byte) (request, error) {
 	if n := d.Length(); d.Err() == nil && n > maxFuncName {
 		d.Fail("function name too long")
 	} else {
-		r.fn = string(d.Take(n))
+		raw := d.Take(n)
+		if f, ok := funcs[string(raw)]; ok {
+			r.fn = f.info.Name
+		} else {
+			r.fn = string(raw)
+		}
 	}
 	if err := d.Err(); err != nil {
 		return request{}, fmt.Errorf("%w: %w", ErrBadFrame, err)
