@@ -23,7 +23,7 @@ func (r *RPC) Call(ctx context.Context, node, fn string, args any) (any, error) 
 	if err != nil {
 		return nil, err
 	}
-	return r.receive(ctx, id, true)
+	return r.receiveOwn(ctx, id)
 }
 
 // CallAs is Call with the result asserted to R; a result of another type
@@ -55,7 +55,7 @@ func (r *RPC) CallJSON(ctx context.Context, node, fn string, args json.RawMessag
 	if err != nil {
 		return nil, err
 	}
-	v, err := r.receive(ctx, id, true)
+	v, err := r.receiveOwn(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +180,7 @@ func (r *RPC) send(ctx context.Context, node, fn string, args any, flags byte, g
 			return fail(err)
 		}
 	}
-	p := &pending{id: id.id, node: node, fn: fn, json: flags&flagJSON != 0, ch: make(chan struct{}, 1), grp: grp}
+	p := r.newPending(id.id, node, fn, flags&flagJSON != 0, grp)
 	if ns != nil {
 		p.slots = ns.slots
 	}
@@ -220,37 +220,88 @@ func (p *pending) release() {
 // when abandon is set (the late reply is then dropped), or returns
 // errNoResponse and keeps id waiting.
 func (r *RPC) receive(ctx context.Context, id ReqID, abandon bool) (any, error) {
+	v, _, err := r.await(ctx, id, abandon)
+	return v, err
+}
+
+// receiveOwn is receive that abandons, for an id that never left this
+// package (Call, CallJSON, Multicall): nobody else can wait for it, so its
+// pending, out of the table once the wait is over, is recycled.
+func (r *RPC) receiveOwn(ctx context.Context, id ReqID) (any, error) {
+	v, p, err := r.await(ctx, id, true)
+	if p != nil {
+		r.recycle(p)
+	}
+	return v, err
+}
+
+// await is receive; it also returns id's pending when this wait took it
+// out of the table with its channel empty (no reply can reach it any more).
+func (r *RPC) await(ctx context.Context, id ReqID, abandon bool) (any, *pending, error) {
 	p, ok := r.pending.get(id.id)
 	if !ok || p.inbox != nil {
-		return nil, &CallError{Node: id.node, Func: id.fn, Err: ErrNoRequest}
+		return nil, nil, &CallError{Node: id.node, Func: id.fn, Err: ErrNoRequest}
 	}
+	var out *pending // p, once this wait removed it and drained its channel
 	select {
 	case <-p.ch:
 		rep := p.rep
-		r.pending.remove(id.id)
+		if _, removed, _ := r.pending.remove(id.id); removed {
+			out = p
+		}
 		if rep.gaveUp() && deadlinePassed(ctx) {
 			// The function gave up because this caller's deadline passed:
 			// that is this call's timeout, whichever came first here.
 			// (ctx's own timer may not have fired yet: its Err is nil.)
 			p.release()
-			return nil, &CallError{Node: id.node, Func: id.fn, Err: timeoutError(cmp.Or(ctx.Err(), context.DeadlineExceeded))}
+			return nil, out, &CallError{Node: id.node, Func: id.fn, Err: timeoutError(cmp.Or(ctx.Err(), context.DeadlineExceeded))}
 		}
-		return r.result(p, rep)
+		v, err := r.result(p, rep)
+		return v, out, err
 	case <-ctx.Done():
 	}
 	if !abandon {
-		return nil, errNoResponse
+		return nil, nil, errNoResponse
 	}
-	if _, _, done := r.pending.remove(id.id); done {
+	_, removed, done := r.pending.remove(id.id)
+	if removed {
+		out = p
+	}
+	if done {
 		// The reply came meanwhile; if it is the function giving up on
 		// this deadline, it is still this call's timeout.
 		<-p.ch
 		if rep := p.rep; !rep.gaveUp() {
-			return r.result(p, rep)
+			v, err := r.result(p, rep)
+			return v, out, err
 		}
 	}
 	p.release()
-	return nil, &CallError{Node: id.node, Func: id.fn, Err: timeoutError(ctx.Err())}
+	return nil, out, &CallError{Node: id.node, Func: id.fn, Err: timeoutError(ctx.Err())}
+}
+
+// newPending returns a pending call, a recycled one when there is one.
+// (The pool is r's own: a channel made in a testing/synctest bubble must
+// stay in it, and a node lives in one bubble.)
+func (r *RPC) newPending(id uint64, node, fn string, json bool, grp *group) *pending {
+	p, _ := r.pendings.Get().(*pending)
+	if p == nil {
+		p = &pending{ch: make(chan struct{}, 1)}
+	}
+	p.id, p.node, p.fn, p.json, p.grp = id, node, fn, json, grp
+	return p
+}
+
+// recycle puts p, out of the table and with its slot released, back for
+// newPending. No reply can reach it (it is out of the table) and its
+// channel is empty.
+func (r *RPC) recycle(p *pending) {
+	if len(p.ch) != 0 {
+		return // not expected; such a p is left to the garbage collector
+	}
+	ch := p.ch
+	*p = pending{ch: ch}
+	r.pendings.Put(p)
 }
 
 var errNoResponse = errors.New("rpc: no response yet")
@@ -359,7 +410,7 @@ func (r *RPC) Multicall(ctx context.Context, nodes []string, fn string, args any
 	var bad []string
 	for i := range nodes {
 		if out[i].Err == nil {
-			out[i].Value, out[i].Err = r.receive(ctx, ids[i], true)
+			out[i].Value, out[i].Err = r.receiveOwn(ctx, ids[i])
 		}
 		if isBadNode(out[i].Err) {
 			bad = append(bad, nodes[i])

@@ -29,8 +29,9 @@ type RPC struct {
 	funcs atomic.Pointer[map[string]*function]
 	fmu   sync.Mutex // serialises registration
 
-	nextID  atomic.Uint64
-	pending pendingTable
+	nextID   atomic.Uint64
+	pending  pendingTable
+	pendings sync.Pool // recycled *pending (receiveOwn)
 
 	breakers sync.Map // callee node name (valid) -> *nodeState: breaker, outbound slots
 	serving  sync.Map // caller node name -> *atomic.Int64: calls running here
