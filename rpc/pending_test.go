@@ -58,3 +58,19 @@ func TestRecycledPendingGetsOnlyItsReply(t *testing.T) {
 		p2ptest.Eventually(t, 10*time.Second, func() bool { return a.Stats().LateReplies == late+rounds }, "every late reply dropped")
 	})
 }
+
+// FuzzDecodeRequestIn: a request decoded with the registered functions at
+// hand (its name then the registered string) is the request decodeRequest
+// gives, and it never panics.
+func FuzzDecodeRequestIn(f *testing.F) {
+	funcs := map[string]*function{"node.info": {info: FunctionInfo{Name: "node.info"}}, "": {info: FunctionInfo{Name: ""}}}
+	f.Add(append(appendRequestHeader(nil, kindCall, 7, 0, time.Second, "node.info"), 1, 2, 3))
+	f.Add(appendRequestHeader(nil, kindCast, 1, 0, 0, "other"))
+	f.Add([]byte{kindCall, 1, 0, 0, 0xff, 0xff, 0x03})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		want, werr := decodeRequest(b)
+		got, err := decodeRequestIn(b, funcs)
+		require.Equal(t, werr, err)
+		require.Equal(t, want, got)
+	})
+}
