@@ -396,9 +396,10 @@ func (r *RPC) Multicall(ctx context.Context, nodes []string, fn string, args any
 	// Every request goes out before any reply is waited for, and the
 	// caller wakes once, when the last reply is in (or ctx ends).
 	grp := newGroup(len(nodes))
+	pre := any(encoded(enc)) // boxed once, not once a node
 	for i, node := range nodes {
 		out[i].Node = node
-		ids[i], out[i].Err = r.send(ctx, node, fn, encoded(enc), 0, grp)
+		ids[i], out[i].Err = r.send(ctx, node, fn, pre, 0, grp)
 		if out[i].Err != nil {
 			grp.done() // no reply will come for it
 		}
