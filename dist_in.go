@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/nodal-go/nodal/internal/hoptrace"
 	"github.com/nodal-go/nodal/internal/wire"
 	"github.com/nodal-go/nodal/p2p"
 )
@@ -179,6 +180,7 @@ func (d *dist) deliverRun(r *msgRun) {
 		if n := p.deliverMany(r.msgs); d.backlog > 0 && n > d.backlog {
 			d.throttle(p)
 		}
+		p.yieldToSpinner()
 	}
 	clear(r.msgs)
 	r.msgs = r.msgs[:0]
@@ -266,7 +268,9 @@ func (d *dist) handleFrame(p p2p.Peer, data []byte) error {
 		if err != nil {
 			return err
 		}
+		hoptrace.Stamp(hoptrace.Decoded)
 		d.deliverIncoming(s)
+		hoptrace.Stamp(hoptrace.Delivered)
 		return nil
 	}
 	switch kind {
@@ -304,15 +308,20 @@ func (d *dist) deliverIncoming(s signal) {
 			if p.deliver(s.msg) {
 				d.throttleSampled(p)
 			}
+			p.yieldToSpinner()
 		}
 		return
 	}
 	var q signalQueue
 	if n.isLocal(s.to) {
-		if p := n.procs.get(s.to.ID); p != nil {
+		p := n.procs.get(s.to.ID)
+		if p != nil {
 			p.markNetIn()
 		}
 		n.deliverQ(&s, &q)
+		if p != nil {
+			defer p.yieldToSpinner() // after the signals it caused are sent on
+		}
 	} else {
 		n.undeliverable(&s, ReasonNoProc, &q)
 	}

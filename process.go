@@ -118,6 +118,7 @@ type Process struct {
 	// The wait's spin (spin.go). netIn is set by the distribution layer
 	// when it delivers a message or signal; the owner takes it.
 	netIn     atomic.Bool
+	spinning  atomic.Bool // the owner spins now (spin.go): a deliverer yields it the CPU
 	spinCall  bool  // owner: waiting for a remote call's reply
 	sentOut   bool  // owner: sent to another node since the last wait
 	spinFails uint8 // owner: spins in a row that found nothing
