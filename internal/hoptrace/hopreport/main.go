@@ -22,7 +22,7 @@ import (
 type rec struct {
 	mode       int
 	cpuD, cpuW int // the CPUs the delivery and the wake ran on
-	t    [hoptrace.NumHops]int64
+	t          [hoptrace.NumHops]int64
 }
 
 type point struct {
