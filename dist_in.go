@@ -133,14 +133,20 @@ func (d *dist) Frames(p p2p.Peer, frames [][]byte) {
 	var buf [maxRun]any
 	run := msgRun{msgs: buf[:0]}
 	// The slice headers of []byte messages, one array for the batch
-	// rather than one allocation per message (boxBytes).
+	// rather than one allocation per message (boxBytes), made at the
+	// first message frame: a batch of calls and replies needs none
+	// (decodeLocalMsg leaves any other frame, and its nil box, alone).
 	var hdrs [][]byte
 	for k, f := range frames {
-		if len(hdrs) == 0 {
-			hdrs = make([][]byte, len(frames)-k)
+		var box *[]byte
+		if len(f) > 0 && f[0] == dMsg {
+			if len(hdrs) == 0 {
+				hdrs = make([][]byte, len(frames)-k)
+			}
+			box = &hdrs[0]
 		}
-		id, v, ok, err := d.decodeLocalMsg(f, &hdrs[0])
-		if hdrs[0] != nil {
+		id, v, ok, err := d.decodeLocalMsg(f, box)
+		if box != nil && *box != nil {
 			hdrs = hdrs[1:]
 		}
 		if ok && err == nil {

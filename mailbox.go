@@ -192,7 +192,11 @@ func (p *Process) dropHead() {
 		p.head = 0
 	}
 	if len(p.local) == 0 {
-		p.local = p.local[:0:0] // let the chunk list's array go
+		if cap(p.local) > 1 {
+			p.local = p.local[:0:0] // let the chunk list's array go
+		} else {
+			p.local = p.local[:0] // one slot: kept, a message at a time reuses it
+		}
 	}
 }
 
