@@ -310,6 +310,7 @@ func (p *Process) Receive(ctx context.Context) (any, error) {
 func (p *Process) ReceiveMatch(ctx context.Context, match func(any) bool) (any, error) {
 	sc, sj := 0, 0 // scan position: chunk, index; everything before is scanned
 	yielded := false
+	defer p.endNetWait()
 	how := hoptrace.ModeNone
 	for {
 		if p.gone.Load() {

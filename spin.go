@@ -45,6 +45,21 @@ const spinMaxFails = 6
 // spinners counts the processes spinning now, in this OS process.
 var spinners atomic.Int32
 
+// netWaiters counts the processes whose wait is a conversation with
+// another node (spin's eligible waits, spinning or not), in this OS
+// process: more than one means concurrent calls or servers, whose
+// answers share writes (dist.yieldToSpinner).
+var netWaiters atomic.Int32
+
+// endNetWait ends p's count in netWaiters when its wait ends; the owner
+// calls it.
+func (p *Process) endNetWait() {
+	if p.netWaiting {
+		p.netWaiting = false
+		netWaiters.Add(-1)
+	}
+}
+
 // spin waits up to spinBudget for a message when p's wait is eligible
 // (see above); it reports whether it spun. The owner calls it without
 // p.mu, before parking.
@@ -57,6 +72,10 @@ func (p *Process) spin() bool {
 	p.sentOut = false
 	if !spinSupported || !(talk || p.spinCall) {
 		return false
+	}
+	if !p.netWaiting {
+		p.netWaiting = true
+		netWaiters.Add(1)
 	}
 	if p.spinSkip > 0 {
 		p.spinSkip--
@@ -96,21 +115,5 @@ func (p *Process) spin() bool {
 func (p *Process) markNetIn() {
 	if !p.netIn.Load() {
 		p.netIn.Store(true)
-	}
-}
-
-// yieldToSpinner is called by a connection's reader after it delivered to
-// p. A spinner yields its OS thread between looks, and the reader's
-// thread, woken by the network, is usually scheduled on the spinner's
-// vCPU (on 2 vCPUs the other one runs the peer process): the spinner then
-// sees the message only once the reader's thread gives the vCPU back,
-// after the reader's next read finds nothing and its thread goes idle,
-// 7-10 us later. Yielding the vCPU to the spinner at once puts that
-// tail after the spinner's work instead of before it. When the two run
-// on different vCPUs the yield returns at once and the spinner is not
-// delayed.
-func (p *Process) yieldToSpinner() {
-	if p.spinning.Load() {
-		osYield()
 	}
 }
