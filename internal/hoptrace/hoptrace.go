@@ -1,13 +1,13 @@
 // Package hoptrace stamps the hops of one remote call round trip, for
 // accounting where a call's latency goes. It is compiled in only with the
-// nodaltrace build tag; in the default build every function is an empty
+// nodaltrace build tag (on linux/amd64); otherwise every function is an empty
 // one the compiler removes, and Enabled is false.
 //
 // Each OS process keeps one slot per hop, overwritten by the next round
 // trip (the call benchmark runs one call at a time). The caller records
 // its slots when Call returns, the callee when its Reply has been written,
 // both keyed by the call's Ref id; Flush writes the records to
-// $NODAL_HOPTRACE/hops-<pid>.txt, and cmd/hopreport joins the two
+// $NODAL_HOPTRACE/hops-<pid>.txt, and internal/hoptrace/hopreport joins the two
 // processes' files (their stamps share the machine's monotonic clock).
 package hoptrace
 
