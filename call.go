@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/nodal-go/nodal/internal/hoptrace"
 )
 
 // From identifies the caller of a Call: its pid and the call's Ref. Pass it
@@ -52,10 +54,12 @@ func (p *Process) Reply(to From, reply any) {
 	if p.gone.Load() {
 		return
 	}
+	hoptrace.Stamp(hoptrace.ReplyEntry)
 	if to.Pid.Node != p.node.name {
 		p.sentOut = true
 	}
 	p.node.reply(p.pid, to, reply)
+	hoptrace.Record("callee", to.Ref.ID)
 }
 
 // Reply sends reply to the caller from, from outside any process.
@@ -91,6 +95,7 @@ func (n *Node) reply(from Pid, to From, reply any) {
 // context.DeadlineExceeded; a request that cannot be encoded for another
 // node, the codec's error.
 func (p *Process) Call(ctx context.Context, to Pid, req any) (any, error) {
+	hoptrace.Stamp(hoptrace.CallEntry)
 	if err := p.exited(); err != nil {
 		return nil, err
 	}
@@ -132,6 +137,10 @@ func (p *Process) Call(ctx context.Context, to Pid, req any) (any, error) {
 		p.demonitor(ref, true, !m.dropped)
 		if m.Err != nil {
 			return nil, fmt.Errorf("nodal: call to %v: its reply could not be decoded: %w", to, m.Err)
+		}
+		if hoptrace.Enabled {
+			hoptrace.Stamp(hoptrace.CallReturn)
+			hoptrace.Record("caller", ref.ID)
 		}
 		return m.Reply, nil
 	case Down:

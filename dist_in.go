@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/nodal-go/nodal/internal/hoptrace"
 	"github.com/nodal-go/nodal/internal/wire"
 	"github.com/nodal-go/nodal/p2p"
 )
@@ -166,6 +167,47 @@ func (d *dist) Frames(p p2p.Peer, frames [][]byte) {
 		}
 	}
 	d.deliverRun(&run)
+	if len(frames) == 1 {
+		d.yieldToSpinner(frames[0])
+	}
+}
+
+// yieldToSpinner is called by a connection's reader after it delivered a
+// lone frame (a call, a reply, one message of a conversation). When the
+// frame's target process spins for it (spin.go), the reader yields its
+// vCPU to it (sched_yield). A spinner yields its OS thread between looks,
+// and the reader's thread, woken by the network, is usually scheduled on
+// the spinner's vCPU (on 2 vCPUs the other one runs the peer process; a
+// nodaltrace build showed them on one vCPU in ~100 % of the spins that
+// caught a message): the spinner then saw the message only once the
+// reader's thread gave the vCPU back, after the reader's next read found
+// nothing and its thread went idle, 7-10 us later. When the two run on
+// different vCPUs the yield returns at once. A batch of several frames is
+// left alone: the goroutines it made runnable queue their answers on the
+// reader's P and share one write (group commit, p2p/conn.go), which a
+// spinner writing alone in between would break.
+//
+// Only the one conversation of this OS process is helped so (netWaiters
+// is 1): with concurrent callers or servers, a lone frame is one of many,
+// and the spinner's answer written at once alone would break the batches
+// the others share.
+func (d *dist) yieldToSpinner(f []byte) {
+	if !spinSupported || spinners.Load() == 0 || netWaiters.Load() != 1 {
+		return
+	}
+	dec := newDecoder(f, true)
+	if _, ok := signalFrame(dec.Byte()); !ok {
+		return
+	}
+	dec.remotePid("")
+	to := dec.remotePid(d.n.name)
+	if dec.Err() != nil || !d.n.isLocal(to) {
+		return
+	}
+	if p := d.n.procs.get(to.ID); p != nil && p.spinning.Load() {
+		hoptrace.Stamp(hoptrace.Delivered)
+		osYield()
+	}
 }
 
 // msgRun is messages for the local process id, in order, not delivered yet.
@@ -273,7 +315,9 @@ func (d *dist) handleFrame(p p2p.Peer, data []byte) error {
 		if err != nil {
 			return err
 		}
+		hoptrace.Stamp(hoptrace.Decoded)
 		d.deliverIncoming(s)
+		hoptrace.Stamp(hoptrace.Delivered)
 		return nil
 	}
 	switch kind {

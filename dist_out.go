@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nodal-go/nodal/internal/hoptrace"
 	"github.com/nodal-go/nodal/p2p"
 )
 
@@ -122,6 +123,7 @@ func (d *dist) route(s signal) error {
 		framePool.Put(bp)
 		return err
 	}
+	hoptrace.Stamp(hoptrace.Encoded)
 	err = d.host.Send(d.n.ctx, peer.Name, frame) // copies frame
 	if cap(frame) <= maxPooledFrame {
 		*bp = frame[:0]

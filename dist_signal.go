@@ -110,22 +110,25 @@ func (d *dist) decodeSignal(p p2p.Peer, kind byte, f sigFrame, dec *decoder) (si
 		return signal{}, fmt.Errorf("%w: signal from %v relayed by %s", ErrCodec, s.from, p.Name)
 	}
 	if f.fields&fRef != 0 {
-		s.ref = dec.ref()
+		s.ref = decodeRefOf(dec, p.Name, d.n.name)
 	}
 	if f.fields&fReason != 0 {
 		s.reason = dec.reason()
 	}
 	if f.fields&fValue != 0 {
 		v := d.codec.decodeValue(dec)
-		var ce *CodecError
-		if s.kind == sigReply && errors.As(dec.Err(), &ce) && dec.Len() == 0 {
-			// The frame is whole (the value, its last field, was read to
-			// its end) but this node cannot make the value: the caller
-			// is told, not left waiting out its deadline.
-			d.decodeErrors.Add(1)
-			log.Warnw("undecodable call reply: the caller gets the error", "from", p.Name, "to", s.to, "error", ce)
-			s.msg = CallReply{Ref: s.ref, dropped: kind == dReplyDemon, Err: ce}
-			return s, nil
+		if err := dec.Err(); err != nil && s.kind == sigReply && dec.Len() == 0 {
+			// ce is declared here, not above: errors.As makes it escape,
+			// and a successful decode should not allocate it.
+			if ce := (*CodecError)(nil); errors.As(err, &ce) {
+				// The frame is whole (the value, its last field, was read
+				// to its end) but this node cannot make the value: the
+				// caller is told, not left waiting out its deadline.
+				d.decodeErrors.Add(1)
+				log.Warnw("undecodable call reply: the caller gets the error", "from", p.Name, "to", s.to, "error", ce)
+				s.msg = CallReply{Ref: s.ref, dropped: kind == dReplyDemon, Err: ce}
+				return s, nil
+			}
 		}
 		switch s.kind {
 		case sigReply:
@@ -137,4 +140,27 @@ func (d *dist) decodeSignal(p p2p.Peer, kind byte, f sigFrame, dec *decoder) (si
 		}
 	}
 	return s, dec.done()
+}
+
+// decodeRefOf reads a Ref (decoder.ref) whose node is usually one of two
+// known names (a call's ref names the caller's node: the peer for a
+// request, this node for a reply): the known string is used rather than a
+// new copy, which saves an allocation per call and per reply.
+func decodeRefOf(dec *decoder, a, b string) Ref {
+	node := dec.Bytes()
+	id := dec.Uvarint()
+	inc := dec.Uvarint()
+	if dec.Err() != nil {
+		return Ref{}
+	}
+	var name string
+	switch string(node) { // compared without a copy
+	case a:
+		name = a
+	case b:
+		name = b
+	default:
+		name = string(node)
+	}
+	return Ref{Node: name, ID: id, Incarnation: inc}
 }

@@ -3,6 +3,8 @@ package nodal
 import (
 	"context"
 	"runtime"
+
+	"github.com/nodal-go/nodal/internal/hoptrace"
 )
 
 // The mailbox has two parts. Senders append to p.in under p.mu; the owner
@@ -190,7 +192,11 @@ func (p *Process) dropHead() {
 		p.head = 0
 	}
 	if len(p.local) == 0 {
-		p.local = p.local[:0:0] // let the chunk list's array go
+		if cap(p.local) > 1 {
+			p.local = p.local[:0:0] // let the chunk list's array go
+		} else {
+			p.local = p.local[:0] // one slot: kept, a message at a time reuses it
+		}
 	}
 }
 
@@ -304,6 +310,8 @@ func (p *Process) Receive(ctx context.Context) (any, error) {
 func (p *Process) ReceiveMatch(ctx context.Context, match func(any) bool) (any, error) {
 	sc, sj := 0, 0 // scan position: chunk, index; everything before is scanned
 	yielded := false
+	defer p.endNetWait()
+	how := hoptrace.ModeNone
 	for {
 		if p.gone.Load() {
 			return nil, p.exited()
@@ -319,6 +327,10 @@ func (p *Process) ReceiveMatch(ctx context.Context, match func(any) bool) (any, 
 			}
 			for ; j < len(c); j++ {
 				if match == nil || match(c[j]) {
+					if hoptrace.Enabled {
+						hoptrace.Stamp(hoptrace.Received)
+						hoptrace.WakeMode(how)
+					}
 					return p.take(ci, j), nil
 				}
 			}
@@ -353,7 +365,11 @@ func (p *Process) ReceiveMatch(ctx context.Context, match func(any) bool) (any, 
 			p.mu.Unlock()
 			if !p.spin() {
 				runtime.Gosched()
+				how = hoptrace.ModeYield
+			} else {
+				how = hoptrace.ModeSpin
 			}
+			hoptrace.Stamp(hoptrace.Woken)
 			continue
 		}
 		if p.wake == nil {
@@ -371,6 +387,8 @@ func (p *Process) ReceiveMatch(ctx context.Context, match func(any) bool) (any, 
 			case <-done:
 			}
 		}
+		how = hoptrace.ModeParked
+		hoptrace.Stamp(hoptrace.Woken)
 	}
 }
 

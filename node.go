@@ -11,6 +11,8 @@ import (
 
 	logging "github.com/ipfs/go-log/v2"
 	"github.com/lni/goutils/syncutil"
+
+	"github.com/nodal-go/nodal/internal/hoptrace"
 )
 
 var log = logging.Logger("nodal")
@@ -227,6 +229,7 @@ func (n *Node) Stop(ctx context.Context) error {
 
 func (n *Node) stop(ctx context.Context) error {
 	log.Debugw("node stopping", "node", n.name)
+	hoptrace.Flush() // the nodaltrace build's hop records, if any
 	n.stopping.Store(true)
 	// Services first, while processes and the network still run.
 	serr := n.stopServices(ctx)

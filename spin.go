@@ -45,6 +45,21 @@ const spinMaxFails = 6
 // spinners counts the processes spinning now, in this OS process.
 var spinners atomic.Int32
 
+// netWaiters counts the processes whose wait is a conversation with
+// another node (spin's eligible waits, spinning or not), in this OS
+// process: more than one means concurrent calls or servers, whose
+// answers share writes (dist.yieldToSpinner).
+var netWaiters atomic.Int32
+
+// endNetWait ends p's count in netWaiters when its wait ends; the owner
+// calls it.
+func (p *Process) endNetWait() {
+	if p.netWaiting {
+		p.netWaiting = false
+		netWaiters.Add(-1)
+	}
+}
+
 // spin waits up to spinBudget for a message when p's wait is eligible
 // (see above); it reports whether it spun. The owner calls it without
 // p.mu, before parking.
@@ -58,6 +73,10 @@ func (p *Process) spin() bool {
 	if !spinSupported || !(talk || p.spinCall) {
 		return false
 	}
+	if !p.netWaiting {
+		p.netWaiting = true
+		netWaiters.Add(1)
+	}
 	if p.spinSkip > 0 {
 		p.spinSkip--
 		return false
@@ -67,6 +86,8 @@ func (p *Process) spin() bool {
 		return false
 	}
 	defer spinners.Add(-1)
+	p.spinning.Store(true)
+	defer p.spinning.Store(false)
 	start := time.Now()
 	for i := 1; ; i++ {
 		if i%8 == 0 {

@@ -3,8 +3,11 @@ package nodal
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/nodal-go/nodal/p2p/p2ptest"
 )
 
 // TestSpinEligibilityAndBackoff checks when a wait spins (spin.go): only in
@@ -52,4 +55,49 @@ func TestSpinEligibilityAndBackoff(t *testing.T) {
 	}
 	require.Equal(t, uint8(spinMaxFails), p.spinFails)
 	require.Equal(t, uint8(1<<spinMaxFails-1), p.spinSkip, "the backoff is capped")
+}
+
+// TestNetWaitersCountsConversations checks the count that lets a reader
+// yield to a spinner (dist.yieldToSpinner) only for the one conversation
+// of the OS process: a wait that may spin is counted until it ends, and a
+// local wait is not.
+func TestNetWaitersCountsConversations(t *testing.T) {
+	if !spinSupported {
+		t.Skip("no spin on this OS")
+	}
+	n, err := Start(context.Background(), Config{})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, n.Stop(context.Background())) }()
+	base := netWaiters.Load()
+
+	p := n.newBare()
+	defer n.terminate(p, ReasonNormal)
+	require.True(t, p.deliver("local"))
+	_, err = p.Receive(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, base, netWaiters.Load(), "a local wait is not a conversation")
+
+	// A remote call's wait: counted while it waits, not after.
+	p.spinCall = true
+	got := make(chan any, 1)
+	go func() {
+		m, _ := p.ReceiveMatch(context.Background(), nil)
+		got <- m
+	}()
+	p2ptest.Eventually(t, 10*time.Second, func() bool { return netWaiters.Load() == base+1 },
+		"a remote call's wait counts")
+	require.True(t, p.deliver("reply"))
+	require.Equal(t, "reply", <-got)
+	require.Equal(t, base, netWaiters.Load(), "the count ends with the wait")
+
+	// Two processes in a conversation at once are two.
+	q := n.newBare()
+	defer n.terminate(q, ReasonNormal)
+	p.spinCall, q.spinCall = true, true
+	p.spin()
+	q.spin()
+	require.Equal(t, base+2, netWaiters.Load())
+	p.endNetWait()
+	q.endNetWait()
+	require.Equal(t, base, netWaiters.Load())
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
+
+	"github.com/nodal-go/nodal/internal/hoptrace"
 )
 
 // maxBatchFrames bounds the frames one BatchHandler.Frames call gets.
@@ -269,7 +271,10 @@ func (c *conn) releaseLocked(batch []byte) {
 // writeBatch writes one batch of n frames; false when the connection failed
 // (it is then closed).
 func (c *conn) writeBatch(batch []byte, n int) bool {
-	if _, err := c.w.Write(batch); err != nil {
+	hoptrace.Stamp(hoptrace.WriteStart)
+	_, err := c.w.Write(batch)
+	hoptrace.Stamp(hoptrace.WriteEnd)
+	if err != nil {
 		c.ctr.dropped.Add(uint64(n))
 		c.closeWith(fmt.Errorf("%w: write: %v", ErrConnClosed, err), false)
 		return false
@@ -426,6 +431,7 @@ func (c *conn) readLoop() {
 		}
 		switch typ {
 		case frameData:
+			hoptrace.Stamp(hoptrace.FrameRead)
 			if bh == nil {
 				c.ctr.framesIn.Add(1)
 				c.ctr.bytesIn.Add(uint64(len(p)))

@@ -18,6 +18,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/sec"
 	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	manet "github.com/multiformats/go-multiaddr/net"
+
+	"github.com/nodal-go/nodal/internal/hoptrace"
 )
 
 // Direct connections: on the TCP network the frames between two nodes run
@@ -273,6 +275,7 @@ type countReader struct {
 func (c countReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	if n > 0 {
+		hoptrace.Stamp(hoptrace.ReadReturn)
 		c.n.Add(1)
 	}
 	return n, err
