@@ -588,3 +588,36 @@ func TestManySiblingsUnderOneKey(t *testing.T) {
 	b.Merge(b.Remove("group"))
 	require.False(t, b.Contains("group"))
 }
+
+// Live yields every live entry once, whether the value keeps its entries in
+// maps (a state), or flat (a mutator's delta, a decoded value).
+func TestLiveEntries(t *testing.T) {
+	a, b := newMap(ra), newMap(rb)
+	b.Merge(a.Add("x", 1))
+	d := b.Add("y", 2)
+	b.Add("x", 3)
+	b.RemoveDots(crdt.Dot{Replica: ra, Counter: 1})
+	enc, err := b.MarshalBinary()
+	require.NoError(t, err)
+	decoded, err := crdt.DecodeORMap(enc, crdt.StringCodec{}, crdt.Uint64Codec{})
+	require.NoError(t, err)
+	collect := func(m *crdt.ORMap[string, uint64]) map[crdt.Dot]string {
+		out := map[crdt.Dot]string{}
+		for k, sib := range m.Live() {
+			_, dup := out[sib.Dot]
+			require.False(t, dup, "dot %v twice", sib.Dot)
+			out[sib.Dot] = fmt.Sprintf("%s=%d", k, sib.Value)
+		}
+		return out
+	}
+	want := map[crdt.Dot]string{{Replica: rb, Counter: 1}: "y=2", {Replica: rb, Counter: 2}: "x=3"}
+	require.Equal(t, want, collect(decoded), "decoded")
+	require.Equal(t, want, collect(b), "state")
+	require.Equal(t, map[crdt.Dot]string{{Replica: rb, Counter: 1}: "y=2"}, collect(d), "delta")
+	n := 0
+	for range b.Live() {
+		n++
+		break
+	}
+	require.Equal(t, 1, n, "stops when asked")
+}

@@ -710,6 +710,31 @@ func (m *ORMap[K, V]) All() func(yield func(K, []Sibling[V]) bool) {
 	}
 }
 
+// Live iterates over every live entry, its key with its sibling (dot and
+// value), in no particular order. Unlike All and ByReplica it builds nothing for a
+// decoded value or a delta (see ORMap.flat), so that a received delta can
+// be checked before it is joined.
+func (m *ORMap[K, V]) Live() func(yield func(K, Sibling[V]) bool) {
+	return func(yield func(K, Sibling[V]) bool) {
+		if m.flat != nil {
+			for i := range m.flat {
+				e := &m.flat[i]
+				if !yield(e.key, Sibling[V]{e.dot, e.val}) {
+					return
+				}
+			}
+			return
+		}
+		for r, o := range m.origins {
+			for n, e := range o.live.all {
+				if !yield(e.key, Sibling[V]{Dot{r, n}, e.val}) {
+					return
+				}
+			}
+		}
+	}
+}
+
 // Lookup returns the key and value written under d, if d is live.
 func (m *ORMap[K, V]) Lookup(d Dot) (K, V, bool) {
 	e, ok := m.lookupLive(d)

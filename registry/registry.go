@@ -154,6 +154,7 @@ func New(n *nodal.Node, cfg Config) (*Registry, error) {
 		Values:         regCodec{},
 		PermdownPeriod: cfg.PermdownPeriod,
 		SyncInterval:   cfg.SyncInterval,
+		Check:          checkClaim,
 		OnChange:       r.onChange,
 		OnVisibility:   r.onVisibility,
 		OnNotice:       r.onNotice,
