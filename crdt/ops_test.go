@@ -3,6 +3,7 @@ package crdt_test
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/nodal-go/nodal/crdt"
@@ -620,4 +621,33 @@ func TestLiveEntries(t *testing.T) {
 		break
 	}
 	require.Equal(t, 1, n, "stops when asked")
+}
+
+// JoinAppend reports the siblings Join reports, in the same order, after
+// what dst held, and leaves the same state.
+func TestJoinAppendMatchesJoin(t *testing.T) {
+	a, b := newMap(ra), newMap(rb)
+	var deltas []*crdt.ORMap[string, uint64]
+	for i := range 20 {
+		deltas = append(deltas, a.Add(fmt.Sprintf("k%02d", (i*7)%13), uint64(i)))
+	}
+	deltas = append(deltas, a.Remove("k03"), a.Replace("k05", 99), b.Add("k05", 7))
+	enc, err := a.MarshalBinary()
+	require.NoError(t, err)
+	decoded, err := crdt.DecodeORMap(enc, crdt.StringCodec{}, crdt.Uint64Codec{})
+	require.NoError(t, err)
+	deltas = append(deltas, decoded, b)
+	x, y := newMap(rc), newMap(rc)
+	prefix := []crdt.ValueChange[string, uint64]{{Op: crdt.Added, Key: "before"}}
+	for i, d := range deltas {
+		want := x.Join(d).Values
+		got := y.JoinAppend(slices.Clone(prefix), d)
+		require.Equal(t, prefix, got[:1], "delta %d: dst kept", i)
+		if len(want) == 0 {
+			require.Len(t, got, 1, "delta %d", i)
+		} else {
+			require.Equal(t, want, got[1:], "delta %d", i)
+		}
+		require.True(t, x.Equal(y), "delta %d: same state", i)
+	}
 }

@@ -474,21 +474,40 @@ func (m *ORMap[K, V]) Join(d *ORMap[K, V]) MapChanges[K, V] {
 	return m.changes(rec)
 }
 
+// JoinAppend merges d into m like Join and appends to dst the siblings that
+// appeared or went, in canonical order (by key, then dot), without Join's
+// key changes: for a caller that needs only the siblings and reuses one
+// buffer, it costs no allocation and no lookup per key beyond the merge's.
+func (m *ORMap[K, V]) JoinAppend(dst []ValueChange[K, V], d *ORMap[K, V]) []ValueChange[K, V] {
+	n := len(d.flat)
+	for _, o := range d.origins {
+		n += o.live.len()
+	}
+	start := len(dst)
+	rec := &recorder[K, V]{values: slices.Grow(dst, n)}
+	m.merge(d, rec)
+	if vs := rec.values[start:]; !slices.IsSortedFunc(vs, m.byKeyDot) {
+		slices.SortFunc(vs, m.byKeyDot)
+	}
+	return rec.values
+}
+
+func (m *ORMap[K, V]) byKeyDot(a, b ValueChange[K, V]) int {
+	if c := m.kc.Compare(a.Key, b.Key); c != 0 {
+		return c
+	}
+	return a.Dot.Compare(b.Dot)
+}
+
 // changes sorts the recorded sibling changes and derives the key changes
 // from them: per touched key, siblings added minus removed gives the count
 // before the join.
 func (m *ORMap[K, V]) changes(rec *recorder[K, V]) MapChanges[K, V] {
 	var out MapChanges[K, V]
 	out.Values = rec.values
-	byKeyDot := func(a, b ValueChange[K, V]) int {
-		if c := m.kc.Compare(a.Key, b.Key); c != 0 {
-			return c
-		}
-		return a.Dot.Compare(b.Dot)
-	}
 	// A decoded delta's additions come in key order already.
-	if !slices.IsSortedFunc(out.Values, byKeyDot) {
-		slices.SortFunc(out.Values, byKeyDot)
+	if !slices.IsSortedFunc(out.Values, m.byKeyDot) {
+		slices.SortFunc(out.Values, m.byKeyDot)
 	}
 	vs := out.Values
 	for i := 0; i < len(vs); {

@@ -34,6 +34,7 @@ type index struct {
 
 	// Engine goroutine only.
 	origins map[crdt.ReplicaID]*origin // origins with entries
+	last    *origin                    // the origin used last (a delta's names are mostly of one)
 }
 
 type indexShard struct {
@@ -138,12 +139,16 @@ func (x *index) swap(name string, p pidRef, id crdt.ReplicaID, hidden, has bool)
 // origin returns origin id's record, making one (with node, the node of
 // its pids) if it has none.
 func (x *index) origin(id crdt.ReplicaID, node *nodeInc, hidden bool) *origin {
-	if o, ok := x.origins[id]; ok {
+	if o := x.last; o != nil && o.id == id {
 		return o
 	}
-	o := &origin{node: node, id: id}
-	o.hidden.Store(hidden)
-	x.origins[id] = o
+	o, ok := x.origins[id]
+	if !ok {
+		o = &origin{node: node, id: id}
+		o.hidden.Store(hidden)
+		x.origins[id] = o
+	}
+	x.last = o
 	return o
 }
 
@@ -156,6 +161,9 @@ func (x *index) count(o *origin, d int64) {
 	}
 	if o.count <= 0 {
 		delete(x.origins, o.id)
+		if x.last == o {
+			x.last = nil
+		}
 	}
 }
 

@@ -190,8 +190,9 @@ type Replica[K comparable, V any] struct {
 	behind    map[string]bool // peers a push to could not be queued
 	pl        puller          // pulls from peers' digests (pull.go)
 	pending   []Change[K, V]
-	spare     []Change[K, V]    // the other change buffer, reused by flush
-	out       *crdt.ORMap[K, V] // local deltas not pushed yet
+	joined    []crdt.ValueChange[K, V] // joinRemote's buffer
+	spare     []Change[K, V]           // the other change buffer, reused by flush
+	out       *crdt.ORMap[K, V]        // local deltas not pushed yet
 	syncs     map[uint64]*syncWait
 	syncID    uint64
 	dirty     bool
