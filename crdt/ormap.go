@@ -277,7 +277,12 @@ func (m *ORMap[K, V]) mutateInto(acc *ORMap[K, V], removed []Dot, add *entry[K, 
 	}
 	if add != nil {
 		if acc.origins == nil {
-			// A delta keeps what it adds flat (see ORMap.flat) until read.
+			// A delta keeps what it adds flat (see ORMap.flat) until read;
+			// a batch's slice doubles (append's 1.25x for large slices
+			// copies and allocates five times what the batch holds).
+			if len(acc.flat) == cap(acc.flat) {
+				acc.flat = slices.Grow(acc.flat, max(len(acc.flat), 8))
+			}
 			acc.flat = append(acc.flat, flatEntry[K, V]{ev, add.key, add.val})
 			acc.flatKeys = -1
 		} else {
