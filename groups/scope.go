@@ -110,13 +110,16 @@ func (s *Scope) JoinMeta(ctx context.Context, group string, meta []byte, pids ..
 		return nil
 	}
 	meta = clone(meta)
-	err := s.update(ctx, CauseLocal, func(w *writer) {
+	err := s.update(ctx, func(st *repState) error {
+		w := s.begin(st, CauseLocal)
 		for _, pid := range pids {
 			dot := w.add(group, Membership{Pid: pid, Meta: meta})
 			if s.own.add(group, pid, dot) {
 				s.watchQ = append(s.watchQ, watchMsg{pid: pid, on: true})
 			}
 		}
+		s.commit()
+		return nil
 	})
 	if err != nil {
 		return err
@@ -140,7 +143,8 @@ func (s *Scope) Leave(ctx context.Context, group string, pids ...nodal.Pid) erro
 		return nil
 	}
 	left := 0
-	err := s.update(ctx, CauseLocal, func(w *writer) {
+	err := s.update(ctx, func(st *repState) error {
+		w := s.begin(st, CauseLocal)
 		for _, pid := range pids {
 			dot, ok, isLast := s.own.take(group, pid)
 			if !ok {
@@ -152,6 +156,8 @@ func (s *Scope) Leave(ctx context.Context, group string, pids ...nodal.Pid) erro
 				s.watchQ = append(s.watchQ, watchMsg{pid: pid})
 			}
 		}
+		s.commit()
+		return nil
 	})
 	if err != nil {
 		return err
@@ -168,8 +174,10 @@ func (s *Scope) exited(pid nodal.Pid) {
 	if s.stopped.Load() {
 		return
 	}
-	err := s.update(context.Background(), CauseExit, func(w *writer) {
-		w.remove(s.own.takeAll(pid)...)
+	err := s.update(context.Background(), func(st *repState) error {
+		s.begin(st, CauseExit).remove(s.own.takeAll(pid)...)
+		s.commit()
+		return nil
 	})
 	if err != nil {
 		if !s.stopped.Load() {
