@@ -3,6 +3,7 @@ package crdt_test
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/nodal-go/nodal/crdt"
@@ -587,4 +588,66 @@ func TestManySiblingsUnderOneKey(t *testing.T) {
 	require.True(t, b.Clone().Equal(b))
 	b.Merge(b.Remove("group"))
 	require.False(t, b.Contains("group"))
+}
+
+// Live yields every live entry once, whether the value keeps its entries in
+// maps (a state), or flat (a mutator's delta, a decoded value).
+func TestLiveEntries(t *testing.T) {
+	a, b := newMap(ra), newMap(rb)
+	b.Merge(a.Add("x", 1))
+	d := b.Add("y", 2)
+	b.Add("x", 3)
+	b.RemoveDots(crdt.Dot{Replica: ra, Counter: 1})
+	enc, err := b.MarshalBinary()
+	require.NoError(t, err)
+	decoded, err := crdt.DecodeORMap(enc, crdt.StringCodec{}, crdt.Uint64Codec{})
+	require.NoError(t, err)
+	collect := func(m *crdt.ORMap[string, uint64]) map[crdt.Dot]string {
+		out := map[crdt.Dot]string{}
+		for k, sib := range m.Live() {
+			_, dup := out[sib.Dot]
+			require.False(t, dup, "dot %v twice", sib.Dot)
+			out[sib.Dot] = fmt.Sprintf("%s=%d", k, sib.Value)
+		}
+		return out
+	}
+	want := map[crdt.Dot]string{{Replica: rb, Counter: 1}: "y=2", {Replica: rb, Counter: 2}: "x=3"}
+	require.Equal(t, want, collect(decoded), "decoded")
+	require.Equal(t, want, collect(b), "state")
+	require.Equal(t, map[crdt.Dot]string{{Replica: rb, Counter: 1}: "y=2"}, collect(d), "delta")
+	n := 0
+	for range b.Live() {
+		n++
+		break
+	}
+	require.Equal(t, 1, n, "stops when asked")
+}
+
+// JoinAppend reports the siblings Join reports, in the same order, after
+// what dst held, and leaves the same state.
+func TestJoinAppendMatchesJoin(t *testing.T) {
+	a, b := newMap(ra), newMap(rb)
+	var deltas []*crdt.ORMap[string, uint64]
+	for i := range 20 {
+		deltas = append(deltas, a.Add(fmt.Sprintf("k%02d", (i*7)%13), uint64(i)))
+	}
+	deltas = append(deltas, a.Remove("k03"), a.Replace("k05", 99), b.Add("k05", 7))
+	enc, err := a.MarshalBinary()
+	require.NoError(t, err)
+	decoded, err := crdt.DecodeORMap(enc, crdt.StringCodec{}, crdt.Uint64Codec{})
+	require.NoError(t, err)
+	deltas = append(deltas, decoded, b)
+	x, y := newMap(rc), newMap(rc)
+	prefix := []crdt.ValueChange[string, uint64]{{Op: crdt.Added, Key: "before"}}
+	for i, d := range deltas {
+		want := x.Join(d).Values
+		got := y.JoinAppend(slices.Clone(prefix), d)
+		require.Equal(t, prefix, got[:1], "delta %d: dst kept", i)
+		if len(want) == 0 {
+			require.Len(t, got, 1, "delta %d", i)
+		} else {
+			require.Equal(t, want, got[1:], "delta %d", i)
+		}
+		require.True(t, x.Equal(y), "delta %d: same state", i)
+	}
 }

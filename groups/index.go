@@ -115,6 +115,9 @@ func (x *index) apply(changes []change) {
 		if !ok {
 			continue
 		}
+		if len(x.scopeMon) == 0 && len(x.groupMon) == 0 {
+			continue // nobody to tell: no event built
+		}
 		if ev.Group != c.group || ev.Kind != kind || ev.Cause != c.cause {
 			flush()
 			ev = Event{Kind: kind, Group: c.group, Cause: c.cause}

@@ -74,24 +74,15 @@ func (s *Scope) onChange(_ *repState, cs []replica.Change[string, Membership]) {
 	}
 }
 
-// update runs fn on the engine's goroutine with a writer whose changes are
-// applied to the index, with cause, before update returns.
-func (s *Scope) update(ctx context.Context, cause Cause, fn func(w *writer)) error {
+// update runs fn on the engine's goroutine (Replica.Update); fn writes
+// through begin and commit, so that its changes are applied to the index
+// before update returns. One closure per call: fn is the Update function
+// itself.
+func (s *Scope) update(ctx context.Context, fn func(st *repState) error) error {
 	if s.stopped.Load() {
 		return ErrStopped
 	}
-	err := s.rep.Update(ctx, func(st *repState) error {
-		w := &s.w
-		w.st, w.cause = st, cause
-		fn(w)
-		s.x.apply(w.changes)
-		clear(w.changes) // let go of the groups and metadata
-		w.st, w.changes = nil, w.changes[:0]
-		if cap(w.changes) > maxWriterChanges {
-			w.changes = nil
-		}
-		return nil
-	})
+	err := s.rep.Update(ctx, fn)
 	switch {
 	case err == nil:
 		return nil
@@ -101,6 +92,26 @@ func (s *Scope) update(ctx context.Context, cause Cause, fn func(w *writer)) err
 		return fmt.Errorf("groups: %w", ctxError(ctx.Err()))
 	}
 	return fmt.Errorf("groups: %w", err)
+}
+
+// begin returns the scope's writer for st with cause (engine goroutine,
+// inside update); commit applies what it recorded.
+func (s *Scope) begin(st *repState, cause Cause) *writer {
+	w := &s.w
+	w.st, w.cause = st, cause
+	return w
+}
+
+// commit applies the writer's changes to the index and readies it for the
+// next update.
+func (s *Scope) commit() {
+	w := &s.w
+	s.x.apply(w.changes)
+	clear(w.changes) // let go of the groups and metadata
+	w.st, w.changes = nil, w.changes[:0]
+	if cap(w.changes) > maxWriterChanges {
+		w.changes = nil
+	}
 }
 
 // maxWriterChanges bounds the change list the writer keeps for the next

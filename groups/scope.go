@@ -3,6 +3,7 @@ package groups
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 
 	logging "github.com/ipfs/go-log/v2"
@@ -46,6 +47,8 @@ type Scope struct {
 	stats struct {
 		joins, leaves, exits atomic.Uint64
 	}
+
+	joins sync.Pool // of *joinJob
 }
 
 // New starts the scope cfg.Scope on n and attaches it as a service named
@@ -65,6 +68,7 @@ func New(n *nodal.Node, cfg Config) (*Scope, error) {
 		own:         ownTable{},
 		watcherDone: make(chan struct{}),
 	}
+	s.joins.New = func() any { return newJoinJob(s) }
 	pid, err := n.Spawn(func(p *nodal.Process) error { return s.runWatcher(p, s.watcherDone) })
 	if err != nil {
 		return nil, fmt.Errorf("groups: scope %q: start the exit watcher: %w", cfg.Scope, err)
@@ -109,20 +113,49 @@ func (s *Scope) JoinMeta(ctx context.Context, group string, meta []byte, pids ..
 	if len(pids) == 0 {
 		return nil
 	}
-	meta = clone(meta)
-	err := s.update(ctx, CauseLocal, func(w *writer) {
-		for _, pid := range pids {
-			dot := w.add(group, Membership{Pid: pid, Meta: meta})
-			if s.own.add(group, pid, dot) {
+	j := s.joins.Get().(*joinJob)
+	j.group, j.meta, j.pids = group, clone(meta), append(j.pids[:0], pids...)
+	if err := s.update(ctx, j.run); err != nil {
+		return err // j is not reused: the engine may still hold it
+	}
+	s.stats.joins.Add(uint64(len(pids)))
+	j.group, j.meta = "", nil
+	clear(j.pids)
+	if cap(j.pids) <= maxJobPids {
+		s.joins.Put(j)
+	}
+	return nil
+}
+
+// joinJob is one Join's work on the engine, reused through Scope.joins:
+// its run function is made once, with the job, so that a join allocates
+// neither a closure nor a copy of its variadic pids.
+type joinJob struct {
+	s     *Scope
+	group string
+	meta  []byte
+	pids  []nodal.Pid
+	run   func(st *repState) error
+}
+
+// maxJobPids bounds the pids a pooled joinJob keeps room for.
+const maxJobPids = 64
+
+func newJoinJob(s *Scope) *joinJob {
+	j := &joinJob{s: s}
+	j.run = func(st *repState) error {
+		s := j.s
+		w := s.begin(st, CauseLocal)
+		for _, pid := range j.pids {
+			dot := w.add(j.group, Membership{Pid: pid, Meta: j.meta})
+			if s.own.add(j.group, pid, dot) {
 				s.watchQ = append(s.watchQ, watchMsg{pid: pid, on: true})
 			}
 		}
-	})
-	if err != nil {
-		return err
+		s.commit()
+		return nil
 	}
-	s.stats.joins.Add(uint64(len(pids)))
-	return nil
+	return j
 }
 
 // Leave removes one membership of each of pids from group (pg's leave).
@@ -140,7 +173,8 @@ func (s *Scope) Leave(ctx context.Context, group string, pids ...nodal.Pid) erro
 		return nil
 	}
 	left := 0
-	err := s.update(ctx, CauseLocal, func(w *writer) {
+	err := s.update(ctx, func(st *repState) error {
+		w := s.begin(st, CauseLocal)
 		for _, pid := range pids {
 			dot, ok, isLast := s.own.take(group, pid)
 			if !ok {
@@ -152,6 +186,8 @@ func (s *Scope) Leave(ctx context.Context, group string, pids ...nodal.Pid) erro
 				s.watchQ = append(s.watchQ, watchMsg{pid: pid})
 			}
 		}
+		s.commit()
+		return nil
 	})
 	if err != nil {
 		return err
@@ -168,8 +204,10 @@ func (s *Scope) exited(pid nodal.Pid) {
 	if s.stopped.Load() {
 		return
 	}
-	err := s.update(context.Background(), CauseExit, func(w *writer) {
-		w.remove(s.own.takeAll(pid)...)
+	err := s.update(context.Background(), func(st *repState) error {
+		s.begin(st, CauseExit).remove(s.own.takeAll(pid)...)
+		s.commit()
+		return nil
 	})
 	if err != nil {
 		if !s.stopped.Load() {

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/nodal-go/nodal"
+	"github.com/nodal-go/nodal/crdt"
 	"github.com/nodal-go/nodal/internal/wire"
 )
 
@@ -187,6 +188,17 @@ func (regCodec) Decode(src []byte) (heldClaim, int, error) {
 		return heldClaim{}, 0, fmt.Errorf("registry: non-canonical registration encoding")
 	}
 	return c, n, nil
+}
+
+// checkClaim refuses a claim whose pid is not of the replica that wrote it
+// (sib.Dot.Replica, a node name and incarnation): only a pid's own node
+// adds or removes its claims, and the read index derives a holder's node
+// from its claim's origin.
+func checkClaim(name string, sib crdt.Sibling[heldClaim]) error {
+	if c, o := sib.Value, sib.Dot.Replica; c.node.name != o.Name || c.node.inc != o.Epoch {
+		return fmt.Errorf("%w: %q claimed for %v by %s/%d", ErrForeignClaim, name, c.pid(), o.Name, o.Epoch)
+	}
+	return nil
 }
 
 // internResolver returns the built-in resolvers' names without a copy, so

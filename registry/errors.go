@@ -32,6 +32,11 @@ var (
 	// ErrUnknownResolver: the resolver's name is not in Config.Resolvers or
 	// the built-ins.
 	ErrUnknownResolver = errors.New("registry: unknown resolver")
+	// ErrForeignClaim: a claim from the network whose pid is not a process
+	// of the node (and incarnation) that wrote it; only a pid's own node
+	// registers it, so such a claim is bad input and the delta carrying it
+	// is dropped (Stats.Refused).
+	ErrForeignClaim = errors.New("registry: claim of a pid its origin does not own")
 	// ErrStopped: the registry has stopped.
 	ErrStopped = errors.New("registry: stopped")
 )

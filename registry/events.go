@@ -311,9 +311,12 @@ func (r *Registry) settle(s *replica.State[string, heldClaim], name string, reas
 // claim (of one origin or several): such a name is settled again when one
 // of its origins is hidden or shown.
 func (r *Registry) contest(name string) {
+	if len(r.every) < 2 && len(r.contestedBy) == 0 {
+		return // the common case, without a lookup
+	}
 	was := r.contestedBy[name]
 	if len(r.every) < 2 && was == nil {
-		return // the common case
+		return
 	}
 	var now []crdt.ReplicaID
 	if len(r.every) >= 2 {

@@ -2,7 +2,6 @@ package registry
 
 import (
 	"hash/maphash"
-	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -17,8 +16,10 @@ const indexShards = 64
 // index is the read side: each name's resolved holder among the visible
 // claims, written by the engine's goroutine only, read by any goroutine.
 // A read hashes the name, takes one shard's read lock and does one map
-// lookup: no allocation. Values are pids in 16 bytes, their node interned
-// (see pidRef), with their claim's origin number.
+// lookup: no allocation. An entry is 16 bytes: its claim's origin (see
+// origin) and the pid's ID. The origin gives the pid's node and
+// incarnation, which are the origin's own: the replica refuses a claim
+// whose pid is not of the node that wrote it (checkClaim).
 //
 // A name claimed by one origin only keeps its entry while that origin is
 // hidden (its node is down here): reads leave out the entries of hidden
@@ -27,16 +28,13 @@ const indexShards = 64
 // again on such a flip (events.go).
 type index struct {
 	seed    maphash.Seed
-	n       atomic.Int64           // entries, hidden ones included
-	hiddenN atomic.Int64           // entries of hidden origins
-	hidden  atomic.Pointer[[]bool] // by origin number: hidden here
+	n       atomic.Int64 // entries, hidden ones included
+	hiddenN atomic.Int64 // entries of hidden origins
 	shards  [indexShards]indexShard
 
 	// Engine goroutine only.
-	origins map[crdt.ReplicaID]uint32 // origins with entries -> number
-	ids     []crdt.ReplicaID          // by number: its origin
-	counts  []int64                   // entries per origin number
-	free    []uint32                  // numbers of origins without entries
+	origins map[crdt.ReplicaID]*origin // origins with entries
+	last    *origin                    // the origin used last (a delta's names are mostly of one)
 }
 
 type indexShard struct {
@@ -45,19 +43,28 @@ type indexShard struct {
 	_  [32]byte // keep shards' locks on different cache lines
 }
 
-// holder is a name's entry: its holder and the number of its claim's
-// origin.
-type holder struct {
-	ref    pidRef
-	origin uint32
+// origin is a replica (node and incarnation) with entries in the index,
+// shared by its entries.
+type origin struct {
+	node   *nodeInc    // the node of the origin's pids: the origin itself
+	hidden atomic.Bool // its entries are left out of reads
+	id     crdt.ReplicaID
+	count  int64 // entries (engine goroutine only)
 }
 
+// holder is a name's entry: its claim's origin and the pid's ID.
+type holder struct {
+	o  *origin
+	id uint64
+}
+
+func (h holder) ref() pidRef { return pidRef{h.o.node, h.id} }
+
 func newIndex() *index {
-	x := &index{seed: maphash.MakeSeed(), origins: map[crdt.ReplicaID]uint32{}}
+	x := &index{seed: maphash.MakeSeed(), origins: map[crdt.ReplicaID]*origin{}}
 	for i := range x.shards {
 		x.shards[i].m = map[string]holder{}
 	}
-	x.hidden.Store(&[]bool{})
 	return x
 }
 
@@ -65,21 +72,15 @@ func (x *index) shard(name string) *indexShard {
 	return &x.shards[maphash.String(x.seed, name)%indexShards]
 }
 
-// shown reports whether entries of origin number o are read.
-func (x *index) shown(o uint32) bool {
-	h := *x.hidden.Load()
-	return int(o) >= len(h) || !h[o]
-}
-
 func (x *index) get(name string) (nodal.Pid, bool) {
 	s := x.shard(name)
 	s.mu.RLock()
 	e, ok := s.m[name]
 	s.mu.RUnlock()
-	if !ok || !x.shown(e.origin) {
+	if !ok || e.o.hidden.Load() {
 		return nodal.Pid{}, false
 	}
-	return e.ref.pid(), true
+	return nodal.Pid{Node: e.o.node.name, ID: e.id, Incarnation: e.o.node.inc}, true
 }
 
 // entryOf returns name's holder, hidden or not, and whether its claim is
@@ -93,117 +94,102 @@ func (x *index) entryOf(name string, id crdt.ReplicaID) (pidRef, bool) {
 	s.mu.RLock()
 	e, ok := s.m[name]
 	s.mu.RUnlock()
-	return e.ref, ok && e.origin == o
+	if !ok || e.o != o {
+		return pidRef{}, false
+	}
+	return e.ref(), true
 }
 
-// swap makes p, claimed by origin id, the holder of name (has) or removes
-// name (!has), and returns the holder a read saw before (none if it was
-// hidden). hidden says whether id is hidden, for an origin new here.
+// swap makes p, claimed by origin id (p's node, checkClaim), the holder of
+// name (has) or removes name (!has), and returns the holder a read saw
+// before (none if it was hidden). hidden says whether id is hidden, for an
+// origin new here.
 func (x *index) swap(name string, p pidRef, id crdt.ReplicaID, hidden, has bool) (old pidRef, had bool) {
-	var o uint32
+	var o *origin
 	if has {
-		o = x.number(id, hidden)
+		o = x.origin(id, p.node, hidden)
 	}
 	s := x.shard(name)
 	s.mu.Lock()
 	e, was := s.m[name]
 	switch {
-	case has && (!was || e.origin != o || !e.ref.same(p)):
+	case has && (!was || e.o != o || e.id != p.id):
 		if !was {
 			x.n.Add(1)
 		}
-		s.m[name] = holder{p, o}
+		s.m[name] = holder{o, p.id}
 	case !has && was:
 		x.n.Add(-1)
 		delete(s.m, name)
 	}
 	s.mu.Unlock()
-	had = was && x.shown(e.origin) // before count: it may free e's number
-	if has && (!was || e.origin != o) {
+	had = was && !e.o.hidden.Load()
+	if has && (!was || e.o != o) {
 		x.count(o, 1)
 	}
-	if was && (!has || e.origin != o) {
-		x.count(e.origin, -1)
+	if was && (!has || e.o != o) {
+		x.count(e.o, -1)
 	}
 	if !had {
 		return pidRef{}, false
 	}
-	return e.ref, true
+	return e.ref(), true
 }
 
-// number returns origin id's number, giving it one if it has none.
-func (x *index) number(id crdt.ReplicaID, hidden bool) uint32 {
-	if o, ok := x.origins[id]; ok {
+// origin returns origin id's record, making one (with node, the node of
+// its pids) if it has none.
+func (x *index) origin(id crdt.ReplicaID, node *nodeInc, hidden bool) *origin {
+	if o := x.last; o != nil && o.id == id {
 		return o
 	}
-	var o uint32
-	if n := len(x.free); n > 0 {
-		o, x.free = x.free[n-1], x.free[:n-1]
-	} else {
-		o = uint32(len(x.counts))
-		x.counts = append(x.counts, 0)
-		x.ids = append(x.ids, crdt.ReplicaID{})
+	o, ok := x.origins[id]
+	if !ok {
+		o = &origin{node: node, id: id}
+		o.hidden.Store(hidden)
+		x.origins[id] = o
 	}
-	x.origins[id], x.ids[o] = o, id
-	if hidden != !x.shown(o) {
-		x.flag(o, hidden)
-	}
+	x.last = o
 	return o
 }
 
-// count adds d to origin number o's entries; an origin left without any
-// gives its number back.
-func (x *index) count(o uint32, d int64) {
-	x.counts[o] += d
-	if !x.shown(o) {
+// count adds d to origin o's entries; an origin left without any is
+// forgotten.
+func (x *index) count(o *origin, d int64) {
+	o.count += d
+	if o.hidden.Load() {
 		x.hiddenN.Add(d)
 	}
-	if x.counts[o] > 0 {
-		return
+	if o.count <= 0 {
+		delete(x.origins, o.id)
+		if x.last == o {
+			x.last = nil
+		}
 	}
-	delete(x.origins, x.ids[o])
-	x.ids[o] = crdt.ReplicaID{}
-	if !x.shown(o) {
-		x.flag(o, false)
-	}
-	x.free = append(x.free, o)
-}
-
-// flag sets origin number o's hidden flag (a new slice: readers hold the
-// old one).
-func (x *index) flag(o uint32, hidden bool) {
-	h := slices.Clone(*x.hidden.Load())
-	if int(o) >= len(h) {
-		h = append(h, make([]bool, int(o)+1-len(h))...)
-	}
-	h[o] = hidden
-	x.hidden.Store(&h)
 }
 
 // setHidden hides or shows the entries of origin id at once.
 func (x *index) setHidden(id crdt.ReplicaID, hidden bool) {
 	o, ok := x.origins[id]
-	if !ok || hidden == !x.shown(o) {
+	if !ok || o.hidden.Load() == hidden {
 		return
 	}
-	x.flag(o, hidden)
+	o.hidden.Store(hidden)
 	if hidden {
-		x.hiddenN.Add(x.counts[o])
+		x.hiddenN.Add(o.count)
 	} else {
-		x.hiddenN.Add(-x.counts[o])
+		x.hiddenN.Add(-o.count)
 	}
 }
 
 // all returns a copy of the index, name -> pid, without hidden entries.
 func (x *index) all() map[string]nodal.Pid {
 	out := make(map[string]nodal.Pid, x.len())
-	h := *x.hidden.Load()
 	for i := range x.shards {
 		s := &x.shards[i]
 		s.mu.RLock()
 		for k, e := range s.m {
-			if int(e.origin) >= len(h) || !h[e.origin] {
-				out[k] = e.ref.pid()
+			if !e.o.hidden.Load() {
+				out[k] = e.ref().pid()
 			}
 		}
 		s.mu.RUnlock()

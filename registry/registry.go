@@ -69,6 +69,8 @@ type Registry struct {
 
 	conflicts, resolverFailures atomic.Uint64
 
+	regJobs sync.Pool // of *regJob
+
 	// Engine goroutine only.
 	local   map[string]localClaim // names held by processes of this node
 	byPid   map[uint64]string     // by the ID of a local pid, its name
@@ -126,6 +128,7 @@ func New(n *nodal.Node, cfg Config) (*Registry, error) {
 		contested:   map[crdt.ReplicaID]map[string]struct{}{},
 		contestedBy: map[string][]crdt.ReplicaID{},
 	}
+	r.regJobs.New = func() any { return newRegJob(r) }
 	for name, f := range cfg.Resolvers {
 		if name == "" || len(name) > MaxResolverLen || f == nil {
 			return nil, fmt.Errorf("%w: resolver %q: a name of 1..%d bytes and a function", nodal.ErrBadOption, name, MaxResolverLen)
@@ -154,6 +157,7 @@ func New(n *nodal.Node, cfg Config) (*Registry, error) {
 		Values:         regCodec{},
 		PermdownPeriod: cfg.PermdownPeriod,
 		SyncInterval:   cfg.SyncInterval,
+		Check:          checkClaim,
 		OnChange:       r.onChange,
 		OnVisibility:   r.onVisibility,
 		OnNotice:       r.onNotice,
@@ -196,10 +200,30 @@ func (r *Registry) Register(ctx context.Context, name string, pid nodal.Pid, opt
 	if err := r.check(name, g); err != nil {
 		return err
 	}
-	err := r.rep.Update(ctx, func(s *replica.State[string, heldClaim]) error {
-		return r.register(s, name, g)
-	})
+	j := r.regJobs.Get().(*regJob)
+	j.name, j.g = name, g
+	err := r.rep.Update(ctx, j.run)
+	if err == nil { // else the engine may still hold j: not reused
+		*j = regJob{r: r, run: j.run}
+		r.regJobs.Put(j)
+	}
 	return r.mapErr(err)
+}
+
+// regJob is one Register's work on the engine, reused through
+// Registry.regJobs: its run function is made once, with the job, so that
+// a registration allocates no closure.
+type regJob struct {
+	r    *Registry
+	name string
+	g    Registration
+	run  func(s *replica.State[string, heldClaim]) error
+}
+
+func newRegJob(r *Registry) *regJob {
+	j := &regJob{r: r}
+	j.run = func(s *replica.State[string, heldClaim]) error { return j.r.register(s, j.name, j.g) }
+	return j
 }
 
 func (r *Registry) check(name string, g Registration) error {

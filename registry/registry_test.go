@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nodal-go/nodal"
+	"github.com/nodal-go/nodal/crdt"
 	"github.com/nodal-go/nodal/p2p/p2ptest"
 )
 
@@ -173,5 +174,35 @@ func TestScopes(t *testing.T) {
 		require.Error(t, err, "one registry per scope per node")
 		_, err = New(c.nodes[0], Config{Scope: "bad scope"})
 		require.ErrorIs(t, err, nodal.ErrBadOption)
+	})
+}
+
+// A delta carrying a claim whose pid is not of the node (and incarnation)
+// that wrote it is bad input: dropped whole and counted, nothing of it
+// shows; the sender's own claims still spread.
+func TestForeignClaimRefused(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := startCluster(t, 12, Config{}, "a@10.0.0.1", "b@10.0.0.2", "c@10.0.0.3")
+		defer c.stop()
+		a, b := c.regs[0], c.regs[1]
+		onC := idle(t, c.nodes[2])
+		onB := idle(t, c.nodes[1])
+		stale := onB
+		stale.Incarnation++
+		for i, forged := range []nodal.Pid{onC, stale} {
+			d := crdt.NewORMap(b.rep.Self(), nameCodec{}, regCodec{})
+			d.Add("mine", toClaim(Registration{Pid: onB}))
+			d.Add("stolen", toClaim(Registration{Pid: forged}))
+			enc, err := d.MarshalBinary()
+			require.NoError(t, err)
+			// 1: the replica's delta frame.
+			require.NoError(t, c.nodes[1].SendService(ctx10(t), c.nodes[0].Name(), ServicePrefix+DefaultScope, append([]byte{1}, enc...)))
+			p2ptest.Eventually(t, 5*time.Second, func() bool { return a.Stats().Refused == uint64(i+1) }, "refused")
+			require.True(t, absentOn(a, "stolen"))
+			require.True(t, absentOn(a, "mine"), "the whole delta is dropped")
+		}
+		require.NoError(t, b.Register(ctx10(t), "real", onB))
+		p2ptest.Eventually(t, 5*time.Second, func() bool { return seesOn(a, "real", onB) }, "b's own claim spreads")
+		require.Zero(t, a.Stats().BadFrames)
 	})
 }

@@ -46,7 +46,10 @@
 // After a leave or a replacement, frames from the purged incarnation, and
 // entries of it relayed by others, are dropped and counted (Stats.Dropped):
 // nothing of it comes back. An incarnation purged for being down too long
-// that comes back is a fresh replica: its node re-sends it in full.
+// that comes back is a fresh replica: its node re-sends it in full. A
+// service can refuse entries a node could not have written
+// (Config.Check): a delta carrying one is dropped whole and counted
+// (Stats.Refused).
 //
 // # Concurrency
 //

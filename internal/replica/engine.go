@@ -544,15 +544,15 @@ func (r *Replica[K, V]) joinRemote(d *crdt.ORMap[K, V]) (added uint64) {
 			stale = append(stale, id)
 		}
 	}
-	ch := r.m.Join(d)
+	r.joined = r.m.JoinAppend(r.joined[:0], d)
 	for _, id := range stale {
 		r.m.PurgeReplica(id)
 		r.st.dropped.Add(1)
 	}
-	r.pending = slices.Grow(r.pending, len(ch.Values))
+	r.pending = slices.Grow(r.pending, len(r.joined))
 	var last crdt.ReplicaID // a delta's entries are mostly of one origin
 	shown := false
-	for i, vc := range ch.Values {
+	for i, vc := range r.joined {
 		if len(stale) > 0 && slices.Contains(stale, vc.Dot.Replica) {
 			continue
 		}
@@ -567,6 +567,11 @@ func (r *Replica[K, V]) joinRemote(d *crdt.ORMap[K, V]) (added uint64) {
 		} else if r.cfg.OnVisibility != nil {
 			r.pending = append(r.pending, Change[K, V]{Op: vc.Op, Key: vc.Key, Value: vc.Value, Dot: vc.Dot, Reason: Remote, Hidden: true})
 		}
+	}
+	if cap(r.joined) > 1<<16 { // a large delta's buffer is not kept
+		r.joined = nil
+	} else {
+		clear(r.joined) // keys and values held no longer than needed
 	}
 	r.st.entriesRecv.Add(added)
 	r.dirty = true

@@ -59,6 +59,12 @@ type Config[K comparable, V any] struct {
 	// (DefaultMaxQueueBytes if zero); beyond it frames are dropped and
 	// repaired by the next digest exchange.
 	MaxQueueBytes int
+	// Check, if set, is asked about every entry of a delta that arrives
+	// from another node (a push, a pull's answer), before the engine sees
+	// it, on the receiving goroutine: a delta with an entry Check refuses
+	// is bad input, dropped whole and counted (Stats.Refused). It must be
+	// pure and safe for concurrent use.
+	Check func(key K, sib crdt.Sibling[V]) error
 	// OnChange is called on the engine's goroutine with the visible
 	// changes, in order. It may mutate through s (its changes come in a
 	// later call) and must not block. changes is valid only during the
@@ -143,12 +149,13 @@ type Stats struct {
 	Purged                       uint64 // incarnations purged
 	Dropped                      uint64 // frames and entries of purged incarnations, dropped
 	BadFrames                    uint64 // undecodable frames and states, dropped
+	Refused                      uint64 // deltas with an entry Config.Check refused, dropped
 	QueueDrops                   uint64 // frames not queued (inbound full, outbound full)
 }
 
 type counters struct {
 	deltasSent, deltasRecv, entriesSent, entriesRecv, bytesSent, bytesRecv,
-	digestsSent, digestsRecv, syncs, purged, dropped, badFrames, queueDrops atomic.Uint64
+	digestsSent, digestsRecv, syncs, purged, dropped, badFrames, refused, queueDrops atomic.Uint64
 }
 
 // Replica is one replicated ORMap on a node, kept in agreement with the
@@ -183,8 +190,9 @@ type Replica[K comparable, V any] struct {
 	behind    map[string]bool // peers a push to could not be queued
 	pl        puller          // pulls from peers' digests (pull.go)
 	pending   []Change[K, V]
-	spare     []Change[K, V]    // the other change buffer, reused by flush
-	out       *crdt.ORMap[K, V] // local deltas not pushed yet
+	joined    []crdt.ValueChange[K, V] // joinRemote's buffer
+	spare     []Change[K, V]           // the other change buffer, reused by flush
+	out       *crdt.ORMap[K, V]        // local deltas not pushed yet
 	syncs     map[uint64]*syncWait
 	syncID    uint64
 	dirty     bool
@@ -398,7 +406,7 @@ func (r *Replica[K, V]) Stats() Stats {
 		BytesSent: s.bytesSent.Load(), BytesReceived: s.bytesRecv.Load(),
 		DigestsSent: s.digestsSent.Load(), DigestsReceived: s.digestsRecv.Load(),
 		Syncs: s.syncs.Load(), Purged: s.purged.Load(), Dropped: s.dropped.Load(),
-		BadFrames: s.badFrames.Load(), QueueDrops: s.queueDrops.Load(),
+		BadFrames: s.badFrames.Load(), Refused: s.refused.Load(), QueueDrops: s.queueDrops.Load(),
 	}
 }
 

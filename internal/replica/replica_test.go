@@ -187,3 +187,31 @@ func TestReplicaDropsPurgedIncarnation(t *testing.T) {
 		require.Equal(t, uint64(1), a.r.Stats().Dropped)
 	})
 }
+
+// A delta with an entry Config.Check refuses is dropped whole and counted;
+// the good entries of later deltas still arrive.
+func TestReplicaRefusesCheckedDelta(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig()
+		cfg.Check = func(k string, sib crdt.Sibling[string]) error {
+			if sib.Value == "forged" {
+				return fmt.Errorf("entry %q of %v is forged", k, sib.Dot)
+			}
+			return nil
+		}
+		c := startCluster(t, 9, cfg, "a@10.0.0.1", "b@10.0.0.2")
+		defer c.stop()
+		a, b := c.members[0], c.members[1]
+		bad := crdt.NewORMap(b.r.Self(), crdt.StringCodec{}, crdt.StringCodec{})
+		bad.Add("good", "v")
+		bad.Add("evil", "forged")
+		require.NoError(t, b.n.SendService(context.Background(), a.n.Name(), cfg.Service, encodeDelta(bad)))
+		p2ptest.Eventually(t, 10*time.Second, func() bool { return a.r.Stats().Refused == 1 }, "the delta is refused")
+		require.Empty(t, a.visible(t), "nothing of the refused delta is joined")
+		require.Zero(t, a.r.Stats().BadFrames)
+
+		b.add(t, "later", "w")
+		p2ptest.Eventually(t, 10*time.Second, func() bool { return len(a.visible(t)["later"]) == 1 }, "a good delta arrives")
+		require.NotContains(t, a.visible(t), "evil")
+	})
+}

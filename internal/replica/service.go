@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/nodal-go/nodal"
+	"github.com/nodal-go/nodal/crdt"
 )
 
 // service is the Replica's adapter to the node's service hook, so the
@@ -49,6 +50,13 @@ func (s *service[K, V]) HandleFrame(from nodal.NodeRef, data []byte) {
 		log.Warnw("dropped a malformed replica frame", "service", r.cfg.Service, "from", from.String(), "bytes", len(data), "err", err)
 		return
 	}
+	if f.delta != nil && r.cfg.Check != nil {
+		if err := r.check(f.delta); err != nil {
+			r.st.refused.Add(1)
+			log.Warnw("dropped a replica delta with a refused entry", "service", r.cfg.Service, "from", from.String(), "err", err)
+			return
+		}
+	}
 	switch f.kind {
 	case kindDigest, kindAsk:
 		r.st.digestsRecv.Add(1)
@@ -58,6 +66,16 @@ func (s *service[K, V]) HandleFrame(from nodal.NodeRef, data []byte) {
 		}
 	}
 	r.enqueue(event[K, V]{kind: evFrame, from: from, frame: f, size: len(data)})
+}
+
+// check returns the first error Config.Check gives for an entry of d.
+func (r *Replica[K, V]) check(d *crdt.ORMap[K, V]) error {
+	for k, sib := range d.Live() {
+		if err := r.cfg.Check(k, sib); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // NodeUp implements nodal.Service.
