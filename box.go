@@ -9,7 +9,14 @@ import "unsafe"
 // allocation per batch instead of one per message. *h must never change
 // afterwards (an interface's value is immutable).
 func boxBytes(h *[]byte) any {
-	v := any([]byte(nil)) // the type word of []byte; a nil slice boxes without allocating
-	(*[2]unsafe.Pointer)(unsafe.Pointer(&v))[1] = unsafe.Pointer(h)
+	var v any
+	w := (*[2]unsafe.Pointer)(unsafe.Pointer(&v))
+	w[0], w[1] = bytesType, unsafe.Pointer(h)
 	return v
 }
+
+// bytesType is the type word of a []byte in an interface.
+var bytesType = func() unsafe.Pointer {
+	v := any([]byte(nil)) // a nil slice boxes without allocating
+	return (*[2]unsafe.Pointer)(unsafe.Pointer(&v))[0]
+}()

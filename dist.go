@@ -2,6 +2,7 @@ package nodal
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"maps"
 	"slices"
@@ -91,6 +92,7 @@ type dist struct {
 	hostSet   atomic.Bool // host is set: the fast path of waitHost
 
 	backlog   int           // Config.RemoteBacklog, resolved
+	incEnc    []byte        // this node's incarnation as a uvarint (decodeLocalMsg)
 	delivered atomic.Uint64 // messages delivered from other nodes (sampling clock)
 	throttled atomic.Uint64 // times a reader paused for a long mailbox
 
@@ -113,6 +115,7 @@ func newDist(n *Node, codec *Codec) *dist {
 		asyncSig:    make(chan struct{}, 1),
 		hostReady:   make(chan struct{}),
 		stopper:     syncutil.NewStopper(),
+		incEnc:      binary.AppendUvarint(nil, n.incarnation),
 	}
 }
 

@@ -1,6 +1,7 @@
 package nodal
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"slices"
@@ -249,13 +250,12 @@ func (d *dist) decodeLocalMsg(f []byte, box *[]byte) (id uint64, v any, ok bool,
 		return 0, nil, false, nil
 	}
 	id, i = uvarintAt(f, i+1)
-	if i < 0 {
+	if i < 0 || !bytes.HasPrefix(f[i:], d.incEnc) || i+len(d.incEnc) == len(f) {
+		// No value, or a pid of another start (noproc), or one encoded
+		// otherwise than this node encodes its incarnation: the general path.
 		return 0, nil, false, nil
 	}
-	inc, i := uvarintAt(f, i)
-	if i < 0 || i == len(f) || inc != d.n.incarnation {
-		return 0, nil, false, nil // no value, or a pid of another start (noproc): the general path
-	}
+	i += len(d.incEnc)
 	if f[i] == tagBytes {
 		// The common payload, without a decoder: its length, then exactly
 		// that many bytes to the frame's end.
@@ -296,6 +296,9 @@ func skipUvarint(b []byte, i int) int {
 func uvarintAt(b []byte, i int) (uint64, int) {
 	if i < len(b) && b[i] < 0x80 {
 		return uint64(b[i]), i + 1
+	}
+	if i+1 < len(b) && b[i+1] < 0x80 && b[i+1] != 0 {
+		return uint64(b[i]&0x7f) | uint64(b[i+1])<<7, i + 2 // a pid's id, a 1 KiB length
 	}
 	if i >= len(b) {
 		return 0, -1

@@ -118,3 +118,28 @@ func BenchmarkMailboxDeliverMany(b *testing.B) {
 	}
 	<-done
 }
+
+// BenchmarkDecodeLocalMsg32 decodes one message frame with a 32-byte
+// payload on the fast path of dist.Frames (decodeLocalMsg), without
+// delivering it.
+func BenchmarkDecodeLocalMsg32(b *testing.B) {
+	n := benchNode(b)
+	defer benchStop(b, n)
+	d := newDist(n, DefaultCodec)
+	from := Pid{Node: frameBenchPeer.Name, ID: 99, Incarnation: frameBenchPeer.Incarnation}
+	to := Pid{Node: n.name, ID: 1234, Incarnation: n.incarnation}
+	f := append([]byte{dMsg}, appendRemotePid(nil, from, frameBenchPeer.Name)...)
+	f = appendRemotePid(f, to, n.name)
+	f, err := DefaultCodec.AppendValue(f, make([]byte, 32))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var box []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		id, _, ok, err := d.decodeLocalMsg(f, &box)
+		if !ok || err != nil || id != to.ID {
+			b.Fatal("not decoded on the fast path", ok, err)
+		}
+	}
+}
