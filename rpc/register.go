@@ -226,9 +226,16 @@ func (r *RPC) callLoop(p *nodal.Process, j job) {
 		if !r.run(p, j, &cp.buf) || !r.fresh(pid) || !r.idle.park(cp) {
 			return
 		}
+		if j.from.Name != r.self && len(cp.next) == 0 {
+			// It answered another node, whose next call comes from the
+			// network: spin for it before parking (a server's wait).
+			cp.w.Spin(func() bool { return len(cp.next) != 0 })
+		}
 		select {
 		case j = <-cp.next:
+			cp.w.End()
 		case <-done:
+			cp.w.End()
 			if r.idle.leave(cp) {
 				return
 			}

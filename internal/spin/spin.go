@@ -123,10 +123,11 @@ func (w *Waiter) End() {
 // Spinning reports whether w's owner spins now.
 func (w *Waiter) Spinning() bool { return w.spinning.Load() }
 
-// Handed is called by a deliverer that has just handed w what it waits
-// for: if w spins, the delivery is counted in Handoffs, so that the
-// connection's reader that delivered it can yield its vCPU to the spinner
-// (the module root's dist.yieldToSpinner).
+// Handed is called by a deliverer just before it hands w what it waits
+// for (after, w's owner may be gone with w): if w spins, the delivery is
+// counted in Handoffs, so that the connection's reader that delivers it
+// can yield its vCPU to the spinner (the module root's
+// dist.yieldToSpinner).
 func (w *Waiter) Handed() {
 	if w.spinning.Load() {
 		handoffs.Add(1)
