@@ -228,14 +228,18 @@ func (r *RPC) callLoop(p *nodal.Process, j job) {
 		}
 		if j.from.Name != r.self && len(cp.next) == 0 {
 			// It answered another node, whose next call comes from the
-			// network: spin for it before parking (a server's wait).
+			// network: spin for it before parking (a server's wait). It
+			// counts as a conversation only while it spins: the idle
+			// call processes that wait parked (up to maxIdleCallProcs,
+			// most of which never get the next call) would otherwise
+			// keep the node's one real conversation from the reader's
+			// yield (dist.yieldToSpinner).
 			cp.w.Spin(func() bool { return len(cp.next) != 0 })
+			cp.w.End()
 		}
 		select {
 		case j = <-cp.next:
-			cp.w.End()
 		case <-done:
-			cp.w.End()
 			if r.idle.leave(cp) {
 				return
 			}
