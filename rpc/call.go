@@ -244,8 +244,9 @@ func (r *RPC) await(ctx context.Context, id ReqID, abandon bool) (any, *pending,
 		return nil, nil, &CallError{Node: id.node, Func: id.fn, Err: ErrNoRequest}
 	}
 	var out *pending // p, once this wait removed it and drained its channel
-	if id.node != r.self && p.grp == nil && len(p.ch) == 0 {
-		// The reply comes from the network: spin for it before parking.
+	if id.node != r.self && p.grp == nil && len(p.ch) == 0 && ctx.Err() == nil {
+		// The reply comes from the network: spin for it before parking
+		// (not for a check with a done ctx, WaitResponse's).
 		spinFor(&p.w, p.ch)
 		defer p.w.End() // before the caller recycles p
 	}
