@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nodal-go/nodal/internal/hoptrace"
+	"github.com/nodal-go/nodal/internal/spin"
 	"github.com/nodal-go/nodal/internal/wire"
 	"github.com/nodal-go/nodal/p2p"
 )
@@ -138,6 +139,7 @@ func (d *dist) Frames(p p2p.Peer, frames [][]byte) {
 	// first message frame (a batch of other frames, such as services',
 	// needs none).
 	var hdrs [][]byte
+	handed := spin.Handoffs()
 	for k, f := range frames {
 		var box *[]byte // nil for a frame that is not a message
 		if len(f) > 0 && f[0] == dMsg {
@@ -169,31 +171,39 @@ func (d *dist) Frames(p p2p.Peer, frames [][]byte) {
 	}
 	d.deliverRun(&run)
 	if len(frames) == 1 {
-		d.yieldToSpinner(frames[0])
+		d.yieldToSpinner(frames[0], handed)
 	}
 }
 
 // yieldToSpinner is called by a connection's reader after it delivered a
-// lone frame (a call, a reply, one message of a conversation). When the
-// frame's target process spins for it (spin.go), the reader yields its
-// vCPU to it (sched_yield). A spinner yields its OS thread between looks,
-// and the reader's thread, woken by the network, is usually scheduled on
-// the spinner's vCPU (on 2 vCPUs the other one runs the peer process; a
-// nodaltrace build showed them on one vCPU in ~100 % of the spins that
-// caught a message): the spinner then saw the message only once the
-// reader's thread gave the vCPU back, after the reader's next read found
-// nothing and its thread went idle, 7-10 us later. When the two run on
-// different vCPUs the yield returns at once. A batch of several frames is
-// left alone: the goroutines it made runnable queue their answers on the
-// reader's P and share one write (group commit, p2p/conn.go), which a
-// spinner writing alone in between would break.
+// lone frame (a call, a reply, one message of a conversation); handed is
+// spin.Handoffs before the delivery. When the frame's target spins for it
+// (internal/spin), the reader yields its vCPU to it (sched_yield). The
+// target is a process (spin.go) whose message this is, or a service's
+// waiter the frame was handed to (spin.Waiter.Handed: an rpc caller's
+// reply, an idle rpc call process's request). A spinner yields its OS
+// thread between looks, and the reader's thread, woken by the network, is
+// usually scheduled on the spinner's vCPU (on 2 vCPUs the other one runs
+// the peer process; a nodaltrace build showed them on one vCPU in ~100 %
+// of the spins that caught a message): the spinner then saw the message
+// only once the reader's thread gave the vCPU back, after the reader's
+// next read found nothing and its thread went idle, 7-10 us later. When
+// the two run on different vCPUs the yield returns at once. A batch of
+// several frames is left alone: the goroutines it made runnable queue
+// their answers on the reader's P and share one write (group commit,
+// p2p/conn.go), which a spinner writing alone in between would break.
 //
-// Only the one conversation of this OS process is helped so (netWaiters
-// is 1): with concurrent callers or servers, a lone frame is one of many,
-// and the spinner's answer written at once alone would break the batches
-// the others share.
-func (d *dist) yieldToSpinner(f []byte) {
-	if !spinSupported || spinners.Load() == 0 || netWaiters.Load() != 1 {
+// Only the one conversation of this OS process is helped so
+// (spin.Conversations is 1): with concurrent callers or servers, a lone
+// frame is one of many, and the spinner's answer written at once alone
+// would break the batches the others share.
+func (d *dist) yieldToSpinner(f []byte, handed uint64) {
+	if !spin.Supported || spin.Spinners() == 0 || spin.Conversations() != 1 {
+		return
+	}
+	if spin.Handoffs() != handed {
+		hoptrace.Stamp(hoptrace.Delivered)
+		spin.Yield()
 		return
 	}
 	dec := newDecoder(f, true)
@@ -205,9 +215,9 @@ func (d *dist) yieldToSpinner(f []byte) {
 	if dec.Err() != nil || !d.n.isLocal(to) {
 		return
 	}
-	if p := d.n.procs.get(to.ID); p != nil && p.spinning.Load() {
+	if p := d.n.procs.get(to.ID); p != nil && p.spinW.Spinning() {
 		hoptrace.Stamp(hoptrace.Delivered)
-		osYield()
+		spin.Yield()
 	}
 }
 

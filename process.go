@@ -6,6 +6,8 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+
+	"github.com/nodal-go/nodal/internal/spin"
 )
 
 // Func is the body of a goroutine-style process. The process ends when Func
@@ -117,13 +119,10 @@ type Process struct {
 
 	// The wait's spin (spin.go). netIn is set by the distribution layer
 	// when it delivers a message or signal; the owner takes it.
-	netIn      atomic.Bool
-	spinning   atomic.Bool // the owner spins now (spin.go): a lone frame's reader yields it the CPU (dist.yieldToSpinner)
-	spinCall   bool        // owner: waiting for a remote call's reply
-	netWaiting bool        // owner: counted in netWaiters (spin.go)
-	sentOut    bool        // owner: sent to another node since the last wait
-	spinFails  uint8       // owner: spins in a row that found nothing
-	spinSkip   uint8       // owner: eligible waits to skip before the next spin
+	netIn    atomic.Bool
+	spinW    spin.Waiter // the spin's backoff; spinning now: a lone frame's reader yields it the CPU (dist.yieldToSpinner)
+	spinCall bool        // owner: waiting for a remote call's reply
+	sentOut  bool        // owner: sent to another node since the last wait
 }
 
 // overflow holds the chunks of a mailbox that outgrew one chunk. Guarded by

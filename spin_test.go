@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/nodal-go/nodal/internal/spin"
 	"github.com/nodal-go/nodal/p2p/p2ptest"
 )
 
@@ -14,7 +15,7 @@ import (
 // a conversation with another node, and less after spins that found
 // nothing.
 func TestSpinEligibilityAndBackoff(t *testing.T) {
-	if !spinSupported {
+	if !spin.Supported {
 		t.Skip("no spin on this OS")
 	}
 	n, err := Start(context.Background(), Config{})
@@ -30,52 +31,52 @@ func TestSpinEligibilityAndBackoff(t *testing.T) {
 	p.markNetIn()
 	p.sentOut = true
 	require.True(t, p.spin(), "a server that answered a remote message spins")
-	require.Equal(t, uint8(1), p.spinFails)
-	require.Equal(t, uint8(1), p.spinSkip)
+	require.Equal(t, uint8(1), p.spinW.Fails)
+	require.Equal(t, uint8(1), p.spinW.Skip)
 
 	p.spinCall = true // a remote call's wait
 	require.False(t, p.spin(), "the wait after a spin that found nothing skips")
 	require.True(t, p.spin())
-	require.Equal(t, uint8(2), p.spinFails)
-	require.Equal(t, uint8(3), p.spinSkip, "the next failure skips 3")
+	require.Equal(t, uint8(2), p.spinW.Fails)
+	require.Equal(t, uint8(3), p.spinW.Skip, "the next failure skips 3")
 	for range 3 {
 		require.False(t, p.spin())
 	}
 
 	require.True(t, p.deliver("reply"))
 	require.True(t, p.spin(), "a message in the mailbox ends the spin")
-	require.Zero(t, p.spinFails, "a spin that found its message resets the backoff")
+	require.Zero(t, p.spinW.Fails, "a spin that found its message resets the backoff")
 	m, err := p.Receive(context.Background())
 	require.NoError(t, err)
 	require.Equal(t, "reply", m)
 
-	for range spinMaxFails + 2 {
-		p.spinSkip = 0
+	for range spin.MaxFails + 2 {
+		p.spinW.Skip = 0
 		require.True(t, p.spin())
 	}
-	require.Equal(t, uint8(spinMaxFails), p.spinFails)
-	require.Equal(t, uint8(1<<spinMaxFails-1), p.spinSkip, "the backoff is capped")
+	require.Equal(t, uint8(spin.MaxFails), p.spinW.Fails)
+	require.Equal(t, uint8(1<<spin.MaxFails-1), p.spinW.Skip, "the backoff is capped")
 }
 
 // TestNetWaitersCountsConversations checks the count that lets a reader
-// yield to a spinner (dist.yieldToSpinner) only for the one conversation
+// yield to a spinner (dist.yieldToSpinner, spin.Conversations) only for the one conversation
 // of the OS process: a wait that may spin is counted until it ends, and a
 // local wait is not.
 func TestNetWaitersCountsConversations(t *testing.T) {
-	if !spinSupported {
+	if !spin.Supported {
 		t.Skip("no spin on this OS")
 	}
 	n, err := Start(context.Background(), Config{})
 	require.NoError(t, err)
 	defer func() { require.NoError(t, n.Stop(context.Background())) }()
-	base := netWaiters.Load()
+	base := spin.Conversations()
 
 	p := n.newBare()
 	defer n.terminate(p, ReasonNormal)
 	require.True(t, p.deliver("local"))
 	_, err = p.Receive(context.Background())
 	require.NoError(t, err)
-	require.Equal(t, base, netWaiters.Load(), "a local wait is not a conversation")
+	require.Equal(t, base, spin.Conversations(), "a local wait is not a conversation")
 
 	// A remote call's wait: counted while it waits, not after.
 	p.spinCall = true
@@ -84,11 +85,11 @@ func TestNetWaitersCountsConversations(t *testing.T) {
 		m, _ := p.ReceiveMatch(context.Background(), nil)
 		got <- m
 	}()
-	p2ptest.Eventually(t, 10*time.Second, func() bool { return netWaiters.Load() == base+1 },
+	p2ptest.Eventually(t, 10*time.Second, func() bool { return spin.Conversations() == base+1 },
 		"a remote call's wait counts")
 	require.True(t, p.deliver("reply"))
 	require.Equal(t, "reply", <-got)
-	require.Equal(t, base, netWaiters.Load(), "the count ends with the wait")
+	require.Equal(t, base, spin.Conversations(), "the count ends with the wait")
 
 	// Two processes in a conversation at once are two.
 	q := n.newBare()
@@ -96,8 +97,8 @@ func TestNetWaitersCountsConversations(t *testing.T) {
 	p.spinCall, q.spinCall = true, true
 	p.spin()
 	q.spin()
-	require.Equal(t, base+2, netWaiters.Load())
+	require.Equal(t, base+2, spin.Conversations())
 	p.endNetWait()
 	q.endNetWait()
-	require.Equal(t, base, netWaiters.Load())
+	require.Equal(t, base, spin.Conversations())
 }

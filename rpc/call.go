@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nodal-go/nodal"
+	"github.com/nodal-go/nodal/internal/spin"
 )
 
 // Call applies the function registered as fn on node to args and returns
@@ -243,6 +244,12 @@ func (r *RPC) await(ctx context.Context, id ReqID, abandon bool) (any, *pending,
 		return nil, nil, &CallError{Node: id.node, Func: id.fn, Err: ErrNoRequest}
 	}
 	var out *pending // p, once this wait removed it and drained its channel
+	if id.node != r.self && p.grp == nil && len(p.ch) == 0 && ctx.Err() == nil {
+		// The reply comes from the network: spin for it before parking
+		// (not for a check with a done ctx, WaitResponse's).
+		spinFor(&p.w, p.ch)
+		defer p.w.End() // before the caller recycles p
+	}
 	select {
 	case <-p.ch:
 		rep := p.rep
@@ -280,6 +287,13 @@ func (r *RPC) await(ctx context.Context, id ReqID, abandon bool) (any, *pending,
 	return nil, out, &CallError{Node: id.node, Func: id.fn, Err: timeoutError(ctx.Err())}
 }
 
+// spinFor spins w (internal/spin) for ch to hold a signal, for a wait
+// whose signal comes from another node; the waiter ends w's wait (End)
+// once it is over.
+func spinFor(w *spin.Waiter, ch chan struct{}) {
+	w.Spin(func() bool { return len(ch) != 0 })
+}
+
 // newPending returns a pending call, a recycled one when there is one.
 // (The pool is r's own: a channel made in a testing/synctest bubble must
 // stay in it, and a node lives in one bubble.)
@@ -289,6 +303,9 @@ func (r *RPC) newPending(id uint64, node, fn string, json bool, grp *group) *pen
 		p = &pending{ch: make(chan struct{}, 1)}
 	}
 	p.id, p.node, p.fn, p.json, p.grp = id, node, fn, json, grp
+	if grp != nil && grp.w == nil {
+		grp.w = &p.w // set before any reply can come: p is not sent yet
+	}
 	return p
 }
 
@@ -299,8 +316,9 @@ func (r *RPC) recycle(p *pending) {
 	if len(p.ch) != 0 {
 		return // not expected; such a p is left to the garbage collector
 	}
-	ch := p.ch
+	ch, fails, skip := p.ch, p.w.Fails, p.w.Skip
 	*p = pending{ch: ch}
+	p.w.Fails, p.w.Skip = fails, skip // the backoff goes on with the next call
 	r.pendings.Put(p)
 }
 
@@ -397,16 +415,27 @@ func (r *RPC) Multicall(ctx context.Context, nodes []string, fn string, args any
 	// caller wakes once, when the last reply is in (or ctx ends).
 	grp := newGroup(len(nodes))
 	pre := any(encoded(enc)) // boxed once, not once a node
+	remote := false
 	for i, node := range nodes {
 		out[i].Node = node
 		ids[i], out[i].Err = r.send(ctx, node, fn, pre, 0, grp)
 		if out[i].Err != nil {
 			grp.done() // no reply will come for it
+		} else if node != r.self {
+			remote = true
 		}
+	}
+	w := grp.w
+	if remote && w != nil && grp.left.Load() != 0 {
+		// Replies come from the network: spin for the last before parking.
+		w.Spin(func() bool { return grp.left.Load() == 0 })
 	}
 	select {
 	case <-grp.all:
 	case <-ctx.Done():
+	}
+	if w != nil {
+		w.End() // before receiveOwn recycles the call w belongs to
 	}
 	var bad []string
 	for i := range nodes {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nodal-go/nodal"
+	"github.com/nodal-go/nodal/internal/spin"
 )
 
 // callCtx is the ctx a function runs with: the process's ctx, the process
@@ -149,8 +150,9 @@ const maxIdleCallProcs = 64
 
 // callProc is an idle call process's mailbox for its next job.
 type callProc struct {
-	next chan job // capacity 1; a job is put in only by handOff
-	buf  []byte   // the reply's encoding buffer, reused
+	next chan job    // capacity 1; a job is put in only by handOff
+	buf  []byte      // the reply's encoding buffer, reused
+	w    spin.Waiter // the spin of its wait for the next job (internal/spin)
 }
 
 // maxReplyBuf keeps large one-off reply buffers from staying with a call
@@ -175,6 +177,7 @@ func (pp *procPool) handOff(j job) bool {
 	cp := pp.idle[n-1]
 	pp.idle[n-1] = nil
 	pp.idle = pp.idle[:n-1]
+	cp.w.Handed()
 	cp.next <- j // an idle process's channel is empty: never blocks
 	return true
 }

@@ -226,6 +226,17 @@ func (r *RPC) callLoop(p *nodal.Process, j job) {
 		if !r.run(p, j, &cp.buf) || !r.fresh(pid) || !r.idle.park(cp) {
 			return
 		}
+		if j.from.Name != r.self && len(cp.next) == 0 {
+			// It answered another node, whose next call comes from the
+			// network: spin for it before parking (a server's wait). It
+			// counts as a conversation only while it spins: the idle
+			// call processes that wait parked (up to maxIdleCallProcs,
+			// most of which never get the next call) would otherwise
+			// keep the node's one real conversation from the reader's
+			// yield (dist.yieldToSpinner).
+			cp.w.Spin(func() bool { return len(cp.next) != 0 })
+			cp.w.End()
+		}
 		select {
 		case j = <-cp.next:
 		case <-done:

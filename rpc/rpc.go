@@ -12,6 +12,7 @@ import (
 	logging "github.com/ipfs/go-log/v2"
 
 	"github.com/nodal-go/nodal"
+	"github.com/nodal-go/nodal/internal/spin"
 )
 
 var log = logging.Logger("nodal/rpc")
@@ -242,12 +243,16 @@ type pending struct {
 	slots chan struct{} // the node's outbound slots, one of which this call holds
 	freed atomic.Bool
 	grp   *group // the Multicall it belongs to, if any
+	// w is the spin of its caller's wait for the reply (internal/spin);
+	// its backoff stays with p when p is recycled.
+	w spin.Waiter
 }
 
 // group counts down the replies a Multicall waits for.
 type group struct {
 	left atomic.Int64
 	all  chan struct{} // closed when left reaches 0
+	w    *spin.Waiter  // the collector's spin: its first call's (newPending sets it)
 }
 
 func newGroup(n int) *group {
@@ -261,6 +266,9 @@ func newGroup(n int) *group {
 
 // done counts one reply (or a request that never went out).
 func (g *group) done() {
+	if g.w != nil && g.left.Load() == 1 {
+		g.w.Handed() // the last reply
+	}
 	if g.left.Add(-1) == 0 {
 		close(g.all)
 	}
@@ -327,6 +335,9 @@ func (p *pending) put(s *pendingShard, rep reply) {
 	}
 	p.done = true
 	p.rep = rep
+	if p.grp == nil {
+		p.w.Handed()
+	}
 	p.ch <- struct{}{} // capacity 1, one reply only: never blocks
 	if p.grp != nil {
 		p.grp.done()

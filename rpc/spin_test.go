@@ -1,0 +1,98 @@
+package rpc
+
+import (
+	"context"
+	"runtime"
+	"testing"
+	"testing/synctest"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/nodal-go/nodal/internal/spin"
+)
+
+// idleFails returns the backoff of r's warmest idle call process.
+func idleFails(r *RPC) uint8 {
+	r.idle.mu.Lock()
+	defer r.idle.mu.Unlock()
+	return r.idle.idle[len(r.idle.idle)-1].w.Fails
+}
+
+// rpc's waits for the network spin through a spin.Waiter before they park
+// (internal/spin): a call's wait for its reply and Multicall's wait for
+// its replies count as conversations while they wait and stop counting
+// when they end; an idle call process that answered another node spins
+// for the next call, one that answered its own node does not (a local
+// wait never spins).
+func TestWaitsForTheNetworkSpin(t *testing.T) {
+	if !spin.Supported {
+		t.Skip("no spin on this OS")
+	}
+	// Room for every spinner at once (half the Ps spin at most): the
+	// caller's spin for its reply and the callee's for the next call.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(8))
+	synctest.Test(t, func(t *testing.T) {
+		c := startCluster(t, 41, []string{"a@10.0.0.1", "b@10.0.0.2", "c@10.0.0.3"})
+		defer c.stop()
+		a := c.rpcs[0]
+		release := make(chan struct{})
+		for _, r := range c.rpcs {
+			// Blocks until released; asking for its process keeps its call
+			// process from idling (and counting) after the call.
+			must(t, Register(r, "block", func(ctx context.Context, _ any) (int, error) {
+				_ = Process(ctx)
+				select {
+				case <-release:
+				case <-ctx.Done(): // the node stops (a failed test)
+				}
+				return 1, nil
+			}))
+			must(t, Register(r, "add", add))
+		}
+		synctest.Wait()
+		base := spin.Conversations()
+
+		done := make(chan error, 1)
+		go func() {
+			_, err := a.Call(context.Background(), "b@10.0.0.2", "block", nil)
+			done <- err
+		}()
+		synctest.Wait()
+		require.Equal(t, base+1, spin.Conversations(), "a remote call's wait for its reply is a conversation")
+		release <- struct{}{}
+		require.NoError(t, <-done)
+		synctest.Wait()
+		require.Equal(t, base, spin.Conversations(), "the count ends with the call")
+
+		multi := make(chan error, 1)
+		go func() {
+			_, bad, err := a.Multicall(context.Background(), []string{"b@10.0.0.2", "c@10.0.0.3"}, "block", nil)
+			if err == nil && len(bad) > 0 {
+				err = context.DeadlineExceeded
+			}
+			multi <- err
+		}()
+		synctest.Wait()
+		require.Equal(t, base+1, spin.Conversations(), "Multicall's wait for its replies is one conversation")
+		release <- struct{}{}
+		release <- struct{}{}
+		require.NoError(t, <-multi)
+		synctest.Wait()
+		require.Equal(t, base, spin.Conversations(), "the count ends with the Multicall (before its calls are recycled)")
+
+		// A local call: its idle call process does not spin for the next.
+		_, err := a.Call(context.Background(), "a@10.0.0.1", "add", pair{1, 2})
+		require.NoError(t, err)
+		synctest.Wait()
+		require.Equal(t, base, spin.Conversations())
+		require.Zero(t, idleFails(a), "a call process that answered its own node waits without spinning")
+
+		// A remote call: b's idle call process spins for b's next call
+		// (in vain here: none comes) and no longer counts once parked.
+		_, err = a.Call(context.Background(), "b@10.0.0.2", "add", pair{1, 2})
+		require.NoError(t, err)
+		synctest.Wait()
+		require.Equal(t, uint8(1), idleFails(c.rpcs[1]), "an idle call process that answered another node spins as a server")
+		require.Equal(t, base, spin.Conversations(), "a parked idle call process is not a conversation")
+	})
+}
