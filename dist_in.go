@@ -171,17 +171,17 @@ func (d *dist) Frames(p p2p.Peer, frames [][]byte) {
 	}
 	d.deliverRun(&run)
 	if len(frames) == 1 {
-		d.yieldToSpinner(frames[0], handed)
+		d.yieldToSpinner(handed)
 	}
 }
 
 // yieldToSpinner is called by a connection's reader after it delivered a
 // lone frame (a call, a reply, one message of a conversation); handed is
-// spin.Handoffs before the delivery. When the frame's target spins for it
-// (internal/spin), the reader yields its vCPU to it (sched_yield). The
-// target is a process (spin.go) whose message this is, or a service's
-// waiter the frame was handed to (spin.Waiter.Handed: an rpc caller's
-// reply, an idle rpc call process's request). A spinner yields its OS
+// spin.Handoffs before the delivery. When the frame went to a waiter that
+// spins for it (internal/spin: every deliverer calls spin.Waiter.Handed,
+// a process's through markNetIn, rpc's for a caller's reply or an idle
+// call process's request), the reader yields its vCPU to it
+// (sched_yield). A spinner yields its OS
 // thread between looks, and the reader's thread, woken by the network, is
 // usually scheduled on the spinner's vCPU (on 2 vCPUs the other one runs
 // the peer process; a nodaltrace build showed them on one vCPU in ~100 %
@@ -197,28 +197,12 @@ func (d *dist) Frames(p p2p.Peer, frames [][]byte) {
 // (spin.Conversations is 1): with concurrent callers or servers, a lone
 // frame is one of many, and the spinner's answer written at once alone
 // would break the batches the others share.
-func (d *dist) yieldToSpinner(f []byte, handed uint64) {
-	if !spin.Supported || spin.Spinners() == 0 || spin.Conversations() != 1 {
+func (d *dist) yieldToSpinner(handed uint64) {
+	if !spin.Supported || spin.Conversations() != 1 || spin.Handoffs() == handed {
 		return
 	}
-	if spin.Handoffs() != handed {
-		hoptrace.Stamp(hoptrace.Delivered)
-		spin.Yield()
-		return
-	}
-	dec := newDecoder(f, true)
-	if _, ok := signalFrame(dec.Byte()); !ok {
-		return
-	}
-	dec.remotePid("")
-	to := dec.remotePid(d.n.name)
-	if dec.Err() != nil || !d.n.isLocal(to) {
-		return
-	}
-	if p := d.n.procs.get(to.ID); p != nil && p.spinW.Spinning() {
-		hoptrace.Stamp(hoptrace.Delivered)
-		spin.Yield()
-	}
+	hoptrace.Stamp(hoptrace.Delivered)
+	spin.Yield()
 }
 
 // msgRun is messages for the local process id, in order, not delivered yet.

@@ -36,9 +36,11 @@ func (p *Process) hasMail() bool {
 }
 
 // markNetIn notes that a message from another node is being delivered to
-// p: its next wait may spin.
+// p: its next wait may spin, and if p spins now the delivery is a hand-off
+// to a spinner (spin.Waiter.Handed, for dist.yieldToSpinner).
 func (p *Process) markNetIn() {
 	if !p.netIn.Load() {
 		p.netIn.Store(true)
 	}
+	p.spinW.Handed()
 }
