@@ -7,12 +7,35 @@ import (
 	"fmt"
 
 	"github.com/nodal-go/nodal"
+	"github.com/nodal-go/nodal/internal/wire"
 )
 
 // Reply is what an echo process answers to a call: the text and its pid.
 type Reply struct {
 	Text string
 	Pid  nodal.Pid
+}
+
+// AppendBinary implements encoding.BinaryAppender: a Reply encodes itself
+// (its text, then its pid's node, id and incarnation) rather than through
+// the codec's reflective CBOR, which cost the caller of an echo ~2 us per
+// reply to decode (bench call's hop trace).
+func (r Reply) AppendBinary(b []byte) ([]byte, error) {
+	b = wire.AppendString(b, r.Text)
+	return wire.AppendIdent(b, r.Pid.Node, r.Pid.ID, r.Pid.Incarnation), nil
+}
+
+// UnmarshalBinary implements encoding.BinaryUnmarshaler for what
+// AppendBinary wrote, and nothing else.
+func (r *Reply) UnmarshalBinary(data []byte) error {
+	d := wire.NewDecoder(data)
+	text := d.Str()
+	node, id, inc := d.Ident()
+	if err := d.Done(); err != nil {
+		return fmt.Errorf("echo reply: %w", err)
+	}
+	*r = Reply{Text: text, Pid: nodal.Pid{Node: node, ID: id, Incarnation: inc}}
+	return nil
 }
 
 func init() {
