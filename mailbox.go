@@ -188,7 +188,15 @@ func (p *Process) dropHead() {
 			p.extOwner().drained = c
 		}
 		p.local[0] = nil
-		p.local = p.local[1:]
+		if len(p.local) == 1 {
+			// The last chunk: keep the list's array (re-slicing past its
+			// one slot would leave no capacity, and the next refill would
+			// allocate a new one, per message for a process taking one at
+			// a time).
+			p.local = p.local[:0]
+		} else {
+			p.local = p.local[1:]
+		}
 		p.head = 0
 	}
 	if len(p.local) == 0 {

@@ -209,3 +209,25 @@ func TestReceiveWakesOnSend(t *testing.T) {
 		require.Equal(t, fmt.Sprint("m", i), recv(t, w))
 	}
 }
+
+// A process taking its messages one at a time reuses its mailbox's chunk
+// list: a send and its receive allocate nothing (the message is boxed
+// already).
+func TestMailboxOneAtATimeAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts differ under -race")
+	}
+	defer leaktest.AfterTest(t)()
+	n := startNode(t)
+	defer stopNode(t, n)
+	w := probe(t, n)
+	var m any = "x"
+	ctx := context.Background()
+	allocs := testing.AllocsPerRun(200, func() {
+		w.Send(w.Self(), m)
+		if got, err := w.Receive(ctx); err != nil || got != m {
+			t.Fatalf("got %v, %v", got, err)
+		}
+	})
+	require.Zero(t, allocs, "allocations per send and receive")
+}
