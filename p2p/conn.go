@@ -75,7 +75,7 @@ type conn struct {
 	peer     Peer
 	s        network.Stream // the handshake's stream (closed once a direct connection carries the frames)
 	w        frameIO        // where frames are written: s, or the direct connection
-	br       *bufio.Reader
+	rd       io.Reader      // where frames are read: the handshake's buffered stream, or the direct connection
 	outbound bool
 	prev     *conn // earlier connection to the same name; its NodeDown comes first
 	ctr      *peerCounters
@@ -118,7 +118,7 @@ func newConn(h *Host, p Peer, s network.Stream, br *bufio.Reader, outbound bool)
 		peer:       p,
 		s:          s,
 		w:          s,
-		br:         br,
+		rd:         br,
 		outbound:   outbound,
 		ctr:        h.counters(p.Name),
 		wake:       make(chan struct{}, 1),
@@ -407,7 +407,7 @@ func (c *conn) readLoop() {
 	hd := c.h.handler
 	hd.NodeUp(c.peer)
 	log.Infow("node up", "node", c.peer.Name, "incarnation", c.peer.Incarnation, "hidden", c.peer.Hidden)
-	fr := frameReader{r: c.br, max: c.h.cfg.Advanced.MaxFrameSize}
+	fr := frameReader{r: c.rd, max: c.h.cfg.Advanced.MaxFrameSize}
 	bh, _ := hd.(BatchHandler)
 	var batch [][]byte
 	var batchBytes uint64
