@@ -409,23 +409,33 @@ func (c *conn) readLoop() {
 	log.Infow("node up", "node", c.peer.Name, "incarnation", c.peer.Incarnation, "hidden", c.peer.Hidden)
 	fr := frameReader{r: c.rd, max: c.h.cfg.Advanced.MaxFrameSize}
 	bh, _ := hd.(BatchHandler)
+	var in *inPipe
 	var batch [][]byte
-	var batchBytes uint64
+	if bh != nil {
+		in = newInPipe(c, bh)
+		batch = make([][]byte, 0, maxBatchFrames)
+	}
+	batchCost := 0
 	flush := func() {
 		if len(batch) == 0 {
 			return
 		}
 		c.ctr.framesIn.Add(uint64(len(batch)))
-		c.ctr.bytesIn.Add(batchBytes)
-		bh.Frames(c.peer, batch)
-		clear(batch)
-		batch, batchBytes = batch[:0], 0
+		c.ctr.bytesIn.Add(uint64(batchCost - handedFrameCost*len(batch)))
+		in.hand(batch, batchCost, fr.full)
+		batch, batchCost = batch[:0], 0
+	}
+	end := func() {
+		flush()
+		if in != nil {
+			in.finish()
+		}
 	}
 	var reason error
 	for {
 		typ, p, err := fr.next()
 		if err != nil {
-			flush()
+			end()
 			reason = c.readError(err)
 			break
 		}
@@ -439,7 +449,7 @@ func (c *conn) readLoop() {
 				continue
 			}
 			batch = append(batch, p)
-			batchBytes += uint64(len(p))
+			batchCost += len(p) + handedFrameCost
 			if len(batch) == maxBatchFrames || !fr.ready() {
 				flush()
 			}
@@ -450,7 +460,7 @@ func (c *conn) readLoop() {
 		case framePong:
 			c.pong(binary.BigEndian.Uint64(p))
 		case frameBye:
-			flush()
+			end()
 			reason = byeReason(p[0])
 			if errors.Is(reason, ErrLeft) {
 				c.h.noteBye(c.peer.Name, c.peer.Incarnation)

@@ -146,7 +146,16 @@ type frameReader struct {
 	buf      []byte
 	off, end int
 	err      error // the read error met; returned once buf[off:end] is used up
+	// full is set when the last read filled the space it was given or
+	// brought streamRead bytes or more: the sender had more to say than
+	// that read took, a stream rather than a lone batch.
+	full bool
 }
+
+// streamRead is the size of a read that marks a stream (frameReader.full):
+// a TLS record's largest plaintext, what one Read of a direct connection
+// returns at most.
+const streamRead = 16 << 10
 
 // next returns the next frame. Payloads are slices owned by the caller
 // (never written again by the reader).
@@ -189,6 +198,7 @@ func (fr *frameReader) own(typ byte, have []byte, n int) (byte, []byte, error) {
 	fr.off = fr.end
 	if fr.err == nil {
 		_, fr.err = io.ReadFull(fr.r, p[k:])
+		fr.full = true
 	}
 	if fr.err != nil {
 		return 0, nil, unexpectedEOF(fr.err)
@@ -207,8 +217,10 @@ func (fr *frameReader) fill(need int) {
 		fr.buf, fr.off = nb, 0
 	}
 	for range maxEmptyReads {
+		space := len(fr.buf) - fr.end
 		n, err := fr.r.Read(fr.buf[fr.end:])
 		fr.end += n
+		fr.full = n == space || n >= streamRead
 		if err != nil {
 			fr.err = err
 			return
