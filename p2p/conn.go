@@ -422,8 +422,7 @@ func (c *conn) readLoop() {
 		}
 		c.ctr.framesIn.Add(uint64(len(batch)))
 		c.ctr.bytesIn.Add(uint64(batchCost - handedFrameCost*len(batch)))
-		in.hand(batch, batchCost, fr.full)
-		batch, batchCost = batch[:0], 0
+		batch, batchCost = in.hand(batch, batchCost, fr.full), 0
 	}
 	end := func() {
 		flush()

@@ -25,9 +25,12 @@ import "sync"
 const maxHandedBytes = 512 << 10
 
 // handedFrameCost is what a frame counts beyond its payload against
-// maxHandedBytes, so that many empty frames are bounded too (and the
-// slice headers that carry them: at most maxHandedBytes/handedFrameCost).
+// maxHandedBytes, so that many empty frames are bounded too.
 const handedFrameCost = 32
+
+// maxHandedBatches bounds the batches handed over and not yet delivered:
+// each holds an array of up to maxBatchFrames slice headers, recycled.
+const maxHandedBatches = 16
 
 // inPipe is what the reader and the deliverer of one connection share.
 type inPipe struct {
@@ -35,13 +38,15 @@ type inPipe struct {
 	bh BatchHandler
 
 	mu      sync.Mutex
-	pending [][]byte // frames handed over, in order, not yet taken
-	handed  int      // cost of the frames handed over and not yet delivered
-	busy    bool     // frames are being delivered (by the deliverer, or inline by the reader)
-	started bool     // the deliverer runs
-	end     bool     // the reader is done: the deliverer exits when nothing is left
-	parked  bool     // the deliverer waits for wake
-	full    bool     // the reader waits for room
+	batches [][][]byte // handed over, in order, not yet taken
+	spare   [][][]byte // empty batch arrays for the reader
+	handed  int        // cost of the frames handed over and not yet delivered
+	nhanded int        // batches handed over and not yet delivered
+	busy    bool       // frames are being delivered (by the deliverer, or inline by the reader)
+	started bool       // the deliverer runs
+	end     bool       // the reader is done: the deliverer exits when nothing is left
+	parked  bool       // the deliverer waits for wake
+	full    bool       // the reader waits for room
 
 	wake chan struct{} // cap 1: to the deliverer
 	room chan struct{} // cap 1: to the reader
@@ -54,11 +59,11 @@ func newInPipe(c *conn, bh BatchHandler) *inPipe {
 
 // hand delivers batch (of cost bytes; the reader's, in order after every
 // batch before it): inline when the deliverer is idle and stream is
-// false, else by the deliverer, to which it appends the frames. batch is
-// the reader's to reuse when hand returns (cleared).
-func (q *inPipe) hand(batch [][]byte, cost int, stream bool) {
+// false, else by the deliverer, which takes the array. It returns an
+// empty array (of capacity maxBatchFrames) for the reader's next batch.
+func (q *inPipe) hand(batch [][]byte, cost int, stream bool) [][]byte {
 	q.mu.Lock()
-	if !stream && !q.busy && len(q.pending) == 0 {
+	if !stream && !q.busy && q.nhanded == 0 {
 		q.busy = true
 		q.mu.Unlock()
 		q.bh.Frames(q.c.peer, batch)
@@ -66,9 +71,9 @@ func (q *inPipe) hand(batch [][]byte, cost int, stream bool) {
 		q.mu.Lock()
 		q.busy = false
 		q.mu.Unlock()
-		return
+		return batch[:0]
 	}
-	for closing := false; q.handed >= maxHandedBytes && !closing; {
+	for closing := false; (q.handed >= maxHandedBytes || q.nhanded >= maxHandedBatches) && !closing; {
 		q.full = true
 		q.mu.Unlock()
 		select {
@@ -80,8 +85,9 @@ func (q *inPipe) hand(batch [][]byte, cost int, stream bool) {
 		}
 		q.mu.Lock()
 	}
-	q.pending = append(q.pending, batch...)
+	q.batches = append(q.batches, batch)
 	q.handed += cost
+	q.nhanded++
 	if !q.started {
 		q.started = true
 		go q.deliverLoop()
@@ -92,8 +98,17 @@ func (q *inPipe) hand(batch [][]byte, cost int, stream bool) {
 		default:
 		}
 	}
+	var next [][]byte
+	if n := len(q.spare); n > 0 {
+		next = q.spare[n-1]
+		q.spare[n-1] = nil
+		q.spare = q.spare[:n-1]
+	}
 	q.mu.Unlock()
-	clear(batch)
+	if next == nil {
+		next = make([][]byte, 0, maxBatchFrames)
+	}
+	return next
 }
 
 // finish waits until every frame handed over is delivered; the deliverer
@@ -115,15 +130,14 @@ func (q *inPipe) finish() {
 	}
 }
 
-// deliverLoop is the deliverer: it delivers the frames handed over, in
-// order and in batches of at most maxBatchFrames, until the reader is
-// done and nothing is left.
+// deliverLoop is the deliverer: it delivers the batches handed over, in
+// order, until the reader is done and nothing is left.
 func (q *inPipe) deliverLoop() {
 	defer close(q.done)
-	var taken [][]byte
+	var taken [][][]byte
 	for {
 		q.mu.Lock()
-		for len(q.pending) == 0 {
+		for len(q.batches) == 0 {
 			q.busy = false
 			if q.end {
 				q.mu.Unlock()
@@ -135,19 +149,23 @@ func (q *inPipe) deliverLoop() {
 			q.mu.Lock()
 		}
 		q.busy = true
-		taken, q.pending = q.pending, taken[:0]
+		taken, q.batches = q.batches, taken[:0]
 		q.mu.Unlock()
 		cost := 0
-		for i := 0; i < len(taken); i += maxBatchFrames {
-			b := taken[i:min(i+maxBatchFrames, len(taken))]
+		for _, b := range taken {
 			q.bh.Frames(q.c.peer, b)
 			for _, f := range b {
 				cost += len(f) + handedFrameCost
 			}
+			clear(b)
 		}
-		clear(taken)
 		q.mu.Lock()
 		q.handed -= cost
+		q.nhanded -= len(taken)
+		for i, b := range taken {
+			q.spare = append(q.spare, b[:0])
+			taken[i] = nil
+		}
 		if q.full {
 			q.full = false
 			select {
