@@ -128,9 +128,9 @@ type Process struct {
 // overflow holds the chunks of a mailbox that outgrew one chunk. Guarded by
 // Process.mu.
 type overflow struct {
-	full  [][]any   // full chunks delivered before Process.in
-	spare []any     // a drained chunk for the senders to reuse
-	free  [][]any   // full-size chunks the owner drained, for the senders (at most maxFreeChunks)
+	full  [][]any // full chunks delivered before Process.in
+	spare []any   // a drained chunk for the senders to reuse
+	free  [][]any // full-size chunks the owner drained, for the senders (at most maxFreeChunks)
 }
 
 // procExt holds the rarely used parts of a process, so an idle process stays
