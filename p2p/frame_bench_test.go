@@ -44,3 +44,33 @@ func BenchmarkFrameReader32(b *testing.B) { benchFrameReader(b, 49) }
 
 // BenchmarkFrameReader1K reads frames of a 1 KiB message.
 func BenchmarkFrameReader1K(b *testing.B) { benchFrameReader(b, 1043) }
+
+// countHandler counts the frames it is given.
+type countHandler struct{ n int }
+
+func (h *countHandler) Frames(_ Peer, frames [][]byte) { h.n += len(frames) }
+
+// BenchmarkInPipeStream hands batches of 16 frames of 1 KiB (what one TLS
+// record brings) from the reader to the deliverer, as a stream does:
+// one op is one frame.
+func BenchmarkInPipeStream(b *testing.B) {
+	h := &countHandler{}
+	q := newInPipe(&conn{closing: make(chan struct{})}, h)
+	payload := make([]byte, 1024)
+	batch := make([][]byte, 0, maxBatchFrames)
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		batch = append(batch, payload)
+		if n++; len(batch) == 16 {
+			batch = q.hand(batch, 16*(1024+handedFrameCost), true)
+		}
+	}
+	if len(batch) > 0 {
+		q.hand(batch, len(batch)*(1024+handedFrameCost), true)
+	}
+	q.finish()
+	if h.n != n {
+		b.Fatalf("%d frames delivered of %d", h.n, n)
+	}
+}
