@@ -22,7 +22,7 @@ import "sync"
 
 // maxHandedBytes bounds the bytes of frames handed to the deliverer and
 // not yet delivered (each frame counted with handedFrameCost more).
-const maxHandedBytes = 512 << 10
+const maxHandedBytes = 1 << 20
 
 // handedFrameCost is what a frame counts beyond its payload against
 // maxHandedBytes, so that many empty frames are bounded too.
@@ -30,7 +30,7 @@ const handedFrameCost = 32
 
 // maxHandedBatches bounds the batches handed over and not yet delivered:
 // each holds an array of up to maxBatchFrames slice headers, recycled.
-const maxHandedBatches = 16
+const maxHandedBatches = 64
 
 // inPipe is what the reader and the deliverer of one connection share.
 type inPipe struct {
