@@ -22,6 +22,12 @@ import (
 // chunkMax is the size of a full chunk, in messages (16 KiB of interfaces).
 const chunkMax = 1024
 
+// maxFreeChunks bounds the full-size chunks a mailbox that overflowed
+// keeps for reuse (Process.dropHead): while its owner lags behind a stream
+// a chunk it drained is the next one the senders fill, instead of a fresh
+// 16 KiB allocation of pointers every chunkMax messages.
+const maxFreeChunks = 4
+
 // maxKeptBuffer is the capacity above which a drained chunk is released
 // rather than kept for reuse when the process has caught up (it parks, or an
 // actor's activation ends with an empty mailbox), so a burst does not pin
@@ -47,9 +53,11 @@ func (p *Process) pushLocked(m any) wakeAction {
 		o.full = append(o.full, p.in)
 		if cap(o.spare) >= chunkMax {
 			p.in, o.spare = o.spare, nil
-		} else {
+		} else if p.in = o.takeFree(); p.in == nil {
 			p.in = make([]any, 0, chunkMax)
 		}
+	} else if cap(p.in) == 0 && p.ovf != nil {
+		p.in = p.ovf.takeFree() // rather than growing one from nothing
 	}
 	p.in = append(p.in, m)
 	p.nin++
@@ -184,7 +192,9 @@ func (p *Process) refillLocked() bool {
 func (p *Process) dropHead() {
 	for len(p.local) > 0 && p.head == len(p.local[0]) {
 		c := p.local[0][:0]
-		if p.ext == nil || cap(c) > cap(p.ext.drained) {
+		if cap(c) >= chunkMax && p.recycleChunk(c) {
+			// Kept for the senders.
+		} else if p.ext == nil || cap(c) > cap(p.ext.drained) {
 			p.extOwner().drained = c
 		}
 		p.local[0] = nil
@@ -206,6 +216,32 @@ func (p *Process) dropHead() {
 			p.local = p.local[:0] // one slot: kept, a message at a time reuses it
 		}
 	}
+}
+
+// takeFree returns a chunk the owner recycled, or nil.
+func (o *overflow) takeFree() []any {
+	n := len(o.free)
+	if n == 0 {
+		return nil
+	}
+	c := o.free[n-1]
+	o.free[n-1] = nil
+	o.free = o.free[:n-1]
+	return c
+}
+
+// recycleChunk gives a drained full-size chunk (its messages cleared by
+// pop and take) back to the senders of a mailbox that overflowed; false
+// when it has none to give it to or enough kept already. Only the owner
+// calls it, without p.mu, once per chunkMax messages.
+func (p *Process) recycleChunk(c []any) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ovf == nil || len(p.ovf.free) >= maxFreeChunks {
+		return false
+	}
+	p.ovf.free = append(p.ovf.free, c)
+	return true
 }
 
 // caughtUpLocked is called by the owner when its mailbox is empty and it

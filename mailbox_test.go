@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -230,4 +231,54 @@ func TestMailboxOneAtATimeAllocatesNothing(t *testing.T) {
 		}
 	})
 	require.Zero(t, allocs, "allocations per send and receive")
+}
+
+// TestLaggingMailboxReusesChunks: while the owner of a mailbox that
+// outgrew one chunk lags behind its senders, each chunk it drains is
+// refilled by the senders rather than a new one allocated, and every
+// message still arrives in order.
+func TestLaggingMailboxReusesChunks(t *testing.T) {
+	defer leaktest.AfterTest(t)()
+	n := startNode(t)
+	defer stopNode(t, n)
+	w := probe(t, n)
+	vals := make([]any, 20*chunkMax) // boxed before the measure
+	for i := range vals {
+		vals[i] = i
+	}
+	const step = chunkMax / 4
+	next, want := 0, 0
+	deliver := func() {
+		w.deliverMany(vals[next : next+step])
+		next += step
+	}
+	ctx := testCtx(t) // every message is queued before it is received
+	receive := func(k int) {
+		for range k {
+			m, err := w.Receive(ctx)
+			require.NoError(t, err)
+			if m != vals[want] {
+				require.Equal(t, vals[want], m)
+			}
+			want++
+		}
+	}
+	// A backlog of three chunks, then the owner stays two chunks behind.
+	for range 12 {
+		deliver()
+	}
+	receive(chunkMax)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range 16 {
+		for range 4 {
+			deliver()
+		}
+		receive(chunkMax)
+	}
+	runtime.ReadMemStats(&after)
+	// 16 chunks' worth went through: without reuse each took a 16 KiB
+	// chunk of its own.
+	require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(4*chunkMax*16), "chunks allocated anew")
+	receive(next - want)
 }

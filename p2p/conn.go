@@ -75,7 +75,7 @@ type conn struct {
 	peer     Peer
 	s        network.Stream // the handshake's stream (closed once a direct connection carries the frames)
 	w        frameIO        // where frames are written: s, or the direct connection
-	br       *bufio.Reader
+	rd       io.Reader      // where frames are read: the handshake's buffered stream, or the direct connection
 	outbound bool
 	prev     *conn // earlier connection to the same name; its NodeDown comes first
 	ctr      *peerCounters
@@ -118,7 +118,7 @@ func newConn(h *Host, p Peer, s network.Stream, br *bufio.Reader, outbound bool)
 		peer:       p,
 		s:          s,
 		w:          s,
-		br:         br,
+		rd:         br,
 		outbound:   outbound,
 		ctr:        h.counters(p.Name),
 		wake:       make(chan struct{}, 1),
@@ -407,25 +407,34 @@ func (c *conn) readLoop() {
 	hd := c.h.handler
 	hd.NodeUp(c.peer)
 	log.Infow("node up", "node", c.peer.Name, "incarnation", c.peer.Incarnation, "hidden", c.peer.Hidden)
-	fr := frameReader{r: c.br, max: c.h.cfg.Advanced.MaxFrameSize}
+	fr := frameReader{r: c.rd, max: c.h.cfg.Advanced.MaxFrameSize}
 	bh, _ := hd.(BatchHandler)
+	var in *inPipe
 	var batch [][]byte
-	var batchBytes uint64
+	if bh != nil {
+		in = newInPipe(c, bh)
+		batch = make([][]byte, 0, maxBatchFrames)
+	}
+	batchCost := 0
 	flush := func() {
 		if len(batch) == 0 {
 			return
 		}
 		c.ctr.framesIn.Add(uint64(len(batch)))
-		c.ctr.bytesIn.Add(batchBytes)
-		bh.Frames(c.peer, batch)
-		clear(batch)
-		batch, batchBytes = batch[:0], 0
+		c.ctr.bytesIn.Add(uint64(batchCost - handedFrameCost*len(batch)))
+		batch, batchCost = in.hand(batch, batchCost, fr.full), 0
+	}
+	end := func() {
+		flush()
+		if in != nil {
+			in.finish()
+		}
 	}
 	var reason error
 	for {
 		typ, p, err := fr.next()
 		if err != nil {
-			flush()
+			end()
 			reason = c.readError(err)
 			break
 		}
@@ -439,7 +448,7 @@ func (c *conn) readLoop() {
 				continue
 			}
 			batch = append(batch, p)
-			batchBytes += uint64(len(p))
+			batchCost += len(p) + handedFrameCost
 			if len(batch) == maxBatchFrames || !fr.ready() {
 				flush()
 			}
@@ -450,7 +459,7 @@ func (c *conn) readLoop() {
 		case framePong:
 			c.pong(binary.BigEndian.Uint64(p))
 		case frameBye:
-			flush()
+			end()
 			reason = byeReason(p[0])
 			if errors.Is(reason, ErrLeft) {
 				c.h.noteBye(c.peer.Name, c.peer.Incarnation)

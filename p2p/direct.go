@@ -1,7 +1,6 @@
 package p2p
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -60,9 +59,6 @@ const (
 	// maxPendingDirect bounds the direct connections being secured and
 	// matched at once (each for at most HandshakeTimeout).
 	maxPendingDirect = 64
-	// directReadBufSize is the inbound buffer of a direct connection: many
-	// TLS records (16 KiB each) per read.
-	directReadBufSize = 256 << 10
 )
 
 // Path bytes the dialer sends on the stream after the verdict.
@@ -286,7 +282,7 @@ func (c countReader) Read(p []byte) (int, error) {
 func (c *conn) useDirect(sc sec.SecureConn) {
 	c.mu.Lock()
 	c.w = directIO{sc}
-	c.br = bufio.NewReaderSize(countReader{r: sc, n: &c.reads}, directReadBufSize)
+	c.rd = countReader{r: sc, n: &c.reads}
 	c.direct = true
 	c.mu.Unlock()
 	_ = c.s.Close()

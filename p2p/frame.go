@@ -1,7 +1,6 @@
 package p2p
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -52,47 +51,14 @@ func uvarintLen(x uint64) int {
 	return n
 }
 
-// errOversized is wrapped with ErrFrameTooLarge by the decoder.
+// errBadVarint is a frame length that is not a minimal 32-bit uvarint.
 var errBadVarint = errors.New("bad frame length")
 
-// readHeader reads a frame header and checks the declared length against
-// max (data frames) or the fixed sizes of control frames. It never
-// allocates: the caller reads the payload knowing it is bounded.
-func readHeader(r *bufio.Reader, max int) (typ byte, n int, err error) {
-	typ, err = r.ReadByte()
-	if err != nil {
-		return 0, 0, err
-	}
-	var x uint64
-	var s uint
-	for i := 0; ; i++ {
-		if i == binary.MaxVarintLen32 {
-			return 0, 0, fmt.Errorf("%w: %w", ErrProtocol, errBadVarint)
-		}
-		c, err := r.ReadByte()
-		if err != nil {
-			return 0, 0, unexpectedEOF(err)
-		}
-		if c < 0x80 {
-			if (i == binary.MaxVarintLen32-1 && c > 0x0f) || (i > 0 && c == 0) {
-				// Too big for 32 bits, or not minimally encoded.
-				return 0, 0, fmt.Errorf("%w: %w", ErrProtocol, errBadVarint)
-			}
-			x |= uint64(c) << s
-			break
-		}
-		x |= uint64(c&0x7f) << s
-		s += 7
-	}
-	if err := checkHeader(typ, x, max); err != nil {
-		return 0, 0, err
-	}
-	return typ, int(x), nil
-}
-
-// parseHeader parses a frame header at the front of b by readHeader's
-// rules. hl is the header's length, 0 when b holds only part of a header
-// (err is nil then, unless what is there is already wrong).
+// parseHeader parses a frame header at the front of b and checks the
+// declared length against max (data frames) or the fixed sizes of control
+// frames, so that the caller reads a payload knowing it is bounded. hl is
+// the header's length, 0 when b holds only part of a header (err is nil
+// then, unless what is there is already wrong).
 func parseHeader(b []byte, max int) (typ byte, n, hl int, err error) {
 	typ = b[0]
 	var x uint64
@@ -151,124 +117,128 @@ func unexpectedEOF(err error) error {
 	return err
 }
 
-// slab hands out small frame buffers carved from larger chunks, so that
-// receiving many small frames costs one allocation per chunk, not per frame.
-// Each returned slice has its capacity clipped, so the receiver owns it. It
-// moves an offset rather than reslicing buf, so handing out a frame writes
-// no pointer (no GC write barrier per frame).
-type slab struct {
-	buf []byte
-	off int
-}
-
+// Frames are read straight into chunks of memory that the frames then
+// alias: a data payload is a slice of the chunk its bytes were read into
+// (its capacity clipped, so the receiver owns it), not a copy. Receiving
+// many small frames costs one allocation per chunk and no copy after the
+// read. A frame larger than ownFrame that the last read did not bring
+// whole gets an allocation of its own, read into directly; a chunk is
+// never larger than readChunk unless one frame of up to ownFrame bytes
+// needs it, so what one connection holds is bounded by readChunk plus
+// one frame.
 const (
-	slabChunk    = 64 << 10
-	slabMaxFrame = 4 << 10
+	readChunk = 64 << 10
+	ownFrame  = 4 << 10
+	// minRead is the least free space a read is given: with less, what is
+	// left of a frame moves to a new chunk first.
+	minRead = 4 << 10
+	// maxEmptyReads bounds the reads in a row that return nothing and no
+	// error (bufio's io.ErrNoProgress rule).
+	maxEmptyReads = 100
 )
-
-func (s *slab) get(n int) []byte {
-	if n > slabMaxFrame {
-		return make([]byte, n)
-	}
-	if len(s.buf)-s.off < n {
-		s.buf, s.off = make([]byte, slabChunk), 0
-	}
-	b := s.buf[s.off : s.off+n : s.off+n]
-	s.off += n
-	return b
-}
 
 // frameReader decodes frames from a stream.
 type frameReader struct {
-	r    *bufio.Reader
-	max  int
-	slab slab
-	ctl  [8]byte
-	// win is what r had buffered when next last looked (a Peek, valid
-	// until r is read again) and used how much of it next has returned.
-	// Frames wholly in it are parsed there, and r is told (Discard) only
-	// when win is spent, not once per frame.
-	win  []byte
-	used int
+	r   io.Reader
+	max int
+	// buf is the chunk being filled; buf[off:end] is read and not yet
+	// returned. Everything before off is handed out (or was a header).
+	buf      []byte
+	off, end int
+	err      error // the read error met; returned once buf[off:end] is used up
+	// full is set when the last read filled the space it was given or
+	// brought streamRead bytes or more: the sender had more to say than
+	// that read took, a stream rather than a lone batch.
+	full bool
 }
 
-// next returns the next frame. Data payloads are fresh slices owned by the
-// caller; control payloads alias an internal buffer valid until the next call.
+// streamRead is the size of a read that marks a stream (frameReader.full):
+// a TLS record's largest plaintext, what one Read of a direct connection
+// returns at most.
+const streamRead = 16 << 10
+
+// next returns the next frame. Payloads are slices owned by the caller
+// (never written again by the reader).
 func (fr *frameReader) next() (typ byte, payload []byte, err error) {
-	if fr.win == nil {
-		fr.peek()
+	for {
+		b := fr.buf[fr.off:fr.end]
+		need := maxHeader // bytes the frame at off needs, as far as known
+		if len(b) > 0 {
+			typ, n, hl, err := parseHeader(b[:min(len(b), maxHeader)], fr.max)
+			if err != nil {
+				return 0, nil, err
+			}
+			if hl > 0 {
+				if len(b) >= hl+n {
+					fr.off += hl + n
+					return typ, b[hl : hl+n : hl+n], nil
+				}
+				if n > ownFrame {
+					return fr.own(typ, b[hl:], n)
+				}
+				need = hl + n
+			}
+		}
+		if fr.err != nil {
+			err := fr.err
+			if len(b) > 0 {
+				err = unexpectedEOF(err)
+			}
+			return 0, nil, err
+		}
+		fr.fill(need)
 	}
-	if typ, payload, ok, err := fr.fromWindow(); ok || err != nil {
-		return typ, payload, err
-	}
-	// What is left of win is the start of a frame: read it from r.
-	fr.release()
-	typ, n, err := readHeader(fr.r, fr.max)
-	if err != nil {
-		return 0, nil, err
-	}
-	payload = fr.payload(typ, n)
-	if _, err := io.ReadFull(fr.r, payload); err != nil {
-		return 0, nil, unexpectedEOF(err)
-	}
-	return typ, payload, nil
 }
 
-// peek makes win what r has buffered (nil when nothing).
-func (fr *frameReader) peek() {
-	if nb := fr.r.Buffered(); nb > 0 {
-		fr.win, _ = fr.r.Peek(nb)
+// own reads a frame of n payload bytes, of which have are buffered, into
+// an allocation of its own.
+func (fr *frameReader) own(typ byte, have []byte, n int) (byte, []byte, error) {
+	p := make([]byte, n)
+	k := copy(p, have)
+	fr.off = fr.end
+	if fr.err == nil {
+		_, fr.err = io.ReadFull(fr.r, p[k:])
+		fr.full = true
 	}
-	fr.used = 0
+	if fr.err != nil {
+		return 0, nil, unexpectedEOF(fr.err)
+	}
+	return typ, p, nil
 }
 
-// fromWindow returns the frame at the front of what is left of win, with
-// ok, when it is all there.
-func (fr *frameReader) fromWindow() (typ byte, payload []byte, ok bool, err error) {
-	b := fr.win[fr.used:]
-	if len(b) == 0 {
-		return 0, nil, false, nil
+// fill reads once more (fr.err is nil), so that buf[off:end] grows; need
+// is how many bytes the frame at off takes, as far as its header tells.
+// What is unread moves to a new chunk when the current one has less than
+// minRead free or cannot hold the frame.
+func (fr *frameReader) fill(need int) {
+	if free := len(fr.buf) - fr.end; free < minRead || len(fr.buf)-fr.off < need {
+		nb := make([]byte, max(readChunk, need))
+		fr.end = copy(nb, fr.buf[fr.off:fr.end])
+		fr.buf, fr.off = nb, 0
 	}
-	typ, n, hl, err := parseHeader(b[:min(len(b), maxHeader)], fr.max)
-	if err != nil {
-		fr.release() // r is then where the bad header starts
-		return 0, nil, false, err
+	for range maxEmptyReads {
+		space := len(fr.buf) - fr.end
+		n, err := fr.r.Read(fr.buf[fr.end:])
+		fr.end += n
+		fr.full = n == space || n >= streamRead
+		if err != nil {
+			fr.err = err
+			return
+		}
+		if n > 0 {
+			return
+		}
 	}
-	if hl == 0 || len(b) < hl+n {
-		return 0, nil, false, nil
-	}
-	payload = fr.payload(typ, n)
-	copy(payload, b[hl:hl+n])
-	fr.used += hl + n
-	return typ, payload, true, nil
+	fr.err = io.ErrNoProgress
 }
 
-// release tells r what next took from win and forgets win.
-func (fr *frameReader) release() {
-	if fr.used > 0 {
-		_, _ = fr.r.Discard(fr.used)
-	}
-	fr.win, fr.used = nil, 0
-}
-
-// payload returns the buffer for an n-byte payload of a frame of typ.
-func (fr *frameReader) payload(typ byte, n int) []byte {
-	if typ == frameData {
-		return fr.slab.get(n)
-	}
-	return fr.ctl[:n]
-}
-
-// ready reports whether the next frame is wholly in the read buffer, so
-// that next returns it without waiting for the network. A malformed header
-// counts as ready: next reports it.
+// ready reports whether the next frame is wholly buffered, so that next
+// returns it without waiting for the network. A malformed header counts
+// as ready: next reports it.
 func (fr *frameReader) ready() bool {
-	if fr.win == nil {
-		fr.peek()
-	}
-	b := fr.win[fr.used:]
+	b := fr.buf[fr.off:fr.end]
 	if len(b) == 0 {
-		return false // win holds all r had; the rest is to be read
+		return false
 	}
 	_, n, hl, err := parseHeader(b[:min(len(b), maxHeader)], fr.max)
 	return err != nil || hl > 0 && len(b) >= hl+n
