@@ -27,6 +27,12 @@ import (
 // deterministic encoding), except types that encode themselves
 // (encoding.BinaryAppender and encoding.BinaryUnmarshaler; see Register).
 //
+// A []byte message that arrives from another node is not
+// copied out of the memory its connection read it into, a chunk of up to
+// 64 KiB shared with the frames read with it: a process that keeps such a
+// slice for long keeps that chunk alive, and should keep bytes.Clone of it
+// instead (Erlang's sub-binaries of a larger binary behave the same way).
+//
 // A Codec is safe for concurrent use. Registration is expected at start-up;
 // it may happen at any time, and a type registered on the receiver later than
 // a frame arrives makes that frame undecodable (dropped and counted).
