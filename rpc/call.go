@@ -465,9 +465,10 @@ func (r *RPC) Broadcast(ctx context.Context, fn string, args any) ([]Result, []s
 // request id collections: erpc:reqids_new, reqids_add, receive_response/3,
 // wait_response/3). It belongs to one goroutine at a time.
 type Requests[L any] struct {
-	r     *RPC
-	inbox *inbox
-	ids   map[uint64]*pending
+	r      *RPC
+	inbox  *inbox
+	ids    map[uint64]*pending
+	remote int // requests in ids to other nodes: a wait for them spins
 }
 
 // Response is one response of a Requests collection.
@@ -505,6 +506,9 @@ func (c *Requests[L]) Add(id ReqID, label L) error {
 	}
 	p.inbox, p.label = c.inbox, label
 	c.ids[id.id] = p
+	if p.node != c.r.self {
+		c.remote++
+	}
 	if p.done { // the reply is in its own channel already: take it along
 		delete(s.m, id.id)
 		<-p.ch
@@ -529,6 +533,7 @@ func (c *Requests[L]) Receive(ctx context.Context) (Response[L], error) {
 			p.release()
 		}
 		c.ids = map[uint64]*pending{}
+		c.remote = 0
 		c.inbox.reset()
 		return resp, timeoutError(ctx.Err())
 	}
@@ -547,25 +552,43 @@ func (c *Requests[L]) wait(ctx context.Context) (Response[L], bool, error) {
 	}
 	ctx, cancel := c.r.defaultDeadline(ctx)
 	defer cancel()
+	spun := false
+	defer c.inbox.w.End()
 	for {
 		if p, rep, ok := c.inbox.pop(); ok {
-			delete(c.ids, p.id)
-			v, err := c.r.result(p, rep)
-			label, _ := p.label.(L)
-			return Response[L]{Label: label, Node: p.node, Value: v, Err: err}, true, nil
+			return c.response(p, rep), true, nil
+		}
+		if !spun && c.remote > 0 && ctx.Err() == nil {
+			select {
+			case <-c.inbox.signal: // left by a reply taken already, or one just pushed
+				continue
+			default:
+			}
+			// A reply comes from the network: spin for it before parking
+			// (not for a check with a done ctx), once per wait.
+			spun = true
+			spinFor(&c.inbox.w, c.inbox.signal)
 		}
 		select {
 		case <-c.inbox.signal:
 		case <-ctx.Done():
 			if p, rep, ok := c.inbox.pop(); ok { // a last look
-				delete(c.ids, p.id)
-				v, err := c.r.result(p, rep)
-				label, _ := p.label.(L)
-				return Response[L]{Label: label, Node: p.node, Value: v, Err: err}, true, nil
+				return c.response(p, rep), true, nil
 			}
 			return Response[L]{}, false, nil
 		}
 	}
+}
+
+// response takes p, whose reply rep the inbox gave, out of the collection.
+func (c *Requests[L]) response(p *pending, rep reply) Response[L] {
+	delete(c.ids, p.id)
+	if p.node != c.r.self {
+		c.remote--
+	}
+	v, err := c.r.result(p, rep)
+	label, _ := p.label.(L)
+	return Response[L]{Label: label, Node: p.node, Value: v, Err: err}
 }
 
 // inbox collects the replies of a collection's requests.
@@ -573,6 +596,7 @@ type inbox struct {
 	mu     sync.Mutex
 	q      []inboxItem
 	signal chan struct{} // capacity 1: something was pushed
+	w      spin.Waiter   // the spin of the collection's wait (internal/spin)
 }
 
 type inboxItem struct {
@@ -586,6 +610,7 @@ func (b *inbox) push(p *pending, rep reply) {
 	b.mu.Lock()
 	b.q = append(b.q, inboxItem{p, rep})
 	b.mu.Unlock()
+	b.w.Handed()
 	select {
 	case b.signal <- struct{}{}:
 	default:
