@@ -18,8 +18,8 @@ import (
 // without a deadline, Config.DefaultTimeout applies. Every error is a
 // *CallError; see the package doc for the classes.
 func (r *RPC) Call(ctx context.Context, node, fn string, args any) (any, error) {
-	ctx, cancel := r.defaultDeadline(ctx)
-	defer cancel()
+	ctx, tc := r.defaultDeadline(ctx)
+	defer endDeadline(tc)
 	id, err := r.send(ctx, node, fn, args, 0, nil)
 	if err != nil {
 		return nil, err
@@ -50,8 +50,8 @@ func CallAs[R any](ctx context.Context, r *RPC, node, fn string, args any) (R, e
 // encodes its result the same way (what `node ctl rpc` uses). Empty args
 // are the zero argument.
 func (r *RPC) CallJSON(ctx context.Context, node, fn string, args json.RawMessage) (json.RawMessage, error) {
-	ctx, cancel := r.defaultDeadline(ctx)
-	defer cancel()
+	ctx, tc := r.defaultDeadline(ctx)
+	defer endDeadline(tc)
 	id, err := r.send(ctx, node, fn, []byte(args), flagJSON, nil)
 	if err != nil {
 		return nil, err
@@ -250,8 +250,15 @@ func (r *RPC) await(ctx context.Context, id ReqID, abandon bool) (any, *pending,
 		spinFor(&p.w, p.ch)
 		defer p.w.End() // before the caller recycles p
 	}
+	var t *time.Timer
+	var ctxDone <-chan struct{}
+	var fired <-chan time.Time
+	if len(p.ch) == 0 { // no timer for a reply that is in
+		ctxDone, t, fired = r.waitOn(ctx)
+	}
 	select {
 	case <-p.ch:
+		r.putTimer(t)
 		rep := p.rep
 		if _, removed, _ := r.pending.remove(id.id); removed {
 			out = p
@@ -265,8 +272,10 @@ func (r *RPC) await(ctx context.Context, id ReqID, abandon bool) (any, *pending,
 		}
 		v, err := r.result(p, rep)
 		return v, out, err
-	case <-ctx.Done():
+	case <-ctxDone:
+	case <-fired:
 	}
+	r.putTimer(t)
 	if !abandon {
 		return nil, nil, errNoResponse
 	}
@@ -363,8 +372,8 @@ func (r *RPC) SendRequest(ctx context.Context, node, fn string, args any) (ReqID
 // request is abandoned: the error wraps ErrTimeout (or ctx's error), a late
 // reply is dropped, and id is no longer valid.
 func (r *RPC) ReceiveResponse(ctx context.Context, id ReqID) (any, error) {
-	ctx, cancel := r.defaultDeadline(ctx)
-	defer cancel()
+	ctx, tc := r.defaultDeadline(ctx)
+	defer endDeadline(tc)
 	return r.receive(ctx, id, true)
 }
 
@@ -373,8 +382,8 @@ func (r *RPC) ReceiveResponse(ctx context.Context, id ReqID) (any, error) {
 // (erpc:wait_response's no_response). A done ctx checks without waiting
 // (erpc:check_response).
 func (r *RPC) WaitResponse(ctx context.Context, id ReqID) (result any, ok bool, err error) {
-	ctx, cancel := r.defaultDeadline(ctx)
-	defer cancel()
+	ctx, tc := r.defaultDeadline(ctx)
+	defer endDeadline(tc)
 	v, err := r.receive(ctx, id, false)
 	if errors.Is(err, errNoResponse) {
 		return nil, false, nil
@@ -407,8 +416,8 @@ func (r *RPC) Multicall(ctx context.Context, nodes []string, fn string, args any
 	if err != nil {
 		return nil, nil, &CallError{Func: fn, Err: fmt.Errorf("%w: %w", ErrBadArgs, err)}
 	}
-	ctx, cancel := r.defaultDeadline(ctx)
-	defer cancel()
+	ctx, tc := r.defaultDeadline(ctx)
+	defer endDeadline(tc)
 	out := make([]Result, len(nodes))
 	ids := make([]ReqID, len(nodes))
 	// Every request goes out before any reply is waited for, and the
@@ -430,9 +439,14 @@ func (r *RPC) Multicall(ctx context.Context, nodes []string, fn string, args any
 		// Replies come from the network: spin for the last before parking.
 		w.Spin(func() bool { return grp.left.Load() == 0 })
 	}
-	select {
-	case <-grp.all:
-	case <-ctx.Done():
+	if grp.left.Load() != 0 {
+		done, t, fired := r.waitOn(ctx)
+		select {
+		case <-grp.all:
+		case <-done:
+		case <-fired:
+		}
+		r.putTimer(t)
 	}
 	if w != nil {
 		w.End() // before receiveOwn recycles the call w belongs to
@@ -535,7 +549,9 @@ func (c *Requests[L]) Receive(ctx context.Context) (Response[L], error) {
 		c.ids = map[uint64]*pending{}
 		c.remote = 0
 		c.inbox.reset()
-		return resp, timeoutError(ctx.Err())
+		// ctx without a deadline has none of its own to tell: the
+		// default timeout ended the wait.
+		return resp, timeoutError(cmp.Or(ctx.Err(), context.DeadlineExceeded))
 	}
 	return resp, err
 }
@@ -550,10 +566,14 @@ func (c *Requests[L]) wait(ctx context.Context) (Response[L], bool, error) {
 	if len(c.ids) == 0 {
 		return Response[L]{}, false, ErrNoRequest
 	}
-	ctx, cancel := c.r.defaultDeadline(ctx)
-	defer cancel()
+	ctx, tc := c.r.defaultDeadline(ctx)
+	defer endDeadline(tc)
 	spun := false
 	defer c.inbox.w.End()
+	var t *time.Timer
+	var done <-chan struct{}
+	var fired <-chan time.Time
+	defer func() { c.r.putTimer(t) }()
 	for {
 		if p, rep, ok := c.inbox.pop(); ok {
 			return c.response(p, rep), true, nil
@@ -569,14 +589,19 @@ func (c *Requests[L]) wait(ctx context.Context) (Response[L], bool, error) {
 			spun = true
 			spinFor(&c.inbox.w, c.inbox.signal)
 		}
+		if done == nil && fired == nil {
+			done, t, fired = c.r.waitOn(ctx)
+		}
 		select {
 		case <-c.inbox.signal:
-		case <-ctx.Done():
-			if p, rep, ok := c.inbox.pop(); ok { // a last look
-				return c.response(p, rep), true, nil
-			}
-			return Response[L]{}, false, nil
+			continue
+		case <-done:
+		case <-fired:
 		}
+		if p, rep, ok := c.inbox.pop(); ok { // a last look
+			return c.response(p, rep), true, nil
+		}
+		return Response[L]{}, false, nil
 	}
 }
 

@@ -33,6 +33,7 @@ type RPC struct {
 	nextID   atomic.Uint64
 	pending  pendingTable
 	pendings sync.Pool // recycled *pending (receiveOwn)
+	timers   sync.Pool // recycled *time.Timer (waitOn); r's own, as pendings
 
 	breakers sync.Map // callee node name (valid) -> *nodeState: breaker, outbound slots
 	serving  sync.Map // caller node name -> *atomic.Int64: calls running here
@@ -397,12 +398,109 @@ func (r *RPC) BreakerOpen(node string) bool {
 	return ok && ns.(*nodeState).b.tripped()
 }
 
-// defaultDeadline gives ctx the default timeout when it has no deadline.
-func (r *RPC) defaultDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
+// defaultDeadline gives ctx the default timeout when it has no deadline:
+// a *timeoutCtx, which makes no timer unless a wait asks for its Done; the
+// waits for replies take a recycled timer instead (waitOn). End it with
+// endDeadline (the *timeoutCtx is nil when ctx had a deadline).
+func (r *RPC) defaultDeadline(ctx context.Context) (context.Context, *timeoutCtx) {
 	if _, ok := ctx.Deadline(); ok {
-		return ctx, func() {}
+		return ctx, nil
 	}
-	return context.WithTimeout(ctx, r.cfg.DefaultTimeout)
+	c, _ := timeoutCtxs.Get().(*timeoutCtx)
+	if c == nil {
+		c = new(timeoutCtx)
+	}
+	c.Context, c.deadline = ctx, time.Now().Add(r.cfg.DefaultTimeout)
+	return c, c
+}
+
+// endDeadline ends c (nil: nothing to end) once its call is over: its
+// timer, if a wait made one, is stopped; one no wait armed is recycled.
+func endDeadline(c *timeoutCtx) {
+	if c == nil {
+		return
+	}
+	if c.armed.Load() {
+		// Its Done may have reached other goroutines (a connect): it is
+		// left to the garbage collector.
+		c.cancel()
+		return
+	}
+	c.Context = nil
+	timeoutCtxs.Put(c)
+}
+
+var timeoutCtxs sync.Pool // *timeoutCtx
+
+// timeoutCtx is a ctx without a deadline given the default timeout
+// (defaultDeadline) with no timer of its own: Deadline and Err tell it, and
+// only a wait that asks for Done (a full outbound queue, a connect, all
+// free slots taken) makes a context.WithDeadline then. The waits for
+// replies ask waitOn instead, which takes a recycled timer: a call that
+// gets its reply during its spin makes no timer at all.
+type timeoutCtx struct {
+	context.Context // the caller's, without a deadline
+	deadline        time.Time
+
+	armed  atomic.Bool
+	mu     sync.Mutex
+	dctx   context.Context // made by the first Done
+	cancel context.CancelFunc
+}
+
+func (c *timeoutCtx) Deadline() (time.Time, bool) { return c.deadline, true }
+
+func (c *timeoutCtx) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dctx == nil {
+		c.dctx, c.cancel = context.WithDeadline(c.Context, c.deadline)
+		c.armed.Store(true)
+	}
+	return c.dctx.Done()
+}
+
+func (c *timeoutCtx) Err() error {
+	if c.armed.Load() {
+		c.mu.Lock()
+		err := c.dctx.Err()
+		c.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	} else if err := c.Context.Err(); err != nil {
+		return err
+	}
+	if !time.Now().Before(c.deadline) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// waitOn returns what a wait bounded by ctx selects on: ctx's Done, and,
+// for a timeoutCtx no wait has armed, its parent's Done and a recycled
+// timer that fires at its deadline; the waiter puts the timer back
+// (putTimer) when the wait is over.
+func (r *RPC) waitOn(ctx context.Context) (done <-chan struct{}, t *time.Timer, fired <-chan time.Time) {
+	c, ok := ctx.(*timeoutCtx)
+	if !ok || c.armed.Load() {
+		return ctx.Done(), nil, nil
+	}
+	t, _ = r.timers.Get().(*time.Timer)
+	if t == nil {
+		t = time.NewTimer(time.Until(c.deadline))
+	} else {
+		t.Reset(time.Until(c.deadline))
+	}
+	return c.Context.Done(), t, t.C
+}
+
+// putTimer stops t (nil: none) and keeps it for the next waitOn.
+func (r *RPC) putTimer(t *time.Timer) {
+	if t != nil {
+		t.Stop()
+		r.timers.Put(t)
+	}
 }
 
 // remaining is what is left of ctx's deadline, sent with a request so the
