@@ -23,7 +23,9 @@ func TestDefaultDeadlineMakesNoTimer(t *testing.T) {
 		r.putTimer(tm)
 		endDeadline(tc)
 	})
-	require.Zero(t, allocs, "a default deadline and its wait allocate nothing")
+	if !raceEnabled {
+		require.Zero(t, allocs, "a default deadline and its wait allocate nothing")
+	}
 
 	// A ctx with its own deadline is kept as it is.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
