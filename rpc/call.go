@@ -85,18 +85,12 @@ func (r *RPC) Cast(ctx context.Context, node, fn string, args any) error {
 
 const flagsNone byte = 0
 
-// encoded is arguments encoded already (Multicall encodes them once).
-type encoded []byte
-
 // encode appends a request frame to dst; an argument that does not encode
 // is a *CallError wrapping ErrBadArgs.
 func (r *RPC) encode(dst []byte, node, fn string, kind byte, id uint64, flags byte, args any, timeout time.Duration) ([]byte, error) {
 	b := appendRequestHeader(dst, kind, id, flags, timeout, fn)
 	if flags&flagJSON != 0 {
 		return append(b, args.([]byte)...), nil
-	}
-	if e, ok := args.(encoded); ok {
-		return append(b, e...), nil
 	}
 	b, err := r.codec.AppendValue(b, args)
 	if err != nil {
@@ -136,7 +130,13 @@ func (r *RPC) send(ctx context.Context, node, fn string, args any, flags byte, g
 		}
 	}
 	bp := requestBufs.Get().(*[]byte)
-	b, err := r.encode((*bp)[:0], node, fn, kindCall, id.id, flags, args, remaining(ctx))
+	var b []byte
+	var err error
+	if grp != nil && grp.args != nil { // encoded once for every node
+		b = append(appendRequestHeader((*bp)[:0], kindCall, id.id, flags, remaining(ctx), fn), grp.args...)
+	} else {
+		b, err = r.encode((*bp)[:0], node, fn, kindCall, id.id, flags, args, remaining(ctx))
+	}
 	defer func() { // SendService copies the frame
 		if cap(b) <= maxPooledRequest {
 			*bp = b[:0]
@@ -412,27 +412,39 @@ type Result struct {
 // function itself returned are in the results only. Arguments that do not
 // encode fail the whole call before anything is sent.
 func (r *RPC) Multicall(ctx context.Context, nodes []string, fn string, args any) ([]Result, []string, error) {
-	enc, err := r.codec.AppendValue(nil, args)
+	bp := requestBufs.Get().(*[]byte)
+	enc, err := r.codec.AppendValue((*bp)[:0], args)
 	if err != nil {
+		requestBufs.Put(bp)
 		return nil, nil, &CallError{Func: fn, Err: fmt.Errorf("%w: %w", ErrBadArgs, err)}
 	}
 	ctx, tc := r.defaultDeadline(ctx)
 	defer endDeadline(tc)
 	out := make([]Result, len(nodes))
-	ids := make([]ReqID, len(nodes))
+	var few [8]ReqID
+	ids := few[:0]
+	if len(nodes) > len(few) {
+		ids = make([]ReqID, 0, len(nodes))
+	}
 	// Every request goes out before any reply is waited for, and the
 	// caller wakes once, when the last reply is in (or ctx ends).
-	grp := newGroup(len(nodes))
-	pre := any(encoded(enc)) // boxed once, not once a node
+	grp := r.newGroup(len(nodes), enc)
 	remote := false
 	for i, node := range nodes {
 		out[i].Node = node
-		ids[i], out[i].Err = r.send(ctx, node, fn, pre, 0, grp)
+		var id ReqID
+		id, out[i].Err = r.send(ctx, node, fn, nil, 0, grp)
+		ids = append(ids, id)
 		if out[i].Err != nil {
 			grp.done() // no reply will come for it
 		} else if node != r.self {
 			remote = true
 		}
+	}
+	grp.args = nil // every request is sent (copied)
+	if cap(enc) <= maxPooledRequest {
+		*bp = enc[:0]
+		requestBufs.Put(bp)
 	}
 	w := grp.w
 	if remote && w != nil && grp.left.Load() != 0 {
@@ -460,6 +472,9 @@ func (r *RPC) Multicall(ctx context.Context, nodes []string, fn string, args any
 			bad = append(bad, nodes[i])
 		}
 	}
+	// Every call is out of the table now (receiveOwn took it out, or
+	// its send failed): no reply can reach grp any more.
+	r.recycleGroup(grp)
 	return out, bad, nil
 }
 

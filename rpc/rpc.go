@@ -34,6 +34,7 @@ type RPC struct {
 	pending  pendingTable
 	pendings sync.Pool // recycled *pending (receiveOwn)
 	timers   sync.Pool // recycled *time.Timer (waitOn); r's own, as pendings
+	groups   sync.Pool // recycled *group (Multicall)
 
 	breakers sync.Map // callee node name (valid) -> *nodeState: breaker, outbound slots
 	serving  sync.Map // caller node name -> *atomic.Int64: calls running here
@@ -249,20 +250,35 @@ type pending struct {
 	w spin.Waiter
 }
 
-// group counts down the replies a Multicall waits for.
+// group counts down the replies a Multicall waits for. Groups are
+// recycled per RPC (its channel stays in the node's synctest bubble, as a
+// pending's).
 type group struct {
 	left atomic.Int64
-	all  chan struct{} // closed when left reaches 0
+	all  chan struct{} // capacity 1: signalled when left reaches 0
 	w    *spin.Waiter  // the collector's spin: its first call's (newPending sets it)
+	args []byte        // the arguments, encoded once, while the requests are sent
 }
 
-func newGroup(n int) *group {
-	g := &group{all: make(chan struct{})}
-	g.left.Store(int64(n))
-	if n == 0 {
-		close(g.all)
+func (r *RPC) newGroup(n int, args []byte) *group {
+	g, _ := r.groups.Get().(*group)
+	if g == nil {
+		g = &group{all: make(chan struct{}, 1)}
 	}
+	g.left.Store(int64(n))
+	g.args = args
 	return g
+}
+
+// recycleGroup keeps g for the next Multicall; no call refers to it any
+// more.
+func (r *RPC) recycleGroup(g *group) {
+	select {
+	case <-g.all: // the last reply's signal, if the collector did not take it
+	default:
+	}
+	g.w, g.args = nil, nil
+	r.groups.Put(g)
 }
 
 // done counts one reply (or a request that never went out).
@@ -271,7 +287,7 @@ func (g *group) done() {
 		g.w.Handed() // the last reply
 	}
 	if g.left.Add(-1) == 0 {
-		close(g.all)
+		g.all <- struct{}{} // capacity 1, signalled once: never blocks
 	}
 }
 
