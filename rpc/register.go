@@ -221,6 +221,7 @@ func (r *RPC) callLoop(p *nodal.Process, j job) {
 		r.active.Done()
 	}()
 	cp := &callProc{next: make(chan job, 1)}
+	defer cp.w.End()
 	done := p.Context().Done()
 	for {
 		if !r.run(p, j, &cp.buf) || !r.fresh(pid) || !r.idle.park(cp) {
@@ -228,17 +229,27 @@ func (r *RPC) callLoop(p *nodal.Process, j job) {
 		}
 		if j.from.Name != r.self && len(cp.next) == 0 {
 			// It answered another node, whose next call comes from the
-			// network: spin for it before parking (a server's wait). It
-			// counts as a conversation only while it spins: the idle
-			// call processes that wait parked (up to maxIdleCallProcs,
-			// most of which never get the next call) would otherwise
-			// keep the node's one real conversation from the reader's
-			// yield (dist.yieldToSpinner).
+			// network: spin for it before parking (a server's wait).
 			cp.w.Spin(func() bool { return len(cp.next) != 0 })
+		}
+		if len(cp.next) == 0 {
+			// It counts as a conversation while it spins and while it
+			// runs a call from another node it was handed as an idle
+			// process, not while it waits parked: the idle call
+			// processes (up to maxIdleCallProcs, most of which never
+			// get the next call) would otherwise keep the node's one
+			// real conversation from the reader's yield
+			// (dist.yieldToSpinner), while concurrent calls being
+			// served keep the reader from yielding to one of them.
 			cp.w.End()
 		}
 		select {
 		case j = <-cp.next:
+			if j.from.Name != r.self {
+				cp.w.Begin()
+			} else {
+				cp.w.End()
+			}
 		case <-done:
 			if r.idle.leave(cp) {
 				return

@@ -146,3 +146,46 @@ func TestRequestsWaitSpins(t *testing.T) {
 		}
 	})
 }
+
+// An idle call process handed a call from another node counts as a
+// conversation while it runs it, so that concurrent calls being served
+// keep the reader from yielding to one of them (dist.yieldToSpinner);
+// parked idle again, it no longer counts.
+func TestServedCallCountsAsConversation(t *testing.T) {
+	if !spin.Supported {
+		t.Skip("no spin on this OS")
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(8))
+	synctest.Test(t, func(t *testing.T) {
+		c := startCluster(t, 45, []string{"a@10.0.0.1", "b@10.0.0.2"})
+		defer c.stop()
+		a, b := c.rpcs[0], c.rpcs[1]
+		release := make(chan struct{})
+		must(t, Register(b, "add", add))
+		must(t, Register(b, "wait", func(ctx context.Context, _ any) (int, error) {
+			select { // no Process(ctx): its call process idles after
+			case <-release:
+			case <-ctx.Done():
+			}
+			return 1, nil
+		}))
+		_, err := a.Call(context.Background(), "b@10.0.0.2", "add", pair{1, 2})
+		require.NoError(t, err)
+		synctest.Wait() // b's call process is idle
+		base := spin.Conversations()
+		procs := b.Stats().CallProcs
+
+		done := make(chan error, 1)
+		go func() {
+			_, err := a.Call(context.Background(), "b@10.0.0.2", "wait", nil)
+			done <- err
+		}()
+		synctest.Wait()
+		require.Equal(t, procs, b.Stats().CallProcs, "the idle call process runs it")
+		require.Equal(t, base+2, spin.Conversations(), "the caller's wait and the call being served")
+		release <- struct{}{}
+		require.NoError(t, <-done)
+		synctest.Wait()
+		require.Equal(t, base, spin.Conversations(), "parked idle again, it does not count")
+	})
+}
