@@ -413,6 +413,14 @@ func (p *Process) ReceiveMatch(ctx context.Context, match func(any) bool) (any, 
 			} else {
 				how = hoptrace.ModeSpin
 			}
+			if !p.spinCall {
+				// A server's wait (it answered another node) counts as a
+				// conversation only while it spins, as rpc's idle call
+				// processes do: a parked one, whose next message may be
+				// long in coming, would keep the reader from yielding to
+				// the one real conversation (dist.yieldToSpinner).
+				p.endNetWait()
+			}
 			hoptrace.Stamp(hoptrace.Woken)
 			continue
 		}

@@ -102,3 +102,38 @@ func TestNetWaitersCountsConversations(t *testing.T) {
 	q.endNetWait()
 	require.Equal(t, base, spin.Conversations())
 }
+
+// TestServerWaitCountsOnlyWhileSpinning: a process that answered another
+// node spins for its next message as a server, and counts as a
+// conversation only while it spins: once parked it no longer keeps the
+// reader from yielding to another waiter that is the OS process's one
+// conversation (dist.yieldToSpinner).
+func TestServerWaitCountsOnlyWhileSpinning(t *testing.T) {
+	if !spin.Supported {
+		t.Skip("no spin on this OS")
+	}
+	n, err := Start(context.Background(), Config{})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, n.Stop(context.Background())) }()
+	base := spin.Conversations()
+
+	p := n.newBare()
+	defer n.terminate(p, ReasonNormal)
+	p.netIn.Store(true) // it took a message from the network
+	p.sentOut = true    // and answered
+	got := make(chan any, 1)
+	go func() {
+		m, _ := p.ReceiveMatch(context.Background(), nil)
+		got <- m
+	}()
+	p2ptest.Eventually(t, 10*time.Second, func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.parked
+	}, "the server's wait parks after its spin")
+	require.Equal(t, base, spin.Conversations(), "a parked server's wait is not a conversation")
+	require.True(t, p.deliver("next"))
+	require.Equal(t, "next", <-got)
+	require.Equal(t, uint8(1), p.spinW.Fails, "it spun (in vain) before it parked")
+	require.Equal(t, base, spin.Conversations())
+}

@@ -85,8 +85,9 @@ func inProc(b *testing.B, n *nodal.Node, f func(p *nodal.Process) error) {
 }
 
 // BenchmarkCall measures sequential calls between two nodes: an rpc call of
-// the built-in rpc.echo, and a plain process Call to an echo process, the
-// reference in the same run.
+// the built-in rpc.echo (with a deadline, and without one: the default
+// timeout), and a plain process Call to an echo process, the reference in
+// the same run.
 func BenchmarkCall(b *testing.B) {
 	nodes, rpcs := benchNodes(b, 2)
 	echo, err := nodes[1].Spawn(echoProc)
@@ -101,6 +102,16 @@ func BenchmarkCall(b *testing.B) {
 		c0 := cpuTime(b)
 		for b.Loop() {
 			if _, err := rpcs[0].Call(ctx, callee, "rpc.echo", "ping"); err != nil {
+				b.Fatal(err)
+			}
+		}
+		reportCPU(b, c0)
+	})
+	b.Run("rpc_no_deadline", func(b *testing.B) { // Config.DefaultTimeout applies
+		b.ReportAllocs()
+		c0 := cpuTime(b)
+		for b.Loop() {
+			if _, err := rpcs[0].Call(context.Background(), callee, "rpc.echo", "ping"); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -18,8 +18,8 @@ import (
 // without a deadline, Config.DefaultTimeout applies. Every error is a
 // *CallError; see the package doc for the classes.
 func (r *RPC) Call(ctx context.Context, node, fn string, args any) (any, error) {
-	ctx, cancel := r.defaultDeadline(ctx)
-	defer cancel()
+	ctx, tc := r.defaultDeadline(ctx)
+	defer endDeadline(tc)
 	id, err := r.send(ctx, node, fn, args, 0, nil)
 	if err != nil {
 		return nil, err
@@ -50,8 +50,8 @@ func CallAs[R any](ctx context.Context, r *RPC, node, fn string, args any) (R, e
 // encodes its result the same way (what `node ctl rpc` uses). Empty args
 // are the zero argument.
 func (r *RPC) CallJSON(ctx context.Context, node, fn string, args json.RawMessage) (json.RawMessage, error) {
-	ctx, cancel := r.defaultDeadline(ctx)
-	defer cancel()
+	ctx, tc := r.defaultDeadline(ctx)
+	defer endDeadline(tc)
 	id, err := r.send(ctx, node, fn, []byte(args), flagJSON, nil)
 	if err != nil {
 		return nil, err
@@ -85,18 +85,12 @@ func (r *RPC) Cast(ctx context.Context, node, fn string, args any) error {
 
 const flagsNone byte = 0
 
-// encoded is arguments encoded already (Multicall encodes them once).
-type encoded []byte
-
 // encode appends a request frame to dst; an argument that does not encode
 // is a *CallError wrapping ErrBadArgs.
 func (r *RPC) encode(dst []byte, node, fn string, kind byte, id uint64, flags byte, args any, timeout time.Duration) ([]byte, error) {
 	b := appendRequestHeader(dst, kind, id, flags, timeout, fn)
 	if flags&flagJSON != 0 {
 		return append(b, args.([]byte)...), nil
-	}
-	if e, ok := args.(encoded); ok {
-		return append(b, e...), nil
 	}
 	b, err := r.codec.AppendValue(b, args)
 	if err != nil {
@@ -136,7 +130,13 @@ func (r *RPC) send(ctx context.Context, node, fn string, args any, flags byte, g
 		}
 	}
 	bp := requestBufs.Get().(*[]byte)
-	b, err := r.encode((*bp)[:0], node, fn, kindCall, id.id, flags, args, remaining(ctx))
+	var b []byte
+	var err error
+	if grp != nil && grp.args != nil { // encoded once for every node
+		b = append(appendRequestHeader((*bp)[:0], kindCall, id.id, flags, remaining(ctx), fn), grp.args...)
+	} else {
+		b, err = r.encode((*bp)[:0], node, fn, kindCall, id.id, flags, args, remaining(ctx))
+	}
 	defer func() { // SendService copies the frame
 		if cap(b) <= maxPooledRequest {
 			*bp = b[:0]
@@ -250,8 +250,15 @@ func (r *RPC) await(ctx context.Context, id ReqID, abandon bool) (any, *pending,
 		spinFor(&p.w, p.ch)
 		defer p.w.End() // before the caller recycles p
 	}
+	var t *time.Timer
+	var ctxDone <-chan struct{}
+	var fired <-chan time.Time
+	if len(p.ch) == 0 { // no timer for a reply that is in
+		ctxDone, t, fired = r.waitOn(ctx)
+	}
 	select {
 	case <-p.ch:
+		r.putTimer(t)
 		rep := p.rep
 		if _, removed, _ := r.pending.remove(id.id); removed {
 			out = p
@@ -265,8 +272,10 @@ func (r *RPC) await(ctx context.Context, id ReqID, abandon bool) (any, *pending,
 		}
 		v, err := r.result(p, rep)
 		return v, out, err
-	case <-ctx.Done():
+	case <-ctxDone:
+	case <-fired:
 	}
+	r.putTimer(t)
 	if !abandon {
 		return nil, nil, errNoResponse
 	}
@@ -363,8 +372,8 @@ func (r *RPC) SendRequest(ctx context.Context, node, fn string, args any) (ReqID
 // request is abandoned: the error wraps ErrTimeout (or ctx's error), a late
 // reply is dropped, and id is no longer valid.
 func (r *RPC) ReceiveResponse(ctx context.Context, id ReqID) (any, error) {
-	ctx, cancel := r.defaultDeadline(ctx)
-	defer cancel()
+	ctx, tc := r.defaultDeadline(ctx)
+	defer endDeadline(tc)
 	return r.receive(ctx, id, true)
 }
 
@@ -373,8 +382,8 @@ func (r *RPC) ReceiveResponse(ctx context.Context, id ReqID) (any, error) {
 // (erpc:wait_response's no_response). A done ctx checks without waiting
 // (erpc:check_response).
 func (r *RPC) WaitResponse(ctx context.Context, id ReqID) (result any, ok bool, err error) {
-	ctx, cancel := r.defaultDeadline(ctx)
-	defer cancel()
+	ctx, tc := r.defaultDeadline(ctx)
+	defer endDeadline(tc)
 	v, err := r.receive(ctx, id, false)
 	if errors.Is(err, errNoResponse) {
 		return nil, false, nil
@@ -403,36 +412,53 @@ type Result struct {
 // function itself returned are in the results only. Arguments that do not
 // encode fail the whole call before anything is sent.
 func (r *RPC) Multicall(ctx context.Context, nodes []string, fn string, args any) ([]Result, []string, error) {
-	enc, err := r.codec.AppendValue(nil, args)
+	bp := requestBufs.Get().(*[]byte)
+	enc, err := r.codec.AppendValue((*bp)[:0], args)
 	if err != nil {
+		requestBufs.Put(bp)
 		return nil, nil, &CallError{Func: fn, Err: fmt.Errorf("%w: %w", ErrBadArgs, err)}
 	}
-	ctx, cancel := r.defaultDeadline(ctx)
-	defer cancel()
+	ctx, tc := r.defaultDeadline(ctx)
+	defer endDeadline(tc)
 	out := make([]Result, len(nodes))
-	ids := make([]ReqID, len(nodes))
+	var few [8]ReqID
+	ids := few[:0]
+	if len(nodes) > len(few) {
+		ids = make([]ReqID, 0, len(nodes))
+	}
 	// Every request goes out before any reply is waited for, and the
 	// caller wakes once, when the last reply is in (or ctx ends).
-	grp := newGroup(len(nodes))
-	pre := any(encoded(enc)) // boxed once, not once a node
+	grp := r.newGroup(len(nodes), enc)
 	remote := false
 	for i, node := range nodes {
 		out[i].Node = node
-		ids[i], out[i].Err = r.send(ctx, node, fn, pre, 0, grp)
+		var id ReqID
+		id, out[i].Err = r.send(ctx, node, fn, nil, 0, grp)
+		ids = append(ids, id)
 		if out[i].Err != nil {
 			grp.done() // no reply will come for it
 		} else if node != r.self {
 			remote = true
 		}
 	}
+	grp.args = nil // every request is sent (copied)
+	if cap(enc) <= maxPooledRequest {
+		*bp = enc[:0]
+		requestBufs.Put(bp)
+	}
 	w := grp.w
 	if remote && w != nil && grp.left.Load() != 0 {
 		// Replies come from the network: spin for the last before parking.
 		w.Spin(func() bool { return grp.left.Load() == 0 })
 	}
-	select {
-	case <-grp.all:
-	case <-ctx.Done():
+	if grp.left.Load() != 0 {
+		done, t, fired := r.waitOn(ctx)
+		select {
+		case <-grp.all:
+		case <-done:
+		case <-fired:
+		}
+		r.putTimer(t)
 	}
 	if w != nil {
 		w.End() // before receiveOwn recycles the call w belongs to
@@ -446,6 +472,9 @@ func (r *RPC) Multicall(ctx context.Context, nodes []string, fn string, args any
 			bad = append(bad, nodes[i])
 		}
 	}
+	// Every call is out of the table now (receiveOwn took it out, or
+	// its send failed): no reply can reach grp any more.
+	r.recycleGroup(grp)
 	return out, bad, nil
 }
 
@@ -465,9 +494,10 @@ func (r *RPC) Broadcast(ctx context.Context, fn string, args any) ([]Result, []s
 // request id collections: erpc:reqids_new, reqids_add, receive_response/3,
 // wait_response/3). It belongs to one goroutine at a time.
 type Requests[L any] struct {
-	r     *RPC
-	inbox *inbox
-	ids   map[uint64]*pending
+	r      *RPC
+	inbox  *inbox
+	ids    map[uint64]*pending
+	remote int // requests in ids to other nodes: a wait for them spins
 }
 
 // Response is one response of a Requests collection.
@@ -505,6 +535,9 @@ func (c *Requests[L]) Add(id ReqID, label L) error {
 	}
 	p.inbox, p.label = c.inbox, label
 	c.ids[id.id] = p
+	if p.node != c.r.self {
+		c.remote++
+	}
 	if p.done { // the reply is in its own channel already: take it along
 		delete(s.m, id.id)
 		<-p.ch
@@ -529,8 +562,11 @@ func (c *Requests[L]) Receive(ctx context.Context) (Response[L], error) {
 			p.release()
 		}
 		c.ids = map[uint64]*pending{}
+		c.remote = 0
 		c.inbox.reset()
-		return resp, timeoutError(ctx.Err())
+		// ctx without a deadline has none of its own to tell: the
+		// default timeout ended the wait.
+		return resp, timeoutError(cmp.Or(ctx.Err(), context.DeadlineExceeded))
 	}
 	return resp, err
 }
@@ -545,27 +581,54 @@ func (c *Requests[L]) wait(ctx context.Context) (Response[L], bool, error) {
 	if len(c.ids) == 0 {
 		return Response[L]{}, false, ErrNoRequest
 	}
-	ctx, cancel := c.r.defaultDeadline(ctx)
-	defer cancel()
+	ctx, tc := c.r.defaultDeadline(ctx)
+	defer endDeadline(tc)
+	spun := false
+	defer c.inbox.w.End()
+	var t *time.Timer
+	var done <-chan struct{}
+	var fired <-chan time.Time
+	defer func() { c.r.putTimer(t) }()
 	for {
 		if p, rep, ok := c.inbox.pop(); ok {
-			delete(c.ids, p.id)
-			v, err := c.r.result(p, rep)
-			label, _ := p.label.(L)
-			return Response[L]{Label: label, Node: p.node, Value: v, Err: err}, true, nil
+			return c.response(p, rep), true, nil
+		}
+		if !spun && c.remote > 0 && ctx.Err() == nil {
+			select {
+			case <-c.inbox.signal: // left by a reply taken already, or one just pushed
+				continue
+			default:
+			}
+			// A reply comes from the network: spin for it before parking
+			// (not for a check with a done ctx), once per wait.
+			spun = true
+			spinFor(&c.inbox.w, c.inbox.signal)
+		}
+		if done == nil && fired == nil {
+			done, t, fired = c.r.waitOn(ctx)
 		}
 		select {
 		case <-c.inbox.signal:
-		case <-ctx.Done():
-			if p, rep, ok := c.inbox.pop(); ok { // a last look
-				delete(c.ids, p.id)
-				v, err := c.r.result(p, rep)
-				label, _ := p.label.(L)
-				return Response[L]{Label: label, Node: p.node, Value: v, Err: err}, true, nil
-			}
-			return Response[L]{}, false, nil
+			continue
+		case <-done:
+		case <-fired:
 		}
+		if p, rep, ok := c.inbox.pop(); ok { // a last look
+			return c.response(p, rep), true, nil
+		}
+		return Response[L]{}, false, nil
 	}
+}
+
+// response takes p, whose reply rep the inbox gave, out of the collection.
+func (c *Requests[L]) response(p *pending, rep reply) Response[L] {
+	delete(c.ids, p.id)
+	if p.node != c.r.self {
+		c.remote--
+	}
+	v, err := c.r.result(p, rep)
+	label, _ := p.label.(L)
+	return Response[L]{Label: label, Node: p.node, Value: v, Err: err}
 }
 
 // inbox collects the replies of a collection's requests.
@@ -573,6 +636,7 @@ type inbox struct {
 	mu     sync.Mutex
 	q      []inboxItem
 	signal chan struct{} // capacity 1: something was pushed
+	w      spin.Waiter   // the spin of the collection's wait (internal/spin)
 }
 
 type inboxItem struct {
@@ -586,6 +650,7 @@ func (b *inbox) push(p *pending, rep reply) {
 	b.mu.Lock()
 	b.q = append(b.q, inboxItem{p, rep})
 	b.mu.Unlock()
+	b.w.Handed()
 	select {
 	case b.signal <- struct{}{}:
 	default:

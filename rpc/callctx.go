@@ -138,10 +138,11 @@ var doneCtx = func() context.Context {
 
 // job is one request for a call process to run.
 type job struct {
-	from nodal.NodeRef
-	req  request
-	f    *function
-	busy *atomic.Int64 // the calls from its node running here
+	from   nodal.NodeRef
+	remote bool // from another node
+	req    request
+	f      *function
+	busy   *atomic.Int64 // the calls from its node running here
 }
 
 // maxIdleCallProcs bounds the call processes that wait for a next call
@@ -177,9 +178,24 @@ func (pp *procPool) handOff(j job) bool {
 	cp := pp.idle[n-1]
 	pp.idle[n-1] = nil
 	pp.idle = pp.idle[:n-1]
+	if j.remote {
+		// A call from another node: counted as a conversation from now
+		// (spin.Conversations), before the reader's yield looks.
+		cp.w.Begin()
+	}
 	cp.w.Handed()
 	cp.next <- j // an idle process's channel is empty: never blocks
 	return true
+}
+
+// settle ends cp's count as a conversation unless it was handed a job
+// (under pp.mu, as handOff's Begin).
+func (pp *procPool) settle(cp *callProc) {
+	pp.mu.Lock()
+	if len(cp.next) == 0 {
+		cp.w.End()
+	}
+	pp.mu.Unlock()
 }
 
 // park makes cp idle; false when maxIdleCallProcs are idle already.

@@ -19,8 +19,13 @@ const pmapWindow = 32
 // the whole map (Config.DefaultTimeout without a deadline); each node runs
 // at most 32 items at once.
 func Pmap[A, R any](ctx context.Context, r *RPC, fn string, items []A) ([]R, error) {
-	ctx, cancel := r.defaultDeadline(ctx)
-	defer cancel()
+	if _, ok := ctx.Deadline(); !ok {
+		// Its workers share ctx: a plain timeout (defaultDeadline's is
+		// for one waiter).
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, r.cfg.DefaultTimeout)
+		defer cancel()
+	}
 	out := make([]R, len(items))
 	if len(items) == 0 {
 		return out, nil

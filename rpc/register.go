@@ -179,7 +179,7 @@ func (r *RPC) serve(from nodal.NodeRef, req request) {
 		fail(classLimit, fmt.Sprintf("%d calls from %s running", r.cfg.MaxConcurrent, from.Name))
 		return
 	}
-	j := job{from: from, req: req, f: f, busy: busy}
+	j := job{from: from, remote: from.Name != r.self, req: req, f: f, busy: busy}
 	if r.idle.handOff(j) {
 		return
 	}
@@ -221,24 +221,38 @@ func (r *RPC) callLoop(p *nodal.Process, j job) {
 		r.active.Done()
 	}()
 	cp := &callProc{next: make(chan job, 1)}
+	defer cp.w.End()
 	done := p.Context().Done()
 	for {
-		if !r.run(p, j, &cp.buf) || !r.fresh(pid) || !r.idle.park(cp) {
+		if !r.run(p, j, &cp.buf) || !r.fresh(pid) {
 			return
 		}
-		if j.from.Name != r.self && len(cp.next) == 0 {
-			// It answered another node, whose next call comes from the
-			// network: spin for it before parking (a server's wait). It
-			// counts as a conversation only while it spins: the idle
-			// call processes that wait parked (up to maxIdleCallProcs,
-			// most of which never get the next call) would otherwise
-			// keep the node's one real conversation from the reader's
-			// yield (dist.yieldToSpinner).
-			cp.w.Spin(func() bool { return len(cp.next) != 0 })
-			cp.w.End()
+		remote := j.from.Name != r.self
+		if remote {
+			cp.w.Begin() // through its spin (before park: handOff may Begin too)
 		}
+		if !r.idle.park(cp) {
+			return
+		}
+		if remote && len(cp.next) == 0 {
+			// It answered another node, whose next call comes from the
+			// network: spin for it before parking (a server's wait).
+			cp.w.Spin(func() bool { return len(cp.next) != 0 })
+		}
+		// It counts as a conversation while it spins and from the
+		// hand-off of a call from another node until it parks idle
+		// again, not while it waits parked: the idle call processes
+		// (up to maxIdleCallProcs, most of which never get the next
+		// call) would otherwise keep the node's one real conversation
+		// from the reader's yield (dist.yieldToSpinner), while calls
+		// served concurrently, counted from their hand-off, keep the
+		// reader from yielding to one of them.
+		r.idle.settle(cp)
 		select {
 		case j = <-cp.next:
+			if j.from.Name == r.self {
+				cp.w.End() // out of the idle set: only its owner touches cp.w now
+			}
 		case <-done:
 			if r.idle.leave(cp) {
 				return

@@ -33,6 +33,8 @@ type RPC struct {
 	nextID   atomic.Uint64
 	pending  pendingTable
 	pendings sync.Pool // recycled *pending (receiveOwn)
+	timers   sync.Pool // recycled *time.Timer (waitOn); r's own, as pendings
+	groups   sync.Pool // recycled *group (Multicall)
 
 	breakers sync.Map // callee node name (valid) -> *nodeState: breaker, outbound slots
 	serving  sync.Map // caller node name -> *atomic.Int64: calls running here
@@ -248,20 +250,35 @@ type pending struct {
 	w spin.Waiter
 }
 
-// group counts down the replies a Multicall waits for.
+// group counts down the replies a Multicall waits for. Groups are
+// recycled per RPC (its channel stays in the node's synctest bubble, as a
+// pending's).
 type group struct {
 	left atomic.Int64
-	all  chan struct{} // closed when left reaches 0
+	all  chan struct{} // capacity 1: signalled when left reaches 0
 	w    *spin.Waiter  // the collector's spin: its first call's (newPending sets it)
+	args []byte        // the arguments, encoded once, while the requests are sent
 }
 
-func newGroup(n int) *group {
-	g := &group{all: make(chan struct{})}
-	g.left.Store(int64(n))
-	if n == 0 {
-		close(g.all)
+func (r *RPC) newGroup(n int, args []byte) *group {
+	g, _ := r.groups.Get().(*group)
+	if g == nil {
+		g = &group{all: make(chan struct{}, 1)}
 	}
+	g.left.Store(int64(n))
+	g.args = args
 	return g
+}
+
+// recycleGroup keeps g for the next Multicall; no call refers to it any
+// more.
+func (r *RPC) recycleGroup(g *group) {
+	select {
+	case <-g.all: // the last reply's signal, if the collector did not take it
+	default:
+	}
+	g.w, g.args = nil, nil
+	r.groups.Put(g)
 }
 
 // done counts one reply (or a request that never went out).
@@ -270,7 +287,7 @@ func (g *group) done() {
 		g.w.Handed() // the last reply
 	}
 	if g.left.Add(-1) == 0 {
-		close(g.all)
+		g.all <- struct{}{} // capacity 1, signalled once: never blocks
 	}
 }
 
@@ -397,12 +414,109 @@ func (r *RPC) BreakerOpen(node string) bool {
 	return ok && ns.(*nodeState).b.tripped()
 }
 
-// defaultDeadline gives ctx the default timeout when it has no deadline.
-func (r *RPC) defaultDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
+// defaultDeadline gives ctx the default timeout when it has no deadline:
+// a *timeoutCtx, which makes no timer unless a wait asks for its Done; the
+// waits for replies take a recycled timer instead (waitOn). End it with
+// endDeadline (the *timeoutCtx is nil when ctx had a deadline).
+func (r *RPC) defaultDeadline(ctx context.Context) (context.Context, *timeoutCtx) {
 	if _, ok := ctx.Deadline(); ok {
-		return ctx, func() {}
+		return ctx, nil
 	}
-	return context.WithTimeout(ctx, r.cfg.DefaultTimeout)
+	c, _ := timeoutCtxs.Get().(*timeoutCtx)
+	if c == nil {
+		c = new(timeoutCtx)
+	}
+	c.Context, c.deadline = ctx, time.Now().Add(r.cfg.DefaultTimeout)
+	return c, c
+}
+
+// endDeadline ends c (nil: nothing to end) once its call is over: its
+// timer, if a wait made one, is stopped; one no wait armed is recycled.
+func endDeadline(c *timeoutCtx) {
+	if c == nil {
+		return
+	}
+	if c.armed.Load() {
+		// Its Done may have reached other goroutines (a connect): it is
+		// left to the garbage collector.
+		c.cancel()
+		return
+	}
+	c.Context = nil
+	timeoutCtxs.Put(c)
+}
+
+var timeoutCtxs sync.Pool // *timeoutCtx
+
+// timeoutCtx is a ctx without a deadline given the default timeout
+// (defaultDeadline) with no timer of its own: Deadline and Err tell it, and
+// only a wait that asks for Done (a full outbound queue, a connect, all
+// free slots taken) makes a context.WithDeadline then. The waits for
+// replies ask waitOn instead, which takes a recycled timer: a call that
+// gets its reply during its spin makes no timer at all.
+type timeoutCtx struct {
+	context.Context // the caller's, without a deadline
+	deadline        time.Time
+
+	armed  atomic.Bool
+	mu     sync.Mutex
+	dctx   context.Context // made by the first Done
+	cancel context.CancelFunc
+}
+
+func (c *timeoutCtx) Deadline() (time.Time, bool) { return c.deadline, true }
+
+func (c *timeoutCtx) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dctx == nil {
+		c.dctx, c.cancel = context.WithDeadline(c.Context, c.deadline)
+		c.armed.Store(true)
+	}
+	return c.dctx.Done()
+}
+
+func (c *timeoutCtx) Err() error {
+	if c.armed.Load() {
+		c.mu.Lock()
+		err := c.dctx.Err()
+		c.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	} else if err := c.Context.Err(); err != nil {
+		return err
+	}
+	if !time.Now().Before(c.deadline) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// waitOn returns what a wait bounded by ctx selects on: ctx's Done, and,
+// for a timeoutCtx no wait has armed, its parent's Done and a recycled
+// timer that fires at its deadline; the waiter puts the timer back
+// (putTimer) when the wait is over.
+func (r *RPC) waitOn(ctx context.Context) (done <-chan struct{}, t *time.Timer, fired <-chan time.Time) {
+	c, ok := ctx.(*timeoutCtx)
+	if !ok || c.armed.Load() {
+		return ctx.Done(), nil, nil
+	}
+	t, _ = r.timers.Get().(*time.Timer)
+	if t == nil {
+		t = time.NewTimer(time.Until(c.deadline))
+	} else {
+		t.Reset(time.Until(c.deadline))
+	}
+	return c.Context.Done(), t, t.C
+}
+
+// putTimer stops t (nil: none) and keeps it for the next waitOn.
+func (r *RPC) putTimer(t *time.Timer) {
+	if t != nil {
+		t.Stop()
+		r.timers.Put(t)
+	}
 }
 
 // remaining is what is left of ctx's deadline, sent with a request so the

@@ -96,3 +96,96 @@ func TestWaitsForTheNetworkSpin(t *testing.T) {
 		require.Equal(t, base, spin.Conversations(), "a parked idle call process is not a conversation")
 	})
 }
+
+// A Requests collection's wait for a reply from another node spins
+// before it parks: it counts as a conversation while it waits, and no
+// longer once it has its response; a wait for requests to its own node
+// only does not spin.
+func TestRequestsWaitSpins(t *testing.T) {
+	if !spin.Supported {
+		t.Skip("no spin on this OS")
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(8))
+	synctest.Test(t, func(t *testing.T) {
+		c := startCluster(t, 43, []string{"a@10.0.0.1", "b@10.0.0.2"})
+		defer c.stop()
+		a := c.rpcs[0]
+		release := make(chan struct{})
+		for _, r := range c.rpcs {
+			must(t, Register(r, "block", func(ctx context.Context, _ any) (int, error) {
+				_ = Process(ctx) // its call process does not idle (and count) after
+				select {
+				case <-release:
+				case <-ctx.Done():
+				}
+				return 1, nil
+			}))
+		}
+		synctest.Wait()
+		base := spin.Conversations()
+		for _, tc := range []struct {
+			node  string
+			count int32
+		}{{"b@10.0.0.2", 1}, {"a@10.0.0.1", 0}} {
+			reqs := NewRequests[string](a)
+			must(t, reqs.Send(context.Background(), tc.node, "block", nil, "x"))
+			done := make(chan error, 1)
+			go func() {
+				resp, err := reqs.Receive(context.Background())
+				if err == nil {
+					err = resp.Err
+				}
+				done <- err
+			}()
+			synctest.Wait()
+			require.Equal(t, base+tc.count, spin.Conversations(), "a collection's wait for %s", tc.node)
+			release <- struct{}{}
+			require.NoError(t, <-done)
+			synctest.Wait()
+			require.Equal(t, base, spin.Conversations(), "the count ends with the wait")
+		}
+	})
+}
+
+// An idle call process handed a call from another node counts as a
+// conversation while it runs it, so that concurrent calls being served
+// keep the reader from yielding to one of them (dist.yieldToSpinner);
+// parked idle again, it no longer counts.
+func TestServedCallCountsAsConversation(t *testing.T) {
+	if !spin.Supported {
+		t.Skip("no spin on this OS")
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(8))
+	synctest.Test(t, func(t *testing.T) {
+		c := startCluster(t, 45, []string{"a@10.0.0.1", "b@10.0.0.2"})
+		defer c.stop()
+		a, b := c.rpcs[0], c.rpcs[1]
+		release := make(chan struct{})
+		must(t, Register(b, "add", add))
+		must(t, Register(b, "wait", func(ctx context.Context, _ any) (int, error) {
+			select { // no Process(ctx): its call process idles after
+			case <-release:
+			case <-ctx.Done():
+			}
+			return 1, nil
+		}))
+		_, err := a.Call(context.Background(), "b@10.0.0.2", "add", pair{1, 2})
+		require.NoError(t, err)
+		synctest.Wait() // b's call process is idle
+		base := spin.Conversations()
+		procs := b.Stats().CallProcs
+
+		done := make(chan error, 1)
+		go func() {
+			_, err := a.Call(context.Background(), "b@10.0.0.2", "wait", nil)
+			done <- err
+		}()
+		synctest.Wait()
+		require.Equal(t, procs, b.Stats().CallProcs, "the idle call process runs it")
+		require.Equal(t, base+2, spin.Conversations(), "the caller's wait and the call being served")
+		release <- struct{}{}
+		require.NoError(t, <-done)
+		synctest.Wait()
+		require.Equal(t, base, spin.Conversations(), "parked idle again, it does not count")
+	})
+}

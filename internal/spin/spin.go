@@ -111,6 +111,17 @@ func (w *Waiter) Spin(ready func() bool) bool {
 	}
 }
 
+// Begin counts the owner as in a conversation (Conversations) until End,
+// without spinning: a server busy with a request from another node whose
+// next request may follow (rpc's idle call process handed a call), so that
+// concurrent servers are seen as such even when none of them spins.
+func (w *Waiter) Begin() {
+	if !w.counted {
+		w.counted = true
+		conversations.Add(1)
+	}
+}
+
 // End ends the wait's count in Conversations; the owner calls it when the
 // wait is over.
 func (w *Waiter) End() {

@@ -90,3 +90,22 @@ func TestSpinBreadthAndHandoff(t *testing.T) {
 	second.End() // once only
 	require.Equal(t, base, Conversations(), "End ends the count")
 }
+
+// TestBeginCountsWithoutSpinning: Begin counts a conversation until End,
+// once however often it is called, and a Spin after it does not count it
+// again.
+func TestBeginCountsWithoutSpinning(t *testing.T) {
+	base := Conversations()
+	var w Waiter
+	w.Begin()
+	w.Begin()
+	require.Equal(t, base+1, Conversations())
+	if Supported {
+		w.Spin(func() bool { return true })
+		require.Equal(t, base+1, Conversations(), "a spin of a counted wait counts it once")
+	}
+	w.End()
+	require.Equal(t, base, Conversations())
+	w.End()
+	require.Equal(t, base, Conversations())
+}
