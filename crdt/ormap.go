@@ -295,6 +295,19 @@ func (m *ORMap[K, V]) mutateInto(acc *ORMap[K, V], removed []Dot, add *entry[K, 
 	return ev
 }
 
+// Reset empties m, a delta made by mutators (AddInto's acc) that is no
+// longer needed (encoded and sent), so that it can be the next acc: its
+// entry buffer keeps its capacity, and a batch of mutations then costs no
+// growth of it. m must be a delta, never a state.
+func (m *ORMap[K, V]) Reset() {
+	fl := m.flat
+	clear(fl) // keys and values held no longer than needed
+	*m = ORMap[K, V]{self: m.self, kc: m.kc, vc: m.vc, logLimit: noLimit}
+	if fl != nil {
+		m.flat = fl[:0]
+	}
+}
+
 // into returns acc, or a new empty delta if acc is nil.
 func (m *ORMap[K, V]) into(acc *ORMap[K, V]) *ORMap[K, V] {
 	if acc == nil {
