@@ -480,6 +480,7 @@ func (r *Replica[K, V]) handleFrame(from nodal.NodeRef, f *frame[K, V]) {
 	switch f.kind {
 	case kindDelta:
 		r.traffic.of(from.Name).entries.Add(r.joinRemote(f.delta))
+		r.recycleIn(f.delta)
 	case kindDigest:
 		r.offered(from, f.digest)
 		if f.flags&digestAnswer != 0 && len(r.m.Digest().Ahead(f.digest)) > 0 {

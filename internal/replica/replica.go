@@ -176,6 +176,7 @@ type Replica[K comparable, V any] struct {
 	queueBytes int
 	wake       chan struct{}
 
+	deltas   sync.Pool              // of *crdt.ORMap: joined pushes, for the next to decode into
 	gossip   atomic.Pointer[[]byte] // this replica's digest for push/pull
 	peerList atomic.Pointer[[]string]
 	st       counters
@@ -289,6 +290,7 @@ func New[K comparable, V any](n *nodal.Node, cfg Config[K, V]) (*Replica[K, V], 
 	}
 	r.pl.init()
 	r.state.r = r
+	r.deltas.New = func() any { return crdt.NewORMap(crdt.ReplicaID{}, cfg.Keys, cfg.Values) }
 	r.pushTimer = time.NewTimer(time.Hour)
 	r.pushTimer.Stop()
 	r.lastSync = time.Now()
