@@ -411,9 +411,15 @@ func DecodeDigest(b []byte) (Digest, error) {
 }
 
 func decodeORMap[K comparable, V any](b []byte, kind byte, kc Codec[K], vc Codec[V]) (*ORMap[K, V], error) {
+	return decodeORMapInto(b, kind, newORMap[K, V](kc, vc))
+}
+
+// decodeORMapInto decodes into m, an empty value (new, or Reset) whose
+// entry and dot buffers it reuses.
+func decodeORMapInto[K comparable, V any](b []byte, kind byte, m *ORMap[K, V]) (*ORMap[K, V], error) {
+	kc, vc := m.kc, m.vc
 	d := &decoder{b: b}
 	rs, ctx := d.header(kind)
-	m := newORMap[K, V](kc, vc)
 	m.ctx = ctx
 	m.applied = d.context(rs, true)
 	if d.err == nil && !m.ctx.Includes(&m.applied) {
@@ -423,8 +429,14 @@ func decodeORMap[K comparable, V any](b []byte, kind byte, kc Codec[K], vc Codec
 	m.flatKeys = nk
 	// live dots as (replica index, counter), to refuse a dot under two keys
 	// and a removed dot that is live
-	refs := make([]idxDot, 0, nk)
-	if nk > 0 {
+	refs := m.refs[:0]
+	if cap(refs) < nk {
+		refs = make([]idxDot, 0, nk)
+	}
+	switch {
+	case nk == 0:
+		m.flat = nil // no entries: not flat, as a new value
+	case cap(m.flat) < nk:
 		m.flat = make([]flatEntry[K, V], 0, nk)
 	}
 	var prevKey K
@@ -531,7 +543,10 @@ func decodeORMap[K comparable, V any](b []byte, kind byte, kc Codec[K], vc Codec
 		}
 	}
 	d.end()
+	clear(refs)
+	m.refs = refs[:0]
 	if d.err != nil {
+		m.Reset() // the buffers are kept, what was decoded is not
 		return nil, d.err
 	}
 	return m, nil
@@ -543,6 +558,16 @@ func decodeORMap[K comparable, V any](b []byte, kind byte, kc Codec[K], vc Codec
 // replica, or call SetLogLimit (and use a fresh NewORMap to mutate).
 func DecodeORMap[K comparable, V any](b []byte, kc Codec[K], vc Codec[V]) (*ORMap[K, V], error) {
 	return decodeORMap(b, kindORMap, kc, vc)
+}
+
+// DecodeORMapInto is DecodeORMap decoding into dst, a value no longer used
+// (a delta already joined, or a new NewORMap, of the codecs to decode
+// with): dst is emptied and its entry buffer reused, so that a stream of
+// deltas decodes without allocating one per delta. It returns dst; on an
+// error, dst is empty and may be used again.
+func DecodeORMapInto[K comparable, V any](dst *ORMap[K, V], b []byte) (*ORMap[K, V], error) {
+	dst.Reset()
+	return decodeORMapInto(b, kindORMap, dst)
 }
 
 func itoa(v uint64) string {

@@ -75,10 +75,22 @@ func FuzzDecodeORMap(f *testing.F) {
 	dec := func(b []byte) (*crdt.ORMap[string, uint64], error) {
 		return crdt.DecodeORMap(b, crdt.StringCodec{}, crdt.Uint64Codec{})
 	}
+	reused := newMap(rb) // DecodeORMapInto's dst, dirty from the last input
+	reused.Add("dirty", 7)
 	f.Fuzz(func(t *testing.T, in []byte) {
 		m, err := dec(in)
+		into, errInto := crdt.DecodeORMapInto(reused, in)
+		if (err == nil) != (errInto == nil) {
+			t.Fatalf("DecodeORMap: %v, DecodeORMapInto: %v", err, errInto)
+		}
 		if err != nil {
+			if reused.Len() != 0 || reused.LiveLen() != 0 {
+				t.Fatal("DecodeORMapInto left entries after an error")
+			}
 			return
+		}
+		if got, _ := into.MarshalBinary(); !bytes.Equal(got, in) || !into.Equal(m) {
+			t.Fatal("DecodeORMapInto decodes differently from DecodeORMap")
 		}
 		roundTrip(t, in, m, dec)
 		// a decoded value is a valid state: joins and sync work on it

@@ -76,6 +76,7 @@ type ORMap[K comparable, V any] struct {
 	flatKeys int
 
 	lastO *originStore[K, V] // the origin store used last, or nil
+	refs  []idxDot           // the decoder's scratch, kept by Reset
 }
 
 // DefaultLogLimit is how many recent events per origin a new state keeps to
@@ -293,6 +294,20 @@ func (m *ORMap[K, V]) mutateInto(acc *ORMap[K, V], removed []Dot, add *entry[K, 
 	acc.log.record(ev, removed, noLimit)
 	m.log.record(ev, removed, m.logLimit)
 	return ev
+}
+
+// Reset empties m, a delta no longer needed (made by mutators, AddInto's
+// acc, and sent; or decoded and joined), so that it can be the next acc or
+// DecodeORMapInto's dst: its entry buffer keeps its capacity, so a batch
+// of mutations or a decode then costs no growth of it. m must be a delta,
+// never a state.
+func (m *ORMap[K, V]) Reset() {
+	fl := m.flat
+	clear(fl) // keys and values held no longer than needed
+	*m = ORMap[K, V]{self: m.self, kc: m.kc, vc: m.vc, logLimit: noLimit, refs: m.refs}
+	if fl != nil {
+		m.flat = fl[:0]
+	}
 }
 
 // into returns acc, or a new empty delta if acc is nil.

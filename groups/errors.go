@@ -29,6 +29,11 @@ var (
 	// buffer behind; Err returns it once the channel is closed. Monitor
 	// again for a fresh snapshot.
 	ErrMonitorOverflow = errors.New("groups: monitor fell behind its buffer")
+	// ErrForeignMembership is wrapped by the error for a membership that
+	// arrived from the network written by a node other than its pid's (at
+	// the pid's incarnation): the delta carrying it is dropped whole and
+	// counted (Replication.Refused).
+	ErrForeignMembership = errors.New("groups: membership written by a node other than its pid's")
 	// ErrMalformed is wrapped by every error decoding a membership or a
 	// group name from the network.
 	ErrMalformed = errors.New("groups: malformed encoding")

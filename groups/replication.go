@@ -30,6 +30,7 @@ func (s *Scope) startReplication() error {
 		Values:         membershipCodec{},
 		PermdownPeriod: s.cfg.PermdownPeriod,
 		SyncInterval:   s.cfg.SyncInterval,
+		Check:          checkMembership,
 		OnChange:       s.onChange,
 		OnStop:         s.onStop,
 	})
@@ -165,6 +166,16 @@ type Traffic = replica.Traffic
 // since each of them last came up: after a heal, what the heal moved
 // (heal.CountedSync reports it). Groups have no conflicts.
 func (s *Scope) ExchangedSinceUp(nodes ...string) Traffic { return s.rep.TrafficSinceUp(nodes...) }
+
+// checkMembership refuses a membership from the network that its pid's
+// node (at the pid's incarnation) did not write: only a pid's own node
+// changes its memberships.
+func checkMembership(group string, sib crdt.Sibling[Membership]) error {
+	if !owned(sib.Dot, sib.Value) {
+		return fmt.Errorf("%w: %v in %q by %s/%d", ErrForeignMembership, sib.Value.Pid, group, sib.Dot.Replica.Name, sib.Dot.Replica.Epoch)
+	}
+	return nil
+}
 
 func (s *Scope) stopReplication(ctx context.Context) error { return s.rep.Stop(ctx) }
 

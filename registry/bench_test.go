@@ -411,3 +411,36 @@ func BenchmarkDeltaPipeline(b *testing.B) {
 	}
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/registration")
 }
+
+// BenchmarkRegisterOwner: the owner's share of a registration, on one node
+// without peers (no push is encoded or sent): b.N registrations of
+// distinct names from 64 callers; the CPU per registration (the engine,
+// the callers, the exit watcher and GC) and allocations.
+func BenchmarkRegisterOwner(b *testing.B) {
+	nodes, regs := benchCluster(b, 1)
+	const callers = 64
+	pids := spawnIdle(b, nodes[0], b.N)
+	names := make([]string, b.N)
+	for i := range names {
+		names[i] = fmt.Sprintf("owner-%07d", i)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := processCPU()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < b.N; i = int(next.Add(1)) - 1 {
+				if err := regs[0].Register(context.Background(), names[i], pids[i]); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	cpu := processCPU() - cpu0
+	b.StopTimer()
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/registration")
+}

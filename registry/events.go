@@ -387,12 +387,14 @@ type watchMsg struct {
 // watcher is the process that monitors the registered processes of this
 // node, so that their names go when they exit.
 type watcher struct {
-	r    *Registry
-	refs map[nodal.Pid]nodal.Ref
+	r *Registry
+	// refs: by a watched pid's ID, its monitor's ref's ID (the pid and the
+	// ref are this node's, of its incarnation: 16 bytes a name).
+	refs map[uint64]uint64
 }
 
 func (w *watcher) Init(*nodal.Process) error {
-	w.refs = map[nodal.Pid]nodal.Ref{}
+	w.refs = map[uint64]uint64{}
 	return nil
 }
 
@@ -400,20 +402,20 @@ func (w *watcher) HandleMessage(p *nodal.Process, msg any) error {
 	switch m := msg.(type) {
 	case []watchMsg:
 		for _, m := range m {
-			ref, ok := w.refs[m.pid]
+			ref, ok := w.refs[m.pid.ID]
 			switch {
 			case m.on && !ok:
-				w.refs[m.pid] = p.Monitor(m.pid)
+				w.refs[m.pid.ID] = p.Monitor(m.pid).ID
 			case !m.on && ok:
-				delete(w.refs, m.pid)
+				delete(w.refs, m.pid.ID)
 				// No flush: it scans the mailbox (O(mailbox) per name), and a
 				// Down already queued fails the ref check below.
-				p.Demonitor(ref, false)
+				p.Demonitor(nodal.Ref{Node: m.pid.Node, ID: ref, Incarnation: m.pid.Incarnation}, false)
 			}
 		}
 	case nodal.Down:
-		if ref, ok := w.refs[m.Pid]; ok && ref == m.Ref {
-			delete(w.refs, m.Pid)
+		if ref, ok := w.refs[m.Pid.ID]; ok && ref == m.Ref.ID && m.Ref.Node == w.r.self.name {
+			delete(w.refs, m.Pid.ID)
 			w.r.processExited(m.Pid)
 		}
 	}

@@ -247,7 +247,8 @@ func startChild(ctx context.Context, cookie, name string, join []string, stderr,
 	dieWithParent(cmd)
 	cmd.Env = append(os.Environ(), cookieEnv+"="+cookie, "GOLOG_LOG_LEVEL=error")
 	if path := os.Getenv(cpuProfileEnv); path != "" {
-		cmd.Env = append(cmd.Env, cpuProfileEnv+"="+path+".child")
+		// one profile per child: <path>.child-<name's part before '@'>
+		cmd.Env = append(cmd.Env, cpuProfileEnv+"="+path+".child-"+strings.SplitN(name, "@", 2)[0])
 	}
 	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()

@@ -100,8 +100,8 @@ func setupLogging(cmd string) {
 }
 
 // cpuProfileEnv names a file to write a CPU profile of the whole command
-// to (go tool pprof reads it). bench gives its child node the same path
-// with ".child" appended.
+// to (go tool pprof reads it). bench gives each child node the same path
+// with ".child-" and the node name's part before '@' appended.
 const cpuProfileEnv = "NODAL_CPUPROFILE"
 
 // startCPUProfile starts profiling into path and returns the stop function.

@@ -123,6 +123,7 @@ func (r *Replica[K, V]) pushOut() {
 	d, entries := r.out, uint64(r.out.LiveLen())
 	r.out = nil
 	r.lastPush = time.Now()
+	defer r.recycle(d)
 	peers := r.peers()
 	if len(peers) == 0 {
 		return
@@ -135,6 +136,15 @@ func (r *Replica[K, V]) pushOut() {
 		} else {
 			r.behind[p] = true
 		}
+	}
+}
+
+// recycle keeps d, a pushed delta, emptied for the next local mutations
+// (its entry buffer is reused), unless that buffer is larger than a batch.
+func (r *Replica[K, V]) recycle(d *crdt.ORMap[K, V]) {
+	if d.LiveLen() <= 2*maxBatch {
+		d.Reset()
+		r.spareOut = d
 	}
 }
 
@@ -466,6 +476,7 @@ func (r *Replica[K, V]) handleFrame(from nodal.NodeRef, f *frame[K, V]) {
 	switch f.kind {
 	case kindDelta:
 		r.traffic.of(from.Name).entries.Add(r.joinRemote(f.delta))
+		r.recycleIn(f.delta)
 	case kindDigest:
 		r.offered(from, f.digest)
 		if f.flags&digestAnswer != 0 && len(r.m.Digest().Ahead(f.digest)) > 0 {

@@ -20,7 +20,7 @@ func FuzzDecodeFrame(f *testing.F) {
 	f.Add(encodeNotice([]byte("hi")))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		fr, err := decodeFrame(b, crdt.StringCodec{}, crdt.StringCodec{})
+		fr, err := decodeFrame(b, crdt.StringCodec{}, crdt.StringCodec{}, nil)
 		if err != nil {
 			return
 		}

@@ -176,6 +176,7 @@ type Replica[K comparable, V any] struct {
 	queueBytes int
 	wake       chan struct{}
 
+	deltas   sync.Pool              // of *crdt.ORMap: joined pushes, for the next to decode into
 	gossip   atomic.Pointer[[]byte] // this replica's digest for push/pull
 	peerList atomic.Pointer[[]string]
 	st       counters
@@ -193,6 +194,7 @@ type Replica[K comparable, V any] struct {
 	joined    []crdt.ValueChange[K, V] // joinRemote's buffer
 	spare     []Change[K, V]           // the other change buffer, reused by flush
 	out       *crdt.ORMap[K, V]        // local deltas not pushed yet
+	spareOut  *crdt.ORMap[K, V]        // the last pushed delta, emptied, for reuse
 	syncs     map[uint64]*syncWait
 	syncID    uint64
 	dirty     bool
@@ -286,6 +288,7 @@ func New[K comparable, V any](n *nodal.Node, cfg Config[K, V]) (*Replica[K, V], 
 	}
 	r.pl.init()
 	r.state.r = r
+	r.deltas.New = func() any { return crdt.NewORMap(crdt.ReplicaID{}, cfg.Keys, cfg.Values) }
 	r.refreshGossip()
 	r.stopper.RunWorker(r.run)
 	if err := n.AttachService(cfg.Service, &service[K, V]{r}); err != nil {
@@ -482,7 +485,7 @@ func (s *State[K, V]) Notify(node string, payload []byte) bool {
 func (s *State[K, V]) Add(k K, v V) crdt.Dot {
 	r := s.r
 	var dot crdt.Dot
-	r.out, dot = r.m.AddInto(r.out, k, v)
+	r.out, dot = r.m.AddInto(r.acc(), k, v)
 	r.local(nil, Change[K, V]{Op: crdt.Added, Key: k, Value: v, Dot: dot, Reason: Local})
 	return dot
 }
@@ -494,7 +497,7 @@ func (s *State[K, V]) Replace(k K, v V, dots ...crdt.Dot) crdt.Dot {
 	r := s.r
 	gone := r.removedChanges(dots)
 	var dot crdt.Dot
-	r.out, dot = r.m.ReplaceInto(r.out, k, v, dots...)
+	r.out, dot = r.m.ReplaceInto(r.acc(), k, v, dots...)
 	r.local(gone, Change[K, V]{Op: crdt.Added, Key: k, Value: v, Dot: dot, Reason: Local})
 	return dot
 }
@@ -507,8 +510,17 @@ func (s *State[K, V]) RemoveDots(dots ...crdt.Dot) {
 		return
 	}
 	r := s.r
-	r.out = r.m.RemoveDotsInto(r.out, dots...)
+	r.out = r.m.RemoveDotsInto(r.acc(), dots...)
 	r.local(gone)
+}
+
+// acc returns the delta local mutations join into: r.out, or the last
+// pushed one emptied (its buffer reused), or nil for a new one.
+func (r *Replica[K, V]) acc() *crdt.ORMap[K, V] {
+	if r.out == nil && r.spareOut != nil {
+		r.out, r.spareOut = r.spareOut, nil
+	}
+	return r.out
 }
 
 func (r *Replica[K, V]) removedChanges(dots []crdt.Dot) []Change[K, V] {

@@ -44,14 +44,22 @@ func (s *service[K, V]) HandleFrame(from nodal.NodeRef, data []byte) {
 	r := s.r
 	r.st.bytesRecv.Add(uint64(len(data)))
 	r.traffic.of(from.Name).bytes.Add(uint64(len(data)))
-	f, err := decodeFrame(data, r.cfg.Keys, r.cfg.Values)
+	var into *crdt.ORMap[K, V] // a push decodes into a recycled delta
+	if len(data) > 0 && data[0] == kindDelta {
+		into = r.deltas.Get().(*crdt.ORMap[K, V])
+	}
+	f, err := decodeFrame(data, r.cfg.Keys, r.cfg.Values, into)
 	if err != nil {
+		if into != nil {
+			r.deltas.Put(into) // emptied by the failed decode
+		}
 		r.st.badFrames.Add(1)
 		log.Warnw("dropped a malformed replica frame", "service", r.cfg.Service, "from", from.String(), "bytes", len(data), "err", err)
 		return
 	}
 	if f.delta != nil && r.cfg.Check != nil {
 		if err := r.check(f.delta); err != nil {
+			r.recycleIn(f.delta)
 			r.st.refused.Add(1)
 			log.Warnw("dropped a replica delta with a refused entry", "service", r.cfg.Service, "from", from.String(), "err", err)
 			return
@@ -66,6 +74,15 @@ func (s *service[K, V]) HandleFrame(from nodal.NodeRef, data []byte) {
 		}
 	}
 	r.enqueue(event[K, V]{kind: evFrame, from: from, frame: f, size: len(data)})
+}
+
+// recycleIn keeps d, a decoded push no longer used, emptied for the next
+// push to decode into (unless it is larger than a batch).
+func (r *Replica[K, V]) recycleIn(d *crdt.ORMap[K, V]) {
+	if d.LiveLen() <= 2*maxBatch {
+		d.Reset()
+		r.deltas.Put(d)
+	}
 }
 
 // check returns the first error Config.Check gives for an entry of d.

@@ -102,8 +102,10 @@ func encodeNotice(payload []byte) []byte { return append([]byte{kindNotice}, pay
 func encodeGossip(g crdt.Digest) []byte { return appendDigest([]byte{gossipVersion}, g) }
 
 // decodeFrame decodes a frame. It never panics and allocates in proportion
-// to its input (the crdt decoders' guarantee).
-func decodeFrame[K comparable, V any](b []byte, kc crdt.Codec[K], vc crdt.Codec[V]) (frame[K, V], error) {
+// to its input (the crdt decoders' guarantee). into, if not nil, is a
+// delta no longer used that a push (kindDelta) decodes into, reusing its
+// buffers (crdt.DecodeORMapInto).
+func decodeFrame[K comparable, V any](b []byte, kc crdt.Codec[K], vc crdt.Codec[V], into *crdt.ORMap[K, V]) (frame[K, V], error) {
 	var f frame[K, V]
 	if len(b) == 0 {
 		return f, fmt.Errorf("%w: empty", ErrBadFrame)
@@ -113,7 +115,11 @@ func decodeFrame[K comparable, V any](b []byte, kc crdt.Codec[K], vc crdt.Codec[
 	var err error
 	switch f.kind {
 	case kindDelta:
-		f.delta, err = crdt.DecodeORMap(dec.Rest(), kc, vc)
+		if into != nil {
+			f.delta, err = crdt.DecodeORMapInto(into, dec.Rest())
+		} else {
+			f.delta, err = crdt.DecodeORMap(dec.Rest(), kc, vc)
+		}
 	case kindDigest:
 		f.flags = dec.Byte()
 		if dec.Err() == nil && f.flags&^digestAnswer != 0 {
