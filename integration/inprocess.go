@@ -358,6 +358,10 @@ func (b *simBackend) gossipAddr(name string) string {
 }
 
 func (b *simBackend) peers(_ context.Context, name string) ([]string, error) {
+	// Such a stream can also open after apply's settle, in the window
+	// where the nodes redial each other: settle again before reading
+	// (nothing to do unless a pair cut one way lists each other).
+	b.settle()
 	sn, err := b.get(name)
 	if err != nil {
 		return nil, err
