@@ -20,22 +20,23 @@ const maxSpare = 1 << 16
 // goes out in few frames; an operation after a quiet spell goes at once.
 const pushCoalesce = 200 * time.Microsecond
 
-// run is the engine's goroutine.
+// run is the engine's goroutine. Each turn holds r.mu, which an Update
+// that finds the engine idle takes to run its operation on its own
+// goroutine (Update).
 func (r *Replica[K, V]) run() {
 	tick := time.NewTicker(housekeeping)
 	defer tick.Stop()
-	r.pushTimer = time.NewTimer(time.Hour)
-	r.pushTimer.Stop()
 	defer r.pushTimer.Stop()
-	r.lastSync = time.Now()
 	for {
 		select {
 		case <-r.stopper.ShouldStop():
 			r.failOps()
 			return
 		case <-r.wake:
+			r.mu.Lock()
 			r.drainQueue()
 		case o := <-r.ops:
+			r.mu.Lock()
 			r.runOp(o)
 			for range maxBatch - 1 {
 				select {
@@ -47,12 +48,15 @@ func (r *Replica[K, V]) run() {
 				break
 			}
 		case now := <-tick.C:
+			r.mu.Lock()
 			r.housekeep(now)
 		case <-r.pushTimer.C:
+			r.mu.Lock()
 			r.pushArmed = false
 			r.pushOut()
 		}
 		r.flush()
+		r.mu.Unlock()
 	}
 }
 
