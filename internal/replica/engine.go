@@ -37,10 +37,12 @@ func (r *Replica[K, V]) run() {
 			r.drainQueue()
 		case o := <-r.ops:
 			r.mu.Lock()
+			r.catchUp()
 			r.runOp(o)
 			for range maxBatch - 1 {
 				select {
 				case o := <-r.ops:
+					r.catchUp()
 					r.runOp(o)
 					continue
 				default:
@@ -286,12 +288,24 @@ func (r *Replica[K, V]) purge(id crdt.ReplicaID, final bool) {
 	r.forgetOrigin(id)
 }
 
+// catchUp handles the events queued so far, before a local operation runs:
+// an Update sees every frame, node and member event delivered to the
+// service before it was called (a reconciler that runs Sync once a node's
+// NodeUp has been delivered syncs with that node), whether the engine's
+// goroutine or the caller runs it.
+func (r *Replica[K, V]) catchUp() {
+	if r.queued.Load() {
+		r.drainQueue()
+	}
+}
+
 // drainQueue handles every queued event.
 func (r *Replica[K, V]) drainQueue() {
 	r.qmu.Lock()
 	q := r.queue
 	r.queue = nil
 	r.queueBytes = 0
+	r.queued.Store(false)
 	r.qmu.Unlock()
 	members := false
 	for i := range q {

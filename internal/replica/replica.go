@@ -174,6 +174,7 @@ type Replica[K comparable, V any] struct {
 	qmu        sync.Mutex
 	queue      []event[K, V]
 	queueBytes int
+	queued     atomic.Bool // queue is not empty (set and cleared under qmu)
 	wake       chan struct{}
 
 	deltas   sync.Pool              // of *crdt.ORMap: joined pushes, for the next to decode into
@@ -309,16 +310,18 @@ func (r *Replica[K, V]) Self() crdt.ReplicaID { return r.self }
 // Node returns the node the replica runs on.
 func (r *Replica[K, V]) Node() *nodal.Node { return r.n }
 
-// Update runs fn with the state and returns its error. Mutations fn makes
-// through s are reported to OnChange (with reason Local) and pushed to the
-// other nodes (or the push is scheduled, so that a burst goes out as one
-// frame per peer) before Update returns, so OnChange has seen fn's changes
-// by then. A fn that only reads is a consistent read of the state. fn must
-// not block, nor call Update. When the engine is idle, fn runs on the
-// caller's goroutine with the engine's lock held (no hand-off); otherwise
-// it is handed to the engine, which runs the operations that arrive
-// together in one turn: then ctx bounds only the hand-over, and Update
-// waits for fn to run.
+// Update runs fn with the state and returns its error. fn runs after the
+// engine has handled every frame, node and member event delivered to the
+// service before Update was called (a node whose NodeUp was delivered is
+// up in s). Mutations fn makes through s are reported to OnChange (with
+// reason Local) and pushed to the other nodes (or the push is scheduled,
+// so that a burst goes out as one frame per peer) before Update returns,
+// so OnChange has seen fn's changes by then. A fn that only reads is a
+// consistent read of the state. fn must not block, nor call Update. When
+// the engine is idle, fn runs on the caller's goroutine with the engine's
+// lock held (no hand-off); otherwise it is handed to the engine, which
+// runs the operations that arrive together in one turn: then ctx bounds
+// only the hand-over, and Update waits for fn to run.
 func (r *Replica[K, V]) Update(ctx context.Context, fn func(s *State[K, V]) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -328,6 +331,7 @@ func (r *Replica[K, V]) Update(ctx context.Context, fn func(s *State[K, V]) erro
 			r.mu.Unlock()
 			return ErrStopped
 		}
+		r.catchUp()
 		err := fn(&r.state)
 		r.flush()
 		r.mu.Unlock()
@@ -379,10 +383,11 @@ func (r *Replica[K, V]) putDone(c chan error) {
 	}
 }
 
-// Sync exchanges digests with every up node that runs the service, both
-// ways, and returns once each has answered and acknowledged what this node
-// sent it (Erlang's global:sync/0), or once it went down meanwhile. It
-// returns ctx's error if ctx ends first.
+// Sync exchanges digests with every up node that runs the service (up:
+// its NodeUp was delivered before the call, as for Update), both ways,
+// and returns once each has answered and acknowledged what this node sent
+// it (Erlang's global:sync/0), or once it went down meanwhile. It returns
+// ctx's error if ctx ends first.
 func (r *Replica[K, V]) Sync(ctx context.Context) error {
 	var w *syncWait
 	var id uint64
