@@ -292,10 +292,14 @@ func (r *Replica[K, V]) purge(id crdt.ReplicaID, final bool) {
 // an Update sees every frame, node and member event delivered to the
 // service before it was called (a reconciler that runs Sync once a node's
 // NodeUp has been delivered syncs with that node), whether the engine's
-// goroutine or the caller runs it.
+// goroutine or the caller runs it. What they changed is reported to
+// OnChange before the operation runs, as when they had a turn of their
+// own: the service has settled them when the operation reads its state,
+// and its watchers see them before the operation's changes.
 func (r *Replica[K, V]) catchUp() {
 	if r.queued.Load() {
 		r.drainQueue()
+		r.report()
 	}
 }
 
