@@ -53,10 +53,18 @@
 //
 // # Concurrency
 //
-// All state lives on the engine's goroutine. Config.OnChange runs there,
-// after every turn, with the visible changes in order; it may mutate the
-// state through the State it is given (its own changes come in a later
-// call). Update runs a function there and waits for it. The engine's
-// goroutine is owned by the Replica and ends in Stop, which Node.Stop
-// calls.
+// All state belongs to the engine: it is touched only in the engine's
+// turns, one at a time, under the engine's lock. The engine's goroutine
+// runs a turn for what arrives from the network, for timers and for the
+// operations handed to it; an Update that finds the engine idle runs its
+// operation as a turn of its own, on its caller's goroutine (no hand-off,
+// no thread wake). "On the engine's goroutine" in these packages means in
+// such a turn. A turn that runs operations first handles the events
+// queued before them (frames, node and member events), so an operation
+// sees what was delivered to the service before its Update was called.
+// Config.OnChange runs at the end of every turn, with the visible changes
+// in order; it may mutate the state through the State it is given (its
+// own changes come in a later call). The engine's goroutine is owned by
+// the Replica and ends in Stop, which Node.Stop calls; Stop waits for a
+// running turn.
 package replica

@@ -20,26 +20,29 @@ const maxSpare = 1 << 16
 // goes out in few frames; an operation after a quiet spell goes at once.
 const pushCoalesce = 200 * time.Microsecond
 
-// run is the engine's goroutine.
+// run is the engine's goroutine. Each turn holds r.mu, which an Update
+// that finds the engine idle takes to run its operation on its own
+// goroutine (Update).
 func (r *Replica[K, V]) run() {
 	tick := time.NewTicker(housekeeping)
 	defer tick.Stop()
-	r.pushTimer = time.NewTimer(time.Hour)
-	r.pushTimer.Stop()
 	defer r.pushTimer.Stop()
-	r.lastSync = time.Now()
 	for {
 		select {
 		case <-r.stopper.ShouldStop():
 			r.failOps()
 			return
 		case <-r.wake:
+			r.mu.Lock()
 			r.drainQueue()
 		case o := <-r.ops:
+			r.mu.Lock()
+			r.catchUp()
 			r.runOp(o)
 			for range maxBatch - 1 {
 				select {
 				case o := <-r.ops:
+					r.catchUp()
 					r.runOp(o)
 					continue
 				default:
@@ -47,12 +50,15 @@ func (r *Replica[K, V]) run() {
 				break
 			}
 		case now := <-tick.C:
+			r.mu.Lock()
 			r.housekeep(now)
 		case <-r.pushTimer.C:
+			r.mu.Lock()
 			r.pushArmed = false
 			r.pushOut()
 		}
 		r.flush()
+		r.mu.Unlock()
 	}
 }
 
@@ -282,12 +288,28 @@ func (r *Replica[K, V]) purge(id crdt.ReplicaID, final bool) {
 	r.forgetOrigin(id)
 }
 
+// catchUp handles the events queued so far, before a local operation runs:
+// an Update sees every frame, node and member event delivered to the
+// service before it was called (a reconciler that runs Sync once a node's
+// NodeUp has been delivered syncs with that node), whether the engine's
+// goroutine or the caller runs it. What they changed is reported to
+// OnChange before the operation runs, as when they had a turn of their
+// own: the service has settled them when the operation reads its state,
+// and its watchers see them before the operation's changes.
+func (r *Replica[K, V]) catchUp() {
+	if r.queued.Load() {
+		r.drainQueue()
+		r.report()
+	}
+}
+
 // drainQueue handles every queued event.
 func (r *Replica[K, V]) drainQueue() {
 	r.qmu.Lock()
 	q := r.queue
 	r.queue = nil
 	r.queueBytes = 0
+	r.queued.Store(false)
 	r.qmu.Unlock()
 	members := false
 	for i := range q {

@@ -174,6 +174,7 @@ type Replica[K comparable, V any] struct {
 	qmu        sync.Mutex
 	queue      []event[K, V]
 	queueBytes int
+	queued     atomic.Bool // queue is not empty (set and cleared under qmu)
 	wake       chan struct{}
 
 	deltas   sync.Pool              // of *crdt.ORMap: joined pushes, for the next to decode into
@@ -182,7 +183,9 @@ type Replica[K comparable, V any] struct {
 	st       counters
 	traffic  trafficTable // per node, since it came up (TrafficSinceUp)
 
-	// Engine goroutine only.
+	// mu guards what follows: held by the engine's goroutine for each of
+	// its turns, and by an Update that runs its operation itself.
+	mu        sync.Mutex
 	m         *crdt.ORMap[K, V]
 	up        map[string]uint64 // connected nodes -> incarnation
 	serving   map[string]bool   // nodes that advertise the service
@@ -289,6 +292,9 @@ func New[K comparable, V any](n *nodal.Node, cfg Config[K, V]) (*Replica[K, V], 
 	r.pl.init()
 	r.state.r = r
 	r.deltas.New = func() any { return crdt.NewORMap(crdt.ReplicaID{}, cfg.Keys, cfg.Values) }
+	r.pushTimer = time.NewTimer(time.Hour)
+	r.pushTimer.Stop()
+	r.lastSync = time.Now()
 	r.refreshGossip()
 	r.stopper.RunWorker(r.run)
 	if err := n.AttachService(cfg.Service, &service[K, V]{r}); err != nil {
@@ -304,16 +310,31 @@ func (r *Replica[K, V]) Self() crdt.ReplicaID { return r.self }
 // Node returns the node the replica runs on.
 func (r *Replica[K, V]) Node() *nodal.Node { return r.n }
 
-// Update runs fn on the engine's goroutine with the state, and returns its
-// error. Mutations fn makes through s are reported to OnChange (with reason
-// Local) and pushed to the other nodes at the end of the engine's turn;
-// Update returns after both, so OnChange has seen fn's changes by then. A fn
-// that only reads is a read on the engine's goroutine. Once fn has been
-// handed to the engine, Update waits for it to run (fn must not block);
-// ctx bounds only the hand-over. Operations arriving together run in one
-// turn and their deltas go out as one frame per peer.
+// Update runs fn with the state and returns its error. fn runs after the
+// engine has handled every frame, node and member event delivered to the
+// service before Update was called (a node whose NodeUp was delivered is
+// up in s). Mutations fn makes through s are reported to OnChange (with
+// reason Local) and pushed to the other nodes (or the push is scheduled,
+// so that a burst goes out as one frame per peer) before Update returns,
+// so OnChange has seen fn's changes by then. A fn that only reads is a
+// consistent read of the state. fn must not block, nor call Update. When
+// the engine is idle, fn runs on the caller's goroutine with the engine's
+// lock held (no hand-off); otherwise it is handed to the engine, which
+// runs the operations that arrive together in one turn: then ctx bounds
+// only the hand-over, and Update waits for fn to run.
 func (r *Replica[K, V]) Update(ctx context.Context, fn func(s *State[K, V]) error) error {
 	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if r.mu.TryLock() {
+		if r.stopped.Load() {
+			r.mu.Unlock()
+			return ErrStopped
+		}
+		r.catchUp()
+		err := fn(&r.state)
+		r.flush()
+		r.mu.Unlock()
 		return err
 	}
 	o := op[K, V]{fn: fn, done: r.getDone()}
@@ -362,10 +383,11 @@ func (r *Replica[K, V]) putDone(c chan error) {
 	}
 }
 
-// Sync exchanges digests with every up node that runs the service, both
-// ways, and returns once each has answered and acknowledged what this node
-// sent it (Erlang's global:sync/0), or once it went down meanwhile. It
-// returns ctx's error if ctx ends first.
+// Sync exchanges digests with every up node that runs the service (up:
+// its NodeUp was delivered before the call, as for Update), both ways,
+// and returns once each has answered and acknowledged what this node sent
+// it (Erlang's global:sync/0), or once it went down meanwhile. It returns
+// ctx's error if ctx ends first.
 func (r *Replica[K, V]) Sync(ctx context.Context) error {
 	var w *syncWait
 	var id uint64
@@ -421,6 +443,8 @@ func (r *Replica[K, V]) Stop(ctx context.Context) error {
 		r.stopped.Store(true)
 		r.n.DetachService(r.cfg.Service)
 		r.stopper.Stop()
+		r.mu.Lock() // an Update running its operation itself has ended
+		r.mu.Unlock()
 		if r.cfg.OnStop != nil {
 			r.cfg.OnStop(ctx)
 		}

@@ -32,6 +32,7 @@ func (r *Replica[K, V]) enqueue(ev event[K, V]) {
 	}
 	r.queue = append(r.queue, ev)
 	r.queueBytes += ev.size
+	r.queued.Store(true)
 	r.qmu.Unlock()
 	select {
 	case r.wake <- struct{}{}:
