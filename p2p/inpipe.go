@@ -93,10 +93,7 @@ func (q *inPipe) hand(batch [][]byte, cost int, stream bool) [][]byte {
 		go q.deliverLoop()
 	} else if q.parked {
 		q.parked = false
-		select {
-		case q.wake <- struct{}{}:
-		default:
-		}
+		signal(q.wake)
 	}
 	var next [][]byte
 	if n := len(q.spare); n > 0 {
@@ -119,10 +116,7 @@ func (q *inPipe) finish() {
 	started := q.started
 	if q.parked {
 		q.parked = false
-		select {
-		case q.wake <- struct{}{}:
-		default:
-		}
+		signal(q.wake)
 	}
 	q.mu.Unlock()
 	if started {
@@ -168,11 +162,16 @@ func (q *inPipe) deliverLoop() {
 		}
 		if q.full {
 			q.full = false
-			select {
-			case q.room <- struct{}{}:
-			default:
-			}
+			signal(q.room)
 		}
 		q.mu.Unlock()
+	}
+}
+
+// signal wakes the one waiter of ch (capacity 1) without blocking.
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
 	}
 }
