@@ -62,6 +62,7 @@ func main() {
 	modes := [2][4]int{}
 	sameCPU := [2]int{}
 	skipped := 0
+	var tailModes [][2]int // each kept round trip's wait modes (caller, callee)
 	for ref, c := range caller {
 		s, ok := callee[ref]
 		if !ok {
@@ -108,6 +109,7 @@ func main() {
 		for i := 1; i < len(chain); i++ {
 			deltas[i] = append(deltas[i], float64(at(chain[i])-at(chain[i-1]))/1e3)
 		}
+		tailModes = append(tailModes, [2]int{c.mode, s.mode})
 		for i, sd := range side {
 			if w := sd.t[hoptrace.WriteEnd] - sd.t[hoptrace.WriteStart]; w >= 0 {
 				writes[i] = append(writes[i], float64(w)/1e3)
@@ -120,13 +122,34 @@ func main() {
 		return
 	}
 	fmt.Printf("round trips %d (skipped %d), total p50 %.1f us p90 %.1f us\n", len(totals), skipped, q(totals, .5), q(totals, .9))
-	fmt.Printf("%-34s %8s %8s %8s\n", "hop", "p50_us", "p90_us", "mean_us")
+	// The slowest 1 %: where their time goes (each hop's mean over them).
+	p99 := q(totals, .99)
+	var tail []int
+	for j, t := range totals {
+		if t >= p99 {
+			tail = append(tail, j)
+		}
+	}
+	fmt.Printf("%-34s %8s %8s %8s %9s\n", "hop", "p50_us", "p90_us", "mean_us", "p99tail")
 	sum := 0.0
 	for i := 1; i < len(chain); i++ {
 		m := mean(deltas[i])
 		sum += m
-		fmt.Printf("%-34s %8.2f %8.2f %8.2f\n", name(chain[i-1])+" -> "+name(chain[i]), q(deltas[i], .5), q(deltas[i], .9), m)
+		tm := 0.0
+		for _, j := range tail {
+			tm += deltas[i][j] / float64(len(tail))
+		}
+		fmt.Printf("%-34s %8.2f %8.2f %8.2f %9.2f\n", name(chain[i-1])+" -> "+name(chain[i]), q(deltas[i], .5), q(deltas[i], .9), m, tm)
 	}
+	var tailParked [2]int
+	for _, j := range tail {
+		for i := range tailParked {
+			if tailModes[j][i] == hoptrace.ModeParked {
+				tailParked[i]++
+			}
+		}
+	}
+	fmt.Printf("p99tail: the %d round trips at or above the p99 (%.1f us): caller parked in %d, callee in %d\n", len(tail), p99, tailParked[0], tailParked[1])
 	fmt.Printf("sum of means %.1f us; mean total %.1f us\n", sum, mean(totals))
 	for i, s := range []string{"caller", "callee"} {
 		if len(writes[i]) > 0 {
