@@ -141,6 +141,91 @@ func (d *dist) route(s signal) error {
 	return nil
 }
 
+// remoteDest is what a process's stream of messages to one pid of another
+// node reuses from one send to the next (Process.sendOut): the frame's head
+// (kind and both pids) encoded once, the connection's p2p.Link, and the
+// peer table it was checked against. While the table is the same one
+// (d.peers is replaced whenever a node comes up or goes down) and no node
+// has signals waiting for its connection, every check route makes gives
+// the same answer, so sendFrom skips them: no lookup by node name, no pid
+// encoding, no pooled buffer per message. Only the process's own goroutine
+// uses it.
+type remoteDest struct {
+	to    Pid
+	peers *map[string]p2p.Peer
+	link  p2p.Link
+	frame []byte // frame[:head] is the head; a message's value is appended after it
+	head  int
+}
+
+// sendFrom sends msg from p (its own goroutine) to to, a pid of another
+// node: route's work for a message, through p's remoteDest when it still
+// holds. Anything unusual (no connection, signals waiting for one, a pid
+// of another start, a send that failed) takes route, which decides as for
+// any signal.
+func (d *dist) sendFrom(p *Process, to Pid, msg any) error {
+	c := p.sendOut
+	if c == nil || c.to != to || c.peers != d.peers.Load() || d.connWaiting.Load() != 0 {
+		if c = d.newRemoteDest(p, to); c == nil {
+			return d.route(signal{kind: sigMessage, from: p.pid, to: to, msg: msg})
+		}
+	}
+	frame, err := d.codec.AppendValue(c.frame[:c.head], msg)
+	if err != nil {
+		return err
+	}
+	hoptrace.Stamp(hoptrace.Encoded)
+	err = c.link.Send(d.n.ctx, frame) // copies frame
+	if cap(frame) <= maxPooledFrame {
+		c.frame = frame
+	} else {
+		c.frame = slices.Clone(frame[:c.head])
+	}
+	if err != nil {
+		if errors.Is(err, p2p.ErrFrameTooLarge) {
+			d.sendErrors.Add(1)
+			return fmt.Errorf("nodal: send to %v: %w", to, err)
+		}
+		// The connection closed (maybe replaced by another one already):
+		// route looks everything up again.
+		p.sendOut = nil
+		return d.route(signal{kind: sigMessage, from: p.pid, to: to, msg: msg})
+	}
+	return nil
+}
+
+// newRemoteDest makes p's remoteDest for to (reusing the one p has), or
+// returns nil when route must decide: the host is not set up, to's node is
+// not connected or has signals waiting for its connection, or to is a pid
+// of another start of it.
+func (d *dist) newRemoteDest(p *Process, to Pid) *remoteDest {
+	if !d.hostSet.Load() || d.connWaiting.Load() != 0 {
+		return nil
+	}
+	peers := d.peers.Load()
+	if peers == nil {
+		return nil
+	}
+	peer, ok := (*peers)[to.Node]
+	if !ok || peer.Incarnation != to.Incarnation {
+		return nil
+	}
+	link, ok := d.host.Link(peer.Name)
+	if !ok {
+		return nil
+	}
+	c := p.sendOut
+	if c == nil {
+		c = new(remoteDest)
+	}
+	b := append(c.frame[:0], dMsg)
+	b = appendRemotePid(b, p.pid, d.n.name)
+	b = appendRemotePid(b, to, peer.Name)
+	*c = remoteDest{to: to, peers: peers, link: link, frame: b, head: len(b)}
+	p.sendOut = c
+	return c
+}
+
 func (d *dist) undeliverable(s signal, reason error) {
 	var q signalQueue
 	d.n.undeliverable(&s, reason, &q)

@@ -116,6 +116,9 @@ type Process struct {
 	// once it is dead, deliver drops the message exactly as a lookup miss
 	// would.
 	sendTo *Process
+	// sendOut is sendTo's counterpart for a pid of another node: what a
+	// stream of sends to it reuses (dist.sendFrom).
+	sendOut *remoteDest
 
 	// The wait's spin (spin.go). netIn is set by the distribution layer
 	// when it delivers a message or signal; the owner takes it.
@@ -229,6 +232,9 @@ func (p *Process) Send(to Pid, msg any) error {
 		return nil
 	}
 	p.sentOut = true
+	if d, ok := n.remote.(*dist); ok && to.Node != n.name {
+		return d.sendFrom(p, to, msg)
+	}
 	return n.send(signal{kind: sigMessage, from: p.pid, to: to, msg: msg})
 }
 
