@@ -140,6 +140,7 @@ func (d *dist) Frames(p p2p.Peer, frames [][]byte) {
 	// needs none).
 	var hdrs [][]byte
 	handed := spin.Handoffs()
+	var head msgHead
 	for k, f := range frames {
 		var box *[]byte // nil for a frame that is not a message
 		if len(f) > 0 && f[0] == dMsg {
@@ -148,7 +149,7 @@ func (d *dist) Frames(p p2p.Peer, frames [][]byte) {
 			}
 			box = &hdrs[0]
 		}
-		id, v, ok, err := d.decodeLocalMsg(f, box)
+		id, v, ok, err := d.decodeLocalMsg(f, box, &head)
 		if box != nil && *box != nil {
 			hdrs = hdrs[1:]
 		}
@@ -227,29 +228,46 @@ func (d *dist) deliverRun(r *msgRun) {
 	r.msgs = r.msgs[:0]
 }
 
+// msgHead is the head of the last message frame decodeLocalMsg took
+// (kind, both pids; a slice of that frame) and its target's id. A stream's
+// frames from one process to one process share their head byte for byte,
+// so the next frame that starts with it has the same target: one
+// comparison instead of parsing the pids again.
+type msgHead struct {
+	b  []byte
+	id uint64
+}
+
 // decodeLocalMsg decodes f on the fast path when it is a message (dMsg)
 // whose pids carry no node name (the sender's node and this node are
 // implied) for a pid of this node start: it returns the target's id and
 // the message, with ok. Any other frame gives !ok and is left to
 // handleFrame; an error is a malformed message frame. A []byte message's
 // slice header goes in *box (boxBytes): box is set only then, and may be
-// nil for a frame that is not a message (f[0] != dMsg).
-func (d *dist) decodeLocalMsg(f []byte, box *[]byte) (id uint64, v any, ok bool, err error) {
-	// kind, 0 (from's node: the peer), id, incarnation, 0 (to's node: this node), id, incarnation, value
-	if len(f) < 8 || f[0] != dMsg || f[1] != 0 {
-		return 0, nil, false, nil
+// nil for a frame that is not a message (f[0] != dMsg). head is the head
+// of the last frame taken (msgHead); decodeLocalMsg updates it.
+func (d *dist) decodeLocalMsg(f []byte, box *[]byte, head *msgHead) (id uint64, v any, ok bool, err error) {
+	var i int
+	if h := head.b; len(h) > 0 && len(f) > len(h) && string(f[:len(h)]) == string(h) {
+		id, i = head.id, len(h) // the same bytes parse the same
+	} else {
+		// kind, 0 (from's node: the peer), id, incarnation, 0 (to's node: this node), id, incarnation, value
+		if len(f) < 8 || f[0] != dMsg || f[1] != 0 {
+			return 0, nil, false, nil
+		}
+		i = skipUvarint(f, skipUvarint(f, 2)) // from's id and incarnation: checked, not needed
+		if i < 0 || i >= len(f) || f[i] != 0 { // to's node
+			return 0, nil, false, nil
+		}
+		id, i = uvarintAt(f, i+1)
+		if i < 0 || !bytes.HasPrefix(f[i:], d.incEnc) || i+len(d.incEnc) == len(f) {
+			// No value, or a pid of another start (noproc), or one encoded
+			// otherwise than this node encodes its incarnation: the general path.
+			return 0, nil, false, nil
+		}
+		i += len(d.incEnc)
+		head.b, head.id = f[:i:i], id
 	}
-	i := skipUvarint(f, skipUvarint(f, 2)) // from's id and incarnation: checked, not needed
-	if i < 0 || i >= len(f) || f[i] != 0 { // to's node
-		return 0, nil, false, nil
-	}
-	id, i = uvarintAt(f, i+1)
-	if i < 0 || !bytes.HasPrefix(f[i:], d.incEnc) || i+len(d.incEnc) == len(f) {
-		// No value, or a pid of another start (noproc), or one encoded
-		// otherwise than this node encodes its incarnation: the general path.
-		return 0, nil, false, nil
-	}
-	i += len(d.incEnc)
 	if f[i] == tagBytes {
 		// The common payload, without a decoder: its length, then exactly
 		// that many bytes to the frame's end.

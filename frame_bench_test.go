@@ -135,9 +135,10 @@ func BenchmarkDecodeLocalMsg32(b *testing.B) {
 		b.Fatal(err)
 	}
 	var box []byte
+	var head msgHead // the head of the frame before it, as in a stream
 	b.ReportAllocs()
 	for b.Loop() {
-		id, _, ok, err := d.decodeLocalMsg(f, &box)
+		id, _, ok, err := d.decodeLocalMsg(f, &box, &head)
 		if !ok || err != nil || id != to.ID {
 			b.Fatal("not decoded on the fast path", ok, err)
 		}

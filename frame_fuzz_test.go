@@ -33,9 +33,26 @@ func FuzzFramesFastPath(f *testing.F) {
 	head := append([]byte{dMsg}, appendRemotePid(nil, from, frameBenchPeer.Name)...)
 	f.Add(appendRemotePid(head, to, n.name))
 	f.Add([]byte{dMsg, 0, 0x80, 0, 0, 0, 0, 0, 0, 0})
+	// A head taken from an earlier frame of the stream (msgHead): a frame
+	// that starts with it decodes as it does without it.
+	primed := append([]byte{dMsg}, appendRemotePid(nil, from, frameBenchPeer.Name)...)
+	primed = appendRemotePid(primed, to, n.name)
+	primed = append(primed, tagBytes, 1, 'x')
 	f.Fuzz(func(t *testing.T, fr []byte) {
-		var box []byte
-		id, v, ok, err := d.decodeLocalMsg(fr, &box)
+		var box, pbox []byte
+		var head, phead msgHead
+		_, _, pok, perr := d.decodeLocalMsg(primed, &pbox, &phead)
+		require.True(t, pok)
+		require.NoError(t, perr)
+		require.NotEmpty(t, phead.b)
+		id, v, ok, err := d.decodeLocalMsg(fr, &box, &head)
+		pid, pv, pok, perr := d.decodeLocalMsg(fr, &pbox, &phead)
+		require.Equal(t, ok, pok, "with a head from before: %x", fr)
+		require.Equal(t, err == nil, perr == nil, "with a head from before: %x", fr)
+		if ok && err == nil {
+			require.Equal(t, id, pid)
+			require.Equal(t, v, pv)
+		}
 		if !ok {
 			return // left to the general path, which the codec's fuzzing covers
 		}

@@ -121,10 +121,23 @@ func (p *Process) deliverMany(ms []any) int {
 		return -1
 	}
 	a := actNone
-	for _, m := range ms {
-		if b := p.pushLocked(m); b != actNone {
-			a = b // only the first push can ask for one
+	if len(ms) > 0 {
+		a = p.pushLocked(ms[0]) // only the first push can ask for one
+		ms = ms[1:]
+	}
+	for len(ms) > 0 {
+		// What fits in the chunk being filled goes in with one copy
+		// (one bulk write barrier instead of one per message); a full
+		// chunk is set aside by pushLocked.
+		k := min(len(ms), cap(p.in)-len(p.in))
+		if k == 0 {
+			p.pushLocked(ms[0])
+			ms = ms[1:]
+			continue
 		}
+		p.in = append(p.in, ms[:k]...)
+		p.nin += k
+		ms = ms[k:]
 	}
 	n := p.queueLenLocked()
 	p.mu.Unlock()
