@@ -255,7 +255,7 @@ func (d *dist) decodeLocalMsg(f []byte, box *[]byte, head *msgHead) (id uint64, 
 		if len(f) < 8 || f[0] != dMsg || f[1] != 0 {
 			return 0, nil, false, nil
 		}
-		i = skipUvarint(f, skipUvarint(f, 2)) // from's id and incarnation: checked, not needed
+		i = skipUvarint(f, skipUvarint(f, 2))  // from's id and incarnation: checked, not needed
 		if i < 0 || i >= len(f) || f[i] != 0 { // to's node
 			return 0, nil, false, nil
 		}
