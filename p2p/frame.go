@@ -88,6 +88,17 @@ func parseHeader(b []byte, max int) (typ byte, n, hl int, err error) {
 	return typ, int(x), hl, nil
 }
 
+// smallData returns the payload length of the frame at the front of b
+// when it is a data frame with a 1-byte length (under 128 bytes, the
+// common header of a stream of small messages), with ok; inlined, it
+// spares such frames parseHeader's loop. Anything else gives !ok.
+func smallData(b []byte, max int) (n int, ok bool) {
+	if len(b) > 1 && b[0]|b[1]&0x80 == frameData && int(b[1]) <= max {
+		return int(b[1]), true
+	}
+	return 0, false
+}
+
 // checkHeader checks a frame's declared length x against max (data
 // frames) or the fixed size of its control frame type.
 func checkHeader(typ byte, x uint64, max int) error {
@@ -162,6 +173,10 @@ const streamRead = 16 << 10
 func (fr *frameReader) next() (typ byte, payload []byte, err error) {
 	for {
 		b := fr.buf[fr.off:fr.end]
+		if n, ok := smallData(b, fr.max); ok && len(b) >= 2+n {
+			fr.off += 2 + n
+			return frameData, b[2 : 2+n : 2+n], nil
+		}
 		need := maxHeader // bytes the frame at off needs, as far as known
 		if len(b) > 0 {
 			typ, n, hl, err := parseHeader(b[:min(len(b), maxHeader)], fr.max)
@@ -237,6 +252,9 @@ func (fr *frameReader) fill(need int) {
 // as ready: next reports it.
 func (fr *frameReader) ready() bool {
 	b := fr.buf[fr.off:fr.end]
+	if n, ok := smallData(b, fr.max); ok {
+		return len(b) >= 2+n
+	}
 	if len(b) == 0 {
 		return false
 	}
