@@ -276,10 +276,7 @@ func (r *Registry) settle(s *replica.State[string, heldClaim], name string, reas
 			if i == res.Winner || sib.Dot.Replica != s.Self() {
 				continue
 			}
-			c, ok := r.local[name]
-			if !ok || r.dotOf(c) != sib.Dot {
-				continue
-			}
+			c := localClaim{id: sib.Value.id, n: sib.Dot.Counter} // a local claim: its dot is ours
 			other := r.claims[(i+1)%len(r.claims)].Pid
 			if has {
 				other = win.pid()
