@@ -83,9 +83,9 @@ type Registry struct {
 	claims  []Registration
 	sibs    []crdt.Sibling[heldClaim]
 	touched map[string]Reason
-	order   []string   // names of a batch of changes, in order
-	whys    []Reason   // order's reasons
-	watchQ  []watchMsg // for the watcher, sent once per turn
+	order   []string    // names of a batch of changes, in order
+	whys    []Reason    // order's reasons
+	watchQ  *watchBatch // for the watcher, sent once per turn
 
 	// Hidden origins (onVisibility): a name's siblings, hidden ones
 	// included, and the names with more than one claim, by origin and by
@@ -301,7 +301,7 @@ func (r *Registry) register(s *replica.State[string, heldClaim], name string, g 
 		return nil
 	}
 	r.byPid[g.Pid.ID] = s.Add(name, r.claimOf(g)).Counter
-	r.watchQ = append(r.watchQ, watchMsg{pid: g.Pid, on: true})
+	r.watchQ = r.watchQ.add(watchMsg{pid: g.Pid, on: true})
 	return nil
 }
 
@@ -347,7 +347,7 @@ func (r *Registry) drop(s *replica.State[string, heldClaim], name string, c loca
 	delete(r.byPid, c.id)
 	r.why[r.dotOf(c)] = why
 	s.RemoveDots(r.dotOf(c))
-	r.watchQ = append(r.watchQ, watchMsg{pid: r.pidOf(c), on: false})
+	r.watchQ = r.watchQ.add(watchMsg{pid: r.pidOf(c), on: false})
 }
 
 // processExited removes the names of a local process that ended.
