@@ -65,7 +65,7 @@ func New(n *nodal.Node, cfg Config) (*Scope, error) {
 		name:        ServicePrefix + cfg.Scope,
 		self:        crdt.ReplicaID{Name: n.Name(), Epoch: n.Incarnation()},
 		x:           newIndex(n.Name()),
-		own:         ownTable{},
+		own:         newOwnTable(crdt.ReplicaID{Name: n.Name(), Epoch: n.Incarnation()}),
 		watcherDone: make(chan struct{}),
 	}
 	s.joins.New = func() any { return newJoinJob(s) }
