@@ -45,7 +45,7 @@ func (s *Scope) startReplication() error {
 // visible in the index. This node's own changes were applied by the
 // mutation that made them.
 func (s *Scope) onChange(_ *repState, cs []replica.Change[string, Membership]) {
-	if len(s.watchQ) > 0 { // a local send: it never blocks
+	if s.watchQ != nil { // a local send: it never blocks
 		_ = s.n.Send(s.watcher, s.watchQ)
 		s.watchQ = nil
 	}

@@ -29,7 +29,7 @@ type Scope struct {
 	own ownTable
 	// watchQ holds the watcher's orders of this engine turn, sent at its
 	// end in one message (engine goroutine only).
-	watchQ []watchMsg
+	watchQ *watchBatch
 	// w is the writer of local updates, reused from one to the next so
 	// that a join allocates no change list (engine goroutine only).
 	w writer
@@ -65,7 +65,7 @@ func New(n *nodal.Node, cfg Config) (*Scope, error) {
 		name:        ServicePrefix + cfg.Scope,
 		self:        crdt.ReplicaID{Name: n.Name(), Epoch: n.Incarnation()},
 		x:           newIndex(n.Name()),
-		own:         ownTable{},
+		own:         newOwnTable(crdt.ReplicaID{Name: n.Name(), Epoch: n.Incarnation()}),
 		watcherDone: make(chan struct{}),
 	}
 	s.joins.New = func() any { return newJoinJob(s) }
@@ -149,7 +149,7 @@ func newJoinJob(s *Scope) *joinJob {
 		for _, pid := range j.pids {
 			dot := w.add(j.group, Membership{Pid: pid, Meta: j.meta})
 			if s.own.add(j.group, pid, dot) {
-				s.watchQ = append(s.watchQ, watchMsg{pid: pid, on: true})
+				s.watchQ = s.watchQ.add(watchMsg{pid: pid, on: true})
 			}
 		}
 		s.commit()
@@ -183,7 +183,7 @@ func (s *Scope) Leave(ctx context.Context, group string, pids ...nodal.Pid) erro
 			left++
 			w.remove(dot)
 			if isLast {
-				s.watchQ = append(s.watchQ, watchMsg{pid: pid})
+				s.watchQ = s.watchQ.add(watchMsg{pid: pid})
 			}
 		}
 		s.commit()

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/nodal-go/nodal"
 	"github.com/nodal-go/nodal/crdt"
@@ -233,10 +234,7 @@ func (r *Registry) onChange(s *replica.State[string, heldClaim], cs []replica.Ch
 	for i, name := range r.order {
 		r.settle(s, name, r.whys[i])
 	}
-	if len(r.watchQ) > 0 {
-		_ = r.n.Send(r.watcher, r.watchQ)
-		r.watchQ = nil
-	}
+	r.sendWatchQ()
 }
 
 func (r *Registry) settle(s *replica.State[string, heldClaim], name string, reason Reason) {
@@ -276,10 +274,7 @@ func (r *Registry) settle(s *replica.State[string, heldClaim], name string, reas
 			if i == res.Winner || sib.Dot.Replica != s.Self() {
 				continue
 			}
-			c, ok := r.local[name]
-			if !ok || r.dotOf(c) != sib.Dot {
-				continue
-			}
+			c := localClaim{id: sib.Value.id, n: sib.Dot.Counter} // a local claim: its dot is ours
 			other := r.claims[(i+1)%len(r.claims)].Pid
 			if has {
 				other = win.pid()
@@ -371,10 +366,46 @@ func (r *Registry) onVisibility(s *replica.State[string, heldClaim], id crdt.Rep
 		}
 	}
 	r.idx.setHidden(id, !visible)
-	if len(r.watchQ) > 0 {
-		_ = r.n.Send(r.watcher, r.watchQ)
+	r.sendWatchQ()
+}
+
+// sendWatchQ hands the turn's orders to the watcher (engine goroutine).
+func (r *Registry) sendWatchQ() {
+	if r.watchQ != nil {
+		_ = r.n.Send(r.watcher, r.watchQ) // a local send: it never blocks
 		r.watchQ = nil
 	}
+}
+
+// watchBatch is one engine turn's orders for the watcher. It is sent by
+// pointer (a slice in an interface would be boxed: an allocation per
+// send) and the watcher hands it back to watchBatches once done, so that
+// a turn's orders cost no allocation.
+type watchBatch struct{ msgs []watchMsg }
+
+// watchBatches recycles the watcher's handled batches.
+var watchBatches = sync.Pool{New: func() any { return new(watchBatch) }}
+
+// maxWatchBatch is the largest batch kept for reuse.
+const maxWatchBatch = 4096
+
+// add appends m to b, taking a batch from the pool if b is nil.
+func (b *watchBatch) add(m watchMsg) *watchBatch {
+	if b == nil {
+		b = watchBatches.Get().(*watchBatch)
+	}
+	b.msgs = append(b.msgs, m)
+	return b
+}
+
+// release empties b and gives it back to the pool.
+func (b *watchBatch) release() {
+	if cap(b.msgs) > maxWatchBatch {
+		return
+	}
+	clear(b.msgs) // let go of the pids' node names
+	b.msgs = b.msgs[:0]
+	watchBatches.Put(b)
 }
 
 // watchMsg asks the watcher to monitor (on) or stop monitoring a local
@@ -400,8 +431,9 @@ func (w *watcher) Init(*nodal.Process) error {
 
 func (w *watcher) HandleMessage(p *nodal.Process, msg any) error {
 	switch m := msg.(type) {
-	case []watchMsg:
-		for _, m := range m {
+	case *watchBatch:
+		defer m.release()
+		for _, m := range m.msgs {
 			ref, ok := w.refs[m.pid.ID]
 			switch {
 			case m.on && !ok:

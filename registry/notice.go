@@ -74,7 +74,7 @@ func (r *Registry) onNotice(s *replica.State[string, heldClaim], from nodal.Node
 		log.Warnw("dropped a malformed conflict notice", "scope", r.scope, "from", from.String(), "err", err)
 		return
 	}
-	c, ok := r.local[n.name]
+	c, ok := r.localOf(s, n.name)
 	if !ok || r.dotOf(c) != n.to || n.from.Replica.Name != from.Name {
 		return // our claim is gone already, or the notice is not about it
 	}

@@ -72,16 +72,20 @@ type Registry struct {
 	regJobs sync.Pool // of *regJob
 
 	// Engine goroutine only.
-	local   map[string]localClaim // names held by processes of this node
-	byPid   map[uint64]string     // by the ID of a local pid, its name
-	why     map[crdt.Dot]Reason   // reasons of local removals not reported yet
+	// byPid: by the ID of a local pid, the counter of its claim's dot
+	// (the dot's replica is this node's; the claim's name is the dot's
+	// key in the map). A name's local claim is found among its siblings
+	// (localOf): no map keyed by name besides the CRDT's and the index.
+	byPid   map[uint64]uint64
+	mine    []crdt.Sibling[heldClaim] // localOf's buffer
+	why     map[crdt.Dot]Reason       // reasons of local removals not reported yet
 	lastAt  int64
 	claims  []Registration
 	sibs    []crdt.Sibling[heldClaim]
 	touched map[string]Reason
-	order   []string   // names of a batch of changes, in order
-	whys    []Reason   // order's reasons
-	watchQ  []watchMsg // for the watcher, sent once per turn
+	order   []string    // names of a batch of changes, in order
+	whys    []Reason    // order's reasons
+	watchQ  *watchBatch // for the watcher, sent once per turn
 
 	// Hidden origins (onVisibility): a name's siblings, hidden ones
 	// included, and the names with more than one claim, by origin and by
@@ -95,6 +99,19 @@ type Registry struct {
 // claim's dot's counter (the pid's node and incarnation, and the dot's
 // replica, are this node's).
 type localClaim struct{ id, n uint64 }
+
+// localOf returns the claim of a process of this node on name, if any
+// (engine goroutine). A name has at most one: register refuses a second.
+func (r *Registry) localOf(s *replica.State[string, heldClaim], name string) (localClaim, bool) {
+	r.mine = s.Map().AppendSiblings(r.mine[:0], name)
+	self := s.Self()
+	for _, sib := range r.mine {
+		if sib.Dot.Replica == self {
+			return localClaim{id: sib.Value.id, n: sib.Dot.Counter}, true
+		}
+	}
+	return localClaim{}, false
+}
 
 func (r *Registry) pidOf(c localClaim) nodal.Pid {
 	return nodal.Pid{Node: r.self.name, ID: c.id, Incarnation: r.self.inc}
@@ -120,8 +137,7 @@ func New(n *nodal.Node, cfg Config) (*Registry, error) {
 		self:    internNodeInc(n.Name(), n.Incarnation()),
 		table:   builtins(),
 		mons:    map[*Watch]struct{}{},
-		local:   map[string]localClaim{},
-		byPid:   map[uint64]string{},
+		byPid:   map[uint64]uint64{},
 		why:     map[crdt.Dot]Reason{},
 		touched: map[string]Reason{},
 
@@ -194,8 +210,8 @@ func WithResolver(name string) Option { return func(g *Registration) { g.Resolve
 // holds updates its metadata.
 func (r *Registry) Register(ctx context.Context, name string, pid nodal.Pid, opts ...Option) error {
 	g := Registration{Pid: pid, Resolver: r.def}
-	for _, o := range opts {
-		o(&g)
+	if len(opts) > 0 {
+		g = withOptions(g, opts) // there, not here, g escapes to the heap
 	}
 	if err := r.check(name, g); err != nil {
 		return err
@@ -208,6 +224,14 @@ func (r *Registry) Register(ctx context.Context, name string, pid nodal.Pid, opt
 		r.regJobs.Put(j)
 	}
 	return r.mapErr(err)
+}
+
+// withOptions returns g with opts applied.
+func withOptions(g Registration, opts []Option) Registration {
+	for _, o := range opts {
+		o(&g)
+	}
+	return g
 }
 
 // regJob is one Register's work on the engine, reused through
@@ -252,26 +276,32 @@ func (r *Registry) register(s *replica.State[string, heldClaim], name string, g 
 	if w, ok := r.idx.get(name); ok && w != g.Pid {
 		return &AlreadyRegisteredError{Name: name, Holder: w}
 	}
-	if other, ok := r.byPid[g.Pid.ID]; ok && other != name {
-		return &PidHasNameError{Pid: g.Pid, Name: other}
+	if n, ok := r.byPid[g.Pid.ID]; ok {
+		if other, _, ok := s.Map().Lookup(r.dotOf(localClaim{g.Pid.ID, n})); ok && other != name {
+			return &PidHasNameError{Pid: g.Pid, Name: other}
+		}
+	}
+	c, mine := r.localOf(s, name)
+	if mine && c.id != g.Pid.ID {
+		// Registered here in this batch, not yet in the read index.
+		return &AlreadyRegisteredError{Name: name, Holder: r.pidOf(c)}
 	}
 	if g.Resolver == LowerNodeExit {
 		g.Resolver = "" // resolverName: the empty name is LowerNodeExit
 	}
 	g.At = r.clock()
-	if c, ok := r.local[name]; ok && c.id == g.Pid.ID {
+	if mine {
 		_, old, _ := s.Map().Lookup(r.dotOf(c))
 		if old.meta() == g.Meta && old.resolver() == g.Resolver {
 			return nil
 		}
 		g.At = old.at // an update keeps the registration's age
 		r.why[r.dotOf(c)] = ReasonRegistered
-		r.local[name] = localClaim{id: g.Pid.ID, n: s.Replace(name, r.claimOf(g), r.dotOf(c)).Counter}
+		r.byPid[g.Pid.ID] = s.Replace(name, r.claimOf(g), r.dotOf(c)).Counter
 		return nil
 	}
-	r.local[name] = localClaim{id: g.Pid.ID, n: s.Add(name, r.claimOf(g)).Counter}
-	r.byPid[g.Pid.ID] = name
-	r.watchQ = append(r.watchQ, watchMsg{pid: g.Pid, on: true})
+	r.byPid[g.Pid.ID] = s.Add(name, r.claimOf(g)).Counter
+	r.watchQ = r.watchQ.add(watchMsg{pid: g.Pid, on: true})
 	return nil
 }
 
@@ -299,7 +329,7 @@ func (r *Registry) clock() int64 {
 // *NotOwnerError when a process of another node holds it.
 func (r *Registry) Unregister(ctx context.Context, name string) error {
 	err := r.rep.Update(ctx, func(s *replica.State[string, heldClaim]) error {
-		c, ok := r.local[name]
+		c, ok := r.localOf(s, name)
 		if !ok {
 			if w, ok := r.idx.get(name); ok {
 				return &NotOwnerError{Name: name, Holder: w}
@@ -314,18 +344,22 @@ func (r *Registry) Unregister(ctx context.Context, name string) error {
 
 // drop removes a local claim (engine goroutine).
 func (r *Registry) drop(s *replica.State[string, heldClaim], name string, c localClaim, why Reason) {
-	delete(r.local, name)
 	delete(r.byPid, c.id)
 	r.why[r.dotOf(c)] = why
 	s.RemoveDots(r.dotOf(c))
-	r.watchQ = append(r.watchQ, watchMsg{pid: r.pidOf(c), on: false})
+	r.watchQ = r.watchQ.add(watchMsg{pid: r.pidOf(c), on: false})
 }
 
 // processExited removes the names of a local process that ended.
 func (r *Registry) processExited(pid nodal.Pid) {
 	_ = r.rep.Update(context.Background(), func(s *replica.State[string, heldClaim]) error {
-		if name, ok := r.byPid[pid.ID]; ok && pid == r.pidOf(r.local[name]) {
-			r.drop(s, name, r.local[name], ReasonProcessExit)
+		n, ok := r.byPid[pid.ID]
+		if !ok || pid != r.pidOf(localClaim{id: pid.ID}) {
+			return nil
+		}
+		c := localClaim{id: pid.ID, n: n}
+		if name, _, ok := s.Map().Lookup(r.dotOf(c)); ok {
+			r.drop(s, name, c, ReasonProcessExit)
 		}
 		return nil
 	})

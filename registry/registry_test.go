@@ -11,6 +11,7 @@ import (
 
 	"github.com/nodal-go/nodal"
 	"github.com/nodal-go/nodal/crdt"
+	"github.com/nodal-go/nodal/internal/replica"
 	"github.com/nodal-go/nodal/p2p/p2ptest"
 )
 
@@ -204,5 +205,32 @@ func TestForeignClaimRefused(t *testing.T) {
 		require.NoError(t, b.Register(ctx10(t), "real", onB))
 		p2ptest.Eventually(t, 5*time.Second, func() bool { return seesOn(a, "real", onB) }, "b's own claim spreads")
 		require.Zero(t, a.Stats().BadFrames)
+	})
+}
+
+// Two registrations of one name in one engine turn (before the read index
+// shows the first): the second is refused, not added as a second claim of
+// this node.
+func TestRegisterTwiceInOneTurn(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := startCluster(t, 5, Config{}, "a@10.0.0.1")
+		defer c.stop()
+		a := c.regs[0]
+		p1, p2 := idle(t, c.nodes[0]), idle(t, c.nodes[0])
+		var first, second error
+		require.NoError(t, a.rep.Update(ctx10(t), func(s *replica.State[string, heldClaim]) error {
+			first = a.register(s, "x", Registration{Pid: p1, Resolver: LowerNodeExit})
+			second = a.register(s, "x", Registration{Pid: p2, Resolver: LowerNodeExit})
+			return nil
+		}))
+		require.NoError(t, first)
+		var taken *AlreadyRegisteredError
+		require.ErrorAs(t, second, &taken)
+		require.Equal(t, p1, taken.Holder)
+		require.True(t, seesOn(a, "x", p1))
+		require.NoError(t, a.rep.Update(ctx10(t), func(s *replica.State[string, heldClaim]) error {
+			require.Len(t, s.Siblings(nil, "x"), 1, "one claim of x")
+			return nil
+		}))
 	})
 }
