@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,9 +39,11 @@ func parseBenchRegistryFlags(args []string) (benchRegistryOptions, error) {
 
 // cmdBenchRegistry runs nodal bench registry: node a in this process, b and
 // c in child OS processes on loopback. It registers --names names on a from
-// --callers goroutines and counts registrations per second until the last
-// one is visible on b and on c (asked through their ctl services; the pushes
-// of one node arrive in order), then checks that b and c hold every name.
+// --callers goroutines and counts registrations per second until every
+// one is visible on b and on c (their counts asked through their ctl
+// services while a registers; the pushes of one node arrive in order, so
+// the samples also bound each registration's time to be visible
+// everywhere: its p50 and p99), then checks that b and c hold every name.
 // Whereis on a is timed over the same names, and the CPU the three
 // processes spent until the last name was visible is given per name,
 // summed and for each process (a registers, b and c replicate).
@@ -104,6 +107,7 @@ func cmdBenchRegistry(ctx context.Context, args []string, stdout, stderr io.Writ
 		var next atomic.Int64
 		var wg sync.WaitGroup
 		errc := make(chan error, o.Callers)
+		done := make([]time.Duration, o.Names) // when each Register returned, since start
 		for range o.Callers {
 			wg.Add(1)
 			go func() {
@@ -113,38 +117,28 @@ func cmdBenchRegistry(ctx context.Context, args []string, stdout, stderr io.Writ
 						errc <- err
 						return
 					}
+					done[i] = time.Since(start)
 				}
 			}()
 		}
+		// While they register, b and c are asked by turns how many names
+		// they see, at most every 250 us, until both see all: the samples
+		// bound each registration's time to be visible everywhere.
+		polls, err := pollCounts(rctx, p, []string{b, c}, o.Names, 250*time.Microsecond, start)
+		if err != nil {
+			cancel() // the callers stop at their next Register
+			wg.Wait()
+			return err
+		}
 		wg.Wait()
-		local := time.Since(start)
+		visible := time.Since(start)
+		local := slices.Max(done)
 		select {
 		case err := <-errc:
 			return err
 		default:
 		}
-		last := names[o.Names-1]
-		poll := time.NewTicker(250 * time.Microsecond)
-		defer poll.Stop()
-		for _, node := range []string{b, c} {
-			for {
-				v, err := p.CallName(rctx, node, ctlServiceName, ctlRequest{Cmd: "whereis", Args: []string{last}})
-				if err != nil {
-					return err
-				}
-				if r, ok := v.(ctlResponse); ok && r.Pid == pids[o.Names-1].String() {
-					break
-				}
-				// Not there yet: ask again shortly, so that the asking
-				// costs the three processes little of the CPU measured.
-				select {
-				case <-rctx.Done():
-					return rctx.Err()
-				case <-poll.C:
-				}
-			}
-		}
-		visible := time.Since(start)
+		lagP50, lagP99 := visibleLag(done, polls)
 		cpu1, err := cpu3()
 		if err != nil {
 			return err
@@ -171,6 +165,8 @@ func cmdBenchRegistry(ctx context.Context, args []string, stdout, stderr io.Writ
 			figure{"registrations_per_s_visible_on_3_nodes", float64(o.Names) / visible.Seconds(), "/s"},
 			figure{"register_calls_per_s_on_a", float64(o.Names) / local.Seconds(), "/s"},
 			figure{"all_visible_ms", float64(visible.Microseconds()) / 1e3, "ms"},
+			figure{"visible_everywhere_p50_ms", float64(lagP50.Microseconds()) / 1e3, "ms"},
+			figure{"visible_everywhere_p99_ms", float64(lagP99.Microseconds()) / 1e3, "ms"},
 			figure{"cpu_us_per_registration_3_nodes", perName(cpu1[0] - cpu0[0] + cpu1[1] - cpu0[1] + cpu1[2] - cpu0[2]), "µs"},
 			figure{"cpu_us_per_registration_a", perName(cpu1[0] - cpu0[0]), "µs"},
 			figure{"cpu_us_per_registration_b", perName(cpu1[1] - cpu0[1]), "µs"},
@@ -186,4 +182,70 @@ func cmdBenchRegistry(ctx context.Context, args []string, stdout, stderr io.Writ
 		fmt.Fprintln(stdout, f)
 	}
 	return nil
+}
+
+// countSample is how many names a node saw, and when its answer came back
+// (since the start): the count was taken before that, so a lag measured
+// to it is an upper bound.
+type countSample struct {
+	at    time.Duration
+	count int
+}
+
+// pollCounts asks nodes by turns, every interval, how many global names
+// they see (ctl registered --count, a count without a copy of the names),
+// until each sees want; it returns each node's samples in time order.
+func pollCounts(ctx context.Context, p *nodal.Process, nodes []string, want int, interval time.Duration, start time.Time) ([][]countSample, error) {
+	polls := make([][]countSample, len(nodes))
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for left, k := len(nodes), 0; left > 0; k = (k + 1) % len(nodes) {
+		if s := polls[k]; len(s) > 0 && s[len(s)-1].count >= want {
+			continue // this one is done
+		}
+		v, err := p.CallName(ctx, nodes[k], ctlServiceName, ctlRequest{Cmd: "registered", Args: []string{"--count"}})
+		if err != nil {
+			return nil, err
+		}
+		r, ok := v.(ctlResponse)
+		if !ok || !r.NamesCounted {
+			return nil, fmt.Errorf("%s: unexpected answer %v to registered --count", nodes[k], v)
+		}
+		polls[k] = append(polls[k], countSample{at: time.Since(start), count: r.Count})
+		if r.Count >= want {
+			left--
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-tick.C:
+		}
+	}
+	return polls, nil
+}
+
+// visibleLag returns the median and the 99th percentile of the time from a
+// registration's return to its being visible on every polled node. One
+// owner's names reach a replica in the order they were registered, so the
+// k-th registration to return is visible on a node from its first sample
+// counting more than k names: an upper bound, by up to one poll's round
+// trip (calls to a busy node take milliseconds).
+func visibleLag(done []time.Duration, polls [][]countSample) (p50, p99 time.Duration) {
+	order := slices.Clone(done)
+	slices.Sort(order)
+	lags := make([]time.Duration, len(order))
+	for _, samples := range polls {
+		j := 0
+		for k, at := range order {
+			for j < len(samples) && samples[j].count <= k {
+				j++
+			}
+			if j == len(samples) {
+				break // not seen by the last sample: cannot happen when it counted all
+			}
+			lags[k] = max(lags[k], samples[j].at-at)
+		}
+	}
+	slices.Sort(lags)
+	return lags[len(lags)/2], lags[min(len(lags)*99/100, len(lags)-1)]
 }
