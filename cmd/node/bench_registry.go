@@ -123,7 +123,8 @@ func cmdBenchRegistry(ctx context.Context, args []string, stdout, stderr io.Writ
 		}
 		// While they register, b and c are asked by turns how many names
 		// they see, at most every 250 us, until both see all: the samples
-		// bound each registration's time to be visible everywhere.
+		// (each timed by the node that counted) bound each registration's
+		// time to be visible everywhere.
 		polls, err := pollCounts(rctx, p, []string{b, c}, o.Names, 250*time.Microsecond, start)
 		if err != nil {
 			cancel() // the callers stop at their next Register
@@ -184,9 +185,8 @@ func cmdBenchRegistry(ctx context.Context, args []string, stdout, stderr io.Writ
 	return nil
 }
 
-// countSample is how many names a node saw, and when its answer came back
-// (since the start): the count was taken before that, so a lag measured
-// to it is an upper bound.
+// countSample is how many names a node saw, and when (since the start, by
+// the node's own clock: bench registry's three processes share one).
 type countSample struct {
 	at    time.Duration
 	count int
@@ -211,7 +211,7 @@ func pollCounts(ctx context.Context, p *nodal.Process, nodes []string, want int,
 		if !ok || !r.NamesCounted {
 			return nil, fmt.Errorf("%s: unexpected answer %v to registered --count", nodes[k], v)
 		}
-		polls[k] = append(polls[k], countSample{at: time.Since(start), count: r.Count})
+		polls[k] = append(polls[k], countSample{at: time.Unix(0, r.CountedAt).Sub(start), count: r.Count})
 		if r.Count >= want {
 			left--
 		}
@@ -228,8 +228,8 @@ func pollCounts(ctx context.Context, p *nodal.Process, nodes []string, want int,
 // registration's return to its being visible on every polled node. One
 // owner's names reach a replica in the order they were registered, so the
 // k-th registration to return is visible on a node from its first sample
-// counting more than k names: an upper bound, by up to one poll's round
-// trip (calls to a busy node take milliseconds).
+// counting more than k names: an upper bound, by up to the time between
+// two samples.
 func visibleLag(done []time.Duration, polls [][]countSample) (p50, p99 time.Duration) {
 	order := slices.Clone(done)
 	slices.Sort(order)

@@ -45,6 +45,9 @@ type ctlResponse struct {
 	Names map[string]string // registered: global name -> pid
 	// NamesCounted: registered --count, Count holds how many (Names is nil)
 	NamesCounted bool
+	// CountedAt: registered --count, the node's wall clock when it counted
+	// (Unix ns): bench registry's processes share one clock
+	CountedAt int64
 }
 
 // ctlProcess is one line of the processes command.
