@@ -16,6 +16,7 @@ import (
 type benchRegistryOptions struct {
 	Names   int // registrations measured
 	Callers int // concurrent callers of Register
+	Rate    int // registrations started per second; 0: as fast as they go
 }
 
 func parseBenchRegistryFlags(args []string) (benchRegistryOptions, error) {
@@ -23,6 +24,7 @@ func parseBenchRegistryFlags(args []string) (benchRegistryOptions, error) {
 	o := benchRegistryOptions{Names: 20000, Callers: 64}
 	fs.IntVar(&o.Names, "names", o.Names, "names registered on node a")
 	fs.IntVar(&o.Callers, "callers", o.Callers, "concurrent callers of Register on a")
+	fs.IntVar(&o.Rate, "rate", 0, "registrations started per second (0: as fast as the callers go); the visibility figures are then those of that rate")
 	if err := parseFlags(fs, args); err != nil {
 		return o, err
 	}
@@ -33,17 +35,20 @@ func parseBenchRegistryFlags(args []string) (benchRegistryOptions, error) {
 		return o, usagef("--names must be positive")
 	case o.Callers < 1:
 		return o, usagef("--callers must be positive")
+	case o.Rate < 0:
+		return o, usagef("--rate must not be negative")
 	}
 	return o, nil
 }
 
 // cmdBenchRegistry runs nodal bench registry: node a in this process, b and
 // c in child OS processes on loopback. It registers --names names on a from
-// --callers goroutines and counts registrations per second until every
-// one is visible on b and on c (their counts asked through their ctl
-// services while a registers; the pushes of one node arrive in order, so
-// the samples also bound each registration's time to be visible
-// everywhere: its p50 and p99), then checks that b and c hold every name.
+// --callers goroutines (at --rate a second, or as fast as they go) and
+// counts registrations per second until every one is visible on b and on
+// c (each counts what it sees every 250 us while a registers, a
+// bench_regwatch; the pushes of one node arrive in order, so the counts
+// also bound each registration's time to be visible everywhere: its p50
+// and p99), then checks that b and c hold every name.
 // Whereis on a is timed over the same names, and the CPU the three
 // processes spent until the last name was visible is given per name,
 // summed and for each process (a registers, b and c replicate).
@@ -103,6 +108,14 @@ func cmdBenchRegistry(ctx context.Context, args []string, stdout, stderr io.Writ
 		if err != nil {
 			return err
 		}
+		// b and c count the names they see while a registers (a
+		// bench_regwatch on each): their samples bound each registration's
+		// time to be visible everywhere.
+		for _, node := range []string{b, c} {
+			if _, err := p.SpawnOn(rctx, node, "bench_regwatch", benchRegWatchArgs{Reply: p.Self(), Want: o.Names}); err != nil {
+				return fmt.Errorf("spawn bench_regwatch on %s: %w", node, err)
+			}
+		}
 		start := time.Now()
 		var next atomic.Int64
 		var wg sync.WaitGroup
@@ -113,6 +126,9 @@ func cmdBenchRegistry(ctx context.Context, args []string, stdout, stderr io.Writ
 			go func() {
 				defer wg.Done()
 				for i := int(next.Add(1)) - 1; i < o.Names; i = int(next.Add(1)) - 1 {
+					if o.Rate > 0 { // registration i starts at its slot of the schedule
+						time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(o.Rate))))
+					}
 					if err := reg.Register(rctx, names[i], pids[i]); err != nil {
 						errc <- err
 						return
@@ -121,23 +137,25 @@ func cmdBenchRegistry(ctx context.Context, args []string, stdout, stderr io.Writ
 				}
 			}()
 		}
-		// While they register, b and c are asked by turns how many names
-		// they see, at most every 250 us, until both see all: the samples
-		// (each timed by the node that counted) bound each registration's
-		// time to be visible everywhere.
-		polls, err := pollCounts(rctx, p, []string{b, c}, o.Names, 250*time.Microsecond, start)
-		if err != nil {
-			cancel() // the callers stop at their next Register
-			wg.Wait()
-			return err
-		}
 		wg.Wait()
-		visible := time.Since(start)
 		local := slices.Max(done)
 		select {
 		case err := <-errc:
 			return err
 		default:
+		}
+		var polls [][]countSample
+		var visible time.Duration // when the last name was visible on both
+		for len(polls) < 2 {
+			m, err := p.Receive(rctx)
+			if err != nil {
+				return fmt.Errorf("waiting for b and c to see %d names: %w", o.Names, err)
+			}
+			if s, ok := m.(benchRegSamples); ok && len(s.At) > 0 {
+				ss := samplesOf(s, start)
+				polls = append(polls, ss)
+				visible = max(visible, ss[len(ss)-1].at)
+			}
 		}
 		lagP50, lagP99 := visibleLag(done, polls)
 		cpu1, err := cpu3()
@@ -192,36 +210,13 @@ type countSample struct {
 	count int
 }
 
-// pollCounts asks nodes by turns, every interval, how many global names
-// they see (ctl registered --count, a count without a copy of the names),
-// until each sees want; it returns each node's samples in time order.
-func pollCounts(ctx context.Context, p *nodal.Process, nodes []string, want int, interval time.Duration, start time.Time) ([][]countSample, error) {
-	polls := make([][]countSample, len(nodes))
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for left, k := len(nodes), 0; left > 0; k = (k + 1) % len(nodes) {
-		if s := polls[k]; len(s) > 0 && s[len(s)-1].count >= want {
-			continue // this one is done
-		}
-		v, err := p.CallName(ctx, nodes[k], ctlServiceName, ctlRequest{Cmd: "registered", Args: []string{"--count"}})
-		if err != nil {
-			return nil, err
-		}
-		r, ok := v.(ctlResponse)
-		if !ok || !r.NamesCounted {
-			return nil, fmt.Errorf("%s: unexpected answer %v to registered --count", nodes[k], v)
-		}
-		polls[k] = append(polls[k], countSample{at: time.Unix(0, r.CountedAt).Sub(start), count: r.Count})
-		if r.Count >= want {
-			left--
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-tick.C:
-		}
+// samplesOf returns a bench_regwatch's samples as countSamples since start.
+func samplesOf(s benchRegSamples, start time.Time) []countSample {
+	out := make([]countSample, min(len(s.At), len(s.Count)))
+	for i := range out {
+		out[i] = countSample{at: time.Unix(0, s.At[i]).Sub(start), count: s.Count[i]}
 	}
-	return polls, nil
+	return out
 }
 
 // visibleLag returns the median and the 99th percentile of the time from a
@@ -229,7 +224,7 @@ func pollCounts(ctx context.Context, p *nodal.Process, nodes []string, want int,
 // owner's names reach a replica in the order they were registered, so the
 // k-th registration to return is visible on a node from its first sample
 // counting more than k names: an upper bound, by up to the time between
-// two samples.
+// two samples (a bench_regwatch's looks, 250 us apart).
 func visibleLag(done []time.Duration, polls [][]countSample) (p50, p99 time.Duration) {
 	order := slices.Clone(done)
 	slices.Sort(order)

@@ -1,8 +1,15 @@
 package main
 
 import (
+	"context"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/lni/goutils/leaktest"
+	"github.com/nodal-go/nodal"
+	"github.com/stretchr/testify/require"
 )
 
 // TestVisibleLag: the k-th registration to return is visible on a node
@@ -24,5 +31,55 @@ func TestVisibleLag(t *testing.T) {
 	p50, p99 = visibleLag(done, polls[:1]) // b alone: 1, 3, 2, 5
 	if p50 != ms(3) || p99 != ms(5) {
 		t.Fatalf("b alone: p50 %v p99 %v, want 3ms and 5ms", p50, p99)
+	}
+}
+
+// A bench_regwatch on b counts the names registered on a as they become
+// visible there and, once it sees the number it waits for, sends its
+// samples: increasing counts, the last one that number, timed in order.
+func TestRegWatch(t *testing.T) {
+	defer leaktest.AfterTest(t)()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const cookie = "regwatch-test-cookie"
+	a := startTestNode(t, ctx, startOptions{Name: "rwa@127.0.0.1", Cookie: cookie})
+	defer stopNode(a.Node)
+	b := startTestNode(t, ctx, startOptions{Name: "rwb@127.0.0.1", Cookie: cookie, Join: []string{a.Gossip}})
+	defer stopNode(b.Node)
+	require.Eventually(t, func() bool { return len(a.Registry.Nodes()) == 1 }, 30*time.Second, 10*time.Millisecond)
+	const want = 50
+	sink := make(chan benchRegSamples, 1)
+	_, err := a.Node.Spawn(func(p *nodal.Process) error {
+		if _, err := p.SpawnOn(ctx, b.Node.Name(), "bench_regwatch", benchRegWatchArgs{Reply: p.Self(), Want: want}); err != nil {
+			return err
+		}
+		for i := range want {
+			pid, err := p.Spawn(func(q *nodal.Process) error { <-q.Context().Done(); return nil })
+			if err != nil {
+				return err
+			}
+			if err := a.Registry.Register(ctx, fmt.Sprintf("rw-%d", i), pid); err != nil {
+				return err
+			}
+		}
+		m, err := p.Receive(ctx)
+		if err != nil {
+			return err
+		}
+		sink <- m.(benchRegSamples)
+		return nil
+	})
+	require.NoError(t, err)
+	var s benchRegSamples
+	select {
+	case s = <-sink:
+	case <-ctx.Done():
+		t.Fatal("no samples from bench_regwatch")
+	}
+	require.NotEmpty(t, s.Count)
+	require.Equal(t, want, s.Count[len(s.Count)-1], "it ends when it sees them all")
+	require.True(t, slices.IsSorted(s.At), "samples in time order")
+	for i := 1; i < len(s.Count); i++ {
+		require.Greater(t, s.Count[i], s.Count[i-1], "a sample only when the count grew")
 	}
 }

@@ -134,7 +134,7 @@ func (s *ctlService) doRegistry(ctx context.Context, w *nodal.Process, r ctlRequ
 		}
 	case "registered":
 		if len(r.Args) == 1 { // --count: a reply of any size (a full one is bounded by the codec)
-			resp = ctlResponse{Count: reg.Len(), NamesCounted: true, CountedAt: time.Now().UnixNano()} // no copy of the names
+			resp = ctlResponse{Count: reg.Len(), NamesCounted: true} // no copy of the names
 			break
 		}
 		resp = ctlResponse{Names: map[string]string{}}

@@ -38,8 +38,9 @@
 // The cookie comes from --cookie, else from the NODAL_COOKIE environment
 // variable, else from --cookie-file (like ~/.erlang.cookie; surrounding
 // whitespace is trimmed and a file readable by group or others is refused).
-// Every started node registers the behaviour "echo" (and "bench_sink") and
-// runs the ctl service, registered as "nodal_ctl".
+// Every started node registers the behaviour "echo" (and bench's
+// "bench_sink" and "bench_regwatch") and runs the ctl service, registered
+// as "nodal_ctl".
 //
 // ctl connects to a running node as a hidden node, knowing only its listen
 // address and the cookie, and asks its ctl service. Commands: info, nodes,

@@ -45,9 +45,6 @@ type ctlResponse struct {
 	Names map[string]string // registered: global name -> pid
 	// NamesCounted: registered --count, Count holds how many (Names is nil)
 	NamesCounted bool
-	// CountedAt: registered --count, the node's wall clock when it counted
-	// (Unix ns): bench registry's processes share one clock
-	CountedAt int64
 }
 
 // ctlProcess is one line of the processes command.
@@ -71,17 +68,33 @@ type benchAck struct {
 	Bytes    uint64
 }
 
+// benchRegWatchArgs starts a bench_regwatch: whom to send the samples and
+// the count to wait for.
+type benchRegWatchArgs struct {
+	Reply nodal.Pid
+	Want  int
+}
+
+// benchRegSamples is what a bench_regwatch saw: at each At (Unix ns, its
+// node's clock), Count names.
+type benchRegSamples struct {
+	At    []int64
+	Count []int
+}
+
 // benchDone is the marker each sender sends after its last message.
 type benchDone struct{}
 
 func init() {
 	for name, v := range map[string]any{
-		"nodal.ctl.request":  ctlRequest{},
-		"nodal.ctl.response": ctlResponse{},
-		"nodal.ctl.process":  ctlProcess{},
-		"nodal.bench.sink":   benchSinkArgs{},
-		"nodal.bench.ack":    benchAck{},
-		"nodal.bench.done":   benchDone{},
+		"nodal.ctl.request":      ctlRequest{},
+		"nodal.ctl.response":     ctlResponse{},
+		"nodal.ctl.process":      ctlProcess{},
+		"nodal.bench.sink":       benchSinkArgs{},
+		"nodal.bench.regwatch":   benchRegWatchArgs{},
+		"nodal.bench.regsamples": benchRegSamples{},
+		"nodal.bench.ack":        benchAck{},
+		"nodal.bench.done":       benchDone{},
 	} {
 		if err := nodal.RegisterType(name, v); err != nil {
 			panic(fmt.Sprintf("register %s: %v", name, err))

@@ -82,6 +82,9 @@ func startNode(ctx context.Context, o startOptions, stdout io.Writer) (*runningN
 		r.Registry, err = attachRegistry(n)
 	}
 	if err == nil {
+		err = n.RegisterBehaviour("bench_regwatch", regWatchBehaviour(r.Registry))
+	}
+	if err == nil {
 		err = attachGroups(n)
 	}
 	if err == nil {
