@@ -12,8 +12,8 @@ import (
 var layers = [][]string{
 	{"crdt", "internal"},
 	{"p2p"},
-	{""},                                  // the module root, package nodal
-	{"internal/replica", "internal/echo"}, // the replication engine; the echo behaviour of cmd/node and integration
+	{""}, // the module root, package nodal
+	{"internal/replica", "internal/echo", "internal/exitwatch"}, // the replication engine; the echo behaviour of cmd/node and integration; the exit watcher of registry and groups
 	{"supervisor", "registry", "groups", "rpc"},
 	{"heal"},
 	{"integration"},
@@ -31,7 +31,7 @@ func layerOf(pkg string) (int, string) {
 	}
 	rel = strings.TrimPrefix(rel, "/")
 	family, _, _ := strings.Cut(rel, "/")
-	for _, above := range []string{"internal/replica", "internal/echo"} { // above the root, unlike the rest of internal/
+	for _, above := range []string{"internal/replica", "internal/echo", "internal/exitwatch"} { // above the root, unlike the rest of internal/
 		if rel == above || strings.HasPrefix(rel, above+"/") {
 			family = above
 		}

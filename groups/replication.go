@@ -45,10 +45,8 @@ func (s *Scope) startReplication() error {
 // visible in the index. This node's own changes were applied by the
 // mutation that made them.
 func (s *Scope) onChange(_ *repState, cs []replica.Change[string, Membership]) {
-	if s.watchQ != nil { // a local send: it never blocks
-		_ = s.n.Send(s.watcher, s.watchQ)
-		s.watchQ = nil
-	}
+	s.watcher.Send(s.watchQ) // nil: nothing; a local send never blocks
+	s.watchQ = nil
 	out := s.remote[:0]
 	for _, c := range cs {
 		var cause Cause

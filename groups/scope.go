@@ -10,6 +10,7 @@ import (
 
 	"github.com/nodal-go/nodal"
 	"github.com/nodal-go/nodal/crdt"
+	"github.com/nodal-go/nodal/internal/exitwatch"
 )
 
 var log = logging.Logger("nodal/groups")
@@ -29,15 +30,14 @@ type Scope struct {
 	own ownTable
 	// watchQ holds the watcher's orders of this engine turn, sent at its
 	// end in one message (engine goroutine only).
-	watchQ *watchBatch
+	watchQ *exitwatch.Orders
 	// w is the writer of local updates, reused from one to the next so
 	// that a join allocates no change list (engine goroutine only).
 	w writer
 	// remote is onChange's list of other nodes' changes, reused likewise.
 	remote []change
 
-	watcher     nodal.Pid
-	watcherDone chan struct{}
+	watcher *exitwatch.Watcher
 
 	rep *replication
 
@@ -60,23 +60,21 @@ func New(n *nodal.Node, cfg Config) (*Scope, error) {
 	}
 	cfg = cfg.withDefaults()
 	s := &Scope{
-		n:           n,
-		cfg:         cfg,
-		name:        ServicePrefix + cfg.Scope,
-		self:        crdt.ReplicaID{Name: n.Name(), Epoch: n.Incarnation()},
-		x:           newIndex(n.Name()),
-		own:         newOwnTable(crdt.ReplicaID{Name: n.Name(), Epoch: n.Incarnation()}),
-		watcherDone: make(chan struct{}),
+		n:    n,
+		cfg:  cfg,
+		name: ServicePrefix + cfg.Scope,
+		self: crdt.ReplicaID{Name: n.Name(), Epoch: n.Incarnation()},
+		x:    newIndex(n.Name()),
+		own:  newOwnTable(crdt.ReplicaID{Name: n.Name(), Epoch: n.Incarnation()}),
 	}
 	s.joins.New = func() any { return newJoinJob(s) }
-	pid, err := n.Spawn(func(p *nodal.Process) error { return s.runWatcher(p, s.watcherDone) })
+	w, err := exitwatch.Start(n, fmt.Sprintf("groups: scope %q", cfg.Scope), s.exited)
 	if err != nil {
-		return nil, fmt.Errorf("groups: scope %q: start the exit watcher: %w", cfg.Scope, err)
+		return nil, err
 	}
-	s.watcher = pid
+	s.watcher = w
 	if err := s.startReplication(); err != nil {
-		n.Exit(pid, nodal.ReasonShutdown)
-		<-s.watcherDone
+		_ = w.Stop(context.Background())
 		return nil, fmt.Errorf("groups: scope %q: %w", cfg.Scope, err)
 	}
 	return s, nil
@@ -149,7 +147,7 @@ func newJoinJob(s *Scope) *joinJob {
 		for _, pid := range j.pids {
 			dot := w.add(j.group, Membership{Pid: pid, Meta: j.meta})
 			if s.own.add(j.group, pid, dot) {
-				s.watchQ = s.watchQ.add(watchMsg{pid: pid, on: true})
+				s.watchQ = s.watchQ.Watch(pid)
 			}
 		}
 		s.commit()
@@ -183,7 +181,7 @@ func (s *Scope) Leave(ctx context.Context, group string, pids ...nodal.Pid) erro
 			left++
 			w.remove(dot)
 			if isLast {
-				s.watchQ = s.watchQ.add(watchMsg{pid: pid})
+				s.watchQ = s.watchQ.Unwatch(pid)
 			}
 		}
 		s.commit()
@@ -326,11 +324,8 @@ func (s *Scope) Stop(ctx context.Context) error {
 func (s *Scope) onStop(ctx context.Context) {
 	s.stopped.Store(true)
 	s.x.endAll(ErrStopped)
-	s.n.Exit(s.watcher, nodal.ReasonShutdown)
-	select {
-	case <-s.watcherDone:
-	case <-ctx.Done():
-		s.stopErr = fmt.Errorf("groups: stop: exit watcher still running: %w", ctx.Err())
+	if err := s.watcher.Stop(ctx); err != nil {
+		s.stopErr = fmt.Errorf("groups: stop: %w", err)
 	}
 }
 

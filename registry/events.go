@@ -7,7 +7,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/nodal-go/nodal"
 	"github.com/nodal-go/nodal/crdt"
@@ -369,87 +368,9 @@ func (r *Registry) onVisibility(s *replica.State[string, heldClaim], id crdt.Rep
 	r.sendWatchQ()
 }
 
-// sendWatchQ hands the turn's orders to the watcher (engine goroutine).
+// sendWatchQ hands the turn's orders to the exit watcher (engine
+// goroutine).
 func (r *Registry) sendWatchQ() {
-	if r.watchQ != nil {
-		_ = r.n.Send(r.watcher, r.watchQ) // a local send: it never blocks
-		r.watchQ = nil
-	}
-}
-
-// watchBatch is one engine turn's orders for the watcher. It is sent by
-// pointer (a slice in an interface would be boxed: an allocation per
-// send) and the watcher hands it back to watchBatches once done, so that
-// a turn's orders cost no allocation.
-type watchBatch struct{ msgs []watchMsg }
-
-// watchBatches recycles the watcher's handled batches.
-var watchBatches = sync.Pool{New: func() any { return new(watchBatch) }}
-
-// maxWatchBatch is the largest batch kept for reuse.
-const maxWatchBatch = 4096
-
-// add appends m to b, taking a batch from the pool if b is nil.
-func (b *watchBatch) add(m watchMsg) *watchBatch {
-	if b == nil {
-		b = watchBatches.Get().(*watchBatch)
-	}
-	b.msgs = append(b.msgs, m)
-	return b
-}
-
-// release empties b and gives it back to the pool.
-func (b *watchBatch) release() {
-	if cap(b.msgs) > maxWatchBatch {
-		return
-	}
-	clear(b.msgs) // let go of the pids' node names
-	b.msgs = b.msgs[:0]
-	watchBatches.Put(b)
-}
-
-// watchMsg asks the watcher to monitor (on) or stop monitoring a local
-// process.
-type watchMsg struct {
-	pid nodal.Pid
-	on  bool
-}
-
-// watcher is the process that monitors the registered processes of this
-// node, so that their names go when they exit.
-type watcher struct {
-	r *Registry
-	// refs: by a watched pid's ID, its monitor's ref's ID (the pid and the
-	// ref are this node's, of its incarnation: 16 bytes a name).
-	refs map[uint64]uint64
-}
-
-func (w *watcher) Init(*nodal.Process) error {
-	w.refs = map[uint64]uint64{}
-	return nil
-}
-
-func (w *watcher) HandleMessage(p *nodal.Process, msg any) error {
-	switch m := msg.(type) {
-	case *watchBatch:
-		defer m.release()
-		for _, m := range m.msgs {
-			ref, ok := w.refs[m.pid.ID]
-			switch {
-			case m.on && !ok:
-				w.refs[m.pid.ID] = p.Monitor(m.pid).ID
-			case !m.on && ok:
-				delete(w.refs, m.pid.ID)
-				// No flush: it scans the mailbox (O(mailbox) per name), and a
-				// Down already queued fails the ref check below.
-				p.Demonitor(nodal.Ref{Node: m.pid.Node, ID: ref, Incarnation: m.pid.Incarnation}, false)
-			}
-		}
-	case nodal.Down:
-		if ref, ok := w.refs[m.Pid.ID]; ok && ref == m.Ref.ID && m.Ref.Node == w.r.self.name {
-			delete(w.refs, m.Pid.ID)
-			w.r.processExited(m.Pid)
-		}
-	}
-	return nil
+	r.watcher.Send(r.watchQ)
+	r.watchQ = nil
 }

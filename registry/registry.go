@@ -13,6 +13,7 @@ import (
 
 	"github.com/nodal-go/nodal"
 	"github.com/nodal-go/nodal/crdt"
+	"github.com/nodal-go/nodal/internal/exitwatch"
 	"github.com/nodal-go/nodal/internal/replica"
 )
 
@@ -60,7 +61,7 @@ type Registry struct {
 	def     string
 	defFunc ResolveFunc
 
-	watcher nodal.Pid
+	watcher *exitwatch.Watcher
 	stopped atomic.Bool
 
 	monMu sync.Mutex
@@ -83,9 +84,9 @@ type Registry struct {
 	claims  []Registration
 	sibs    []crdt.Sibling[heldClaim]
 	touched map[string]Reason
-	order   []string    // names of a batch of changes, in order
-	whys    []Reason    // order's reasons
-	watchQ  *watchBatch // for the watcher, sent once per turn
+	order   []string          // names of a batch of changes, in order
+	whys    []Reason          // order's reasons
+	watchQ  *exitwatch.Orders // for the watcher, sent once per turn
 
 	// Hidden origins (onVisibility): a name's siblings, hidden ones
 	// included, and the names with more than one claim, by origin and by
@@ -162,9 +163,9 @@ func New(n *nodal.Node, cfg Config) (*Registry, error) {
 	if f := r.table[r.def]; f != nil {
 		r.defFunc = f
 	}
-	w, err := n.SpawnActor(&watcher{r: r})
+	w, err := exitwatch.Start(n, "registry", r.processExited)
 	if err != nil {
-		return nil, fmt.Errorf("registry: start the process watcher: %w", err)
+		return nil, err
 	}
 	r.watcher = w
 	r.rep, err = replica.New(n, replica.Config[string, heldClaim]{
@@ -180,7 +181,7 @@ func New(n *nodal.Node, cfg Config) (*Registry, error) {
 		OnStop:         r.onStop,
 	})
 	if err != nil {
-		n.Exit(w, nodal.ReasonKill)
+		_ = w.Stop(context.Background())
 		return nil, err
 	}
 	return r, nil
@@ -301,7 +302,7 @@ func (r *Registry) register(s *replica.State[string, heldClaim], name string, g 
 		return nil
 	}
 	r.byPid[g.Pid.ID] = s.Add(name, r.claimOf(g)).Counter
-	r.watchQ = r.watchQ.add(watchMsg{pid: g.Pid, on: true})
+	r.watchQ = r.watchQ.Watch(g.Pid)
 	return nil
 }
 
@@ -347,7 +348,7 @@ func (r *Registry) drop(s *replica.State[string, heldClaim], name string, c loca
 	delete(r.byPid, c.id)
 	r.why[r.dotOf(c)] = why
 	s.RemoveDots(r.dotOf(c))
-	r.watchQ = r.watchQ.add(watchMsg{pid: r.pidOf(c), on: false})
+	r.watchQ = r.watchQ.Unwatch(r.pidOf(c))
 }
 
 // processExited removes the names of a local process that ended.
@@ -462,9 +463,9 @@ func (r *Registry) Stop(ctx context.Context) error {
 }
 
 // onStop runs once the replica stopped: the watcher goes, watches end.
-func (r *Registry) onStop(context.Context) {
+func (r *Registry) onStop(ctx context.Context) {
 	r.stopped.Store(true)
-	r.n.Exit(r.watcher, nodal.ReasonKill)
+	_ = r.watcher.Stop(ctx) // bounded by ctx; nothing to report it to
 	r.monMu.Lock()
 	for w := range r.mons {
 		w.close(ErrStopped)
