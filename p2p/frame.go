@@ -93,7 +93,7 @@ func parseHeader(b []byte, max int) (typ byte, n, hl int, err error) {
 // common header of a stream of small messages), with ok; inlined, it
 // spares such frames parseHeader's loop. Anything else gives !ok.
 func smallData(b []byte, max int) (n int, ok bool) {
-	if len(b) > 1 && b[0]|b[1]&0x80 == frameData && int(b[1]) <= max {
+	if len(b) > 1 && b[0] == frameData && b[1] < 0x80 && int(b[1]) <= max {
 		return int(b[1]), true
 	}
 	return 0, false

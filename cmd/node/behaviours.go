@@ -65,7 +65,9 @@ const maxRegWatchSamples = 1 << 16
 // c): it counts the names reg sees every regWatchEvery, keeping the time
 // (this node's wall clock; the bench's processes share one) and the count
 // of each look that saw more than the last, until it sees args.Want, then
-// sends the samples to args.Reply and ends. Counting reads a length: it
+// sends the samples to args.Reply and ends. It is linked to args.Reply, so
+// it also ends when that process fails or its node is lost, rather than
+// looking for a count that may never come. Counting reads a length: it
 // costs the node nothing measurable.
 func regWatchBehaviour(reg *registry.Registry) nodal.Behaviour {
 	return func(p *nodal.Process, args any) error {
@@ -73,26 +75,24 @@ func regWatchBehaviour(reg *registry.Registry) nodal.Behaviour {
 		if !ok || a.Want <= 0 || a.Reply.IsZero() {
 			return errBadRegWatchArgs
 		}
+		p.Link(a.Reply)
 		ctx := p.Context()
 		tick := time.NewTicker(regWatchEvery)
 		defer tick.Stop()
 		var s benchRegSamples
-		last := -1
-		for last < a.Want {
-			if n := reg.Len(); n > last {
-				last = n
-				if len(s.At) == maxRegWatchSamples-1 {
-					s.At, s.Count = s.At[:len(s.At)-1], s.Count[:len(s.Count)-1] // keep the last look
-				}
-				s.At, s.Count = append(s.At, time.Now().UnixNano()), append(s.Count, n)
-			}
-			if last >= a.Want {
-				break
-			}
+		for last := -1; last < a.Want; {
 			select {
 			case <-ctx.Done():
 				return nodal.ReasonNormal
 			case <-tick.C:
+			}
+			if n := reg.Len(); n > last {
+				last = n
+				if len(s.At) == maxRegWatchSamples {
+					// Full: the newest look replaces the one before.
+					s.At, s.Count = s.At[:len(s.At)-1], s.Count[:len(s.Count)-1]
+				}
+				s.At, s.Count = append(s.At, time.Now().UnixNano()), append(s.Count, n)
 			}
 		}
 		p.Send(a.Reply, s)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -82,4 +83,22 @@ func TestRegWatch(t *testing.T) {
 	for i := 1; i < len(s.Count); i++ {
 		require.Greater(t, s.Count[i], s.Count[i-1], "a sample only when the count grew")
 	}
+
+	// One waiting for a count that never comes ends with the process it
+	// reports to (linked), here one that fails.
+	watcher := make(chan nodal.Pid, 1)
+	_, err = a.Node.Spawn(func(p *nodal.Process) error {
+		w, err := p.SpawnOn(ctx, b.Node.Name(), "bench_regwatch", benchRegWatchArgs{Reply: p.Self(), Want: 1 << 30})
+		if err != nil {
+			return err
+		}
+		watcher <- w
+		return errors.New("the bench failed")
+	})
+	require.NoError(t, err)
+	w := <-watcher
+	require.Eventually(t, func() bool {
+		_, err := b.Node.ProcessInfo(w)
+		return err != nil
+	}, 30*time.Second, 10*time.Millisecond, "the watcher ends with its bench")
 }
