@@ -12,7 +12,12 @@ import (
 
 // Func is the body of a goroutine-style process. The process ends when Func
 // returns: nil means reason normal, an error is the exit reason. A panic
-// becomes a *PanicError reason and never crashes the node.
+// becomes a *PanicError reason and never crashes the node. A process killed
+// before its goroutine starts never runs its Func, as an Erlang process
+// killed before it is scheduled runs no code; its monitors and links fire
+// all the same. So code that must run when a process ends (closing a
+// channel someone waits on) belongs with a monitor of it, not in a defer
+// inside its Func.
 type Func func(p *Process) error
 
 // Actor is a handler-style process: it keeps no goroutine while idle. The

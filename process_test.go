@@ -255,3 +255,29 @@ func TestGoexitEndsProcess(t *testing.T) {
 	var pe *PanicError
 	require.ErrorAs(t, waitDown(t, w, ref).Reason, &pe)
 }
+
+// A process killed before its goroutine starts never runs its Func (as an
+// Erlang process killed before it is scheduled runs no code), and its
+// monitors still get Down killed: code that must run when a process ends
+// belongs in a monitor, not in a defer inside its Func. The kill is sent
+// right after Spawn, so that some land before the start.
+func TestKillBeforeStart(t *testing.T) {
+	defer leaktest.AfterTest(t)()
+	n := startNode(t)
+	w := probe(t, n)
+	const spawns = 200
+	var runs atomic.Int32
+	for range spawns {
+		pid, ref, err := w.SpawnMonitor(func(p *Process) error {
+			runs.Add(1)
+			_, err := p.Receive(context.Background())
+			return err
+		})
+		require.NoError(t, err)
+		n.Exit(pid, ReasonKill)
+		require.Equal(t, ReasonKilled, waitDown(t, w, ref).Reason)
+	}
+	stopNode(t, n) // waits for every goroutine: no Func starts after this
+	t.Logf("%d of %d Funcs ran", runs.Load(), spawns)
+	require.Less(t, int(runs.Load()), spawns, "every kill landed after a start")
+}

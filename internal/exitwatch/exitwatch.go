@@ -8,6 +8,7 @@ package exitwatch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -82,8 +83,11 @@ func Start(n *nodal.Node, what string, exited func(nodal.Pid)) (*Watcher, error)
 				return nil // killed: Stop
 			}
 			switch m := msg.(type) {
-			case stop:
-				return nil
+			case nodal.CallRequest:
+				if _, ok := m.Req.(stop); ok {
+					p.Reply(m.From, nil)
+					return nil
+				}
 			case *Orders:
 				for _, o := range m.orders {
 					ref, ok := refs[o.pid.ID]
@@ -122,17 +126,23 @@ func (w *Watcher) Send(o *Orders) {
 	}
 }
 
-// stop asks the watcher to end (Stop).
+// stop asks the watcher to end (Stop's call).
 type stop struct{}
 
 // Stop ends the watcher and waits for it, bounded by ctx: its watches end
-// with it.
+// with it. It asks by a call, not an exit signal, and waits for the
+// watcher's function to return only when the watcher answered: a process
+// killed before its goroutine starts never runs its function (so done
+// would never close), and a call to it fails at once instead.
 func (w *Watcher) Stop(ctx context.Context) error {
-	// A message, not an exit signal: an exit sent right after Start was
-	// seen lost (registry TestScopes hung in about 1 of 100 runs, kill or
-	// shutdown alike); a message waits in the mailbox. A node that stops
-	// ends the watcher as it ends every process.
-	_ = w.n.Send(w.pid, stop{})
+	_, err := w.n.Call(ctx, w.pid, stop{})
+	var gone *nodal.CallError
+	switch {
+	case errors.As(err, &gone), errors.Is(err, nodal.ErrStopped):
+		return nil // already ended, or ended by the stopping node
+	case err != nil:
+		return fmt.Errorf("exit watcher still running: %w", err)
+	}
 	select {
 	case <-w.done:
 		return nil

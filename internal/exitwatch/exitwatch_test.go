@@ -61,3 +61,25 @@ func TestWatcher(t *testing.T) {
 	require.NoError(t, w.Stop(context.Background()))
 	require.Empty(t, exited, "reported once, and only the watched process")
 }
+
+// Stop returns at once for a watcher killed right after Start, which may
+// never have run its function (a kill before a process's goroutine starts
+// skips it), and ends one that runs. Each round kills before Stop or not.
+func TestStopAfterKill(t *testing.T) {
+	defer leaktest.AfterTest(t)()
+	cfg := nodal.DefaultLocalConfig("w@127.0.0.1", "exitwatch-test-cookie")
+	cfg.P2P.Network = p2ptest.New()
+	n, err := nodal.Start(context.Background(), cfg)
+	require.NoError(t, err)
+	defer n.Stop(context.Background())
+	for i := range 100 {
+		w, err := Start(n, "test", func(nodal.Pid) {})
+		require.NoError(t, err)
+		if i%2 == 0 {
+			n.Exit(w.pid, nodal.ReasonKill)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		require.NoError(t, w.Stop(ctx), "round %d", i)
+		cancel()
+	}
+}
