@@ -282,3 +282,51 @@ func TestLaggingMailboxReusesChunks(t *testing.T) {
 	require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(4*chunkMax*16), "chunks allocated anew")
 	receive(next - want)
 }
+
+// TestSwingingMailboxReusesChunks: when a mailbox's lag swings (its owner
+// drains a long backlog while the senders are held up, as a reader paused
+// at RemoteBacklog is, then they fill it as long again) the senders refill
+// the chunks drained on the way down rather than allocate new ones, and
+// every message still arrives in order.
+func TestSwingingMailboxReusesChunks(t *testing.T) {
+	defer leaktest.AfterTest(t)()
+	n := startNode(t)
+	defer stopNode(t, n)
+	w := probe(t, n)
+	const swing = 16 // chunks
+	vals := make([]any, 3*swing*chunkMax+chunkMax) // boxed before the measure
+	for i := range vals {
+		vals[i] = i
+	}
+	const step = chunkMax / 4
+	next, want := 0, 0
+	fill := func(chunks int) {
+		for range chunks * chunkMax / step {
+			w.deliverMany(vals[next : next+step])
+			next += step
+		}
+	}
+	ctx := testCtx(t) // every message is queued before it is received
+	receive := func(k int) {
+		for range k {
+			m, err := w.Receive(ctx)
+			require.NoError(t, err)
+			if m != vals[want] {
+				require.Equal(t, vals[want], m)
+			}
+			want++
+		}
+	}
+	fill(swing + 1)
+	receive(swing * chunkMax) // down to one chunk, the senders held up
+	fill(swing)               // and up again, once to warm up
+	receive(swing * chunkMax)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	fill(swing)
+	runtime.ReadMemStats(&after)
+	// Without reuse beyond maxFreeChunks each chunk past those took a
+	// 16 KiB allocation of its own.
+	require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(2*chunkMax*16), "chunks allocated anew")
+	receive(next - want)
+}
