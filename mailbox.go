@@ -22,11 +22,23 @@ import (
 // chunkMax is the size of a full chunk, in messages (16 KiB of interfaces).
 const chunkMax = 1024
 
-// maxFreeChunks bounds the full-size chunks a mailbox that overflowed
-// keeps for reuse (Process.dropHead): while its owner lags behind a stream
-// a chunk it drained is the next one the senders fill, instead of a fresh
-// 16 KiB allocation of pointers every chunkMax messages.
+// maxFreeChunks is the least number of full-size chunks a mailbox that
+// overflowed keeps for reuse (Process.recycleChunk): while its owner lags
+// behind a stream a chunk it drained is the next one the senders fill,
+// instead of a fresh 16 KiB allocation of pointers every chunkMax
+// messages. It keeps more when the mailbox held more chunks than that
+// (overflow.peak): a lag that swings (the owner drains a long mailbox
+// while its senders are held up, a reader paused at RemoteBacklog until
+// the mailbox is down to half of it, then they send flat out again)
+// refills from the chunks drained on the way down, and what is kept never
+// exceeds the most the mailbox itself held since it last caught up, nor
+// peakFreeChunks.
 const maxFreeChunks = 4
+
+// peakFreeChunks bounds the chunks a mailbox keeps for reuse however long
+// it was (2 MiB of interfaces): more than a mailbox that RemoteBacklog
+// bounds holds at the default (DefaultRemoteBacklog/chunkMax, 98).
+const peakFreeChunks = 128
 
 // maxKeptBuffer is the capacity above which a drained chunk is released
 // rather than kept for reuse when the process has caught up (it parks, or an
@@ -245,15 +257,21 @@ func (o *overflow) takeFree() []any {
 
 // recycleChunk gives a drained full-size chunk (its messages cleared by
 // pop and take) back to the senders of a mailbox that overflowed; false
-// when it has none to give it to or enough kept already. Only the owner
-// calls it, without p.mu, once per chunkMax messages.
+// when it has none to give it to or enough kept already: maxFreeChunks,
+// or as many as the mailbox held at most. Only the owner calls it, without
+// p.mu, once per chunkMax messages.
 func (p *Process) recycleChunk(c []any) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.ovf == nil || len(p.ovf.free) >= maxFreeChunks {
+	o := p.ovf
+	if o == nil {
 		return false
 	}
-	p.ovf.free = append(p.ovf.free, c)
+	o.peak = max(o.peak, len(p.local)+len(o.full))
+	if len(o.free) >= min(max(maxFreeChunks, o.peak), peakFreeChunks) {
+		return false
+	}
+	o.free = append(o.free, c)
 	return true
 }
 

@@ -233,6 +233,45 @@ func TestMailboxOneAtATimeAllocatesNothing(t *testing.T) {
 	require.Zero(t, allocs, "allocations per send and receive")
 }
 
+// chunkFeed delivers numbered messages to a process in runs of a quarter
+// chunk (Process.deliverMany) and receives them checking their order.
+type chunkFeed struct {
+	t          *testing.T
+	ctx        context.Context
+	w          *Process
+	vals       []any // boxed before any measure
+	next, want int
+}
+
+func newChunkFeed(t *testing.T, w *Process, n int) *chunkFeed {
+	f := &chunkFeed{t: t, ctx: testCtx(t), w: w, vals: make([]any, n)}
+	for i := range f.vals {
+		f.vals[i] = i
+	}
+	return f
+}
+
+// deliver delivers the next runs quarter-chunk runs.
+func (f *chunkFeed) deliver(runs int) {
+	const step = chunkMax / 4
+	for range runs {
+		f.w.deliverMany(f.vals[f.next : f.next+step])
+		f.next += step
+	}
+}
+
+// receive receives k messages, each queued before (ctx bounds the wait).
+func (f *chunkFeed) receive(k int) {
+	for range k {
+		m, err := f.w.Receive(f.ctx)
+		require.NoError(f.t, err)
+		if m != f.vals[f.want] {
+			require.Equal(f.t, f.vals[f.want], m)
+		}
+		f.want++
+	}
+}
+
 // TestLaggingMailboxReusesChunks: while the owner of a mailbox that
 // outgrew one chunk lags behind its senders, each chunk it drains is
 // refilled by the senders rather than a new one allocated, and every
@@ -241,44 +280,44 @@ func TestLaggingMailboxReusesChunks(t *testing.T) {
 	defer leaktest.AfterTest(t)()
 	n := startNode(t)
 	defer stopNode(t, n)
-	w := probe(t, n)
-	vals := make([]any, 20*chunkMax) // boxed before the measure
-	for i := range vals {
-		vals[i] = i
-	}
-	const step = chunkMax / 4
-	next, want := 0, 0
-	deliver := func() {
-		w.deliverMany(vals[next : next+step])
-		next += step
-	}
-	ctx := testCtx(t) // every message is queued before it is received
-	receive := func(k int) {
-		for range k {
-			m, err := w.Receive(ctx)
-			require.NoError(t, err)
-			if m != vals[want] {
-				require.Equal(t, vals[want], m)
-			}
-			want++
-		}
-	}
+	f := newChunkFeed(t, probe(t, n), 20*chunkMax)
 	// A backlog of three chunks, then the owner stays two chunks behind.
-	for range 12 {
-		deliver()
-	}
-	receive(chunkMax)
+	f.deliver(12)
+	f.receive(chunkMax)
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	for range 16 {
-		for range 4 {
-			deliver()
-		}
-		receive(chunkMax)
+		f.deliver(4)
+		f.receive(chunkMax)
 	}
 	runtime.ReadMemStats(&after)
 	// 16 chunks' worth went through: without reuse each took a 16 KiB
 	// chunk of its own.
 	require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(4*chunkMax*16), "chunks allocated anew")
-	receive(next - want)
+	f.receive(f.next - f.want)
+}
+
+// TestSwingingMailboxReusesChunks: when a mailbox's lag swings (its owner
+// drains a long backlog while the senders are held up, as a reader paused
+// at RemoteBacklog is, then they fill it as long again) the senders refill
+// the chunks drained on the way down rather than allocate new ones, and
+// every message still arrives in order.
+func TestSwingingMailboxReusesChunks(t *testing.T) {
+	defer leaktest.AfterTest(t)()
+	n := startNode(t)
+	defer stopNode(t, n)
+	const swing = 16 // chunks
+	f := newChunkFeed(t, probe(t, n), 3*swing*chunkMax+chunkMax)
+	f.deliver(4 * (swing + 1))
+	f.receive(swing * chunkMax) // down to one chunk, the senders held up
+	f.deliver(4 * swing)        // and up again, once to warm up
+	f.receive(swing * chunkMax)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f.deliver(4 * swing)
+	runtime.ReadMemStats(&after)
+	// Without reuse beyond maxFreeChunks each chunk past those took a
+	// 16 KiB allocation of its own.
+	require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(2*chunkMax*16), "chunks allocated anew")
+	f.receive(f.next - f.want)
 }

@@ -138,7 +138,8 @@ type Process struct {
 type overflow struct {
 	full  [][]any // full chunks delivered before Process.in
 	spare []any   // a drained chunk for the senders to reuse
-	free  [][]any // full-size chunks the owner drained, for the senders (at most maxFreeChunks)
+	free  [][]any // full-size chunks the owner drained, for the senders (Process.recycleChunk)
+	peak  int     // the most chunks the owner saw in the mailbox (Process.recycleChunk)
 }
 
 // procExt holds the rarely used parts of a process, so an idle process stays
