@@ -280,6 +280,7 @@ func (r *Replica[K, V]) purge(id crdt.ReplicaID, final bool) {
 	r.st.purged.Add(1)
 	r.dirty = true
 	if shown || r.cfg.OnVisibility != nil {
+		r.pending = slices.Grow(r.pending, len(ch.Values))
 		for _, vc := range ch.Values {
 			r.pending = append(r.pending, Change[K, V]{Op: vc.Op, Key: vc.Key, Value: vc.Value, Dot: vc.Dot, Reason: Purged, Hidden: !shown})
 		}
