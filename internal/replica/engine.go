@@ -104,6 +104,16 @@ func (r *Replica[K, V]) flush() {
 	}
 }
 
+// growPending makes room for n more pending changes, at least doubling
+// the buffer when it must grow: a turn that joins many deltas copies its
+// changes a few times, not once per delta (slices.Grow alone allocates
+// exactly what a delta needs when that exceeds twice the buffer).
+func (r *Replica[K, V]) growPending(n int) {
+	if len(r.pending)+n > cap(r.pending) {
+		r.pending = slices.Grow(r.pending, max(n, cap(r.pending)))
+	}
+}
+
 // report hands the pending changes to OnChange (what it makes comes in
 // the next round, until none is left).
 func (r *Replica[K, V]) report() {
@@ -280,7 +290,7 @@ func (r *Replica[K, V]) purge(id crdt.ReplicaID, final bool) {
 	r.st.purged.Add(1)
 	r.dirty = true
 	if shown || r.cfg.OnVisibility != nil {
-		r.pending = slices.Grow(r.pending, len(ch.Values))
+		r.growPending(len(ch.Values))
 		for _, vc := range ch.Values {
 			r.pending = append(r.pending, Change[K, V]{Op: vc.Op, Key: vc.Key, Value: vc.Value, Dot: vc.Dot, Reason: Purged, Hidden: !shown})
 		}
@@ -583,7 +593,7 @@ func (r *Replica[K, V]) joinRemote(d *crdt.ORMap[K, V]) (added uint64) {
 		r.m.PurgeReplica(id)
 		r.st.dropped.Add(1)
 	}
-	r.pending = slices.Grow(r.pending, len(r.joined))
+	r.growPending(len(r.joined))
 	var last crdt.ReplicaID // a delta's entries are mostly of one origin
 	shown := false
 	for i, vc := range r.joined {
