@@ -144,7 +144,7 @@ func (r *Replica[K, V]) pushOut() {
 	if len(peers) == 0 {
 		return
 	}
-	b := encodeDelta(d)
+	b := r.encodePush(d, int(entries))
 	for _, p := range peers {
 		if r.send(p, b) {
 			r.st.deltasSent.Add(1)
@@ -162,6 +162,16 @@ func (r *Replica[K, V]) recycle(d *crdt.ORMap[K, V]) {
 		d.Reset()
 		r.spareOut = d
 	}
+}
+
+// encodePush encodes d, a push of entries live entries, into a buffer
+// sized by the bytes per entry of the last push.
+func (r *Replica[K, V]) encodePush(d *crdt.ORMap[K, V], entries int) []byte {
+	b := encodeDelta(d, 64+entries*r.pushPerEntry)
+	if entries > 0 {
+		r.pushPerEntry = (len(b)+entries-1)/entries + 1 // room for a little longer keys
+	}
+	return b
 }
 
 // sendCtl sends a frame other than a push, after the pending push, so that
@@ -189,7 +199,7 @@ func (r *Replica[K, V]) sendDelta(node string, d *crdt.ORMap[K, V]) {
 	if isEmpty(d) {
 		return
 	}
-	if r.sendCtl(node, encodeDelta(d)) {
+	if r.sendCtl(node, encodeDelta(d, 0)) {
 		r.st.deltasSent.Add(1)
 		r.st.entriesSent.Add(uint64(len(d.LiveDots())))
 	}
