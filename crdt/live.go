@@ -204,7 +204,7 @@ func (s *liveSet[K, V]) del(n uint64) (entry[K, V], bool) {
 
 // tidy trims dead slots from both ends of the window (and the chunks left
 // outside it), moves the live ones to the map when fewer than half of a
-// large window are live, and lets go of a chunk much larger than a small
+// large window are live, and lets go of chunks much larger than a small
 // window.
 func (s *liveSet[K, V]) tidy() {
 	if s.dense == 0 {
@@ -234,12 +234,24 @@ func (s *liveSet[K, V]) tidy() {
 		s.toSparse()
 		return
 	}
-	if c := cap(s.chunks[0].slots); len(s.chunks) == 1 && c > 2*minWindow && c > 4*s.width {
-		c := &s.chunks[0]
-		c.slots = slices.Clone(c.slots[s.off : s.off+s.width])
-		c.ok = slices.Clone(c.ok[s.off : s.off+s.width])
-		s.off = 0
+	held := cap(s.chunks[0].slots)
+	if len(s.chunks) > 1 {
+		held = len(s.chunks) * chunkLen
 	}
+	if held > 2*minWindow && held > 4*s.width {
+		s.compact()
+	}
+}
+
+// compact moves the window, much smaller than the chunks that hold it,
+// to one chunk of its size.
+func (s *liveSet[K, V]) compact() {
+	c := liveChunk[K, V]{make([]entry[K, V], s.width), make([]bool, s.width)}
+	for i := range s.width {
+		from, j := s.slot(i)
+		c.slots[i], c.ok[i] = from.slots[j], from.ok[j]
+	}
+	s.chunks, s.off = append(s.chunks[:0:0], c), 0
 }
 
 // windowAll iterates over the window's live dots in counter order.

@@ -154,4 +154,20 @@ func TestLiveSetChunks(t *testing.T) {
 	if got := s.counters(); len(got) != s.len() || got[0] != 3*chunkLen+1 || got[len(got)-1] != n-chunkLen+1 {
 		t.Fatalf("%d counters from %d to %d", len(got), got[0], got[len(got)-1])
 	}
+	// A few dots left across a chunk boundary move to one small chunk.
+	lo, hi := uint64(5*chunkLen-10), uint64(5*chunkLen+10)
+	for c := uint64(n); c > hi; c-- { // from the back, then the front: the window shrinks
+		s.del(c)
+	}
+	for c := uint64(3*chunkLen + 1); c < lo; c++ {
+		s.del(c)
+	}
+	if len(s.chunks) != 1 || cap(s.chunks[0].slots) > max(2*minWindow, 4*s.width) || s.len() != int(hi-lo+1) {
+		t.Fatalf("%d live in %d chunks, the first of %d slots", s.len(), len(s.chunks), cap(s.chunks[0].slots))
+	}
+	for c := lo; c <= hi; c++ {
+		if e, ok := s.get(c); !ok || e.val != int(c) {
+			t.Fatalf("get %d: %v %v", c, e, ok)
+		}
+	}
 }
