@@ -60,10 +60,10 @@ func TestLiveSetModel(t *testing.T) {
 					t.Fatalf("%d both in the window and the map", n)
 				}
 			}
-			if len(s.slots) > minWindow && s.dense*2 < len(s.slots) {
-				t.Fatalf("window of %d with %d live", len(s.slots), s.dense)
+			if s.width > minWindow && s.dense*2 < s.width {
+				t.Fatalf("window of %d with %d live", s.width, s.dense)
 			}
-			if len(s.slots) > 0 && (!s.ok[0] || !s.ok[len(s.ok)-1]) {
+			if s.width > 0 && (!s.liveAt(0) || !s.liveAt(s.width-1)) {
 				t.Fatal("window ends on a dead slot")
 			}
 		}
@@ -116,5 +116,58 @@ func TestLiveSetWindowMoves(t *testing.T) {
 	s.set(10_000, entry[string, int]{"k", 10_000})
 	if s.base != 10_000 || s.dense != 1 || len(s.sparse) != 3 {
 		t.Fatalf("base %d dense %d map %d", s.base, s.dense, len(s.sparse))
+	}
+}
+
+// The window grows by chunks without moving what it holds, and lets go of
+// the chunks it no longer covers as its front and back dots go.
+func TestLiveSetChunks(t *testing.T) {
+	var s liveSet[string, int]
+	const n = 10 * chunkLen
+	s.set(1, entry[string, int]{"k", 1})
+	for c := uint64(2); c <= chunkLen; c++ {
+		s.set(c, entry[string, int]{"k", int(c)})
+	}
+	first := &s.chunks[0].slots[0]
+	for c := uint64(chunkLen + 1); c <= n; c++ {
+		s.set(c, entry[string, int]{"k", int(c)})
+	}
+	if &s.chunks[0].slots[0] != first || len(s.chunks) != n/chunkLen || len(s.sparse) != 0 {
+		t.Fatalf("%d chunks, %d in the map; the first moved: %v", len(s.chunks), len(s.sparse), &s.chunks[0].slots[0] != first)
+	}
+	// The first three chunks' dots and the last chunk's go, but one.
+	for c := uint64(1); c <= 3*chunkLen; c++ {
+		s.del(c)
+	}
+	for c := uint64(n - chunkLen + 2); c <= n; c++ {
+		s.del(c)
+	}
+	if s.base != 3*chunkLen+1 || s.width != 6*chunkLen+1 || len(s.chunks) != 7 || s.off != 0 {
+		t.Fatalf("base %d width %d off %d, %d chunks", s.base, s.width, s.off, len(s.chunks))
+	}
+	for c := uint64(1); c <= n; c++ {
+		want := c > 3*chunkLen && c <= n-chunkLen+1
+		if e, ok := s.get(c); ok != want || (ok && e.val != int(c)) {
+			t.Fatalf("get %d: %v %v, want live %v", c, e, ok, want)
+		}
+	}
+	if got := s.counters(); len(got) != s.len() || got[0] != 3*chunkLen+1 || got[len(got)-1] != n-chunkLen+1 {
+		t.Fatalf("%d counters from %d to %d", len(got), got[0], got[len(got)-1])
+	}
+	// A few dots left across a chunk boundary move to one small chunk.
+	lo, hi := uint64(5*chunkLen-10), uint64(5*chunkLen+10)
+	for c := uint64(n); c > hi; c-- { // from the back, then the front: the window shrinks
+		s.del(c)
+	}
+	for c := uint64(3*chunkLen + 1); c < lo; c++ {
+		s.del(c)
+	}
+	if len(s.chunks) != 1 || cap(s.chunks[0].slots) > max(2*minWindow, 4*s.width) || s.len() != int(hi-lo+1) {
+		t.Fatalf("%d live in %d chunks, the first of %d slots", s.len(), len(s.chunks), cap(s.chunks[0].slots))
+	}
+	for c := lo; c <= hi; c++ {
+		if e, ok := s.get(c); !ok || e.val != int(c) {
+			t.Fatalf("get %d: %v %v", c, e, ok)
+		}
 	}
 }

@@ -47,6 +47,31 @@ type eventLog struct {
 	// the origin recorded to last; lastID is valid when last is set
 	lastID ReplicaID
 	last   *originLog
+	// spare is an emptied log that reset kept for the next origin logged:
+	// a recycled delta (ORMap.Reset) records a batch's events without
+	// growing an array again.
+	spare *originLog
+}
+
+// maxSpare is the largest array, in events, reset keeps.
+const maxSpare = 1 << 14
+
+// reset forgets every event, keeping the map and the largest origin's
+// array (up to maxSpare) for the events recorded next.
+func (l *eventLog) reset() {
+	keep := l.spare
+	for _, o := range l.m {
+		if cap(o.buf) <= maxSpare && (keep == nil || cap(o.buf) > cap(keep.buf)) {
+			keep = o
+		}
+	}
+	clear(l.m)
+	l.last = nil
+	l.spare = keep
+	if keep != nil {
+		clear(keep.ev) // the rest of buf is clear already (room, dropPrefix)
+		keep.ev = keep.buf[:0]
+	}
 }
 
 // get returns the log of origin r, nil if none (only record sets the
@@ -93,7 +118,10 @@ func (l *eventLog) record(d Dot, removed []Dot, limit int) {
 	}
 	o := l.get(d.Replica)
 	if o == nil {
-		o = &originLog{}
+		o, l.spare = l.spare, nil
+		if o == nil {
+			o = &originLog{}
+		}
 		l.m[d.Replica] = o
 	}
 	l.lastID, l.last = d.Replica, o

@@ -298,13 +298,15 @@ func (m *ORMap[K, V]) mutateInto(acc *ORMap[K, V], removed []Dot, add *entry[K, 
 
 // Reset empties m, a delta no longer needed (made by mutators, AddInto's
 // acc, and sent; or decoded and joined), so that it can be the next acc or
-// DecodeORMapInto's dst: its entry buffer keeps its capacity, so a batch
-// of mutations or a decode then costs no growth of it. m must be a delta,
-// never a state.
+// DecodeORMapInto's dst: its entry buffer and its event log's array keep
+// their capacity, so a batch of mutations or a decode then costs no growth
+// of them. m must be a delta, never a state.
 func (m *ORMap[K, V]) Reset() {
 	fl := m.flat
 	clear(fl) // keys and values held no longer than needed
-	*m = ORMap[K, V]{self: m.self, kc: m.kc, vc: m.vc, logLimit: noLimit, refs: m.refs}
+	lg := m.log
+	lg.reset()
+	*m = ORMap[K, V]{self: m.self, kc: m.kc, vc: m.vc, logLimit: noLimit, refs: m.refs, log: lg}
 	if fl != nil {
 		m.flat = fl[:0]
 	}
@@ -865,6 +867,7 @@ func (m *ORMap[K, V]) Purge(r ReplicaID) MapChanges[K, V] {
 	m.unflat()
 	rec := &recorder[K, V]{}
 	if o := m.origins[r]; o != nil {
+		rec.values = make([]ValueChange[K, V], 0, o.live.len())
 		for _, n := range o.live.counters() {
 			dot := Dot{r, n}
 			if e, ok := m.removeLive(dot); ok {

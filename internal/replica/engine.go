@@ -104,6 +104,16 @@ func (r *Replica[K, V]) flush() {
 	}
 }
 
+// growPending makes room for n more pending changes, at least doubling
+// the buffer when it must grow: a turn that joins many deltas copies its
+// changes a few times, not once per delta (slices.Grow alone allocates
+// exactly what a delta needs when that exceeds twice the buffer).
+func (r *Replica[K, V]) growPending(n int) {
+	if len(r.pending)+n > cap(r.pending) {
+		r.pending = slices.Grow(r.pending, max(n, cap(r.pending)))
+	}
+}
+
 // report hands the pending changes to OnChange (what it makes comes in
 // the next round, until none is left).
 func (r *Replica[K, V]) report() {
@@ -134,7 +144,7 @@ func (r *Replica[K, V]) pushOut() {
 	if len(peers) == 0 {
 		return
 	}
-	b := encodeDelta(d)
+	b := r.encodePush(d, int(entries))
 	for _, p := range peers {
 		if r.send(p, b) {
 			r.st.deltasSent.Add(1)
@@ -152,6 +162,16 @@ func (r *Replica[K, V]) recycle(d *crdt.ORMap[K, V]) {
 		d.Reset()
 		r.spareOut = d
 	}
+}
+
+// encodePush encodes d, a push of entries live entries, into a buffer
+// sized by the bytes per entry of the last push.
+func (r *Replica[K, V]) encodePush(d *crdt.ORMap[K, V], entries int) []byte {
+	b := encodeDelta(d, 64+entries*r.pushPerEntry)
+	if entries > 0 {
+		r.pushPerEntry = (len(b)+entries-1)/entries + 1 // room for a little longer keys
+	}
+	return b
 }
 
 // sendCtl sends a frame other than a push, after the pending push, so that
@@ -179,7 +199,7 @@ func (r *Replica[K, V]) sendDelta(node string, d *crdt.ORMap[K, V]) {
 	if isEmpty(d) {
 		return
 	}
-	if r.sendCtl(node, encodeDelta(d)) {
+	if r.sendCtl(node, encodeDelta(d, 0)) {
 		r.st.deltasSent.Add(1)
 		r.st.entriesSent.Add(uint64(len(d.LiveDots())))
 	}
@@ -280,6 +300,7 @@ func (r *Replica[K, V]) purge(id crdt.ReplicaID, final bool) {
 	r.st.purged.Add(1)
 	r.dirty = true
 	if shown || r.cfg.OnVisibility != nil {
+		r.growPending(len(ch.Values))
 		for _, vc := range ch.Values {
 			r.pending = append(r.pending, Change[K, V]{Op: vc.Op, Key: vc.Key, Value: vc.Value, Dot: vc.Dot, Reason: Purged, Hidden: !shown})
 		}
@@ -582,7 +603,7 @@ func (r *Replica[K, V]) joinRemote(d *crdt.ORMap[K, V]) (added uint64) {
 		r.m.PurgeReplica(id)
 		r.st.dropped.Add(1)
 	}
-	r.pending = slices.Grow(r.pending, len(r.joined))
+	r.growPending(len(r.joined))
 	var last crdt.ReplicaID // a delta's entries are mostly of one origin
 	shown := false
 	for i, vc := range r.joined {

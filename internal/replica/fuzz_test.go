@@ -9,7 +9,7 @@ import (
 func FuzzDecodeFrame(f *testing.F) {
 	m := crdt.NewORMap(crdt.ReplicaID{Name: "a@h", Epoch: 1}, crdt.StringCodec{}, crdt.StringCodec{})
 	d := m.Add("k", "v")
-	f.Add(encodeDelta(d))
+	f.Add(encodeDelta(d, 0))
 	f.Add(encodeDigest(digestAnswer, m.Digest()))
 	f.Add(encodeAsk(2, []crdt.ReplicaID{{Name: "a@h", Epoch: 1}, {Name: "b@h", Epoch: 3}}, m.Digest()))
 	f.Add(encodeAnswer(3, d))
@@ -28,7 +28,7 @@ func FuzzDecodeFrame(f *testing.F) {
 		var again []byte
 		switch fr.kind {
 		case kindDelta:
-			again = encodeDelta(fr.delta)
+			again = encodeDelta(fr.delta, 0)
 		case kindDigest:
 			again = encodeDigest(fr.flags, fr.digest)
 		case kindAsk:

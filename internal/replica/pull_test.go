@@ -39,7 +39,7 @@ func TestReplicaPullsTheGapOnce(t *testing.T) {
 		}))
 		var one int
 		require.NoError(t, b.r.Update(context.Background(), func(s *State[string, string]) error {
-			one = len(encodeDelta(s.Map().DeltaFor(ga)))
+			one = len(encodeDelta(s.Map().DeltaFor(ga), 0))
 			return nil
 		}))
 		c.rejoin()

@@ -210,6 +210,9 @@ type Replica[K comparable, V any] struct {
 	pushTimer *time.Timer
 	pushArmed bool
 	free      chan chan error // Update's reply channels, for reuse
+	// pushPerEntry: bytes per live entry of the last push, to size the
+	// next push's buffer.
+	pushPerEntry int
 }
 
 type purgeMark struct {

@@ -205,7 +205,7 @@ func TestReplicaRefusesCheckedDelta(t *testing.T) {
 		bad := crdt.NewORMap(b.r.Self(), crdt.StringCodec{}, crdt.StringCodec{})
 		bad.Add("good", "v")
 		bad.Add("evil", "forged")
-		require.NoError(t, b.n.SendService(context.Background(), a.n.Name(), cfg.Service, encodeDelta(bad)))
+		require.NoError(t, b.n.SendService(context.Background(), a.n.Name(), cfg.Service, encodeDelta(bad, 0)))
 		p2ptest.Eventually(t, 10*time.Second, func() bool { return a.r.Stats().Refused == 1 }, "the delta is refused")
 		require.Empty(t, a.visible(t), "nothing of the refused delta is joined")
 		require.Zero(t, a.r.Stats().BadFrames)

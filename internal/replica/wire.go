@@ -65,8 +65,11 @@ func appendDigest(b []byte, g crdt.Digest) []byte {
 	return b
 }
 
-func encodeDelta[K comparable, V any](d *crdt.ORMap[K, V]) []byte {
-	return appendDelta(append(make([]byte, 0, 64), kindDelta), d)
+// encodeDelta encodes a push of d into a buffer of size bytes, or more if
+// d needs them (a good guess saves append's growth: 1.25x steps from a
+// large buffer, about five times the frame allocated and copied).
+func encodeDelta[K comparable, V any](d *crdt.ORMap[K, V], size int) []byte {
+	return appendDelta(append(make([]byte, 0, max(size, 64)), kindDelta), d)
 }
 
 func encodeDigest(flags byte, g crdt.Digest) []byte {
