@@ -92,3 +92,16 @@ func (n *Node) ProcessInfo(pid Pid) (ProcessInfo, error) {
 	slices.SortFunc(info.MonitoredBy, Pid.Compare)
 	return info, nil
 }
+
+// Fresh reports whether p is, as far as other processes can tell, as a
+// newly spawned one: alive, with no message waiting, no links, no monitors
+// it holds or that watch it, no registered name and not trapping exits.
+// It answers what a ProcessInfo of p would, without building one (rpc asks
+// it after every call an idle call process ran). Call it from p's own
+// goroutine, as every Process method.
+func (p *Process) Fresh() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return !p.dead && p.queueLenLocked() == 0 && p.links.len() == 0 && p.monitors.len() == 0 &&
+		p.monitoredBy.len() == 0 && p.nameLocked() == "" && !p.trapExit
+}

@@ -94,3 +94,46 @@ func TestProcessInfoActorStatuses(t *testing.T) {
 	require.Equal(t, StatusExiting, info.Status)
 	close(a.out)
 }
+
+// Fresh tells what ProcessInfo would of a process as a new one: each link,
+// monitor (either way), name, exit trap or waiting message makes it not
+// fresh, and undoing it makes it fresh again; a dead process is not fresh.
+func TestProcessFresh(t *testing.T) {
+	defer leaktest.AfterTest(t)()
+	n := startNode(t)
+	defer stopNode(t, n)
+	p, w := probe(t, n), probe(t, n)
+	other, err := n.Spawn(blockForever)
+	require.NoError(t, err)
+	require.True(t, p.Fresh(), "a new process")
+	var ref Ref
+	for _, step := range []struct {
+		what     string
+		do, undo func()
+	}{
+		{"linked", func() { p.Link(other) }, func() { p.Unlink(other) }},
+		{"holding a monitor", func() { ref = p.Monitor(other) }, func() { p.Demonitor(ref, true) }},
+		{"monitored", func() { ref = w.Monitor(p.Self()) }, func() { w.Demonitor(ref, true) }},
+		{"named", func() { require.NoError(t, p.Register("fresh-test")) }, func() { require.NoError(t, p.Unregister()) }},
+		{"trapping exits", func() { p.TrapExit(true) }, func() { p.TrapExit(false) }},
+		{"with a message waiting", func() { n.Send(p.Self(), "m") }, func() { require.Equal(t, "m", recv(t, p)) }},
+	} {
+		step.do()
+		require.False(t, p.Fresh(), step.what)
+		info, err := n.ProcessInfo(p.Self())
+		require.NoError(t, err)
+		require.False(t, info.MessageQueueLen == 0 && len(info.Links) == 0 && len(info.Monitors) == 0 &&
+			len(info.MonitoredBy) == 0 && info.RegisteredName == "" && !info.TrapExit, "ProcessInfo agrees: %s", step.what)
+		step.undo()
+		require.True(t, p.Fresh(), "no longer %s", step.what)
+	}
+
+	got := make(chan *Process, 1)
+	pid, err := n.Spawn(func(q *Process) error { got <- q; return nil })
+	require.NoError(t, err)
+	q := waitFor(t, nil, got, "the process")
+	ref = w.Monitor(pid)
+	waitDown(t, w, ref)
+	require.False(t, q.Fresh(), "a dead process")
+	n.Exit(other, ReasonKill)
+}

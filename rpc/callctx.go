@@ -167,7 +167,9 @@ type procPool struct {
 	idle []*callProc
 }
 
-// handOff gives j to an idle call process; false if none is idle.
+// handOff gives j to an idle call process; false if none is idle. It
+// prefers one that spins for its next call (internal/spin), which takes it
+// without being woken, then the warmest.
 func (pp *procPool) handOff(j job) bool {
 	pp.mu.Lock()
 	defer pp.mu.Unlock()
@@ -175,9 +177,17 @@ func (pp *procPool) handOff(j job) bool {
 	if n == 0 {
 		return false
 	}
-	cp := pp.idle[n-1]
-	pp.idle[n-1] = nil
-	pp.idle = pp.idle[:n-1]
+	k := n - 1
+	if spin.Spinners() != 0 && !pp.idle[k].w.Spinning() {
+		for i := k - 1; i >= 0; i-- {
+			if pp.idle[i].w.Spinning() {
+				k = i
+				break
+			}
+		}
+	}
+	cp := pp.idle[k]
+	pp.idle = slices.Delete(pp.idle, k, k+1)
 	if j.remote {
 		// A call from another node: counted as a conversation from now
 		// (spin.Conversations), before the reader's yield looks.

@@ -224,7 +224,7 @@ func (r *RPC) callLoop(p *nodal.Process, j job) {
 	defer cp.w.End()
 	done := p.Context().Done()
 	for {
-		if !r.run(p, j, &cp.buf) || !r.fresh(pid) {
+		if !r.run(p, j, &cp.buf) || !p.Fresh() {
 			return
 		}
 		remote := j.from.Name != r.self
@@ -263,13 +263,6 @@ func (r *RPC) callLoop(p *nodal.Process, j job) {
 			return
 		}
 	}
-}
-
-// fresh reports whether the call process pid is as a new one would be.
-func (r *RPC) fresh(pid nodal.Pid) bool {
-	info, err := r.n.ProcessInfo(pid)
-	return err == nil && info.MessageQueueLen == 0 && len(info.Links) == 0 && len(info.Monitors) == 0 &&
-		len(info.MonitoredBy) == 0 && info.RegisteredName == "" && !info.TrapExit
 }
 
 // run runs one call on the call process p and sends its reply, encoded in

@@ -189,3 +189,44 @@ func TestServedCallCountsAsConversation(t *testing.T) {
 		require.Equal(t, base, spin.Conversations(), "parked idle again, it does not count")
 	})
 }
+
+// A call is handed to the idle call process that spins for one, which takes
+// it without being woken, rather than to the warmest (the last parked); with
+// none spinning, to the warmest.
+func TestHandOffPrefersTheSpinner(t *testing.T) {
+	if !spin.Supported {
+		t.Skip("no spin on this OS")
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2)) // one spinner at a time
+	var pp procPool
+	cps := make([]*callProc, 3)
+	for i := range cps {
+		cps[i] = &callProc{next: make(chan job, 1)}
+		require.True(t, pp.park(cps[i]))
+	}
+	spinner := cps[1] // neither the first parked nor the warmest
+	held, release := make(chan struct{}), make(chan struct{})
+	spun := make(chan struct{})
+	go func() {
+		defer close(spun)
+		once := false
+		spinner.w.Spin(func() bool {
+			if !once {
+				once = true
+				close(held) // spinning now
+				<-release
+			}
+			return len(spinner.next) != 0
+		})
+	}()
+	<-held
+	require.True(t, pp.handOff(job{}))
+	close(release)
+	<-spun
+	spinner.w.End()
+	require.Len(t, spinner.next, 1, "the spinner got the call")
+	require.Empty(t, cps[2].next, "not the warmest")
+	require.True(t, pp.handOff(job{}))
+	require.Len(t, cps[2].next, 1, "with none spinning, the warmest")
+	require.Equal(t, []*callProc{cps[0]}, pp.idle)
+}
