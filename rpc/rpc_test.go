@@ -452,6 +452,10 @@ func TestPmapNodeLostMidway(t *testing.T) {
 		lost := make(chan struct{})
 		for i, r := range c.rpcs {
 			must(t, Register(r, "square", func(ctx context.Context, v int) (int, error) {
+				// Every item takes (fake) time, on a too: otherwise a's
+				// own workers, calling locally, could run every item
+				// before c's workers are even started.
+				time.Sleep(time.Millisecond)
 				if i == 2 && served[2].Add(1) >= 5 {
 					if served[2].Load() == 5 {
 						close(lost) // c hangs from its fifth item on
