@@ -193,6 +193,9 @@ func TestRemoteChildRestartedByRestartType(t *testing.T) {
 		for _, id := range []string{"permanent", "transient", "temporary"} {
 			pid := childOn(t, a, sup, id)
 			require.Equal(t, b.Name(), pid.Node, id)
+			// The census hears of a child once its goroutine has started,
+			// after the spawn returned.
+			p2ptest.Eventually(t, 10*time.Second, func() bool { return len(cs.of(id)) > 0 }, "%s started", id)
 			require.Equal(t, []nodal.Pid{pid}, cs.of(id), "%s runs once, on b", id)
 			info, err := b.ProcessInfo(pid)
 			require.NoError(t, err)
@@ -229,7 +232,8 @@ func TestRemoteChildRestartedByRestartType(t *testing.T) {
 		require.Empty(t, cs.of("temporary"))
 
 		require.NoError(t, Stop(ctx, a, sup))
-		require.Empty(t, cs.of("permanent"), "stopping the supervisor stops its remote children")
+		p2ptest.Eventually(t, 10*time.Second, func() bool { return len(cs.of("permanent")) == 0 },
+			"stopping the supervisor stops its remote children") // once their deferred outs ran
 	})
 }
 
@@ -261,7 +265,11 @@ func TestRemoteChildNodeLostFailsOver(t *testing.T) {
 			return childOn(t, a, sup, "w").Node == c.Name()
 		}, "w restarted on c")
 		p2ptest.Eventually(t, 60*time.Second, func() bool {
-			return !alive(b, old) && len(cs.of("temporary")) == 0
+			// Dead for the runtime at once; the census hears of it once the
+			// goroutine has run its deferred out, and of the replacement
+			// once its goroutine started.
+			return !alive(b, old) && !slices.Contains(cs.of("w"), old) && len(cs.of("temporary")) == 0 &&
+				slices.Contains(cs.of("w"), childOn(t, a, sup, "w"))
 		}, "the children on b died with the broken links")
 		require.Equal(t, []nodal.Pid{childOn(t, a, sup, "w")}, cs.of("w"), "w runs once")
 		kids, err := WhichChildren(ctx, a, sup)
@@ -297,7 +305,8 @@ func TestRemoteTrappingOrphanKilledOnReconnect(t *testing.T) {
 			return errors.Is(cs.trapped(orphan), nodal.ReasonNoConnection)
 		}, "the orphan trapped noconnection")
 		require.True(t, alive(b, orphan), "a trapping orphan lives on during the split")
-		require.Len(t, cs.of("w"), 2)
+		p2ptest.Eventually(t, 10*time.Second, func() bool { return len(cs.of("w")) == 2 },
+			"the orphan and its replacement both run") // the replacement's census once it started
 
 		net.Heal()
 		p2ptest.Eventually(t, 60*time.Second, func() bool {
@@ -305,7 +314,9 @@ func TestRemoteTrappingOrphanKilledOnReconnect(t *testing.T) {
 			defer ccancel()
 			return a.Connect(cctx, b.Name()) == nil
 		}, "a and b connected again")
-		p2ptest.Eventually(t, 60*time.Second, func() bool { return !alive(b, orphan) }, "the orphan killed")
+		p2ptest.Eventually(t, 60*time.Second, func() bool {
+			return !alive(b, orphan) && !slices.Contains(cs.of("w"), orphan) // its deferred out ran
+		}, "the orphan killed")
 		replacement := childOn(t, a, sup, "w")
 		require.Equal(t, c.Name(), replacement.Node, "the replacement stays where it runs")
 		require.Equal(t, []nodal.Pid{replacement}, cs.of("w"), "one instance")
