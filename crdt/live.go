@@ -202,10 +202,15 @@ func (s *liveSet[K, V]) del(n uint64) (entry[K, V], bool) {
 	return e, ok
 }
 
-// tidy trims dead slots from both ends of the window (and the chunks left
-// outside it), moves the live ones to the map when fewer than half of a
+// tidy trims dead slots from the front of the window (and the chunks left
+// before it), moves the live ones to the map when fewer than half of a
 // large window are live, and lets go of chunks much larger than a small
-// window.
+// window. Dead slots at the end stay until half the window is dead: a
+// process that joins and leaves over and over makes a new dot at the end
+// each time, and a window trimmed back after each leave grew again over
+// all the dead slots since at the next join (a cost that grew with every
+// join, for as long as the rest of the window kept it dense); kept, the
+// window grows by a slot a dot, and is trimmed once per half.
 func (s *liveSet[K, V]) tidy() {
 	if s.dense == 0 {
 		s.release()
@@ -223,16 +228,20 @@ func (s *liveSet[K, V]) tidy() {
 		s.chunks = s.chunks[drop:]
 		s.off -= drop * chunkLen
 	}
-	for !s.liveAt(s.width - 1) {
-		s.width--
-	}
-	if keep := (s.off+s.width-1)/chunkLen + 1; keep < len(s.chunks) {
-		clear(s.chunks[keep:])
-		s.chunks = s.chunks[:keep]
-	}
 	if s.width > minWindow && s.dense*2 < s.width {
-		s.toSparse()
-		return
+		// Half dead: first the dead slots at the end go, once (a window
+		// whose last dots died), then, still half dead, all to the map.
+		for !s.liveAt(s.width - 1) {
+			s.width--
+		}
+		if keep := (s.off+s.width-1)/chunkLen + 1; keep < len(s.chunks) {
+			clear(s.chunks[keep:])
+			s.chunks = s.chunks[:keep]
+		}
+		if s.width > minWindow && s.dense*2 < s.width {
+			s.toSparse()
+			return
+		}
 	}
 	held := cap(s.chunks[0].slots)
 	if len(s.chunks) > 1 {

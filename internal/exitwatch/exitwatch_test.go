@@ -16,10 +16,7 @@ import (
 // exits is not; Stop ends the watcher.
 func TestWatcher(t *testing.T) {
 	defer leaktest.AfterTest(t)()
-	cfg := nodal.DefaultLocalConfig("w@127.0.0.1", "exitwatch-test-cookie")
-	cfg.P2P.Network = p2ptest.New()
-	n, err := nodal.Start(context.Background(), cfg)
-	require.NoError(t, err)
+	n := startNode(t)
 	defer n.Stop(context.Background())
 
 	exited := make(chan nodal.Pid, 4)
@@ -67,10 +64,7 @@ func TestWatcher(t *testing.T) {
 // skips it), and ends one that runs. Each round kills before Stop or not.
 func TestStopAfterKill(t *testing.T) {
 	defer leaktest.AfterTest(t)()
-	cfg := nodal.DefaultLocalConfig("w@127.0.0.1", "exitwatch-test-cookie")
-	cfg.P2P.Network = p2ptest.New()
-	n, err := nodal.Start(context.Background(), cfg)
-	require.NoError(t, err)
+	n := startNode(t)
 	defer n.Stop(context.Background())
 	for i := range 100 {
 		w, err := Start(n, "test", func(nodal.Pid) {})
@@ -82,4 +76,14 @@ func TestStopAfterKill(t *testing.T) {
 		require.NoError(t, w.Stop(ctx), "round %d", i)
 		cancel()
 	}
+}
+
+// startNode starts a node on an in-process network.
+func startNode(t *testing.T) *nodal.Node {
+	t.Helper()
+	cfg := nodal.DefaultLocalConfig("w@127.0.0.1", "exitwatch-test-cookie")
+	cfg.P2P.Network = p2ptest.New()
+	n, err := nodal.Start(context.Background(), cfg)
+	require.NoError(t, err)
+	return n
 }
