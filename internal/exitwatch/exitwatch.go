@@ -80,7 +80,7 @@ func Start(n *nodal.Node, what string, exited func(nodal.Pid)) (*Watcher, error)
 		for {
 			msg, err := p.Receive(context.Background())
 			if err != nil {
-				return nil // killed: Stop
+				return nil // killed: its node stops (Stop asks by a call)
 			}
 			switch m := msg.(type) {
 			case nodal.CallRequest:
