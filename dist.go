@@ -15,7 +15,7 @@ import (
 )
 
 // Distribution frame kinds. Their numbers are part of the wire protocol
-// "/nodal/dist/1.0.0" carried by p2p.
+// "/nodal/dist/1.1.0" carried by p2p.
 const (
 	dMsg          byte = iota + 1 // from, to, value
 	dMsgName                      // from, name, value

@@ -278,7 +278,7 @@ func TestDistSpawnLinkSpawnerGone(t *testing.T) {
 	// A spawn_link request from a pid of an earlier start of a.
 	stale := Pid{Node: a.Name(), ID: 5, Incarnation: a.Incarnation() + 1}
 	frame := binary.AppendUvarint([]byte{dSpawnReq}, 1)
-	frame = appendRemotePid(frame, stale, a.Name())
+	frame = appendRemotePid(frame, stale, a.Name(), a.Incarnation())
 	frame = appendPid(frame, Pid{})
 	frame = append(frame, spawnFlagLink)
 	frame = appendRef(frame, Ref{})

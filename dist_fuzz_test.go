@@ -40,7 +40,7 @@ func FuzzDistFrame(f *testing.F) {
 	seed(signal{kind: sigReply, from: from, to: sink, ref: Ref{Node: n.name, ID: 9, Incarnation: 1}, msg: CallReply{Reply: 1}})
 	seed(signal{kind: sigCall, from: from, to: sink, ref: Ref{Node: peer.Name, ID: 2, Incarnation: 7}, msg: CallRequest{Req: "req"}})
 	seed(signal{kind: sigReply, from: from, to: sink, ref: Ref{Node: n.name, ID: 9, Incarnation: 1}, msg: CallReply{Reply: 1, dropped: true}})
-	name := appendString(append(appendRemotePid([]byte{dMsgName}, from, peer.Name), 0), "sink")
+	name := appendString(append(appendRemotePid([]byte{dMsgName}, from, peer.Name, peer.Incarnation), 0), "sink")
 	f.Add(append(name, tagNil))
 	f.Add(appendString(binary.AppendUvarint([]byte{dWhereisReq}, 1), "sink"))
 	f.Add([]byte{dSpawnReply, 1, 0, 3, 'a', 'b', 'c'})

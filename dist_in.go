@@ -13,7 +13,18 @@ import (
 	"github.com/nodal-go/nodal/p2p"
 )
 
-func (dec *decoder) remotePid(implied string) Pid {
+// remotePid decodes a pid that appendRemotePid encoded; implied and inc
+// are the node name and incarnation it leaves out (the peer's for a
+// sender's pid, this node's for a target's).
+func (dec *decoder) remotePid(implied string, inc uint64) Pid {
+	if r := dec.Rest(); len(r) > 0 && r[0] == pidImplied {
+		dec.Byte()
+		id := dec.Uvarint()
+		if dec.Err() != nil {
+			return Pid{}
+		}
+		return Pid{Node: implied, ID: id, Incarnation: inc}
+	}
 	node, id, inc := dec.Ident()
 	if node == "" {
 		node = implied
@@ -251,21 +262,40 @@ func (d *dist) decodeLocalMsg(f []byte, box *[]byte, head *msgHead) (id uint64, 
 	if h := head.b; len(h) > 0 && len(f) > len(h) && string(f[:len(h)]) == string(h) {
 		id, i = head.id, len(h) // the same bytes parse the same
 	} else {
-		// kind, 0 (from's node: the peer), id, incarnation, 0 (to's node: this node), id, incarnation, value
-		if len(f) < 8 || f[0] != dMsg || f[1] != 0 {
+		// kind, from (its node: the peer), to (its node: this node),
+		// value; each pid is pidImplied and its id, or 0, its id and its
+		// incarnation (appendRemotePid)
+		if len(f) < 6 || f[0] != dMsg {
 			return 0, nil, false, nil
 		}
-		i = skipUvarint(f, skipUvarint(f, 2))  // from's id and incarnation: checked, not needed
-		if i < 0 || i >= len(f) || f[i] != 0 { // to's node
+		switch f[1] { // from's id, and incarnation: checked, not needed
+		case pidImplied:
+			i = skipUvarint(f, 2)
+		case 0:
+			i = skipUvarint(f, skipUvarint(f, 2))
+		default:
 			return 0, nil, false, nil
 		}
-		id, i = uvarintAt(f, i+1)
-		if i < 0 || !bytes.HasPrefix(f[i:], d.incEnc) || i+len(d.incEnc) == len(f) {
-			// No value, or a pid of another start (noproc), or one encoded
-			// otherwise than this node encodes its incarnation: the general path.
+		if i < 0 || i >= len(f) {
 			return 0, nil, false, nil
 		}
-		i += len(d.incEnc)
+		switch to := f[i]; {
+		case to == pidImplied:
+			id, i = uvarintAt(f, i+1)
+		case to == 0:
+			id, i = uvarintAt(f, i+1)
+			if i < 0 || !bytes.HasPrefix(f[i:], d.incEnc) {
+				// A pid of another start (noproc), or one encoded otherwise
+				// than this node encodes its incarnation: the general path.
+				return 0, nil, false, nil
+			}
+			i += len(d.incEnc)
+		default:
+			return 0, nil, false, nil
+		}
+		if i < 0 || i >= len(f) {
+			return 0, nil, false, nil // no value: the general path says so
+		}
 		head.b, head.id = f[:i:i], id
 	}
 	if f[i] == tagBytes {
@@ -337,7 +367,7 @@ func (d *dist) handleFrame(p p2p.Peer, data []byte) error {
 	}
 	switch kind {
 	case dMsgName:
-		from := dec.remotePid(p.Name)
+		from := dec.remotePid(p.Name, p.Incarnation)
 		name := dec.Str()
 		v := d.codec.decodeValue(&dec)
 		if err := dec.done(); err != nil {

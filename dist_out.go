@@ -45,7 +45,7 @@ func (n *Node) sendNode(from Pid, node, name string, msg any) error {
 		return nil // unreachable node: dropped
 	}
 	b := []byte{dMsgName}
-	b = appendRemotePid(b, from, n.name)
+	b = appendRemotePid(b, from, n.name, n.incarnation)
 	b = appendString(b, name)
 	b, err = d.codec.AppendValue(b, msg)
 	if err != nil {
@@ -219,8 +219,8 @@ func (d *dist) newRemoteDest(p *Process, to Pid) *remoteDest {
 		c = new(remoteDest)
 	}
 	b := append(c.frame[:0], dMsg)
-	b = appendRemotePid(b, p.pid, d.n.name)
-	b = appendRemotePid(b, to, peer.Name)
+	b = appendRemotePid(b, p.pid, d.n.name, d.n.incarnation)
+	b = appendRemotePid(b, to, peer.Name, link.Peer().Incarnation)
 	*c = remoteDest{to: to, peers: peers, link: link, frame: b, head: len(b)}
 	p.sendOut = c
 	return c
@@ -233,16 +233,33 @@ func (d *dist) undeliverable(s signal, reason error) {
 }
 
 // appendRemotePid encodes a pid whose node is usually implied (the sender's
-// or the receiver's name): the node name is left out when it equals implied.
-func appendRemotePid(b []byte, p Pid, implied string) []byte {
-	if p.Node == implied {
-		b = append(b, 0)
-	} else {
+// or the receiver's name). When its node is implied, the node name is left
+// out (a 0 where the name would be); when its incarnation is inc too, the
+// incarnation is left out as well (pidImplied where the name would be: no
+// node name is one byte long), which saves 5 of a message frame's ~17
+// bytes of head for each of its two pids. inc is the implied node's
+// incarnation when the frame is sure to reach that incarnation or come
+// from it, else 0: the sender's own incarnation for a pid of its own, the
+// connection's peer for a frame sent on a p2p.Link (which fails rather
+// than go on another connection), never for a frame sent by node name,
+// which could reach a restarted node that would take an old pid for one of
+// its own.
+func appendRemotePid(b []byte, p Pid, implied string, inc uint64) []byte {
+	if p.Node != implied {
 		b = appendString(b, p.Node)
+	} else if inc != 0 && p.Incarnation == inc {
+		return binary.AppendUvarint(append(b, pidImplied), p.ID)
+	} else {
+		b = append(b, 0)
 	}
 	b = binary.AppendUvarint(b, p.ID)
 	return binary.AppendUvarint(b, p.Incarnation)
 }
+
+// pidImplied stands for a pid's node name and incarnation, both implied
+// (appendRemotePid): as a name it would be one byte long, and no node name
+// is (p2p.ParseName).
+const pidImplied byte = 1
 
 // framePool recycles encoding buffers: p2p copies a frame when it queues it.
 var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}

@@ -85,8 +85,8 @@ func (d *dist) encodeSignal(b []byte, s signal, peer string) ([]byte, error) {
 	}
 	f := sigFrames[kind].fields
 	b = append(b, kind)
-	b = appendRemotePid(b, s.from, d.n.name)
-	b = appendRemotePid(b, s.to, peer)
+	b = appendRemotePid(b, s.from, d.n.name, d.n.incarnation)
+	b = appendRemotePid(b, s.to, peer, 0) // sent by name: see appendRemotePid
 	if f&fRef != 0 {
 		b = appendRef(b, s.ref)
 	}
@@ -103,8 +103,8 @@ func (d *dist) encodeSignal(b []byte, s signal, peer string) ([]byte, error) {
 func (d *dist) decodeSignal(p p2p.Peer, kind byte, f sigFrame, dec *decoder) (signal, error) {
 	s := signal{
 		kind: f.sig,
-		from: dec.remotePid(p.Name),
-		to:   dec.remotePid(d.n.name),
+		from: dec.remotePid(p.Name, p.Incarnation),
+		to:   dec.remotePid(d.n.name, d.n.incarnation),
 	}
 	if s.from.Node != p.Name && !s.from.IsZero() {
 		return signal{}, fmt.Errorf("%w: signal from %v relayed by %s", ErrCodec, s.from, p.Name)

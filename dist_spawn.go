@@ -128,7 +128,7 @@ func (n *Node) spawnOn(ctx context.Context, parent *Process, node, behaviour str
 	}
 	req, wait := d.newPending(node, install)
 	b := binary.AppendUvarint([]byte{dSpawnReq}, req)
-	b = appendRemotePid(b, from, n.name)
+	b = appendRemotePid(b, from, n.name, n.incarnation)
 	b = appendPid(b, gl)
 	b = append(b, flags)
 	b = appendRef(b, ref)
@@ -156,7 +156,7 @@ func (n *Node) spawnOn(ctx context.Context, parent *Process, node, behaviour str
 // before any signal from the new process.
 func (d *dist) handleSpawnRequest(p p2p.Peer, dec *decoder) error {
 	req := dec.Uvarint()
-	from := dec.remotePid(p.Name)
+	from := dec.remotePid(p.Name, p.Incarnation)
 	gl := dec.pid()
 	flags := dec.Byte()
 	ref := dec.ref()

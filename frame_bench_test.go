@@ -66,8 +66,8 @@ func BenchmarkFramesDeliver32(b *testing.B) {
 	}
 	// encodeSignal named the sender's node: the peer would have left it
 	// implied; rebuild the frame as it arrives.
-	one = append([]byte{dMsg}, appendRemotePid(nil, s.from, frameBenchPeer.Name)...)
-	one = appendRemotePid(one, sink, n.name)
+	one = append([]byte{dMsg}, appendRemotePid(nil, s.from, frameBenchPeer.Name, frameBenchPeer.Incarnation)...)
+	one = appendRemotePid(one, sink, n.name, n.incarnation)
 	if one, err = DefaultCodec.AppendValue(one, make([]byte, 32)); err != nil {
 		b.Fatal(err)
 	}
@@ -128,8 +128,8 @@ func BenchmarkDecodeLocalMsg32(b *testing.B) {
 	d := newDist(n, DefaultCodec)
 	from := Pid{Node: frameBenchPeer.Name, ID: 99, Incarnation: frameBenchPeer.Incarnation}
 	to := Pid{Node: n.name, ID: 1234, Incarnation: n.incarnation}
-	f := append([]byte{dMsg}, appendRemotePid(nil, from, frameBenchPeer.Name)...)
-	f = appendRemotePid(f, to, n.name)
+	f := append([]byte{dMsg}, appendRemotePid(nil, from, frameBenchPeer.Name, frameBenchPeer.Incarnation)...)
+	f = appendRemotePid(f, to, n.name, n.incarnation)
 	f, err := DefaultCodec.AppendValue(f, make([]byte, 32))
 	if err != nil {
 		b.Fatal(err)

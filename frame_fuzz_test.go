@@ -19,24 +19,30 @@ func FuzzFramesFastPath(f *testing.F) {
 	d := newDist(n, DefaultCodec)
 	from := Pid{Node: frameBenchPeer.Name, ID: 99, Incarnation: frameBenchPeer.Incarnation}
 	to := Pid{Node: n.name, ID: 1234, Incarnation: n.incarnation}
-	for _, v := range []any{make([]byte, 32), []byte{}, "text", 7, Pid{Node: "x@h", ID: 1}, nil} {
-		fr := append([]byte{dMsg}, appendRemotePid(nil, from, frameBenchPeer.Name)...)
-		fr = appendRemotePid(fr, to, n.name)
-		fr, err = DefaultCodec.AppendValue(fr, v)
-		require.NoError(f, err)
-		for i := range fr { // and every cut of it
-			f.Add(fr[:i+1])
+	// Each pid with its incarnation implied (a frame sent on a link) or
+	// spelled out (one sent by node name).
+	for _, inc := range [][2]uint64{{frameBenchPeer.Incarnation, n.incarnation}, {0, 0}, {frameBenchPeer.Incarnation, 0}, {0, n.incarnation}} {
+		for _, v := range []any{make([]byte, 32), []byte{}, "text", 7, Pid{Node: "x@h", ID: 1}, nil} {
+			fr := append([]byte{dMsg}, appendRemotePid(nil, from, frameBenchPeer.Name, inc[0])...)
+			fr = appendRemotePid(fr, to, n.name, inc[1])
+			fr, err = DefaultCodec.AppendValue(fr, v)
+			require.NoError(f, err)
+			for i := range fr { // and every cut of it
+				f.Add(fr[:i+1])
+			}
 		}
 	}
 	f.Add([]byte{dMsg, 0, 1, 7, 0, 1, 1, tagBytes, 3, 'a', 'b'})
+	f.Add([]byte{dMsg, pidImplied, 1, pidImplied, 1, tagBytes, 2, 'a', 'b'})
+	f.Add([]byte{dMsg, pidImplied, 0x80, pidImplied, 0x80, tagBytes, 1, 'a'})
 	// Cut right after the target pid: no value.
-	head := append([]byte{dMsg}, appendRemotePid(nil, from, frameBenchPeer.Name)...)
-	f.Add(appendRemotePid(head, to, n.name))
+	head := append([]byte{dMsg}, appendRemotePid(nil, from, frameBenchPeer.Name, frameBenchPeer.Incarnation)...)
+	f.Add(appendRemotePid(head, to, n.name, n.incarnation))
 	f.Add([]byte{dMsg, 0, 0x80, 0, 0, 0, 0, 0, 0, 0})
 	// A head taken from an earlier frame of the stream (msgHead): a frame
 	// that starts with it decodes as it does without it.
-	primed := append([]byte{dMsg}, appendRemotePid(nil, from, frameBenchPeer.Name)...)
-	primed = appendRemotePid(primed, to, n.name)
+	primed := append([]byte{dMsg}, appendRemotePid(nil, from, frameBenchPeer.Name, frameBenchPeer.Incarnation)...)
+	primed = appendRemotePid(primed, to, n.name, n.incarnation)
 	primed = append(primed, tagBytes, 1, 'x')
 	f.Fuzz(func(t *testing.T, fr []byte) {
 		var box, pbox []byte

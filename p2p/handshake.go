@@ -13,7 +13,7 @@ import (
 )
 
 // DistProtocol is the libp2p protocol of the frame stream between two nodes.
-const DistProtocol = "/nodal/dist/1.0.0"
+const DistProtocol = "/nodal/dist/1.1.0"
 
 var helloMagic = [4]byte{'N', 'D', 'L', 1}
 

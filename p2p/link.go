@@ -22,6 +22,10 @@ func (h *Host) Link(node string) (Link, bool) {
 	return Link{c: c}, c != nil
 }
 
+// Peer is the node at the other end of the link's connection, as its
+// handshake told: a frame sent on the link reaches that incarnation or none.
+func (l Link) Peer() Peer { return l.c.peer }
+
 // Send queues frame on the link's connection, as Host.Send does for its
 // node: it blocks only while the connection's bounded queue is full,
 // bounded by ctx, and copies frame. It fails when the connection is

@@ -42,7 +42,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-const rawProto = "/nodal/dist/1.0.0" // spelled out, not DistProtocol
+const rawProto = "/nodal/dist/1.1.0" // spelled out, not DistProtocol
 
 type rawHello struct {
 	name  string
