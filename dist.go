@@ -34,6 +34,7 @@ const (
 	dService                      // service name, payload (see Service)
 	dCall                         // from, to, ref, request: monitor + CallRequest (Process.Call)
 	dReplyDemon                   // from, to, ref, value: a reply that also ended the dCall's monitor
+	dMsgSame                      // value: a message with the pids of the frame before, a dMsg (p2p.Link.SendHead)
 )
 
 // spawn request flags.
@@ -93,6 +94,7 @@ type dist struct {
 
 	backlog   int           // Config.RemoteBacklog, resolved
 	incEnc    []byte        // this node's incarnation as a uvarint (decodeLocalMsg)
+	inHeads   sync.Map      // node name -> *msgHead: the head of its connection's last frame (dist.Frames)
 	delivered atomic.Uint64 // messages delivered from other nodes (sampling clock)
 	throttled atomic.Uint64 // times a reader paused for a long mailbox
 

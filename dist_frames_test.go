@@ -1,6 +1,7 @@
 package nodal
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"testing"
@@ -104,4 +105,66 @@ func describe(m any) string {
 		return m
 	}
 	return ""
+}
+
+// A dMsgSame frame (p2p.Link.SendHead) is a message with the pids of the
+// message frame before it on its connection, in the same batch or in the
+// one before: dist.Frames keeps the connection's last head from NodeUp on.
+// After any other frame it has none: a dMsgSame there is refused and
+// counted, and its neighbours are delivered.
+func TestFramesSameHead(t *testing.T) {
+	defer leaktest.AfterTest(t)()
+	n, err := Start(context.Background(), Config{})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, n.Stop(context.Background())) }()
+	d := newDist(n, DefaultCodec)
+	d.hostSet.Store(true)
+	d.backlog = -1
+
+	got := make(chan []any, 1)
+	a, err := n.Spawn(func(p *Process) error {
+		var ms []any
+		for len(ms) < 5 {
+			m, err := p.Receive(p.Context())
+			if err != nil {
+				return err
+			}
+			ms = append(ms, m)
+		}
+		got <- ms
+		return nil
+	}, WithTrapExit())
+	require.NoError(t, err)
+
+	from := Pid{Node: frameBenchPeer.Name, ID: 3, Incarnation: frameBenchPeer.Incarnation}
+	head := append([]byte{dMsg}, appendRemotePid(nil, from, frameBenchPeer.Name, frameBenchPeer.Incarnation)...)
+	head = appendRemotePid(head, a, n.name, n.incarnation)
+	value := func(v any) []byte {
+		b, err := DefaultCodec.AppendValue(nil, v)
+		require.NoError(t, err)
+		return b
+	}
+	full := func(v any) []byte { return append(bytes.Clone(head), value(v)...) }
+	same := func(v any) []byte { return append([]byte{dMsgSame}, value(v)...) }
+	peer := &dist{n: &Node{name: frameBenchPeer.Name}, codec: DefaultCodec}
+	exit, err := peer.encodeSignal(nil, signal{kind: sigExit, from: from, to: a, reason: errors.New("peer says stop")}, n.name)
+	require.NoError(t, err)
+
+	d.inHeads.Store(frameBenchPeer.Name, new(msgHead)) // as NodeUp does
+	d.Frames(frameBenchPeer, [][]byte{same("no head yet"), full([]byte("1")), same([]byte("2"))})
+	d.Frames(frameBenchPeer, [][]byte{same(3), exit, same("after a signal"), full("4")})
+
+	select {
+	case ms := <-got:
+		require.Equal(t, []byte("1"), ms[0])
+		require.Equal(t, []byte("2"), ms[1])
+		require.Equal(t, 3, ms[2])
+		ex, ok := ms[3].(Exit)
+		require.True(t, ok, "got %#v", ms[3])
+		require.Equal(t, from, ex.From)
+		require.Equal(t, "4", ms[4])
+	case <-time.After(10 * time.Second):
+		t.Fatal("messages not delivered")
+	}
+	require.Equal(t, uint64(2), d.decodeErrors.Load())
 }

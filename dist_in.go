@@ -40,6 +40,7 @@ func (d *dist) NodeUp(p p2p.Peer) {
 	d.n.svc.mu.Lock()
 	d.mu.Lock()
 	d.updatePeersLocked(func(m map[string]p2p.Peer) { m[p.Name] = p })
+	d.inHeads.Store(p.Name, new(msgHead)) // before the connection's first frame
 	close(d.upChanged)
 	d.upChanged = make(chan struct{})
 	d.mu.Unlock()
@@ -67,6 +68,7 @@ func (d *dist) NodeDown(p p2p.Peer, reason error) {
 		d.updatePeersLocked(func(m map[string]p2p.Peer) { delete(m, p.Name) })
 	}
 	d.mu.Unlock()
+	d.inHeads.Delete(p.Name) // after the connection's last frame
 	log.Infow("node down", "node", p.Name, "reason", reason)
 	d.failPending(p.Name, reason)
 	d.fireNoConnection(p.Name)
@@ -151,16 +153,23 @@ func (d *dist) Frames(p p2p.Peer, frames [][]byte) {
 	// needs none).
 	var hdrs [][]byte
 	handed := spin.Handoffs()
-	var head msgHead
+	// The head of the connection's last frame, kept from one batch to the
+	// next (a dMsgSame repeats it); a Frames call of its own (a test's,
+	// Frame's without a connection) starts with none.
+	head, _ := d.inHeads.Load(p.Name)
+	h, _ := head.(*msgHead)
+	if h == nil {
+		h = new(msgHead)
+	}
 	for k, f := range frames {
 		var box *[]byte // nil for a frame that is not a message
-		if len(f) > 0 && f[0] == dMsg {
+		if len(f) > 0 && (f[0] == dMsg || f[0] == dMsgSame) {
 			if len(hdrs) == 0 {
 				hdrs = make([][]byte, len(frames)-k)
 			}
 			box = &hdrs[0]
 		}
-		id, v, ok, err := d.decodeLocalMsg(f, box, &head)
+		id, v, ok, err := d.decodeLocalMsg(f, box, h)
 		if box != nil && *box != nil {
 			hdrs = hdrs[1:]
 		}
@@ -174,6 +183,7 @@ func (d *dist) Frames(p p2p.Peer, frames [][]byte) {
 		}
 		d.deliverRun(&run)
 		if !ok {
+			h.b = nil // the frame before a dMsgSame is a message's
 			err = d.handleFrame(p, f)
 		}
 		if err != nil {
@@ -241,9 +251,11 @@ func (d *dist) deliverRun(r *msgRun) {
 
 // msgHead is the head of the last message frame decodeLocalMsg took
 // (kind, both pids; a slice of that frame) and its target's id. A stream's
-// frames from one process to one process share their head byte for byte,
-// so the next frame that starts with it has the same target: one
-// comparison instead of parsing the pids again.
+// frames from one process to one process share their head byte for byte:
+// its sender sends the frames after the first as dMsgSame, which stand for
+// that head (p2p.Link.SendHead), and a frame that starts with it has the
+// same target: one comparison instead of parsing the pids again. dist.Frames
+// keeps one per connection, and forgets it at any other frame.
 type msgHead struct {
 	b  []byte
 	id uint64
@@ -259,7 +271,12 @@ type msgHead struct {
 // of the last frame taken (msgHead); decodeLocalMsg updates it.
 func (d *dist) decodeLocalMsg(f []byte, box *[]byte, head *msgHead) (id uint64, v any, ok bool, err error) {
 	var i int
-	if h := head.b; len(h) > 0 && len(f) > len(h) && string(f[:len(h)]) == string(h) {
+	if len(f) > 0 && f[0] == dMsgSame {
+		if len(head.b) == 0 || len(f) == 1 {
+			return 0, nil, true, errSameHead
+		}
+		id, i = head.id, 1
+	} else if h := head.b; len(h) > 0 && len(f) > len(h) && string(f[:len(h)]) == string(h) {
 		id, i = head.id, len(h) // the same bytes parse the same
 	} else {
 		// kind, from (its node: the peer), to (its node: this node),
@@ -301,12 +318,14 @@ func (d *dist) decodeLocalMsg(f []byte, box *[]byte, head *msgHead) (id uint64, 
 	if f[i] == tagBytes {
 		// The common payload, without a decoder: its length, then exactly
 		// that many bytes to the frame's end.
-		n, j := uvarintAt(f, i+1)
-		if j < 0 || n != uint64(len(f)-j) {
+		if n, j := uvarintAt(f, i+1); j >= 0 && n == uint64(len(f)-j) {
+			*box = f[j:len(f):len(f)] // capacity clipped: appends copy
+			return id, boxBytes(box), true, nil
+		}
+		if f[0] != dMsgSame {
 			return 0, nil, false, nil // malformed: the general path says how
 		}
-		*box = f[j:len(f):len(f)] // capacity clipped: appends copy
-		return id, boxBytes(box), true, nil
+		// malformed: the decoder says how
 	}
 	dec := decoder{Decoder: wire.NewDecoderAt(f, i), owned: true}
 	v = d.codec.decodeValue(&dec)
@@ -315,6 +334,10 @@ func (d *dist) decodeLocalMsg(f []byte, box *[]byte, head *msgHead) (id uint64, 
 	}
 	return id, v, true, nil
 }
+
+// errSameHead is a dMsgSame frame with no message frame before it on its
+// connection, or with no value.
+var errSameHead = fmt.Errorf("%w: a repeated message head with no message before it, or no value", ErrCodec)
 
 // skipUvarint returns the index after the uvarint at b[i:], or -1 when
 // there is none (binary.Uvarint's rules; i may be -1 already).

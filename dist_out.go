@@ -175,7 +175,7 @@ func (d *dist) sendFrom(p *Process, to Pid, msg any) error {
 		return err
 	}
 	hoptrace.Stamp(hoptrace.Encoded)
-	err = c.link.Send(d.n.ctx, frame) // copies frame
+	err = c.link.SendHead(d.n.ctx, frame[:c.head], sameHead, frame[c.head:]) // copies frame
 	if cap(frame) <= maxPooledFrame {
 		c.frame = frame
 	} else {
@@ -255,6 +255,10 @@ func appendRemotePid(b []byte, p Pid, implied string, inc uint64) []byte {
 	b = binary.AppendUvarint(b, p.ID)
 	return binary.AppendUvarint(b, p.Incarnation)
 }
+
+// sameHead is what stands for a stream's head (kind and pids) after its
+// first frame on a connection (p2p.Link.SendHead).
+var sameHead = []byte{dMsgSame}
 
 // pidImplied stands for a pid's node name and incarnation, both implied
 // (appendRemotePid): as a name it would be one byte long, and no node name

@@ -35,6 +35,9 @@ func FuzzFramesFastPath(f *testing.F) {
 	f.Add([]byte{dMsg, 0, 1, 7, 0, 1, 1, tagBytes, 3, 'a', 'b'})
 	f.Add([]byte{dMsg, pidImplied, 1, pidImplied, 1, tagBytes, 2, 'a', 'b'})
 	f.Add([]byte{dMsg, pidImplied, 0x80, pidImplied, 0x80, tagBytes, 1, 'a'})
+	f.Add([]byte{dMsgSame, tagBytes, 2, 'a', 'b'})
+	f.Add([]byte{dMsgSame, tagBytes, 3, 'a'})
+	f.Add([]byte{dMsgSame})
 	// Cut right after the target pid: no value.
 	head := append([]byte{dMsg}, appendRemotePid(nil, from, frameBenchPeer.Name, frameBenchPeer.Incarnation)...)
 	f.Add(appendRemotePid(head, to, n.name, n.incarnation))
@@ -51,6 +54,33 @@ func FuzzFramesFastPath(f *testing.F) {
 		require.True(t, pok)
 		require.NoError(t, perr)
 		require.NotEmpty(t, phead.b)
+		if len(fr) > 0 && fr[0] == dMsgSame {
+			// It stands for the head before it: with none, it is refused;
+			// after primed, it decodes as that head followed by its value.
+			_, _, ok, err := d.decodeLocalMsg(fr, &box, &head)
+			require.True(t, ok)
+			require.ErrorIs(t, err, errSameHead)
+			var fbox []byte
+			var fhead msgHead
+			full := append(append([]byte(nil), phead.b...), fr[1:]...)
+			fid, fv, fok, ferr := d.decodeLocalMsg(full, &fbox, &fhead)
+			pid, pv, pok, perr := d.decodeLocalMsg(fr, &pbox, &phead)
+			require.True(t, pok)
+			if len(fr) == 1 {
+				require.ErrorIs(t, perr, errSameHead)
+				return
+			}
+			if !fok { // a malformed []byte, which the general path reports
+				require.Error(t, perr, "%x", fr)
+				return
+			}
+			require.Equal(t, ferr == nil, perr == nil, "%x", fr)
+			if perr == nil {
+				require.Equal(t, fid, pid)
+				require.Equal(t, fv, pv)
+			}
+			return
+		}
 		id, v, ok, err := d.decodeLocalMsg(fr, &box, &head)
 		pid, pv, pok, perr := d.decodeLocalMsg(fr, &pbox, &phead)
 		require.Equal(t, ok, pok, "with a head from before: %x", fr)

@@ -99,6 +99,11 @@ type conn struct {
 	writing    bool  // a batch is being written (by the writer goroutine or inline)
 	lastEnd    int64 // when the last write ended (nanotime of the monotonic clock base)
 	lastFrames int   // frames in the last batch taken for writing
+	// head is the head of the last data frame queued, when a Link.SendHead
+	// queued it (headSet); the next SendHead with the same head sends its
+	// short form.
+	head    []byte
+	headSet bool
 
 	spare []byte // owned by whoever is writing: the second buffer
 
@@ -143,7 +148,14 @@ func (c *conn) signal() {
 // be a synchronous pipe, as p2ptest's are) the writer goroutine always
 // writes, so a sender never waits for the peer's reader.
 func (c *conn) enqueue(ctx context.Context, typ byte, payload []byte, block bool) error {
-	size := frameSize(len(payload))
+	return c.enqueueHead(ctx, typ, nil, nil, payload, block)
+}
+
+// enqueueHead is enqueue for a frame of head and body; short is nil, or
+// (Link.SendHead) what stands for head when the last data frame queued
+// was the same head's.
+func (c *conn) enqueueHead(ctx context.Context, typ byte, head, short, body []byte, block bool) error {
+	size := frameSize(len(head) + len(body))
 	limit := c.h.cfg.Advanced.SendQueueBytes
 	for {
 		c.mu.Lock()
@@ -154,7 +166,17 @@ func (c *conn) enqueue(ctx context.Context, typ byte, payload []byte, block bool
 		}
 		if len(c.buf) == 0 || len(c.buf)+size <= limit {
 			wasEmpty := len(c.buf) == 0
-			c.buf = appendFrame(c.buf, typ, payload)
+			switch {
+			case short == nil:
+				c.buf = appendFrameParts(c.buf, typ, head, body)
+				c.headSet = c.headSet && typ != frameData
+			case c.headSet && string(c.head) == string(head):
+				c.buf = appendFrameParts(c.buf, typ, short, body)
+			default:
+				c.buf = appendFrameParts(c.buf, typ, head, body)
+				c.head = append(c.head[:0], head...)
+				c.headSet = true
+			}
 			c.frames++
 			if !wasEmpty || c.writing {
 				// The writer at work takes it with its next batch.

@@ -32,9 +32,15 @@ const maxHeader = 1 + binary.MaxVarintLen32
 
 // appendFrame appends one encoded frame to b.
 func appendFrame(b []byte, typ byte, payload []byte) []byte {
+	return appendFrameParts(b, typ, nil, payload)
+}
+
+// appendFrameParts appends one encoded frame to b, its payload head then
+// body.
+func appendFrameParts(b []byte, typ byte, head, body []byte) []byte {
 	b = append(b, typ)
-	b = binary.AppendUvarint(b, uint64(len(payload)))
-	return append(b, payload...)
+	b = binary.AppendUvarint(b, uint64(len(head)+len(body)))
+	return append(append(b, head...), body...)
 }
 
 // frameSize is the encoded size of a frame with an n-byte payload.

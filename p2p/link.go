@@ -36,3 +36,17 @@ func (l Link) Send(ctx context.Context, frame []byte) error {
 	}
 	return l.c.enqueue(ctx, frameData, frame, true)
 }
+
+// SendHead is Send for the frame head followed by body, where a stream of
+// frames shares its head (a message frame's kind and pids): when the last
+// data frame queued on the connection was SendHead's with the same head,
+// the frame sent is short followed by body instead. The receiver, which
+// gets the frames in the order they were queued, knows the head short
+// stands for. head and body are copied; the size limit is the long
+// frame's.
+func (l Link) SendHead(ctx context.Context, head, short, body []byte) error {
+	if max := l.c.h.cfg.Advanced.MaxFrameSize; len(head)+len(body) > max {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, len(head)+len(body), max)
+	}
+	return l.c.enqueueHead(ctx, frameData, head, short, body, true)
+}
