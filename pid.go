@@ -158,18 +158,26 @@ func ValidateNodeName(s string) error {
 			return fmt.Errorf("%w: %q: bad character %q in name", ErrBadNodeName, s, name[i])
 		}
 	}
+	// The host's bytes are checked first: an IPv4 address passes that
+	// check too, and a reply's send checks its node's name every time,
+	// where netip.ParseAddr would cost more than the rest.
+	bad := -1 // the host's first bad byte
+	for i := 0; i < len(host); i++ {
+		if c := host[i]; !isNameByte(c) && c != '.' {
+			bad = i
+			break
+		}
+	}
+	if bad < 0 && host[0] != '.' && host[len(host)-1] != '.' {
+		return nil
+	}
 	if ip, err := netip.ParseAddr(host); err == nil && ip.Zone() == "" {
 		return nil // an IPv4 or IPv6 address: a long name
 	}
 	if host[0] == '.' || host[len(host)-1] == '.' {
 		return fmt.Errorf("%w: %q: host starts or ends with a dot", ErrBadNodeName, s)
 	}
-	for i := 0; i < len(host); i++ {
-		if c := host[i]; !isNameByte(c) && c != '.' {
-			return fmt.Errorf("%w: %q: bad character %q in host", ErrBadNodeName, s, c)
-		}
-	}
-	return nil
+	return fmt.Errorf("%w: %q: bad character %q in host", ErrBadNodeName, s, host[bad])
 }
 
 func isNameByte(c byte) bool {

@@ -80,3 +80,13 @@ func TestPidCompare(t *testing.T) {
 	require.Equal(t, 1, a.Compare(Pid{Node: "a@h", ID: 1, Incarnation: 9}))
 	require.Equal(t, -1, a.Compare(Pid{Node: "a@h", ID: 2, Incarnation: 2}))
 }
+
+// BenchmarkValidateNodeName is the check every service frame's send makes
+// (an rpc call and its reply each), for a name with an IPv4 host.
+func BenchmarkValidateNodeName(b *testing.B) {
+	for b.Loop() {
+		if err := ValidateNodeName("bench-b@127.0.0.1"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
