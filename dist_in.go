@@ -263,12 +263,13 @@ type msgHead struct {
 
 // decodeLocalMsg decodes f on the fast path when it is a message (dMsg)
 // whose pids carry no node name (the sender's node and this node are
-// implied) for a pid of this node start: it returns the target's id and
-// the message, with ok. Any other frame gives !ok and is left to
-// handleFrame; an error is a malformed message frame. A []byte message's
-// slice header goes in *box (boxBytes): box is set only then, and may be
-// nil for a frame that is not a message (f[0] != dMsg). head is the head
-// of the last frame taken (msgHead); decodeLocalMsg updates it.
+// implied) for a pid of this node start, or a dMsgSame: it returns the
+// target's id and the message, with ok. Any other frame gives !ok and is
+// left to handleFrame; an error is a malformed message frame, or a
+// dMsgSame with no head before it. A []byte message's slice header goes
+// in *box (boxBytes): box is set only then, and may be nil for a frame
+// that is not a message (f[0] is neither dMsg nor dMsgSame). head is the
+// head of the last frame taken (msgHead); decodeLocalMsg updates it.
 func (d *dist) decodeLocalMsg(f []byte, box *[]byte, head *msgHead) (id uint64, v any, ok bool, err error) {
 	var i int
 	if len(f) > 0 && f[0] == dMsgSame {
