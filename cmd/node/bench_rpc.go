@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -452,17 +453,17 @@ func benchRPCThroughput(cctx context.Context, p *nodal.Process, r *rpc.RPC, b st
 	rate := func(callers int, one func(pp *nodal.Process) error) (float64, sample, int64, error) {
 		var n atomic.Int64
 		var first atomic.Value
-		var wg sync.WaitGroup
 		s0, err := read()
 		if err != nil {
 			return 0, sample{}, 0, err
 		}
 		start := time.Now()
 		end := start.Add(o.Duration)
+		// Each caller is monitored: its Down comes however it ends, even
+		// killed before its function ran.
+		running := map[nodal.Ref]bool{}
 		for range callers {
-			wg.Add(1)
-			_, err := p.Spawn(func(pp *nodal.Process) error {
-				defer wg.Done()
+			_, ref, err := p.SpawnMonitor(func(pp *nodal.Process) error {
 				for time.Now().Before(end) {
 					if err := one(pp); err != nil {
 						first.CompareAndSwap(nil, err)
@@ -473,11 +474,23 @@ func benchRPCThroughput(cctx context.Context, p *nodal.Process, r *rpc.RPC, b st
 				return nil
 			})
 			if err != nil {
-				wg.Done()
 				return 0, sample{}, 0, err
 			}
+			running[ref] = true
 		}
-		wg.Wait()
+		wctx, cancel := context.WithDeadline(cctx, end.Add(time.Minute))
+		defer cancel()
+		for len(running) > 0 {
+			m, err := p.ReceiveMatch(wctx, func(m any) bool { d, ok := m.(nodal.Down); return ok && running[d.Ref] })
+			if err != nil {
+				return 0, sample{}, 0, fmt.Errorf("callers still running: %w", err)
+			}
+			d := m.(nodal.Down)
+			delete(running, d.Ref)
+			if d.Reason != nil && !errors.Is(d.Reason, nodal.ReasonNormal) {
+				first.CompareAndSwap(nil, fmt.Errorf("a caller ended: %w", d.Reason))
+			}
+		}
 		el := time.Since(start)
 		s1, err := read()
 		if err != nil {
