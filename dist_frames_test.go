@@ -20,31 +20,13 @@ import (
 // is dropped.
 func TestFramesBatchOrder(t *testing.T) {
 	defer leaktest.AfterTest(t)()
-	n, err := Start(context.Background(), Config{})
-	require.NoError(t, err)
+	n, d := framesNode(t)
 	defer func() { require.NoError(t, n.Stop(context.Background())) }()
-	d := newDist(n, DefaultCodec)
-	d.hostSet.Store(true)
-	d.backlog = -1
 
 	got := make(chan []any, 2)
-	collect := func(want int) func(p *Process) error {
-		return func(p *Process) error {
-			var ms []any
-			for len(ms) < want {
-				m, err := p.Receive(p.Context())
-				if err != nil {
-					return err
-				}
-				ms = append(ms, m)
-			}
-			got <- ms
-			return nil
-		}
-	}
-	a, err := n.Spawn(collect(5), WithTrapExit())
+	a, err := n.Spawn(collect(5, got), WithTrapExit())
 	require.NoError(t, err)
-	b, err := n.Spawn(collect(1))
+	b, err := n.Spawn(collect(1, got))
 	require.NoError(t, err)
 	gone, err := n.Spawn(func(*Process) error { return nil })
 	require.NoError(t, err)
@@ -97,6 +79,33 @@ func TestFramesBatchOrder(t *testing.T) {
 	require.Equal(t, uint64(1), d.decodeErrors.Load())
 }
 
+// framesNode starts a node and a dist on it whose Frames the test calls
+// itself, as a connection's reader would; the caller stops the node.
+func framesNode(t *testing.T) (*Node, *dist) {
+	n, err := Start(context.Background(), Config{})
+	require.NoError(t, err)
+	d := newDist(n, DefaultCodec)
+	d.hostSet.Store(true)
+	d.backlog = -1
+	return n, d
+}
+
+// collect is a process that receives want messages and sends them to got.
+func collect(want int, got chan<- []any) Func {
+	return func(p *Process) error {
+		var ms []any
+		for len(ms) < want {
+			m, err := p.Receive(p.Context())
+			if err != nil {
+				return err
+			}
+			ms = append(ms, m)
+		}
+		got <- ms
+		return nil
+	}
+}
+
 func describe(m any) string {
 	switch m := m.(type) {
 	case []byte:
@@ -114,26 +123,11 @@ func describe(m any) string {
 // counted, and its neighbours are delivered.
 func TestFramesSameHead(t *testing.T) {
 	defer leaktest.AfterTest(t)()
-	n, err := Start(context.Background(), Config{})
-	require.NoError(t, err)
+	n, d := framesNode(t)
 	defer func() { require.NoError(t, n.Stop(context.Background())) }()
-	d := newDist(n, DefaultCodec)
-	d.hostSet.Store(true)
-	d.backlog = -1
 
 	got := make(chan []any, 1)
-	a, err := n.Spawn(func(p *Process) error {
-		var ms []any
-		for len(ms) < 5 {
-			m, err := p.Receive(p.Context())
-			if err != nil {
-				return err
-			}
-			ms = append(ms, m)
-		}
-		got <- ms
-		return nil
-	}, WithTrapExit())
+	a, err := n.Spawn(collect(5, got), WithTrapExit())
 	require.NoError(t, err)
 
 	from := Pid{Node: frameBenchPeer.Name, ID: 3, Incarnation: frameBenchPeer.Incarnation}
