@@ -26,11 +26,6 @@ func (h *Host) ensureMesh(name string) {
 // The node with the lower name dials first; the other waits a little so
 // that both rarely dial at once.
 func (h *Host) meshDialer(name string) {
-	defer func() {
-		h.mu.Lock()
-		delete(h.meshDial, name)
-		h.mu.Unlock()
-	}()
 	wait := time.Duration(0)
 	if h.cfg.Name > name {
 		wait = time.Second
@@ -41,24 +36,45 @@ func (h *Host) meshDialer(name string) {
 			select {
 			case <-time.After(wait):
 			case <-h.connStopper.ShouldStop():
-				return
+				return // the host stops: its mesh with it
 			}
 		}
-		m := h.member(name)
-		h.mu.Lock()
-		c := h.conns[name]
-		h.mu.Unlock()
-		if m == nil || (c != nil && c.peer.ID == m.ID) {
+		m, done := h.meshDialDone(name)
+		if done {
 			return
 		}
-		if c == nil {
+		if m != nil {
 			_, err := h.dial(h.ctx, m.addrInfo(), name)
 			if err == nil {
-				return
+				wait = 0 // checks again at once: the connection may be gone already
+				continue
 			}
 			log.Debugw("mesh dial failed", "node", name, "err", err.Error())
 		}
 		wait = backoff
 		backoff = min(backoff*2, 5*time.Second)
 	}
+}
+
+// meshDialDone reports whether name's mesh dialer is done (name is no
+// longer a member, or is connected to its current start), and if so
+// removes the dialer. Else it returns the member to dial, or nil while a
+// connection to an earlier start of name is still open. The check and the
+// removal are one step under mu, so that an ensureMesh after a change (a
+// join, a lost connection) either finds the dialer still running, which
+// then sees that change here, or finds none and starts one: no change is
+// missed.
+func (h *Host) meshDialDone(name string) (*memberRec, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	m := h.member(name)
+	c := h.conns[name]
+	if m == nil || (c != nil && c.peer.ID == m.ID) {
+		delete(h.meshDial, name)
+		return nil, true
+	}
+	if c != nil {
+		return nil, false
+	}
+	return m, false
 }
