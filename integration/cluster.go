@@ -792,33 +792,49 @@ func (c *Cluster) Eventually(cond func() bool, format string, args ...any) time.
 
 // Sees reports whether node's peers are exactly want (itself excluded).
 func (c *Cluster) Sees(node string, want ...string) bool {
+	_, ok := c.sees(node, want)
+	return ok
+}
+
+// sees returns what node sees (its peers, or the error that hid them)
+// and whether that is exactly want, itself excluded.
+func (c *Cluster) sees(node string, want []string) (string, bool) {
 	got, err := c.Peers(context.Background(), node)
 	if err != nil {
-		return false
+		return err.Error(), false
 	}
 	want = slices.DeleteFunc(slices.Clone(want), func(s string) bool { return s == node })
 	slices.Sort(want)
-	return slices.Equal(got, want)
+	return fmt.Sprint(got), slices.Equal(got, want)
 }
 
 // WaitMesh waits until each of nodes (default: every running node) is
 // connected to exactly the others of nodes, and returns how long that
-// took.
+// took. On a timeout it says what each node that did not see the mesh
+// saw last.
 func (c *Cluster) WaitMesh(nodes ...string) time.Duration {
 	c.t.Helper()
 	if len(nodes) == 0 {
 		nodes = c.Running()
 	}
 	c.check(nodes...)
+	var last lastSeen
 	return c.Eventually(func() bool {
+		last = last[:0]
 		for _, n := range nodes {
-			if !c.Sees(n, nodes...) {
-				return false
+			if got, ok := c.sees(n, nodes); !ok {
+				last = append(last, n+": "+got)
 			}
 		}
-		return true
-	}, "%v to see each other and no one else", nodes)
+		return len(last) == 0
+	}, "%v to see each other and no one else; last seen: %v", nodes, &last)
 }
+
+// lastSeen is what WaitMesh's last poll found amiss. The failure message
+// formats it when it is printed, after the polls: hence a pointer.
+type lastSeen []string
+
+func (l *lastSeen) String() string { return strings.Join(*l, "; ") }
 
 func pairKey(a, b string) [2]string {
 	if b < a {

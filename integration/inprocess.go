@@ -36,11 +36,12 @@ func NewCluster(t TB, n int, opts Options) *Cluster {
 	opts = opts.withDefaults()
 	b := &simBackend{
 		t: t, opts: opts,
-		net:    p2ptest.New(p2ptest.WithSeed(opts.Seed)),
-		nodes:  map[string]*simNode{},
-		drops:  map[[2]string]float64{},
-		cuts:   map[[2]string]bool{},
-		oneWay: map[[2]string][2]peer.ID{},
+		net:     p2ptest.New(p2ptest.WithSeed(opts.Seed)),
+		nodes:   map[string]*simNode{},
+		drops:   map[[2]string]float64{},
+		cuts:    map[[2]string]bool{},
+		oneWay:  map[[2]string][2]peer.ID{},
+		severed: map[[2]string][2]peer.ID{},
 	}
 	names := make([]string, n)
 	for i := range names {
@@ -64,6 +65,10 @@ type simBackend struct {
 	cuts   map[[2]string]bool       // symmetric cuts, key sorted
 	drops  map[[2]string]float64    // directed gossip drop rates
 	oneWay map[[2]string][2]peer.ID // libp2p links unlinked for a one-way cut (key sorted), with the peers unlinked
+
+	// Pairs settle disconnected (key sorted, with their peers), until
+	// settle connects them again.
+	severed map[[2]string][2]peer.ID
 }
 
 type simNode struct {
@@ -299,26 +304,60 @@ func (b *simBackend) apply(f faults) error {
 // nothing else corrects when both stay members (each hears the other
 // through a third node, as with a one-way cut). So the nodes of a pair
 // cut one way drop each other's connection themselves until neither
-// lists the other. It runs without locks: it waits.
+// lists the other.
+//
+// Such a drop is a Disconnect, which the full mesh does not redial (a
+// lost connection it does). So once the cut is lifted, and neither node
+// has restarted since, settle connects the pair again, as the mesh would
+// have after a real loss. It runs without locks: it waits.
 func (b *simBackend) settle() {
+	type pair struct {
+		k    [2]string
+		ids  [2]peer.ID
+		a, b *nodal.Node
+	}
 	b.mu.Lock()
-	type pair struct{ a, b *nodal.Node }
-	var pairs []pair
-	for k := range b.oneWay {
+	var cut, lifted []pair
+	for k, ids := range b.oneWay {
 		if na, nb := b.nodes[k[0]], b.nodes[k[1]]; na != nil && nb != nil {
-			pairs = append(pairs, pair{na.n, nb.n})
+			cut = append(cut, pair{k, ids, na.n, nb.n})
+		}
+	}
+	for k, ids := range b.severed {
+		cur, ok := b.peerIDs(k)
+		switch _, one := b.oneWay[k]; {
+		case !ok || cur != ids:
+			delete(b.severed, k) // a restarted node meshes by itself
+		case !one && !b.cuts[k]:
+			lifted = append(lifted, pair{k, ids, b.nodes[k[0]].n, b.nodes[k[1]].n})
 		}
 	}
 	b.mu.Unlock()
-	for _, p := range pairs {
+	for _, p := range cut {
 		for range 100 {
 			if !slices.Contains(p.a.Nodes(), p.b.Name()) && !slices.Contains(p.b.Nodes(), p.a.Name()) {
 				break
 			}
+			b.mu.Lock()
+			b.severed[p.k] = p.ids
+			b.mu.Unlock()
 			_ = p.a.Disconnect(p.b.Name())
 			_ = p.b.Disconnect(p.a.Name())
 			time.Sleep(p2ptest.PollInterval)
 		}
+	}
+	for _, p := range lifted {
+		ctx, cancel := context.WithTimeout(context.Background(), min(b.opts.Timeout, 5*time.Second))
+		err := p.a.Connect(ctx, p.b.Name())
+		cancel()
+		if err != nil {
+			continue // a later settle tries again (this one ran before a restart or a new cut)
+		}
+		b.mu.Lock()
+		if b.severed[p.k] == p.ids {
+			delete(b.severed, p.k)
+		}
+		b.mu.Unlock()
 	}
 }
 
