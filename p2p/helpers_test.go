@@ -182,6 +182,20 @@ func (l *logCapture) contains(s string) bool {
 	return l.count(s) > 0
 }
 
+// waitFor waits until a captured line contains s, and fails the test
+// with what was captured if none does within 10 s. A line reaches the
+// capture through a pipe, after the code that logs it has moved on (to a
+// counter the test may have seen already).
+func (l *logCapture) waitFor(t testing.TB, s, what string) {
+	t.Helper()
+	waitUntil(t, 10*time.Second, func() bool { return l.contains(s) }, "%s: a log line with %q; got %s", what, s, logLines{l})
+}
+
+// logLines formats a capture when a failure message is printed.
+type logLines struct{ l *logCapture }
+
+func (w logLines) String() string { return w.l.all() }
+
 func (l *logCapture) count(s string) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()

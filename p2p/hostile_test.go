@@ -117,7 +117,7 @@ func TestImpostorListenerRefused(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the impostor listener never finished its handshake")
 	}
-	require.True(t, lc.contains("cookie mismatch from impostor@127.0.0.1"), "the dialer logs the refusal naming the peer; got %s", lc.all())
+	lc.waitFor(t, "cookie mismatch from impostor@127.0.0.1", "the dialer logs the refusal naming the peer")
 	waitUntil(t, 10*time.Second, func() bool { return connsTo(a, rp) == 0 }, "no connection kept")
 	require.Empty(t, ra.snapshot(), "nothing of the impostor reaches the handler")
 	require.Empty(t, a.Peers())
@@ -271,7 +271,7 @@ func TestHalfOpenConnectionsDropped(t *testing.T) {
 	st := a.Stats().Guard
 	require.GreaterOrEqual(t, st.HandshakeTimeouts, uint64(2))
 	require.Zero(t, st.PendingConns)
-	require.True(t, lc.contains("no cookie handshake within 1s"), "the drops are logged; got %s", lc.all())
+	lc.waitFor(t, "no cookie handshake within 1s", "the drops are logged")
 	require.Empty(t, ra.snapshot())
 	// The host still takes an honest node.
 	rb := newRecorder()
@@ -301,7 +301,7 @@ func TestPendingConnectionCaps(t *testing.T) {
 		}
 		waitUntil(t, 10*time.Second, func() bool { return a.Stats().Guard.RefusedPerSource == 3 }, "3 refused; got %+v", a.Stats().Guard)
 		require.Equal(t, 3, a.Stats().Guard.PendingConns)
-		require.True(t, lc.contains("too many pending handshakes from this address"), "logged; got %s", lc.all())
+		lc.waitFor(t, "too many pending handshakes from this address", "the refusals are logged")
 		require.LessOrEqual(t, lc.count("too many pending handshakes"), 2, "logged at a rate limit")
 		// Another source connects while 127.0.0.2 is at its cap.
 		rb := newRecorder()
@@ -343,7 +343,7 @@ func TestPendingConnectionCaps(t *testing.T) {
 			flood = append(flood, dialFrom(t, "127.0.0.2", a.GossipAddr()))
 		}
 		waitUntil(t, 10*time.Second, func() bool { return a.Stats().Guard.GossipRefusedPerSource == 3 }, "3 refused; got %+v", a.Stats().Guard)
-		require.True(t, lc.contains("refused gossip stream from 127.0.0.2"), "logged; got %s", lc.all())
+		lc.waitFor(t, "refused gossip stream from 127.0.0.2", "the refusals are logged")
 		refused := 0
 		for _, c := range flood {
 			if closedByPeer(c, 2*time.Second) {
