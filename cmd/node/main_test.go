@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"regexp"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
@@ -88,4 +89,17 @@ func parseFigures(t *testing.T, s string) map[string]float64 {
 		figs[f[0]] = v
 	}
 	return figs
+}
+
+// The binary's GC target is defaultGCPercent unless GOGC says otherwise.
+func TestGCDefault(t *testing.T) {
+	prev := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(prev)
+	env := map[string]string{}
+	getenv := func(k string) string { return env[k] }
+	require.True(t, applyGCDefault(getenv))
+	require.Equal(t, defaultGCPercent, debug.SetGCPercent(100), "no GOGC: the binary's default")
+	env["GOGC"] = "50"
+	require.False(t, applyGCDefault(getenv))
+	require.Equal(t, 100, debug.SetGCPercent(100), "GOGC set: left to the runtime")
 }
