@@ -106,10 +106,11 @@ func setupLogging(cmd string) {
 // what is live before a collection, rather than Go's default of 2. A
 // node's allocations are mostly its messages in transit (read buffers,
 // mailbox entries), so the collector's work is about proportional to
-// traffic divided by this percent; measured with nodal bench remote at
-// 32 B, 200 gave the receiver 20-24 % less CPU per message and the stream
-// 1.2-1.3x the rate, for about 10 MB more peak RSS (52 MB against 42).
-// GOGC=100 restores Go's default; a program embedding nodal sets its own.
+// traffic divided by this percent. Measured with nodal bench remote, 200
+// against 100: 1.1-1.3x the rate at 32 B (receiver 0.18-0.20 us of CPU per
+// message against 0.25) and 1.3-1.4x at 1 KiB, for 51-60 MB of peak RSS
+// on the receiver against 41-42. GOGC=100 restores Go's default; a
+// program embedding nodal sets its own.
 const defaultGCPercent = 200
 
 // applyGCDefault sets defaultGCPercent unless GOGC is set (the runtime
