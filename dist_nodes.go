@@ -119,7 +119,10 @@ func (n *Node) ConnectAddr(ctx context.Context, addr string) (string, error) {
 }
 
 // Disconnect drops the connection to node (erlang:disconnect_node). Links
-// and monitors towards it fire with reason noconnection.
+// and monitors towards it fire with reason noconnection. As in Erlang, the
+// nodes connect again when something is sent to node (auto-connect) or
+// Connect is called; a member is also reconnected when its membership
+// changes (it rejoins or restarts), never by itself.
 func (n *Node) Disconnect(node string) error {
 	if err := ValidateNodeName(node); err != nil {
 		return err

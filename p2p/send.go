@@ -49,7 +49,9 @@ func (h *Host) Connect(ctx context.Context, node string) error {
 }
 
 // Disconnect closes the connection to node; both sides see ErrDisconnected.
-// A member of the cluster may be reconnected later by the full mesh.
+// The full mesh does not redial it (it redials connections that were lost,
+// not closed): a later Connect or Reach connects again, as does a change
+// in node's membership (it rejoins, or restarts).
 func (h *Host) Disconnect(node string) error {
 	c := h.lookup(node)
 	if c == nil {
