@@ -79,16 +79,7 @@ func TestDistPartitionFiresNoConnectionBothSides(t *testing.T) {
 				p.Link(target)
 				p.Monitor(target)
 				close(ready)
-				var msgs []any
-				for len(msgs) < 2 {
-					m, err := p.Receive(context.Background())
-					if err != nil {
-						return err
-					}
-					msgs = append(msgs, m)
-				}
-				out <- msgs
-				return nil
+				return collect(2, out)(p)
 			})
 			require.NoError(t, err)
 			waitFor(t, nil, ready, "ready")

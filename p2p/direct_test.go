@@ -147,8 +147,7 @@ func TestTickPingsAndClosesSilentConnection(t *testing.T) {
 	defer leaktest.AfterTest(t)()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	h, err := Start(ctx, Config{Name: "a@127.0.0.1", Cookie: "secret-cookie", Hidden: true}, newRecorder())
-	require.NoError(t, err)
+	h := startHidden(t, ctx)
 	defer stopAll(t, h)
 	f := &fakeIO{writes: make(chan []byte, 16), closed: make(chan struct{})}
 	c := newConn(h, Peer{Name: "x@127.0.0.1"}, nil, nil, true)

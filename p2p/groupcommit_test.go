@@ -68,8 +68,7 @@ func TestGroupCommit(t *testing.T) {
 	defer leaktest.AfterTest(t)()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	h, err := Start(ctx, Config{Name: "a@127.0.0.1", Cookie: "secret-cookie", Hidden: true}, newRecorder())
-	require.NoError(t, err)
+	h := startHidden(t, ctx)
 	defer stopAll(t, h)
 	const senders = 16
 
@@ -123,8 +122,7 @@ func TestGroupCommitBurstLeader(t *testing.T) {
 	defer leaktest.AfterTest(t)()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	h, err := Start(ctx, Config{Name: "a@127.0.0.1", Cookie: "secret-cookie", Hidden: true}, newRecorder())
-	require.NoError(t, err)
+	h := startHidden(t, ctx)
 	defer stopAll(t, h)
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	f := &countIO{}

@@ -30,6 +30,14 @@ func startHost(t *testing.T, ctx context.Context, cfg Config, h Handler) *Host {
 	return n
 }
 
+// startHidden starts a hidden host, a@127.0.0.1, for tests that drive a
+// bare conn of their own (newConn) rather than a peer. The caller stops it
+// (stopAll) before its leak check.
+func startHidden(t *testing.T, ctx context.Context) *Host {
+	t.Helper()
+	return startHost(t, ctx, Config{Name: "a@127.0.0.1", Cookie: "secret-cookie", Hidden: true}, newRecorder())
+}
+
 // connsTo counts libp2p connections between the host and the raw peer, seen from both.
 func connsTo(h *Host, r *rawPeer) int {
 	return len(h.lh.Network().ConnsToPeer(r.h.ID())) + len(r.h.Network().ConnsToPeer(h.Self().ID))

@@ -19,8 +19,7 @@ func TestSendHeadShortensARepeatedHead(t *testing.T) {
 	defer leaktest.AfterTest(t)()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	h, err := Start(ctx, Config{Name: "a@127.0.0.1", Cookie: "secret-cookie", Hidden: true}, newRecorder())
-	require.NoError(t, err)
+	h := startHidden(t, ctx)
 	defer stopAll(t, h)
 	c := newConn(h, Peer{Name: "x@127.0.0.1"}, nil, nil, true)
 	l := Link{c: c}
