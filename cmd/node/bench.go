@@ -46,7 +46,7 @@ func parseBenchFlags(kind string, args []string) (benchOptions, error) {
 		fs.BoolVar(&o.Floor, "floor", false, "also measure Noise without a muxer on one TCP connection, and the ratio")
 	case "call":
 		fs.IntVar(&o.Calls, "calls", 0, "number of measured calls (instead of --duration)")
-		fs.BoolVar(&o.Floor, "floor", false, "also measure the raw TCP round trip, and the ratios")
+		fs.BoolVar(&o.Floor, "floor", false, "also measure the round trip on raw TCP, on Noise, and on Noise with one hand-off per direction, and the ratios")
 	case "floor":
 		fs.IntVar(&o.Size, "size", 1024, "payload bytes of the throughput run")
 	default:
@@ -585,10 +585,28 @@ func (bp *benchPair) benchCall(ctx context.Context, o benchOptions) ([]figure, e
 	return figs, err
 }
 
-// benchFloor runs the floor alone: raw TCP round trips, then Noise
+// latencyFloors are the round-trip floors bench call is measured against,
+// as floorLatency's variant and mode: raw TCP; Noise on it; Noise with one
+// goroutine hand-off per direction.
+var latencyFloors = [][2]string{{"tcp", "lat"}, {"noise", "lat"}, {"noise", "lat-handoff"}}
+
+// floorLatencies measures each of latencyFloors for d, one after another.
+func floorLatencies(ctx context.Context, d time.Duration) ([]figure, error) {
+	var figs []figure
+	for _, f := range latencyFloors {
+		fl, err := floorLatency(ctx, f[0], f[1], d)
+		if err != nil {
+			return nil, err
+		}
+		figs = append(figs, fl...)
+	}
+	return figs, nil
+}
+
+// benchFloor runs the floor alone: the round-trip floors, then Noise
 // throughput at 32 bytes and at --size.
 func benchFloor(ctx context.Context, o benchOptions, stdout io.Writer) error {
-	figs, err := floorLatency(ctx, o.Duration)
+	figs, err := floorLatencies(ctx, o.Duration)
 	if err != nil {
 		return err
 	}
@@ -626,7 +644,7 @@ func withFloor(ctx context.Context, kind string, o benchOptions, figs []figure) 
 		return a / b
 	}
 	if kind == "call" {
-		fl, err := floorLatency(ctx, o.Duration)
+		fl, err := floorLatencies(ctx, o.Duration)
 		if err != nil {
 			return nil, err
 		}
@@ -634,6 +652,9 @@ func withFloor(ctx context.Context, kind string, o benchOptions, figs []figure) 
 		return append(figs,
 			figure{"call_p50_vs_tcp_rtt_p50", ratio(get(figs, "call_p50_us"), get(fl, "floor_tcp_rtt_p50_us")), "x"},
 			figure{"call_p99_vs_tcp_rtt_p99", ratio(get(figs, "call_p99_us"), get(fl, "floor_tcp_rtt_p99_us")), "x"},
+			figure{"noise_rtt_p50_vs_tcp_rtt_p50", ratio(get(fl, "floor_noise_rtt_p50_us"), get(fl, "floor_tcp_rtt_p50_us")), "x"},
+			figure{"call_p50_vs_noise_handoff_rtt_p50", ratio(get(figs, "call_p50_us"), get(fl, "floor_noise_handoff_rtt_p50_us")), "x"},
+			figure{"call_p99_vs_noise_handoff_rtt_p99", ratio(get(figs, "call_p99_us"), get(fl, "floor_noise_handoff_rtt_p99_us")), "x"},
 		), nil
 	}
 	fl, err := floorThroughput(ctx, o.Size, o.Duration)

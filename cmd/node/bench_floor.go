@@ -26,8 +26,10 @@ import (
 // mood. Variants: "tcp" (a net.Conn) and "noise" (that conn secured by
 // go-libp2p's Noise transport, as nodal's direct connections are, no
 // muxer). Frames are a 4-byte little-endian length and the payload; a zero
-// length ends a throughput run. The peer answers from its reading
-// goroutine, the fewest hand-offs possible.
+// length ends a throughput run. In mode "lat" the peer answers from its
+// reading goroutine, the fewest hand-offs possible; in "lat-handoff" each
+// side hands every frame from its reader to another goroutine, the fewest
+// a process separate from its connection's reader can have.
 
 // floorPeerArg is the hidden bench argument that runs the floor's peer.
 const floorPeerArg = "floor-peer"
@@ -133,17 +135,36 @@ func (fc *floorConn) cpu() (time.Duration, error) {
 	return cpuOf(fc.cmd.Process.Pid)
 }
 
-// floorLatency measures sequential 32-byte round trips on raw TCP for d
-// (after 1,000 warm-up ones): the floor of bench call.
-func floorLatency(ctx context.Context, d time.Duration) ([]figure, error) {
-	fc, err := startFloor(ctx, "tcp", "lat")
+// floorLatency measures sequential 32-byte round trips for d (after 1,000
+// warm-up ones) on variant ("tcp" or "noise") in mode "lat" (each side
+// reads and writes on one goroutine) or "lat-handoff" (each side reads on
+// a goroutine of its own and hands each frame over a channel to the one
+// that writes, as a process separate from its connection's reader must):
+// the floors of bench call. Figures are named floor_VARIANT_rtt_* or
+// floor_VARIANT_handoff_rtt_*.
+func floorLatency(ctx context.Context, variant, mode string, d time.Duration) (figs []figure, err error) {
+	fc, err := startFloor(ctx, variant, mode)
 	if err != nil {
 		return nil, err
 	}
-	defer fc.close()
+	var replies chan floorReply
+	defer func() {
+		fc.close() // ends the reader, if any
+		if replies != nil {
+			for range replies { // until the reader has ended
+			}
+		}
+	}()
 	frame := make([]byte, 4+floorLatPayload)
 	binary.LittleEndian.PutUint32(frame, floorLatPayload)
+	for i := range floorLatPayload {
+		frame[4+i] = byte(i)
+	}
 	reply := make([]byte, len(frame))
+	if mode == "lat-handoff" {
+		replies = make(chan floorReply, 1)
+		go readFloorReplies(fc.br, len(frame), replies) // ends when the conn closes
+	}
 	rtt := func() error {
 		if _, err := fc.bw.Write(frame); err != nil {
 			return err
@@ -151,7 +172,16 @@ func floorLatency(ctx context.Context, d time.Duration) ([]figure, error) {
 		if err := fc.bw.Flush(); err != nil {
 			return err
 		}
-		_, err := io.ReadFull(fc.br, reply)
+		if replies == nil {
+			_, err = io.ReadFull(fc.br, reply)
+		} else if r := <-replies; r.err != nil {
+			err = r.err
+		} else {
+			copy(reply, r.b)
+		}
+		if err == nil && string(reply) != string(frame) {
+			err = errors.New("reply differs from the request")
+		}
 		return err
 	}
 	for range 1000 {
@@ -178,11 +208,37 @@ func floorLatency(ctx context.Context, d time.Duration) ([]figure, error) {
 	}
 	slices.Sort(lat)
 	n := float64(len(lat))
+	name := "floor_" + variant + "_rtt_"
+	if mode == "lat-handoff" {
+		name = "floor_" + variant + "_handoff_rtt_"
+	}
 	return []figure{
-		{"floor_tcp_rtt_p50_us", quantileUS(lat, 0.50), "us"},
-		{"floor_tcp_rtt_p99_us", quantileUS(lat, 0.99), "us"},
-		{"floor_tcp_rtt_cpu_us_per_rtt", float64((c1 - c0).Microseconds()) / n, "us"},
+		{name + "p50_us", quantileUS(lat, 0.50), "us"},
+		{name + "p99_us", quantileUS(lat, 0.99), "us"},
+		{name + "cpu_us_per_rtt", float64((c1 - c0).Microseconds()) / n, "us"},
 	}, nil
+}
+
+// floorReply is one frame (or the read's error) handed from a reading
+// goroutine to the one that waits for it.
+type floorReply struct {
+	b   []byte
+	err error
+}
+
+// readFloorReplies reads size-byte frames from br and sends each, in a
+// buffer of its own, on out until a read fails; it sends that error and
+// closes out.
+func readFloorReplies(br *bufio.Reader, size int, out chan<- floorReply) {
+	defer close(out)
+	for {
+		b := make([]byte, size)
+		if _, err := io.ReadFull(br, b); err != nil {
+			out <- floorReply{err: err}
+			return
+		}
+		out <- floorReply{b: b}
+	}
 }
 
 // floorThroughput streams size-byte frames one way on Noise without a
@@ -255,7 +311,7 @@ func runFloorPeer(args []string, stdout io.Writer) error {
 		return usagef("bench %s: want VARIANT MODE", floorPeerArg)
 	}
 	variant, mode := args[0], args[1]
-	if variant != "tcp" && variant != "noise" || mode != "lat" && mode != "tput" {
+	if variant != "tcp" && variant != "noise" || mode != "lat" && mode != "lat-handoff" && mode != "tput" {
 		return usagef("bench %s: unknown variant or mode %q %q", floorPeerArg, variant, mode)
 	}
 	go func() { // ends the process when the parent is done with it
@@ -291,6 +347,9 @@ func runFloorPeer(args []string, stdout io.Writer) error {
 	}
 	br := bufio.NewReaderSize(c, 64<<10)
 	bw := bufio.NewWriterSize(c, 64<<10)
+	if mode == "lat-handoff" {
+		return floorEcho(br, bw)
+	}
 	buf := make([]byte, 1<<20)
 	var hdr [4]byte
 	var count uint64
@@ -323,6 +382,46 @@ func runFloorPeer(args []string, stdout io.Writer) error {
 			count++
 		}
 	}
+}
+
+// floorEcho answers each frame from a goroutine other than the reader:
+// the reader hands it over a channel; the writer echoes it and flushes when
+// no other is waiting.
+func floorEcho(br *bufio.Reader, bw *bufio.Writer) error {
+	frames := make(chan []byte, 1024)
+	werr := make(chan error, 1)
+	go func() { // the writer: ends when frames closes
+		var err error
+		for b := range frames {
+			if err == nil {
+				_, err = bw.Write(b)
+			}
+			if err == nil && len(frames) == 0 {
+				err = bw.Flush()
+			}
+		}
+		werr <- err
+	}()
+	var err error
+	for {
+		var hdr [4]byte
+		if _, err = io.ReadFull(br, hdr[:]); err != nil {
+			break
+		}
+		n := int(binary.LittleEndian.Uint32(hdr[:]))
+		if n > floorLatPayload {
+			err = fmt.Errorf("floor peer: frame of %d bytes in a latency run", n)
+			break
+		}
+		b := make([]byte, 4+n)
+		copy(b, hdr[:])
+		if _, err = io.ReadFull(br, b[4:]); err != nil {
+			break
+		}
+		frames <- b
+	}
+	close(frames)
+	return errors.Join(floorEOF(err), floorEOF(<-werr))
 }
 
 // floorEOF is nil for the parent hanging up.

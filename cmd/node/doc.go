@@ -61,9 +61,11 @@
 // two OS processes (bench remote, bench call), and rpc calls next to plain
 // Calls, calls/s, multicall and pmap over three (bench rpc); it prints one
 // "name value unit" line per figure. bench floor measures the bare
-// transports between two OS processes (raw TCP round trips; Noise without
-// a muxer, one way), and --floor on bench call or remote measures the floor
-// right after nodal and prints the ratios, so that both share the run.
+// transports between two OS processes (round trips on raw TCP, on Noise
+// without a muxer, and on Noise with one goroutine hand-off per direction,
+// the least a process apart from its connection's reader can have; Noise
+// one way), and --floor on bench call or remote measures the floor right
+// after nodal and prints the ratios, so that both share the run.
 //
 // Setting NODAL_CPUPROFILE=FILE writes a CPU profile of the command to FILE
 // (bench's child node writes FILE.child), for go tool pprof.

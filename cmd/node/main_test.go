@@ -77,6 +77,27 @@ func TestBenchSmoke(t *testing.T) {
 	require.LessOrEqual(t, figs["call_p99_us"], figs["call_p999_us"])
 }
 
+// bench floor measures each floor: round trips on raw TCP, on Noise, and
+// on Noise through a goroutine hand-off per direction (each reply checked
+// against its request), and Noise throughput.
+func TestBenchFloor(t *testing.T) {
+	defer leaktest.AfterTest(t)()
+	t.Setenv(runMainEnv, "1")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var out, errb bytes.Buffer
+	require.NoError(t, cmdBench(ctx, []string{"floor", "--size", "64", "--duration", "100ms"}, &out, &errb), errb.String())
+	figs := parseFigures(t, out.String())
+	for _, rtt := range []string{"floor_tcp_rtt_", "floor_noise_rtt_", "floor_noise_handoff_rtt_"} {
+		require.Greater(t, figs[rtt+"p50_us"], 0.0, rtt)
+		require.LessOrEqual(t, figs[rtt+"p50_us"], figs[rtt+"p99_us"], rtt)
+		require.Greater(t, figs[rtt+"cpu_us_per_rtt"], 0.0, rtt)
+	}
+	for _, size := range []string{"32B", "64B"} {
+		require.Greater(t, figs["floor_noise_"+size+"_msgs_per_s"], 0.0, size)
+	}
+}
+
 // parseFigures reads "name value unit" lines.
 func parseFigures(t *testing.T, s string) map[string]float64 {
 	t.Helper()
