@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -142,7 +143,7 @@ func (fc *floorConn) cpu() (time.Duration, error) {
 // that writes, as a process separate from its connection's reader must):
 // the floors of bench call. Figures are named floor_VARIANT_rtt_* or
 // floor_VARIANT_handoff_rtt_*.
-func floorLatency(ctx context.Context, variant, mode string, d time.Duration) (figs []figure, err error) {
+func floorLatency(ctx context.Context, variant, mode string, d time.Duration) ([]figure, error) {
 	fc, err := startFloor(ctx, variant, mode)
 	if err != nil {
 		return nil, err
@@ -172,14 +173,15 @@ func floorLatency(ctx context.Context, variant, mode string, d time.Duration) (f
 		if err := fc.bw.Flush(); err != nil {
 			return err
 		}
+		got := reply
+		var err error
 		if replies == nil {
 			_, err = io.ReadFull(fc.br, reply)
-		} else if r := <-replies; r.err != nil {
-			err = r.err
 		} else {
-			copy(reply, r.b)
+			r := <-replies
+			got, err = r.b, r.err
 		}
-		if err == nil && string(reply) != string(frame) {
+		if err == nil && !bytes.Equal(got, frame) {
 			err = errors.New("reply differs from the request")
 		}
 		return err

@@ -59,19 +59,12 @@ func TestDemo(t *testing.T) {
 
 func TestBenchSmoke(t *testing.T) {
 	defer leaktest.AfterTest(t)()
-	t.Setenv(runMainEnv, "1")
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	var out, errb bytes.Buffer
-	require.NoError(t, cmdBench(ctx, []string{"remote", "--senders", "2", "--size", "16", "--duration", "200ms"}, &out, &errb), errb.String())
-	figs := parseFigures(t, out.String())
+	figs := runBench(t, "remote", "--senders", "2", "--size", "16", "--duration", "200ms")
 	require.Greater(t, figs["remote_send_messages"], 0.0)
 	require.Greater(t, figs["remote_send_msgs_per_s"], 0.0)
 	require.InDelta(t, figs["remote_send_msgs_per_s"]*16/1e6, figs["remote_send_mb_per_s"], 0.2)
 
-	out.Reset()
-	require.NoError(t, cmdBench(ctx, []string{"call", "--calls", "200"}, &out, &errb), errb.String())
-	figs = parseFigures(t, out.String())
+	figs = runBench(t, "call", "--calls", "200")
 	require.Equal(t, 200.0, figs["call_count"])
 	require.LessOrEqual(t, figs["call_p50_us"], figs["call_p99_us"])
 	require.LessOrEqual(t, figs["call_p99_us"], figs["call_p999_us"])
@@ -82,12 +75,7 @@ func TestBenchSmoke(t *testing.T) {
 // against its request), and Noise throughput.
 func TestBenchFloor(t *testing.T) {
 	defer leaktest.AfterTest(t)()
-	t.Setenv(runMainEnv, "1")
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	var out, errb bytes.Buffer
-	require.NoError(t, cmdBench(ctx, []string{"floor", "--size", "64", "--duration", "100ms"}, &out, &errb), errb.String())
-	figs := parseFigures(t, out.String())
+	figs := runBench(t, "floor", "--size", "64", "--duration", "100ms")
 	for _, rtt := range []string{"floor_tcp_rtt_", "floor_noise_rtt_", "floor_noise_handoff_rtt_"} {
 		require.Greater(t, figs[rtt+"p50_us"], 0.0, rtt)
 		require.LessOrEqual(t, figs[rtt+"p50_us"], figs[rtt+"p99_us"], rtt)
@@ -96,6 +84,19 @@ func TestBenchFloor(t *testing.T) {
 	for _, size := range []string{"32B", "64B"} {
 		require.Greater(t, figs["floor_noise_"+size+"_msgs_per_s"], 0.0, size)
 	}
+}
+
+// runBench runs nodal bench with args (its nodes and peers are child
+// processes of the test binary, bounded by a minute) and returns its
+// figures.
+func runBench(t *testing.T, args ...string) map[string]float64 {
+	t.Helper()
+	t.Setenv(runMainEnv, "1")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var out, errb bytes.Buffer
+	require.NoError(t, cmdBench(ctx, args, &out, &errb), errb.String())
+	return parseFigures(t, out.String())
 }
 
 // parseFigures reads "name value unit" lines.
